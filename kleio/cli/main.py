@@ -1,0 +1,105 @@
+"""The ``kleio`` command: global options, the subcommand, and errors turned into one line.
+
+``run`` is the default subcommand: ``kleio python train.py`` is
+``kleio run python train.py``. Each subcommand is a module of this package with
+``register(subparsers)`` (its arguments) and ``execute(args, context) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from kleio import __version__
+from kleio.core.errors import KleioError
+from kleio.store.base import StoreError
+
+#: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
+COMMANDS = {
+    "ls": "ls",
+}
+DEFAULT_COMMAND = "run"
+#: Global options that take a value (to find where the subcommand starts).
+_GLOBAL_WITH_VALUE = {"--config", "--database", "--db-name", "--home"}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and the usage, exit 2, like argparse
+        self.print_usage(sys.stderr)
+        self.exit(2, f"kleio: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="kleio",
+        description="Journal every execution of a command: code version, environment, "
+        "configuration, output, statistics and artifacts.",
+        epilog="Any other command line runs under Kleio: `kleio python train.py --lr 0.1`.",
+    )
+    parser.add_argument("--version", action="version", version=f"kleio {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="settings file (YAML)")
+    parser.add_argument("--database", metavar="ADDRESS", dest="db_address",
+                        help="database address: mongodb://..., sqlite:///PATH or a file path")
+    parser.add_argument("--db-name", metavar="NAME", help="MongoDB database name (default kleio)")
+    parser.add_argument("--home", metavar="DIR", help="Kleio's folder (default ~/.local/share/kleio)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, module in COMMANDS.items():
+        importlib.import_module(f"kleio.cli.{module}").register(subparsers)
+    return parser
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """Insert ``run`` before the first word that is not a subcommand."""
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word == "--":
+            return argv[:index] + [DEFAULT_COMMAND] + argv[index + 1:]
+        if not word.startswith("-"):
+            if word in COMMANDS or word in ("help",):
+                return argv
+            return argv[:index] + [DEFAULT_COMMAND] + argv[index:]
+        if word in _GLOBAL_WITH_VALUE:
+            index += 1
+        index += 1
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from kleio.cli.context import Context
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if DEFAULT_COMMAND in COMMANDS:
+        argv = _with_default_command(argv)
+    parser = build_parser()
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    if args.command is None or args.command == "help":
+        parser.print_help()
+        return 0 if args.command == "help" else 2
+    context = Context(
+        {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
+        args.config,
+    )
+    module = importlib.import_module(f"kleio.cli.{COMMANDS[args.command]}")
+    try:
+        return module.execute(args, context)
+    except (KleioError, StoreError) as error:
+        print(f"kleio: error: {error}", file=sys.stderr)
+        return getattr(error, "exit_code", 1)
+    except KeyboardInterrupt:
+        print("kleio: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader of our output went away (`kleio ls | head`): not an error.
+        sys.stderr.close()
+        return 0
+    finally:
+        try:
+            context.close()
+        except StoreError:
+            pass

@@ -1,0 +1,57 @@
+"""Writing journal events: keys that are unique, ordered, and safe to append twice."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import threading
+import time
+import weakref
+from typing import Any
+
+from kleio.store.base import Event, event_key
+
+
+class EventWriter:
+    """Makes the events of one writer: a fresh writer id per process, time that never
+    goes backwards and a counter, so every key is unique and the writer's order holds.
+
+    A forked child gets a new writer id on its first event: reusing the parent's would
+    give colliding keys, and the store skips an event whose key it already has.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._renew()
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+
+    def _renew(self) -> None:
+        self.id = secrets.token_hex(6)
+        self._counter = itertools.count()
+        self._last = 0.0
+        self._pid = os.getpid()
+
+    def event(self, trial: str, kind: str, data: dict[str, Any]) -> Event:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._renew()
+            seconds = time.time()
+            if seconds < self._last:
+                seconds = self._last
+            self._last = seconds
+            return Event(trial, kind, event_key(seconds, self.id, next(self._counter)), seconds, data)
+
+
+def _after_fork(reference: weakref.ref) -> None:
+    # The parent may have forked while one of its threads held the lock.
+    event_writer = reference()
+    if event_writer is not None:
+        event_writer._lock = threading.Lock()
+        event_writer._renew()
+
+
+#: The writer of this process for events the core journals (statuses, executions).
+writer = EventWriter()

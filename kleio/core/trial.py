@@ -1,0 +1,122 @@
+"""A trial's identity: what makes two executions the same experiment.
+
+A trial is identified by the hash of its immutable spec: the project, the command line
+(the argv list: order matters), the configuration parsed from it (a mapping: key order
+does not matter) and ``refers`` (the parent and branch point of a branch; empty for a
+root). Everything else about a trial (status, code version, executions) may change or
+be recorded later and does not change its id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kleio.core import clock
+from kleio.core.errors import AmbiguousTrial, UnknownTrial
+from kleio.store.base import Store
+
+#: Hex characters in a trial id (128 bits of a sha256).
+ID_LENGTH = 32
+#: Hex characters of the short id printed in tables.
+SHORT_LENGTH = 7
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: keys sorted, no spaces, non-ASCII kept, NaN allowed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What a trial is; its hash is the trial id."""
+
+    project: str
+    commandline: tuple[str, ...]
+    configuration: Mapping[str, Any] = field(default_factory=dict)
+    refers: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "commandline", tuple(self.commandline))
+
+    @property
+    def id(self) -> str:
+        text = canonical_json(
+            {
+                "project": self.project,
+                "commandline": list(self.commandline),
+                "configuration": self.configuration,
+                "refers": self.refers,
+            }
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> TrialSpec:
+        """The spec a stored trial document was made from."""
+        return cls(
+            project=document["project"],
+            commandline=tuple(document["commandline"]),
+            configuration=document.get("configuration") or {},
+            refers=document.get("refers") or {},
+        )
+
+
+def short_id(trial_id: str) -> str:
+    return trial_id[:SHORT_LENGTH]
+
+
+def new_trial_document(
+    spec: TrialSpec, *, status: str = "new", tags: Sequence[str] = (), **fields: Any
+) -> dict[str, Any]:
+    """The document of a new trial; ``fields`` add recorded facts (cwd, version...)."""
+    now = clock.now()
+    return {
+        "_id": spec.id,
+        "project": spec.project,
+        "commandline": list(spec.commandline),
+        "configuration": dict(spec.configuration),
+        "refers": dict(spec.refers),
+        "tags": list(dict.fromkeys(tags)),
+        "status": status,
+        "created": now,
+        "updated": now,
+        "heartbeat": None,
+        "worker": None,
+        **fields,
+    }
+
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+def resolve_trial(store: Store, id_or_prefix: str) -> dict[str, Any]:
+    """The one trial whose id is or starts with ``id_or_prefix``.
+
+    Raises :class:`UnknownTrial` when none matches and :class:`AmbiguousTrial`, listing
+    the candidates, when several do.
+    """
+    text = id_or_prefix.strip().lower()
+    if not _HEX.fullmatch(text) or len(text) > ID_LENGTH:
+        raise UnknownTrial(f"{id_or_prefix!r} is not a trial id (ids are hexadecimal)")
+    if len(text) == ID_LENGTH:
+        document = store.get_trial(text)
+        if document is not None:
+            return document
+    matches = store.find_trials(id_prefix=text, limit=51)
+    if not matches:
+        raise UnknownTrial(f"no trial with id {text} (see `kleio ls`)")
+    if len(matches) == 1:
+        return matches[0]
+    width = max(SHORT_LENGTH + 5, len(text) + 4)
+    raise AmbiguousTrial(
+        text,
+        [
+            f"{document['_id'][:width]} ({' '.join(document.get('commandline') or [])})"
+            for document in matches
+        ],
+    )

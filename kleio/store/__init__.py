@@ -1,0 +1,1 @@
+"""Persistence behind one contract (:mod:`kleio.store.base`): SQLite and MongoDB."""

@@ -1,0 +1,354 @@
+"""The storage contract every Kleio backend fulfils.
+
+A store keeps three kinds of things and knows nothing of what they mean:
+
+* **trial documents**: one JSON-like mapping per trial, keyed by ``_id``;
+* **events**: an append-only journal of small JSON-like records, each belonging to
+  one trial and one kind (``stdout``, ``statistic``...);
+* **blobs**: large byte strings with a metadata mapping (artifacts, diffs).
+
+Values are what JSON can hold (``dict`` with ``str`` keys, ``list``, ``str``, ``int``
+within 64 bits, ``float`` including NaN and infinities, ``bool``, ``None``).
+
+Guarantees, for every backend
+-----------------------------
+Atomicity
+    Each method is atomic on its own: a trial document is created whole or not at all;
+    :meth:`Store.update_trial` compares and sets in one step, so of several writers
+    expecting the same values exactly one succeeds; a batch of events given to
+    :meth:`Store.append_events` is appended in one transaction on SQLite, and each event
+    is appended whole on MongoDB (a batch interrupted by a failure may be partly
+    appended there; appending it again completes it, see idempotence); a blob becomes
+    visible to :meth:`Store.find_blobs` only once all its bytes are written.
+Idempotence
+    An event is identified by ``(trial, kind, key)``. Appending an event that is already
+    stored is a no-op, so a writer that does not know whether a batch arrived (a timeout,
+    a spool replayed after an outage) appends it again without duplicating anything.
+Ordering
+    :meth:`Store.read_events` returns events in ascending ``key`` order. A key starts
+    with the event's time in microseconds (see :func:`event_key`), then the writer and
+    the writer's counter: events of one writer come back in the order it wrote them, and
+    events of several writers interleave by time.
+Concurrency
+    A store object may be shared by the threads of a process. Separate processes, on
+    one machine (SQLite) or many (MongoDB), open their own store on the same address and
+    see each other's committed writes. A process that forks must not use its parent's
+    connection: stores detect a changed process id and reconnect.
+Durability
+    When a write method returns, the write is committed: other processes see it and it
+    survives the crash of the writing process. Against power loss, SQLite runs in WAL
+    mode with ``synchronous=NORMAL`` (the last transactions may roll back, the file is
+    never corrupted) and MongoDB follows the write concern of the address (default
+    ``w=1``; add ``journal=true`` to the address for journalled writes).
+Reading large data
+    Events and blob chunks are read in bounded pages (keyset pagination on the event key,
+    ranges of chunk numbers), so memory stays bounded and a dropped connection costs one
+    page, never the whole read.
+Errors
+    Every backend failure is a :class:`StoreError` with a one-line message in which a
+    database password never appears. :class:`StoreUnavailable` means the database could
+    not be reached (retrying later may succeed); :class:`DuplicateTrialError` means a
+    trial with that id already exists.
+"""
+
+from __future__ import annotations
+
+import abc
+import heapq
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Union
+
+#: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
+BLOB_CHUNK_SIZE = 255 * 1024
+#: Events fetched per page by :meth:`Store.read_events`.
+EVENT_PAGE_SIZE = 1000
+#: Blob chunks fetched per page by :meth:`Store.read_blob` (4 MB).
+BLOB_PAGE_CHUNKS = 16
+
+BlobSource = Union[bytes, bytearray, memoryview, BinaryIO, Iterable[bytes]]
+
+
+class StoreError(Exception):
+    """A failure of the store, with a one-line, password-free message."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now; the same call may succeed later."""
+
+
+class DuplicateTrialError(StoreError):
+    """A trial document with that id already exists."""
+
+    def __init__(self, trial_id: str):
+        super().__init__(f"a trial with id {trial_id} already exists")
+        self.trial_id = trial_id
+
+
+class BlobNotFound(StoreError):
+    """No blob with that id is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One journal record.
+
+    ``key`` orders events and identifies them within ``(trial, kind)``; build it with
+    :func:`event_key`. ``time`` is seconds since the epoch, UTC.
+    """
+
+    trial: str
+    kind: str
+    key: str
+    time: float
+    data: dict
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    """What is known of a stored blob without reading its bytes."""
+
+    id: str
+    length: int
+    chunk_size: int
+    metadata: dict = field(default_factory=dict)
+
+
+def time_key(seconds: float) -> str:
+    """The key prefix of events written at ``seconds`` (microseconds, fixed width)."""
+    return f"{round(seconds * 1_000_000):017d}"
+
+
+def event_key(seconds: float, writer: str, counter: int) -> str:
+    """The key of the ``counter``-th event of ``writer``, written at ``seconds``.
+
+    Writers must never go back in time (use the last time if the clock does) and must
+    use a writer id made of ``[0-9a-z]`` that no other writer uses.
+    """
+    return f"{time_key(seconds)}.{writer}.{counter:012d}"
+
+
+def _key_of(event: Event) -> str:
+    return event.key
+
+
+def key_range(since: float | None, until: float | None) -> tuple[str | None, str | None]:
+    """Inclusive time bounds as ``(lowest key, key above the highest)``."""
+    low = time_key(since) if since is not None else None
+    high = time_key(until + 0.000_001) if until is not None else None
+    return low, high
+
+
+def chunks_of(source: BlobSource, size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes]:
+    """Split bytes, a binary file object or an iterable of bytes into ``size`` chunks."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source)
+        for start in range(0, len(view), size):
+            yield bytes(view[start:start + size])
+        return
+    if hasattr(source, "read"):
+        pieces: Iterable[bytes] = iter(lambda: source.read(size), b"")
+    else:
+        pieces = source
+    pending = bytearray()
+    for piece in pieces:
+        if isinstance(piece, str):
+            raise TypeError("a blob must be bytes or a binary file, not text")
+        pending += piece
+        while len(pending) >= size:
+            yield bytes(pending[:size])
+            del pending[:size]
+    if pending:
+        yield bytes(pending)
+
+
+_USERINFO = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<password>[^@/]*)@")
+
+
+def mask_address(address: str) -> str:
+    """The address with any password replaced by ``***``, safe to print."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", address)
+
+
+class Store(abc.ABC):
+    """A Kleio database. See the module documentation for the guarantees."""
+
+    #: The address with its password masked, for messages.
+    address: str
+
+    # -- trial documents -------------------------------------------------------------
+    @abc.abstractmethod
+    def create_trial(self, document: Mapping[str, Any]) -> None:
+        """Store a new trial document, keyed by ``document['_id']``.
+
+        Raises :class:`DuplicateTrialError` if that id is taken, whatever its content.
+        """
+
+    @abc.abstractmethod
+    def get_trial(self, trial_id: str) -> dict | None:
+        """The document with exactly that id, or None."""
+
+    @abc.abstractmethod
+    def find_trials(
+        self,
+        *,
+        id_prefix: str | None = None,
+        status: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        project: str | None = None,
+        parent: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        """Trial documents matching every filter given, newest ``created`` first.
+
+        ``status`` matches any of the statuses; ``tags`` requires all of the tags;
+        ``parent`` matches ``document['refers']['parent']``.
+        """
+
+    @abc.abstractmethod
+    def update_trial(
+        self,
+        trial_id: str,
+        changes: Mapping[str, Any],
+        expected: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Compare and set: apply ``changes`` only if every ``expected`` field holds.
+
+        Keys of both mappings are field paths (``"worker.token"``). An expected value
+        compares equal to the stored one (a missing field equals None); compare scalars,
+        not lists or documents. Returns whether the update was applied: False if the
+        trial does not exist or an expected field did not hold.
+        """
+
+    # -- events ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def append_events(self, events: Sequence[Event]) -> None:
+        """Append events; those already stored are skipped (see Idempotence)."""
+
+    def read_events(
+        self,
+        trial: str,
+        kinds: Sequence[str] | None = None,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        after: str | None = None,
+    ) -> Iterator[Event]:
+        """Events of one trial in key order, lazily, page by page.
+
+        ``kinds`` limits the kinds (all when None); ``since`` and ``until`` bound the
+        time, inclusive; ``after`` starts strictly after an event key, so a reader can
+        resume where it stopped.
+        """
+        low, high = key_range(since, until)
+        strict = after is not None and (low is None or after >= low)
+        if strict:
+            low = after
+        kinds = list(dict.fromkeys(kinds)) if kinds is not None else self._event_kinds(trial)
+        streams = [self._read_kind(trial, kind, low, strict, high) for kind in kinds]
+        if len(streams) == 1:
+            return streams[0]
+        # Each kind is one index range; merging them keeps every page an index scan.
+        return heapq.merge(*streams, key=_key_of)
+
+    def _read_kind(
+        self, trial: str, kind: str, low: str | None, strict: bool, high: str | None
+    ) -> Iterator[Event]:
+        while True:
+            page = self._event_page(trial, kind, low, strict, high, EVENT_PAGE_SIZE)
+            yield from page
+            if len(page) < EVENT_PAGE_SIZE:
+                return
+            low, strict = page[-1].key, True
+
+    @abc.abstractmethod
+    def _event_page(
+        self,
+        trial: str,
+        kind: str,
+        low: str | None,
+        strict: bool,
+        high: str | None,
+        limit: int,
+    ) -> list[Event]:
+        """Up to ``limit`` events of one kind with ``low <(=) key < high``, in key order."""
+
+    @abc.abstractmethod
+    def _event_kinds(self, trial: str) -> list[str]:
+        """The kinds the trial has events of."""
+
+    @abc.abstractmethod
+    def count_events(self, trial: str, kinds: Sequence[str] | None = None) -> int:
+        """How many events of those kinds the trial has."""
+
+    # -- blobs -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
+        """Store bytes read from ``source`` chunk by chunk; visible once complete."""
+
+    @abc.abstractmethod
+    def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
+        """Blobs whose metadata fields equal ``where``'s (field paths, like
+        ``update_trial``), in no particular order: callers that need an order record
+        it in the metadata."""
+
+    def read_blob(self, blob_id: str) -> Iterator[bytes]:
+        """The blob's bytes, chunk by chunk, fetched in bounded pages.
+
+        Raises :class:`BlobNotFound` for an unknown id (at the call, not when iterating).
+        """
+        if not self._blob_exists(blob_id):
+            raise BlobNotFound(f"no blob with id {blob_id}")
+        return self._blob_chunks(blob_id)
+
+    def _blob_chunks(self, blob_id: str) -> Iterator[bytes]:
+        start = 0
+        while True:
+            page = self._chunk_page(blob_id, start, start + BLOB_PAGE_CHUNKS)
+            yield from page
+            if len(page) < BLOB_PAGE_CHUNKS:
+                return
+            start += BLOB_PAGE_CHUNKS
+
+    @abc.abstractmethod
+    def _blob_exists(self, blob_id: str) -> bool:
+        """Whether a complete blob with that id is stored."""
+
+    @abc.abstractmethod
+    def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
+        """Chunks number ``start`` to ``stop - 1`` of a blob, in order."""
+
+    # -- lifetime --------------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The store must not be used afterwards."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def open_store(address: str, name: str = "kleio") -> Store:
+    """Open the store at ``address``.
+
+    ``mongodb://`` and ``mongodb+srv://`` addresses open MongoDB (database ``name``);
+    ``sqlite:///PATH`` or a plain file path opens SQLite. Nothing slow happens here:
+    a MongoDB server is contacted on first use.
+    """
+    if address.startswith(("mongodb://", "mongodb+srv://")):
+        from kleio.store.mongodb import MongoStore
+
+        return MongoStore(address, name)
+    if "://" in address and not address.startswith("sqlite://"):
+        scheme = address.split("://", 1)[0]
+        raise StoreError(
+            f"unsupported database address {mask_address(address)!r}: "
+            f"{scheme}:// is neither mongodb:// nor sqlite:///"
+        )
+    from kleio.store.sqlite import SQLiteStore
+
+    path = address[len("sqlite://"):] if address.startswith("sqlite://") else address
+    return SQLiteStore(path)

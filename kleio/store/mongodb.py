@@ -1,0 +1,307 @@
+"""The MongoDB store, for teams and clusters: many machines, one server or replica set.
+
+Collections: ``trials`` (one document per trial, ``_id`` the trial id), ``events``
+(unique on ``(trial, kind, key)``) and the GridFS bucket ``blobs`` (``blobs.files``,
+``blobs.chunks``), written to the GridFS layout so MongoDB's own tools can read it.
+Chunks are read in ranges of chunk numbers rather than with one cursor over a whole
+file, which bounds memory and every server reply.
+
+pymongo is imported when the first store is opened, never at ``import kleio``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from kleio.store.base import (
+    BLOB_CHUNK_SIZE,
+    BLOB_PAGE_CHUNKS,
+    BlobInfo,
+    BlobSource,
+    DuplicateTrialError,
+    Event,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    chunks_of,
+    mask_address,
+)
+
+#: How long to look for a reachable server before a call fails (milliseconds).
+SERVER_SELECTION_TIMEOUT_MS = 5000
+_DUPLICATE_KEY = 11000
+
+
+def _reason(error: Exception) -> str:
+    """The first, useful line of a pymongo error."""
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    for cut in (" (configured timeouts", ", Timeout:", ", full error:"):
+        text = text.split(cut, 1)[0]
+    return text
+
+
+class MongoStore(Store):
+    """A store in a MongoDB database; see :mod:`kleio.store.base` for the contract."""
+
+    def __init__(self, address: str, name: str = "kleio", client: Any = None):
+        """``client``: an already-made client to use instead of connecting (tests give
+        a mongomock client); by default a ``pymongo.MongoClient`` for ``address``."""
+        self._uri = address
+        self.address = mask_address(address)
+        self.name = name
+        self._lock = threading.Lock()
+        self._given_client = client
+        self._client = None
+        self._database = None
+        self._pid = -1
+
+    # -- connection ------------------------------------------------------------------
+    @property
+    def _db(self):
+        if self._database is not None and self._pid == os.getpid():
+            return self._database
+        with self._lock:
+            if self._database is None or self._pid != os.getpid():
+                # After a fork the parent's client must not be used (nor closed).
+                self._connect()
+        return self._database
+
+    def _connect(self) -> None:
+        import pymongo
+        from pymongo.errors import ConfigurationError, InvalidURI
+
+        options = {"appname": "kleio", "connect": False}
+        lowered = self._uri.lower()
+        if "serverselectiontimeoutms" not in lowered:
+            options["serverSelectionTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
+        if "connecttimeoutms" not in lowered:
+            options["connectTimeoutMS"] = SERVER_SELECTION_TIMEOUT_MS
+        client = self._given_client
+        if client is None:
+            try:
+                client = pymongo.MongoClient(self._uri, **options)
+            except (ConfigurationError, InvalidURI, ValueError, TypeError) as error:
+                raise StoreError(
+                    f"invalid MongoDB address {self.address}: {_reason(error)}"
+                ) from None
+        database = client[self.name]
+        with self._translated():
+            database.trials.create_index([("created", -1)])
+            database.trials.create_index([("status", 1)])
+            database.trials.create_index([("tags", 1)])
+            database.trials.create_index([("project", 1)])
+            database.trials.create_index([("refers.parent", 1)])
+            database.events.create_index(
+                [("trial", 1), ("kind", 1), ("key", 1)], unique=True
+            )
+            database["blobs.files"].create_index([("metadata.trial", 1)])
+            database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+        self._client, self._database, self._pid = client, database, os.getpid()
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Turn pymongo's errors into store errors with one password-free line."""
+        from pymongo import errors
+
+        try:
+            yield
+        except (errors.ConnectionFailure, errors.ServerSelectionTimeoutError) as error:
+            raise StoreUnavailable(
+                f"cannot reach MongoDB at {self.address}: {_reason(error)}"
+            ) from None
+        except errors.OperationFailure as error:
+            if error.code in (13, 18):  # Unauthorized, AuthenticationFailed
+                raise StoreError(
+                    f"MongoDB at {self.address} refused access: {_reason(error)}"
+                ) from None
+            raise StoreError(f"MongoDB at {self.address}: {_reason(error)}") from None
+        except errors.PyMongoError as error:
+            raise StoreError(f"MongoDB at {self.address}: {_reason(error)}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None and self._pid == os.getpid():
+                if self._given_client is None:
+                    self._client.close()
+            self._client = self._database = None
+
+    # -- trial documents -------------------------------------------------------------
+    def create_trial(self, document: Mapping[str, Any]) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        with self._translated():
+            try:
+                self._db.trials.insert_one(dict(document))
+            except DuplicateKeyError:
+                raise DuplicateTrialError(document["_id"]) from None
+
+    def get_trial(self, trial_id: str) -> dict | None:
+        with self._translated():
+            return self._db.trials.find_one({"_id": trial_id})
+
+    def find_trials(
+        self,
+        *,
+        id_prefix: str | None = None,
+        status: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        project: str | None = None,
+        parent: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict]:
+        query: dict[str, Any] = {}
+        if id_prefix:
+            query["_id"] = {"$gte": id_prefix, "$lt": id_prefix + "\U0010ffff"}
+        if status is not None:
+            query["status"] = {"$in": list(status)}
+        if tags:
+            query["tags"] = {"$all": list(dict.fromkeys(tags))}
+        if project is not None:
+            query["project"] = project
+        if parent is not None:
+            query["refers.parent"] = parent
+        with self._translated():
+            cursor = self._db.trials.find(query).sort([("created", -1), ("_id", 1)])
+            if limit is not None:
+                cursor = cursor.limit(int(limit))
+            return list(cursor)
+
+    def update_trial(
+        self,
+        trial_id: str,
+        changes: Mapping[str, Any],
+        expected: Mapping[str, Any] | None = None,
+    ) -> bool:
+        query = {"_id": trial_id, **(expected or {})}
+        with self._translated():
+            if not changes:
+                return self._db.trials.find_one(query, {"_id": 1}) is not None
+            result = self._db.trials.update_one(query, {"$set": dict(changes)})
+        return result.matched_count == 1
+
+    # -- events ----------------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> None:
+        from pymongo.errors import BulkWriteError
+
+        if not events:
+            return
+        documents = [
+            {"trial": e.trial, "kind": e.kind, "key": e.key, "time": e.time, "data": e.data}
+            for e in events
+        ]
+        with self._translated():
+            try:
+                self._db.events.insert_many(documents, ordered=False)
+            except BulkWriteError as error:
+                details = error.details
+                if details.get("writeConcernErrors") or any(
+                    failure.get("code") != _DUPLICATE_KEY
+                    for failure in details.get("writeErrors", ())
+                ):
+                    raise
+                # Only events already stored were refused: appending is idempotent.
+
+    def _event_kinds(self, trial: str) -> list[str]:
+        with self._translated():
+            return sorted(self._db.events.distinct("kind", {"trial": trial}))
+
+    def _event_page(
+        self,
+        trial: str,
+        kind: str,
+        low: str | None,
+        strict: bool,
+        high: str | None,
+        limit: int,
+    ) -> list[Event]:
+        bounds: dict[str, str] = {}
+        if low is not None:
+            bounds["$gt" if strict else "$gte"] = low
+        if high is not None:
+            bounds["$lt"] = high
+        query: dict[str, Any] = {"trial": trial, "kind": kind}
+        if bounds:
+            query["key"] = bounds
+        with self._translated():
+            cursor = (
+                self._db.events.find(query, {"_id": 0, "key": 1, "time": 1, "data": 1})
+                .sort("key", 1)
+                .limit(limit)
+            )
+            return [Event(trial, kind, d["key"], d["time"], d["data"]) for d in cursor]
+
+    def count_events(self, trial: str, kinds: Sequence[str] | None = None) -> int:
+        query: dict[str, Any] = {"trial": trial}
+        if kinds is not None:
+            query["kind"] = {"$in": list(kinds)}
+        with self._translated():
+            return self._db.events.count_documents(query)
+
+    # -- blobs -----------------------------------------------------------------------
+    def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
+        from bson.binary import Binary
+
+        blob_id = uuid.uuid4().hex
+        length, n, pending = 0, 0, []
+        chunks = self._db["blobs.chunks"]
+        try:
+            with self._translated():
+                for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
+                    pending.append({"files_id": blob_id, "n": n, "data": Binary(chunk)})
+                    n += 1
+                    length += len(chunk)
+                    if len(pending) >= BLOB_PAGE_CHUNKS:
+                        chunks.insert_many(pending)
+                        pending = []
+                if pending:
+                    chunks.insert_many(pending)
+                # The files document comes last: until it exists the blob is invisible.
+                self._db["blobs.files"].insert_one(
+                    {
+                        "_id": blob_id,
+                        "length": length,
+                        "chunkSize": BLOB_CHUNK_SIZE,
+                        "uploadDate": datetime.datetime.now(datetime.timezone.utc),
+                        "filename": str(metadata.get("filename", "")),
+                        "metadata": dict(metadata),
+                    }
+                )
+        except BaseException:
+            self._discard_chunks(blob_id)
+            raise
+        return BlobInfo(blob_id, length, BLOB_CHUNK_SIZE, dict(metadata))
+
+    def _discard_chunks(self, blob_id: str) -> None:
+        try:
+            with self._translated():
+                self._db["blobs.chunks"].delete_many({"files_id": blob_id})
+        except StoreError:
+            pass  # orphaned chunks are invisible; the original error matters more
+
+    def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
+        query = {f"metadata.{path}": value for path, value in where.items()}
+        with self._translated():
+            cursor = self._db["blobs.files"].find(
+                query, {"_id": 1, "length": 1, "chunkSize": 1, "metadata": 1}
+            )
+            return [
+                BlobInfo(d["_id"], d["length"], d["chunkSize"], d.get("metadata") or {})
+                for d in cursor
+            ]
+
+    def _blob_exists(self, blob_id: str) -> bool:
+        with self._translated():
+            return self._db["blobs.files"].find_one({"_id": blob_id}, {"_id": 1}) is not None
+
+    def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
+        with self._translated():
+            cursor = self._db["blobs.chunks"].find(
+                {"files_id": blob_id, "n": {"$gte": start, "$lt": stop}}, {"_id": 0, "data": 1}
+            ).sort("n", 1)
+            return [bytes(document["data"]) for document in cursor]

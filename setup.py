@@ -1,0 +1,47 @@
+"""Kleio: a logging journal of everything that describes an experiment."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', (HERE / "kleio" / "__init__.py").read_text(), re.M
+).group(1)
+
+setup(
+    name="kleio",
+    version=VERSION,
+    description="Experiment manager: a logging journal of everything that describes an experiment",
+    long_description=(HERE / "README.rst").read_text(encoding="utf-8"),
+    long_description_content_type="text/x-rst",
+    license="BSD-3-Clause",
+    url="https://github.com/bouthilx/kleio",
+    packages=find_packages(include=["kleio", "kleio.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "pymongo>=4.6,<5",
+        "GitPython>=3.1.30",
+        "psutil>=5.9",
+        "filelock>=3.12",
+        "PyYAML>=6.0",
+    ],
+    extras_require={
+        "test": [
+            "pytest>=7.4",
+            "mongomock>=4.1.2",
+            "nx-27017>=0.8.1",
+            "hypothesis>=6.80",
+            "numpy>=1.24",
+        ],
+        "docs": ["sphinx>=7"],
+    },
+    entry_points={"console_scripts": ["kleio = kleio.cli.main:main"]},
+    classifiers=[
+        "License :: OSI Approved :: BSD License",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Topic :: Scientific/Engineering",
+    ],
+)

@@ -1,0 +1,154 @@
+"""The status machine: every transition is a compare-and-set."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pytest
+
+from kleio.core import status as st
+from kleio.core.errors import TrialNotReservable
+from kleio.core.trial import TrialSpec, new_trial_document
+from kleio.store.sqlite import SQLiteStore
+
+SPAWN = multiprocessing.get_context("spawn")
+LEASE = 60.0
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteStore(tmp_path / "kleio.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def trial_id(store):
+    document = new_trial_document(TrialSpec("p", ("python", "a.py")))
+    store.create_trial(document)
+    return document["_id"]
+
+
+def statuses_journalled(store, trial_id):
+    return [(e.data["from"], e.data["status"]) for e in store.read_events(trial_id, ["status"])]
+
+
+def test_a_trial_goes_from_new_to_completed_through_reserved_and_running(store, trial_id):
+    worker = st.Worker()
+    document = st.reserve_trial(store, trial_id, worker, lease=LEASE)
+    assert document["status"] == st.RESERVED and document["worker"]["token"] == worker.token
+    st.change_status(store, trial_id, worker, st.RUNNING, previous=st.RESERVED)
+    assert st.beat(store, trial_id, worker)
+    st.change_status(store, trial_id, worker, st.COMPLETED, previous=st.RUNNING)
+    stored = store.get_trial(trial_id)
+    assert stored["status"] == st.COMPLETED and stored["worker"] is None
+    assert statuses_journalled(store, trial_id) == [
+        ("new", "reserved"), ("reserved", "running"), ("running", "completed")]
+    assert not st.beat(store, trial_id, worker)  # released: nothing to renew
+
+
+def test_a_completed_trial_is_not_reserved_again(store, trial_id):
+    worker = st.Worker()
+    st.reserve_trial(store, trial_id, worker, lease=LEASE)
+    st.change_status(store, trial_id, worker, st.RUNNING, previous=st.RESERVED)
+    st.change_status(store, trial_id, worker, st.COMPLETED, previous=st.RUNNING)
+    with pytest.raises(TrialNotReservable, match="already completed") as raised:
+        st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+    assert raised.value.status == st.COMPLETED
+
+
+def test_a_held_trial_names_its_holder(store, trial_id):
+    holder = st.Worker(host="node7", pid=4242)
+    st.reserve_trial(store, trial_id, holder, lease=LEASE)
+    with pytest.raises(TrialNotReservable) as raised:
+        st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+    assert "host node7" in str(raised.value) and "pid 4242" in str(raised.value)
+
+
+def test_a_trial_whose_heartbeat_expired_is_lost_and_can_be_taken_over(store, trial_id):
+    old = st.Worker(host="dead")
+    st.reserve_trial(store, trial_id, old, lease=LEASE)
+    st.change_status(store, trial_id, old, st.RUNNING, previous=st.RESERVED)
+    document = store.get_trial(trial_id)
+    assert st.observed_status(document, LEASE) == st.RUNNING
+    assert st.observed_status(document, LEASE, now=document["heartbeat"] + LEASE + 1) == st.LOST
+    store.update_trial(trial_id, {"heartbeat": document["heartbeat"] - LEASE - 1})
+
+    new = st.Worker(host="alive")
+    st.reserve_trial(store, trial_id, new, lease=LEASE)
+    assert store.get_trial(trial_id)["worker"]["host"] == "alive"
+    # The old holder finds its lease taken: its heartbeat and transitions fail.
+    assert not st.beat(store, trial_id, old)
+    with pytest.raises(st.LeaseLost):
+        st.change_status(store, trial_id, old, st.COMPLETED, previous=st.RUNNING)
+
+
+def test_a_broken_trial_needs_a_switchover(store, trial_id):
+    worker = st.Worker()
+    st.reserve_trial(store, trial_id, worker, lease=LEASE)
+    st.change_status(store, trial_id, worker, st.RUNNING, previous=st.RESERVED)
+    st.change_status(store, trial_id, worker, st.BROKEN, previous=st.RUNNING, exit_code=1)
+    assert store.get_trial(trial_id)["exit_code"] == 1
+    with pytest.raises(TrialNotReservable, match="kleio switchover"):
+        st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+    st.switch_over(store, trial_id)
+    st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+    assert store.get_trial(trial_id)["switchover"] is False  # used once
+
+
+def test_a_broken_trial_may_be_reserved_when_allowed(store, trial_id):
+    worker = st.Worker()
+    st.reserve_trial(store, trial_id, worker, lease=LEASE)
+    st.change_status(store, trial_id, worker, st.BROKEN, previous=st.RESERVED)
+    st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE, allow_broken=True)
+
+
+def test_an_interrupted_trial_is_reservable(store, trial_id):
+    worker = st.Worker()
+    st.reserve_trial(store, trial_id, worker, lease=LEASE)
+    st.change_status(store, trial_id, worker, st.RUNNING, previous=st.RESERVED)
+    st.change_status(store, trial_id, worker, st.INTERRUPTED, previous=st.RUNNING)
+    st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+
+
+def test_impossible_transitions_are_refused(store, trial_id):
+    worker = st.Worker()
+    with pytest.raises(ValueError):
+        st.change_status(store, trial_id, worker, st.COMPLETED, previous=st.NEW)
+    with pytest.raises(st.LeaseLost):  # not held by this worker
+        st.change_status(store, trial_id, worker, st.RUNNING, previous=st.RESERVED)
+
+
+def test_switching_over_a_trial_that_is_not_broken_is_an_error(store, trial_id):
+    with pytest.raises(st.KleioError, match="not broken"):
+        st.switch_over(store, trial_id)
+
+
+def _reserve(path: str, trial_id: str, go, results) -> None:
+    from kleio.core.errors import TrialNotReservable
+    from kleio.core.status import Worker, reserve_trial
+    from kleio.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(path)
+    store.get_trial(trial_id)
+    go.wait(30)
+    try:
+        reserve_trial(store, trial_id, Worker(), lease=60.0)
+        results.put("won")
+    except TrialNotReservable as error:
+        results.put(f"lost: {error}")
+
+
+def test_racing_processes_reserve_a_trial_once(store, trial_id):
+    go, results = SPAWN.Event(), SPAWN.Queue()
+    racers = [SPAWN.Process(target=_reserve, args=(str(store.path), trial_id, go, results))
+              for _ in range(8)]
+    for racer in racers:
+        racer.start()
+    go.set()
+    outcomes = [results.get(timeout=120) for _ in racers]
+    for racer in racers:
+        racer.join(30)
+    assert outcomes.count("won") == 1
+    assert all("reserved by another process" in o for o in outcomes if o != "won")
+    assert statuses_journalled(store, trial_id) == [("new", "reserved")]

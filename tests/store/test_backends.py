@@ -1,0 +1,89 @@
+"""What is particular to one backend: opening, addresses and failures."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from kleio.store.base import StoreError, StoreUnavailable, mask_address, open_store
+from kleio.store.mongodb import MongoStore
+from kleio.store.sqlite import SQLiteStore
+
+
+def test_addresses_select_the_backend(tmp_path):
+    assert isinstance(open_store(str(tmp_path / "a.db")), SQLiteStore)
+    assert isinstance(open_store(f"sqlite://{tmp_path}/b.db"), SQLiteStore)
+    assert open_store(f"sqlite://{tmp_path}/b.db").path == tmp_path / "b.db"
+    assert isinstance(open_store("mongodb://127.0.0.1:1/"), MongoStore)
+    assert isinstance(open_store("mongodb+srv://user:pw@cluster.example.org/"), MongoStore)
+    with pytest.raises(StoreError, match="postgres://"):
+        open_store("postgres://user:pw@host/db")
+
+
+def test_passwords_are_masked_in_addresses():
+    assert mask_address("mongodb://user:secret@h:1/db?x=1") == "mongodb://user:***@h:1/db?x=1"
+    assert mask_address("mongodb+srv://u:p%40ss@c.example.org/") == "mongodb+srv://u:***@c.example.org/"
+    assert mask_address("mongodb://h:1/") == "mongodb://h:1/"
+    assert mask_address("/home/me/kleio.db") == "/home/me/kleio.db"
+
+
+def test_an_unreachable_mongodb_fails_fast_with_the_password_masked():
+    store = open_store("mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=1500")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable) as raised:
+        store.find_trials()
+    assert time.monotonic() - started < 5
+    message = str(raised.value)
+    assert "secret" not in message and "user:***@127.0.0.1:1" in message
+    assert "\n" not in message
+
+
+def test_a_malformed_mongodb_address_is_a_store_error():
+    with pytest.raises(StoreError, match="invalid MongoDB address"):
+        open_store("mongodb://user:secret@host:notaport/").get_trial("x")
+
+
+def test_sqlite_creates_its_file_and_folder_on_first_use(tmp_path):
+    path = tmp_path / "deep" / "folder" / "kleio.db"
+    store = open_store(str(path))
+    assert not path.exists()
+    assert store.find_trials() == []
+    assert path.exists()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_refuses_a_database_that_is_not_kleios(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE customers (name TEXT)")
+    with pytest.raises(StoreError, match="not a Kleio database"):
+        open_store(str(path)).find_trials()
+    with sqlite3.connect(path) as connection:  # untouched
+        assert connection.execute("SELECT count(*) FROM customers").fetchone() == (0,)
+
+
+def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path):
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"these are my notes, not a database\n" * 200)
+    with pytest.raises(StoreError, match="notes.db"):
+        open_store(str(path)).find_trials()
+    assert path.read_bytes().startswith(b"these are my notes")
+
+
+def test_sqlite_reconnects_after_fork(tmp_path):
+    import os
+
+    store = open_store(str(tmp_path / "kleio.db"))
+    store.create_trial({"_id": "parent", "created": 1.0})
+    pid = os.fork()
+    if pid == 0:  # the child uses its own connection
+        try:
+            store.create_trial({"_id": "child", "created": 2.0})
+        except BaseException:
+            os._exit(1)
+        os._exit(0)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+    assert [d["_id"] for d in store.find_trials()] == ["child", "parent"]
