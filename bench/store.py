@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.store.base import Store, open_store  # noqa: E402
+from kleio.core.journal import EventWriter
+from kleio.store.base import Store, open_store
 
 BATCH = 1000
 
@@ -36,7 +36,7 @@ def appends_per_second(store: Store, count: int, batch: int) -> float:
     events = statistic_events(writer, f"bench-{batch}-{time.time_ns()}", count)
     started = time.perf_counter()
     for start in range(0, count, batch):
-        store.append_events(events[start:start + batch])
+        store.append_events(events[start : start + batch])
     elapsed = time.perf_counter() - started
     assert store.count_events(events[0].trial) == count
     return count / elapsed
@@ -48,9 +48,12 @@ def measure(name: str, store: Store, batched: int, single: int) -> dict[str, flo
         "batched": appends_per_second(store, batched, BATCH),
         "single": appends_per_second(store, single, 1),
     }
-    print(f"{name:8}  batched ({BATCH}/call): {figures['batched']:>10,.0f} events/s   "
-          f"single: {figures['single']:>8,.0f} events/s   "
-          f"batched/single: {figures['batched'] / figures['single']:.0f}x", flush=True)
+    print(
+        f"{name:8}  batched ({BATCH}/call): {figures['batched']:>10,.0f} events/s   "
+        f"single: {figures['single']:>8,.0f} events/s   "
+        f"batched/single: {figures['batched'] / figures['single']:.0f}x",
+        flush=True,
+    )
     return figures
 
 
@@ -58,8 +61,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000, help="events appended in batches")
     parser.add_argument("--single", type=int, default=5_000, help="events appended one by one")
-    parser.add_argument("--mongodb", default=os.environ.get("KLEIO_TEST_MONGODB_URI"),
-                        help="a real MongoDB to measure instead of nx-27017")
+    parser.add_argument(
+        "--mongodb",
+        default=os.environ.get("KLEIO_TEST_MONGODB_URI"),
+        help="a real MongoDB to measure instead of nx-27017",
+    )
     args = parser.parse_args()
 
     results = {}
@@ -78,8 +84,9 @@ def main() -> None:
         try:
             with open_store(uri, f"kleio_bench_{os.getpid()}") as store:
                 name = "mongodb" if args.mongodb else "wire"
-                results[name] = measure(name, store, max(args.events // 10, BATCH),
-                                        max(args.single // 5, 100))
+                results[name] = measure(
+                    name, store, max(args.events // 10, BATCH), max(args.single // 5, 100)
+                )
                 store._db.client.drop_database(store.name)
         finally:
             if server is not None:
@@ -89,8 +96,10 @@ def main() -> None:
     verdict = "meets" if sqlite_batched >= 100_000 else "misses"
     print(f"sqlite batched {sqlite_batched:,.0f} events/s {verdict} the 100,000 events/s target")
     other = next(name for name in results if name != "sqlite")
-    print(f"sqlite/{other}: batched {sqlite_batched / results[other]['batched']:.1f}x, "
-          f"single {results['sqlite']['single'] / results[other]['single']:.1f}x")
+    print(
+        f"sqlite/{other}: batched {sqlite_batched / results[other]['batched']:.1f}x, "
+        f"single {results['sqlite']['single'] / results[other]['single']:.1f}x"
+    )
 
 
 if __name__ == "__main__":

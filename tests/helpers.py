@@ -21,11 +21,17 @@ def clean_environment(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def run_kleio(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = 120,
-              input: bytes | None = None) -> subprocess.CompletedProcess:
+def run_kleio(
+    *args: str,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = 120,
+    input: bytes | None = None,
+) -> subprocess.CompletedProcess:
     """``kleio ARGS`` to completion; stdout and stderr captured as text."""
-    return subprocess.run([*KLEIO, *args], env=env, cwd=cwd, timeout=timeout, input=input,
-                          capture_output=True)
+    return subprocess.run(
+        [*KLEIO, *args], env=env, cwd=cwd, timeout=timeout, input=input, capture_output=True
+    )
 
 
 def text(output: bytes) -> str:

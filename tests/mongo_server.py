@@ -44,18 +44,32 @@ class WireServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         log = open(self.folder / "server.log", "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from nx_27017.nx_27017 import main; main()",
-             "--data-dir", str(self.folder), "--host", "127.0.0.1", "-p", str(self.port),
-             # Its default pid file is shared by every instance on the machine.
-             "--pid-file", str(self.folder / "server.pid")],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-c",
+                "from nx_27017.nx_27017 import main; main()",
+                "--data-dir",
+                str(self.folder),
+                "--host",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                # Its default pid file is shared by every instance on the machine.
+                "--pid-file",
+                str(self.folder / "server.pid"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"nx-27017 exited with {self.process.returncode}; "
-                                   f"see {self.folder / 'server.log'}")
+                raise RuntimeError(
+                    f"nx-27017 exited with {self.process.returncode}; "
+                    f"see {self.folder / 'server.log'}"
+                )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return

@@ -16,26 +16,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print a JSON list")
 
 
+def _row(document: dict, lease: float) -> dict:
+    return {
+        "id": document["_id"],
+        "short_id": short_id(document["_id"]),
+        "status": observed_status(document, lease),
+        "created": clock.iso(document.get("created")),
+        "tags": document.get("tags") or [],
+        "commandline": shlex.join(document.get("commandline") or []),
+        "parent": (document.get("refers") or {}).get("parent"),
+    }
+
+
 def execute(args: argparse.Namespace, context) -> int:
     lease = context.settings.lease
-    documents = context.store.find_trials()
-    rows = []
-    for document in documents:
-        rows.append({
-            "id": document["_id"],
-            "short_id": short_id(document["_id"]),
-            "status": observed_status(document, lease),
-            "created": clock.iso(document.get("created")),
-            "tags": document.get("tags") or [],
-            "commandline": shlex.join(document.get("commandline") or []),
-            "parent": (document.get("refers") or {}).get("parent"),
-        })
+    rows = [_row(document, lease) for document in context.store.find_trials()]
     if args.json:
         print_json(rows)
         return 0
     table(
         ["ID", "STATUS", "CREATED", "TAGS", "COMMAND"],
-        [[r["short_id"], r["status"], r["created"], ",".join(r["tags"]), r["commandline"]]
-         for r in rows],
+        [
+            [r["short_id"], r["status"], r["created"], ",".join(r["tags"]), r["commandline"]]
+            for r in rows
+        ],
     )
     return 0

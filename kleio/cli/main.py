@@ -40,12 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"kleio {__version__}")
     parser.add_argument("--config", metavar="FILE", help="settings file (YAML)")
-    parser.add_argument("--database", metavar="ADDRESS", dest="db_address",
-                        help="database address: mongodb://..., sqlite:///PATH or a file path")
+    parser.add_argument(
+        "--database",
+        metavar="ADDRESS",
+        dest="db_address",
+        help="database address: mongodb://..., sqlite:///PATH or a file path",
+    )
     parser.add_argument("--db-name", metavar="NAME", help="MongoDB database name (default kleio)")
-    parser.add_argument("--home", metavar="DIR", help="Kleio's folder (default ~/.local/share/kleio)")
+    parser.add_argument(
+        "--home", metavar="DIR", help="Kleio's folder (default ~/.local/share/kleio)"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in COMMANDS.items():
+    for module in COMMANDS.values():
         importlib.import_module(f"kleio.cli.{module}").register(subparsers)
     return parser
 
@@ -56,7 +62,7 @@ def _with_default_command(argv: list[str]) -> list[str]:
     while index < len(argv):
         word = argv[index]
         if word == "--":
-            return argv[:index] + [DEFAULT_COMMAND] + argv[index + 1:]
+            return argv[:index] + [DEFAULT_COMMAND] + argv[index + 1 :]
         if not word.startswith("-"):
             if word in COMMANDS or word in ("help",):
                 return argv

@@ -42,7 +42,9 @@ class EventWriter:
             if seconds < self._last:
                 seconds = self._last
             self._last = seconds
-            return Event(trial, kind, event_key(seconds, self.id, next(self._counter)), seconds, data)
+            return Event(
+                trial, kind, event_key(seconds, self.id, next(self._counter)), seconds, data
+            )
 
 
 def _after_fork(reference: weakref.ref) -> None:

@@ -94,14 +94,20 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     if content is None:
         return {}
     if not isinstance(content, dict):
-        raise SettingsError(f"{path}: expected a mapping of settings, found {type(content).__name__}")
+        raise SettingsError(
+            f"{path}: expected a mapping of settings, found {type(content).__name__}"
+        )
     for key, value in content.items():
         if key not in _KNOWN_KEYS:
-            raise SettingsError(f"{path}: unknown setting {key!r} (known: {', '.join(_KNOWN_KEYS)})")
+            raise SettingsError(
+                f"{path}: unknown setting {key!r} (known: {', '.join(_KNOWN_KEYS)})"
+            )
         allowed = _KNOWN_KEYS[key]
         if allowed is not None:
             if not isinstance(value, dict):
-                raise SettingsError(f"{path}: {key!r} must be a mapping of {', '.join(sorted(allowed))}")
+                raise SettingsError(
+                    f"{path}: {key!r} must be a mapping of {', '.join(sorted(allowed))}"
+                )
             for sub in value:
                 if sub not in allowed:
                     raise SettingsError(f"{path}: unknown setting '{key}.{sub}'")
@@ -132,7 +138,9 @@ def _seconds(name: str, value: Any, source: str) -> float:
     except (TypeError, ValueError):
         seconds = math.nan
     if not math.isfinite(seconds) or seconds <= 0 or isinstance(value, bool):
-        raise SettingsError(f"{name} must be a positive number of seconds, not {value!r} ({source})")
+        raise SettingsError(
+            f"{name} must be a positive number of seconds, not {value!r} ({source})"
+        )
     return seconds
 
 
@@ -166,8 +174,9 @@ def load_settings(
                     break
 
     home = Path(os.path.expanduser(str(values.get("home") or default_home(environ)))).absolute()
-    heartbeat = _seconds("heartbeat", values.get("heartbeat", DEFAULT_HEARTBEAT),
-                         origins.get("heartbeat", "default"))
+    heartbeat = _seconds(
+        "heartbeat", values.get("heartbeat", DEFAULT_HEARTBEAT), origins.get("heartbeat", "default")
+    )
     lease = _seconds("lease", values.get("lease", DEFAULT_LEASE), origins.get("lease", "default"))
     if lease <= heartbeat:
         raise SettingsError(

@@ -90,7 +90,9 @@ def describe_holder(document: Mapping[str, Any], now: float | None = None) -> st
 
 
 def _journal_status(store: Store, trial_id: str, status: str, previous: str, **data: Any) -> None:
-    store.append_events([writer.event(trial_id, "status", {"status": status, "from": previous, **data})])
+    store.append_events(
+        [writer.event(trial_id, "status", {"status": status, "from": previous, **data})]
+    )
 
 
 def reserve_trial(
@@ -179,9 +181,7 @@ def change_status(
 def beat(store: Store, trial_id: str, worker: Worker) -> bool:
     """Renew the lease; False if ``worker`` no longer holds the trial."""
     now = clock.now()
-    return store.update_trial(
-        trial_id, {"heartbeat": now}, {"worker.token": worker.token}
-    )
+    return store.update_trial(trial_id, {"heartbeat": now}, {"worker.token": worker.token})
 
 
 def switch_over(store: Store, trial_id: str) -> None:
@@ -191,7 +191,8 @@ def switch_over(store: Store, trial_id: str) -> None:
         raise UnknownTrial(f"no trial with id {trial_id}")
     if document.get("status") != BROKEN:
         raise KleioError(
-            f"trial {short_id(trial_id)} is {document.get('status')}, not broken: nothing to switch over"
+            f"trial {short_id(trial_id)} is {document.get('status')}, not broken:"
+            " nothing to switch over"
         )
     if not store.update_trial(trial_id, {"switchover": True}, {"status": BROKEN}):
         raise KleioError(f"trial {short_id(trial_id)} changed meanwhile; try again")

@@ -58,7 +58,7 @@ import heapq
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Union
+from typing import Any, BinaryIO
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
 BLOB_CHUNK_SIZE = 255 * 1024
@@ -67,7 +67,7 @@ EVENT_PAGE_SIZE = 1000
 #: Blob chunks fetched per page by :meth:`Store.read_blob` (4 MB).
 BLOB_PAGE_CHUNKS = 16
 
-BlobSource = Union[bytes, bytearray, memoryview, BinaryIO, Iterable[bytes]]
+BlobSource = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
 
 
 class StoreError(Exception):
@@ -145,7 +145,7 @@ def chunks_of(source: BlobSource, size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source)
         for start in range(0, len(view), size):
-            yield bytes(view[start:start + size])
+            yield bytes(view[start : start + size])
         return
     if hasattr(source, "read"):
         pieces: Iterable[bytes] = iter(lambda: source.read(size), b"")
@@ -350,5 +350,5 @@ def open_store(address: str, name: str = "kleio") -> Store:
         )
     from kleio.store.sqlite import SQLiteStore
 
-    path = address[len("sqlite://"):] if address.startswith("sqlite://") else address
+    path = address[len("sqlite://") :] if address.startswith("sqlite://") else address
     return SQLiteStore(path)

@@ -97,9 +97,7 @@ class MongoStore(Store):
             database.trials.create_index([("tags", 1)])
             database.trials.create_index([("project", 1)])
             database.trials.create_index([("refers.parent", 1)])
-            database.events.create_index(
-                [("trial", 1), ("kind", 1), ("key", 1)], unique=True
-            )
+            database.events.create_index([("trial", 1), ("kind", 1), ("key", 1)], unique=True)
             database["blobs.files"].create_index([("metadata.trial", 1)])
             database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
         self._client, self._database, self._pid = client, database, os.getpid()
@@ -126,9 +124,9 @@ class MongoStore(Store):
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None and self._pid == os.getpid():
-                if self._given_client is None:
-                    self._client.close()
+            owned = self._given_client is None and self._pid == os.getpid()
+            if self._client is not None and owned:
+                self._client.close()
             self._client = self._database = None
 
     # -- trial documents -------------------------------------------------------------
@@ -301,7 +299,11 @@ class MongoStore(Store):
 
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
         with self._translated():
-            cursor = self._db["blobs.chunks"].find(
-                {"files_id": blob_id, "n": {"$gte": start, "$lt": stop}}, {"_id": 0, "data": 1}
-            ).sort("n", 1)
+            cursor = (
+                self._db["blobs.chunks"]
+                .find(
+                    {"files_id": blob_id, "n": {"$gte": start, "$lt": stop}}, {"_id": 0, "data": 1}
+                )
+                .sort("n", 1)
+            )
             return [bytes(document["data"]) for document in cursor]

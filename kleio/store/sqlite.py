@@ -325,8 +325,7 @@ class SQLiteStore(Store):
                 _set_path(document, path, value)
             created, status, project, parent, text = self._columns(document)
             connection.execute(
-                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ?"
-                " WHERE id = ?",
+                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ? WHERE id = ?",
                 (status, project, parent, text, trial_id),
             )
             if "tags" in changes:
@@ -451,9 +450,10 @@ class SQLiteStore(Store):
 
     def _blob_exists(self, blob_id: str) -> bool:
         with self._reading() as connection:
-            return connection.execute(
-                "SELECT 1 FROM blobs WHERE id = ?", (blob_id,)
-            ).fetchone() is not None
+            return (
+                connection.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+                is not None
+            )
 
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
         with self._reading() as connection:

@@ -21,8 +21,9 @@ def test_python_dash_m_kleio_is_the_same_command(env):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "kleio", "--version"], env=env,
-                            capture_output=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "kleio", "--version"], env=env, capture_output=True
+    )
     assert result.returncode == 0 and __version__ in text(result.stdout)
 
 

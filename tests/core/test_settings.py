@@ -17,19 +17,27 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_defaults_put_the_sqlite_journal_in_the_xdg_data_folder(tmp_path):
-    settings = load_settings(environ={"XDG_DATA_HOME": str(tmp_path / "data"),
-                                      "XDG_CONFIG_HOME": str(tmp_path / "none")})
+    settings = load_settings(
+        environ={"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    )
     assert settings.home == tmp_path / "data" / "kleio"
     assert settings.db_address == str(tmp_path / "data" / "kleio" / "kleio.db")
     assert (settings.db_name, settings.heartbeat, settings.lease) == ("kleio", 10.0, 60.0)
 
 
 def test_each_source_overrides_the_ones_below(tmp_path):
-    user = write(tmp_path / "config" / "kleio" / "config.yaml",
-                 "home: /from/user\ndatabase:\n  name: user\n  address: /user.db\nheartbeat: 1\nlease: 5\n")
-    given = write(tmp_path / "given.yaml", "database:\n  name: given\n  address: /given.db\nheartbeat: 2\n")
-    environ = {"XDG_CONFIG_HOME": str(tmp_path / "config"), "KLEIO_DB_ADDRESS": "/env.db",
-               "KLEIO_LEASE": "30"}
+    write(
+        tmp_path / "config" / "kleio" / "config.yaml",
+        "home: /from/user\ndatabase:\n  name: user\n  address: /user.db\nheartbeat: 1\nlease: 5\n",
+    )
+    given = write(
+        tmp_path / "given.yaml", "database:\n  name: given\n  address: /given.db\nheartbeat: 2\n"
+    )
+    environ = {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "KLEIO_DB_ADDRESS": "/env.db",
+        "KLEIO_LEASE": "30",
+    }
     settings = load_settings({"db_address": "mongodb://flag/"}, given, environ)
     assert settings.db_address == "mongodb://flag/"  # flag
     assert settings.lease == 30.0  # environment
@@ -37,7 +45,10 @@ def test_each_source_overrides_the_ones_below(tmp_path):
     assert settings.home == Path("/from/user")  # user file
     without_flag = load_settings({}, given, environ)
     assert without_flag.db_address == "/env.db"
-    assert load_settings({}, None, {"XDG_CONFIG_HOME": str(tmp_path / "config")}).db_address == "/user.db"
+    assert (
+        load_settings({}, None, {"XDG_CONFIG_HOME": str(tmp_path / "config")}).db_address
+        == "/user.db"
+    )
 
 
 def test_kleio_config_names_the_settings_file(tmp_path):
@@ -60,14 +71,17 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path):
     assert str(bad) in message and "line 3" in message and "\n" not in message
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("databse:\n  address: x\n", "unknown setting 'databse'"),
-    ("database:\n  adress: x\n", "unknown setting 'database.adress'"),
-    ("- a\n- b\n", "expected a mapping"),
-    ("heartbeat: soon\n", "heartbeat must be a positive number"),
-    ("lease: -1\n", "lease must be a positive number"),
-    ("heartbeat: 30\nlease: 20\n", "must be longer than the heartbeat"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("databse:\n  address: x\n", "unknown setting 'databse'"),
+        ("database:\n  adress: x\n", "unknown setting 'database.adress'"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("heartbeat: soon\n", "heartbeat must be a positive number"),
+        ("lease: -1\n", "lease must be a positive number"),
+        ("heartbeat: 30\nlease: 20\n", "must be longer than the heartbeat"),
+    ],
+)
 def test_invalid_settings_are_one_line_errors(tmp_path, text, fragment):
     with pytest.raises(SettingsError, match=fragment):
         load_settings({}, write(tmp_path / "s.yaml", text), {})

@@ -43,7 +43,10 @@ def test_a_trial_goes_from_new_to_completed_through_reserved_and_running(store, 
     stored = store.get_trial(trial_id)
     assert stored["status"] == st.COMPLETED and stored["worker"] is None
     assert statuses_journalled(store, trial_id) == [
-        ("new", "reserved"), ("reserved", "running"), ("running", "completed")]
+        ("new", "reserved"),
+        ("reserved", "running"),
+        ("running", "completed"),
+    ]
     assert not st.beat(store, trial_id, worker)  # released: nothing to renew
 
 
@@ -141,8 +144,10 @@ def _reserve(path: str, trial_id: str, go, results) -> None:
 
 def test_racing_processes_reserve_a_trial_once(store, trial_id):
     go, results = SPAWN.Event(), SPAWN.Queue()
-    racers = [SPAWN.Process(target=_reserve, args=(str(store.path), trial_id, go, results))
-              for _ in range(8)]
+    racers = [
+        SPAWN.Process(target=_reserve, args=(str(store.path), trial_id, go, results))
+        for _ in range(8)
+    ]
     for racer in racers:
         racer.start()
     go.set()

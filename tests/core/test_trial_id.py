@@ -31,32 +31,45 @@ def test_the_id_is_pinned_across_versions():
 
 def test_configuration_key_order_does_not_change_the_id():
     reordered = TrialSpec(
-        "mnist", SPEC.commandline,
+        "mnist",
+        SPEC.commandline,
         {"model": {"act": "relu", "layers": [64, 64]}, "epochs": 3, "lr": 0.1},
     )
     assert reordered.id == SPEC.id
 
 
 def test_argument_order_changes_the_id():
-    swapped = TrialSpec("mnist", ("python", "train.py", "--epochs", "3", "--lr", "0.1"),
-                        SPEC.configuration)
+    swapped = TrialSpec(
+        "mnist", ("python", "train.py", "--epochs", "3", "--lr", "0.1"), SPEC.configuration
+    )
     assert swapped.id != SPEC.id
 
 
-@pytest.mark.parametrize("change", [
-    {"project": "cifar"},
-    {"configuration": {"lr": 0.2, "epochs": 3, "model": {"layers": [64, 64], "act": "relu"}}},
-    {"configuration": {"lr": 0.1, "epochs": 3, "model": {"layers": [64, 32], "act": "relu"}}},
-    {"refers": {"parent": "0" * 32, "time": 12.5}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"project": "cifar"},
+        {"configuration": {"lr": 0.2, "epochs": 3, "model": {"layers": [64, 64], "act": "relu"}}},
+        {"configuration": {"lr": 0.1, "epochs": 3, "model": {"layers": [64, 32], "act": "relu"}}},
+        {"refers": {"parent": "0" * 32, "time": 12.5}},
+    ],
+)
 def test_any_other_part_of_the_spec_changes_the_id(change):
-    fields = {"project": SPEC.project, "commandline": SPEC.commandline,
-              "configuration": SPEC.configuration, "refers": SPEC.refers, **change}
+    fields = {
+        "project": SPEC.project,
+        "commandline": SPEC.commandline,
+        "configuration": SPEC.configuration,
+        "refers": SPEC.refers,
+        **change,
+    }
     assert TrialSpec(**fields).id != SPEC.id
 
 
 def test_list_order_in_the_configuration_matters():
-    assert TrialSpec("p", ("a",), {"layers": [1, 2]}).id != TrialSpec("p", ("a",), {"layers": [2, 1]}).id
+    assert (
+        TrialSpec("p", ("a",), {"layers": [1, 2]}).id
+        != TrialSpec("p", ("a",), {"layers": [2, 1]}).id
+    )
 
 
 @pytest.fixture

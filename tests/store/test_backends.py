@@ -24,7 +24,10 @@ def test_addresses_select_the_backend(tmp_path):
 
 def test_passwords_are_masked_in_addresses():
     assert mask_address("mongodb://user:secret@h:1/db?x=1") == "mongodb://user:***@h:1/db?x=1"
-    assert mask_address("mongodb+srv://u:p%40ss@c.example.org/") == "mongodb+srv://u:***@c.example.org/"
+    assert (
+        mask_address("mongodb+srv://u:p%40ss@c.example.org/")
+        == "mongodb+srv://u:***@c.example.org/"
+    )
     assert mask_address("mongodb://h:1/") == "mongodb://h:1/"
     assert mask_address("/home/me/kleio.db") == "/home/me/kleio.db"
 

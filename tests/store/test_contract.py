@@ -24,8 +24,16 @@ SPAWN = multiprocessing.get_context("spawn")
 
 
 def trial(trial_id: str, created: float = 1.0, **fields) -> dict:
-    return {"_id": trial_id, "created": created, "status": "new", "tags": [],
-            "project": "p", "refers": {}, "worker": None, **fields}
+    return {
+        "_id": trial_id,
+        "created": created,
+        "status": "new",
+        "tags": [],
+        "project": "p",
+        "refers": {},
+        "worker": None,
+        **fields,
+    }
 
 
 def events(trial_id: str, kind: str, times, writer: str = "w0", start: int = 0) -> list[Event]:
@@ -37,6 +45,7 @@ def events(trial_id: str, kind: str, times, writer: str = "w0", start: int = 0) 
 
 # -- trial documents -------------------------------------------------------------------
 
+
 def test_creating_a_trial_twice_raises_the_duplicate_error(store):
     store.create_trial(trial("a1"))
     with pytest.raises(DuplicateTrialError) as raised:
@@ -46,8 +55,9 @@ def test_creating_a_trial_twice_raises_the_duplicate_error(store):
 
 
 def test_a_trial_document_comes_back_as_stored(store):
-    document = trial("a1", configuration={"lr": 0.1, "layers": [1, 2], "name": "é"},
-                     tags=["x"], heartbeat=None)
+    document = trial(
+        "a1", configuration={"lr": 0.1, "layers": [1, 2], "name": "é"}, tags=["x"], heartbeat=None
+    )
     store.create_trial(document)
     assert store.get_trial("a1") == document
     assert store.get_trial("missing") is None
@@ -56,8 +66,9 @@ def test_a_trial_document_comes_back_as_stored(store):
 def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
     store.create_trial(trial("abc1", 1.0, tags=["cnn", "mnist"]))
     store.create_trial(trial("abc2", 2.0, tags=["cnn"], status="completed"))
-    store.create_trial(trial("abd3", 3.0, tags=["rnn", "mnist"], project="q",
-                             refers={"parent": "abc1"}))
+    store.create_trial(
+        trial("abd3", 3.0, tags=["rnn", "mnist"], project="q", refers={"parent": "abc1"})
+    )
     store.create_trial(trial("bcd4", 4.0, status="broken"))
 
     def ids(**filters):
@@ -79,11 +90,15 @@ def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
 
 def test_compare_and_set_applies_only_while_expected_values_hold(store):
     store.create_trial(trial("a1"))
-    assert store.update_trial("a1", {"status": "reserved", "worker": {"token": "t1", "pid": 1}},
-                              {"status": "new", "worker": None})
+    assert store.update_trial(
+        "a1",
+        {"status": "reserved", "worker": {"token": "t1", "pid": 1}},
+        {"status": "new", "worker": None},
+    )
     # The same expectation no longer holds: a second reserver loses.
-    assert not store.update_trial("a1", {"status": "reserved", "worker": {"token": "t2"}},
-                                  {"status": "new", "worker": None})
+    assert not store.update_trial(
+        "a1", {"status": "reserved", "worker": {"token": "t2"}}, {"status": "new", "worker": None}
+    )
     assert store.get_trial("a1")["worker"] == {"token": "t1", "pid": 1}
     # Field paths reach into documents, for expectations and changes.
     assert store.update_trial("a1", {"worker.pid": 7, "heartbeat": 2.5}, {"worker.token": "t1"})
@@ -110,8 +125,11 @@ def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results)
     store = open_store(address, db_name)
     store.get_trial(trial_id)  # connect before the start signal
     go.wait(30)
-    won = store.update_trial(trial_id, {"status": "reserved", "worker": {"token": token}},
-                             {"status": "new", "worker": None})
+    won = store.update_trial(
+        trial_id,
+        {"status": "reserved", "worker": {"token": token}},
+        {"status": "new", "worker": None},
+    )
     results.put((token, won))
     store.close()
 
@@ -120,8 +138,10 @@ def test_processes_racing_to_reserve_a_trial_have_exactly_one_winner(shared_back
     shared_backend.store.create_trial(trial("race"))
     go, results = SPAWN.Event(), SPAWN.Queue()
     racers = [
-        SPAWN.Process(target=_reserve, args=(shared_backend.address, shared_backend.db_name,
-                                             "race", f"token{i}", go, results))
+        SPAWN.Process(
+            target=_reserve,
+            args=(shared_backend.address, shared_backend.db_name, "race", f"token{i}", go, results),
+        )
         for i in range(8)
     ]
     for racer in racers:
@@ -138,6 +158,7 @@ def test_processes_racing_to_reserve_a_trial_have_exactly_one_winner(shared_back
 
 # -- events ----------------------------------------------------------------------------
 
+
 def test_events_are_read_back_by_kind_and_time_range_in_order(store):
     stats = events("t", "statistic", [10.0, 11.0, 12.0, 13.0, 14.0])
     output = events("t", "stdout", [10.5, 11.5, 12.5], start=100)
@@ -146,8 +167,9 @@ def test_events_are_read_back_by_kind_and_time_range_in_order(store):
 
     assert list(store.read_events("t", ["statistic"])) == stats
     assert list(store.read_events("t")) == sorted(stats + output, key=lambda e: e.time)
-    assert [e.time for e in store.read_events("t", ["statistic", "stdout"], since=11.0, until=12.5)] \
-        == [11.0, 11.5, 12.0, 12.5]
+    assert [
+        e.time for e in store.read_events("t", ["statistic", "stdout"], since=11.0, until=12.5)
+    ] == [11.0, 11.5, 12.0, 12.5]
     assert [e.time for e in store.read_events("t", ["statistic"], until=11.0)] == [10.0, 11.0]
     assert [e.time for e in store.read_events("t", ["statistic"], since=13.5)] == [14.0]
     assert list(store.read_events("t", ["nothing"])) == []
@@ -178,8 +200,17 @@ def test_events_of_one_time_keep_their_writer_order(store):
 
 
 def test_event_data_round_trips_unchanged(store):
-    data = {"int": 2**62, "neg": -3, "float": 0.1, "str": "é\u2603\n\r", "bool": True, "none": None,
-            "list": [1, "a", [2.5, None]], "dict": {"a": {"b": [False]}}, "empty": {}}
+    data = {
+        "int": 2**62,
+        "neg": -3,
+        "float": 0.1,
+        "str": "é\u2603\n\r",
+        "bool": True,
+        "none": None,
+        "list": [1, "a", [2.5, None]],
+        "dict": {"a": {"b": [False]}},
+        "empty": {},
+    }
     store.append_events([Event("t", "statistic", event_key(1.0, "w", 0), 1.0, data)])
     (event,) = store.read_events("t")
     assert event.data == data
@@ -189,8 +220,9 @@ def test_event_data_round_trips_unchanged(store):
 
 def test_nan_and_infinities_round_trip(store, backend, request):
     if backend.name == "wire":
-        request.applymarker(pytest.mark.xfail(reason=WIRE_DIFFERENCES["nan"], strict=True,
-                                              raises=StoreError))
+        request.applymarker(
+            pytest.mark.xfail(reason=WIRE_DIFFERENCES["nan"], strict=True, raises=StoreError)
+        )
     data = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
     store.append_events([Event("t", "statistic", event_key(1.0, "w", 0), 1.0, data)])
     (event,) = store.read_events("t")
@@ -208,8 +240,9 @@ def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     batch = []
     for i in range(count):
         now = time.time()
-        batch.append(Event("shared", "statistic", event_key(now, writer, i), now,
-                           {"writer": writer, "i": i}))
+        batch.append(
+            Event("shared", "statistic", event_key(now, writer, i), now, {"writer": writer, "i": i})
+        )
         if len(batch) == 100:
             store.append_events(batch)
             batch = []
@@ -220,8 +253,10 @@ def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
 def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
     go = SPAWN.Event()
     writers = [
-        SPAWN.Process(target=_append, args=(shared_backend.address, shared_backend.db_name,
-                                            f"w{n}", 10_000, go))
+        SPAWN.Process(
+            target=_append,
+            args=(shared_backend.address, shared_backend.db_name, f"w{n}", 10_000, go),
+        )
         for n in range(4)
     ]
     for process in writers:
@@ -241,8 +276,15 @@ def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
 def test_threads_sharing_a_store_lose_nothing(store):
     def append(writer: str) -> None:
         for start in range(0, 250, 50):
-            store.append_events(events("t", "statistic", [1.0 + i for i in range(start, start + 50)],
-                                       writer=writer, start=start))
+            store.append_events(
+                events(
+                    "t",
+                    "statistic",
+                    [1.0 + i for i in range(start, start + 50)],
+                    writer=writer,
+                    start=start,
+                )
+            )
 
     threads = [threading.Thread(target=append, args=(f"w{n}",)) for n in range(4)]
     for thread in threads:
@@ -253,6 +295,7 @@ def test_threads_sharing_a_store_lose_nothing(store):
 
 
 # -- blobs -----------------------------------------------------------------------------
+
 
 def _pattern(size: int):
     block = hashlib.sha256(b"kleio").digest() * (1 << 15)  # 1 MiB of non-repeating-looking bytes
