@@ -17,6 +17,8 @@ def clean_environment(home: Path, **extra: str) -> dict[str, str]:
     """The user's environment without any KLEIO_* setting, with a fresh KLEIO_HOME."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KLEIO_")}
     env.update(KLEIO_HOME=str(home), XDG_CONFIG_HOME=str(home.parent / "xdg-config"))
+    # `python` in a test's command is the interpreter running the tests.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra)
     return env
 
@@ -36,3 +38,12 @@ def run_kleio(
 
 def text(output: bytes) -> str:
     return output.decode("utf-8", "replace")
+
+
+def trial_id_in(stderr: bytes) -> str:
+    """The id ``kleio`` printed as reserved."""
+    import re
+
+    match = re.search(r"trial reserved with id: ([0-9a-f]{32})", text(stderr))
+    assert match, text(stderr)
+    return match.group(1)

@@ -18,6 +18,9 @@ from kleio.store.base import StoreError
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
 COMMANDS = {
+    "run": "run",
+    "save": "save",
+    "switchover": "switchover",
     "ls": "ls",
 }
 DEFAULT_COMMAND = "run"
@@ -50,26 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--home", metavar="DIR", help="Kleio's folder (default ~/.local/share/kleio)"
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
     for module in COMMANDS.values():
         importlib.import_module(f"kleio.cli.{module}").register(subparsers)
     return parser
 
 
 def _with_default_command(argv: list[str]) -> list[str]:
-    """Insert ``run`` before the first word that is not a subcommand."""
+    """Insert ``run`` where the global options end, unless a subcommand is named there.
+
+    ``kleio --allow-code-change python train.py`` is ``kleio run --allow-code-change ...``.
+    """
     index = 0
     while index < len(argv):
         word = argv[index]
-        if word == "--":
-            return argv[:index] + [DEFAULT_COMMAND] + argv[index + 1 :]
-        if not word.startswith("-"):
-            if word in COMMANDS or word in ("help",):
-                return argv
-            return argv[:index] + [DEFAULT_COMMAND] + argv[index:]
-        if word in _GLOBAL_WITH_VALUE:
-            index += 1
-        index += 1
+        name = word.split("=", 1)[0]
+        if word in ("-h", "--help", "--version"):
+            return argv
+        if name in _GLOBAL_WITH_VALUE:
+            index += 1 if "=" in word else 2
+            continue
+        if word in COMMANDS or word == "help":
+            return argv
+        return argv[:index] + [DEFAULT_COMMAND] + argv[index:]
     return argv
 
 
@@ -84,14 +90,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args = parser.parse_args(argv)
-    if args.command is None or args.command == "help":
+    if args.subcommand is None or args.subcommand == "help":
         parser.print_help()
-        return 0 if args.command == "help" else 2
+        return 0 if args.subcommand == "help" else 2
     context = Context(
         {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
-        args.config,
+        getattr(args, "run_config", None) or args.config,
     )
-    module = importlib.import_module(f"kleio.cli.{COMMANDS[args.command]}")
+    module = importlib.import_module(f"kleio.cli.{COMMANDS[args.subcommand]}")
     try:
         return module.execute(args, context)
     except (KleioError, StoreError) as error:

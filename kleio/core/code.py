@@ -1,0 +1,136 @@
+"""The code version of a run: a git snapshot, or the script's hash outside git.
+
+Code identity is ``(commit, sha256 of the diff to HEAD)`` in git, the script's sha256
+outside: a trial resumed with another identity ran different code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from typing import Any
+
+from kleio.core.redact import without_credentials
+
+#: Diffs up to this size are kept in the trial document; larger ones become a blob.
+INLINE_DIFF = 512 * 1024
+
+
+def sha256_file(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _git(cwd: str, *args: str) -> str | None:
+    """Output of a git command, or None if git is missing or the command fails."""
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, check=False, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if result.returncode != 0:
+        return None
+    return result.stdout.decode("utf-8", "surrogateescape")
+
+
+def _git_snapshot(cwd: str) -> dict[str, Any] | None:
+    """The repository holding ``cwd``, read with four git commands (a few milliseconds).
+
+    Runs git directly rather than through GitPython, whose import alone costs about
+    80 ms: a third of Kleio's whole start-up budget, paid on every run.
+    """
+    head = _git(cwd, "rev-parse", "--show-toplevel", "--verify", "-q", "HEAD")
+    if head is None:
+        root = _git(cwd, "rev-parse", "--show-toplevel")
+        if root is None:
+            return None  # not in a repository, or no git
+        root, commit = root.strip(), None  # a repository without commits yet
+    else:
+        root, commit = head.split("\n")[:2]
+    branch = _git(cwd, "symbolic-ref", "-q", "--short", "HEAD")
+    diff = (_git(root, "diff", "HEAD", "--binary") or "") if commit else ""
+    untracked = (_git(root, "ls-files", "--others", "--exclude-standard", "-z") or "").split("\0")
+    remotes: dict[str, str] = {}
+    for line in (_git(root, "config", "--get-regexp", r"^remote\..*\.url$") or "").splitlines():
+        key, _, url = line.partition(" ")
+        remotes.setdefault(key[len("remote.") : -len(".url")], without_credentials(url))
+    return {
+        "type": "git",
+        "root": root,
+        "commit": commit,
+        "branch": branch.strip() or None if branch else None,
+        "remotes": remotes,
+        "dirty": bool(diff),
+        "diff": diff,
+        "diff_sha256": hashlib.sha256(diff.encode("utf-8", "surrogateescape")).hexdigest(),
+        "changed_files": _files_in(diff),
+        "untracked": [name for name in untracked if name],
+    }
+
+
+def _files_in(diff: str) -> list[str]:
+    """The files a ``git diff`` touches, from its ``diff --git a/X b/Y`` headers."""
+    files = []
+    for line in diff.splitlines():
+        if line.startswith("diff --git a/") and " b/" in line:
+            files.append(line[len("diff --git a/") :].rsplit(" b/", 1)[1])
+    return files
+
+
+def code_snapshot(cwd: str, program: str | None) -> dict[str, Any]:
+    """What code ran: git when ``cwd`` is in a repository, else the program's hash."""
+    snapshot = _git_snapshot(cwd)
+    if snapshot is not None:
+        return snapshot
+    path = os.path.join(cwd, program) if program else None
+    return {
+        "type": "file",
+        "path": program,
+        "sha256": sha256_file(path) if path and os.path.isfile(path) else None,
+    }
+
+
+def code_identity(snapshot: dict[str, Any]) -> str:
+    """Two runs with the same identity ran the same code."""
+    if snapshot.get("type") == "git":
+        return f"git:{snapshot.get('commit')}:{snapshot.get('diff_sha256')}"
+    return f"file:{snapshot.get('sha256')}"
+
+
+def describe_code_change(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``commit 1a2b3c4 -> 5d6e7f8; changed files: train.py, model.py``."""
+    if old.get("type") != new.get("type"):
+        return f"code was {old.get('type')}, is now {new.get('type')}"
+    if new.get("type") != "git":
+        return (
+            f"{new.get('path')} changed (sha256 {str(old.get('sha256'))[:12]} -> "
+            f"{str(new.get('sha256'))[:12]})"
+        )
+    parts = []
+    if old.get("commit") != new.get("commit"):
+        parts.append(f"commit {str(old.get('commit'))[:7]} -> {str(new.get('commit'))[:7]}")
+    if old.get("diff_sha256") != new.get("diff_sha256"):
+        parts.append("uncommitted changes differ")
+    files = changed_files_between(old, new)
+    if files:
+        shown = ", ".join(files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+        parts.append(f"changed files: {shown}")
+    return "; ".join(parts)
+
+
+def changed_files_between(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Files that differ between two git snapshots of one repository."""
+    names = set(old.get("changed_files") or ()) | set(new.get("changed_files") or ())
+    if old.get("commit") and new.get("commit") and old["commit"] != new["commit"]:
+        # None when the old commit is gone (rebased away): say what we can.
+        between = _git(new["root"], "diff", "--name-only", old["commit"], new["commit"])
+        names |= set((between or "").splitlines())
+    return sorted(names)

@@ -1,0 +1,366 @@
+"""Running the script: output copied live and journalled, heartbeat, signals.
+
+The script runs in its own process group, in the requested folder, with the user's
+environment plus ``KLEIO_*`` variables. Its stdout and stderr are read as bytes, written
+unchanged to Kleio's own stdout and stderr (unless captured) and journalled as
+``stdout``/``stderr`` events of at most :data:`CHUNK` bytes: valid UTF-8 as text, other
+bytes in base64, so nothing the script prints can break the journal and valid text comes
+back byte for byte. SIGINT, SIGTERM and SIGHUP sent to Kleio are forwarded to the
+script's process group. On Linux the script is also told to terminate if Kleio itself
+dies (``PR_SET_PDEATHSIG``), so a killed Kleio never leaves an unjournalled orphan.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kleio.core.journal import EventWriter
+from kleio.core.sink import EventSink
+
+#: Bytes of output per journalled event at most.
+CHUNK = 16 * 1024
+#: Pipe capacity asked for, and largest read.
+PIPE_SIZE = 1 << 20
+#: A read smaller than this is followed by a pause of READ_PAUSE seconds.
+SMALL_READ = 64 * 1024
+READ_PAUSE = 0.005
+#: Signals forwarded to the script.
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+#: Seconds a script gets to stop after SIGTERM before SIGKILL, when Kleio stops it.
+GRACE = 10.0
+
+
+def utf8_boundary(data: bytes | bytearray, limit: int) -> int:
+    """The largest cut at most ``limit`` that leaves no incomplete UTF-8 character before it.
+
+    Bytes that are not UTF-8 are cut anywhere; they are journalled in base64 anyway.
+    """
+    cut = min(limit, len(data))
+    start = cut
+    while start > 0 and cut - start < 3 and data[start - 1] & 0xC0 == 0x80:
+        start -= 1  # step back over continuation bytes
+    if start == 0:
+        return cut
+    lead = data[start - 1]
+    length = (
+        2 if lead & 0xE0 == 0xC0 else 3 if lead & 0xF0 == 0xE0 else 4 if lead & 0xF8 == 0xF0 else 1
+    )
+    return start - 1 if length > cut - start + 1 else cut
+
+
+def output_data(chunk: bytes) -> list[dict[str, str]]:
+    """The event data of output bytes: runs of valid UTF-8 as ``{"text": ...}``, the
+    bytes between them as ``{"base64": ...}``."""
+    pieces = []
+    while chunk:
+        try:
+            pieces.append({"text": chunk.decode("utf-8")})
+            break
+        except UnicodeDecodeError as error:
+            if error.start:
+                pieces.append({"text": chunk[: error.start].decode("utf-8")})
+            pieces.append({"base64": base64.b64encode(chunk[error.start : error.end]).decode()})
+            chunk = chunk[error.end :]
+    return pieces
+
+
+def output_bytes(data: dict[str, Any]) -> bytes:
+    """The bytes an output event holds."""
+    if "text" in data:
+        return data["text"].encode("utf-8")
+    return base64.b64decode(data.get("base64", ""))
+
+
+class OutputRecorder:
+    """Turns a byte stream into output events, never splitting a UTF-8 character."""
+
+    def __init__(
+        self, sink: EventSink, writer: EventWriter, trial_id: str, kind: str, interval: float = 0.5
+    ):
+        self._sink, self._writer, self._trial, self._kind = sink, writer, trial_id, kind
+        self._pending = bytearray()
+        self._interval = interval
+        self._last = time.monotonic()
+        self._lock = threading.Lock()
+        self.total = 0
+
+    def add(self, data: bytes) -> None:
+        with self._lock:
+            self._pending += data
+            self.total += len(data)
+            self._emit(final=False, due=time.monotonic() - self._last >= self._interval)
+
+    def tick(self) -> None:
+        """Journal what has waited ``interval`` seconds (called periodically)."""
+        with self._lock:
+            self._emit(final=False, due=time.monotonic() - self._last >= self._interval)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._emit(final=True, due=True)
+
+    def _emit(self, final: bool, due: bool) -> None:
+        """Full chunks always; a partial one when ``due``; everything when ``final``."""
+        events = []
+        while self._pending and (due or len(self._pending) >= CHUNK):
+            limit = min(CHUNK, len(self._pending))
+            cut = (
+                limit
+                if final and limit == len(self._pending)
+                else utf8_boundary(self._pending, limit)
+            )
+            if cut == 0:  # only the start of a character: wait for the rest
+                break
+            piece = bytes(self._pending[:cut])
+            del self._pending[:cut]
+            events.extend(
+                self._writer.event(self._trial, self._kind, data) for data in output_data(piece)
+            )
+        if events:
+            self._sink.put_many(events)
+            self._last = time.monotonic()
+        elif due:
+            self._last = time.monotonic()
+
+
+@dataclass
+class Outcome:
+    """How the script ended."""
+
+    returncode: int
+    #: A signal Kleio received and forwarded, if any.
+    forwarded: int | None = None
+    #: Another process took the trial over while it ran (heartbeat refused).
+    lease_lost: bool = False
+    #: The command could not be started (not found or not executable).
+    start_error: str | None = None
+    started: float = 0.0
+    ended: float = 0.0
+    pid: int | None = None
+
+
+def _child_setup() -> None:  # runs in the child between fork and exec
+    os.setpgid(0, 0)
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: stop if Kleio dies
+
+
+def _load_prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
+class _Terminal:
+    """Give the terminal to the script while it runs, so Ctrl-C and reading stdin go to
+    it as they would without Kleio; take it back afterwards."""
+
+    def __init__(self) -> None:
+        self.fd = None
+        try:
+            if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
+                self.fd = 0
+        except OSError:
+            self.fd = None
+
+    def give(self, pgid: int) -> None:
+        if self.fd is not None:
+            self._set(pgid)
+            try:
+                os.killpg(pgid, signal.SIGCONT)  # in case it read the terminal too early
+            except OSError:
+                pass
+
+    def take_back(self) -> None:
+        if self.fd is not None:
+            self._set(os.getpgrp())
+
+    def _set(self, pgid: int) -> None:
+        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+        try:
+            os.tcsetpgrp(self.fd, pgid)
+        except OSError:
+            pass
+        finally:
+            signal.signal(signal.SIGTTOU, previous)
+
+
+def _widen(fd: int) -> None:
+    """A 1 MB pipe (Linux): a script printing fast seldom waits for Kleio to read."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except (ImportError, OSError):
+        pass
+
+
+def _copy(fd: int, echo: int | None, recorder: OutputRecorder) -> None:
+    """Read a pipe to its end; echo and record every chunk. Does not close ``fd``.
+
+    After a small read the reader pauses a few milliseconds, so a script writing many
+    small blocks is read in a few large ones: far fewer wake-ups and system calls, for
+    a delay nobody watching a terminal notices.
+    """
+    while True:
+        try:
+            data = os.read(fd, PIPE_SIZE)
+        except OSError:
+            break
+        if not data:
+            break
+        if len(data) < SMALL_READ:
+            time.sleep(READ_PAUSE)
+        if echo is not None:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(echo, view) :]
+            except OSError:
+                echo = None  # our reader went away (`kleio ... | head`): keep journalling
+        recorder.add(data)
+
+
+def launch(
+    argv: list[str],
+    *,
+    cwd: str,
+    environ: dict[str, str],
+    sink: EventSink,
+    writer: EventWriter,
+    trial_id: str,
+    capture: bool,
+    heartbeat: float,
+    beat: Callable[[], bool],
+    on_start: Callable[[int], None],
+) -> Outcome:
+    """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds."""
+    outcome = Outcome(returncode=0, started=time.time())
+    recorders = {
+        kind: OutputRecorder(sink, writer, trial_id, kind) for kind in ("stdout", "stderr")
+    }
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            preexec_fn=_child_setup,
+            close_fds=True,
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        outcome.returncode, outcome.start_error = 127, f"command not found: {argv[0]}"
+    except PermissionError:
+        outcome.returncode, outcome.start_error = 126, f"permission denied: {argv[0]}"
+    except OSError as error:
+        outcome.returncode, outcome.start_error = 126, f"cannot run {argv[0]}: {error.strerror}"
+    if outcome.start_error is not None:
+        outcome.ended = time.time()
+        return outcome
+
+    outcome.pid = process.pid
+    terminal = _Terminal()
+    terminal.give(process.pid)
+    stop = threading.Event()
+
+    def forward(signum: int, _frame: Any) -> None:
+        outcome.forwarded = signum
+        try:
+            os.killpg(process.pid, signum)
+        except OSError:
+            pass
+
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    readers = [
+        threading.Thread(
+            target=_copy,
+            name=f"kleio-{kind}",
+            daemon=True,
+            args=(pipe.fileno(), None if capture else target, recorders[kind]),
+        )
+        for kind, pipe, target in (("stdout", process.stdout, 1), ("stderr", process.stderr, 2))
+    ]
+    for pipe in (process.stdout, process.stderr):
+        _widen(pipe.fileno())
+    for reader in readers:
+        reader.start()
+
+    def keep_alive() -> None:
+        next_beat = time.monotonic() + heartbeat
+        while not stop.wait(min(0.5, heartbeat)):
+            for recorder in recorders.values():
+                recorder.tick()
+            if time.monotonic() < next_beat:
+                continue
+            next_beat = time.monotonic() + heartbeat
+            try:
+                alive = beat()
+            except Exception:
+                continue
+            if not alive:
+                outcome.lease_lost = True
+                _stop(process)
+                return
+
+    beater = threading.Thread(target=keep_alive, name="kleio-heartbeat", daemon=True)
+    beater.start()
+    try:
+        on_start(process.pid)
+        while True:
+            try:
+                returncode = process.wait()
+                break
+            except KeyboardInterrupt:  # pragma: no cover - handlers are installed
+                continue
+        for reader in readers:
+            reader.join()
+    finally:
+        process.stdout.close()
+        process.stderr.close()
+        stop.set()
+        beater.join()
+        terminal.take_back()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    for recorder in recorders.values():
+        recorder.finish()
+    outcome.returncode = returncode
+    outcome.ended = time.time()
+    return outcome
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM the script's group, then SIGKILL after the grace period."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(GRACE)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except OSError:
+            pass
+    except OSError:
+        pass
+
+
+def exit_status(returncode: int) -> int:
+    """The shell's convention: 128 + N for a script killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode
