@@ -1,6 +1,33 @@
 """Kleio: a logging journal of everything that describes an experiment.
 
-Importing :mod:`kleio` is cheap: the logger and the reading API load on first use.
+Importing :mod:`kleio` is cheap: the logger and the reading API load on first use::
+
+    import kleio
+
+    kleio.log_statistic(epoch=1, loss=0.5)      # the script's side
+    trial = kleio.load_trial("3f9c2e0")         # the analyst's side
 """
 
 __version__ = "0.2.0"
+
+_LOGGER_NAMES = {
+    "kleio_logger",
+    "log_statistic",
+    "log_artifact",
+    "log_resource",
+    "load_statistics",
+    "load_artifacts",
+    "flush",
+}
+
+
+def __getattr__(name: str):
+    if name in _LOGGER_NAMES:
+        from kleio.client.logger import kleio_logger
+
+        return kleio_logger if name == "kleio_logger" else getattr(kleio_logger, name)
+    raise AttributeError(f"module 'kleio' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_LOGGER_NAMES])

@@ -22,6 +22,7 @@ COMMANDS = {
     "save": "save",
     "switchover": "switchover",
     "ls": "ls",
+    "sync": "sync",
 }
 DEFAULT_COMMAND = "run"
 #: Global options that take a value (to find where the subcommand starts).

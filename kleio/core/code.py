@@ -76,12 +76,49 @@ def _git_snapshot(cwd: str) -> dict[str, Any] | None:
     }
 
 
+_ESCAPES = {"a": 7, "b": 8, "t": 9, "n": 10, "v": 11, "f": 12, "r": 13, '"': 34, "\\": 92}
+
+
+def _unquote(text: str) -> tuple[str, str]:
+    """The first path of a ``diff --git`` header, and the rest of the line.
+
+    git quotes a path holding non-ASCII or special characters C-style:
+    ``"a/donn\\303\\251es.py"``; others are written as they are.
+    """
+    if not text.startswith('"'):
+        return text, ""
+    raw, index = bytearray(), 1
+    while index < len(text) and text[index] != '"':
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            following = text[index + 1]
+            if following in "01234567":
+                raw.append(int(text[index + 1 : index + 4], 8))
+                index += 4
+                continue
+            raw.append(_ESCAPES.get(following, ord(following)))
+            index += 2
+            continue
+        raw.extend(char.encode("utf-8", "surrogateescape"))
+        index += 1
+    return raw.decode("utf-8", "surrogateescape"), text[index + 2 :]
+
+
 def _files_in(diff: str) -> list[str]:
-    """The files a ``git diff`` touches, from its ``diff --git a/X b/Y`` headers."""
+    """The files a ``git diff`` touches (new names), from its ``diff --git`` headers."""
     files = []
     for line in diff.splitlines():
-        if line.startswith("diff --git a/") and " b/" in line:
-            files.append(line[len("diff --git a/") :].rsplit(" b/", 1)[1])
+        if not line.startswith("diff --git "):
+            continue
+        paths = line[len("diff --git ") :]
+        if paths.startswith('"'):  # the old name first, then the new one
+            rest = _unquote(paths)[1]
+            new = _unquote(rest)[0] if rest.startswith('"') else rest
+        elif ' "b/' in paths:
+            new = _unquote(paths[paths.index(' "b/') + 1 :])[0]
+        else:
+            new = "b/" + paths.rsplit(" b/", 1)[-1]
+        files.append(new[2:] if new.startswith("b/") else new)
     return files
 
 

@@ -59,6 +59,35 @@ def _is_option(word: str) -> bool:
 
 
 @dataclass
+class Option:
+    """``--name v1 v2`` (``joined``: written ``--name=v1``); a flag has no values."""
+
+    name: str
+    values: list[str]
+    joined: bool = False
+
+    @property
+    def key(self) -> str:
+        return option_key(self.name)
+
+    def words(self) -> list[str]:
+        return [f"{self.name}={self.values[0]}"] if self.joined else [self.name, *self.values]
+
+
+class _Separator:
+    """The ``--`` after which every word is positional."""
+
+    def words(self) -> list[str]:
+        return ["--"]
+
+    def __repr__(self) -> str:
+        return "SEPARATOR"
+
+
+SEPARATOR = _Separator()
+
+
+@dataclass
 class Command:
     """A command line split into the program and the arguments that configure it."""
 
@@ -68,34 +97,28 @@ class Command:
     #: The script or program file, when there is one (for its hash outside git).
     program: str | None = None
     interpreter: str | None = None
-    #: ``(name, values, written with "=")`` in order.
-    options: list[tuple[str, list[str], bool]] = field(default_factory=list)
-    #: Positionals before the first option.
-    leading: list[str] = field(default_factory=list)
-    #: Positionals after ``--``; ``separator`` tells whether ``--`` was written.
-    trailing: list[str] = field(default_factory=list)
-    separator: bool = False
+    #: The configuring arguments in order: options, positional words, and ``--``
+    #: (:data:`SEPARATOR`).
+    parts: list[Option | str | _Separator] = field(default_factory=list)
 
     @property
     def prefix(self) -> list[str]:
         return list(self.argv[: self.start])
 
     @property
+    def options(self) -> list[Option]:
+        return [part for part in self.parts if isinstance(part, Option)]
+
+    @property
     def positionals(self) -> list[str]:
-        return self.leading + self.trailing
+        return [part for part in self.parts if isinstance(part, str)]
 
     def words(self) -> list[str]:
         """The command line again, from its parts."""
-        words = self.prefix + self.leading
-        for name, values, joined in self.options:
-            if joined:
-                words.append(f"{name}={values[0]}")
-            else:
-                words.append(name)
-                words.extend(values)
-        if self.separator:
-            words.append("--")
-        return words + self.trailing
+        words = self.prefix
+        for part in self.parts:
+            words.extend([part] if isinstance(part, str) else part.words())
+        return words
 
 
 def split_command(argv: Sequence[str]) -> Command:
@@ -110,9 +133,8 @@ def split_command(argv: Sequence[str]) -> Command:
         while index < len(argv) and argv[index].startswith("-") and argv[index] != "-":
             word = argv[index]
             if word in ("-m", "-c"):
-                program = (
-                    None if word == "-c" else argv[index + 1] if index + 1 < len(argv) else None
-                )
+                has_name = word == "-m" and index + 1 < len(argv)
+                program = argv[index + 1] if has_name else None
                 index += 2
                 break
             index += 2 if word in _PYTHON_OPTIONS_WITH_VALUE else 1
@@ -127,23 +149,22 @@ def split_command(argv: Sequence[str]) -> Command:
     while index < len(words):
         word = words[index]
         if word == "--":
-            command.separator = True
-            command.trailing = words[index + 1 :]
+            command.parts.append(SEPARATOR)
+            command.parts.extend(words[index + 1 :])
             break
         if _is_option(word):
             name, equals, value = word.partition("=")
-            if equals:
-                command.options.append((name, [value], True))
-                index += 1
+            index += 1
+            if equals:  # --name=value takes nothing more: what follows is positional
+                command.parts.append(Option(name, [value], joined=True))
                 continue
             values = []
-            index += 1
             while index < len(words) and not _is_option(words[index]) and words[index] != "--":
                 values.append(words[index])
                 index += 1
-            command.options.append((name, values, False))
+            command.parts.append(Option(name, values))
             continue
-        command.leading.append(word)  # before any option: a value would follow one
+        command.parts.append(word)
         index += 1
     return command
 
@@ -201,54 +222,54 @@ def _value(text: str, cwd: str) -> Any:
 
 
 def configuration_of(command: Command, cwd: str | None = None) -> dict[str, Any]:
-    """The typed configuration of a command (see the module documentation)."""
+    """The typed configuration of a command (see the module documentation).
+
+    An option given once has its value (a list for several values); an option given
+    several times has the list of its occurrences' values: ``--x 1 2 --x 3`` is
+    ``[[1, 2], 3]``.
+    """
     cwd = cwd or os.getcwd()
     configuration: dict[str, Any] = {}
     for index, text in enumerate(command.positionals):
         configuration[POSITIONAL.format(index)] = _value(text, cwd)
-    for name, texts, _ in command.options:
-        values = [_value(text, cwd) for text in texts]
+    occurrences: dict[str, list[Any]] = {}
+    for option in command.options:
+        values = [_value(text, cwd) for text in option.values]
         value = True if not values else values[0] if len(values) == 1 else values
-        key = option_key(name)
-        if key in configuration:
-            previous = configuration[key]
-            merged = previous if isinstance(previous, list) and len(texts) == 1 else [previous]
-            configuration[key] = [*merged, value]
-        else:
-            configuration[key] = value
+        occurrences.setdefault(option.key, []).append(value)
+    for key, values in occurrences.items():
+        configuration[key] = values[0] if len(values) == 1 else values
     return configuration
 
 
 def config_files_of(command: Command, cwd: str | None = None) -> list[str]:
     """The arguments that name configuration files, existing or not."""
     cwd = cwd or os.getcwd()
-    texts = command.positionals + [t for _, values, _ in command.options for t in values]
+    texts = command.positionals + [t for option in command.options for t in option.values]
     return [text for text in texts if text.endswith(CONFIG_SUFFIXES)]
 
 
 def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) -> list[str]:
-    """``argv`` with options replaced (same key) or appended (new key), in place.
+    """``argv`` with options replaced (same key) or added (new key), in place.
 
     ``changes`` are ``(name, values)`` pairs such as ``("--lr", ["0.01"])``; a flag has no
     values. A replaced option keeps its spelling (``--lr=0.1`` stays joined); an option
-    given several times is replaced by one. Positional arguments never change.
+    given several times is replaced by one. New options go before a ``--``, so the
+    positionals after it stay positional. Positional arguments never change.
     """
     command = split_command(argv)
-    pending = {option_key(name): (name, list(values)) for name, values in changes}
-    options = []
-    for name, values, joined in command.options:
-        key = option_key(name)
-        if key not in pending:
-            options.append((name, values, joined))
-        elif pending[key] is not None:
-            new_values = pending[key][1]
-            options.append((name, new_values, joined and len(new_values) == 1))
-            pending[key] = None
-    options.extend(
-        (name, values, False)
-        for name, values in (change for change in pending.values() if change is not None)
-    )
-    command.options = options
+    pending = {option_key(name): Option(name, list(values)) for name, values in changes}
+    parts: list[Option | str | _Separator] = []
+    for part in command.parts:
+        if not isinstance(part, Option) or part.key not in pending:
+            parts.append(part)
+        elif pending[part.key] is not None:
+            new = pending.pop(part.key)
+            parts.append(Option(part.name, new.values, part.joined and len(new.values) == 1))
+            pending[part.key] = None  # later occurrences of it are dropped
+    added = [option for option in pending.values() if option is not None]
+    at = next((i for i, part in enumerate(parts) if part is SEPARATOR), len(parts))
+    command.parts = parts[:at] + added + parts[at:]
     return command.words()
 
 

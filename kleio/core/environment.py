@@ -37,7 +37,7 @@ print(json.dumps({
     "version": platform.python_version(),
     "executable": sys.executable,
     "prefix": sys.prefix,
-    "path": [p for p in sys.path if os.path.isdir(p)],
+    "path": [os.path.abspath(p) for p in sys.path],  # missing folders too: created later
     "packages": dict(sorted(packages.items())),
 }))
 """

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,7 +42,13 @@ from kleio.core.host import host_snapshot
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.settings import Settings
-from kleio.core.sink import EventSink, spool_folder
+from kleio.core.sink import (
+    EventSink,
+    pending_spools,
+    replay_trial_spools,
+    retrying,
+    spool_folder,
+)
 from kleio.core.trial import TrialSpec, new_trial_document, short_id
 from kleio.store.base import DuplicateTrialError, Store, StoreError
 
@@ -308,19 +313,6 @@ def _final_status(outcome: Outcome) -> str:
     return st.BROKEN
 
 
-def _retrying(action: Callable[[], Any], patience: float) -> Any:
-    """Run ``action``, retrying a failing store for up to ``patience`` seconds."""
-    deadline, delay = time.monotonic() + patience, 0.2
-    while True:
-        try:
-            return action()
-        except StoreError:
-            if time.monotonic() + delay > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
-
-
 def run_trial(
     store: Store,
     document: dict[str, Any],
@@ -373,15 +365,8 @@ def _execute(
         store.update_trial(trial_id, {"tags": merged_tags})
     number = int(document.get("executions") or 0) + 1
     writer = EventWriter()
-    spooled = []
     # Output events are large (16 KB): write them as soon as a megabyte waits.
-    sink = EventSink(
-        lambda: store,
-        spool_folder(settings.home),
-        name="output",
-        wake_at=64,
-        on_spool=spooled.append,
-    )
+    sink = EventSink(lambda: store, spool_folder(settings.home), name="output", wake_at=64)
     started = clock.now()
     # nvidia-smi can take a while on a GPU node: the script need not wait for it.
     host = _in_background(host_snapshot, environ)
@@ -455,19 +440,14 @@ def _execute(
     sink.close(timeout=30)
     if outcome.start_error:
         notify(outcome.start_error)
-    if spooled:
-        notify(
-            f"the database did not answer: {sum(spooled)} events of trial "
-            f"{short_id(trial_id)} wait in {spool_folder(settings.home)}; "
-            "`kleio sync` uploads them"
-        )
+    _replay_spools(store, settings, trial_id, notify)
     if outcome.lease_lost:
         raise KleioError(
             f"trial {short_id(trial_id)} was taken over by another process "
             "(heartbeat refused): this execution was stopped"
         )
     try:
-        _retrying(
+        retrying(
             lambda: st.change_status(
                 store,
                 trial_id,
@@ -490,6 +470,26 @@ def _execute(
     elif final == st.INTERRUPTED:
         notify(f"trial {short_id(trial_id)} interrupted; run the same command to resume it")
     return exit_status(outcome.returncode)
+
+
+def _replay_spools(store: Store, settings: Settings, trial_id: str, notify: Notify) -> None:
+    """Upload what the script or the launcher kept on disk while the store did not answer."""
+    folder = spool_folder(settings.home)
+    pending = pending_spools(folder, trial_id)
+    if not pending:
+        return
+    try:
+        events, artifacts = replay_trial_spools(store, folder, trial_id)
+    except StoreError as error:
+        notify(
+            f"the database did not answer ({error}): {len(pending)} spool files of trial "
+            f"{short_id(trial_id)} wait in {folder}; `kleio sync` uploads them"
+        )
+        return
+    notify(
+        f"uploaded {events} events and {artifacts} artifacts of trial {short_id(trial_id)}"
+        " kept on disk while the database did not answer"
+    )
 
 
 def run_command(

@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from kleio.store.base import Event, Store, StoreError
 
@@ -75,8 +79,116 @@ def replay_spool(store: Store, path: Path) -> int:
     return count
 
 
+def retrying(action: Callable[[], Any], patience: float) -> Any:
+    """Run ``action``, retrying a failing store with backoff for up to ``patience`` s."""
+    deadline, delay = time.monotonic() + patience, 0.2
+    while True:
+        try:
+            return action()
+        except StoreError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def spool_artifact(
+    folder: Path,
+    trial_id: str,
+    filename: str,
+    source: Any,
+    attributes: dict[str, Any],
+    moment: float,
+) -> dict[str, Any]:
+    """Keep an artifact the store refused on disk, for :func:`replay_artifact`."""
+    import hashlib
+
+    from kleio.store.base import chunks_of
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{trial_id}-artifact-{os.getpid()}-{time.time_ns()}"
+    digest, size = hashlib.sha256(), 0
+    with open(stem.with_suffix(".bin"), "wb") as stream:
+        for chunk in chunks_of(source):
+            digest.update(chunk)
+            size += len(chunk)
+            stream.write(chunk)
+        stream.flush()
+        os.fsync(stream.fileno())
+    data = {
+        "filename": filename,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "attributes": attributes,
+    }
+    record = {"trial": trial_id, "time": moment, **data}
+    temporary = stem.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, ensure_ascii=False))
+    os.replace(temporary, stem.with_suffix(".artifact"))  # complete: ready to replay
+    return data
+
+
+def replay_artifact(store: Store, record_path: Path) -> None:
+    """Upload a spooled artifact (once: a retry finds it already there), then remove it."""
+    from kleio.core.artifacts import ARTIFACT, put_artifact
+
+    record = json.loads(record_path.read_text())
+    existing = store.find_blobs(
+        {
+            "trial": record["trial"],
+            "kind": ARTIFACT,
+            "filename": record["filename"],
+            "time": record["time"],
+        }
+    )
+    if not existing:
+        with open(record_path.with_suffix(".bin"), "rb") as stream:
+            put_artifact(
+                store,
+                record["trial"],
+                record["filename"],
+                stream,
+                record["attributes"],
+                record["time"],
+            )
+    record_path.with_suffix(".bin").unlink(missing_ok=True)
+    record_path.unlink(missing_ok=True)
+
+
+def pending_spools(folder: Path, trial_id: str | None = None) -> list[Path]:
+    """Spool files waiting for the store: events (``.jsonl``) and artifacts."""
+    if not folder.is_dir():
+        return []
+    prefix = f"{trial_id}-" if trial_id else ""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.name.startswith(prefix) and p.suffix in (".jsonl", ".artifact")
+    )
+
+
+def replay_trial_spools(store: Store, folder: Path, trial_id: str | None = None) -> tuple[int, int]:
+    """Replay the spool files of one trial (or all); returns (events, artifacts) uploaded.
+
+    Stops at the first store error, leaving the rest for later.
+    """
+    events = artifacts = 0
+    for path in pending_spools(folder, trial_id):
+        if path.suffix == ".jsonl":
+            events += replay_spool(store, path)
+        else:
+            replay_artifact(store, path)
+            artifacts += 1
+    return events, artifacts
+
+
 class EventSink:
-    """A queue of events and the thread that writes it (see the module documentation)."""
+    """A queue of events and the thread that writes it (see the module documentation).
+
+    ``put`` is a ``deque`` append: safe from any thread and cheap enough for a training
+    loop. With ``prepare``, the queue holds whatever the producer finds cheapest to make
+    and ``prepare(items)`` turns a batch into events in the writing thread.
+    """
 
     def __init__(
         self,
@@ -87,9 +199,10 @@ class EventSink:
         interval: float = 0.5,
         patience: float = 10.0,
         wake_at: int = BATCH,
+        prepare: Callable[[list[Any]], list[Event]] | None = None,
         on_spool: Callable[[int], None] | None = None,
     ):
-        """``wake_at``: queued events that make the thread write before ``interval``."""
+        """``wake_at``: queued items that make the thread write before ``interval``."""
         self._store_factory = store_factory
         self._store: Store | None = None
         self._spool_folder = spool
@@ -97,98 +210,141 @@ class EventSink:
         self.interval = interval
         self.patience = patience
         self._wake_at = wake_at
+        self._prepare = prepare
         self._on_spool = on_spool
-        self._condition = threading.Condition()
-        self._queue: list[Event] = []
-        self._busy = False  # the thread holds events it has not written yet
+        self._queue: deque = deque()
+        self._wake = threading.Event()
+        self._drained = threading.Condition()
+        self._busy = False  # the thread holds items it has not written yet
         self._closing = False
         self._thread: threading.Thread | None = None
-        self._pid = os.getpid()
         self.spooled = 0
         self.written = 0
+        self.dropped = 0
         self._spool_path: Path | None = None
         self.last_error: str | None = None
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
 
     # -- producers ---------------------------------------------------------------------
-    def put(self, event: Event) -> None:
-        with self._condition:
-            self._ensure_thread()
-            self._queue.append(event)
-            if len(self._queue) >= self._wake_at:
-                self._condition.notify_all()
+    @property
+    def backlog(self) -> deque:
+        """The queue itself, for a producer that appends to it directly (the logger's
+        in-loop path); call :meth:`start` first. The thread drains it every ``interval``."""
+        return self._queue
 
-    def put_many(self, events: Iterable[Event]) -> None:
-        with self._condition:
-            self._ensure_thread()
-            self._queue.extend(events)
-            if len(self._queue) >= self._wake_at:
-                self._condition.notify_all()
+    def start(self) -> None:
+        if self._thread is None:
+            self._start()
+
+    def wait_below(self, count: int, timeout: float = 60.0) -> None:
+        """Block until fewer than ``count`` items wait: backpressure for a producer that
+        outruns the store, so memory stays bounded."""
+        deadline = time.monotonic() + timeout
+        with self._drained:
+            while len(self._queue) >= count and time.monotonic() < deadline:
+                if self._thread is None or not self._thread.is_alive():
+                    return
+                self._wake.set()
+                self._drained.wait(0.1)
+
+    def put(self, item: Any) -> None:
+        self._queue.append(item)
+        if self._thread is None:
+            self._start()
+        if len(self._queue) >= self._wake_at:
+            self._wake.set()
+
+    def put_many(self, items: Iterable[Any]) -> None:
+        self._queue.extend(items)
+        if self._thread is None:
+            self._start()
+        if len(self._queue) >= self._wake_at:
+            self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until every event put so far is written or spooled; False on timeout."""
+        """Wait until every item put so far is written or spooled; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self._condition:
-            if self._thread is None:
-                return not self._queue
-            self._condition.notify_all()
+        with self._drained:
             while self._queue or self._busy:
+                if self._thread is None or not self._thread.is_alive():
+                    return False
+                self._wake.set()
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._condition.wait(remaining if remaining is not None else 1.0)
-                self._condition.notify_all()
+                self._drained.wait(min(remaining, 0.5) if remaining is not None else 0.5)
         return True
 
     def close(self, timeout: float | None = None) -> None:
         """Write or spool everything, then stop the thread."""
-        with self._condition:
-            self._closing = True
-            self._condition.notify_all()
-            thread = self._thread
+        self._closing = True
+        self._wake.set()
+        thread = self._thread
         if thread is not None:
             thread.join(timeout)
-        with self._condition:
-            leftover, self._queue = self._queue, []
+        leftover = self._take(len(self._queue))
         if leftover:  # the thread did not finish in time: keep the events on disk
-            self._spool(leftover)
-        self.replay_pending()
+            self._spool(self._events(leftover))
+        if self.last_error is None:  # the store answered last time: worth a replay
+            self.replay_pending()
 
     # -- the writing thread ------------------------------------------------------------
-    def _ensure_thread(self) -> None:
-        if self._pid != os.getpid():  # a forked child: the parent's thread is not here
-            self._after_fork()
-        if self._thread is None and not self._closing:
-            self._thread = threading.Thread(
-                target=self._run, name=f"kleio-{self._name}", daemon=True
-            )
-            self._thread.start()
+    def _start(self) -> None:
+        with _STARTING:
+            if self._thread is None and not self._closing:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"kleio-{self._name}", daemon=True
+                )
+                self._thread.start()
 
-    def _after_fork(self) -> None:
-        self._condition = threading.Condition()
-        self._queue, self._busy, self._thread, self._store = [], False, None, None
-        self._pid = os.getpid()
-        self._spool_path = None
+    def _reset_after_fork(self) -> None:
+        # Items queued by the parent belong to the parent, which writes them itself.
+        self._queue, self._wake, self._drained = deque(), threading.Event(), threading.Condition()
+        self._busy, self._thread, self._store, self._spool_path = False, None, None, None
+
+    def _take(self, count: int) -> list[Any]:
+        items = []
+        popleft = self._queue.popleft
+        try:
+            for _ in range(count):
+                items.append(popleft())
+        except IndexError:
+            pass
+        return items
+
+    def _events(self, items: list[Any]) -> list[Event]:
+        return self._prepare(items) if self._prepare is not None else items
 
     def _run(self) -> None:
         while True:
-            with self._condition:
-                if not self._queue and not self._closing:
-                    self._condition.wait(self.interval)
-                if not self._queue:
-                    if self._closing:
-                        return
-                    continue
-                if self._spool_path is not None:  # degraded: take all, spool fast if down
-                    batch, self._queue = self._queue, []
-                else:
-                    batch, self._queue = self._queue[:BATCH], self._queue[BATCH:]
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            while self._queue:
+                # Spooling: take everything, so a dead store cannot make memory grow.
+                count = len(self._queue) if self._spool_path is not None else BATCH
                 self._busy = True
-            try:
-                self._write(batch)
-            finally:
-                with self._condition:
+                try:
+                    batch = self._take(count)
+                    if batch:
+                        self._write(self._events(batch))
+                except Exception as error:
+                    self.last_error = f"{type(error).__name__}: {error}"
+                    self.dropped += len(batch)
+                    print(
+                        f"kleio: {len(batch)} {self._name} events could not be journalled "
+                        f"({self.last_error})",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                finally:
                     self._busy = False
-                    self._condition.notify_all()
+                with self._drained:  # producers held back by wait_below may go on
+                    self._drained.notify_all()
+            with self._drained:
+                self._drained.notify_all()
+            if self._closing and not self._queue:
+                return
 
     def _write(self, batch: list[Event]) -> None:
         """Append with retries; spool after ``patience`` seconds of failure.
@@ -198,6 +354,9 @@ class EventSink:
         """
         started, delay = time.monotonic(), 0.05
         degraded = self._spool_path is not None
+        if degraded and self._closing:  # it was down a moment ago and we are leaving
+            self._spool(batch)
+            return
         while True:
             try:
                 store = self._store or self._open()
@@ -224,6 +383,8 @@ class EventSink:
 
     # -- the spool ---------------------------------------------------------------------
     def _spool(self, events: list[Event]) -> None:
+        if not events:
+            return
         if self._spool_folder is None:
             raise StoreError(f"{len(events)} events could not be written: {self.last_error}")
         if self._spool_path is None:
@@ -255,3 +416,20 @@ class EventSink:
     @property
     def spool_path(self) -> Path | None:
         return self._spool_path
+
+
+_STARTING = threading.Lock()
+
+
+def _new_starting_lock() -> None:
+    global _STARTING
+    _STARTING = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_starting_lock)
+
+
+def _after_fork(reference: weakref.ref) -> None:
+    sink = reference()
+    if sink is not None:
+        sink._reset_after_fork()

@@ -15,6 +15,7 @@ import datetime
 import os
 import threading
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -46,6 +47,13 @@ def _reason(error: Exception) -> str:
     return text
 
 
+def _renew_lock(reference: weakref.ref) -> None:
+    # A child may have been forked while another thread held the lock to connect.
+    store = reference()
+    if store is not None:
+        store._lock = threading.Lock()
+
+
 class MongoStore(Store):
     """A store in a MongoDB database; see :mod:`kleio.store.base` for the contract."""
 
@@ -60,6 +68,8 @@ class MongoStore(Store):
         self._client = None
         self._database = None
         self._pid = -1
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _renew_lock(reference))
 
     # -- connection ------------------------------------------------------------------
     @property

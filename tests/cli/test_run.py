@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kleio.core.launcher import output_bytes
-from tests.cli.conftest import commit, git, write_script
+from tests.conftest import commit, git, write_script
 from tests.helpers import KLEIO, text, trial_id_in
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

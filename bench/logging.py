@@ -1,0 +1,136 @@
+"""How fast a script logs statistics through kleio_logger.
+
+    python bench/logging.py [--calls N] [--wire-calls N] [--mongodb URI]
+
+For N calls of ``log_statistic(step=i, loss=x, acc=y)`` in a script running as a trial
+(``KLEIO_TRIAL_ID`` set, as ``kleio`` sets it), prints:
+
+- the in-loop rate: calls per second while the loop runs;
+- the end-to-end rate: statistics per second until all are durable in the store
+  (``flush()`` returned and every one of them can be read back);
+
+on SQLite and on the MongoDB wire backend (nx-27017, or ``--mongodb``), and the time to
+import the logger outside Kleio. Everything is measured in this run.
+"""
+
+from __future__ import annotations
+
+import os.path
+import sys
+
+# This file's name shadows the standard library's ``logging`` for anything imported
+# from its folder: take the folder off the import path first.
+if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+    del sys.path[0]
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+WORKER = """
+import json, sys, time
+count = int(sys.argv[1])
+started = time.perf_counter()
+from kleio.client.logger import kleio_logger as log
+for i in range(count):
+    log.log_statistic(step=i, loss=1.0 / (i + 1), acc=i / count)
+looped = time.perf_counter()
+assert log.flush()
+durable = time.perf_counter()
+print(json.dumps({"in_loop": count / (looped - started),
+                  "end_to_end": count / (durable - started)}))
+"""
+
+IMPORT = """
+import time
+started = time.perf_counter()
+from kleio.client.logger import kleio_logger
+print(time.perf_counter() - started)
+"""
+
+
+def measure(label: str, env: dict[str, str], count: int) -> None:
+    from kleio.store.base import open_store
+
+    trial = f"bench{os.getpid()}{label}"
+    result = subprocess.run(
+        [sys.executable, "-c", WORKER, str(count)],
+        env={**env, "KLEIO_TRIAL_ID": trial},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    rates = json.loads(result.stdout)
+    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+        stored = store.count_events(trial, ["statistic"])
+    if stored != count:
+        raise SystemExit(f"{label}: {stored} of {count} statistics stored")
+    print(
+        f"[{label}] {count:,} calls: in-loop {rates['in_loop']:,.0f} calls/s "
+        f"(target >= 300,000), end-to-end {rates['end_to_end']:,.0f} statistics/s"
+        + (" (target >= 100,000)" if label == "sqlite" else ""),
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument(
+        "--wire-calls",
+        type=int,
+        default=100_000,
+        help="calls on the wire backend (nx-27017 is much slower than MongoDB)",
+    )
+    parser.add_argument("--mongodb", default=os.environ.get("KLEIO_TEST_MONGODB_URI"))
+    args = parser.parse_args()
+
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KLEIO_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    imports = []
+    for _ in range(15):
+        out = subprocess.run(
+            [sys.executable, "-c", IMPORT], env=base, capture_output=True, text=True, check=True
+        )
+        imports.append(float(out.stdout))
+    print(
+        f"import of kleio.client.logger outside Kleio: median "
+        f"{statistics.median(imports) * 1000:.1f} ms (target <= 30 ms)"
+    )
+
+    with tempfile.TemporaryDirectory() as folder:
+        env = {**base, "KLEIO_HOME": folder, "KLEIO_DB_ADDRESS": str(Path(folder) / "kleio.db")}
+        measure("sqlite", env, args.calls)
+
+        server, address = None, args.mongodb
+        if address is None:
+            from tests.mongo_server import WireServer
+
+            server = WireServer(Path(folder) / "nx-27017")
+            server.start()
+            address = server.uri
+        try:
+            measure(
+                "mongodb" if args.mongodb else "wire",
+                {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
+                args.wire_calls,
+            )
+        finally:
+            if server is not None:
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""``kleio sync``: upload what was kept on disk while the database did not answer."""
+
+from __future__ import annotations
+
+import argparse
+
+from kleio.cli.messages import notify
+from kleio.core.errors import KleioError
+from kleio.core.sink import pending_spools, replay_trial_spools, spool_folder
+from kleio.store.base import StoreError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    subparsers.add_parser(
+        "sync", help="upload statistics and artifacts spooled while the database was down"
+    )
+
+
+def execute(args: argparse.Namespace, context) -> int:
+    folder = spool_folder(context.settings.home)
+    pending = pending_spools(folder)
+    if not pending:
+        notify(f"nothing to upload: {folder} holds no spooled events")
+        return 0
+    try:
+        events, artifacts = replay_trial_spools(context.store, folder)
+    except StoreError as error:
+        left = len(pending_spools(folder))
+        raise KleioError(f"{error}; {left} spool files remain in {folder}") from None
+    notify(f"uploaded {events} events and {artifacts} artifacts from {len(pending)} spool files")
+    return 0

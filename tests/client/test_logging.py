@@ -1,0 +1,233 @@
+"""kleio_logger inside a real ``kleio`` run: journalled, resumable, never lost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from kleio.store.base import open_store
+from tests.conftest import write_script
+from tests.helpers import KLEIO, text, trial_id_in
+from tests.mongo_server import WireServer
+
+TRAINER = """\
+import json, os, signal, sys, time
+from kleio.client.logger import kleio_logger as log
+
+start = 1
+latest = log.load_artifacts("weights")
+if latest:
+    start = json.loads(latest[0].read())["epoch"] + 1
+for epoch in range(start, 1001):
+    log.log_statistic(epoch=epoch, loss=1.0 / epoch, acc=1.0 - 1.0 / epoch)
+    if epoch % 100 == 0:
+        log.log_artifact("weights", json.dumps({"epoch": epoch}).encode(), epoch=epoch)
+        if epoch == 400 and os.path.exists("pause-at-400"):
+            open("saved-400", "w").close()
+            time.sleep(120)
+if os.path.exists("interrupt-at-end"):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+statistics = log.load_statistics()
+five_hundred = log.load_artifacts("weights", epoch=500)
+with open("seen.json", "w") as seen:
+    json.dump({
+        "start": start,
+        "epochs": [s["epoch"] for s in statistics],
+        "by_loss": [s["epoch"] for s in statistics.sorted_by("loss")][:3],
+        "epoch_10": log.load_statistics(epoch=10),
+        "weights_500": [[a.read().decode(), a.attributes] for a in five_hundred],
+    }, seen)
+"""
+
+
+def statistics_in(store, trial_id: str) -> list[dict]:
+    return [event.data for event in store.read_events(trial_id, ["statistic"])]
+
+
+def test_a_resumed_run_loads_every_statistic_and_the_artifact_it_asks_for(kleio, project, journal):
+    write_script(project, "trainer.py", TRAINER)
+    (project / "interrupt-at-end").touch()
+    first = kleio("python", "trainer.py")
+    trial_id = trial_id_in(first.stderr)
+    assert journal.get_trial(trial_id)["status"] == "interrupted", text(first.stderr)
+    (project / "interrupt-at-end").unlink()
+
+    resumed = kleio("python", "trainer.py")
+    assert resumed.returncode == 0, text(resumed.stderr)
+    assert trial_id_in(resumed.stderr) == trial_id
+    seen = json.loads((project / "seen.json").read_text())
+    assert seen["start"] == 1001
+    assert seen["epochs"] == list(range(1, 1001))  # all of them, in logging order
+    assert seen["by_loss"] == [1000, 999, 998]  # sorted on request by any key
+    assert seen["epoch_10"] == [{"epoch": 10, "loss": 0.1, "acc": 0.9}]
+    assert seen["weights_500"] == [['{"epoch": 500}', {"epoch": 500}]]
+
+
+def test_sigterm_after_a_checkpoint_then_the_same_command_continues_after_it(
+    env, project, journal, kleio
+):
+    write_script(project, "trainer.py", TRAINER)
+    (project / "pause-at-400").touch()
+    process = subprocess.Popen(
+        [*KLEIO, "python", "trainer.py"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while not (project / "saved-400").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.05)
+    process.terminate()
+    assert process.wait(60) == 143
+    trial_id = trial_id_in(process.stderr.read())
+    assert journal.get_trial(trial_id)["status"] == "interrupted"
+    assert [s["epoch"] for s in statistics_in(journal, trial_id)] == list(range(1, 401))
+    (project / "pause-at-400").unlink()
+
+    resumed = kleio("python", "trainer.py")
+    assert resumed.returncode == 0, text(resumed.stderr)
+    assert json.loads((project / "seen.json").read_text())["start"] == 401
+    assert journal.get_trial(trial_id)["status"] == "completed"
+    epochs = [s["epoch"] for s in statistics_in(journal, trial_id)]
+    assert epochs == list(range(1, 1001))  # exactly one statistic per epoch
+
+
+def test_outside_kleio_the_script_prints_its_statistics_and_writes_nothing(project, env, home):
+    write_script(project, "trainer.py", TRAINER)
+    result = subprocess.run(
+        [sys.executable, "trainer.py"], cwd=project, env=env, capture_output=True, timeout=120
+    )
+    assert result.returncode == 0, text(result.stderr)
+    lines = text(result.stdout).splitlines()
+    assert len(lines) == 1000 and lines[0] == "epoch=1 loss=1.0 acc=0.0"
+    assert not home.exists()
+    assert "artifacts are not saved" in text(result.stderr)
+
+
+CONCURRENT = """\
+import multiprocessing, threading
+from kleio.client.logger import kleio_logger as log
+
+def work(thread):
+    for i in range(2000):
+        log.log_statistic(thread=thread, i=i)
+
+def child():
+    for i in range(500):
+        log.log_statistic(child=True, i=i)
+
+threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+for thread in threads:
+    thread.start()
+process = multiprocessing.get_context("fork").Process(target=child)
+process.start()
+for thread in threads:
+    thread.join()
+process.join(60)
+assert process.exitcode == 0, process.exitcode
+log.log_statistic(done=True)
+"""
+
+
+def test_threads_and_a_forked_child_lose_nothing(kleio, project, journal):
+    write_script(project, "concurrent.py", CONCURRENT)
+    result = kleio("python", "concurrent.py", timeout=120)
+    assert result.returncode == 0, text(result.stderr)
+    statistics = statistics_in(journal, trial_id_in(result.stderr))
+    for thread in range(4):
+        assert [s["i"] for s in statistics if s.get("thread") == thread] == list(range(2000))
+    assert [s["i"] for s in statistics if s.get("child")] == list(range(500))
+    assert statistics[-1] == {"done": True}
+    assert len(statistics) == 4 * 2000 + 500 + 1
+
+
+STEADY = """\
+import sys, time
+from kleio.client.logger import kleio_logger as log
+count = int(sys.argv[1])
+for i in range(count):
+    log.log_statistic(i=i)
+    time.sleep(0.01)
+print("logged", count)
+"""
+
+
+def test_a_database_outage_during_a_run_loses_no_statistic(project, env, tmp_path):
+    server = WireServer(tmp_path / "outage-server")
+    server.start()
+    env = {
+        **env,
+        "KLEIO_DB_ADDRESS": server.uri,
+        "KLEIO_DB_NAME": "outage",
+        "KLEIO_HEARTBEAT": "1",
+        "KLEIO_LEASE": "60",
+    }
+    write_script(project, "steady.py", STEADY)
+    try:
+        process = subprocess.Popen(
+            [*KLEIO, "python", "steady.py", "2000"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(4)
+        server.stop()
+        time.sleep(10)
+        server.start()
+        assert process.wait(180) == 0, text(process.stderr.read())
+        errors = text(process.stderr.read())
+        with open_store(server.uri, "outage") as store:
+            (trial,) = store.find_trials()
+            logged = [s["i"] for s in statistics_in(store, trial["_id"])]
+        assert logged == list(range(2000)), errors
+    finally:
+        server.stop()
+
+
+def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
+    project, env, tmp_path
+):
+    server = WireServer(tmp_path / "down-server")
+    server.start()
+    env = {
+        **env,
+        "KLEIO_DB_ADDRESS": server.uri,
+        "KLEIO_DB_NAME": "down",
+        "KLEIO_HEARTBEAT": "1",
+        "KLEIO_LEASE": "4",
+    }
+    write_script(project, "steady.py", STEADY)
+    try:
+        process = subprocess.Popen(
+            [*KLEIO, "python", "steady.py", "300"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(2)
+        server.stop()
+        process.wait(180)
+        errors = text(process.stderr.read())
+        assert "kleio sync" in errors and "Traceback" not in errors
+        spool = Path(env["KLEIO_HOME"]) / "spool"
+        assert any(spool.iterdir())
+
+        server.start()
+        synced = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+        assert synced.returncode == 0, text(synced.stderr)
+        assert "uploaded" in text(synced.stderr)
+        again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+        assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
+        with open_store(server.uri, "down") as store:
+            (trial,) = store.find_trials()
+            assert [s["i"] for s in statistics_in(store, trial["_id"])] == list(range(300))
+    finally:
+        server.stop()

@@ -1,0 +1,293 @@
+"""The event sink: every event put is written once, even through a store outage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from kleio.core.journal import EventWriter
+from kleio.core.sink import EventSink, read_spool, replay_spool
+from kleio.store.base import Event, StoreError, event_key
+from kleio.store.sqlite import SQLiteStore
+
+TRIAL = "trial-1"
+PATIENCE = 0.3
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = SQLiteStore(tmp_path / "kleio.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def spool(tmp_path):
+    return tmp_path / "home" / "spool"
+
+
+class FlakyStore:
+    """A real store whose appends fail while ``down`` is set."""
+
+    def __init__(self, store: SQLiteStore):
+        self.store = store
+        self.down = threading.Event()
+        self.attempts = 0
+
+    def append_events(self, events):
+        self.attempts += 1
+        if self.down.is_set():
+            raise StoreError("database unreachable")
+        self.store.append_events(events)
+
+
+@pytest.fixture
+def flaky(store):
+    return FlakyStore(store)
+
+
+def make_events(count: int, trial: str = TRIAL, start: int = 0) -> list[Event]:
+    writer = EventWriter()
+    return [writer.event(trial, "statistic", {"i": start + i}) for i in range(count)]
+
+
+def keys_in(store, trial: str = TRIAL) -> list[str]:
+    return [event.key for event in store.read_events(trial)]
+
+
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def spool_files(spool) -> list:
+    return sorted(spool.glob("*.jsonl")) if spool.exists() else []
+
+
+# -- writing ---------------------------------------------------------------------------
+
+
+def test_every_event_put_is_written_after_flush(store, spool):
+    sink = EventSink(lambda: store, spool, interval=0.05)
+    events = make_events(1200)
+    for event in events[:200]:
+        sink.put(event)
+    sink.put_many(events[200:])
+    assert sink.flush(timeout=10)
+    assert keys_in(store) == [e.key for e in events]
+    assert [e.data for e in store.read_events(TRIAL)] == [e.data for e in events]
+    sink.close()
+    assert spool_files(spool) == []
+
+
+def test_close_writes_the_events_just_put(store, spool):
+    sink = EventSink(lambda: store, spool, interval=3600)
+    events = make_events(10)
+    sink.put_many(events)
+    sink.close()
+    assert keys_in(store) == [e.key for e in events]
+
+
+def test_events_put_by_concurrent_threads_are_all_written(store, spool):
+    sink = EventSink(lambda: store, spool, interval=0.01, wake_at=100)
+    batches = [make_events(1500, start=1500 * n) for n in range(8)]
+    start = threading.Barrier(len(batches))
+
+    def produce(events):
+        start.wait()
+        for event in events[:1000]:
+            sink.put(event)
+        sink.put_many(events[1000:])
+
+    threads = [threading.Thread(target=produce, args=(b,)) for b in batches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sink.close()
+    assert sorted(keys_in(store)) == sorted(e.key for b in batches for e in b)
+
+
+# -- a failing store -------------------------------------------------------------------
+
+
+def test_a_failing_store_is_retried_until_it_answers(flaky, store, spool):
+    spooled = []
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=30, on_spool=spooled.append)
+    flaky.down.set()
+    events = make_events(50)
+    sink.put_many(events)
+    wait_until(lambda: flaky.attempts >= 3)
+    flaky.down.clear()
+    assert sink.flush(timeout=10)
+    assert keys_in(store) == [e.key for e in events]
+    assert spooled == [] and spool_files(spool) == []
+    sink.close()
+
+
+def spool_during_outage(flaky, sink, events) -> None:
+    flaky.down.set()
+    sink.put_many(events)
+    assert sink.flush(timeout=10)
+
+
+def test_past_patience_events_go_to_a_spool_file_and_none_is_lost(flaky, store, spool):
+    spooled = []
+    sink = EventSink(
+        lambda: flaky, spool, interval=0.01, patience=PATIENCE, on_spool=spooled.append
+    )
+    events = make_events(40)
+    spool_during_outage(flaky, sink, events)
+    [path] = spool_files(spool)
+    assert sink.spool_path == path
+    assert list(read_spool(path)) == events
+    assert sum(spooled) == len(events)
+    assert store.count_events(TRIAL) == 0
+    # Still down: later events join the same spool file at once.
+    more = make_events(5, start=40)
+    sink.put_many(more)
+    assert sink.flush(timeout=10)
+    assert spool_files(spool) == [path]
+    assert list(read_spool(path)) == events + more
+
+
+def test_writes_after_the_store_answers_again_replay_the_spool(flaky, store, spool):
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    events = make_events(40)
+    spool_during_outage(flaky, sink, events)
+    assert len(spool_files(spool)) == 1
+    flaky.down.clear()
+    later = make_events(10, start=40)
+    sink.put_many(later)
+    assert sink.flush(timeout=10)
+    assert spool_files(spool) == [] and sink.spool_path is None
+    assert keys_in(store) == sorted(e.key for e in events + later)  # each exactly once
+    sink.close()
+
+
+def test_closing_while_the_store_is_down_keeps_the_events_on_disk(flaky, store, spool):
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    flaky.down.set()
+    events = make_events(30)
+    sink.put_many(events)
+    sink.close()
+    [path] = spool_files(spool)
+    assert list(read_spool(path)) == events
+    assert store.count_events(TRIAL) == 0
+
+
+# -- replaying a spool file ------------------------------------------------------------
+
+
+@pytest.fixture
+def spool_file(flaky, spool):
+    """A spool file left by a sink that closed during an outage, and its events."""
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    flaky.down.set()
+    events = make_events(25)
+    sink.put_many(events)
+    sink.close()
+    [path] = spool_files(spool)
+    return path, events
+
+
+def test_replaying_a_spool_file_twice_keeps_each_event_once(store, spool_file, tmp_path):
+    path, events = spool_file
+    copy = tmp_path / "copy.jsonl"
+    shutil.copy(path, copy)
+    assert replay_spool(store, path) == len(events)
+    assert not path.exists()
+    shutil.copy(copy, path)  # replayed again, as after a crash before the file was removed
+    assert replay_spool(store, path) == len(events)
+    assert keys_in(store) == [e.key for e in events]
+    assert [e.data for e in store.read_events(TRIAL)] == [e.data for e in events]
+
+
+def test_a_torn_last_line_of_a_spool_file_is_skipped(store, spool_file):
+    path, events = spool_file
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.write('{"trial": "trial-1", "kind": "statis')  # a crash mid-write
+    assert list(read_spool(path)) == events
+    assert replay_spool(store, path) == len(events)
+    assert keys_in(store) == [e.key for e in events]
+
+
+# -- fork ------------------------------------------------------------------------------
+
+
+def exit_status_within(pid: int, timeout: float) -> int | None:
+    """The child's exit status, or None (and the child killed) when it hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return None
+
+
+def child_puts_and_closes(sink: EventSink, events: list[Event]) -> int:
+    """Fork a child that writes ``events`` through ``sink``; the child's pid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 1
+        try:
+            sink.put(events[0])
+            sink.put_many(events[1:])
+            sink.close()
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def test_a_forked_child_writes_its_own_events_through_the_parents_sink(store, spool):
+    sink = EventSink(lambda: store, spool, interval=0.01)
+    parent = make_events(20)
+    sink.put_many(parent[:10])
+    assert sink.flush(timeout=10)  # the parent's writing thread is running
+    child = make_events(15, trial="child")
+    pid = child_puts_and_closes(sink, child)
+    assert exit_status_within(pid, 30) == 0, "the child did not finish: deadlock"
+    assert keys_in(store, "child") == [e.key for e in child]
+    sink.put_many(parent[10:])
+    sink.close()
+    assert keys_in(store) == [e.key for e in parent]
+
+
+def test_a_child_forked_while_the_parent_is_writing_does_not_hang(store, spool):
+    # kleio_logger shares one store between its sink and whatever the script forks
+    # (data-loader workers...): a fork may come while the sink's thread is in a write.
+    class PausingTime(float):
+        """An event time read inside the store's write: it pauses there until the fork."""
+
+    inside, forked = threading.Event(), threading.Event()
+
+    def adapt(value):
+        inside.set()
+        forked.wait(2.0)
+        return float(value)
+
+    sqlite3.register_adapter(PausingTime, adapt)
+    sink = EventSink(lambda: store, spool, interval=0.01)
+    now = time.time()
+    sink.put(Event(TRIAL, "statistic", event_key(now, "parent", 0), PausingTime(now), {}))
+    assert inside.wait(10)  # the parent's sink thread is writing
+    child = make_events(5, trial="child")
+    pid = child_puts_and_closes(sink, child)
+    forked.set()
+    status = exit_status_within(pid, 10)
+    sink.close()
+    assert store.count_events(TRIAL) == 1
+    assert status == 0, "a child forked during a write hangs on the store"
+    assert keys_in(store, "child") == [e.key for e in child]
