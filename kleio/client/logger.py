@@ -432,6 +432,9 @@ def _preload() -> None:
     import kleio.store.base
 
     if os.environ.get("KLEIO_DB_ADDRESS", "").startswith("mongodb"):
+        import bson.binary  # noqa: F401 - the store imports these lazily
+        import pymongo.errors  # noqa: F401
+
         import kleio.store.mongodb
     else:
         import kleio.store.sqlite  # noqa: F401
