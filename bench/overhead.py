@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# This folder holds logging.py, which must not shadow the standard library's logging.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"

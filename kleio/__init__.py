@@ -21,13 +21,20 @@ _LOGGER_NAMES = {
 }
 
 
+_API_NAMES = {"load_trial", "list_trials", "Trial"}
+
+
 def __getattr__(name: str):
     if name in _LOGGER_NAMES:
         from kleio.client.logger import kleio_logger
 
         return kleio_logger if name == "kleio_logger" else getattr(kleio_logger, name)
+    if name in _API_NAMES:
+        from kleio.client import api
+
+        return getattr(api, name)
     raise AttributeError(f"module 'kleio' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_LOGGER_NAMES])
+    return sorted([*globals(), *_LOGGER_NAMES, *_API_NAMES])

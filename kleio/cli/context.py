@@ -27,3 +27,12 @@ class Context:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+
+
+def trial_record(context: Context, id_or_prefix: str):
+    """The trial an id or unique prefix names (one-line errors otherwise)."""
+    from kleio.core.record import TrialRecord
+    from kleio.core.trial import resolve_trial
+
+    document = resolve_trial(context.store, id_or_prefix)
+    return TrialRecord(context.store, document, context.settings.lease)

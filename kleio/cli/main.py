@@ -20,8 +20,15 @@ from kleio.store.base import StoreError
 COMMANDS = {
     "run": "run",
     "save": "save",
+    "branch": "branch",
     "switchover": "switchover",
     "ls": "ls",
+    "info": "info",
+    "cat": "cat",
+    "tail": "tail",
+    "stats": "stats",
+    "artifacts": "artifacts",
+    "pdb": "pdb",
     "sync": "sync",
 }
 DEFAULT_COMMAND = "run"

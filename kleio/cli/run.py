@@ -9,13 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 
 from kleio.cli.messages import notify
 from kleio.core.errors import KleioError, UnknownTrial
 from kleio.core.execution import RunOptions, resume_trial, run_command, run_tagged
 from kleio.core.trial import resolve_trial
 
-_LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{4,32}")
+_LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 def split_tags(text: str | None) -> list[str]:
@@ -98,10 +99,13 @@ def execute(args: argparse.Namespace, context) -> int:
             return run_tagged(context.store, options.tags[0], options, settings, environ, notify)
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
     if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
+        # An id or prefix (an ambiguous one is an error); a program or file of that name
+        # that is no trial's id runs as a command.
         try:
             document = resolve_trial(context.store, command[0])
         except UnknownTrial:
-            document = None  # not a trial id: a program with a hexadecimal name
-        if document is not None:
+            if not shutil.which(command[0]) and not os.path.exists(command[0]):
+                raise
+        else:
             return resume_trial(context.store, document, options, settings, environ, notify)
     return run_command(context.store, command, os.getcwd(), options, settings, environ, notify)

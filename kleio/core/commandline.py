@@ -169,6 +169,14 @@ def split_command(argv: Sequence[str]) -> Command:
     return command
 
 
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``"epoch=10"`` -> ``("epoch", 10)``, the value typed like a command-line value."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise KleioError(f"expected KEY=VALUE, not {text!r}")
+    return key.strip(), typed(value)
+
+
 def option_key(name: str) -> str:
     """``--learning-rate`` -> ``learning-rate``; ``-k`` -> ``k``."""
     return name.lstrip("-")

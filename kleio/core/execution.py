@@ -12,6 +12,7 @@ Messages for the user go through a ``notify`` callback; this module prints nothi
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -365,8 +366,9 @@ def _execute(
         store.update_trial(trial_id, {"tags": merged_tags})
     number = int(document.get("executions") or 0) + 1
     writer = EventWriter()
-    # Output events are large (16 KB): write them as soon as a megabyte waits.
-    sink = EventSink(lambda: store, spool_folder(settings.home), name="output", wake_at=64)
+    # The recorders already batch output (16 KB, or 0.2 s): write each as it comes, so
+    # `kleio tail -f` lags by a fraction of a second.
+    sink = EventSink(lambda: store, spool_folder(settings.home), name="output", wake_at=1)
     started = clock.now()
     # nvidia-smi can take a while on a GPU node: the script need not wait for it.
     host = _in_background(host_snapshot, environ)
@@ -376,6 +378,10 @@ def _execute(
         "KLEIO_TRIAL_ID": trial_id,
         "KLEIO_EXECUTION": str(number),
     }
+    if not options.capture and sys.stdout.isatty():
+        # The script writes to a pipe, so Python would buffer its output by blocks: a
+        # user watching a terminal expects each line as it comes, as without Kleio.
+        child_environment.setdefault("PYTHONUNBUFFERED", "1")
     st.change_status(
         store,
         trial_id,
@@ -387,22 +393,26 @@ def _execute(
     )
 
     def record_start(pid: int | None) -> None:
-        sink.put(
-            writer.event(
-                trial_id,
-                "execution",
-                {
-                    "phase": "start",
-                    "number": number,
-                    "host": host.result(),
-                    "pid": pid,
-                    "cwd": document["cwd"],
-                    "commandline": document["commandline"],
-                    "kleio_pid": os.getpid(),
-                    "start": started,
-                },
-            )
+        event = writer.event(
+            trial_id,
+            "execution",
+            {
+                "phase": "start",
+                "number": number,
+                "host": host.result(),
+                "pid": pid,
+                "cwd": document["cwd"],
+                "commandline": document["commandline"],
+                "kleio_pid": os.getpid(),
+                "start": started,
+            },
         )
+        # Written at once, not queued: a kleio killed a moment later still leaves the
+        # record of where and when its execution ran.
+        try:
+            store.append_events([event])
+        except StoreError:
+            sink.put(event)
 
     outcome = launch(
         list(document["commandline"]),

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,10 @@ from kleio.core.sink import EventSink
 
 #: Bytes of output per journalled event at most.
 CHUNK = 16 * 1024
+#: Output events read per round trip: a page stays a few megabytes.
+OUTPUT_PAGE = 256
+#: Seconds output may wait before it is journalled (what ``kleio tail -f`` lags by).
+FLUSH_INTERVAL = 0.2
 #: Pipe capacity asked for, and largest read.
 PIPE_SIZE = 1 << 20
 #: A read smaller than this is followed by a pause of READ_PAUSE seconds.
@@ -81,13 +86,27 @@ def output_bytes(data: dict[str, Any]) -> bytes:
 
 
 class OutputRecorder:
-    """Turns a byte stream into output events, never splitting a UTF-8 character."""
+    """Turns a byte stream into output events, never splitting a UTF-8 character.
+
+    Each event bears the time its first byte was read, not the time it was journalled,
+    and an event never joins two reads (but to complete a character): output sits at its
+    true place among the script's statistics, so a branch point cuts it where it should
+    and stdout and stderr interleave as they were written.
+    """
 
     def __init__(
-        self, sink: EventSink, writer: EventWriter, trial_id: str, kind: str, interval: float = 0.5
+        self,
+        sink: EventSink,
+        writer: EventWriter,
+        trial_id: str,
+        kind: str,
+        interval: float = FLUSH_INTERVAL,
     ):
         self._sink, self._writer, self._trial, self._kind = sink, writer, trial_id, kind
         self._pending = bytearray()
+        #: (end of a read, counted from the start of the stream; when it was read)
+        self._reads: deque[tuple[int, float]] = deque()
+        self._emitted = 0
         self._interval = interval
         self._last = time.monotonic()
         self._lock = threading.Lock()
@@ -97,6 +116,7 @@ class OutputRecorder:
         with self._lock:
             self._pending += data
             self.total += len(data)
+            self._reads.append((self.total, time.time()))
             self._emit(final=False, due=time.monotonic() - self._last >= self._interval)
 
     def tick(self) -> None:
@@ -110,25 +130,29 @@ class OutputRecorder:
 
     def _emit(self, final: bool, due: bool) -> None:
         """Full chunks always; a partial one when ``due``; everything when ``final``."""
-        events = []
+        items = []
         while self._pending and (due or len(self._pending) >= CHUNK):
-            limit = min(CHUNK, len(self._pending))
-            cut = (
-                limit
-                if final and limit == len(self._pending)
-                else utf8_boundary(self._pending, limit)
-            )
+            read_end, moment = self._reads[0]
+            limit = min(CHUNK, read_end - self._emitted)
+            cut = utf8_boundary(self._pending, limit)
+            if cut == 0:  # a character continues in the next read: take it along
+                limit = min(CHUNK, len(self._pending))
+                cut = (
+                    limit
+                    if final and limit == len(self._pending)
+                    else utf8_boundary(self._pending, limit)
+                )
             if cut == 0:  # only the start of a character: wait for the rest
                 break
             piece = bytes(self._pending[:cut])
             del self._pending[:cut]
-            events.extend(
-                self._writer.event(self._trial, self._kind, data) for data in output_data(piece)
-            )
-        if events:
-            self._sink.put_many(events)
-            self._last = time.monotonic()
-        elif due:
+            self._emitted += cut
+            while self._reads and self._reads[0][0] <= self._emitted:
+                self._reads.popleft()
+            items.extend((self._kind, moment, data) for data in output_data(piece))
+        if items:
+            self._sink.put_many(self._writer.events(self._trial, items))
+        if items or due:
             self._last = time.monotonic()
 
 
@@ -305,7 +329,7 @@ def launch(
 
     def keep_alive() -> None:
         next_beat = time.monotonic() + heartbeat
-        while not stop.wait(min(0.5, heartbeat)):
+        while not stop.wait(min(FLUSH_INTERVAL / 2, heartbeat)):
             for recorder in recorders.values():
                 recorder.tick()
             if time.monotonic() < next_beat:

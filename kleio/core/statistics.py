@@ -31,7 +31,8 @@ class Statistics(list):
     """A list of statistic dicts with sorting and filtering by any key."""
 
     def sorted_by(self, *keys: str, reverse: bool = False) -> Statistics:
-        """Sorted by ``keys`` (stable; statistics without a key come last)."""
+        """Sorted by ``keys`` (stable); statistics without the first key come last,
+        in ascending and descending order alike."""
         if not keys:
             raise TypeError("sorted_by needs at least one key")
 
@@ -40,7 +41,9 @@ class Statistics(list):
                 _sort_value(statistic.get(key)) if key in statistic else (4, 0, "") for key in keys
             )
 
-        return Statistics(sorted(self, key=order, reverse=reverse))
+        present = [statistic for statistic in self if keys[0] in statistic]
+        absent = [statistic for statistic in self if keys[0] not in statistic]
+        return Statistics(sorted(present, key=order, reverse=reverse) + absent)
 
     def where(self, **equal: Any) -> Statistics:
         """The statistics whose keys equal the given values."""
@@ -80,6 +83,7 @@ def statistics_of(
     store: Store, document: dict[str, Any], where: dict[str, Any] | None = None, segments=None
 ) -> Statistics:
     """The statistics of the trial's whole view, in logging order."""
-    events: Iterable = read_view(store, document, ["statistic"], segments)
+    # Statistics are small: large pages save round trips to the database.
+    events: Iterable = read_view(store, document, ["statistic"], segments, page_size=10_000)
     statistics = Statistics(event.data for event in events)
     return statistics.where(**where) if where else statistics

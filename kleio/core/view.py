@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-from kleio.store.base import Event, Store
+from kleio.store.base import EVENT_PAGE_SIZE, Event, Store
 
 #: Generations followed at most (a guard against a corrupted, cyclic lineage).
 MAX_DEPTH = 1000
@@ -51,7 +51,8 @@ def read_view(
     document: dict[str, Any],
     kinds: Sequence[str] | None = None,
     segments: list[Segment] | None = None,
+    page_size: int = EVENT_PAGE_SIZE,
 ) -> Iterator[Event]:
     """Events of the trial's whole view, in order: ancestors' first, then its own."""
     for segment in segments if segments is not None else lineage(store, document):
-        yield from store.read_events(segment.trial, kinds, until=segment.until)
+        yield from store.read_events(segment.trial, kinds, until=segment.until, page_size=page_size)

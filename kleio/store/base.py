@@ -196,11 +196,14 @@ class Store(abc.ABC):
         project: str | None = None,
         parent: str | None = None,
         limit: int | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[dict]:
         """Trial documents matching every filter given, newest ``created`` first.
 
         ``status`` matches any of the statuses; ``tags`` requires all of the tags;
-        ``parent`` matches ``document['refers']['parent']``.
+        ``parent`` matches ``document['refers']['parent']``. ``fields`` (top-level
+        names) returns only those fields and ``_id``, which is much cheaper than whole
+        documents for a listing; a field a document lacks may come back as None.
         """
 
     @abc.abstractmethod
@@ -231,31 +234,39 @@ class Store(abc.ABC):
         since: float | None = None,
         until: float | None = None,
         after: str | None = None,
+        page_size: int = EVENT_PAGE_SIZE,
     ) -> Iterator[Event]:
         """Events of one trial in key order, lazily, page by page.
 
         ``kinds`` limits the kinds (all when None); ``since`` and ``until`` bound the
         time, inclusive; ``after`` starts strictly after an event key, so a reader can
-        resume where it stopped.
+        resume where it stopped. ``page_size`` events are fetched per round trip: more
+        for small events (statistics), fewer for large ones (output chunks).
         """
         low, high = key_range(since, until)
         strict = after is not None and (low is None or after >= low)
         if strict:
             low = after
         kinds = list(dict.fromkeys(kinds)) if kinds is not None else self._event_kinds(trial)
-        streams = [self._read_kind(trial, kind, low, strict, high) for kind in kinds]
+        streams = [self._read_kind(trial, kind, low, strict, high, page_size) for kind in kinds]
         if len(streams) == 1:
             return streams[0]
         # Each kind is one index range; merging them keeps every page an index scan.
         return heapq.merge(*streams, key=_key_of)
 
     def _read_kind(
-        self, trial: str, kind: str, low: str | None, strict: bool, high: str | None
+        self,
+        trial: str,
+        kind: str,
+        low: str | None,
+        strict: bool,
+        high: str | None,
+        page_size: int,
     ) -> Iterator[Event]:
         while True:
-            page = self._event_page(trial, kind, low, strict, high, EVENT_PAGE_SIZE)
+            page = self._event_page(trial, kind, low, strict, high, page_size)
             yield from page
-            if len(page) < EVENT_PAGE_SIZE:
+            if len(page) < page_size:
                 return
             low, strict = page[-1].key, True
 

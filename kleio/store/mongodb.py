@@ -162,6 +162,7 @@ class MongoStore(Store):
         project: str | None = None,
         parent: str | None = None,
         limit: int | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[dict]:
         query: dict[str, Any] = {}
         if id_prefix:
@@ -175,7 +176,8 @@ class MongoStore(Store):
         if parent is not None:
             query["refers.parent"] = parent
         with self._translated():
-            cursor = self._db.trials.find(query).sort([("created", -1), ("_id", 1)])
+            projection = {name: 1 for name in fields} if fields else None
+            cursor = self._db.trials.find(query, projection).sort([("created", -1), ("_id", 1)])
             if limit is not None:
                 cursor = cursor.limit(int(limit))
             return list(cursor)

@@ -318,6 +318,7 @@ class SQLiteStore(Store):
         project: str | None = None,
         parent: str | None = None,
         limit: int | None = None,
+        fields: Sequence[str] | None = None,
     ) -> list[dict]:
         clauses, parameters = [], []
         if id_prefix:
@@ -336,16 +337,35 @@ class SQLiteStore(Store):
         if parent is not None:
             clauses.append("parent = ?")
             parameters.append(parent)
-        query = "SELECT document FROM trials"
-        if clauses:
-            query += " WHERE " + " AND ".join(clauses)
-        query += " ORDER BY created DESC, id"
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        order = " ORDER BY created DESC, id" + (" LIMIT ?" if limit is not None else "")
         if limit is not None:
-            query += " LIMIT ?"
             parameters.append(int(limit))
+        if fields:
+            # Only the fields asked for, extracted by SQLite: a listing does not parse
+            # every environment snapshot. A document SQLite cannot parse (NaN in a
+            # configuration file) makes the query fail: then read whole documents.
+            names = ["_id", *(name for name in fields if name != "_id")]
+            pairs = ", ".join(f"'{name}', json_extract(document, ?)" for name in names[1:])
+            selected = f"json_object('_id', id{', ' if pairs else ''}{pairs})"
+            try:
+                with self._reading() as connection:
+                    rows = connection.execute(
+                        f"SELECT {selected} FROM trials{where}{order}",
+                        [_json_path(name) for name in names[1:]] + parameters,
+                    ).fetchall()
+                return [json.loads(row[0]) for row in rows]
+            except StoreError:
+                pass
         with self._reading() as connection:
-            rows = connection.execute(query, parameters).fetchall()
-        return [json.loads(row[0]) for row in rows]
+            rows = connection.execute(
+                f"SELECT document FROM trials{where}{order}", parameters
+            ).fetchall()
+        documents = [json.loads(row[0]) for row in rows]
+        if fields:
+            keep = {"_id", *fields}
+            documents = [{k: v for k, v in d.items() if k in keep} for d in documents]
+        return documents
 
     def update_trial(
         self,

@@ -1,0 +1,80 @@
+"""``kleio tail [-n N] [-f] ID``: the end of a trial's output, and what follows."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import deque
+
+from kleio.cli.context import trial_record
+from kleio.core.launcher import OUTPUT_PAGE, output_bytes
+from kleio.core.status import ACTIVE
+
+#: Seconds between two reads of a followed trial.
+POLL = 0.2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("tail", help="print the last lines of a trial's output")
+    parser.add_argument("id", help="trial id or unique prefix")
+    parser.add_argument(
+        "-n", "--lines", type=int, default=10, metavar="N", help="how many lines (default 10)"
+    )
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new output until the trial stops running",
+    )
+    parser.add_argument("--stderr", action="store_true", help="include stderr")
+
+
+def _last_lines(chunks, count: int) -> bytes:
+    """The last ``count`` lines of a byte stream, keeping memory bounded."""
+    if count <= 0:
+        for _ in chunks:
+            pass
+        return b""
+    lines: deque[bytes] = deque(maxlen=count + 1)
+    pending = b""
+    for chunk in chunks:
+        pieces = (pending + chunk).split(b"\n")
+        pending = pieces.pop()
+        lines.extend(piece + b"\n" for piece in pieces)
+    if pending:
+        lines.append(pending)
+    return b"".join(list(lines)[-count:])
+
+
+def execute(args: argparse.Namespace, context) -> int:
+    record = trial_record(context, args.id)
+    kinds = ["stdout", "stderr"] if args.stderr else ["stdout"]
+    out = sys.stdout.buffer
+    last_key = None
+
+    def chunks():
+        nonlocal last_key
+        for segment in record.segments:
+            for event in context.store.read_events(
+                segment.trial, kinds, until=segment.until, page_size=OUTPUT_PAGE
+            ):
+                if segment.trial == record.id:
+                    last_key = event.key
+                yield output_bytes(event.data)
+
+    out.write(_last_lines(chunks(), args.lines))
+    out.flush()
+    if not args.follow:
+        return 0
+    while True:
+        running = record.reload().status in ACTIVE
+        for event in context.store.read_events(
+            record.id, kinds, after=last_key, page_size=OUTPUT_PAGE
+        ):
+            last_key = event.key
+            out.write(output_bytes(event.data))
+        out.flush()
+        if not running:  # read once more after it stopped: nothing is left behind
+            return 0
+        time.sleep(POLL)

@@ -1,0 +1,140 @@
+"""Reading the journal from Python: ``kleio.load_trial`` and ``kleio.list_trials``.
+
+.. code:: python
+
+    import kleio
+
+    trial = kleio.load_trial("3f9c2e0")
+    trial.status, trial.configuration["lr"]
+    best = trial.statistics.sorted_by("loss")[0]
+    frame = trial.statistics.to_pandas()
+    weights = trial.artifacts[0].read()
+
+    for trial in kleio.list_trials(tags=["sweep"], status="completed"):
+        print(trial.id, trial.statistics.last("acc"))
+
+Settings (the database address...) are resolved as for the ``kleio`` command.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kleio.core.record import TrialRecord
+from kleio.core.settings import Settings, load_settings
+from kleio.store.base import Store, open_store
+
+_STORES: dict[tuple[str, str], Store] = {}
+
+
+def _store(settings: Settings) -> Store:
+    key = (settings.db_address, settings.db_name)
+    if key not in _STORES:
+        _STORES[key] = open_store(*key)
+    return _STORES[key]
+
+
+class Trial:
+    """A read-only view of one trial; each part is read from the journal when asked for."""
+
+    def __init__(self, record: TrialRecord):
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Trial {self._record.short_id} {self.status}: {' '.join(self.commandline)}>"
+
+    id = property(lambda self: self._record.id, doc="The full trial id.")
+    short_id = property(lambda self: self._record.short_id)
+    status = property(
+        lambda self: self._record.status,
+        doc="new, reserved, running, completed, broken, interrupted or lost.",
+    )
+    commandline = property(lambda self: list(self._record.document.get("commandline") or []))
+    configuration = property(lambda self: self._record.document.get("configuration") or {})
+    version = property(
+        lambda self: self._record.document.get("version") or {},
+        doc="The code version: git commit, branch, dirty flag, diff...",
+    )
+    environment = property(lambda self: self._record.document.get("environment") or {})
+    tags = property(lambda self: list(self._record.document.get("tags") or []))
+    project = property(lambda self: self._record.document.get("project"))
+    created = property(lambda self: self._record.document.get("created"))
+    executions = property(
+        lambda self: self._record.executions,
+        doc="One dict per execution: host, start, end, exit code...",
+    )
+    statistics = property(
+        lambda self: self._record.statistics,
+        doc="A list of dicts with sorted_by, where, column, to_pandas.",
+    )
+    artifacts = property(
+        lambda self: self._record.artifacts,
+        doc="Artifacts latest first; each has read(), save(path).",
+    )
+    resources = property(lambda self: self._record.resources)
+
+    @property
+    def parent(self) -> Trial | None:
+        parent = self._record.parent
+        return load_trial(parent, _record=self._record) if parent else None
+
+    @property
+    def children(self) -> list[Trial]:
+        return [load_trial(child["_id"], _record=self._record) for child in self._record.children]
+
+    @property
+    def stdout(self) -> str:
+        """What the script printed (its parent's up to the branch point first), decoded
+        as UTF-8 with invalid bytes replaced; ``stdout_bytes`` has them exactly."""
+        return self.stdout_bytes.decode("utf-8", "replace")
+
+    @property
+    def stdout_bytes(self) -> bytes:
+        return b"".join(self._record.output(("stdout",)))
+
+    @property
+    def stderr(self) -> str:
+        return b"".join(self._record.output(("stderr",))).decode("utf-8", "replace")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole record, as ``kleio info --json`` prints it."""
+        return self._record.as_dict()
+
+
+def load_trial(id_or_prefix: str, *, _record: TrialRecord | None = None, **settings: Any) -> Trial:
+    """The trial whose id is or starts with ``id_or_prefix``.
+
+    Raises ``kleio.core.errors.UnknownTrial`` or ``AmbiguousTrial`` (listing candidates).
+    ``settings`` may give ``db_address``, ``db_name`` or ``home`` as the command's flags do.
+    """
+    from kleio.core.trial import resolve_trial
+
+    if _record is not None:
+        store, lease = _record.store, _record.lease
+    else:
+        resolved = load_settings(settings)
+        store, lease = _store(resolved), resolved.lease
+    return Trial(TrialRecord(store, resolve_trial(store, id_or_prefix), lease))
+
+
+def list_trials(
+    *,
+    tags: list[str] | str | None = None,
+    status: list[str] | str | None = None,
+    project: str | None = None,
+    parent: str | None = None,
+    **settings: Any,
+) -> list[Trial]:
+    """Trials matching every filter given, newest first (``status`` may be ``"lost"``)."""
+    from kleio.core.status import ACTIVE, LOST
+
+    resolved = load_settings(settings)
+    store = _store(resolved)
+    tags = [tags] if isinstance(tags, str) else tags
+    wanted = [status] if isinstance(status, str) else status
+    stored = sorted({*wanted, *(ACTIVE if LOST in wanted else ())} - {LOST}) if wanted else None
+    records = [
+        TrialRecord(store, document, resolved.lease)
+        for document in store.find_trials(tags=tags, status=stored, project=project, parent=parent)
+    ]
+    return [Trial(record) for record in records if not wanted or record.status in wanted]

@@ -1,0 +1,105 @@
+"""Branching a trial from a point of its history, with some options changed.
+
+The branch's command line is its parent's with options replaced or added (positional
+arguments never change: they are not named, so there is nothing to say which to
+replace). Its branch point is the parent's last statistic where KEY equals VALUE
+(``--timestamp epoch=10``) together with what the parent logged after it in the same
+step, up to its next statistic (the checkpoint of epoch 10, typically); or a given
+time; or the end of the parent. The branch sees its parent's journal up to that point
+as its own past.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kleio.core import clock
+from kleio.core.commandline import Option, parse_assignment, split_command, with_options
+from kleio.core.errors import KleioError
+from kleio.core.execution import RunOptions, Snapshot, _create, take_snapshot
+from kleio.core.settings import Settings
+from kleio.core.status import ACTIVE
+from kleio.core.trial import TrialSpec, short_id
+from kleio.core.view import read_view
+from kleio.store.base import Store
+
+
+class BranchExists(KleioError):
+    """This very branch (same parent, point and options) was made before."""
+
+
+def branch_point(store: Store, parent: dict[str, Any], timestamp: str | None) -> float:
+    """The time the branch starts from (see the module documentation)."""
+    if not timestamp:
+        if parent.get("status") in ACTIVE:
+            return clock.now()
+        return max(parent.get("updated") or 0.0, parent.get("created") or 0.0)
+    if "=" in timestamp:
+        key, value = parse_assignment(timestamp)
+        found, following = False, None
+        for event in read_view(store, parent, ["statistic"]):
+            if event.data.get(key, _MISSING) == value:
+                found, following = True, None
+            elif found and following is None:
+                following = event.time
+        if not found:
+            raise KleioError(f"no statistic of trial {short_id(parent['_id'])} has {key}={value!r}")
+        if following is None:  # the last statistic: the rest of the parent comes along
+            return branch_point(store, parent, None)
+        # The step of that statistic: what was logged after it (its checkpoint...) up to
+        # the next statistic, exclusive.
+        return following - 0.000_001
+    try:
+        return clock.parse_iso(timestamp)
+    except ValueError:
+        raise KleioError(
+            f"--timestamp takes KEY=VALUE (a statistic) or an ISO time, not {timestamp!r}"
+        ) from None
+
+
+_MISSING = object()
+
+
+def changed_options(words: list[str]) -> list[Option]:
+    """The options a branch changes; a positional argument is an error."""
+    command = split_command(["branch", *words])
+    if command.positionals:
+        raise KleioError(
+            f"positional arguments cannot change when branching ({command.positionals[0]!r}):"
+            " give options only, like --lr 0.01"
+        )
+    return command.options
+
+
+def make_branch(
+    store: Store,
+    parent: dict[str, Any],
+    words: list[str],
+    timestamp: str | None,
+    options: RunOptions,
+    settings: Settings,
+    environ: dict[str, str],
+) -> dict[str, Any]:
+    """Create the branch of ``parent``; raises :class:`BranchExists` if it was made."""
+    changes = changed_options(words) if words else []
+    argv = with_options(parent["commandline"], [(o.name, o.values) for o in changes])
+    point = branch_point(store, parent, timestamp)
+    snapshot: Snapshot = take_snapshot(
+        argv, parent["cwd"], environ, settings, parent.get("project")
+    )
+    refers = {
+        "parent": parent["_id"],
+        "time": point,
+        "reason": "branch",
+        "timestamp": timestamp or None,
+    }
+    spec = TrialSpec(parent["project"], tuple(argv), snapshot.configuration, refers)
+    tags = list(dict.fromkeys([*(parent.get("tags") or []), *options.tags]))
+    document, created = _create(store, spec, snapshot, tags)
+    if not created:
+        label = short_id(document["_id"])
+        raise BranchExists(
+            f"this branch exists already: trial {label} ({document.get('status')}), id "
+            f"{document['_id']}; run it with `kleio run {label}`"
+        )
+    return document

@@ -1,0 +1,171 @@
+"""Everything the journal knows about one trial, read on demand.
+
+One place gathers a trial's document, its executions, its lineage and children, its
+statistics, output and artifacts, so ``kleio info``, ``kleio cat`` and the Python API
+show the same things the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from typing import Any
+
+from kleio.core import clock
+from kleio.core.artifacts import Artifact, find_artifacts
+from kleio.core.errors import KleioError
+from kleio.core.launcher import OUTPUT_PAGE, output_bytes
+from kleio.core.statistics import Statistics, statistics_of
+from kleio.core.status import ACTIVE, observed_status
+from kleio.core.trial import short_id
+from kleio.core.view import Segment, lineage, read_view
+from kleio.store.base import Store
+
+OUTPUT_KINDS = ("stdout", "stderr")
+
+
+class TrialRecord:
+    """A trial as the journal holds it; each part is read once, when first asked for."""
+
+    def __init__(self, store: Store, document: dict[str, Any], lease: float):
+        self.store = store
+        self.document = document
+        self.lease = lease
+
+    # -- the document ------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.document["_id"]
+
+    @property
+    def short_id(self) -> str:
+        return short_id(self.id)
+
+    @property
+    def status(self) -> str:
+        return observed_status(self.document, self.lease)
+
+    @property
+    def parent(self) -> str | None:
+        return (self.document.get("refers") or {}).get("parent")
+
+    @property
+    def run_time(self) -> float:
+        """Seconds spent running, over every execution (the current one included)."""
+        total = float(self.document.get("run_time") or 0.0)
+        if self.document.get("status") in ACTIVE and self.status != "lost":
+            total += max(0.0, clock.now() - (self.document.get("started") or clock.now()))
+        return total
+
+    def reload(self) -> TrialRecord:
+        document = self.store.get_trial(self.id)
+        if document is None:
+            raise KleioError(f"trial {self.short_id} was removed")
+        return TrialRecord(self.store, document, self.lease)
+
+    # -- relations ---------------------------------------------------------------------
+    @cached_property
+    def segments(self) -> list[Segment]:
+        """The trial's view: ancestors up to their branch points, then itself."""
+        return lineage(self.store, self.document)
+
+    @cached_property
+    def children(self) -> list[dict[str, Any]]:
+        return self.store.find_trials(
+            parent=self.id, fields=["status", "commandline", "refers", "created", "tags"]
+        )
+
+    @cached_property
+    def ancestors(self) -> list[dict[str, Any]]:
+        """Parent first, then its parent..."""
+        found = []
+        for segment in reversed(self.segments[:-1]):
+            document = self.store.get_trial(segment.trial)
+            if document is not None:
+                found.append(document)
+        return found
+
+    # -- journal -----------------------------------------------------------------------
+    @cached_property
+    def executions(self) -> list[dict[str, Any]]:
+        """One entry per execution: start and end records merged, in order."""
+        merged: dict[int, dict[str, Any]] = {}
+        for event in self.store.read_events(self.id, ["execution"]):
+            data = dict(event.data)
+            entry = merged.setdefault(data.pop("number", len(merged) + 1), {})
+            data.pop("phase", None)
+            entry.update(
+                {key: value for key, value in data.items() if value is not None or key not in entry}
+            )
+        executions = []
+        for number in sorted(merged):
+            entry = {"number": number, **merged[number]}
+            if entry.get("end") is None and entry.get("status") is None:
+                entry["status"] = (
+                    "running"
+                    if number == self.document.get("executions") and self.status in ACTIVE
+                    else "lost"
+                )
+            executions.append(entry)
+        return executions
+
+    @cached_property
+    def statistics(self) -> Statistics:
+        return statistics_of(self.store, self.document, segments=self.segments)
+
+    @cached_property
+    def artifacts(self) -> list[Artifact]:
+        return find_artifacts(self.store, self.document, segments=self.segments)
+
+    @cached_property
+    def resources(self) -> list[dict[str, Any]]:
+        return [
+            event.data
+            for event in read_view(self.store, self.document, ["resource"], self.segments)
+        ]
+
+    def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
+        """The bytes the script printed (its parent's up to the branch point first)."""
+        for event in read_view(
+            self.store, self.document, list(kinds), self.segments, page_size=OUTPUT_PAGE
+        ):
+            yield output_bytes(event.data)
+
+    def statistics_summary(self) -> dict[str, Any]:
+        statistics = self.statistics
+        keys = statistics.keys()
+        return {
+            "count": len(statistics),
+            "keys": keys,
+            "last": {key: statistics.last(key) for key in keys},
+        }
+
+    # -- everything --------------------------------------------------------------------
+    def as_dict(self) -> dict[str, Any]:
+        """The whole record, as ``kleio info --json`` prints it."""
+        return {
+            **{key: value for key, value in self.document.items() if key != "_id"},
+            "id": self.id,
+            "short_id": self.short_id,
+            "status": self.status,
+            "stored_status": self.document.get("status"),
+            "parent": self.parent,
+            "run_time": self.run_time,
+            "lineage": [{"trial": s.trial, "until": s.until} for s in self.segments],
+            "children": [child["_id"] for child in self.children],
+            "executions": self.executions,
+            "statistics": self.statistics_summary(),
+            "artifacts": [artifact_entry(a) for a in self.artifacts],
+            "resources": self.resources,
+        }
+
+
+def artifact_entry(artifact: Artifact) -> dict[str, Any]:
+    return {
+        "filename": artifact.filename,
+        "size": artifact.size,
+        "time": artifact.time,
+        "attributes": artifact.attributes,
+        "trial": artifact.trial,
+        "id": artifact.id,
+    }
