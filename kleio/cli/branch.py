@@ -8,7 +8,7 @@ import os
 from kleio.cli.messages import notify
 from kleio.cli.run import split_tags
 from kleio.core.branching import make_branch
-from kleio.core.execution import RunOptions, run_trial
+from kleio.core.execution import Runner, RunOptions
 from kleio.core.trial import resolve_trial, short_id
 
 
@@ -43,10 +43,10 @@ def execute(args: argparse.Namespace, context) -> int:
     parent = resolve_trial(context.store, args.id)
     options = RunOptions(tags=split_tags(args.tags), capture=args.capture)
     changes = args.changes[1:] if args.changes[:1] == ["--"] else args.changes
-    settings, environ = context.settings, dict(os.environ)
-    branch = make_branch(context.store, parent, changes, args.timestamp, options, settings, environ)
+    runner = Runner(context.store, context.settings, dict(os.environ), notify, options)
+    branch = make_branch(runner, parent, changes, args.timestamp)
     notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
     if args.no_run:
         notify(f"trial saved with id: {branch['_id']}", plain=True)
         return 0
-    return run_trial(context.store, branch, options, settings, environ, notify)
+    return runner.run(branch)

@@ -13,7 +13,7 @@ import shutil
 
 from kleio.cli.messages import notify
 from kleio.core.errors import KleioError, UnknownTrial
-from kleio.core.execution import RunOptions, resume_trial, run_command, run_tagged
+from kleio.core.execution import Runner, RunOptions
 from kleio.core.trial import resolve_trial
 
 _LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
@@ -91,12 +91,12 @@ def _command(args: argparse.Namespace) -> list[str]:
 def execute(args: argparse.Namespace, context) -> int:
     options = run_options(args)
     command = _command(args)
-    settings, environ = context.settings, dict(os.environ)
+    runner = Runner(context.store, context.settings, dict(os.environ), notify, options)
     if not command:
         if options.tags:
             if len(options.tags) != 1:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
-            return run_tagged(context.store, options.tags[0], options, settings, environ, notify)
+            return runner.run_tagged(options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
     if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
         # An id or prefix (an ambiguous one is an error); a program or file of that name
@@ -107,5 +107,5 @@ def execute(args: argparse.Namespace, context) -> int:
             if not shutil.which(command[0]) and not os.path.exists(command[0]):
                 raise
         else:
-            return resume_trial(context.store, document, options, settings, environ, notify)
-    return run_command(context.store, command, os.getcwd(), options, settings, environ, notify)
+            return runner.resume(document)
+    return runner.run_command(command, os.getcwd())

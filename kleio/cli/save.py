@@ -8,7 +8,7 @@ import os
 from kleio.cli.messages import notify
 from kleio.cli.run import _command, add_run_options, run_options
 from kleio.core.errors import KleioError
-from kleio.core.execution import save_command
+from kleio.core.execution import Runner
 from kleio.core.status import observed_status
 from kleio.core.trial import short_id
 
@@ -24,15 +24,8 @@ def execute(args: argparse.Namespace, context) -> int:
     command = _command(args)
     if not command:
         raise KleioError("no command given: try `kleio save python train.py --lr 0.1`")
-    document = save_command(
-        context.store,
-        command,
-        os.getcwd(),
-        run_options(args),
-        context.settings,
-        dict(os.environ),
-        notify,
-    )
+    runner = Runner(context.store, context.settings, dict(os.environ), notify, run_options(args))
+    document = runner.save_command(command, os.getcwd())
     status = observed_status(document, context.settings.lease)
     if status == "new":
         notify(f"trial saved with id: {document['_id']}", plain=True)

@@ -16,8 +16,7 @@ from typing import Any
 from kleio.core import clock
 from kleio.core.commandline import Option, parse_assignment, split_command, with_options
 from kleio.core.errors import KleioError
-from kleio.core.execution import RunOptions, Snapshot, _create, take_snapshot
-from kleio.core.settings import Settings
+from kleio.core.execution import Runner, _create
 from kleio.core.status import ACTIVE
 from kleio.core.trial import TrialSpec, short_id
 from kleio.core.view import read_view
@@ -72,21 +71,14 @@ def changed_options(words: list[str]) -> list[Option]:
 
 
 def make_branch(
-    store: Store,
-    parent: dict[str, Any],
-    words: list[str],
-    timestamp: str | None,
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
+    runner: Runner, parent: dict[str, Any], words: list[str], timestamp: str | None
 ) -> dict[str, Any]:
     """Create the branch of ``parent``; raises :class:`BranchExists` if it was made."""
+    store = runner.store
     changes = changed_options(words) if words else []
     argv = with_options(parent["commandline"], [(o.name, o.values) for o in changes])
     point = branch_point(store, parent, timestamp)
-    snapshot: Snapshot = take_snapshot(
-        argv, parent["cwd"], environ, settings, parent.get("project")
-    )
+    snapshot = runner.snapshot(argv, parent["cwd"], parent.get("project"))
     refers = {
         "parent": parent["_id"],
         "time": point,
@@ -94,7 +86,7 @@ def make_branch(
         "timestamp": timestamp or None,
     }
     spec = TrialSpec(parent["project"], tuple(argv), snapshot.configuration, refers)
-    tags = list(dict.fromkeys([*(parent.get("tags") or []), *options.tags]))
+    tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
     document, created = _create(store, spec, snapshot, tags)
     if not created:
         label = short_id(document["_id"])

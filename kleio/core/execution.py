@@ -314,308 +314,268 @@ def _final_status(outcome: Outcome) -> str:
     return st.BROKEN
 
 
-def run_trial(
-    store: Store,
-    document: dict[str, Any],
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> int:
-    """Reserve the trial, run it, record its end; returns ``kleio``'s exit status."""
-    trial_id = document["_id"]
-    worker = st.Worker()
-    try:
-        document = st.reserve_trial(
-            store, trial_id, worker, lease=settings.lease, allow_broken=options.switch_over
-        )
-    except TrialNotReservable as refusal:
-        if refusal.status == st.COMPLETED:
-            notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
-            return 0
-        raise
-    notify(f"trial reserved with id: {trial_id}", plain=True)
-    try:
-        return _execute(store, document, worker, options, settings, environ, notify)
-    except BaseException:
-        # Interrupted before or while starting: leave the trial resumable, not held.
-        current = store.get_trial(trial_id) or {}
-        holder = (current.get("worker") or {}).get("token")
-        if current.get("status") in st.ACTIVE and holder == worker.token:
-            try:
-                st.change_status(
-                    store, trial_id, worker, st.INTERRUPTED, previous=current["status"]
-                )
-            except (KleioError, StoreError):
-                pass  # the lease will expire: the trial shows as lost and stays resumable
-        raise
-
-
-def _execute(
-    store: Store,
-    document: dict[str, Any],
-    worker: st.Worker,
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> int:
-    trial_id = document["_id"]
-    merged_tags = list(dict.fromkeys([*(document.get("tags") or []), *options.tags]))
-    if merged_tags != (document.get("tags") or []):
-        store.update_trial(trial_id, {"tags": merged_tags})
-    number = int(document.get("executions") or 0) + 1
-    writer = EventWriter()
-    # The recorders already batch output (16 KB, or 0.2 s): write each as it comes, so
-    # `kleio tail -f` lags by a fraction of a second.
-    sink = EventSink(lambda: store, spool_folder(settings.home), name="output", wake_at=1)
-    started = clock.now()
-    # nvidia-smi can take a while on a GPU node: the script need not wait for it.
-    host = _in_background(host_snapshot, environ)
-    child_environment = {
-        **environ,
-        **settings.environment(),
-        "KLEIO_TRIAL_ID": trial_id,
-        "KLEIO_EXECUTION": str(number),
-    }
-    if not options.capture and sys.stdout.isatty():
-        # The script writes to a pipe, so Python would buffer its output by blocks: a
-        # user watching a terminal expects each line as it comes, as without Kleio.
-        child_environment.setdefault("PYTHONUNBUFFERED", "1")
-    st.change_status(
-        store,
-        trial_id,
-        worker,
-        st.RUNNING,
-        previous=st.RESERVED,
-        executions=number,
-        started=started,
-    )
-
-    def record_start(pid: int | None) -> None:
-        event = writer.event(
-            trial_id,
-            "execution",
-            {
-                "phase": "start",
-                "number": number,
-                "host": host.result(),
-                "pid": pid,
-                "cwd": document["cwd"],
-                "commandline": document["commandline"],
-                "kleio_pid": os.getpid(),
-                "start": started,
-            },
-        )
-        # Written at once, not queued: a kleio killed a moment later still leaves the
-        # record of where and when its execution ran.
-        try:
-            store.append_events([event])
-        except StoreError:
-            sink.put(event)
-
-    outcome = launch(
-        list(document["commandline"]),
-        cwd=document["cwd"],
-        environ=child_environment,
-        sink=sink,
-        writer=writer,
-        trial_id=trial_id,
-        capture=options.capture,
-        heartbeat=settings.heartbeat,
-        beat=lambda: st.beat(store, trial_id, worker),
-        on_start=record_start,
-    )
-    if outcome.pid is None:  # the command could not start: still record the attempt
-        record_start(None)
-    final = _final_status(outcome)
-    duration = outcome.ended - outcome.started
-    sink.put(
-        writer.event(
-            trial_id,
-            "execution",
-            {
-                "phase": "end",
-                "number": number,
-                "pid": outcome.pid,
-                "end": outcome.ended,
-                "duration": duration,
-                "exit_code": outcome.returncode,
-                "signal": outcome.forwarded,
-                "status": final,
-                "error": outcome.start_error,
-            },
-        )
-    )
-    sink.close(timeout=30)
-    if outcome.start_error:
-        notify(outcome.start_error)
-    _replay_spools(store, settings, trial_id, notify)
-    if outcome.lease_lost:
-        raise KleioError(
-            f"trial {short_id(trial_id)} was taken over by another process "
-            "(heartbeat refused): this execution was stopped"
-        )
-    try:
-        retrying(
-            lambda: st.change_status(
-                store,
-                trial_id,
-                worker,
-                final,
-                previous=st.RUNNING,
-                exit_code=outcome.returncode,
-                run_time=float(document.get("run_time") or 0.0) + duration,
-                ended=outcome.ended,
-            ),
-            patience=min(settings.lease, 30.0),
-        )
-    except StoreError as error:
-        notify(
-            f"could not record the end of trial {short_id(trial_id)} ({error}); "
-            "it will show as lost and can be resumed"
-        )
-    if final == st.BROKEN and outcome.start_error is None:
-        notify(f"trial {short_id(trial_id)} is broken (exit code {outcome.returncode})")
-    elif final == st.INTERRUPTED:
-        notify(f"trial {short_id(trial_id)} interrupted; run the same command to resume it")
-    return exit_status(outcome.returncode)
-
-
-def _replay_spools(store: Store, settings: Settings, trial_id: str, notify: Notify) -> None:
-    """Upload what the script or the launcher kept on disk while the store did not answer."""
-    folder = spool_folder(settings.home)
-    pending = pending_spools(folder, trial_id)
-    if not pending:
-        return
-    try:
-        events, artifacts = replay_trial_spools(store, folder, trial_id)
-    except StoreError as error:
-        notify(
-            f"the database did not answer ({error}): {len(pending)} spool files of trial "
-            f"{short_id(trial_id)} wait in {folder}; `kleio sync` uploads them"
-        )
-        return
-    notify(
-        f"uploaded {events} events and {artifacts} artifacts of trial {short_id(trial_id)}"
-        " kept on disk while the database did not answer"
-    )
-
-
-def run_command(
-    store: Store,
-    argv: list[str],
-    cwd: str,
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> int:
-    """``kleio [run] COMMAND``."""
-    snapshot = take_snapshot(argv, cwd, environ, settings, options.project)
-    document = find_or_create_trial(store, snapshot, options, notify)
-    return run_trial(store, document, options, settings, environ, notify)
-
-
-def resume_trial(
-    store: Store,
-    document: dict[str, Any],
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> int:
-    """``kleio run ID``: the recorded command, in its recorded folder."""
-    document = checked_trial(store, document, options, settings, environ, notify)
-    return run_trial(store, document, options, settings, environ, notify)
-
-
-def checked_trial(
-    store: Store,
-    document: dict[str, Any],
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> dict[str, Any]:
-    """The trial (or its branch) to run for a recorded trial, given today's code."""
-    cwd = document.get("cwd") or os.getcwd()
-    if not os.path.isdir(cwd):
-        raise KleioError(f"trial {short_id(document['_id'])} ran in {cwd}, which no longer exists")
-    snapshot = take_snapshot(
-        list(document["commandline"]), cwd, environ, settings, document.get("project")
-    )
-    if snapshot.configuration != (document.get("configuration") or {}):
-        raise KleioError(
-            f"the configuration files of trial {short_id(document['_id'])} changed since it was "
-            "recorded; run the command itself to make a trial of the new configuration"
-        )
-    return matching_trial(store, document, snapshot, options, notify)
-
-
-def run_tagged(
-    store: Store,
-    tag: str,
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> int:
-    """``kleio run --tags T``: run reservable trials tagged T, oldest first, until none is
-    left. Returns 0 if every trial it ran completed."""
-    skipped: set[str] = set()
-    ran = failed = 0
-    reservable = {st.NEW, st.INTERRUPTED, st.LOST}
-    while True:
-        candidates = [
-            document
-            for document in store.find_trials(
-                tags=[tag], status=[st.NEW, st.INTERRUPTED, st.RESERVED, st.RUNNING]
-            )
-            if document["_id"] not in skipped
-            and st.observed_status(document, settings.lease) in reservable
-        ]
-        if not candidates:
-            break
-        candidates.sort(key=lambda document: (document.get("created") or 0, document["_id"]))
-        progressed = False
-        for document in candidates:
-            try:
-                runnable = checked_trial(store, document, options, settings, environ, notify)
-                code = run_trial(store, runnable, options, settings, environ, notify)
-            except TrialNotReservable:
-                continue  # another worker took it
-            except KleioError as error:
-                notify(f"skipping trial {short_id(document['_id'])}: {error}")
-                skipped.add(document["_id"])
-                continue
-            ran += 1
-            failed += code != 0
-            progressed = True
-            break
-        if not progressed:
-            break
-    notify(
-        f"no trial tagged {tag!r} left to run; this worker ran {ran}"
-        + (f", {failed} of them failed" if failed else "")
-    )
-    return 1 if failed else 0
-
-
-def save_command(
-    store: Store,
-    argv: list[str],
-    cwd: str,
-    options: RunOptions,
-    settings: Settings,
-    environ: dict[str, str],
-    notify: Notify,
-) -> dict[str, Any]:
-    """``kleio save COMMAND``: register the trial without running it."""
-    snapshot = take_snapshot(argv, cwd, environ, settings, options.project)
-    document = find_or_create_trial(store, snapshot, options, notify)
-    merged = list(dict.fromkeys([*(document.get("tags") or []), *options.tags]))
+def _add_tags(store: Store, document: dict[str, Any], tags: list[str]) -> None:
+    merged = list(dict.fromkeys([*(document.get("tags") or []), *tags]))
     if merged != (document.get("tags") or []):
         store.update_trial(document["_id"], {"tags": merged})
         document["tags"] = merged
-    return document
+
+
+@dataclass
+class Runner:
+    """What every way of running a trial shares: the store, the settings, the user's
+    environment, how to tell the user, and the run options."""
+
+    store: Store
+    settings: Settings
+    environ: dict[str, str]
+    notify: Notify
+    options: RunOptions = field(default_factory=RunOptions)
+
+    def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
+        return take_snapshot(argv, cwd, self.environ, self.settings, project)
+
+    # -- the commands ------------------------------------------------------------------
+    def run_command(self, argv: list[str], cwd: str) -> int:
+        """``kleio [run] COMMAND``."""
+        snapshot = self.snapshot(argv, cwd, self.options.project)
+        return self.run(find_or_create_trial(self.store, snapshot, self.options, self.notify))
+
+    def save_command(self, argv: list[str], cwd: str) -> dict[str, Any]:
+        """``kleio save COMMAND``: register the trial without running it."""
+        snapshot = self.snapshot(argv, cwd, self.options.project)
+        document = find_or_create_trial(self.store, snapshot, self.options, self.notify)
+        _add_tags(self.store, document, self.options.tags)
+        return document
+
+    def resume(self, document: dict[str, Any]) -> int:
+        """``kleio run ID``: the recorded command, in its recorded folder."""
+        return self.run(self.checked(document))
+
+    def checked(self, document: dict[str, Any]) -> dict[str, Any]:
+        """The trial (or its branch) to run for a recorded trial, given today's code."""
+        label = short_id(document["_id"])
+        cwd = document.get("cwd") or os.getcwd()
+        if not os.path.isdir(cwd):
+            raise KleioError(f"trial {label} ran in {cwd}, which no longer exists")
+        snapshot = self.snapshot(list(document["commandline"]), cwd, document.get("project"))
+        if snapshot.configuration != (document.get("configuration") or {}):
+            raise KleioError(
+                f"the configuration files of trial {label} changed since it was recorded;"
+                " run the command itself to make a trial of the new configuration"
+            )
+        return matching_trial(self.store, document, snapshot, self.options, self.notify)
+
+    def run_tagged(self, tag: str) -> int:
+        """``kleio run --tags T``: run reservable trials tagged T, oldest first, until none
+        is left. Returns 0 if every trial it ran completed."""
+        skipped: set[str] = set()
+        ran = failed = 0
+        reservable = {st.NEW, st.INTERRUPTED, st.LOST}
+        while True:
+            candidates = sorted(
+                (
+                    document
+                    for document in self.store.find_trials(
+                        tags=[tag], status=[st.NEW, st.INTERRUPTED, st.RESERVED, st.RUNNING]
+                    )
+                    if document["_id"] not in skipped
+                    and st.observed_status(document, self.settings.lease) in reservable
+                ),
+                key=lambda document: (document.get("created") or 0, document["_id"]),
+            )
+            progressed = False
+            for document in candidates:
+                try:
+                    code = self.run(self.checked(document))
+                except TrialNotReservable:
+                    continue  # another worker took it
+                except KleioError as error:
+                    self.notify(f"skipping trial {short_id(document['_id'])}: {error}")
+                    skipped.add(document["_id"])
+                    continue
+                ran += 1
+                failed += code != 0
+                progressed = True
+                break
+            if not progressed:
+                break
+        self.notify(
+            f"no trial tagged {tag!r} left to run; this worker ran {ran}"
+            + (f", {failed} of them failed" if failed else "")
+        )
+        return 1 if failed else 0
+
+    # -- running one trial -------------------------------------------------------------
+    def run(self, document: dict[str, Any]) -> int:
+        """Reserve the trial, run it, record its end; returns ``kleio``'s exit status."""
+        store, trial_id, worker = self.store, document["_id"], st.Worker()
+        try:
+            document = st.reserve_trial(
+                store,
+                trial_id,
+                worker,
+                lease=self.settings.lease,
+                allow_broken=self.options.switch_over,
+            )
+        except TrialNotReservable as refusal:
+            if refusal.status == st.COMPLETED:
+                self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
+                return 0
+            raise
+        self.notify(f"trial reserved with id: {trial_id}", plain=True)
+        try:
+            return self._execute(document, worker)
+        except BaseException:
+            # Interrupted before or while starting: leave the trial resumable, not held.
+            current = store.get_trial(trial_id) or {}
+            holder = (current.get("worker") or {}).get("token")
+            if current.get("status") in st.ACTIVE and holder == worker.token:
+                try:
+                    st.change_status(
+                        store, trial_id, worker, st.INTERRUPTED, previous=current["status"]
+                    )
+                except (KleioError, StoreError):
+                    pass  # the lease will expire: the trial shows as lost, resumable
+            raise
+
+    def _execute(self, document: dict[str, Any], worker: st.Worker) -> int:
+        store, settings, notify = self.store, self.settings, self.notify
+        trial_id, label = document["_id"], short_id(document["_id"])
+        _add_tags(store, document, self.options.tags)
+        number = int(document.get("executions") or 0) + 1
+        writer = EventWriter()
+        # The recorders already batch output (16 KB, or 0.2 s): write each as it comes,
+        # so `kleio tail -f` lags by a fraction of a second.
+        sink = EventSink(lambda: store, spool_folder(settings.home), name="output", wake_at=1)
+        started = clock.now()
+        # nvidia-smi can take a while on a GPU node: the script need not wait for it.
+        host = _in_background(host_snapshot, self.environ)
+        child_environment = {
+            **self.environ,
+            **settings.environment(),
+            "KLEIO_TRIAL_ID": trial_id,
+            "KLEIO_EXECUTION": str(number),
+        }
+        if not self.options.capture and sys.stdout.isatty():
+            # The script writes to a pipe, so Python would buffer its output by blocks:
+            # a user watching a terminal expects each line as it comes, as without Kleio.
+            child_environment.setdefault("PYTHONUNBUFFERED", "1")
+        st.change_status(
+            store,
+            trial_id,
+            worker,
+            st.RUNNING,
+            previous=st.RESERVED,
+            executions=number,
+            started=started,
+        )
+
+        def record_start(pid: int | None) -> None:
+            event = writer.event(
+                trial_id,
+                "execution",
+                {
+                    "phase": "start",
+                    "number": number,
+                    "host": host.result(),
+                    "pid": pid,
+                    "cwd": document["cwd"],
+                    "commandline": document["commandline"],
+                    "kleio_pid": os.getpid(),
+                    "start": started,
+                },
+            )
+            # Written at once, not queued: a kleio killed a moment later still leaves
+            # the record of where and when its execution ran.
+            try:
+                store.append_events([event])
+            except StoreError:
+                sink.put(event)
+
+        outcome = launch(
+            list(document["commandline"]),
+            cwd=document["cwd"],
+            environ=child_environment,
+            sink=sink,
+            writer=writer,
+            trial_id=trial_id,
+            capture=self.options.capture,
+            heartbeat=settings.heartbeat,
+            beat=lambda: st.beat(store, trial_id, worker),
+            on_start=record_start,
+        )
+        if outcome.pid is None:  # the command could not start: still record the attempt
+            record_start(None)
+        final = _final_status(outcome)
+        duration = outcome.ended - outcome.started
+        sink.put(
+            writer.event(
+                trial_id,
+                "execution",
+                {
+                    "phase": "end",
+                    "number": number,
+                    "pid": outcome.pid,
+                    "end": outcome.ended,
+                    "duration": duration,
+                    "exit_code": outcome.returncode,
+                    "signal": outcome.forwarded,
+                    "status": final,
+                    "error": outcome.start_error,
+                },
+            )
+        )
+        sink.close(timeout=30)
+        if outcome.start_error:
+            notify(outcome.start_error)
+        self._replay_spools(trial_id)
+        if outcome.lease_lost:
+            raise KleioError(
+                f"trial {label} was taken over by another process "
+                "(heartbeat refused): this execution was stopped"
+            )
+        try:
+            retrying(
+                lambda: st.change_status(
+                    store,
+                    trial_id,
+                    worker,
+                    final,
+                    previous=st.RUNNING,
+                    exit_code=outcome.returncode,
+                    run_time=float(document.get("run_time") or 0.0) + duration,
+                    ended=outcome.ended,
+                ),
+                patience=min(settings.lease, 30.0),
+            )
+        except StoreError as error:
+            notify(
+                f"could not record the end of trial {label} ({error}); "
+                "it will show as lost and can be resumed"
+            )
+        if final == st.BROKEN and outcome.start_error is None:
+            notify(f"trial {label} is broken (exit code {outcome.returncode})")
+        elif final == st.INTERRUPTED:
+            notify(f"trial {label} interrupted; run the same command to resume it")
+        return exit_status(outcome.returncode)
+
+    def _replay_spools(self, trial_id: str) -> None:
+        """Upload what the script or the launcher kept on disk while the store was down."""
+        folder = spool_folder(self.settings.home)
+        pending = pending_spools(folder, trial_id)
+        if not pending:
+            return
+        try:
+            events, artifacts = replay_trial_spools(self.store, folder, trial_id)
+        except StoreError as error:
+            self.notify(
+                f"the database did not answer ({error}): {len(pending)} spool files "
+                f"of trial {short_id(trial_id)} wait in {folder}; `kleio sync` "
+                "uploads them"
+            )
+            return
+        self.notify(
+            f"uploaded {events} events and {artifacts} artifacts of trial "
+            f"{short_id(trial_id)} kept on disk while the database did not answer"
+        )
