@@ -22,9 +22,7 @@ setup(
     python_requires=">=3.10",
     install_requires=[
         "pymongo>=4.6,<5",
-        "GitPython>=3.1.30",
         "psutil>=5.9",
-        "filelock>=3.12",
         "PyYAML>=6.0",
     ],
     extras_require={
@@ -34,8 +32,8 @@ setup(
             "nx-27017>=0.8.1",
             "hypothesis>=6.80",
             "numpy>=1.24",
+            "sphinx>=7",
         ],
-        "docs": ["sphinx>=7"],
     },
     entry_points={"console_scripts": ["kleio = kleio.cli.main:main"]},
     classifiers=[
