@@ -39,10 +39,34 @@ _NOT_JOURNALLED = (
 )
 
 
+#: Keys already found journalable (a set lookup is cheaper than checking again).
+_GOOD_KEYS: set[str] = set()
+
+
+def _check_text(key: str, text: str, what: str) -> None:
+    """TypeError for text no database can hold: lone surrogates, or NUL in a key."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TypeError(f"statistic {key!r}: {what} {text!r} is not valid Unicode") from None
+    if what == "key" and "\x00" in text:
+        raise TypeError(f"statistic {key!r}: a key cannot contain the NUL character")
+
+
+def _check_key(key: str) -> None:
+    _check_text(key, key, "key")
+    if len(_GOOD_KEYS) < 10_000:
+        _GOOD_KEYS.add(key)
+
+
 def _checked(key: str, value: Any) -> Any:
     """``value`` as it will be journalled (a copy of lists and dicts), or TypeError."""
     kind = type(value)
-    if kind is float or kind is str or kind is bool or value is None:
+    if kind is str:
+        if not value.isascii():
+            _check_text(key, value, "text")
+        return value
+    if kind is float or kind is bool or value is None:
         return value
     if kind is int or isinstance(value, int) and not isinstance(value, bool):
         value = int(value)
@@ -52,7 +76,7 @@ def _checked(key: str, value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     if isinstance(value, str):
-        return str(value)
+        return _checked(key, str(value))
     if kind is list or kind is tuple:
         return [_checked(key, item) for item in value]
     if kind is dict:
@@ -60,6 +84,7 @@ def _checked(key: str, value: Any) -> Any:
         for name, item in value.items():
             if not isinstance(name, str):
                 raise TypeError(f"statistic {key!r}: dict keys must be str, not {name!r}")
+            _check_text(key, name, "key")
             copy[name] = _checked(key, item)
         return copy
     module = getattr(kind, "__module__", "") or ""
@@ -74,10 +99,16 @@ def _checked(key: str, value: Any) -> Any:
 
 def _checked_values(values: dict[str, Any]) -> dict[str, Any]:
     for key, value in values.items():
+        if key not in _GOOD_KEYS:
+            _check_key(key)
         kind = type(value)
-        if kind is float or kind is str or kind is bool or value is None:
-            continue
-        if kind is int and -_INT_BOUND <= value < _INT_BOUND:
+        if (
+            kind is float
+            or kind is bool
+            or value is None
+            or (kind is str and value.isascii())
+            or (kind is int and -_INT_BOUND <= value < _INT_BOUND)
+        ):
             continue
         values[key] = _checked(key, value)
     return values
@@ -363,12 +394,14 @@ class KleioLogger:
                 else "log_statistic needs at least one named value"
             )
         for key, value in values.items():
+            if key not in _GOOD_KEYS:
+                _check_key(key)
             kind = type(value)
             if (
                 kind is float
-                or kind is str
                 or kind is bool
                 or value is None
+                or (kind is str and value.isascii())
                 or (kind is int and -_INT_BOUND <= value < _INT_BOUND)
             ):
                 continue

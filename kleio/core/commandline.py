@@ -277,8 +277,24 @@ def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) 
             pending[part.key] = None  # later occurrences of it are dropped
     added = [option for option in pending.values() if option is not None]
     at = next((i for i, part in enumerate(parts) if part is SEPARATOR), len(parts))
-    command.parts = parts[:at] + added + parts[at:]
+    command.parts = _positionals_kept(parts[:at] + added + parts[at:])
     return command.words()
+
+
+def _positionals_kept(parts: list[Option | str | _Separator]) -> list[Option | str | _Separator]:
+    """The parts, with positionals that an option before them would now take as its
+    values (it was ``--a=1`` before, or the option between them was removed) moved
+    after a ``--``, in their order: positionals stay positional and in order."""
+    previous = None
+    for index, part in enumerate(parts):
+        if isinstance(part, str) and isinstance(previous, Option) and not previous.joined:
+            moved = [p for p in parts[index:] if isinstance(p, str)]
+            kept = [p for p in parts[index:] if isinstance(p, Option)]
+            return [*parts[:index], *kept, SEPARATOR, *moved]
+        if part is SEPARATOR:
+            return parts
+        previous = part
+    return parts
 
 
 def format_commandline(argv: Sequence[str]) -> str:

@@ -324,19 +324,13 @@ class EventSink:
                 # Spooling: take everything, so a dead store cannot make memory grow.
                 count = len(self._queue) if self._spool_path is not None else BATCH
                 self._busy = True
+                events: list[Event] = []
                 try:
-                    batch = self._take(count)
-                    if batch:
-                        self._write(self._events(batch))
-                except Exception as error:
-                    self.last_error = f"{type(error).__name__}: {error}"
-                    self.dropped += len(batch)
-                    print(
-                        f"kleio: {len(batch)} {self._name} events could not be journalled "
-                        f"({self.last_error})",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                    events = self._events(self._take(count))
+                    if events:
+                        self._write(events)
+                except Exception as error:  # a bug or an event no database can hold
+                    self._salvage(events, error)
                 finally:
                     self._busy = False
                 with self._drained:  # producers held back by wait_below may go on
@@ -376,6 +370,26 @@ class EventSink:
                     return
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
+
+    def _salvage(self, events: list[Event], error: Exception) -> None:
+        """Write a failed batch event by event: one bad event must not cost the others."""
+        dropped = 0 if events else 1
+        for event in events:
+            try:
+                (self._store or self._open()).append_events([event])
+                self.written += 1
+            except StoreError:
+                self._spool([event])
+            except Exception:
+                dropped += 1
+        if dropped:
+            self.dropped += dropped
+            self.last_error = f"{type(error).__name__}: {error}"
+            print(
+                f"kleio: {dropped} {self._name} events could not be journalled ({self.last_error})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def _open(self) -> Store:
         self._store = self._store_factory()
