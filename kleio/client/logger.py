@@ -180,6 +180,14 @@ class _Inside:
         self._writer = EventWriter()
         self._spooled_artifacts = 0
         self._closed = False
+        self._terminating = False
+        # Leaving must not outlast the lease: past it, another process may resume the
+        # trial. What is not written by then waits in the spool.
+        try:
+            lease = float(os.environ.get("KLEIO_LEASE") or 60.0)
+        except ValueError:
+            lease = 60.0
+        self._close_timeout = max(0.5, min(30.0, lease / 2))
         self._sink = EventSink(
             self._open_store, self._spool, name="statistics", prepare=self._events
         )
@@ -214,18 +222,24 @@ class _Inside:
                 pass
 
     def _terminated(self, signum: int, _frame: Any) -> None:
-        """SIGTERM with no handler of the script's: flush, then die of it as usual."""
-        import signal
+        """SIGTERM with no handler of the script's: leave as Python leaves on Ctrl-C.
 
-        self.close()
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
+        Raising SystemExit unwinds the interrupted code first (an artifact upload rolls
+        back and lets go of the database) and then runs the exit handlers, which flush
+        the statistics; flushing here, under the interrupted code, could wait forever
+        for a lock it holds. A SIGTERM while already leaving changes nothing: the exit
+        under way finishes its flush (a killed ``kleio`` may send several).
+        """
+        if self._closed or self._terminating:
+            return
+        self._terminating = True
+        raise SystemExit(128 + signum)
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
-        self._sink.close(timeout=30)
+        self._sink.close(timeout=self._close_timeout)
         spooled = self._sink.spooled
         if spooled or self._spooled_artifacts:
             what = f"{spooled} events" + (

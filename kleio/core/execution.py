@@ -387,7 +387,7 @@ class Runner:
             progressed = False
             for document in candidates:
                 try:
-                    code = self.run(self.checked(document))
+                    code = self.run(self.checked(document), completed_is_done=False)
                 except TrialNotReservable:
                     continue  # another worker took it
                 except KleioError as error:
@@ -407,8 +407,13 @@ class Runner:
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------
-    def run(self, document: dict[str, Any]) -> int:
-        """Reserve the trial, run it, record its end; returns ``kleio``'s exit status."""
+    def run(self, document: dict[str, Any], completed_is_done: bool = True) -> int:
+        """Reserve the trial, run it, record its end; returns ``kleio``'s exit status.
+
+        A completed trial is reported and counts as success; a worker passes
+        ``completed_is_done=False`` to get TrialNotReservable instead: another worker ran
+        it, not this one.
+        """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
         try:
             document = st.reserve_trial(
@@ -419,7 +424,7 @@ class Runner:
                 allow_broken=self.options.switch_over,
             )
         except TrialNotReservable as refusal:
-            if refusal.status == st.COMPLETED:
+            if refusal.status == st.COMPLETED and completed_is_done:
                 self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
                 return 0
             raise

@@ -13,6 +13,7 @@ dies (``PR_SET_PDEATHSIG``), so a killed Kleio never leaves an unjournalled orph
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import signal
 import subprocess
@@ -172,10 +173,12 @@ class Outcome:
     pid: int | None = None
 
 
-def _child_setup() -> None:  # runs in the child between fork and exec
+def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
     os.setpgid(0, 0)
     if _prctl is not None:
         _prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG: stop if Kleio dies
+        if os.getppid() != parent:  # it died before that: nobody would tell us
+            os._exit(128 + signal.SIGTERM)
 
 
 def _load_prctl():
@@ -287,7 +290,7 @@ def launch(
             env=environ,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            preexec_fn=_child_setup,
+            preexec_fn=functools.partial(_child_setup, os.getpid()),
             close_fds=True,
         )
     except (FileNotFoundError, NotADirectoryError):

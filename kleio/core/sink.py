@@ -216,6 +216,7 @@ class EventSink:
         self._wake = threading.Event()
         self._drained = threading.Condition()
         self._busy = False  # the thread holds items it has not written yet
+        self._inflight: list[Event] = []
         self._closing = False
         self._thread: threading.Thread | None = None
         self.spooled = 0
@@ -284,8 +285,14 @@ class EventSink:
         if thread is not None:
             thread.join(timeout)
         leftover = self._take(len(self._queue))
-        if leftover:  # the thread did not finish in time: keep the events on disk
-            self._spool(self._events(leftover))
+        if thread is not None and thread.is_alive():
+            # Out of time: the batch being written may never commit before the process
+            # ends. Keep it on disk too; if it did commit, replaying it adds nothing.
+            leftover = [*self._inflight, *self._events(leftover)]
+        else:
+            leftover = self._events(leftover)
+        if leftover:
+            self._spool(leftover)
         if self.last_error is None:  # the store answered last time: worth a replay
             self.replay_pending()
 
@@ -302,6 +309,7 @@ class EventSink:
         # Items queued by the parent belong to the parent, which writes them itself.
         self._queue, self._wake, self._drained = deque(), threading.Event(), threading.Condition()
         self._busy, self._thread, self._store, self._spool_path = False, None, None, None
+        self._inflight = []
 
     def _take(self, count: int) -> list[Any]:
         items = []
@@ -326,13 +334,13 @@ class EventSink:
                 self._busy = True
                 events: list[Event] = []
                 try:
-                    events = self._events(self._take(count))
+                    events = self._inflight = self._events(self._take(count))
                     if events:
                         self._write(events)
                 except Exception as error:  # a bug or an event no database can hold
                     self._salvage(events, error)
                 finally:
-                    self._busy = False
+                    self._busy, self._inflight = False, []
                 with self._drained:  # producers held back by wait_below may go on
                     self._drained.notify_all()
             with self._drained:

@@ -290,7 +290,10 @@ class MongoStore(Store):
     def _discard_chunks(self, blob_id: str) -> None:
         try:
             with self._translated():
-                self._db["blobs.chunks"].delete_many({"files_id": blob_id})
+                # Only an upload that never became visible: an interruption may come just
+                # after the files document that made the blob whole.
+                if self._db["blobs.files"].find_one({"_id": blob_id}, {"_id": 1}) is None:
+                    self._db["blobs.chunks"].delete_many({"files_id": blob_id})
         except StoreError:
             pass  # orphaned chunks are invisible; the original error matters more
 

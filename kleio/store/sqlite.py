@@ -487,7 +487,13 @@ class SQLiteStore(Store):
     def _discard_chunks(self, blob_id: str) -> None:
         try:
             with self._writing() as connection:
-                connection.execute("DELETE FROM blob_chunks WHERE blob = ?", (blob_id,))
+                # Only an upload that never became visible: an interruption may come just
+                # after the commit that made the blob whole.
+                connection.execute(
+                    "DELETE FROM blob_chunks WHERE blob = ?"
+                    " AND NOT EXISTS (SELECT 1 FROM blobs WHERE id = ?)",
+                    (blob_id, blob_id),
+                )
         except StoreError:
             pass  # orphaned chunks are invisible; the original error matters more
 

@@ -1,0 +1,383 @@
+"""Store outages, with a MongoDB wire server of the test's own, stopped and started again
+on the same port with the same data.
+
+A command that needs the database while it is down fails within 10 s with exactly one
+clear line on stderr naming the address, and no traceback. A run during which the
+server stops and comes back keeps all its output and statistics. Once the server is
+back, the same commands work and nothing journalled before is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from kleio.core import status as st
+from kleio.core.launcher import output_bytes
+from kleio.core.sink import pending_spools, spool_folder
+from kleio.store.base import open_store
+from tests.conftest import commit, write_script
+from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
+from tests.helpers import KLEIO, text, trial_id_in
+from tests.mongo_server import WireServer
+
+DB_NAME = "outage"
+#: A command that needs the store fails at most this long after it starts.
+PROMPT = 10.0
+
+QUICK = """\
+import sys
+from kleio.client.logger import kleio_logger as log
+open("ran-" + "-".join(sys.argv[1:]), "w").close()
+for i in range(5):
+    print(f"quick {sys.argv[1:]} line {i}")
+    log.log_statistic(i=i)
+"""
+
+STEADY = """\
+import sys, time
+from kleio.client.logger import kleio_logger as log
+steps = int(sys.argv[sys.argv.index("--steps") + 1])
+for i in range(steps):
+    print(f"step {i} " + "." * 40, flush=True)
+    if i % 100 == 7:
+        print(f"step {i} on stderr", file=sys.stderr, flush=True)
+    log.log_statistic(step=i, loss=1.0 / (i + 1))
+    if i == steps // 2:
+        open("halfway", "w").close()
+        log.log_artifact("half", bytes(range(256)) * 4096, step=i)
+    time.sleep(0.01)
+print("done")
+"""
+
+BIG = """\
+import sys
+out = sys.stdout.buffer
+for i in range(400_000):
+    out.write(b"line %07d " % i + b"x" * 88 + b"\\n")
+"""
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A wire server of this test alone; stopped and started by the test."""
+    server = WireServer(tmp_path / "outage-server")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def db_env(env, server):
+    return {**env, "KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": DB_NAME}
+
+
+def kleio_in(project: Path, env: dict, *args: str, timeout: float = 120):
+    """``kleio ARGS`` to completion, and how long it took."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [*KLEIO, *args], cwd=project, env=env, capture_output=True, timeout=timeout
+    )
+    return result, time.monotonic() - started
+
+
+def journal_of(server: WireServer) -> dict[str, dict]:
+    """Every trial's events, by trial id."""
+    with open_store(server.uri, DB_NAME) as store:
+        return {d["_id"]: events_of(store, d["_id"]) for d in store.find_trials(fields=["_id"])}
+
+
+def assert_nothing_missing(before: dict[str, dict], after: dict[str, dict]) -> None:
+    for trial_id, events in before.items():
+        assert trial_id in after, f"trial {trial_id} disappeared"
+        problems = missing_or_changed(events, after[trial_id])
+        assert not problems, (trial_id, problems[:10])
+
+
+def assert_fails_cleanly(
+    result, elapsed: float, server: WireServer, announced: bool = False
+) -> None:
+    """Non-zero, soon, and one line naming the address, no traceback.
+
+    ``announced``: the trial may have been reserved (and said so) before the server
+    stopped; the failure is still one line.
+    """
+    errors = text(result.stderr)
+    lines = [line for line in errors.splitlines() if line.strip()]
+    if announced and lines and re.fullmatch(r"trial reserved with id: [0-9a-f]{32}", lines[0]):
+        lines = lines[1:]
+    assert result.returncode != 0, errors
+    assert elapsed < PROMPT, f"took {elapsed:.1f} s: {errors}"
+    assert "Traceback" not in errors, errors
+    assert len(lines) == 1, errors
+    assert f"127.0.0.1:{server.port}" in lines[0], lines[0]
+    assert lines[0].startswith("kleio: error: "), lines[0]
+
+
+def completed_run(project: Path, env: dict, *command: str) -> str:
+    result, _ = kleio_in(project, env, *command)
+    assert result.returncode == 0, text(result.stderr)
+    assert "Traceback" not in text(result.stderr), text(result.stderr)
+    return trial_id_in(result.stderr)
+
+
+# -- reservation -----------------------------------------------------------------------
+
+
+def test_a_command_run_while_the_database_is_down_fails_at_once_and_runs_once_it_is_back(
+    server, db_env, project
+):
+    write_script(project, "quick.py", QUICK)
+    commit(project, "quick")
+    first = completed_run(project, db_env, "python", "quick.py", "first")
+    before = journal_of(server)
+
+    server.stop()
+    result, elapsed = kleio_in(project, db_env, "python", "quick.py", "second")
+    assert_fails_cleanly(result, elapsed, server)
+    assert result.stdout == b"" and not (project / "ran-second").exists()
+
+    server.start()
+    second = completed_run(project, db_env, "python", "quick.py", "second")
+    assert second == trial_id_of(project, ["python", "quick.py", "second"])
+    after = journal_of(server)
+    assert_nothing_missing(before, after)
+    assert sorted(after) == sorted([first, second])
+    with open_store(server.uri, DB_NAME) as store:
+        assert store.get_trial(second)["status"] == st.COMPLETED
+        assert [e.data["i"] for e in store.read_events(second, ["statistic"])] == list(range(5))
+
+
+def test_the_database_stopping_as_kleio_starts_fails_the_command_cleanly(server, db_env, project):
+    write_script(project, "quick.py", QUICK)
+    commit(project, "quick")
+    first = completed_run(project, db_env, "python", "quick.py", "first")
+    before = journal_of(server)
+
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*KLEIO, "python", "quick.py", "second"],
+        cwd=project,
+        env=db_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    server.stop()
+    out, err = process.communicate(timeout=60)
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert_fails_cleanly(result, time.monotonic() - started, server)
+    assert not (project / "ran-second").exists()
+
+    server.start()
+    second = completed_run(project, db_env, "python", "quick.py", "second")
+    after = journal_of(server)
+    assert_nothing_missing(before, after)
+    assert sorted(after) == sorted([first, second])
+
+
+def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_it_resumable(
+    server, db_env, project
+):
+    """The server stops as soon as the trial document exists: kleio is about to reserve
+    it (or has just done so). kleio is paused (SIGSTOP) from that moment until the server
+    is down, so it cannot run ahead meanwhile."""
+    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
+    write_script(project, "quick.py", QUICK)
+    commit(project, "quick")
+    first = completed_run(project, env, "python", "quick.py", "first")
+    before = journal_of(server)
+    command = ["python", "quick.py", "second"]
+    trial_id = trial_id_of(project, command)
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [*KLEIO, *command], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    with open_store(server.uri, DB_NAME) as store:
+        try:
+            wait_until(
+                lambda: store.get_trial(trial_id), timeout=60, interval=0.0005, what="the trial"
+            )
+            process.send_signal(signal.SIGSTOP)
+            frozen = store.get_trial(trial_id)["status"]
+            server.stop()
+        finally:
+            process.send_signal(signal.SIGCONT)
+    assert frozen in (st.NEW, st.RESERVED), f"kleio was already {frozen}"
+    out, err = process.communicate(timeout=60)
+    result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+    assert_fails_cleanly(result, time.monotonic() - started, server, announced=True)
+    assert out == b"" and not (project / "ran-second").exists()
+
+    server.start()
+    with open_store(server.uri, DB_NAME) as store:
+        left = store.get_trial(trial_id)
+        assert st.observed_status(left, 3) in (st.NEW, st.RESERVED, st.LOST), left["status"]
+    deadline = time.monotonic() + 30
+    while True:  # a trial left reserved is resumed once its lease expires
+        again, _ = kleio_in(project, env, *command)
+        if again.returncode == 0 or time.monotonic() > deadline:
+            break
+        assert "by another process" in text(again.stderr), text(again.stderr)
+        time.sleep(1)
+    assert again.returncode == 0, text(again.stderr)
+    assert trial_id_in(again.stderr) == trial_id
+    assert "Traceback" not in text(again.stderr)
+    after = journal_of(server)
+    assert_nothing_missing(before, after)
+    assert sorted(after) == sorted([first, trial_id])
+    with open_store(server.uri, DB_NAME) as store:
+        assert store.get_trial(trial_id)["status"] == st.COMPLETED
+
+
+# -- a run -----------------------------------------------------------------------------
+
+
+def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_stops_and_restarts(
+    server, db_env, project, home
+):
+    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
+    steps = 1000
+    write_script(project, "steady.py", STEADY)
+    commit(project, "steady")
+    earlier = completed_run(project, env, "python", "steady.py", "--steps", "20")
+    before = journal_of(server)
+
+    process = subprocess.Popen(
+        [*KLEIO, "python", "steady.py", "--steps", str(steps)],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(2)
+        server.stop()
+        # Longer than the writers' ten seconds of patience: output and statistics go to
+        # the spool, and the artifact logged halfway is kept on disk.
+        wait_until(lambda: (project / "halfway").exists(), timeout=60, what="halfway")
+        time.sleep(12)
+        server.start()
+        out, err = process.communicate(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = text(err)
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors, errors
+    expected = "".join(f"step {i} " + "." * 40 + "\n" for i in range(steps)) + "done\n"
+    assert text(out) == expected
+    trial_id = trial_id_in(err)
+
+    with open_store(server.uri, DB_NAME) as store:
+        document = store.get_trial(trial_id)
+        assert document["status"] == st.COMPLETED, (document["status"], errors)
+        journalled = b"".join(output_bytes(e.data) for e in store.read_events(trial_id, ["stdout"]))
+        assert journalled == out
+        stderr = b"".join(output_bytes(e.data) for e in store.read_events(trial_id, ["stderr"]))
+        assert text(stderr) == "".join(
+            f"step {i} on stderr\n" for i in range(steps) if i % 100 == 7
+        )
+        statistics = [e.data["step"] for e in store.read_events(trial_id, ["statistic"])]
+        assert statistics == list(range(steps))
+        artifacts = [e.data for e in store.read_events(trial_id, ["artifact"])]
+        assert [a["attributes"] for a in artifacts] == [{"step": steps // 2}], artifacts
+        (blob,) = store.find_blobs({"trial": trial_id, "filename": "half"})
+        content = b"".join(store.read_blob(blob.id))
+        assert content == bytes(range(256)) * 4096
+        assert hashlib.sha256(content).hexdigest() == artifacts[0]["sha256"]
+    assert pending_spools(spool_folder(home)) == [], "spooled events were never uploaded"
+    after = journal_of(server)
+    assert_nothing_missing(before, after)
+    assert earlier in after
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def test_ls_cat_and_info_fail_cleanly_while_the_database_is_down_and_work_once_it_is_back(
+    server, db_env, project
+):
+    write_script(project, "quick.py", QUICK)
+    commit(project, "quick")
+    trial_id = completed_run(project, db_env, "python", "quick.py", "first")
+    reads = [("ls",), ("cat", trial_id[:8]), ("info", trial_id[:8])]
+    answers = {}
+    for args in reads:
+        result, _ = kleio_in(project, db_env, *args)
+        assert result.returncode == 0, text(result.stderr)
+        answers[args] = result.stdout
+    before = journal_of(server)
+
+    server.stop()
+    started = time.monotonic()
+    running = {
+        args: subprocess.Popen(
+            [*KLEIO, *args],
+            cwd=project,
+            env=db_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for args in reads
+    }
+    for process in running.values():
+        out, err = process.communicate(timeout=60)
+        result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
+        assert_fails_cleanly(result, time.monotonic() - started, server)
+
+    server.start()
+    for args in reads:
+        result, _ = kleio_in(project, db_env, *args)
+        assert result.returncode == 0, text(result.stderr)
+        if args[0] == "info":  # the run time and such are the same; times may be printed
+            assert trial_id in text(result.stdout)
+        else:
+            assert result.stdout == answers[args]
+    assert_nothing_missing(before, journal_of(server))
+
+
+def test_cat_cut_off_by_the_server_stopping_fails_cleanly_and_works_once_it_is_back(
+    server, db_env, project, tmp_path
+):
+    write_script(project, "big.py", BIG)
+    commit(project, "big")
+    result, _ = kleio_in(project, db_env, "run", "--capture", "python", "big.py")
+    assert result.returncode == 0, text(result.stderr)
+    trial_id = trial_id_in(result.stderr)
+    complete = subprocess.run(
+        [*KLEIO, "cat", trial_id], cwd=project, env=db_env, capture_output=True, timeout=120
+    ).stdout
+    assert len(complete) == 400_000 * 102
+    before = journal_of(server)
+
+    sink = tmp_path / "cat.out"
+    with open(sink, "wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [*KLEIO, "cat", trial_id], cwd=project, env=db_env, stdout=out, stderr=subprocess.PIPE
+        )
+        wait_until(
+            lambda: sink.stat().st_size > 1_000_000 or process.poll() is not None,
+            timeout=60,
+            interval=0.002,
+            what="cat to print",
+        )
+        server.stop()
+        _, err = process.communicate(timeout=60)
+    result = subprocess.CompletedProcess(process.args, process.returncode, b"", err)
+    printed = sink.read_bytes()
+    assert len(printed) < len(complete), "cat finished before the server stopped"
+    assert_fails_cleanly(result, time.monotonic() - started, server)
+    assert complete.startswith(printed)  # what it printed was right, up to where it stopped
+
+    server.start()
+    again, _ = kleio_in(project, db_env, "cat", trial_id)
+    assert again.returncode == 0, text(again.stderr)
+    assert again.stdout == complete
+    assert_nothing_missing(before, journal_of(server))
