@@ -35,7 +35,7 @@ setup(
             "sphinx>=7",
         ],
     },
-    entry_points={"console_scripts": ["kleio = kleio.cli.main:main"]},
+    entry_points={"console_scripts": ["kleio = kleio.cli.main:entry"]},
     classifiers=[
         "License :: OSI Approved :: BSD License",
         "Programming Language :: Python :: 3",

@@ -1,6 +1,6 @@
 """``python -m kleio`` is the ``kleio`` command."""
 
-from kleio.cli.main import main
+from kleio.cli.main import entry
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
