@@ -400,26 +400,14 @@ class KleioLogger:
         dicts of these; numpy scalars and 0-d arrays are converted. Anything else raises
         TypeError naming the key, here and now.
         """
-        # The hot path of a training loop: checks inline, then one deque append.
+        # The hot path of a training loop: the checks, then one deque append.
         if args or not values:
             raise TypeError(
                 "statistics must be named: log_statistic(loss=0.5), not log_statistic(0.5)"
                 if args
                 else "log_statistic needs at least one named value"
             )
-        for key, value in values.items():
-            if key not in _GOOD_KEYS:
-                _check_key(key)
-            kind = type(value)
-            if (
-                kind is float
-                or kind is bool
-                or value is None
-                or (kind is str and value.isascii())
-                or (kind is int and -_INT_BOUND <= value < _INT_BOUND)
-            ):
-                continue
-            values[key] = _checked(key, value)
+        _checked_values(values)
         backlog = self._backlog
         if backlog is not None:
             backlog.append(("statistic", _now(), values))
