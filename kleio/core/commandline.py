@@ -295,9 +295,3 @@ def _positionals_kept(parts: list[Option | str | _Separator]) -> list[Option | s
             return parts
         previous = part
     return parts
-
-
-def format_commandline(argv: Sequence[str]) -> str:
-    import shlex
-
-    return shlex.join(argv)

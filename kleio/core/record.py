@@ -21,8 +21,6 @@ from kleio.core.trial import short_id
 from kleio.core.view import Segment, lineage, read_view
 from kleio.store.base import Store
 
-OUTPUT_KINDS = ("stdout", "stderr")
-
 
 class TrialRecord:
     """A trial as the journal holds it; each part is read once, when first asked for."""
