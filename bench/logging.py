@@ -114,22 +114,14 @@ def main() -> None:
         env = {**base, "KLEIO_HOME": folder, "KLEIO_DB_ADDRESS": str(Path(folder) / "kleio.db")}
         measure("sqlite", env, args.calls)
 
-        server, address = None, args.mongodb
-        if address is None:
-            from tests.mongo_server import WireServer
+        from tests.mongo_server import mongodb_or_wire
 
-            server = WireServer(Path(folder) / "nx-27017")
-            server.start()
-            address = server.uri
-        try:
+        with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
             measure(
-                "mongodb" if args.mongodb else "wire",
+                label,
                 {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
                 args.wire_calls,
             )
-        finally:
-            if server is not None:
-                server.stop()
 
 
 if __name__ == "__main__":

@@ -105,26 +105,17 @@ def main() -> None:
         env["KLEIO_HOME"] = str(Path(folder) / "home")
         measure("sqlite", env, work, args.runs, args.lines)
 
-        server = None
-        address = args.mongodb
-        if args.wire and address is None:
-            from tests.mongo_server import WireServer
+        if args.wire or args.mongodb:
+            from tests.mongo_server import mongodb_or_wire
 
-            server = WireServer(Path(folder) / "nx-27017")
-            server.start()
-            address = server.uri
-        try:
-            if address:
+            with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
                 measure(
-                    "mongodb" if args.mongodb else "wire",
+                    label,
                     {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
                     work,
                     args.runs,
                     args.lines,
                 )
-        finally:
-            if server is not None:
-                server.stop()
 
 
 if __name__ == "__main__":

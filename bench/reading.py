@@ -41,16 +41,35 @@ KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 
 
 def realistic_document(index: int) -> dict:
-    spec = TrialSpec("bench", ("python", "train.py", "--lr", str(index / 1000), "--seed",
-                               str(index)), {"lr": index / 1000, "seed": index})
+    spec = TrialSpec(
+        "bench",
+        ("python", "train.py", "--lr", str(index / 1000), "--seed", str(index)),
+        {"lr": index / 1000, "seed": index},
+    )
     return new_trial_document(
-        spec, status="completed", tags=["sweep", f"group{index % 10}"], cwd="/home/user/bench",
-        version={"type": "git", "commit": "0" * 40, "branch": "main", "dirty": False,
-                 "diff": "", "changed_files": [], "untracked": [], "remotes": {}},
-        environment={"python": {"implementation": "CPython", "version": "3.11.7"},
-                     "os": {"system": "Linux", "release": "6.1", "machine": "x86_64"},
-                     "packages": {f"package-{n}": f"1.{n}.0" for n in range(150)}},
-        code_identity="git:x", environment_identity="e", executions=1, run_time=12.5,
+        spec,
+        status="completed",
+        tags=["sweep", f"group{index % 10}"],
+        cwd="/home/user/bench",
+        version={
+            "type": "git",
+            "commit": "0" * 40,
+            "branch": "main",
+            "dirty": False,
+            "diff": "",
+            "changed_files": [],
+            "untracked": [],
+            "remotes": {},
+        },
+        environment={
+            "python": {"implementation": "CPython", "version": "3.11.7"},
+            "os": {"system": "Linux", "release": "6.1", "machine": "x86_64"},
+            "packages": {f"package-{n}": f"1.{n}.0" for n in range(150)},
+        },
+        code_identity="git:x",
+        environment_identity="e",
+        executions=1,
+        run_time=12.5,
         exit_code=0,
     )
 
@@ -62,17 +81,29 @@ def fill(address: str, name: str, trials: int, lines: int, count: int) -> tuple[
             store.create_trial(realistic_document(index))
         printer = realistic_document(-1)["_id"]
         text = b"".join(b"line %d of the output\n" % i for i in range(lines))
-        events = [writer.event(printer, "stdout", data)
-                  for start in range(0, len(text), CHUNK)
-                  for data in output_data(text[start:start + CHUNK])]
+        events = [
+            writer.event(printer, "stdout", data)
+            for start in range(0, len(text), CHUNK)
+            for data in output_data(text[start : start + CHUNK])
+        ]
         store.create_trial({**realistic_document(-1), "_id": printer})
         store.append_events(events)
         logger = realistic_document(-2)["_id"]
         store.create_trial({**realistic_document(-2), "_id": logger})
         for start in range(0, count, 10_000):
-            store.append_events(writer.events(logger, [
-                ("statistic", time.time(), {"step": i, "loss": 1.0 / (i + 1), "acc": i / count})
-                for i in range(start, min(start + 10_000, count))]))
+            store.append_events(
+                writer.events(
+                    logger,
+                    [
+                        (
+                            "statistic",
+                            time.time(),
+                            {"step": i, "loss": 1.0 / (i + 1), "acc": i / count},
+                        )
+                        for i in range(start, min(start + 10_000, count))
+                    ],
+                )
+            )
     return printer, logger
 
 
@@ -90,18 +121,25 @@ def timed(argv: list[str], env: dict[str, str], runs: int) -> float:
 
 def measure(label: str, env: dict[str, str], trials: int, lines: int, count: int) -> None:
     started = time.perf_counter()
-    printer, logger = fill(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio"), trials,
-                           lines, count)
+    printer, logger = fill(
+        env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio"), trials, lines, count
+    )
     print(f"[{label}] filled in {time.perf_counter() - started:.0f} s", flush=True)
     ls = timed([KLEIO, "ls"], env, 5)
-    print(f"[{label}] kleio ls over {trials:,} trials: {ls:.2f} s"
-          + (" (target < 1 s)" if label == "sqlite" else "")
-          + "; Guild AI: 4.1 s over 5,000 runs", flush=True)
+    print(
+        f"[{label}] kleio ls over {trials:,} trials: {ls:.2f} s"
+        + (" (target < 1 s)" if label == "sqlite" else "")
+        + "; Guild AI: 4.1 s over 5,000 runs",
+        flush=True,
+    )
     cat = timed([KLEIO, "cat", printer[:12]], env, 3)
     print(f"[{label}] kleio cat of {lines:,} lines: {cat:.2f} s", flush=True)
     stats = timed([KLEIO, "stats", logger[:12], "--format", "json"], env, 3)
-    print(f"[{label}] kleio stats --format json of {count:,} statistics: {stats:.2f} s "
-          f"({count / stats:,.0f} statistics/s)", flush=True)
+    print(
+        f"[{label}] kleio stats --format json of {count:,} statistics: {stats:.2f} s "
+        f"({count / stats:,.0f} statistics/s)",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -113,27 +151,25 @@ def main() -> None:
     parser.add_argument("--mongodb", default=os.environ.get("KLEIO_TEST_MONGODB_URI"))
     args = parser.parse_args()
 
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith("KLEIO_") and k != "PYTHONDONTWRITEBYTECODE"}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("KLEIO_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
     with tempfile.TemporaryDirectory() as folder:
         env = {**base, "KLEIO_HOME": folder, "KLEIO_DB_ADDRESS": str(Path(folder) / "kleio.db")}
         measure("sqlite", env, args.trials, args.lines, args.statistics)
 
-        server, address = None, args.mongodb
-        if address is None:
-            from tests.mongo_server import WireServer
+        from tests.mongo_server import mongodb_or_wire
 
-            server = WireServer(Path(folder) / "nx-27017")
-            server.start()
-            address = server.uri
-        try:
-            measure("mongodb" if args.mongodb else "wire",
-                    {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
-                    args.trials, args.lines,
-                    args.statistics if args.mongodb else args.wire_statistics)
-        finally:
-            if server is not None:
-                server.stop()
+        with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
+            measure(
+                label,
+                {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
+                args.trials,
+                args.lines,
+                args.statistics if args.mongodb else args.wire_statistics,
+            )
 
 
 if __name__ == "__main__":

@@ -76,24 +76,16 @@ def main() -> None:
         with open_store(os.path.join(folder, "kleio.db")) as store:
             results["sqlite"] = measure("sqlite", store, args.events, args.single)
 
-        server = None
-        uri = args.mongodb
-        if uri is None:
-            from tests.mongo_server import WireServer
+        from tests.mongo_server import mongodb_or_wire
 
-            server = WireServer(Path(folder) / "nx-27017")
-            server.start()
-            uri = server.uri
-        try:
-            with open_store(uri, f"kleio_bench_{os.getpid()}") as store:
-                name = "mongodb" if args.mongodb else "wire"
-                results[name] = measure(
-                    name, store, max(args.events // 10, BATCH), max(args.single // 5, 100)
-                )
-                store._db.client.drop_database(store.name)
-        finally:
-            if server is not None:
-                server.stop()
+        with (
+            mongodb_or_wire(Path(folder), args.mongodb) as (name, uri),
+            open_store(uri, f"kleio_bench_{os.getpid()}") as store,
+        ):
+            results[name] = measure(
+                name, store, max(args.events // 10, BATCH), max(args.single // 5, 100)
+            )
+            store._db.client.drop_database(store.name)
 
     sqlite_batched = results["sqlite"]["batched"]
     verdict = "meets" if sqlite_batched >= 100_000 else "misses"

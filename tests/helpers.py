@@ -47,3 +47,14 @@ def trial_id_in(stderr: bytes) -> str:
     match = re.search(r"trial reserved with id: ([0-9a-f]{32})", text(stderr))
     assert match, text(stderr)
     return match.group(1)
+
+
+def start_kleio(env: dict[str, str], cwd: Path, *args: str, **extra: str) -> subprocess.Popen:
+    """``kleio ARGS`` in the background, its output captured."""
+    return subprocess.Popen(
+        [*KLEIO, *args],
+        cwd=cwd,
+        env={**env, **extra},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 #: Known differences of nx-27017 0.8.1 from MongoDB that tests work around.
@@ -95,3 +97,18 @@ def real_mongodb_uri() -> str | None:
 
 def unique_database_name() -> str:
     return f"kleio_test_{uuid.uuid4().hex[:12]}"
+
+
+@contextmanager
+def mongodb_or_wire(folder: Path, address: str | None = None) -> Iterator[tuple[str, str]]:
+    """``(label, address)``: the real MongoDB at ``address`` if one is given, else
+    nx-27017 started in ``folder`` for the duration (the benchmarks' second backend)."""
+    if address:
+        yield "mongodb", address
+        return
+    server = WireServer(Path(folder) / "nx-27017")
+    server.start()
+    try:
+        yield "wire", server.uri
+    finally:
+        server.stop()

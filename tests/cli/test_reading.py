@@ -20,20 +20,9 @@ import pytest
 
 from kleio.core import clock
 from tests.conftest import TRAIN, commit, git, write_script
-from tests.helpers import KLEIO, clean_environment, run_kleio, text, trial_id_in
+from tests.helpers import clean_environment, run_kleio, start_kleio, text, trial_id_in
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def start(env, project, *args, **extra):
-    """``kleio ARGS`` in the background."""
-    return subprocess.Popen(
-        [*KLEIO, *args],
-        cwd=project,
-        env={**env, **extra},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 def ran(result) -> str:
@@ -256,8 +245,8 @@ def test_a_trial_whose_kleio_was_killed_is_listed_as_lost_and_selected_by_status
     write_script(project, "patient.py", PATIENT)
     fast = {"KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
     done = ran(kleio("python", "train.py", **fast))
-    killed = start(env, project, "python", "patient.py", "killed.pid", "60", **fast)
-    alive = start(env, project, "python", "patient.py", "alive.pid", "30", **fast)
+    killed = start_kleio(env, project, "python", "patient.py", "killed.pid", "60", **fast)
+    alive = start_kleio(env, project, "python", "patient.py", "alive.pid", "30", **fast)
     try:
         lost = trial_id_in(killed.stderr.readline())
         wait_for(project / "killed.pid")
@@ -381,7 +370,7 @@ def test_tail_follow_prints_new_lines_within_a_second_and_exits_when_the_trial_s
     env, project, kleio
 ):
     write_script(project, "slow.py", SLOW)
-    running = start(env, project, "python", "slow.py")
+    running = start_kleio(env, project, "python", "slow.py")
     follower = None
     try:
         trial = trial_id_in(running.stderr.readline())
@@ -392,7 +381,7 @@ def test_tail_follow_prints_new_lines_within_a_second_and_exits_when_the_trial_s
         (row,) = listed(kleio)
         assert row["status"] == "running" and row["run_time"] > 0.5
 
-        follower = start(env, project, "tail", "-f", "-n", "2", trial[:7])
+        follower = start_kleio(env, project, "tail", "-f", "-n", "2", trial[:7])
         watchdog = threading.Timer(60, follower.kill)
         watchdog.start()
         received = []  # (line, when the test read it)
@@ -1016,7 +1005,7 @@ def crowd(tmp_path_factory):
     first = run_kleio("save", "python", "train.py", "--i", "0", env=env, cwd=project)
     assert first.returncode == 0, text(first.stderr)
     processes = [
-        start(env, project, "save", "python", "train.py", "--i", str(i)) for i in range(1, 40)
+        start_kleio(env, project, "save", "python", "train.py", "--i", str(i)) for i in range(1, 40)
     ]
     for process in processes:
         assert process.wait(120) == 0, text(process.stderr.read())

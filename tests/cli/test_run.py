@@ -16,7 +16,7 @@ import pytest
 
 from kleio.core.launcher import output_bytes
 from tests.conftest import commit, git, write_script
-from tests.helpers import KLEIO, text, trial_id_in
+from tests.helpers import start_kleio, text, trial_id_in
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 COMMAND = ("python", "train.py", "--lr", "0.1", "--epochs", "3")
@@ -138,20 +138,10 @@ time.sleep(float(sys.argv[sys.argv.index("--sleep") + 1]))
 """
 
 
-def start(env, project, *args, **extra):
-    return subprocess.Popen(
-        [*KLEIO, *args],
-        cwd=project,
-        env={**env, **extra},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
 def test_two_identical_commands_started_together_run_once(env, project, journal):
     write_script(project, "slow.py", SLOW)
     started = time.monotonic()
-    both = [start(env, project, "python", "slow.py", "--sleep", "4") for _ in range(2)]
+    both = [start_kleio(env, project, "python", "slow.py", "--sleep", "4") for _ in range(2)]
     finished = {}
     while len(finished) < 2:
         for index, process in enumerate(both):
@@ -173,7 +163,7 @@ def test_two_identical_commands_started_together_run_once(env, project, journal)
 
 def test_twenty_identical_commands_execute_once(env, project, journal):
     write_script(project, "slow.py", SLOW)
-    processes = [start(env, project, "python", "slow.py", "--sleep", "2") for _ in range(20)]
+    processes = [start_kleio(env, project, "python", "slow.py", "--sleep", "2") for _ in range(20)]
     codes = [process.wait(120) for process in processes]
     assert codes.count(0) >= 1
     assert (project / "runs.txt").read_text().count("\n") == 1
@@ -377,7 +367,7 @@ def test_a_signal_to_kleio_reaches_the_script_and_the_trial_resumes(
     env, project, journal, kleio, signum
 ):
     write_script(project, "patient.py", PATIENT)
-    process = start(env, project, "python", "patient.py")
+    process = start_kleio(env, project, "python", "patient.py")
     wait_for(project / "pid.txt")
     process.send_signal(signum)
     assert process.wait(30) == 128 + signum
@@ -407,7 +397,7 @@ def process_exists(pid: int) -> bool:
 def test_after_kill_9_the_trial_is_lost_then_resumable(env, project, journal, kleio):
     write_script(project, "patient.py", PATIENT)
     fast = {"KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
-    process = start(env, project, "python", "patient.py", **fast)
+    process = start_kleio(env, project, "python", "patient.py", **fast)
     wait_for(project / "pid.txt")
     script_pid = int((project / "pid.txt").read_text())
     process.kill()
@@ -476,7 +466,7 @@ def test_three_workers_run_thirty_saved_trials_exactly_once(env, project, journa
         saved = kleio("save", "--tags", "sweep", "python", "work.py", "--i", str(i))
         assert saved.returncode == 0 and "trial saved with id" in text(saved.stderr)
     assert len(journal.find_trials(tags=["sweep"], status=["new"])) == 30
-    workers = [start(env, project, "run", "--tags", "sweep") for _ in range(3)]
+    workers = [start_kleio(env, project, "run", "--tags", "sweep") for _ in range(3)]
     assert [worker.wait(300) for worker in workers] == [0, 0, 0]
     done = (project / "done.txt").read_text().split()
     assert sorted(map(int, done)) == list(range(30))
