@@ -58,7 +58,7 @@ print(time.perf_counter() - started)
 
 
 def measure(label: str, env: dict[str, str], count: int) -> None:
-    from kleio.store.base import open_store
+    from kleio.store import open_store
 
     trial = f"bench{os.getpid()}{label}"
     result = subprocess.run(

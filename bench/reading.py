@@ -33,9 +33,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 
 from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.core.launcher import CHUNK, output_data  # noqa: E402
+from kleio.core.output import CHUNK, output_data  # noqa: E402
 from kleio.core.trial import TrialSpec, new_trial_document  # noqa: E402
-from kleio.store.base import open_store  # noqa: E402
+from kleio.store import open_store  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 

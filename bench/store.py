@@ -22,7 +22,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.store.base import Store, open_store  # noqa: E402
+from kleio.store import Store, open_store  # noqa: E402
 
 BATCH = 1000
 

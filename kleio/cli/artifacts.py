@@ -4,17 +4,11 @@ one to a folder."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from kleio.cli.context import trial_record
-from kleio.cli.messages import notify
-from kleio.cli.output import print_json, table
-from kleio.core import clock
-from kleio.core.commandline import parse_assignment
-from kleio.core.errors import KleioError
-from kleio.core.record import artifact_entry
+from kleio.cli import arguments
+from kleio.cli.output import Column, output_options, output_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,13 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the latest artifact NAME (matching --where) into DIR.",
     )
     parser.add_argument("words", nargs="+", metavar="ID | get ID NAME")
-    parser.add_argument(
-        "--where",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="only artifacts whose metadata KEY equals VALUE (repeatable)",
-    )
+    arguments.where(parser, "artifacts")
     parser.add_argument(
         "-o",
         "--output",
@@ -39,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=".",
         help="folder to write into (default: the current folder)",
     )
-    parser.add_argument("--json", action="store_true", help="list as JSON")
+    output_options(parser, json_alias=True)
 
 
 def safe_name(filename: str) -> str:
@@ -48,7 +36,25 @@ def safe_name(filename: str) -> str:
     return name if name not in ("", ".", "..") else "artifact"
 
 
+_MISSING = object()
+
+
+def _matching(record, name: str | None, where: dict) -> list:
+    """The trial's artifacts (named ``name`` unless None) whose metadata match, latest first."""
+    return [
+        artifact
+        for artifact in record.artifacts
+        if (name is None or artifact.filename == name)
+        and all(artifact.attributes.get(k, _MISSING) == v for k, v in where.items())
+    ]
+
+
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core import clock, display
+    from kleio.core.commandline import parse_assignment
+    from kleio.core.errors import KleioError
+    from kleio.core.record import artifact_entry
+
     words = args.words
     where = dict(parse_assignment(text) for text in args.where)
     if words[0] == "get":
@@ -57,43 +63,23 @@ def execute(args: argparse.Namespace, context) -> int:
         return _get(context, words[1], words[2], where, Path(args.output))
     if len(words) != 1:
         raise KleioError("usage: kleio artifacts ID, or kleio artifacts get ID NAME")
-    record = trial_record(context, words[0])
-    artifacts = [
-        a
-        for a in record.artifacts
-        if all(a.attributes.get(k, _MISSING) == v for k, v in where.items())
+    record = context.record(words[0])
+    columns = [
+        Column("filename", "NAME"),
+        Column("size", "SIZE", str),
+        Column("time", "TIME", clock.iso),
+        Column("attributes", "METADATA", display.attributes),
     ]
-    entries = [artifact_entry(artifact) for artifact in artifacts]
-    if args.json:
-        print_json(entries)
-        return 0
-    table(
-        ["NAME", "SIZE", "TIME", "METADATA"],
-        [
-            [
-                e["filename"],
-                e["size"],
-                clock.iso(e["time"]),
-                " ".join(
-                    f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in e["attributes"].items()
-                ),
-            ]
-            for e in entries
-        ],
-    )
+    entries = [artifact_entry(artifact) for artifact in _matching(record, None, where)]
+    output_rows(context.stdout, args.format, columns, entries)
     return 0
 
 
-_MISSING = object()
-
-
 def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
-    record = trial_record(context, trial)
-    matching = [
-        a
-        for a in record.artifacts
-        if a.filename == name and all(a.attributes.get(k, _MISSING) == v for k, v in where.items())
-    ]
+    from kleio.core.errors import KleioError
+
+    record = context.record(trial)
+    matching = _matching(record, name, where)
     if not matching:
         raise KleioError(
             f"trial {record.short_id} has no artifact {name!r}"
@@ -105,7 +91,7 @@ def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     artifact.save(temporary)
     os.replace(temporary, target)
-    notify(
+    context.notify(
         f"wrote {target} ({artifact.size} bytes"
         + (f", {len(matching)} artifacts matched: the latest" if len(matching) > 1 else "")
         + ")"

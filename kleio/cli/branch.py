@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-from kleio.cli.messages import notify
-from kleio.cli.run import split_tags
-from kleio.core.branching import make_branch
-from kleio.core.execution import Runner, RunOptions
-from kleio.core.trial import resolve_trial, short_id
+from kleio.cli import arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,26 +22,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "ISO time (default: the end of the parent)",
     )
     parser.add_argument("--tags", metavar="A;B", help="tags added to the parent's")
-    parser.add_argument(
-        "--capture", action="store_true", help="journal the output without echoing it"
-    )
+    arguments.capture(parser)
     parser.add_argument(
         "--no-run", action="store_true", help="record the branch without running it"
     )
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
     parser.add_argument(
         "changes", nargs=argparse.REMAINDER, help="options of the script to change, e.g. --lr 0.01"
     )
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.branching import make_branch
+    from kleio.core.trial import resolve_trial, short_id
+
     parent = resolve_trial(context.store, args.id)
-    options = RunOptions(tags=split_tags(args.tags), capture=args.capture)
     changes = args.changes[1:] if args.changes[:1] == ["--"] else args.changes
-    runner = Runner(context.store, context.settings, dict(os.environ), notify, options)
-    branch = make_branch(runner, parent, changes, args.timestamp)
-    notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
+    run = arguments.runner(args, context)
+    branch = make_branch(run, parent, changes, args.timestamp)
+    context.notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
     if args.no_run:
-        notify(f"trial saved with id: {branch['_id']}", plain=True)
+        context.notify(f"trial saved with id: {branch['_id']}", plain=True)
         return 0
-    return runner.run(branch)
+    return run.run(branch)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from kleio.cli.context import trial_record
+from kleio.cli import arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "cat", help="print a trial's output (its parent's up to the branch point first)"
     )
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
     parser.add_argument(
         "--stderr",
         action="store_true",
@@ -21,9 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    record = trial_record(context, args.id)
+    record = context.record(args.id)
     kinds = ("stdout", "stderr") if args.stderr else ("stdout",)
-    out = sys.stdout.buffer
+    out = context.stdout.buffer
     for chunk in record.output(kinds):
         out.write(chunk)
     out.flush()

@@ -1,19 +1,33 @@
-"""What every command needs: the settings and, when first asked for, the store."""
+"""What every command gets: the settings, the store when first asked for, and the
+streams it prints to (so commands run in-process in tests, with captured streams)."""
 
 from __future__ import annotations
 
+import sys
 from functools import cached_property
+from typing import IO, TYPE_CHECKING
 
 from kleio.core.settings import Settings, load_settings
-from kleio.store.base import Store, open_store
+from kleio.store import Store, open_store
+
+if TYPE_CHECKING:
+    from kleio.core.record import TrialRecord
 
 
 class Context:
     """Settings resolved from the global flags; the store opened on first use."""
 
-    def __init__(self, flags: dict, config_file: str | None = None):
+    def __init__(
+        self,
+        flags: dict,
+        config_file: str | None = None,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ):
         self._flags = flags
         self._config_file = config_file
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
 
     @cached_property
     def settings(self) -> Settings:
@@ -24,15 +38,19 @@ class Context:
         settings = self.settings
         return open_store(settings.db_address, settings.db_name)
 
+    def notify(self, message: str, plain: bool = False) -> None:
+        """Kleio's own messages, on stderr so the script's stdout stays pipeable:
+        ``kleio: message``, or the message as it is when ``plain``."""
+        print(message if plain else f"kleio: {message}", file=self.stderr, flush=True)
+
+    def record(self, id_or_prefix: str) -> TrialRecord:
+        """The trial an id or unique prefix names (one-line errors otherwise)."""
+        from kleio.core.record import TrialRecord
+        from kleio.core.trial import resolve_trial
+
+        document = resolve_trial(self.store, id_or_prefix)
+        return TrialRecord(self.store, document, self.settings.lease)
+
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
-
-
-def trial_record(context: Context, id_or_prefix: str):
-    """The trial an id or unique prefix names (one-line errors otherwise)."""
-    from kleio.core.record import TrialRecord
-    from kleio.core.trial import resolve_trial
-
-    document = resolve_trial(context.store, id_or_prefix)
-    return TrialRecord(context.store, document, context.settings.lease)

@@ -3,36 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
-import sys
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from kleio.cli.context import trial_record
+from kleio.cli import arguments
 from kleio.cli.output import print_json
-from kleio.core import clock
-from kleio.core.record import TrialRecord, artifact_entry
-from kleio.core.trial import short_id
+
+if TYPE_CHECKING:
+    from kleio.core.record import TrialRecord
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("info", help="show everything recorded about a trial")
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
-
-
-def _size(count: int | None) -> str:
-    if count is None:
-        return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if count < 1024 or unit == "GB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TB"
-
-
-def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else value
 
 
 class _Sections:
@@ -51,9 +36,10 @@ class _Sections:
         self.lines.append(value)
 
 
-def render(record: TrialRecord) -> str:
+def _trial(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import clock
+
     document = record.document
-    out = _Sections()
     out.title(f"Trial {record.id}")
     out.item("status", record.status)
     out.item("tags", ", ".join(document.get("tags") or []) or "-")
@@ -62,20 +48,30 @@ def render(record: TrialRecord) -> str:
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")
 
+
+def _command_lines(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core.trial import short_id
+
     out.title("Command lines")
     for ancestor in reversed(record.ancestors):
         out.text(f"  {short_id(ancestor['_id'])}  {shlex.join(ancestor.get('commandline') or [])}")
-    out.text(f"  {record.short_id}  {shlex.join(document.get('commandline') or [])}")
+    out.text(f"  {record.short_id}  {shlex.join(record.document.get('commandline') or [])}")
+
+
+def _configuration(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
 
     out.title("Configuration")
-    configuration = document.get("configuration") or {}
+    configuration = record.document.get("configuration") or {}
     for key, value in configuration.items():
-        out.item(key, _value(value), indent=2)
+        out.item(key, display.value(value), indent=2)
     if not configuration:
         out.text("  (none)")
 
+
+def _code_version(record: TrialRecord, out: _Sections) -> None:
     out.title("Code version")
-    version = document.get("version") or {}
+    version = record.document.get("version") or {}
     if version.get("type") == "git":
         out.item("commit", version.get("commit") or "(no commit yet)", indent=2)
         out.item("branch", version.get("branch") or "(detached)", indent=2)
@@ -90,8 +86,10 @@ def render(record: TrialRecord) -> str:
         out.item("script", version.get("path") or "-", indent=2)
         out.item("sha256", version.get("sha256") or "-", indent=2)
 
+
+def _environment(record: TrialRecord, out: _Sections) -> None:
     out.title("Environment")
-    environment = document.get("environment") or {}
+    environment = record.document.get("environment") or {}
     python = environment.get("python") or {}
     system = environment.get("os") or {}
     if python:
@@ -106,18 +104,17 @@ def render(record: TrialRecord) -> str:
         indent=2,
     )
     packages = environment.get("packages") or {}
+    listed = ", ".join(f"{n} {v}" for n, v in list(packages.items())[:8])
+    more = ", ..." if len(packages) > 8 else ""
     out.item(
         "packages",
-        f"{len(packages)} installed"
-        + (
-            ": "
-            + ", ".join(f"{n} {v}" for n, v in list(packages.items())[:8])
-            + (", ..." if len(packages) > 8 else "")
-            if packages
-            else ""
-        ),
+        f"{len(packages)} installed" + (f": {listed}{more}" if packages else ""),
         indent=2,
     )
+
+
+def _executions(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import clock, display
 
     out.title("Executions")
     for execution in record.executions:
@@ -131,7 +128,7 @@ def render(record: TrialRecord) -> str:
             "host",
             f"{host.get('hostname', '-')} ({host.get('user') or '-'}), "
             f"{(host.get('cpu') or {}).get('count', '-')} CPUs, "
-            f"{_size(host.get('memory'))} memory",
+            f"{display.size(host.get('memory'))} memory",
             indent=6,
         )
         if gpus:
@@ -154,9 +151,14 @@ def render(record: TrialRecord) -> str:
     if not record.executions:
         out.text("  (never run)")
 
+
+def _lineage(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import clock
+    from kleio.core.trial import short_id
+
     out.title("Lineage")
     parent = record.parent
-    refers = document.get("refers") or {}
+    refers = record.document.get("refers") or {}
     if parent:
         why = {"change": "code or environment changed", "branch": "branched"}.get(
             refers.get("reason"), refers.get("reason") or "branched"
@@ -172,36 +174,70 @@ def render(record: TrialRecord) -> str:
         indent=2,
     )
 
+
+def _statistics(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
+
     out.title("Statistics")
     summary = record.statistics_summary()
     out.item("count", summary["count"], indent=2)
     for key, value in summary["last"].items():
-        out.item(key, f"last {_value(value)}", indent=2)
+        out.item(key, f"last {display.value(value)}", indent=2)
+
+
+def _artifacts(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import clock, display
 
     out.title("Artifacts")
     for artifact in record.artifacts:
-        entry = artifact_entry(artifact)
-        attributes = " ".join(f"{k}={_value(v)}" for k, v in entry["attributes"].items())
+        attributes = display.attributes(artifact.attributes)
         out.text(
-            f"  {entry['filename']}  {_size(entry['size'])}  {clock.iso(entry['time'])}"
+            f"  {artifact.filename}  {display.size(artifact.size)}  {clock.iso(artifact.time)}"
             + (f"  {attributes}" if attributes else "")
         )
     if not record.artifacts:
         out.text("  (none)")
-    if record.resources:
-        out.title("Resources")
-        for resource in record.resources:
-            out.text(
-                f"  {resource.get('path')}  {_size(resource.get('size'))}  "
-                f"sha256 {str(resource.get('sha256'))[:16]}"
-            )
+
+
+def _resources(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
+
+    if not record.resources:
+        return
+    out.title("Resources")
+    for resource in record.resources:
+        out.text(
+            f"  {resource.get('path')}  {display.size(resource.get('size'))}  "
+            f"sha256 {str(resource.get('sha256'))[:16]}"
+        )
+
+
+#: The sections of ``kleio info``, in order.
+SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
+    _trial,
+    _command_lines,
+    _configuration,
+    _code_version,
+    _environment,
+    _executions,
+    _lineage,
+    _statistics,
+    _artifacts,
+    _resources,
+)
+
+
+def render(record: TrialRecord) -> str:
+    out = _Sections()
+    for section in SECTIONS:
+        section(record, out)
     return "\n".join(out.lines) + "\n"
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    record = trial_record(context, args.id)
+    record = context.record(args.id)
     if args.json:
-        print_json(record.as_dict())
+        print_json(record.as_dict(), context.stdout)
     else:
-        sys.stdout.write(render(record))
+        context.stdout.write(render(record))
     return 0

@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 
-from kleio.cli.output import print_json, table
-from kleio.core import clock
-from kleio.core.errors import SettingsError
-from kleio.core.status import ACTIVE, LOST, STATUSES, observed_status
-from kleio.core.trial import short_id
+from kleio.cli import arguments
+from kleio.cli.output import Column, output_options, output_rows
 
 #: What a listing needs of each document: parsing whole documents is what makes
 #: listing slow, since environments and diffs are large.
@@ -28,70 +24,52 @@ _FIELDS = [
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ls", help="list trials, newest first")
-    parser.add_argument("--tags", metavar="A;B", help="only trials with all these tags")
-    parser.add_argument(
-        "--status",
-        metavar="S,S",
-        help=f"only trials with one of these statuses ({', '.join(STATUSES)})",
-    )
-    parser.add_argument("--project", help="only trials of this project")
-    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    arguments.selection(parser)
+    output_options(parser, json_alias=True)
 
 
-def _run_time(document: dict, status: str) -> float:
-    total = float(document.get("run_time") or 0.0)
-    if status in ACTIVE and document.get("started"):
-        total += max(0.0, clock.now() - document["started"])
-    return total
+def _columns() -> list[Column]:
+    from kleio.core import clock
 
-
-def _row(document: dict, lease: float) -> dict:
-    status = observed_status(document, lease)
-    return {
-        "id": document["_id"],
-        "short_id": short_id(document["_id"]),
-        "status": status,
-        "created": document.get("created"),
-        "run_time": _run_time(document, status),
-        "tags": document.get("tags") or [],
-        "commandline": shlex.join(document.get("commandline") or []),
-        "parent": (document.get("refers") or {}).get("parent"),
-        "project": document.get("project"),
-    }
+    return [
+        Column("short_id", "ID"),
+        Column("status", "STATUS"),
+        # JSON has the time to the microsecond; a table to the second.
+        Column("created", "CREATED", lambda text: text[:19]),
+        Column("run_time", "RUN TIME", clock.duration),
+        Column("tags", "TAGS", ",".join),
+        Column("commandline", "COMMAND"),
+    ]
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.cli.run import split_tags
+    import shlex
 
-    wanted = [s.strip() for s in (args.status or "").split(",") if s.strip()]
-    unknown = [s for s in wanted if s not in STATUSES]
-    if unknown:
-        raise SettingsError(f"unknown status {unknown[0]!r}: choose among {', '.join(STATUSES)}")
-    stored = None
-    if wanted:  # lost is observed, not stored: ask for the statuses that can become it
-        stored = sorted({*wanted, *(ACTIVE if LOST in wanted else ())} - {LOST})
-    lease = context.settings.lease
-    documents = context.store.find_trials(
-        tags=split_tags(args.tags) or None, status=stored, project=args.project, fields=_FIELDS
+    from kleio.core import clock
+    from kleio.core.selection import Selection, select_trials
+    from kleio.core.status import run_time
+    from kleio.core.trial import short_id
+
+    selection = Selection(
+        tags=arguments.split_tags(args.tags),
+        statuses=arguments.split_statuses(args.status),
+        project=args.project,
     )
-    rows = [_row(document, lease) for document in documents]
-    if wanted:
-        rows = [row for row in rows if row["status"] in wanted]
-    if args.json:
-        print_json([{**row, "created": clock.iso(row["created"], precise=True)} for row in rows])
-        return 0
-    table(
-        ["ID", "STATUS", "CREATED", "RUN TIME", "TAGS", "COMMAND"],
-        [
-            [
-                row["short_id"],
-                row["status"],
-                clock.iso(row["created"]),
-                clock.duration(row["run_time"]),
-                ",".join(row["tags"]),
-                row["commandline"],
-            ]
-            for row in rows
-        ],
-    )
+    rows = [
+        {
+            "id": document["_id"],
+            "short_id": short_id(document["_id"]),
+            "status": status,
+            "created": clock.iso(document.get("created"), precise=True),
+            "run_time": run_time(document, status),
+            "tags": document.get("tags") or [],
+            "commandline": shlex.join(document.get("commandline") or []),
+            "parent": (document.get("refers") or {}).get("parent"),
+            "project": document.get("project"),
+        }
+        for document, status in select_trials(
+            context.store, selection, context.settings.lease, fields=_FIELDS
+        )
+    ]
+    output_rows(context.stdout, args.format, _columns(), rows)
     return 0

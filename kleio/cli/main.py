@@ -2,20 +2,24 @@
 
 ``run`` is the default subcommand: ``kleio python train.py`` is
 ``kleio run python train.py``. Each subcommand is a module of this package with
-``register(subparsers)`` (its arguments) and ``execute(args, context) -> int``.
+``register(subparsers)`` (its arguments) and ``execute(args, context) -> int``;
+a module imports what its command does inside ``execute``, so building the parser loads
+no behaviour (``kleio --version`` and ``kleio ls`` never import the launcher).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import IO
 
 from kleio import __version__
 from kleio.core.errors import KleioError
-from kleio.store.base import StoreError
+from kleio.store import StoreError, schemes_help
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
 COMMANDS = {
@@ -56,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--database",
         metavar="ADDRESS",
         dest="db_address",
-        help="database address: mongodb://..., sqlite:///PATH or a file path",
+        help=f"database address: {schemes_help()}",
     )
     parser.add_argument("--db-name", metavar="NAME", help="MongoDB database name (default kleio)")
     parser.add_argument(
@@ -88,42 +92,63 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """``kleio ARGV``; its exit status. ``stdout`` and ``stderr`` default to the process's."""
     from kleio.cli.context import Context
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    if argv == ["--version"]:  # before the parser: nothing else to load
+        stdout.write(f"kleio {__version__}\n")
+        return 0
     if DEFAULT_COMMAND in COMMANDS:
         argv = _with_default_command(argv)
     parser = build_parser()
     if not argv:
-        parser.print_help(sys.stderr)
+        parser.print_help(stderr)
         return 2
-    args = parser.parse_args(argv)
+    with _streams(stdout, stderr):  # argparse prints usage and help to sys.stdout/stderr
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as leaving:
+            return leaving.code if isinstance(leaving.code, int) else 2
     if args.subcommand is None or args.subcommand == "help":
-        parser.print_help()
+        parser.print_help(stdout)
         return 0 if args.subcommand == "help" else 2
     context = Context(
         {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
         getattr(args, "run_config", None) or args.config,
+        stdout=stdout,
+        stderr=stderr,
     )
     module = importlib.import_module(f"kleio.cli.{COMMANDS[args.subcommand]}")
     try:
         return module.execute(args, context)
     except (KleioError, StoreError) as error:
-        print(f"kleio: error: {error}", file=sys.stderr)
+        print(f"kleio: error: {error}", file=stderr)
         return getattr(error, "exit_code", 1)
     except KeyboardInterrupt:
-        print("kleio: interrupted", file=sys.stderr)
+        print("kleio: interrupted", file=stderr)
         return 130
     except BrokenPipeError:
         # The reader of our output went away (`kleio ls | head`): not an error.
-        sys.stderr.close()
+        stderr.close()
         return 0
     finally:
         try:
             context.close()
         except StoreError:
             pass
+
+
+@contextlib.contextmanager
+def _streams(stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        yield
 
 
 def entry() -> None:

@@ -3,29 +3,27 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from kleio.cli import arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "pdb", help="open a debugger (pdb) with the trial loaded as `trial`"
     )
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
     import bdb
     import pdb
 
-    from kleio.cli.context import trial_record
     from kleio.client.api import Trial
 
-    trial = Trial(trial_record(context, args.id))
-    print(
-        f"kleio: trial {trial.id} ({trial.status}) is loaded as `trial`: try trial.statistics,"
-        " trial.configuration, trial.executions, trial.stdout; `c` or Ctrl-D leaves",
-        file=sys.stderr,
-        flush=True,
+    trial = Trial(context.record(args.id))
+    context.notify(
+        f"trial {trial.id} ({trial.status}) is loaded as `trial`: try trial.statistics,"
+        " trial.configuration, trial.executions, trial.stdout; `c` or Ctrl-D leaves"
     )
     debugger = pdb.Pdb()
     debugger.prompt = "(kleio-pdb) "

@@ -11,58 +11,9 @@ import os
 import re
 import shutil
 
-from kleio.cli.messages import notify
-from kleio.core.errors import KleioError, UnknownTrial
-from kleio.core.execution import Runner, RunOptions
-from kleio.core.trial import resolve_trial
+from kleio.cli import arguments
 
 _LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
-
-
-def split_tags(text: str | None) -> list[str]:
-    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``."""
-    if not text:
-        return []
-    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tags", metavar="A;B", help="tags of the trial, separated by ; or ,")
-    parser.add_argument("--project", help="project name (default: the git repository's folder)")
-    parser.add_argument(
-        "--allow-code-change",
-        action="store_true",
-        help="branch the trial if the code changed since it was recorded",
-    )
-    parser.add_argument(
-        "--allow-env-change",
-        action="store_true",
-        help="branch the trial if the environment changed",
-    )
-    parser.add_argument("--allow-any-change", action="store_true", help="both of the above")
-    parser.add_argument(
-        "--config",
-        dest="run_config",
-        metavar="FILE",
-        default=argparse.SUPPRESS,
-        help="Kleio settings file (YAML)",
-    )
-    parser.add_argument(
-        "command",
-        nargs=argparse.REMAINDER,
-        help="the command to run, e.g. python train.py --lr 0.1",
-    )
-
-
-def run_options(args: argparse.Namespace) -> RunOptions:
-    return RunOptions(
-        tags=split_tags(args.tags),
-        project=args.project,
-        capture=getattr(args, "capture", False),
-        switch_over=getattr(args, "switch_over", False),
-        allow_code_change=args.allow_code_change or args.allow_any_change,
-        allow_env_change=args.allow_env_change or args.allow_any_change,
-    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,31 +23,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run COMMAND under Kleio, resume the trial ID, or with --tags and no "
         "command, run every reservable trial with that tag.",
     )
-    parser.add_argument(
-        "--capture", action="store_true", help="journal the output without echoing it"
-    )
+    arguments.capture(parser)
     parser.add_argument(
         "--switch-over", action="store_true", help="run the trial even if it is broken"
     )
-    add_run_options(parser)
-
-
-def _command(args: argparse.Namespace) -> list[str]:
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    return command
+    arguments.run_options(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    options = run_options(args)
-    command = _command(args)
-    runner = Runner(context.store, context.settings, dict(os.environ), notify, options)
+    from kleio.core.errors import KleioError, UnknownTrial
+    from kleio.core.trial import resolve_trial
+
+    command = arguments.command_words(args)
+    run = arguments.runner(args, context)
     if not command:
-        if options.tags:
-            if len(options.tags) != 1:
+        if run.options.tags:
+            if len(run.options.tags) != 1:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
-            return runner.run_tagged(options.tags[0])
+            return run.run_tagged(run.options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
     if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
         # An id or prefix (an ambiguous one is an error); a program or file of that name
@@ -107,5 +51,5 @@ def execute(args: argparse.Namespace, context) -> int:
             if not shutil.which(command[0]) and not os.path.exists(command[0]):
                 raise
         else:
-            return runner.resume(document)
-    return runner.run_command(command, os.getcwd())
+            return run.resume(document)
+    return run.run_command(command, os.getcwd())

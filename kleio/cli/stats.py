@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import math
-import sys
-from typing import Any
 
-from kleio.cli.context import trial_record
-from kleio.cli.output import table
-from kleio.core.commandline import parse_assignment
+from kleio.cli import arguments
+from kleio.cli.output import Column, output_options, output_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "stats", help="print a trial's statistics (its parent's up to the branch point first)"
     )
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
     parser.add_argument(
         "--sort",
         metavar="KEY",
@@ -26,29 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--reverse", action="store_true", help="sort in descending order")
     parser.add_argument("--keys", metavar="A,B", help="only these keys, in this order")
-    parser.add_argument(
-        "--where",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="only statistics whose KEY equals VALUE (repeatable)",
-    )
-    parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else str(value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+    arguments.where(parser, "statistics")
+    output_options(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    record = trial_record(context, args.id)
-    statistics = record.statistics
+    from kleio.core.commandline import parse_assignment
+
+    statistics = context.record(args.id).statistics
     where = dict(parse_assignment(text) for text in args.where)
     if where:
         statistics = statistics.where(**where)
@@ -59,21 +38,9 @@ def execute(args: argparse.Namespace, context) -> int:
     keys = (
         [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else statistics.keys()
     )
-    out = sys.stdout
-    if args.format == "json":
-        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-        out.write("[")
-        for index, statistic in enumerate(statistics):
-            selected = {key: statistic[key] for key in keys if key in statistic}
-            out.write(("\n  " if index == 0 else ",\n  ") + encode(selected))
-        out.write("\n]\n" if statistics else "]\n")
-    elif args.format == "csv":
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(keys)
-        writer.writerows([_cell(statistic.get(key)) for key in keys] for statistic in statistics)
-    else:
-        table(
-            [key.upper() for key in keys] or ["(NO STATISTICS)"],
-            [[_cell(statistic.get(key)) for key in keys] for statistic in statistics],
-        )
+    columns = [Column(key, key.upper()) for key in keys]
+    if not columns and args.format == "table":
+        columns = [Column("", "(NO STATISTICS)")]
+    rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)
+    output_rows(context.stdout, args.format, columns, rows)
     return 0

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import argparse
 
-from kleio.cli.messages import notify
-from kleio.core.status import switch_over
-from kleio.core.trial import resolve_trial, short_id
+from kleio.cli import arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("switchover", help="allow a broken trial to run again")
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.status import switch_over
+    from kleio.core.trial import resolve_trial, short_id
+
     document = resolve_trial(context.store, args.id)
     switch_over(context.store, document["_id"])
     label = short_id(document["_id"])
-    notify(f"trial {label} may run again: `kleio run {label}` or its command resumes it")
+    context.notify(f"trial {label} may run again: `kleio run {label}` or its command resumes it")
     return 0

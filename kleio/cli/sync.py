@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from kleio.cli.messages import notify
-from kleio.core.errors import KleioError
-from kleio.core.sink import pending_spools, replay_trial_spools, spool_folder
-from kleio.store.base import StoreError
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers.add_parser(
@@ -17,15 +12,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.errors import KleioError
+    from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+    from kleio.store import StoreError
+
     folder = spool_folder(context.settings.home)
     pending = pending_spools(folder)
     if not pending:
-        notify(f"nothing to upload: {folder} holds no spooled events")
+        context.notify(f"nothing to upload: {folder} holds no spooled events")
         return 0
     try:
         events, artifacts = replay_trial_spools(context.store, folder)
     except StoreError as error:
         left = len(pending_spools(folder))
         raise KleioError(f"{error}; {left} spool files remain in {folder}") from None
-    notify(f"uploaded {events} events and {artifacts} artifacts from {len(pending)} spool files")
+    context.notify(
+        f"uploaded {events} events and {artifacts} artifacts from {len(pending)} spool files"
+    )
     return 0

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections import deque
 
-from kleio.cli.context import trial_record
-from kleio.core.launcher import OUTPUT_PAGE, output_bytes
-from kleio.core.status import ACTIVE
+from kleio.cli import arguments
 
 #: Seconds between two reads of a followed trial.
 POLL = 0.2
@@ -17,7 +14,7 @@ POLL = 0.2
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tail", help="print the last lines of a trial's output")
-    parser.add_argument("id", help="trial id or unique prefix")
+    arguments.trial_id(parser)
     parser.add_argument(
         "-n", "--lines", type=int, default=10, metavar="N", help="how many lines (default 10)"
     )
@@ -48,9 +45,12 @@ def _last_lines(chunks, count: int) -> bytes:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    record = trial_record(context, args.id)
+    from kleio.core.output import OUTPUT_PAGE, output_bytes
+    from kleio.core.status import ACTIVE
+
+    record = context.record(args.id)
     kinds = ["stdout", "stderr"] if args.stderr else ["stdout"]
-    out = sys.stdout.buffer
+    out = context.stdout.buffer
     last_key = None
 
     def chunks():

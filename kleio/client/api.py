@@ -22,7 +22,7 @@ from typing import Any
 
 from kleio.core.record import TrialRecord
 from kleio.core.settings import Settings, load_settings
-from kleio.store.base import Store, open_store
+from kleio.store import Store, open_store
 
 _STORES: dict[tuple[str, str], Store] = {}
 
@@ -126,15 +126,17 @@ def list_trials(
     **settings: Any,
 ) -> list[Trial]:
     """Trials matching every filter given, newest first (``status`` may be ``"lost"``)."""
-    from kleio.core.status import ACTIVE, LOST
+    from kleio.core.selection import Selection, select_trials
 
     resolved = load_settings(settings)
     store = _store(resolved)
-    tags = [tags] if isinstance(tags, str) else tags
-    wanted = [status] if isinstance(status, str) else status
-    stored = sorted({*wanted, *(ACTIVE if LOST in wanted else ())} - {LOST}) if wanted else None
-    records = [
-        TrialRecord(store, document, resolved.lease)
-        for document in store.find_trials(tags=tags, status=stored, project=project, parent=parent)
+    selection = Selection(
+        tags=[tags] if isinstance(tags, str) else tags or (),
+        statuses=[status] if isinstance(status, str) else status or (),
+        project=project,
+        parent=parent,
+    )
+    return [
+        Trial(TrialRecord(store, document, resolved.lease))
+        for document, _ in select_trials(store, selection, resolved.lease)
     ]
-    return [Trial(record) for record in records if not wanted or record.status in wanted]

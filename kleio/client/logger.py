@@ -28,90 +28,15 @@ import sys
 import threading
 import time
 from time import time as _now
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-_INT_BOUND = 1 << 63
+from kleio.client.values import checked_values
+
+if TYPE_CHECKING:
+    from kleio.core.trial import TrialDocument
+
 #: Statistics waiting for the database before log_statistic waits for it to catch up.
 _BACKLOG = 1_000_000
-_NOT_JOURNALLED = (
-    "use int, float, str, bool, None, or lists and dicts of these "
-    "(numpy scalars and 0-d arrays are converted)"
-)
-
-
-#: Keys already found journalable (a set lookup is cheaper than checking again).
-_GOOD_KEYS: set[str] = set()
-
-
-def _check_text(key: str, text: str, what: str) -> None:
-    """TypeError for text no database can hold: lone surrogates, or NUL in a key."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise TypeError(f"statistic {key!r}: {what} {text!r} is not valid Unicode") from None
-    if what == "key" and "\x00" in text:
-        raise TypeError(f"statistic {key!r}: a key cannot contain the NUL character")
-
-
-def _check_key(key: str) -> None:
-    _check_text(key, key, "key")
-    if len(_GOOD_KEYS) < 10_000:
-        _GOOD_KEYS.add(key)
-
-
-def _checked(key: str, value: Any) -> Any:
-    """``value`` as it will be journalled (a copy of lists and dicts), or TypeError."""
-    kind = type(value)
-    if kind is str:
-        if not value.isascii():
-            _check_text(key, value, "text")
-        return value
-    if kind is float or kind is bool or value is None:
-        return value
-    if kind is int or isinstance(value, int) and not isinstance(value, bool):
-        value = int(value)
-        if not -_INT_BOUND <= value < _INT_BOUND:
-            raise TypeError(f"statistic {key!r}: {value} does not fit in 64 bits")
-        return value
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return _checked(key, str(value))
-    if kind is list or kind is tuple:
-        return [_checked(key, item) for item in value]
-    if kind is dict:
-        copy = {}
-        for name, item in value.items():
-            if not isinstance(name, str):
-                raise TypeError(f"statistic {key!r}: dict keys must be str, not {name!r}")
-            _check_text(key, name, "key")
-            copy[name] = _checked(key, item)
-        return copy
-    module = getattr(kind, "__module__", "") or ""
-    if (
-        module.split(".")[0] == "numpy"
-        and getattr(value, "ndim", 0) == 0
-        and hasattr(value, "item")
-    ):
-        return _checked(key, value.item())
-    raise TypeError(f"statistic {key!r}: {kind.__name__} cannot be journalled; {_NOT_JOURNALLED}")
-
-
-def _checked_values(values: dict[str, Any]) -> dict[str, Any]:
-    for key, value in values.items():
-        if key not in _GOOD_KEYS:
-            _check_key(key)
-        kind = type(value)
-        if (
-            kind is float
-            or kind is bool
-            or value is None
-            or (kind is str and value.isascii())
-            or (kind is int and -_INT_BOUND <= value < _INT_BOUND)
-        ):
-            continue
-        values[key] = _checked(key, value)
-    return values
 
 
 class _Outside:
@@ -159,22 +84,16 @@ class _Inside:
     """Under Kleio: journal everything in the trial's store."""
 
     def __init__(self, trial_id: str) -> None:
-        from pathlib import Path
-
         from kleio.core.journal import EventWriter
-        from kleio.core.sink import EventSink, spool_folder
+        from kleio.core.settings import load_settings
+        from kleio.core.sink import EventSink
+        from kleio.core.spool import spool_folder
 
         self.trial_id = trial_id
-        self._address = os.environ.get("KLEIO_DB_ADDRESS")
-        self._db_name = os.environ.get("KLEIO_DB_NAME") or "kleio"
-        home = os.environ.get("KLEIO_HOME")
-        if not self._address or not home:
-            from kleio.core.settings import load_settings
-
-            settings = load_settings()
-            self._address = self._address or settings.db_address
-            home = home or str(settings.home)
-        self._spool = spool_folder(Path(home))
+        # Under kleio every setting is in KLEIO_* variables: no file is read.
+        settings = load_settings()
+        self._address, self._db_name = settings.db_address, settings.db_name
+        self._spool = spool_folder(settings.home)
         self._store = None
         self._store_lock = threading.Lock()
         self._writer = EventWriter()
@@ -183,13 +102,13 @@ class _Inside:
         self._terminating = False
         # Leaving must not outlast the lease: past it, another process may resume the
         # trial. What is not written by then waits in the spool.
-        try:
-            lease = float(os.environ.get("KLEIO_LEASE") or 60.0)
-        except ValueError:
-            lease = 60.0
-        self._close_timeout = max(0.5, min(30.0, lease / 2))
+        self._close_timeout = max(0.5, min(30.0, settings.lease / 2))
         self._sink = EventSink(
-            self._open_store, self._spool, name="statistics", prepare=self._events
+            self._open_store,
+            self._spool,
+            name="statistics",
+            prepare=self._events,
+            on_dropped=_say_dropped,
         )
         self._install_exit_handlers()
 
@@ -197,7 +116,7 @@ class _Inside:
     def _open_store(self):
         with self._store_lock:
             if self._store is None:
-                from kleio.store.base import open_store
+                from kleio.store import open_store
 
                 self._store = open_store(self._address, self._db_name)
             return self._store
@@ -305,7 +224,7 @@ class _Inside:
         attributes: dict[str, Any],
         moment: float,
     ) -> dict[str, Any]:
-        from kleio.core.sink import spool_artifact
+        from kleio.core.spool import spool_artifact
 
         if start is not None:
             source.seek(start)
@@ -319,7 +238,7 @@ class _Inside:
         self._sink.put(("resource", time.time(), description))
         return description
 
-    def _document(self) -> dict[str, Any]:
+    def _document(self) -> TrialDocument:
         from kleio.core.errors import UnknownTrial
 
         document = self._patiently(lambda: self._open_store().get_trial(self.trial_id), 30.0)
@@ -407,7 +326,7 @@ class KleioLogger:
                 if args
                 else "log_statistic needs at least one named value"
             )
-        _checked_values(values)
+        checked_values(values)
         backlog = self._backlog
         if backlog is not None:
             backlog.append(("statistic", _now(), values))
@@ -425,13 +344,13 @@ class KleioLogger:
         if not isinstance(filename, str) or not filename:
             raise TypeError("log_artifact needs a file name (a non-empty str) first")
         _check_artifact(artifact)
-        attributes = _checked_values(dict(metadata))
+        attributes = checked_values(dict(metadata))
         (self._state or self._start()).artifact(filename, artifact, attributes)
 
     def log_resource(self, path: str | os.PathLike, **metadata: Any) -> dict[str, Any]:
         """Record an input the script read (a data set, a pretrained model) by path,
         size and sha256, without copying it. Returns what was recorded."""
-        attributes = _checked_values(dict(metadata))
+        attributes = checked_values(dict(metadata))
         return (self._state or self._start()).resource(path, attributes)
 
     def load_statistics(self, **where: Any):
@@ -451,6 +370,14 @@ class KleioLogger:
         return (self._state or self._start()).flush(timeout)
 
 
+def _say_dropped(count: int, reason: str) -> None:
+    print(
+        f"kleio: {count} statistics events could not be journalled ({reason})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def _preload() -> None:
     """Under Kleio, import now, in the importing thread, what the logger will use.
 
@@ -462,17 +389,15 @@ def _preload() -> None:
     """
     import kleio.core.artifacts
     import kleio.core.journal
+    import kleio.core.settings
     import kleio.core.sink
-    import kleio.core.statistics
-    import kleio.store.base
+    import kleio.core.statistics  # noqa: F401 - the logger imports these lazily
+    from kleio.store import StoreError, backend_class
 
-    if os.environ.get("KLEIO_DB_ADDRESS", "").startswith("mongodb"):
-        import bson.binary  # noqa: F401 - the store imports these lazily
-        import pymongo.errors  # noqa: F401
-
-        import kleio.store.mongodb
-    else:
-        import kleio.store.sqlite  # noqa: F401
+    try:
+        backend_class(os.environ.get("KLEIO_DB_ADDRESS", "")).preload()
+    except StoreError:
+        pass  # an address no backend takes: the first use says so
 
 
 def _forget_in_child() -> None:

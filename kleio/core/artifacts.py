@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from kleio.core.trial import TrialDocument
 from kleio.core.view import Segment, lineage
 from kleio.store.base import BlobInfo, Store, chunks_of
 
@@ -83,7 +84,7 @@ class Artifact:
 
 def find_artifacts(
     store: Store,
-    document: dict[str, Any],
+    document: TrialDocument,
     filename: str | None = None,
     where: dict[str, Any] | None = None,
     segments: list[Segment] | None = None,

@@ -11,14 +11,13 @@ as its own past.
 
 from __future__ import annotations
 
-from typing import Any
-
 from kleio.core import clock
 from kleio.core.commandline import Option, parse_assignment, split_command, with_options
 from kleio.core.errors import KleioError
-from kleio.core.execution import Runner, _create
+from kleio.core.execution import Runner
+from kleio.core.matching import create_trial
 from kleio.core.status import ACTIVE
-from kleio.core.trial import TrialSpec, short_id
+from kleio.core.trial import TrialDocument, TrialSpec, short_id
 from kleio.core.view import read_view
 from kleio.store.base import Store
 
@@ -27,7 +26,7 @@ class BranchExists(KleioError):
     """This very branch (same parent, point and options) was made before."""
 
 
-def branch_point(store: Store, parent: dict[str, Any], timestamp: str | None) -> float:
+def branch_point(store: Store, parent: TrialDocument, timestamp: str | None) -> float:
     """The time the branch starts from (see the module documentation)."""
     if not timestamp:
         if parent.get("status") in ACTIVE:
@@ -71,8 +70,8 @@ def changed_options(words: list[str]) -> list[Option]:
 
 
 def make_branch(
-    runner: Runner, parent: dict[str, Any], words: list[str], timestamp: str | None
-) -> dict[str, Any]:
+    runner: Runner, parent: TrialDocument, words: list[str], timestamp: str | None
+) -> TrialDocument:
     """Create the branch of ``parent``; raises :class:`BranchExists` if it was made."""
     store = runner.store
     changes = changed_options(words) if words else []
@@ -87,7 +86,7 @@ def make_branch(
     }
     spec = TrialSpec(parent["project"], tuple(argv), snapshot.configuration, refers)
     tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
-    document, created = _create(store, spec, snapshot, tags)
+    document, created = create_trial(store, spec, snapshot, tags)
     if not created:
         label = short_id(document["_id"])
         raise BranchExists(

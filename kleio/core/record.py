@@ -11,13 +11,12 @@ from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
-from kleio.core import clock
 from kleio.core.artifacts import Artifact, find_artifacts
 from kleio.core.errors import KleioError
-from kleio.core.launcher import OUTPUT_PAGE, output_bytes
+from kleio.core.output import OUTPUT_PAGE, output_bytes
 from kleio.core.statistics import Statistics, statistics_of
-from kleio.core.status import ACTIVE, observed_status
-from kleio.core.trial import short_id
+from kleio.core.status import ACTIVE, observed_status, run_time
+from kleio.core.trial import TrialDocument, short_id
 from kleio.core.view import Segment, lineage, read_view
 from kleio.store.base import Store
 
@@ -25,7 +24,7 @@ from kleio.store.base import Store
 class TrialRecord:
     """A trial as the journal holds it; each part is read once, when first asked for."""
 
-    def __init__(self, store: Store, document: dict[str, Any], lease: float):
+    def __init__(self, store: Store, document: TrialDocument, lease: float):
         self.store = store
         self.document = document
         self.lease = lease
@@ -50,10 +49,7 @@ class TrialRecord:
     @property
     def run_time(self) -> float:
         """Seconds spent running, over every execution (the current one included)."""
-        total = float(self.document.get("run_time") or 0.0)
-        if self.document.get("status") in ACTIVE and self.status != "lost":
-            total += max(0.0, clock.now() - (self.document.get("started") or clock.now()))
-        return total
+        return run_time(self.document, self.status)
 
     def reload(self) -> TrialRecord:
         document = self.store.get_trial(self.id)

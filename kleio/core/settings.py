@@ -144,13 +144,11 @@ def _seconds(name: str, value: Any, source: str) -> float:
     return seconds
 
 
-def load_settings(
-    flags: Mapping[str, Any] | None = None,
-    config_file: str | os.PathLike | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> Settings:
-    """Resolve every setting from its sources, in order of precedence."""
-    flags = {key: value for key, value in (flags or {}).items() if value is not None}
+def _config_layers(
+    config_file: str | os.PathLike | None, environ: Mapping[str, str]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The settings files, highest precedence first: ``--config`` (or KLEIO_CONFIG),
+    then the user's file."""
     layers: list[tuple[str, Mapping[str, Any]]] = []
     config_file = config_file or environ.get("KLEIO_CONFIG") or None
     if config_file:
@@ -158,20 +156,31 @@ def load_settings(
     user_file = user_config_path(environ)
     if user_file.is_file():
         layers.append((str(user_file), read_config_file(user_file)))
+    return layers
 
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    config_file: str | os.PathLike | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> Settings:
+    """Resolve every setting from its sources, in order of precedence."""
+    flags = {key: value for key, value in (flags or {}).items() if value is not None}
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
-    for name, (variable, path) in _SOURCES.items():
+    for name, (variable, _) in _SOURCES.items():
         if name in flags:
             values[name], origins[name] = flags[name], "command line"
         elif environ.get(variable):
             values[name], origins[name] = environ[variable], variable
-        else:
-            for source, content in layers:
-                found = _lookup(content, path)
+    if len(values) < len(_SOURCES):
+        # Files are read only for what flags and variables leave open: a child of
+        # `kleio` has every setting in its environment and reads no file.
+        for source, content in _config_layers(config_file, environ):
+            for name, (_, path) in _SOURCES.items():
+                found = _lookup(content, path) if name not in values else None
                 if found is not None:
                     values[name], origins[name] = found, source
-                    break
 
     home = Path(os.path.expanduser(str(values.get("home") or default_home(environ)))).absolute()
     heartbeat = _seconds(

@@ -12,71 +12,22 @@ replayed after an uncertain failure is never duplicated.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import threading
 import time
-import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from kleio.core.spool import new_spool_path, replay_spool, write_spool
+from kleio.forking import at_fork
 from kleio.store.base import Event, Store, StoreError
 
 #: Events appended per call at most.
 BATCH = 5000
 #: Seconds of retries for the last events when the sink closes.
 CLOSING_PATIENCE = 2.0
-
-
-def spool_folder(home: Path) -> Path:
-    return Path(home) / "spool"
-
-
-def _event_line(event: Event) -> str:
-    return (
-        json.dumps(
-            {
-                "trial": event.trial,
-                "kind": event.kind,
-                "key": event.key,
-                "time": event.time,
-                "data": event.data,
-            },
-            ensure_ascii=False,
-        )
-        + "\n"
-    )
-
-
-def read_spool(path: Path) -> Iterator[Event]:
-    """The events in a spool file; a torn last line (a crash mid-write) is skipped."""
-    with open(path, encoding="utf-8") as stream:
-        for line in stream:
-            try:
-                record = json.loads(line)
-                yield Event(
-                    record["trial"], record["kind"], record["key"], record["time"], record["data"]
-                )
-            except (ValueError, KeyError, TypeError):
-                continue
-
-
-def replay_spool(store: Store, path: Path) -> int:
-    """Append a spool file's events to the store, then remove it; returns the count."""
-    count, batch = 0, []
-    for event in read_spool(path):
-        batch.append(event)
-        if len(batch) >= BATCH:
-            store.append_events(batch)
-            count += len(batch)
-            batch = []
-    store.append_events(batch)
-    count += len(batch)
-    path.unlink(missing_ok=True)
-    return count
 
 
 def retrying(action: Callable[[], Any], patience: float) -> Any:
@@ -90,96 +41,6 @@ def retrying(action: Callable[[], Any], patience: float) -> Any:
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 2.0)
-
-
-def spool_artifact(
-    folder: Path,
-    trial_id: str,
-    filename: str,
-    source: Any,
-    attributes: dict[str, Any],
-    moment: float,
-) -> dict[str, Any]:
-    """Keep an artifact the store refused on disk, for :func:`replay_artifact`."""
-    import hashlib
-
-    from kleio.store.base import chunks_of
-
-    folder.mkdir(parents=True, exist_ok=True)
-    stem = folder / f"{trial_id}-artifact-{os.getpid()}-{time.time_ns()}"
-    digest, size = hashlib.sha256(), 0
-    with open(stem.with_suffix(".bin"), "wb") as stream:
-        for chunk in chunks_of(source):
-            digest.update(chunk)
-            size += len(chunk)
-            stream.write(chunk)
-        stream.flush()
-        os.fsync(stream.fileno())
-    data = {
-        "filename": filename,
-        "size": size,
-        "sha256": digest.hexdigest(),
-        "attributes": attributes,
-    }
-    record = {"trial": trial_id, "time": moment, **data}
-    temporary = stem.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, ensure_ascii=False))
-    os.replace(temporary, stem.with_suffix(".artifact"))  # complete: ready to replay
-    return data
-
-
-def replay_artifact(store: Store, record_path: Path) -> None:
-    """Upload a spooled artifact (once: a retry finds it already there), then remove it."""
-    from kleio.core.artifacts import ARTIFACT, put_artifact
-
-    record = json.loads(record_path.read_text())
-    existing = store.find_blobs(
-        {
-            "trial": record["trial"],
-            "kind": ARTIFACT,
-            "filename": record["filename"],
-            "time": record["time"],
-        }
-    )
-    if not existing:
-        with open(record_path.with_suffix(".bin"), "rb") as stream:
-            put_artifact(
-                store,
-                record["trial"],
-                record["filename"],
-                stream,
-                record["attributes"],
-                record["time"],
-            )
-    record_path.with_suffix(".bin").unlink(missing_ok=True)
-    record_path.unlink(missing_ok=True)
-
-
-def pending_spools(folder: Path, trial_id: str | None = None) -> list[Path]:
-    """Spool files waiting for the store: events (``.jsonl``) and artifacts."""
-    if not folder.is_dir():
-        return []
-    prefix = f"{trial_id}-" if trial_id else ""
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.name.startswith(prefix) and p.suffix in (".jsonl", ".artifact")
-    )
-
-
-def replay_trial_spools(store: Store, folder: Path, trial_id: str | None = None) -> tuple[int, int]:
-    """Replay the spool files of one trial (or all); returns (events, artifacts) uploaded.
-
-    Stops at the first store error, leaving the rest for later.
-    """
-    events = artifacts = 0
-    for path in pending_spools(folder, trial_id):
-        if path.suffix == ".jsonl":
-            events += replay_spool(store, path)
-        else:
-            replay_artifact(store, path)
-            artifacts += 1
-    return events, artifacts
 
 
 class EventSink:
@@ -201,8 +62,11 @@ class EventSink:
         wake_at: int = BATCH,
         prepare: Callable[[list[Any]], list[Event]] | None = None,
         on_spool: Callable[[int], None] | None = None,
+        on_dropped: Callable[[int, str], None] | None = None,
     ):
-        """``wake_at``: queued items that make the thread write before ``interval``."""
+        """``wake_at``: queued items that make the thread write before ``interval``.
+        ``on_spool(count)`` is told of events spooled; ``on_dropped(count, reason)`` of
+        events no store can hold, which are dropped (the others of their batch are kept)."""
         self._store_factory = store_factory
         self._store: Store | None = None
         self._spool_folder = spool
@@ -212,6 +76,7 @@ class EventSink:
         self._wake_at = wake_at
         self._prepare = prepare
         self._on_spool = on_spool
+        self._on_dropped = on_dropped
         self._queue: deque = deque()
         self._wake = threading.Event()
         self._drained = threading.Condition()
@@ -224,8 +89,7 @@ class EventSink:
         self.dropped = 0
         self._spool_path: Path | None = None
         self.last_error: str | None = None
-        reference = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+        at_fork(self, after_in_child=EventSink._reset_after_fork)
 
     # -- producers ---------------------------------------------------------------------
     @property
@@ -393,11 +257,8 @@ class EventSink:
         if dropped:
             self.dropped += dropped
             self.last_error = f"{type(error).__name__}: {error}"
-            print(
-                f"kleio: {dropped} {self._name} events could not be journalled ({self.last_error})",
-                file=sys.stderr,
-                flush=True,
-            )
+            if self._on_dropped is not None:
+                self._on_dropped(dropped, self.last_error)
 
     def _open(self) -> Store:
         self._store = self._store_factory()
@@ -410,14 +271,8 @@ class EventSink:
         if self._spool_folder is None:
             raise StoreError(f"{len(events)} events could not be written: {self.last_error}")
         if self._spool_path is None:
-            self._spool_folder.mkdir(parents=True, exist_ok=True)
-            self._spool_path = self._spool_folder / (
-                f"{events[0].trial}-{self._name}-{os.getpid()}-{time.time_ns()}.jsonl"
-            )
-        with open(self._spool_path, "a", encoding="utf-8") as stream:
-            stream.writelines(_event_line(event) for event in events)
-            stream.flush()
-            os.fsync(stream.fileno())
+            self._spool_path = new_spool_path(self._spool_folder, events[0].trial, self._name)
+        write_spool(self._spool_path, events)
         self.spooled += len(events)
         if self._on_spool is not None:
             self._on_spool(len(events))
@@ -449,9 +304,3 @@ def _new_starting_lock() -> None:
 
 
 os.register_at_fork(after_in_child=_new_starting_lock)
-
-
-def _after_fork(reference: weakref.ref) -> None:
-    sink = reference()
-    if sink is not None:
-        sink._reset_after_fork()

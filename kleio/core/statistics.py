@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from kleio.core.trial import TrialDocument
 from kleio.core.view import read_view
 from kleio.store.base import Store
 
@@ -80,7 +81,7 @@ class Statistics(list):
 
 
 def statistics_of(
-    store: Store, document: dict[str, Any], where: dict[str, Any] | None = None, segments=None
+    store: Store, document: TrialDocument, where: dict[str, Any] | None = None, segments=None
 ) -> Statistics:
     """The statistics of the trial's whole view, in logging order."""
     # Statistics are small: large pages save round trips to the database.

@@ -22,14 +22,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kleio.core import clock
 from kleio.core.errors import KleioError, TrialNotReservable, UnknownTrial
 from kleio.core.journal import writer
-from kleio.core.trial import short_id
+from kleio.core.trial import TrialDocument, short_id
 from kleio.store.base import Store
 
 NEW = "new"
@@ -67,7 +67,7 @@ class Worker:
         return asdict(self)
 
 
-def observed_status(document: Mapping[str, Any], lease: float, now: float | None = None) -> str:
+def observed_status(document: TrialDocument, lease: float, now: float | None = None) -> str:
     """The stored status, or ``lost`` for an active trial whose heartbeat expired."""
     status = document.get("status", NEW)
     if status in ACTIVE:
@@ -77,7 +77,22 @@ def observed_status(document: Mapping[str, Any], lease: float, now: float | None
     return status
 
 
-def describe_holder(document: Mapping[str, Any], now: float | None = None) -> str:
+def stored_statuses(wanted: Sequence[str]) -> list[str]:
+    """The stored statuses of trials that show as one of ``wanted``: ``lost`` is observed
+    on active trials, never stored."""
+    return sorted({*wanted, *(ACTIVE if LOST in wanted else ())} - {LOST})
+
+
+def run_time(document: TrialDocument, status: str, now: float | None = None) -> float:
+    """Seconds spent running over every execution, the current one included (``status``
+    is the observed one: a lost trial's last execution does not count)."""
+    total = float(document.get("run_time") or 0.0)
+    if status in ACTIVE and document.get("started"):
+        total += max(0.0, (now if now is not None else clock.now()) - document["started"])
+    return total
+
+
+def describe_holder(document: TrialDocument, now: float | None = None) -> str:
     """``host node1, pid 4242, since 2026-11-26 04:00:00 UTC (heartbeat 3.0s ago)``."""
     worker = document.get("worker") or {}
     now = now if now is not None else clock.now()
@@ -102,7 +117,7 @@ def reserve_trial(
     *,
     lease: float,
     allow_broken: bool = False,
-) -> dict[str, Any]:
+) -> TrialDocument:
     """Take the trial for ``worker``; returns the reserved document.
 
     Raises :class:`TrialNotReservable` if it is completed, broken (unless

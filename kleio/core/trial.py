@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from kleio.core import clock
 from kleio.core.errors import AmbiguousTrial, UnknownTrial
@@ -24,6 +24,66 @@ from kleio.store.base import Store
 ID_LENGTH = 32
 #: Hex characters of the short id printed in tables.
 SHORT_LENGTH = 7
+
+
+class Refers(TypedDict, total=False):
+    """Where a branch comes from; empty for a root trial. Part of the trial's identity."""
+
+    parent: str
+    #: The branch point: the parent's events up to this time are the branch's past.
+    time: float
+    #: ``branch`` (``kleio branch``) or ``change`` (code or environment changed).
+    reason: str
+    #: The ``--timestamp`` given to ``kleio branch``, if any.
+    timestamp: str | None
+    #: For a ``change`` branch, the identity of each component it was made for.
+    code: str
+    environment: str
+
+
+class WorkerDocument(TypedDict):
+    """Who holds a reserved or running trial (see :class:`kleio.core.status.Worker`)."""
+
+    host: str
+    pid: int
+    token: str
+    since: float
+
+
+class TrialDocument(TypedDict, total=False):
+    """The fields of a trial document, in one place (a plain dict at run time).
+
+    The spec (``project``, ``commandline``, ``configuration``, ``refers``) never changes
+    and gives ``_id``; the rest is recorded when the trial is made or as it runs.
+    """
+
+    _id: str
+    project: str
+    commandline: list[str]
+    configuration: dict[str, Any]
+    refers: Refers
+    tags: list[str]
+    status: str
+    created: float
+    updated: float
+    #: Last sign of life of the holder; with the lease, it makes an active trial lost.
+    heartbeat: float | None
+    worker: WorkerDocument | None
+    #: A broken trial allowed to run once more (``kleio switchover``).
+    switchover: bool
+    cwd: str
+    program: str | None
+    #: The code snapshot (:mod:`kleio.core.code`); a large diff is a blob (``diff_blob``).
+    version: dict[str, Any]
+    environment: dict[str, Any]
+    code_identity: str
+    environment_identity: str
+    #: How many executions started, their total run time, and how the last one ended.
+    executions: int
+    run_time: float
+    exit_code: int | None
+    started: float
+    ended: float
 
 
 def canonical_json(value: Any) -> str:
@@ -56,7 +116,7 @@ class TrialSpec:
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
 
     @classmethod
-    def of(cls, document: Mapping[str, Any]) -> TrialSpec:
+    def of(cls, document: TrialDocument) -> TrialSpec:
         """The spec a stored trial document was made from."""
         return cls(
             project=document["project"],
@@ -72,10 +132,10 @@ def short_id(trial_id: str) -> str:
 
 def new_trial_document(
     spec: TrialSpec, *, status: str = "new", tags: Sequence[str] = (), **fields: Any
-) -> dict[str, Any]:
+) -> TrialDocument:
     """The document of a new trial; ``fields`` add recorded facts (cwd, version...)."""
     now = clock.now()
-    return {
+    return {  # type: ignore[typeddict-item]  # fields complete it
         "_id": spec.id,
         "project": spec.project,
         "commandline": list(spec.commandline),
@@ -94,7 +154,7 @@ def new_trial_document(
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-def resolve_trial(store: Store, id_or_prefix: str) -> dict[str, Any]:
+def resolve_trial(store: Store, id_or_prefix: str) -> TrialDocument:
     """The one trial whose id is or starts with ``id_or_prefix``.
 
     Raises :class:`UnknownTrial` when none matches and :class:`AmbiguousTrial`, listing

@@ -8,8 +8,9 @@ ancestor is cut at the earliest branch point below it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from kleio.core.trial import TrialDocument
 from kleio.store.base import EVENT_PAGE_SIZE, Event, Store
 
 #: Generations followed at most (a guard against a corrupted, cyclic lineage).
@@ -23,7 +24,7 @@ class Segment(NamedTuple):
     until: float | None
 
 
-def lineage(store: Store, document: dict[str, Any]) -> list[Segment]:
+def lineage(store: Store, document: TrialDocument) -> list[Segment]:
     """Segments of the trial's view, oldest ancestor first, the trial itself last."""
     segments = [Segment(document["_id"], None)]
     seen = {document["_id"]}
@@ -48,7 +49,7 @@ def lineage(store: Store, document: dict[str, Any]) -> list[Segment]:
 
 def read_view(
     store: Store,
-    document: dict[str, Any],
+    document: TrialDocument,
     kinds: Sequence[str] | None = None,
     segments: list[Segment] | None = None,
     page_size: int = EVENT_PAGE_SIZE,

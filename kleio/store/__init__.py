@@ -1,1 +1,75 @@
-"""Persistence behind one contract (:mod:`kleio.store.base`): SQLite and MongoDB."""
+"""Persistence behind one contract (:mod:`kleio.store.base`), and the table of backends.
+
+A backend is found by the scheme of the database address, in :data:`BACKENDS`. Adding
+one (say PostgreSQL) is a module with a :class:`~kleio.store.base.Store` subclass, one
+row here and one parameter of the contract tests (``tests/store/conftest.py``).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from kleio.store.base import (
+    BlobNotFound,
+    DuplicateTrialError,
+    Store,
+    StoreError,
+    StoreUnavailable,
+    TrialQuery,
+    mask_address,
+)
+
+#: Address scheme -> ``"module:Class"`` of the backend that stores there.
+BACKENDS = {
+    "sqlite": "kleio.store.sqlite:SQLiteStore",
+    "mongodb": "kleio.store.mongodb:MongoStore",
+    "mongodb+srv": "kleio.store.mongodb:MongoStore",
+}
+#: The scheme of an address that has none: a plain file path.
+DEFAULT_SCHEME = "sqlite"
+
+__all__ = [
+    "BACKENDS",
+    "BlobNotFound",
+    "DuplicateTrialError",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "TrialQuery",
+    "backend_class",
+    "mask_address",
+    "open_store",
+    "schemes_help",
+]
+
+
+def scheme_of(address: str) -> str:
+    return address.split("://", 1)[0] if "://" in address else DEFAULT_SCHEME
+
+
+def schemes_help() -> str:
+    """``mongodb://..., mongodb+srv://..., sqlite:///PATH or a file path``."""
+    others = [f"{scheme}://..." for scheme in BACKENDS if scheme != DEFAULT_SCHEME]
+    return ", ".join(others) + f", {DEFAULT_SCHEME}:///PATH or a file path"
+
+
+def backend_class(address: str) -> type[Store]:
+    """The class of the backend for ``address`` (its module is imported now)."""
+    scheme = scheme_of(address)
+    target = BACKENDS.get(scheme)
+    if target is None:
+        known = ", ".join(f"{name}://" for name in BACKENDS)
+        raise StoreError(
+            f"unsupported database address {mask_address(address)!r}: "
+            f"{scheme}:// is not one of {known}"
+        )
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def open_store(address: str, name: str = "kleio") -> Store:
+    """Open the store at ``address`` (database ``name`` where the backend has several).
+
+    Nothing slow happens here: a server is contacted on first use.
+    """
+    return backend_class(address).open(address, name)

@@ -56,7 +56,9 @@ from __future__ import annotations
 import abc
 import heapq
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
@@ -110,6 +112,27 @@ class BlobInfo(NamedTuple):
     length: int
     chunk_size: int
     metadata: dict
+
+
+@dataclass(frozen=True)
+class TrialQuery:
+    """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
+
+    Every filter given must match: ``id_prefix`` starts the id; ``status`` is any of the
+    statuses; ``tags`` requires all of the tags; ``parent`` matches
+    ``document['refers']['parent']``. ``limit`` caps the count (newest first).
+    ``fields`` (top-level names) returns only those fields and ``_id``, which is much
+    cheaper than whole documents for a listing; a field a document lacks may come back
+    as None.
+    """
+
+    id_prefix: str | None = None
+    status: Sequence[str] | None = None
+    tags: Sequence[str] | None = None
+    project: str | None = None
+    parent: str | None = None
+    limit: int | None = None
+    fields: Sequence[str] | None = None
 
 
 def time_key(seconds: float) -> str:
@@ -186,25 +209,14 @@ class Store(abc.ABC):
     def get_trial(self, trial_id: str) -> dict | None:
         """The document with exactly that id, or None."""
 
-    @abc.abstractmethod
-    def find_trials(
-        self,
-        *,
-        id_prefix: str | None = None,
-        status: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-        project: str | None = None,
-        parent: str | None = None,
-        limit: int | None = None,
-        fields: Sequence[str] | None = None,
-    ) -> list[dict]:
-        """Trial documents matching every filter given, newest ``created`` first.
+    def find_trials(self, query: TrialQuery | None = None, **filters: Any) -> list[dict]:
+        """Trial documents matching ``query`` (or a :class:`TrialQuery` of ``filters``),
+        newest ``created`` first."""
+        return self._find_trials(query if query is not None else TrialQuery(**filters))
 
-        ``status`` matches any of the statuses; ``tags`` requires all of the tags;
-        ``parent`` matches ``document['refers']['parent']``. ``fields`` (top-level
-        names) returns only those fields and ``_id``, which is much cheaper than whole
-        documents for a listing; a field a document lacks may come back as None.
-        """
+    @abc.abstractmethod
+    def _find_trials(self, query: TrialQuery) -> list[dict]:
+        """:meth:`find_trials` for one query."""
 
     @abc.abstractmethod
     def update_trial(
@@ -291,9 +303,44 @@ class Store(abc.ABC):
         """How many events of those kinds the trial has."""
 
     # -- blobs -----------------------------------------------------------------------
-    @abc.abstractmethod
     def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
-        """Store bytes read from ``source`` chunk by chunk; visible once complete."""
+        """Store bytes read from ``source`` chunk by chunk; visible once complete.
+
+        Chunks are written in pages of :data:`BLOB_PAGE_CHUNKS` (bounded memory and lock
+        time); the record that makes the blob visible comes last, and an upload that
+        fails or is interrupted removes the chunks it wrote.
+        """
+        blob_id = uuid.uuid4().hex
+        length, first, pending = 0, 0, []
+        try:
+            for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
+                pending.append(chunk)
+                length += len(chunk)
+                if len(pending) >= BLOB_PAGE_CHUNKS:
+                    self._write_chunks(blob_id, first, pending)
+                    first, pending = first + len(pending), []
+            info = BlobInfo(blob_id, length, BLOB_CHUNK_SIZE, dict(metadata))
+            self._complete_blob(info, first, pending)
+        except BaseException:
+            try:
+                self._discard_chunks(blob_id)
+            except StoreError:
+                pass  # orphaned chunks are invisible; the original error matters more
+            raise
+        return info
+
+    @abc.abstractmethod
+    def _write_chunks(self, blob_id: str, first: int, chunks: list[bytes]) -> None:
+        """Store chunks number ``first``, ``first + 1``... of an upload in progress."""
+
+    @abc.abstractmethod
+    def _complete_blob(self, info: BlobInfo, first: int, chunks: list[bytes]) -> None:
+        """Store the last chunks (from number ``first``), then make the blob visible."""
+
+    @abc.abstractmethod
+    def _discard_chunks(self, blob_id: str) -> None:
+        """Remove the chunks of an upload that never became visible (only those: an
+        interruption may come just after the write that made the blob whole)."""
 
     @abc.abstractmethod
     def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
@@ -328,6 +375,18 @@ class Store(abc.ABC):
         """Chunks number ``start`` to ``stop - 1`` of a blob, in order."""
 
     # -- lifetime --------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def open(cls, address: str, name: str) -> Store:
+        """The store at ``address`` (a database ``name`` where the backend has several);
+        :func:`kleio.store.open_store` picks the class by the address's scheme."""
+
+    @staticmethod
+    def preload() -> None:
+        """Import now what the backend would import on first use (for a process that
+        may fork soon: see ``kleio.client.logger``). Nothing by default."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store must not be used afterwards."""
@@ -337,26 +396,3 @@ class Store(abc.ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def open_store(address: str, name: str = "kleio") -> Store:
-    """Open the store at ``address``.
-
-    ``mongodb://`` and ``mongodb+srv://`` addresses open MongoDB (database ``name``);
-    ``sqlite:///PATH`` or a plain file path opens SQLite. Nothing slow happens here:
-    a MongoDB server is contacted on first use.
-    """
-    if address.startswith(("mongodb://", "mongodb+srv://")):
-        from kleio.store.mongodb import MongoStore
-
-        return MongoStore(address, name)
-    if "://" in address and not address.startswith("sqlite://"):
-        scheme = address.split("://", 1)[0]
-        raise StoreError(
-            f"unsupported database address {mask_address(address)!r}: "
-            f"{scheme}:// is neither mongodb:// nor sqlite:///"
-        )
-    from kleio.store.sqlite import SQLiteStore
-
-    path = address[len("sqlite://") :] if address.startswith("sqlite://") else address
-    return SQLiteStore(path)

@@ -14,23 +14,19 @@ from __future__ import annotations
 import datetime
 import os
 import threading
-import uuid
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from kleio.forking import at_fork
 from kleio.store.base import (
-    BLOB_CHUNK_SIZE,
-    BLOB_PAGE_CHUNKS,
     BlobInfo,
-    BlobSource,
     DuplicateTrialError,
     Event,
     Store,
     StoreError,
     StoreUnavailable,
-    chunks_of,
+    TrialQuery,
     mask_address,
 )
 
@@ -47,11 +43,9 @@ def _reason(error: Exception) -> str:
     return text
 
 
-def _renew_lock(reference: weakref.ref) -> None:
+def _renew_lock(store: MongoStore) -> None:
     # A child may have been forked while another thread held the lock to connect.
-    store = reference()
-    if store is not None:
-        store._lock = threading.Lock()
+    store._lock = threading.Lock()
 
 
 class MongoStore(Store):
@@ -68,8 +62,17 @@ class MongoStore(Store):
         self._client = None
         self._database = None
         self._pid = -1
-        reference = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _renew_lock(reference))
+        at_fork(self, after_in_child=_renew_lock)
+
+    @classmethod
+    def open(cls, address: str, name: str = "kleio") -> MongoStore:
+        return cls(address, name)
+
+    @staticmethod
+    def preload() -> None:
+        """Import now what the store imports on first use (see ``kleio.client.logger``)."""
+        import bson.binary  # noqa: F401
+        import pymongo.errors  # noqa: F401
 
     # -- connection ------------------------------------------------------------------
     @property
@@ -153,33 +156,23 @@ class MongoStore(Store):
         with self._translated():
             return self._db.trials.find_one({"_id": trial_id})
 
-    def find_trials(
-        self,
-        *,
-        id_prefix: str | None = None,
-        status: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-        project: str | None = None,
-        parent: str | None = None,
-        limit: int | None = None,
-        fields: Sequence[str] | None = None,
-    ) -> list[dict]:
-        query: dict[str, Any] = {}
-        if id_prefix:
-            query["_id"] = {"$gte": id_prefix, "$lt": id_prefix + "\U0010ffff"}
-        if status is not None:
-            query["status"] = {"$in": list(status)}
-        if tags:
-            query["tags"] = {"$all": list(dict.fromkeys(tags))}
-        if project is not None:
-            query["project"] = project
-        if parent is not None:
-            query["refers.parent"] = parent
+    def _find_trials(self, query: TrialQuery) -> list[dict]:
+        selector: dict[str, Any] = {}
+        if query.id_prefix:
+            selector["_id"] = {"$gte": query.id_prefix, "$lt": query.id_prefix + "\U0010ffff"}
+        if query.status is not None:
+            selector["status"] = {"$in": list(query.status)}
+        if query.tags:
+            selector["tags"] = {"$all": list(dict.fromkeys(query.tags))}
+        if query.project is not None:
+            selector["project"] = query.project
+        if query.parent is not None:
+            selector["refers.parent"] = query.parent
         with self._translated():
-            projection = {name: 1 for name in fields} if fields else None
-            cursor = self._db.trials.find(query, projection).sort([("created", -1), ("_id", 1)])
-            if limit is not None:
-                cursor = cursor.limit(int(limit))
+            projection = {name: 1 for name in query.fields} if query.fields else None
+            cursor = self._db.trials.find(selector, projection).sort([("created", -1), ("_id", 1)])
+            if query.limit is not None:
+                cursor = cursor.limit(int(query.limit))
             return list(cursor)
 
     def update_trial(
@@ -254,48 +247,35 @@ class MongoStore(Store):
             return self._db.events.count_documents(query)
 
     # -- blobs -----------------------------------------------------------------------
-    def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
+    def _write_chunks(self, blob_id: str, first: int, chunks: list[bytes]) -> None:
         from bson.binary import Binary
 
-        blob_id = uuid.uuid4().hex
-        length, n, pending = 0, 0, []
-        chunks = self._db["blobs.chunks"]
-        try:
+        if chunks:
+            documents = [
+                {"files_id": blob_id, "n": first + index, "data": Binary(chunk)}
+                for index, chunk in enumerate(chunks)
+            ]
             with self._translated():
-                for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
-                    pending.append({"files_id": blob_id, "n": n, "data": Binary(chunk)})
-                    n += 1
-                    length += len(chunk)
-                    if len(pending) >= BLOB_PAGE_CHUNKS:
-                        chunks.insert_many(pending)
-                        pending = []
-                if pending:
-                    chunks.insert_many(pending)
-                # The files document comes last: until it exists the blob is invisible.
-                self._db["blobs.files"].insert_one(
-                    {
-                        "_id": blob_id,
-                        "length": length,
-                        "chunkSize": BLOB_CHUNK_SIZE,
-                        "uploadDate": datetime.datetime.now(datetime.timezone.utc),
-                        "filename": str(metadata.get("filename", "")),
-                        "metadata": dict(metadata),
-                    }
-                )
-        except BaseException:
-            self._discard_chunks(blob_id)
-            raise
-        return BlobInfo(blob_id, length, BLOB_CHUNK_SIZE, dict(metadata))
+                self._db["blobs.chunks"].insert_many(documents)
+
+    def _complete_blob(self, info: BlobInfo, first: int, chunks: list[bytes]) -> None:
+        self._write_chunks(info.id, first, chunks)
+        with self._translated():
+            self._db["blobs.files"].insert_one(
+                {
+                    "_id": info.id,
+                    "length": info.length,
+                    "chunkSize": info.chunk_size,
+                    "uploadDate": datetime.datetime.now(datetime.timezone.utc),
+                    "filename": str(info.metadata.get("filename", "")),
+                    "metadata": info.metadata,
+                }
+            )
 
     def _discard_chunks(self, blob_id: str) -> None:
-        try:
-            with self._translated():
-                # Only an upload that never became visible: an interruption may come just
-                # after the files document that made the blob whole.
-                if self._db["blobs.files"].find_one({"_id": blob_id}, {"_id": 1}) is None:
-                    self._db["blobs.chunks"].delete_many({"files_id": blob_id})
-        except StoreError:
-            pass  # orphaned chunks are invisible; the original error matters more
+        with self._translated():
+            if self._db["blobs.files"].find_one({"_id": blob_id}, {"_id": 1}) is None:
+                self._db["blobs.chunks"].delete_many({"files_id": blob_id})
 
     def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
         query = {f"metadata.{path}": value for path, value in where.items()}

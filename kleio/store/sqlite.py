@@ -16,30 +16,25 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
-import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from kleio.forking import at_fork
 from kleio.store.base import (
-    BLOB_CHUNK_SIZE,
     BlobInfo,
-    BlobSource,
     DuplicateTrialError,
     Event,
     Store,
     StoreError,
     StoreUnavailable,
-    chunks_of,
+    TrialQuery,
 )
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
 SCHEMA_VERSION = 1
-#: Chunks written per transaction while uploading a blob (bounded lock time).
-_CHUNKS_PER_TRANSACTION = 16
 
 _SCHEMA = """
 CREATE TABLE trials (
@@ -140,16 +135,8 @@ def _json_param(value: Any) -> Any:
     return value
 
 
-def _fork_hook(reference: weakref.ref, moment: str) -> None:
-    store = reference()
-    if store is None:
-        return
-    if moment == "before":
-        store._lock.acquire()
-    elif moment == "parent":
-        store._lock.release()
-    else:  # the child starts unlocked and reconnects on first use
-        store._lock = threading.RLock()
+def _unlocked(store: SQLiteStore) -> None:
+    store._lock = threading.RLock()
 
 
 class SQLiteStore(Store):
@@ -164,12 +151,18 @@ class SQLiteStore(Store):
         self._pid = -1
         # A fork waits for a write in progress: a child must not inherit the lock held
         # by a thread it does not have, nor a connection in the middle of a transaction.
-        reference = weakref.ref(self)
-        os.register_at_fork(
-            before=lambda: _fork_hook(reference, "before"),
-            after_in_parent=lambda: _fork_hook(reference, "parent"),
-            after_in_child=lambda: _fork_hook(reference, "child"),
+        # The child starts unlocked and reconnects on first use.
+        at_fork(
+            self,
+            before=lambda store: store._lock.acquire(),
+            after_in_parent=lambda store: store._lock.release(),
+            after_in_child=_unlocked,
         )
+
+    @classmethod
+    def open(cls, address: str, name: str = "kleio") -> SQLiteStore:
+        """``sqlite:///PATH`` or a plain path; ``name`` is unused (one file, one journal)."""
+        return cls(address[len("sqlite://") :] if address.startswith("sqlite://") else address)
 
     # -- connection ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -309,43 +302,33 @@ class SQLiteStore(Store):
             ).fetchone()
         return json.loads(row[0]) if row else None
 
-    def find_trials(
-        self,
-        *,
-        id_prefix: str | None = None,
-        status: Sequence[str] | None = None,
-        tags: Sequence[str] | None = None,
-        project: str | None = None,
-        parent: str | None = None,
-        limit: int | None = None,
-        fields: Sequence[str] | None = None,
-    ) -> list[dict]:
+    def _find_trials(self, query: TrialQuery) -> list[dict]:
         clauses, parameters = [], []
-        if id_prefix:
+        if query.id_prefix:
             clauses.append("id >= ? AND id < ?")
-            parameters += [id_prefix, id_prefix + "\U0010ffff"]
-        if status is not None:
-            status = list(status)
+            parameters += [query.id_prefix, query.id_prefix + "\U0010ffff"]
+        if query.status is not None:
+            status = list(query.status)
             clauses.append(f"status IN ({', '.join('?' * len(status))})")
             parameters += status
-        for tag in dict.fromkeys(tags or ()):
+        for tag in dict.fromkeys(query.tags or ()):
             clauses.append("id IN (SELECT trial FROM trial_tags WHERE tag = ?)")
             parameters.append(tag)
-        if project is not None:
+        if query.project is not None:
             clauses.append("project = ?")
-            parameters.append(project)
-        if parent is not None:
+            parameters.append(query.project)
+        if query.parent is not None:
             clauses.append("parent = ?")
-            parameters.append(parent)
+            parameters.append(query.parent)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        order = " ORDER BY created DESC, id" + (" LIMIT ?" if limit is not None else "")
-        if limit is not None:
-            parameters.append(int(limit))
-        if fields:
+        order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
+        if query.limit is not None:
+            parameters.append(int(query.limit))
+        if query.fields:
             # Only the fields asked for, extracted by SQLite: a listing does not parse
             # every environment snapshot. A document SQLite cannot parse (NaN in a
             # configuration file) makes the query fail: then read whole documents.
-            names = ["_id", *(name for name in fields if name != "_id")]
+            names = ["_id", *(name for name in query.fields if name != "_id")]
             pairs = ", ".join(f"'{name}', json_extract(document, ?)" for name in names[1:])
             selected = f"json_object('_id', id{', ' if pairs else ''}{pairs})"
             try:
@@ -362,8 +345,8 @@ class SQLiteStore(Store):
                 f"SELECT document FROM trials{where}{order}", parameters
             ).fetchall()
         documents = [json.loads(row[0]) for row in rows]
-        if fields:
-            keep = {"_id", *fields}
+        if query.fields:
+            keep = {"_id", *query.fields}
             documents = [{k: v for k, v in d.items() if k in keep} for d in documents]
         return documents
 
@@ -454,48 +437,35 @@ class SQLiteStore(Store):
             return connection.execute(query, parameters).fetchone()[0]
 
     # -- blobs -----------------------------------------------------------------------
-    def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
-        blob_id = uuid.uuid4().hex
-        length, n, pending = 0, 0, []
-        try:
-            for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
-                pending.append((blob_id, n, chunk))
-                n += 1
-                length += len(chunk)
-                if len(pending) >= _CHUNKS_PER_TRANSACTION:
-                    self._write_chunks(pending)
-                    pending = []
-            info = BlobInfo(blob_id, length, BLOB_CHUNK_SIZE, dict(metadata))
-            with self._writing() as connection:
-                connection.executemany(
-                    "INSERT INTO blob_chunks (blob, n, data) VALUES (?, ?, ?)", pending
-                )
-                connection.execute(
-                    "INSERT INTO blobs (id, length, chunk_size, uploaded, metadata)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    (blob_id, length, BLOB_CHUNK_SIZE, time.time(), _dumps(info.metadata)),
-                )
-        except BaseException:
-            self._discard_chunks(blob_id)
-            raise
-        return info
-
-    def _write_chunks(self, rows: list[tuple[str, int, bytes]]) -> None:
+    def _write_chunks(self, blob_id: str, first: int, chunks: list[bytes]) -> None:
         with self._writing() as connection:
-            connection.executemany("INSERT INTO blob_chunks (blob, n, data) VALUES (?, ?, ?)", rows)
+            self._insert_chunks(connection, blob_id, first, chunks)
+
+    def _complete_blob(self, info: BlobInfo, first: int, chunks: list[bytes]) -> None:
+        with self._writing() as connection:
+            self._insert_chunks(connection, info.id, first, chunks)
+            connection.execute(
+                "INSERT INTO blobs (id, length, chunk_size, uploaded, metadata)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (info.id, info.length, info.chunk_size, time.time(), _dumps(info.metadata)),
+            )
+
+    @staticmethod
+    def _insert_chunks(
+        connection: sqlite3.Connection, blob_id: str, first: int, chunks: list[bytes]
+    ) -> None:
+        connection.executemany(
+            "INSERT INTO blob_chunks (blob, n, data) VALUES (?, ?, ?)",
+            [(blob_id, first + index, chunk) for index, chunk in enumerate(chunks)],
+        )
 
     def _discard_chunks(self, blob_id: str) -> None:
-        try:
-            with self._writing() as connection:
-                # Only an upload that never became visible: an interruption may come just
-                # after the commit that made the blob whole.
-                connection.execute(
-                    "DELETE FROM blob_chunks WHERE blob = ?"
-                    " AND NOT EXISTS (SELECT 1 FROM blobs WHERE id = ?)",
-                    (blob_id, blob_id),
-                )
-        except StoreError:
-            pass  # orphaned chunks are invisible; the original error matters more
+        with self._writing() as connection:
+            connection.execute(
+                "DELETE FROM blob_chunks WHERE blob = ?"
+                " AND NOT EXISTS (SELECT 1 FROM blobs WHERE id = ?)",
+                (blob_id, blob_id),
+            )
 
     def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
         clauses, parameters = [], []

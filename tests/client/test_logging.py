@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from kleio.store.base import open_store
+from kleio.store import open_store
 from tests.conftest import write_script
 from tests.helpers import KLEIO, text, trial_id_in
 from tests.mongo_server import WireServer

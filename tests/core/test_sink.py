@@ -12,7 +12,8 @@ import time
 import pytest
 
 from kleio.core.journal import EventWriter
-from kleio.core.sink import EventSink, read_spool, replay_spool
+from kleio.core.sink import EventSink
+from kleio.core.spool import read_spool, replay_spool
 from kleio.store.base import Event, StoreError, event_key
 from kleio.store.sqlite import SQLiteStore
 

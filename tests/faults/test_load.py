@@ -14,9 +14,9 @@ import pytest
 
 from kleio.core import status as st
 from kleio.core.execution import Runner, RunOptions
-from kleio.core.launcher import output_bytes
+from kleio.core.output import output_bytes
 from kleio.core.settings import load_settings
-from kleio.store.base import open_store
+from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import store_errors_in
 from tests.helpers import KLEIO, text

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import mongomock
 import pytest
 
-from kleio.store.base import Store, open_store
+from kleio.store import Store, open_store
 from kleio.store.mongodb import MongoStore
 from tests.mongo_server import real_mongodb_uri, unique_database_name
 
@@ -34,22 +34,37 @@ class Backend:
         return open_store(self.address, self.db_name)
 
 
+def _sqlite(request, tmp_path) -> Backend:
+    return Backend("sqlite", str(tmp_path / "kleio.db"), "kleio")
+
+
+def _mongomock(request, tmp_path) -> Backend:
+    backend = Backend("mongomock", "mongodb://mongomock.invalid/", unique_database_name())
+    backend.store = MongoStore(backend.address, backend.db_name, client=mongomock.MongoClient())
+    return backend
+
+
+def _wire(request, tmp_path) -> Backend:
+    server = request.getfixturevalue("wire_server")
+    return Backend("wire", server.uri, unique_database_name())
+
+
+def _mongodb(request, tmp_path) -> Backend:
+    return Backend("mongodb", real_mongodb_uri(), unique_database_name())
+
+
+#: Backend name -> how a test gets one. A new backend is one row here.
+MAKERS = {"sqlite": _sqlite, "mongomock": _mongomock, "wire": _wire, "mongodb": _mongodb}
+#: Backends holding their data on a server, dropped after each test.
+SERVERS = {"wire", "mongodb"}
+
+
 def _backend(request, tmp_path):
-    name = request.param
-    if name == "sqlite":
-        backend = Backend(name, str(tmp_path / "kleio.db"), "kleio")
-    elif name == "mongomock":
-        backend = Backend(name, "mongodb://mongomock.invalid/", unique_database_name())
-        backend.store = MongoStore(backend.address, backend.db_name, client=mongomock.MongoClient())
-    elif name == "wire":
-        server = request.getfixturevalue("wire_server")
-        backend = Backend(name, server.uri, unique_database_name())
-    else:
-        backend = Backend(name, real_mongodb_uri(), unique_database_name())
+    backend = MAKERS[request.param](request, tmp_path)
     if backend.store is None:
         backend.store = backend.open()
     yield backend
-    if name in ("wire", "mongodb"):
+    if backend.name in SERVERS:
         backend.store._db.client.drop_database(backend.db_name)
     backend.store.close()
 

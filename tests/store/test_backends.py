@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from kleio.store.base import StoreError, StoreUnavailable, mask_address, open_store
+from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
 

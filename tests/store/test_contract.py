@@ -133,7 +133,7 @@ def test_changed_tags_and_status_are_found_by_the_filters(store):
 
 
 def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results) -> None:
-    from kleio.store.base import open_store
+    from kleio.store import open_store
 
     store = open_store(address, db_name)
     store.get_trial(trial_id)  # connect before the start signal
@@ -246,7 +246,8 @@ def test_nan_and_infinities_round_trip(store, backend, request):
 def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     import time
 
-    from kleio.store.base import Event, event_key, open_store
+    from kleio.store import open_store
+    from kleio.store.base import Event, event_key
 
     store = open_store(address, db_name)
     go.wait(30)

@@ -1,0 +1,181 @@
+"""What a command is and what it would run with, now: the snapshot of a run.
+
+A snapshot holds the command, its configuration and project, and one part per identity
+component (:data:`COMPONENTS`): the code version and the software environment. A trial
+records each part once, with its identity; a later run whose identity of a part differs
+ran with something else, and is refused or branched (:mod:`kleio.core.matching`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kleio.core.code import INLINE_DIFF, code_identity, code_snapshot, describe_code_change
+from kleio.core.commandline import Command, configuration_of, split_command
+from kleio.core.environment import (
+    describe_environment_change,
+    environment_identity,
+    environment_snapshot,
+)
+from kleio.core.settings import Settings
+from kleio.core.trial import TrialSpec
+from kleio.store.base import Store
+
+
+def _take_code(
+    command: Command, cwd: str, environ: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    return code_snapshot(cwd, command.program)
+
+
+def _take_environment(
+    command: Command, cwd: str, environ: dict[str, str], settings: Settings
+) -> dict[str, Any]:
+    return environment_snapshot(command, environ, cwd, Path(settings.home) / "cache")
+
+
+def _stored_code(store: Store, trial_id: str, code: dict[str, Any]) -> dict[str, Any]:
+    """The code snapshot as stored: a large diff goes to a blob."""
+    version = dict(code)
+    diff = version.get("diff")
+    if diff and len(diff) > INLINE_DIFF:
+        blob = store.put_blob(
+            diff.encode("utf-8", "surrogateescape"), {"trial": trial_id, "kind": "diff"}
+        )
+        version["diff"], version["diff_blob"] = None, blob.id
+    return version
+
+
+def _stored_as_is(store: Store, trial_id: str, part: dict[str, Any]) -> dict[str, Any]:
+    return part
+
+
+@dataclass(frozen=True)
+class Component:
+    """One part of what a trial runs with, recorded once per trial.
+
+    ``take`` reads it now; ``identity`` says whether two runs had the same; ``describe``
+    tells a user what changed between two; ``field`` is where the trial document keeps
+    it (its identity is ``<name>_identity``); ``flag`` names the option allowing a
+    change (``--allow-<flag>-change``); ``stored`` turns it into what is stored.
+    """
+
+    name: str
+    field: str
+    flag: str
+    take: Callable[[Command, str, dict[str, str], Settings], dict[str, Any]]
+    identity: Callable[[dict[str, Any]], str]
+    describe: Callable[[dict[str, Any], dict[str, Any]], str]
+    stored: Callable[[Store, str, dict[str, Any]], dict[str, Any]] = _stored_as_is
+
+    @property
+    def identity_field(self) -> str:
+        return f"{self.name}_identity"
+
+    @property
+    def option(self) -> str:
+        return f"--allow-{self.flag}-change"
+
+
+#: The identity components, one row each: a new component is a new row.
+COMPONENTS = (
+    Component(
+        "code", "version", "code", _take_code, code_identity, describe_code_change, _stored_code
+    ),
+    Component(
+        "environment",
+        "environment",
+        "env",
+        _take_environment,
+        environment_identity,
+        describe_environment_change,
+    ),
+)
+
+
+@dataclass
+class Snapshot:
+    """What a command is, and the code and environment it would run with, now."""
+
+    command: Command
+    cwd: str
+    configuration: dict[str, Any]
+    #: Component name -> its snapshot.
+    parts: dict[str, dict[str, Any]]
+    project: str
+
+    @property
+    def code(self) -> dict[str, Any]:
+        return self.parts["code"]
+
+    @property
+    def environment(self) -> dict[str, Any]:
+        return self.parts["environment"]
+
+    def identity(self, component: Component) -> str:
+        return component.identity(self.parts[component.name])
+
+    @property
+    def spec(self) -> TrialSpec:
+        return TrialSpec(self.project, self.command.argv, self.configuration)
+
+    def recorded(self, store: Store, trial_id: str) -> dict[str, Any]:
+        """The fields of a trial document that record this snapshot's components."""
+        fields: dict[str, Any] = {}
+        for component in COMPONENTS:
+            part = self.parts[component.name]
+            fields[component.field] = component.stored(store, trial_id, part)
+            fields[component.identity_field] = component.identity(part)
+        return fields
+
+
+def take_snapshot(
+    argv: list[str],
+    cwd: str,
+    environ: dict[str, str],
+    settings: Settings,
+    project: str | None = None,
+) -> Snapshot:
+    command = split_command(argv)
+    # Git and the interpreter's probe wait on processes: they run while the rest is read.
+    pending = {
+        component.name: Background(component.take, command, cwd, environ, settings)
+        for component in COMPONENTS
+    }
+    configuration = configuration_of(command, cwd)
+    parts = {name: future.result() for name, future in pending.items()}
+    if not project:
+        project = (
+            environ.get("KLEIO_PROJECT")
+            or os.path.basename(parts["code"].get("root") or os.path.abspath(cwd))
+            or "default"
+        )
+    return Snapshot(command, os.path.abspath(cwd), configuration, parts, project)
+
+
+class Background(threading.Thread):
+    """A function call running beside the caller; ``result()`` waits for it."""
+
+    def __init__(self, function: Callable[..., Any], *args: Any):
+        super().__init__(daemon=True, name=f"kleio-{function.__name__}")
+        self._function, self._args = function, args
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self._value = self._function(*self._args)
+        except BaseException as error:
+            self._error = error
+
+    def result(self) -> Any:
+        self.join()
+        if self._error is not None:
+            raise self._error
+        return self._value

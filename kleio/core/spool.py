@@ -1,0 +1,174 @@
+"""The spool: events and artifacts kept on disk while the database does not answer.
+
+A writer that cannot reach the store appends its events to a spool file of its own under
+``$KLEIO_HOME/spool/`` (``TRIAL-WRITER-PID-NS.jsonl``, one JSON event per line) and keeps
+an artifact as a ``.bin`` file beside a ``.artifact`` record. Replaying appends them to
+the store and removes the files; appending is idempotent, so a file replayed twice, or
+after an uncertain failure, duplicates nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from kleio.store.base import Event, Store
+
+#: Events appended per call while replaying.
+REPLAY_BATCH = 5000
+
+
+def spool_folder(home: Path) -> Path:
+    return Path(home) / "spool"
+
+
+def new_spool_path(folder: Path, trial_id: str, writer: str) -> Path:
+    """A spool file of its own for one writer (a sink) of one process."""
+    return folder / f"{trial_id}-{writer}-{os.getpid()}-{time.time_ns()}.jsonl"
+
+
+def write_spool(path: Path, events: list[Event]) -> None:
+    """Append events to a spool file, durably (fsync) before returning."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as stream:
+        stream.writelines(_event_line(event) for event in events)
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def _event_line(event: Event) -> str:
+    return (
+        json.dumps(
+            {
+                "trial": event.trial,
+                "kind": event.kind,
+                "key": event.key,
+                "time": event.time,
+                "data": event.data,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+    )
+
+
+def read_spool(path: Path) -> Iterator[Event]:
+    """The events in a spool file; a torn last line (a crash mid-write) is skipped."""
+    with open(path, encoding="utf-8") as stream:
+        for line in stream:
+            try:
+                record = json.loads(line)
+                yield Event(
+                    record["trial"], record["kind"], record["key"], record["time"], record["data"]
+                )
+            except (ValueError, KeyError, TypeError):
+                continue
+
+
+def replay_spool(store: Store, path: Path) -> int:
+    """Append a spool file's events to the store, then remove it; returns the count."""
+    count, batch = 0, []
+    for event in read_spool(path):
+        batch.append(event)
+        if len(batch) >= REPLAY_BATCH:
+            store.append_events(batch)
+            count += len(batch)
+            batch = []
+    store.append_events(batch)
+    count += len(batch)
+    path.unlink(missing_ok=True)
+    return count
+
+
+def spool_artifact(
+    folder: Path,
+    trial_id: str,
+    filename: str,
+    source: Any,
+    attributes: dict[str, Any],
+    moment: float,
+) -> dict[str, Any]:
+    """Keep an artifact the store refused on disk, for :func:`replay_artifact`."""
+    import hashlib
+
+    from kleio.store.base import chunks_of
+
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{trial_id}-artifact-{os.getpid()}-{time.time_ns()}"
+    digest, size = hashlib.sha256(), 0
+    with open(stem.with_suffix(".bin"), "wb") as stream:
+        for chunk in chunks_of(source):
+            digest.update(chunk)
+            size += len(chunk)
+            stream.write(chunk)
+        stream.flush()
+        os.fsync(stream.fileno())
+    data = {
+        "filename": filename,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "attributes": attributes,
+    }
+    record = {"trial": trial_id, "time": moment, **data}
+    temporary = stem.with_suffix(".tmp")
+    temporary.write_text(json.dumps(record, ensure_ascii=False))
+    os.replace(temporary, stem.with_suffix(".artifact"))  # complete: ready to replay
+    return data
+
+
+def replay_artifact(store: Store, record_path: Path) -> None:
+    """Upload a spooled artifact (once: a retry finds it already there), then remove it."""
+    from kleio.core.artifacts import ARTIFACT, put_artifact
+
+    record = json.loads(record_path.read_text())
+    existing = store.find_blobs(
+        {
+            "trial": record["trial"],
+            "kind": ARTIFACT,
+            "filename": record["filename"],
+            "time": record["time"],
+        }
+    )
+    if not existing:
+        with open(record_path.with_suffix(".bin"), "rb") as stream:
+            put_artifact(
+                store,
+                record["trial"],
+                record["filename"],
+                stream,
+                record["attributes"],
+                record["time"],
+            )
+    record_path.with_suffix(".bin").unlink(missing_ok=True)
+    record_path.unlink(missing_ok=True)
+
+
+def pending_spools(folder: Path, trial_id: str | None = None) -> list[Path]:
+    """Spool files waiting for the store: events (``.jsonl``) and artifacts."""
+    if not folder.is_dir():
+        return []
+    prefix = f"{trial_id}-" if trial_id else ""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.name.startswith(prefix) and p.suffix in (".jsonl", ".artifact")
+    )
+
+
+def replay_trial_spools(store: Store, folder: Path, trial_id: str | None = None) -> tuple[int, int]:
+    """Replay the spool files of one trial (or all); returns (events, artifacts) uploaded.
+
+    Stops at the first store error, leaving the rest for later.
+    """
+    events = artifacts = 0
+    for path in pending_spools(folder, trial_id):
+        if path.suffix == ".jsonl":
+            events += replay_spool(store, path)
+        else:
+            replay_artifact(store, path)
+            artifacts += 1
+    return events, artifacts
