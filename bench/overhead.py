@@ -26,9 +26,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# This folder holds logging.py, which must not shadow the standard library's logging.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PRINTER = "import sys\nfor i in range({lines}):\n    print(i)\n"

@@ -28,9 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# This folder holds logging.py, which must not shadow the standard library's logging.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 from kleio.core.journal import EventWriter  # noqa: E402
 from kleio.core.output import CHUNK, output_data  # noqa: E402

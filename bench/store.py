@@ -16,13 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-# This folder holds logging.py, which must not shadow the standard library's logging.
-HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the `tests` package
 
-from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.store import Store, open_store  # noqa: E402
+from kleio.core.journal import EventWriter
+from kleio.store import Store, open_store
 
 BATCH = 1000
 

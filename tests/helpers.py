@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 #: The console script installed beside this interpreter (``pip install -e .``).
@@ -57,4 +61,41 @@ def start_kleio(env: dict[str, str], cwd: Path, *args: str, **extra: str) -> sub
         env={**env, **extra},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+    )
+
+
+def wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """``os.environ`` replaced by ``env`` and the working folder by ``cwd``, then restored."""
+    saved, folder = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    try:
+        yield
+    finally:
+        os.chdir(folder)
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def invoke(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """``kleio ARGS`` run in this process (HTTPie's MockEnvironment, click's CliRunner):
+    the same result as :func:`run_kleio`, without starting an interpreter. For commands
+    that read the journal; a run's end-to-end tests keep the real subprocess."""
+    from kleio.cli.main import main
+
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)
+    with _environment(env, cwd):
+        code = main(list(args), stdout=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(
+        ["kleio", *args], code, stdout.buffer.getvalue(), stderr.buffer.getvalue()
     )

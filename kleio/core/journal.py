@@ -7,9 +7,9 @@ import os
 import secrets
 import threading
 import time
-import weakref
 from typing import Any
 
+from kleio.forking import at_fork
 from kleio.store.base import Event, event_key
 
 
@@ -25,8 +25,7 @@ class EventWriter:
         self._lock = threading.Lock()
         self._pid = -1
         self._renew()
-        reference = weakref.ref(self)
-        os.register_at_fork(after_in_child=lambda: _after_fork(reference))
+        at_fork(self, after_in_child=_after_fork)
 
     def _renew(self) -> None:
         self.id = secrets.token_hex(6)
@@ -64,12 +63,10 @@ class EventWriter:
         return made
 
 
-def _after_fork(reference: weakref.ref) -> None:
+def _after_fork(event_writer: EventWriter) -> None:
     # The parent may have forked while one of its threads held the lock.
-    event_writer = reference()
-    if event_writer is not None:
-        event_writer._lock = threading.Lock()
-        event_writer._renew()
+    event_writer._lock = threading.Lock()
+    event_writer._renew()
 
 
 #: The writer of this process for events the core journals (statuses, executions).

@@ -105,6 +105,18 @@ class Event(NamedTuple):
     data: dict
 
 
+class EventPage(NamedTuple):
+    """Up to ``limit`` events of one trial and kind with ``low <(=) key < high``
+    (``strict``: key above ``low``; None: no bound), fetched in one round trip."""
+
+    trial: str
+    kind: str
+    low: str | None
+    strict: bool
+    high: str | None
+    limit: int
+
+
 class BlobInfo(NamedTuple):
     """What is known of a stored blob without reading its bytes."""
 
@@ -260,39 +272,25 @@ class Store(abc.ABC):
         if strict:
             low = after
         kinds = list(dict.fromkeys(kinds)) if kinds is not None else self._event_kinds(trial)
-        streams = [self._read_kind(trial, kind, low, strict, high, page_size) for kind in kinds]
+        streams = [
+            self._read_kind(EventPage(trial, kind, low, strict, high, page_size)) for kind in kinds
+        ]
         if len(streams) == 1:
             return streams[0]
         # Each kind is one index range; merging them keeps every page an index scan.
         return heapq.merge(*streams, key=_key_of)
 
-    def _read_kind(
-        self,
-        trial: str,
-        kind: str,
-        low: str | None,
-        strict: bool,
-        high: str | None,
-        page_size: int,
-    ) -> Iterator[Event]:
+    def _read_kind(self, page: EventPage) -> Iterator[Event]:
         while True:
-            page = self._event_page(trial, kind, low, strict, high, page_size)
-            yield from page
-            if len(page) < page_size:
+            events = self._event_page(page)
+            yield from events
+            if len(events) < page.limit:
                 return
-            low, strict = page[-1].key, True
+            page = page._replace(low=events[-1].key, strict=True)
 
     @abc.abstractmethod
-    def _event_page(
-        self,
-        trial: str,
-        kind: str,
-        low: str | None,
-        strict: bool,
-        high: str | None,
-        limit: int,
-    ) -> list[Event]:
-        """Up to ``limit`` events of one kind with ``low <(=) key < high``, in key order."""
+    def _event_page(self, page: EventPage) -> list[Event]:
+        """The events ``page`` describes, in key order."""
 
     @abc.abstractmethod
     def _event_kinds(self, trial: str) -> list[str]:

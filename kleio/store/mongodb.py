@@ -23,6 +23,7 @@ from kleio.store.base import (
     BlobInfo,
     DuplicateTrialError,
     Event,
+    EventPage,
     Store,
     StoreError,
     StoreUnavailable,
@@ -214,20 +215,13 @@ class MongoStore(Store):
         with self._translated():
             return sorted(self._db.events.distinct("kind", {"trial": trial}))
 
-    def _event_page(
-        self,
-        trial: str,
-        kind: str,
-        low: str | None,
-        strict: bool,
-        high: str | None,
-        limit: int,
-    ) -> list[Event]:
+    def _event_page(self, page: EventPage) -> list[Event]:
+        trial, kind = page.trial, page.kind
         bounds: dict[str, str] = {}
-        if low is not None:
-            bounds["$gt" if strict else "$gte"] = low
-        if high is not None:
-            bounds["$lt"] = high
+        if page.low is not None:
+            bounds["$gt" if page.strict else "$gte"] = page.low
+        if page.high is not None:
+            bounds["$lt"] = page.high
         query: dict[str, Any] = {"trial": trial, "kind": kind}
         if bounds:
             query["key"] = bounds
@@ -235,7 +229,7 @@ class MongoStore(Store):
             cursor = (
                 self._db.events.find(query, {"_id": 0, "key": 1, "time": 1, "data": 1})
                 .sort("key", 1)
-                .limit(limit)
+                .limit(page.limit)
             )
             return [Event(trial, kind, d["key"], d["time"], d["data"]) for d in cursor]
 

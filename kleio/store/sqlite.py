@@ -26,6 +26,7 @@ from kleio.store.base import (
     BlobInfo,
     DuplicateTrialError,
     Event,
+    EventPage,
     Store,
     StoreError,
     StoreUnavailable,
@@ -402,28 +403,21 @@ class SQLiteStore(Store):
                     return kinds
                 kinds.append(row[0])
 
-    def _event_page(
-        self,
-        trial: str,
-        kind: str,
-        low: str | None,
-        strict: bool,
-        high: str | None,
-        limit: int,
-    ) -> list[Event]:
+    def _event_page(self, page: EventPage) -> list[Event]:
+        trial, kind = page.trial, page.kind
         clauses, parameters = ["trial = ?", "kind = ?"], [trial, kind]
-        if low is not None:
-            clauses.append("key > ?" if strict else "key >= ?")
-            parameters.append(low)
-        if high is not None:
+        if page.low is not None:
+            clauses.append("key > ?" if page.strict else "key >= ?")
+            parameters.append(page.low)
+        if page.high is not None:
             clauses.append("key < ?")
-            parameters.append(high)
+            parameters.append(page.high)
         with self._reading() as connection:
             rows = connection.execute(
                 "SELECT key, time, data FROM events WHERE "
                 + " AND ".join(clauses)
                 + " ORDER BY key LIMIT ?",
-                (*parameters, limit),
+                (*parameters, page.limit),
             ).fetchall()
         return [Event(trial, kind, key, seconds, json.loads(data)) for key, seconds, data in rows]
 

@@ -20,7 +20,31 @@ import pytest
 
 from kleio.core import clock
 from tests.conftest import TRAIN, commit, git, write_script
-from tests.helpers import clean_environment, run_kleio, start_kleio, text, trial_id_in
+from tests.helpers import (
+    clean_environment,
+    invoke,
+    run_kleio,
+    start_kleio,
+    text,
+    trial_id_in,
+    wait_for,
+)
+
+#: Commands that only read the journal run in this process, fast; runs, branches, pdb
+#: (a terminal session) and `tail -f` (which polls a running trial) run as a user runs them.
+IN_PROCESS = {"ls", "info", "cat", "tail", "stats", "artifacts"}
+
+
+@pytest.fixture
+def kleio(env, project):
+    def run(*args: str, cwd: Path | None = None, timeout: float = 120, **extra_env: str):
+        environment, folder = {**env, **extra_env}, cwd or project
+        if args and args[0] in IN_PROCESS and not {"-f", "--follow"} & set(args):
+            return invoke(*args, env=environment, cwd=folder)
+        return run_kleio(*args, env=environment, cwd=folder, timeout=timeout)
+
+    return run
+
 
 # -- helpers ---------------------------------------------------------------------------
 
@@ -230,13 +254,6 @@ with open(sys.argv[1], "w") as out:
     out.write(str(os.getpid()))
 time.sleep(float(sys.argv[2]))
 """
-
-
-def wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 def test_a_trial_whose_kleio_was_killed_is_listed_as_lost_and_selected_by_status_lost(

@@ -16,7 +16,7 @@ import pytest
 
 from kleio.core.output import output_bytes
 from tests.conftest import commit, git, write_script
-from tests.helpers import start_kleio, text, trial_id_in
+from tests.helpers import start_kleio, text, trial_id_in, wait_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 COMMAND = ("python", "train.py", "--lr", "0.1", "--epochs", "3")
@@ -353,13 +353,6 @@ with open("pid.txt", "w") as out:
     out.write(str(os.getpid()))
 time.sleep(60)
 """
-
-
-def wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

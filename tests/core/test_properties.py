@@ -316,10 +316,7 @@ def _journalable(value: Any) -> bool:
 
 
 NUMPY_SCALARS = st.one_of(
-    *(
-        from_dtype(np.dtype(name)).filter(_journalable)
-        for name in NUMPY_DTYPES
-    )
+    *(from_dtype(np.dtype(name)).filter(_journalable) for name in NUMPY_DTYPES)
 )
 NUMPY_VALUES = NUMPY_SCALARS | NUMPY_SCALARS.map(np.array)  # scalars and 0-d arrays
 

@@ -22,13 +22,6 @@ PATIENCE = 0.3
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SQLiteStore(tmp_path / "kleio.db")
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def spool(tmp_path):
     return tmp_path / "home" / "spool"
 

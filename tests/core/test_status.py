@@ -16,13 +16,6 @@ LEASE = 60.0
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = SQLiteStore(tmp_path / "kleio.db")
-    yield store
-    store.close()
-
-
-@pytest.fixture
 def trial_id(store):
     document = new_trial_document(TrialSpec("p", ("python", "a.py")))
     store.create_trial(document)
@@ -130,7 +123,6 @@ def test_switching_over_a_trial_that_is_not_broken_is_an_error(store, trial_id):
 def _reserve(path: str, trial_id: str, go, results) -> None:
     from kleio.core.errors import TrialNotReservable
     from kleio.core.status import Worker, reserve_trial
-    from kleio.store.sqlite import SQLiteStore
 
     store = SQLiteStore(path)
     store.get_trial(trial_id)

@@ -6,7 +6,6 @@ import pytest
 
 from kleio.core.errors import AmbiguousTrial, UnknownTrial
 from kleio.core.trial import ID_LENGTH, TrialSpec, new_trial_document, resolve_trial, short_id
-from kleio.store.sqlite import SQLiteStore
 
 SPEC = TrialSpec(
     project="mnist",
@@ -70,13 +69,6 @@ def test_list_order_in_the_configuration_matters():
         TrialSpec("p", ("a",), {"layers": [1, 2]}).id
         != TrialSpec("p", ("a",), {"layers": [2, 1]}).id
     )
-
-
-@pytest.fixture
-def store(tmp_path):
-    store = SQLiteStore(tmp_path / "kleio.db")
-    yield store
-    store.close()
 
 
 def _add(store, trial_id, command="python train.py"):

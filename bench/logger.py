@@ -1,6 +1,6 @@
 """How fast a script logs statistics through kleio_logger.
 
-    python bench/logging.py [--calls N] [--wire-calls N] [--mongodb URI]
+    python bench/logger.py [--calls N] [--wire-calls N] [--mongodb URI]
 
 For N calls of ``log_statistic(step=i, loss=x, acc=y)`` in a script running as a trial
 (``KLEIO_TRIAL_ID`` set, as ``kleio`` sets it), prints:
@@ -15,14 +15,6 @@ import the logger outside Kleio. Everything is measured in this run.
 
 from __future__ import annotations
 
-import os.path
-import sys
-
-# This file's name shadows the standard library's ``logging`` for anything imported
-# from its folder: take the folder off the import path first.
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    del sys.path[0]
-
 import argparse
 import json
 import os
@@ -33,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 WORKER = """
 import json, sys, time

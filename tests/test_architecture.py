@@ -1,0 +1,71 @@
+"""The house rules that keep Kleio fast to start and easy to extend, checked.
+
+Every command has help and a page of the guide; the store contract imports no backend;
+commands that only read import no launcher (measured with ``python -X importtime``, as a
+contributor would check it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kleio.cli.main import COMMANDS, build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _subcommands() -> argparse._SubParsersAction:
+    parser = build_parser()
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action
+
+
+def test_every_command_has_a_one_line_help_and_help_for_each_option():
+    subcommands = _subcommands()
+    assert set(subcommands.choices) == set(COMMANDS)
+    helps = {choice.dest: choice.help for choice in subcommands._choices_actions}
+    for name, parser in subcommands.choices.items():
+        assert helps.get(name), f"`kleio {name}` has no help line"
+        for action in parser._actions:
+            if action.option_strings and action.dest != "help":
+                assert action.help, f"`kleio {name} {action.option_strings[0]}` has no help"
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_is_documented_in_the_guide(command):
+    guide = "\n".join(page.read_text(encoding="utf-8") for page in (ROOT / "docs").glob("*.rst"))
+    assert f"kleio {command}" in guide, f"no page of docs/ shows `kleio {command}`"
+
+
+def _imported(*code: str) -> set[str]:
+    """The modules a Python process imports to run ``code``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", *code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def test_the_store_contract_imports_no_backend():
+    imported = _imported("-c", "import kleio.store")
+    assert "kleio.store.base" in imported
+    assert not {"kleio.store.sqlite", "kleio.store.mongodb", "pymongo"} & imported
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ls"]])
+def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
+    imported = _imported("-m", "kleio", *args)
+    assert "kleio.cli.main" in imported
+    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo"} & imported
