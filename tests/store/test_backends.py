@@ -90,3 +90,29 @@ def test_sqlite_reconnects_after_fork(tmp_path):
         os._exit(0)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert [d["_id"] for d in store.find_trials()] == ["child", "parent"]
+
+
+def _mode(path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_sqlite_creates_its_file_wal_and_folder_for_the_owner_only(tmp_path):
+    path = tmp_path / "home" / "kleio.db"
+    store = open_store(str(path))
+    store.create_trial({"_id": "t", "created": 1.0})  # a write: the WAL and its index exist
+    journal = [path, path.with_name("kleio.db-wal"), path.with_name("kleio.db-shm")]
+    assert [_mode(p) for p in [path.parent, *journal]] == [0o700, 0o600, 0o600, 0o600]
+    store.close()
+
+
+def test_sqlite_keeps_the_permissions_of_an_existing_database(tmp_path):
+    path = tmp_path / "shared.db"
+    open_store(str(path)).create_trial({"_id": "t", "created": 1.0})
+    path.chmod(0o640)
+    tmp_path.chmod(0o750)
+    store = open_store(str(path))
+    store.create_trial({"_id": "u", "created": 2.0})
+    assert (_mode(path), _mode(tmp_path)) == (0o640, 0o750)
+    store.close()
