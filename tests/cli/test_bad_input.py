@@ -126,3 +126,25 @@ def test_an_unserialisable_statistic_fails_the_script_at_the_call(kleio, project
     assert [e.data for e in journal.read_events(trial["_id"], ["statistic"])] == [
         {"epoch": 1, "loss": 0.5}
     ]  # what was logged before the mistake is kept
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        (
+            "laughs.yaml",
+            "".join(
+                f"l{n}: &l{n} [{','.join([f'*l{n - 1}' if n else '0'] * 9)}]\n" for n in range(6)
+            ),
+            "values once its aliases are expanded",
+        ),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ],
+)
+def test_a_config_file_over_the_caps_is_refused_in_one_line_naming_it(
+    kleio, project, journal, name, content, fragment
+):
+    (project / name).write_text(content)
+    line = one_line_error(kleio("python", "train.py", "--config", name))
+    assert name in line and fragment in line
+    assert journal.find_trials() == []
