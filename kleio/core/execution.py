@@ -69,7 +69,9 @@ class Runner:
     notify: Notify
     options: RunOptions = field(default_factory=RunOptions)
     #: Command lines as stored -> as given, for those with secrets masked: what runs.
-    _given: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict)
+    _given: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored

@@ -2,10 +2,10 @@
 
 One rule says which names hold secrets, for environment variables and for the options of
 a command line alike: a name is secret when one of its words (split at ``_``, ``-``,
-``.`` and at camelCase) is ``TOKEN``, ``SECRET(S)``, ``PASSWORD``, ``PASSWD``,
-``PASSPHRASE``, ``KEY``, ``CREDENTIAL(S)`` or ``AUTH``, or ends with ``TOKEN``,
-``SECRET``, ``PASSWORD``, ``PASSWD`` or ``APIKEY`` (``GITHUBTOKEN``). Whole words, so
-that ``--max-tokens``, ``--tokenizer`` or ``--num-keys`` stay visible.
+``.`` and at camelCase) is ``TOKEN``, ``KEY`` or ``AUTH``, ends with ``TOKEN`` or
+``AUTH``, or contains ``PASSWORD``, ``PASSWD``, ``PASSPHRASE``, ``SECRET``,
+``CREDENTIAL`` or ``APIKEY``. ``TOKEN``, ``KEY`` and ``AUTH`` as words only, so that
+``--max-tokens``, ``--tokenizer``, ``--num-keys`` or ``--author`` stay visible.
 
 Credentials in a URL (:func:`kleio.store.base.mask_address`) are masked wherever they
 appear: git remotes, recorded variables, words of a command line.
@@ -33,23 +33,12 @@ from kleio.store.base import mask_address
 
 #: What Kleio stores in place of a secret value.
 MASK = "***"
-#: Words of a name that make its value secret.
-SECRET_WORDS = frozenset(
-    {
-        "TOKEN",
-        "SECRET",
-        "SECRETS",
-        "PASSWORD",
-        "PASSWD",
-        "PASSPHRASE",
-        "KEY",
-        "CREDENTIAL",
-        "CREDENTIALS",
-        "AUTH",
-    }
-)
-#: Endings of a word that make it secret: words run together (``APIKEY``, ``DBPASSWORD``).
-SECRET_ENDINGS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "APIKEY")
+#: Words of a name that make its value secret (whole words: ``--keys`` is not secret).
+SECRET_WORDS = frozenset({"TOKEN", "KEY", "AUTH"})
+#: Endings of a word that make it secret: words run together (``GITHUBTOKEN``, ``OAUTH``).
+SECRET_ENDINGS = ("TOKEN", "AUTH")
+#: Parts of a word that make it secret wherever they are (``DBPASSWORD``, ``APIKEY``).
+SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "CREDENTIAL", "APIKEY")
 #: Iterations of the hash of secret values in a trial's identity: tens of milliseconds,
 #: paid only by a command line that holds secrets.
 FINGERPRINT_ITERATIONS = 100_000
@@ -60,7 +49,9 @@ _WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
 def is_secret_name(name: str) -> bool:
     """Whether values under this name (a variable, an option, a configuration key) are secret."""
     return any(
-        word in SECRET_WORDS or word.endswith(SECRET_ENDINGS)
+        word in SECRET_WORDS
+        or word.endswith(SECRET_ENDINGS)
+        or any(part in word for part in SECRET_PARTS)
         for word in (found.upper() for found in _WORDS.findall(name))
     )
 
