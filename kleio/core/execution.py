@@ -77,7 +77,7 @@ class Runner:
         """The snapshot of a command; one whose masked values are unknown (a stored
         command line given back) is refused: it cannot run."""
         snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
-        if snapshot.stored and snapshot.stored.unknown:
+        if snapshot.stored.unknown:
             raise MaskedValuesError(snapshot.stored)
         if snapshot.masked:
             self._given[snapshot.commandline] = tuple(snapshot.command.argv)

@@ -111,17 +111,16 @@ class Snapshot:
     #: Component name -> its snapshot.
     parts: dict[str, dict[str, Any]]
     project: str
-    #: The command line as stored (:mod:`kleio.core.redact`); None: as given.
-    stored: MaskedCommand | None = None
+    #: The command line as stored: secret values masked (:mod:`kleio.core.redact`).
+    stored: MaskedCommand
 
     @property
     def commandline(self) -> tuple[str, ...]:
-        """The command line as stored: secret values masked."""
-        return self.stored.argv if self.stored else tuple(self.command.argv)
+        return self.stored.argv
 
     @property
     def masked(self) -> tuple[str, ...]:
-        return self.stored.masked if self.stored else ()
+        return self.stored.masked
 
     @property
     def code(self) -> dict[str, Any]:
@@ -136,8 +135,9 @@ class Snapshot:
 
     @property
     def spec(self) -> TrialSpec:
-        secrets = self.stored.fingerprint if self.stored else ""
-        return TrialSpec(self.project, self.commandline, self.configuration, secrets=secrets)
+        return TrialSpec(
+            self.project, self.commandline, self.configuration, secrets=self.stored.fingerprint
+        )
 
     def recorded(self, store: Store, trial_id: str) -> dict[str, Any]:
         """The fields of a trial document that record this snapshot's components."""
