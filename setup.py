@@ -24,6 +24,7 @@ setup(
         "pymongo>=4.6,<5",
         "psutil>=5.9",
         "PyYAML>=6.0",
+        "filelock>=3.12",
     ],
     extras_require={
         "test": [

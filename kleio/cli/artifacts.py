@@ -4,6 +4,7 @@ one to a folder."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
@@ -86,11 +87,21 @@ def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
             + (f" with {', '.join(f'{k}={v!r}' for k, v in where.items())}" if where else "")
         )
     artifact = matching[0]  # the latest
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_name(artifact.filename)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    artifact.save(temporary)
-    os.replace(temporary, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        artifact.save(temporary)
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        reason = (
+            "it is a file, not a folder"
+            if isinstance(error, (FileExistsError, NotADirectoryError))
+            else error.strerror or str(error)
+        )
+        raise KleioError(f"cannot write artifact {name!r} into {folder}: {reason}") from None
     context.notify(
         f"wrote {target} ({artifact.size} bytes"
         + (f", {len(matching)} artifacts matched: the latest" if len(matching) > 1 else "")

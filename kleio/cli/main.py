@@ -105,6 +105,15 @@ def main(
     if argv == ["--version"]:  # before the parser: nothing else to load
         stdout.write(f"kleio {__version__}\n")
         return 0
+    not_text = next((word for word in argv if not _is_text(word)), None)
+    if not_text is not None:
+        shown = not_text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        print(
+            f"kleio: error: argument {shown} is not UTF-8 text: Kleio journals command lines"
+            " as text; rename the file or give the value another way",
+            file=stderr,
+        )
+        return 2
     if DEFAULT_COMMAND in COMMANDS:
         argv = _with_default_command(argv)
     parser = build_parser()
@@ -143,6 +152,16 @@ def main(
             context.close()
         except StoreError:
             pass
+
+
+def _is_text(word: str) -> bool:
+    """Whether an argument is text: Python passes bytes that are not UTF-8 as lone
+    surrogates, which no journal can store (nor a trial id hash)."""
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -1,6 +1,11 @@
 """One way to print: rows as a table, CSV or JSON, records as JSON, and Kleio's messages.
 
 Every listing command takes :func:`output_options` and prints with :func:`output_rows`.
+
+JSON is printed as the standard defines it, so any reader takes it: the floats it cannot
+hold are written as strings, ``"NaN"``, ``"Infinity"`` and ``"-Infinity"`` (a statistic
+that diverged stays told apart from a missing one, ``null``). :func:`json_ready` applies
+this convention; every JSON Kleio prints goes through it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,29 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
         )
 
 
+#: The strings standing for the floats JSON cannot hold.
+NAN, INFINITY, MINUS_INFINITY = "NaN", "Infinity", "-Infinity"
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with its NaN and infinities (at any depth) as the strings of the
+    module's convention; everything else unchanged."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return NAN if math.isnan(value) else INFINITY if value > 0 else MINUS_INFINITY
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """Strict JSON of ``value`` (see the module documentation)."""
+    return json.dumps(json_ready(value), ensure_ascii=False, allow_nan=False, **options)
+
+
 def cell(value: Any) -> str:
     """A value as text in a table or CSV: text as is, nothing for None, JSON otherwise."""
     if value is None:
@@ -38,7 +66,7 @@ def cell(value: Any) -> str:
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return json_text(value)
 
 
 @dataclass(frozen=True)
@@ -59,10 +87,12 @@ def output_rows(
 ) -> None:
     """Print ``rows`` (dicts) in ``format``; JSON and CSV stream, a table is aligned."""
     if format == "json":
-        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), default=str).encode
+        encode = json.JSONEncoder(
+            ensure_ascii=False, separators=(", ", ": "), default=str, allow_nan=False
+        ).encode
         empty = True
         for row in rows:
-            stream.write(("[\n  " if empty else ",\n  ") + encode(row))
+            stream.write(("[\n  " if empty else ",\n  ") + encode(json_ready(row)))
             empty = False
         stream.write("[]\n" if empty else "\n]\n")
     elif format == "csv":
@@ -93,5 +123,4 @@ def table(stream: IO[str], headers: Sequence[str], rows: Sequence[Sequence[Any]]
 
 def print_json(value: Any, stream: IO[str]) -> None:
     """One record (not rows) as indented JSON."""
-    json.dump(value, stream, indent=2, ensure_ascii=False, default=str)
-    stream.write("\n")
+    stream.write(json_text(value, indent=2, default=str) + "\n")

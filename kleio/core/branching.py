@@ -11,13 +11,15 @@ as its own past.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kleio.core import clock
 from kleio.core.commandline import Option, parse_assignment, split_command, with_options
 from kleio.core.errors import KleioError
 from kleio.core.execution import Runner
 from kleio.core.matching import create_trial
 from kleio.core.status import ACTIVE
-from kleio.core.trial import TrialDocument, TrialSpec, short_id
+from kleio.core.trial import TrialDocument, short_id
 from kleio.core.view import read_view
 from kleio.store.base import Store
 
@@ -84,7 +86,7 @@ def make_branch(
         "reason": "branch",
         "timestamp": timestamp or None,
     }
-    spec = TrialSpec(parent["project"], tuple(argv), snapshot.configuration, refers)
+    spec = replace(snapshot.spec, project=parent["project"], refers=refers)
     tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
     document, created = create_trial(store, spec, snapshot, tags)
     if not created:

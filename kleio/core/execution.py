@@ -21,6 +21,7 @@ from kleio.core.host import host_snapshot
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial
+from kleio.core.redact import MaskedValuesError
 from kleio.core.settings import Settings
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
@@ -67,9 +68,26 @@ class Runner:
     environ: dict[str, str]
     notify: Notify
     options: RunOptions = field(default_factory=RunOptions)
+    #: Command lines as stored -> as given, for those with secrets masked: what runs.
+    _given: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
-        return take_snapshot(argv, cwd, self.environ, self.settings, project)
+        """The snapshot of a command; one whose masked values are unknown (a stored
+        command line given back) is refused: it cannot run."""
+        snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        if snapshot.stored.unknown:
+            raise MaskedValuesError(snapshot.stored)
+        if snapshot.masked:
+            self._given[snapshot.commandline] = tuple(snapshot.command.argv)
+        return snapshot
+
+    def command_to_run(self, document: TrialDocument) -> list[str]:
+        """The command line to run for a trial: as given to this runner, for one
+        whose stored command line has secrets masked."""
+        stored = tuple(document["commandline"])
+        return list(self._given.get(stored, stored))
 
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
@@ -82,6 +100,12 @@ class Runner:
         snapshot = self.snapshot(argv, cwd, self.options.project)
         document = self._find_or_create(snapshot)
         _add_tags(self.store, document, self.options.tags)
+        if snapshot.masked:
+            them = "them" if len(snapshot.masked) > 1 else "it"
+            self.notify(
+                f"{', '.join(snapshot.masked)} recorded masked: `kleio run "
+                f"{short_id(document['_id'])}` cannot replay {them}; run the command itself"
+            )
         return document
 
     def resume(self, document: TrialDocument) -> int:
@@ -294,7 +318,7 @@ class _Execution:
         """Run the command to its end, its output journalled and its lease renewed."""
         runner = self.runner
         outcome = launch(
-            list(self.document["commandline"]),
+            runner.command_to_run(self.document),
             cwd=self.document["cwd"],
             environ=self.child_environment(),
             sink=self.sink,

@@ -45,6 +45,7 @@ def create_trial(
         executions=0,
         run_time=0.0,
         exit_code=None,
+        **({"masked": list(snapshot.masked)} if snapshot.masked else {}),
         **fields,
     )
     try:
@@ -67,7 +68,7 @@ def _check_missing_config_files(store: Store, snapshot: Snapshot) -> None:
     ]
     if not missing:
         return
-    argv = list(snapshot.command.argv)
+    argv = list(snapshot.commandline)
     for document in store.find_trials(project=snapshot.project, limit=5000):
         if document.get("commandline") == argv:
             raise KleioError(

@@ -22,6 +22,7 @@ from kleio.core.environment import (
     environment_identity,
     environment_snapshot,
 )
+from kleio.core.redact import MaskedCommand, mask_command
 from kleio.core.settings import Settings
 from kleio.core.trial import TrialSpec
 from kleio.store.base import Store
@@ -102,12 +103,24 @@ COMPONENTS = (
 class Snapshot:
     """What a command is, and the code and environment it would run with, now."""
 
+    #: The command as given: what runs.
     command: Command
     cwd: str
+    #: The configuration as stored: secret values masked.
     configuration: dict[str, Any]
     #: Component name -> its snapshot.
     parts: dict[str, dict[str, Any]]
     project: str
+    #: The command line as stored: secret values masked (:mod:`kleio.core.redact`).
+    stored: MaskedCommand
+
+    @property
+    def commandline(self) -> tuple[str, ...]:
+        return self.stored.argv
+
+    @property
+    def masked(self) -> tuple[str, ...]:
+        return self.stored.masked
 
     @property
     def code(self) -> dict[str, Any]:
@@ -122,7 +135,9 @@ class Snapshot:
 
     @property
     def spec(self) -> TrialSpec:
-        return TrialSpec(self.project, self.command.argv, self.configuration)
+        return TrialSpec(
+            self.project, self.commandline, self.configuration, secrets=self.stored.fingerprint
+        )
 
     def recorded(self, store: Store, trial_id: str) -> dict[str, Any]:
         """The fields of a trial document that record this snapshot's components."""
@@ -155,7 +170,8 @@ def take_snapshot(
             or os.path.basename(parts["code"].get("root") or os.path.abspath(cwd))
             or "default"
         )
-    return Snapshot(command, os.path.abspath(cwd), configuration, parts, project)
+    stored = mask_command(command, configuration, project, cwd)
+    return Snapshot(command, os.path.abspath(cwd), stored.configuration, parts, project, stored)
 
 
 class Background(threading.Thread):

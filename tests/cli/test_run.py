@@ -492,4 +492,4 @@ def test_a_mongodb_password_never_appears_in_output(kleio):
         result = kleio(*args, KLEIO_DB_ADDRESS=address)
         assert result.returncode != 0
         assert "hunter2secret" not in text(result.stdout) + text(result.stderr)
-        assert "kleio:***@127.0.0.1:1" in text(result.stderr)
+        assert "mongodb://***@127.0.0.1:1" in text(result.stderr)
