@@ -109,6 +109,28 @@ def _descendants(store: Store, document: TrialDocument) -> Iterator[TrialDocumen
             yield child
 
 
+def check_changes(
+    document: TrialDocument, snapshot: Snapshot, allowed: Collection[str], remedy: str
+) -> list[str]:
+    """What changed (each identity component) since ``document`` was recorded, described
+    for the user; :class:`ChangeRefused` when a change is not ``allowed``, its message
+    ending with ``remedy`` (what else the user can do)."""
+    changed = [c for c in COMPONENTS if document.get(c.identity_field) != snapshot.identity(c)]
+    changes = [
+        f"{component.name} changed: "
+        + component.describe(document.get(component.field) or {}, snapshot.parts[component.name])
+        for component in changed
+    ]
+    refused = [component.option for component in changed if component.name not in allowed]
+    if refused:
+        raise ChangeRefused(
+            f"trial {short_id(document['_id'])} was recorded with other code or environment "
+            f"({'; '.join(changes)}); add {' and '.join(refused)} (or --allow-any-change) "
+            f"{remedy}"
+        )
+    return changes
+
+
 def matching_trial(
     store: Store,
     document: TrialDocument,
@@ -118,12 +140,7 @@ def matching_trial(
 ) -> TrialDocument:
     """``document`` if the code and environment match it, else its branch for them."""
     identities = {component.name: snapshot.identity(component) for component in COMPONENTS}
-    changed = [
-        component
-        for component in COMPONENTS
-        if document.get(component.identity_field) != identities[component.name]
-    ]
-    if not changed:
+    if all(document.get(c.identity_field) == identities[c.name] for c in COMPONENTS):
         return document
     for branch in _descendants(store, document):
         if all(branch.get(c.identity_field) == identities[c.name] for c in COMPONENTS):
@@ -132,20 +149,13 @@ def matching_trial(
                 f"resuming its branch {short_id(branch['_id'])} made for them"
             )
             return branch
-
-    changes = [
-        f"{component.name} changed: "
-        + component.describe(document.get(component.field) or {}, snapshot.parts[component.name])
-        for component in changed
-    ]
-    refused = [component.option for component in changed if component.name not in allowed]
+    changes = check_changes(
+        document,
+        snapshot,
+        allowed,
+        "to branch it and run the branch, or restore the original to resume it",
+    )
     label = short_id(document["_id"])
-    if refused:
-        raise ChangeRefused(
-            f"trial {label} was recorded with other code or environment ({'; '.join(changes)});"
-            f" add {' and '.join(refused)} (or --allow-any-change) to branch it and run the"
-            " branch, or restore the original to resume it"
-        )
     refers = {
         "parent": document["_id"],
         "time": document.get("updated") or document.get("created"),
