@@ -199,6 +199,22 @@ def _artifacts(record: TrialRecord, out: _Sections) -> None:
         out.text("  (none)")
 
 
+def _outputs(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
+
+    outputs = record.document.get("outputs") or []
+    if not outputs:
+        return
+    out.title("Outputs")
+    for output in outputs:
+        digest = output.get("sha256")
+        out.text(
+            f"  {output.get('path')}  {display.size(output.get('size'))}"
+            f"  written by execution #{output.get('execution')}"
+            + (f"  sha256 {digest[:16]}" if digest else "")
+        )
+
+
 def _resources(record: TrialRecord, out: _Sections) -> None:
     from kleio.core import display
 
@@ -223,6 +239,7 @@ SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _lineage,
     _statistics,
     _artifacts,
+    _outputs,
     _resources,
 )
 

@@ -96,7 +96,9 @@ def make_branch(
     changes = changed_options(words) if words else []
     argv = with_options(parent["commandline"], [(o.name, o.values) for o in changes])
     point = branch_point(store, parent, timestamp)
+    # The parent's outputs (metrics.json) are part of its past, not the branch's input.
     snapshot = runner.snapshot(argv, parent["cwd"], parent.get("project"))
+    snapshot = snapshot.without_outputs_of(parent)
     check_changes(parent, snapshot, runner.options.allowed, "to branch it with them")
     refers = {
         "parent": parent["_id"],

@@ -250,3 +250,135 @@ def test_a_usage_error_of_a_command_that_shadows_a_program_says_how_to_run_the_p
     result = kleio("cat")
     assert result.returncode == 2
     assert "`kleio run cat ...` runs the program" in text(result.stderr)
+
+
+# -- 4. files the script writes are not configuration -----------------------------------
+
+WRITER = """\
+import json, os, sys
+arguments = dict(zip(sys.argv[1::2], sys.argv[2::2]))
+if "--config" in arguments:
+    print("read", open(arguments["--config"]).read().strip())
+with open(arguments["--out"], "w") as stream:
+    stream.write(os.environ.get("WRITE", json.dumps({"accuracy": 0.9})))
+sys.exit(int(os.environ.get("EXIT", "0")))
+"""
+
+
+@pytest.fixture
+def writer(project):
+    write_script(project, "out.py", WRITER)
+    commit(project, "writer")
+    return project
+
+
+@pytest.mark.parametrize("name", ["metrics.json", "results.yaml"])
+def test_the_same_command_after_its_script_wrote_a_file_finds_the_broken_trial(
+    kleio, writer, journal, name
+):
+    first = kleio("python", "out.py", "--out", name, EXIT="1")
+    assert first.returncode == 1 and (writer / name).exists()
+    trial = trial_id_in(first.stderr)
+    again = kleio("python", "out.py", "--out", name)
+    one_line_error(again, f"trial {trial[:7]} is broken")
+    assert [document["_id"] for document in journal.find_trials()] == [trial]
+
+
+def test_an_interrupted_trial_that_wrote_its_output_is_resumed(kleio, writer, journal):
+    first = kleio("python", "out.py", "--out", "metrics.json", EXIT="130")
+    trial = trial_id_in(first.stderr)
+    assert journal.get_trial(trial)["status"] == "interrupted"
+    again = kleio("python", "out.py", "--out", "metrics.json", WRITE='{"accuracy": 0.95}')
+    assert again.returncode == 0, text(again.stderr)
+    assert trial_id_in(again.stderr) == trial
+    document = journal.get_trial(trial)
+    assert document["status"] == "completed" and document["executions"] == 2
+    assert document["configuration"] == {"out": "metrics.json"}
+    (output,) = document["outputs"]
+    assert output["path"] == "metrics.json" and output["execution"] == 2
+    assert output["size"] == len('{"accuracy": 0.95}')
+    # Once completed, the same command runs nothing, however many times.
+    done = kleio("python", "out.py", "--out", "metrics.json")
+    assert done.returncode == 0 and "already completed" in text(done.stderr)
+    # `kleio run ID` reads the files as the trial did too.
+    by_id = kleio("run", trial[:7])
+    assert by_id.returncode == 0 and "already completed" in text(by_id.stderr)
+    assert len(journal.find_trials()) == 1
+
+
+def test_info_shows_the_files_a_trial_wrote_as_outputs(kleio, writer):
+    trial = trial_id_in(kleio("python", "out.py", "--out", "metrics.json").stderr)
+    info = text(kleio("info", trial[:7]).stdout)
+    section = info.split("Outputs\n-------\n", 1)[1]
+    assert section.startswith("  metrics.json  17 B  written by execution #1  sha256 ")
+    recorded = json.loads(kleio("info", trial[:7], "--json").stdout)
+    assert [output["path"] for output in recorded["outputs"]] == ["metrics.json"]
+    assert recorded["inputs"] == []
+
+
+def test_an_output_changed_by_someone_else_is_an_input_and_makes_a_new_trial(
+    kleio, writer, journal
+):
+    first = trial_id_in(kleio("python", "out.py", "--out", "metrics.json", EXIT="1").stderr)
+    (writer / "metrics.json").write_text('{"accuracy": 0.1}')  # not what the trial wrote
+    second = kleio("python", "out.py", "--out", "metrics.json")
+    assert second.returncode == 0, text(second.stderr)
+    assert trial_id_in(second.stderr) != first
+    document = journal.get_trial(trial_id_in(second.stderr))
+    assert document["configuration"] == {"out": {"accuracy": 0.1}}
+    assert document["inputs"] == ["metrics.json"]
+
+
+def test_editing_an_input_config_between_runs_still_makes_a_new_trial(kleio, writer, journal):
+    (writer / "config.yaml").write_text("lr: 0.1\n")
+    words = ("python", "out.py", "--config", "config.yaml", "--out", "metrics.json")
+    first = trial_id_in(kleio(*words).stderr)
+    same = kleio(*words)
+    assert "already completed" in text(same.stderr)  # its output did not make it new
+    (writer / "config.yaml").write_text("lr: 0.2\n")
+    edited = kleio(*words)
+    assert edited.returncode == 0, text(edited.stderr)
+    assert trial_id_in(edited.stderr) != first
+    document = journal.get_trial(trial_id_in(edited.stderr))
+    assert document["configuration"] == {"config": {"lr": 0.2}, "out": "metrics.json"}
+    # metrics.json, written by the first trial of this command, is an output, not an input:
+    assert document["inputs"] == ["config.yaml"]
+    again = kleio(*words)  # so after the new trial wrote it, the command finds it again
+    assert "already completed" in text(again.stderr)
+    assert len(journal.find_trials()) == 2
+
+
+def test_a_missing_output_is_no_missing_input(kleio, writer, journal):
+    (writer / "config.yaml").write_text("lr: 0.1\n")
+    words = ("python", "out.py", "--config", "config.yaml", "--out", "metrics.json")
+    first = trial_id_in(kleio(*words).stderr)
+    (writer / "config.yaml").write_text("lr: 0.2\n")
+    (writer / "metrics.json").unlink()
+    second = kleio(*words)  # the first trial wrote metrics.json, it never read it
+    assert second.returncode == 0, text(second.stderr)
+    assert trial_id_in(second.stderr) != first
+    (writer / "config.yaml").unlink()  # but config.yaml was read: its loss is named
+    one_line_error(kleio(*words), "config.yaml does not exist")
+
+
+def test_a_malformed_file_the_trial_wrote_is_its_output_not_a_bad_input(kleio, writer, journal):
+    first = kleio("python", "out.py", "--out", "metrics.json", WRITE='{"accu', EXIT="1")
+    trial = trial_id_in(first.stderr)
+    again = kleio("python", "out.py", "--out", "metrics.json")
+    one_line_error(again, f"trial {trial[:7]} is broken")
+
+
+def test_a_config_file_holding_only_its_own_name_is_refused(kleio, writer, journal):
+    (writer / "metrics.json").write_text('"metrics.json"')
+    one_line_error(kleio("python", "out.py", "--out", "metrics.json"), "its own name")
+    assert journal.find_trials() == []
+
+
+def test_a_branch_does_not_read_its_parents_output(kleio, writer, journal):
+    parent = trial_id_in(kleio("python", "out.py", "--out", "metrics.json", "--lr", "1").stderr)
+    child = kleio("branch", parent[:7], "--lr", "2")
+    assert child.returncode == 0, text(child.stderr)
+    branch = trial_id_in(child.stderr)
+    assert journal.get_trial(branch)["configuration"] == {"out": "metrics.json", "lr": 2}
+    again = kleio("run", branch[:7])  # the branch's own output does not change it either
+    assert "already completed" in text(again.stderr)
