@@ -68,4 +68,4 @@ def test_the_store_contract_imports_no_backend():
 def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
     imported = _imported("-m", "kleio", *args)
     assert "kleio.cli.main" in imported
-    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo"} & imported
+    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo", "argcomplete"} & imported

@@ -13,12 +13,13 @@ import os
 import re
 import shutil
 
+from kleio.cli import completion
 from kleio.core.status import STATUSES
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
     """The positional ``ID``: a trial id or any unique prefix of it."""
-    parser.add_argument(name, help="trial id or unique prefix")
+    parser.add_argument(name, help="trial id or unique prefix").completer = completion.trial_ids
 
 
 def split_tags(text: str | None) -> list[str]:
@@ -41,7 +42,9 @@ def split_statuses(text: str | None) -> list[str]:
 
 def selection(parser: argparse.ArgumentParser) -> None:
     """``--tags``, ``--status`` and ``--project``: which trials a listing shows."""
-    parser.add_argument("--tags", metavar="A;B", help="only trials with all these tags")
+    parser.add_argument(
+        "--tags", metavar="A;B", help="only trials with all these tags"
+    ).completer = completion.tags
     parser.add_argument(
         "--status",
         metavar="S,S",
@@ -69,7 +72,9 @@ def capture(parser: argparse.ArgumentParser) -> None:
 
 def run_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` and ``save`` that describe the trial, then COMMAND."""
-    parser.add_argument("--tags", metavar="A;B", help="tags of the trial, separated by ; or ,")
+    parser.add_argument(
+        "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
+    ).completer = completion.tags
     parser.add_argument("--project", help="project name (default: the git repository's folder)")
     allow_changes(parser, "branch the trial if")
     parser.add_argument(

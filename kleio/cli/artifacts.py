@@ -7,7 +7,7 @@ import argparse
 import os
 from pathlib import Path
 
-from kleio.cli import arguments
+from kleio.cli import arguments, completion
 from kleio.cli.output import Column, display_of, output_options, output_rows
 
 
@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples: kleio artifacts 3f9c2e0; "
         "kleio artifacts get 3f9c2e0 model.pt --where epoch=10 -o checkpoints/",
     )
-    parser.add_argument("words", nargs="+", metavar="ID | get ID NAME")
+    parser.add_argument(
+        "words", nargs="+", metavar="ID | get ID NAME", help="a trial id, or get ID NAME"
+    ).completer = completion.trial_ids
     arguments.where(parser, "artifacts")
     parser.add_argument(
         "-o",

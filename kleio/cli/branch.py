@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from kleio.cli import arguments
+from kleio.cli import arguments, completion
 
 split_words = arguments.options_around_id
 
@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="branch point: the last statistic where KEY equals VALUE, or an "
         "ISO time (default: the end of the parent)",
     )
-    parser.add_argument("--tags", metavar="A;B", help="tags added to the parent's")
+    parser.add_argument(
+        "--tags", metavar="A;B", help="tags added to the parent's"
+    ).completer = completion.tags
     arguments.capture(parser)
     parser.add_argument(
         "--no-run", action="store_true", help="record the branch without running it"
