@@ -27,12 +27,12 @@ the decision is by content, checked against the database.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable
 from typing import Any
 
 from kleio.core import clock
+from kleio.core.code import sha256_file
 from kleio.core.commandline import CONFIG_SUFFIXES, named_files, split_command
 from kleio.core.trial import TrialDocument
 
@@ -54,17 +54,6 @@ def _state(path: str) -> State | None:
     if not os.path.isfile(path):
         return None
     return (status.st_size, status.st_mtime_ns, status.st_ino)
-
-
-def sha256_of(path: str) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
 
 
 class WatchedFiles:
@@ -92,7 +81,7 @@ class WatchedFiles:
                 "size": after[0],
                 # The content identifies a configuration file for the next run; other
                 # files (a model of gigabytes) are recorded, not read.
-                "sha256": sha256_of(path) if text.endswith(CONFIG_SUFFIXES) else None,
+                "sha256": sha256_file(path) if text.endswith(CONFIG_SUFFIXES) else None,
                 "execution": execution,
                 "time": clock.now(),
             }
@@ -107,5 +96,7 @@ def own_outputs(document: TrialDocument, texts: Iterable[str], cwd: str) -> set[
         if entry.get("sha256")
     }
     return {
-        text for text in texts if text in recorded and sha256_of(_path(cwd, text)) == recorded[text]
+        text
+        for text in texts
+        if text in recorded and sha256_file(_path(cwd, text)) == recorded[text]
     }
