@@ -14,13 +14,11 @@ import argparse
 import contextlib
 import importlib
 import os
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO
 
 from kleio import __version__
-from kleio.cli import arguments
 from kleio.core.errors import KleioError
 from kleio.store import StoreError, schemes_help
 
@@ -53,6 +51,8 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # one line and the usage, exit 2, like argparse
+        import shutil  # not at import: it loads compression modules `--version` needs not
+
         self.print_usage(sys.stderr)
         name = self.prog.rpartition(" ")[2]
         if name in COMMANDS and shutil.which(name):
@@ -94,6 +94,8 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
 def _command_position(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
     """Where the global options end: the index of the subcommand (or of the command
     ``run`` runs), None when ``--help``, ``--version`` or nothing comes first."""
+    from kleio.cli import arguments  # not at import: `kleio --version` loads nothing more
+
     index = 0
     while index < len(argv):
         if argv[index] in ("-h", "--help", "--version"):
