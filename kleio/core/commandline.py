@@ -11,8 +11,9 @@ collects its values in a list; after ``--`` everything is positional. Values are
 like YAML scalars but stricter: integers, floats (``1e-3`` too), ``true``/``false``;
 everything else stays text. A value naming an existing ``.yaml``, ``.yml`` or ``.json``
 file is replaced by the file's parsed content, so a changed file is a changed
-configuration. For a Python interpreter, its own options and the script (or ``-m
-module``) are not configuration.
+configuration; a file the trial itself wrote is not read (``unread``, see
+:mod:`kleio.core.written`): it stays its name, as before the trial wrote it. For a Python
+interpreter, its own options and the script (or ``-m module``) are not configuration.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -343,28 +344,38 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _value(text: str, cwd: str) -> Any:
-    if text.endswith(CONFIG_SUFFIXES):
+def _value(text: str, cwd: str, unread: Collection[str]) -> Any:
+    if text.endswith(CONFIG_SUFFIXES) and text not in unread:
         path = os.path.join(cwd, os.path.expanduser(text))
         if os.path.isfile(path):
-            return load_config_file(path)
+            content = load_config_file(path)
+            if content == text:
+                # Its content would be the configuration of the file missing: two
+                # different inputs would be one trial.
+                raise ConfigFileError(
+                    f"configuration file {text} holds nothing but its own name: Kleio "
+                    "cannot tell it from a missing file"
+                )
+            return content
     return typed(text)
 
 
-def configuration_of(command: Command, cwd: str | None = None) -> dict[str, Any]:
+def configuration_of(
+    command: Command, cwd: str | None = None, unread: Collection[str] = ()
+) -> dict[str, Any]:
     """The typed configuration of a command (see the module documentation).
 
     An option given once has its value (a list for several values); an option given
     several times has the list of its occurrences' values: ``--x 1 2 --x 3`` is
-    ``[[1, 2], 3]``.
+    ``[[1, 2], 3]``. The files named in ``unread`` are not read: their name is their value.
     """
     cwd = cwd or os.getcwd()
     configuration: dict[str, Any] = {}
     for index, text in enumerate(command.positionals):
-        configuration[POSITIONAL.format(index)] = _value(text, cwd)
+        configuration[POSITIONAL.format(index)] = _value(text, cwd, unread)
     occurrences: dict[str, list[Any]] = {}
     for option in command.options:
-        values = [_value(text, cwd) for text in option.values]
+        values = [_value(text, cwd, unread) for text in option.values]
         value = True if not values else values[0] if len(values) == 1 else values
         occurrences.setdefault(option.key, []).append(value)
     for key, values in occurrences.items():
@@ -372,11 +383,24 @@ def configuration_of(command: Command, cwd: str | None = None) -> dict[str, Any]
     return configuration
 
 
-def config_files_of(command: Command, cwd: str | None = None) -> list[str]:
-    """The arguments that name configuration files, existing or not."""
-    cwd = cwd or os.getcwd()
+def named_files(command: Command) -> list[str]:
+    """Every argument that could name a file (positionals and option values), once each."""
     texts = command.positionals + [t for option in command.options for t in option.values]
-    return [text for text in texts if text.endswith(CONFIG_SUFFIXES)]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def config_files_of(command: Command) -> list[str]:
+    """The arguments that name configuration files, existing or not."""
+    return [text for text in named_files(command) if text.endswith(CONFIG_SUFFIXES)]
+
+
+def existing_config_files(command: Command, cwd: str) -> list[str]:
+    """The arguments that name configuration files that exist in ``cwd``."""
+    return [
+        text
+        for text in config_files_of(command)
+        if os.path.isfile(os.path.join(cwd, os.path.expanduser(text)))
+    ]
 
 
 def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) -> list[str]:

@@ -24,7 +24,7 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kleio.core.commandline import CONFIG_SUFFIXES, Command, Option
@@ -90,24 +90,28 @@ def masked_value(value: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class MaskedCommand:
-    """A command line as Kleio stores it (see the module documentation)."""
+class MaskedWords:
+    """The words of a command line as Kleio stores them (see the module documentation)."""
 
     argv: tuple[str, ...]
-    configuration: dict[str, Any]
     #: What was masked, as the user wrote it: option names, or the words themselves.
     masked: tuple[str, ...] = ()
     #: Of those, the ones whose value was a mask already (a stored command line given
     #: back to Kleio): their real value is unknown, the command cannot run.
     unknown: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class MaskedCommand(MaskedWords):
+    """A command line and its configuration as Kleio stores them."""
+
+    configuration: dict[str, Any] = field(default_factory=dict)
     #: A hash of the real values standing for them in the identity; "" with no secret.
     fingerprint: str = ""
 
 
-def mask_command(
-    command: Command, configuration: dict[str, Any], project: str, cwd: str
-) -> MaskedCommand:
-    """``command`` (with its parsed ``configuration``) as stored."""
+def mask_words(command: Command, cwd: str) -> MaskedWords:
+    """The words of ``command`` as stored (its configuration need not be read)."""
     masked: list[str] = []
     unknown: list[str] = []
 
@@ -138,13 +142,21 @@ def mask_command(
         for part in command.parts
     ]
     argv = tuple([*(word(text) for text in command.prefix), *stored.words()[command.start :]])
+    return MaskedWords(argv, tuple(dict.fromkeys(masked)), tuple(dict.fromkeys(unknown)))
+
+
+def mask_command(
+    command: Command, configuration: dict[str, Any], project: str, cwd: str
+) -> MaskedCommand:
+    """``command`` (with its parsed ``configuration``) as stored."""
+    words = mask_words(command, cwd)
     stored_configuration = masked_value(configuration)
-    secret = argv != tuple(command.argv) or stored_configuration != configuration
+    secret = words.argv != tuple(command.argv) or stored_configuration != configuration
     return MaskedCommand(
-        argv,
+        words.argv,
+        words.masked,
+        words.unknown,
         stored_configuration,
-        tuple(dict.fromkeys(masked)),
-        tuple(dict.fromkeys(unknown)),
         fingerprint(list(command.argv), configuration, project) if secret else "",
     )
 
@@ -167,7 +179,7 @@ def _names_file(text: str, cwd: str) -> bool:
 class MaskedValuesError(KleioError):
     """A command line holds values Kleio masked when it recorded them: it cannot run."""
 
-    def __init__(self, stored: MaskedCommand):
+    def __init__(self, stored: MaskedWords):
         import shlex
 
         example = shlex.join(

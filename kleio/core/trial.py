@@ -76,6 +76,10 @@ class TrialDocument(TypedDict, total=False):
     switchover: bool
     cwd: str
     program: str | None
+    #: The configuration files named on the command line that the configuration read.
+    inputs: list[str]
+    #: Files named on the command line the trial wrote (:mod:`kleio.core.written`).
+    outputs: list[dict[str, Any]]
     #: The code snapshot (:mod:`kleio.core.code`); a large diff is a blob (``diff_blob``).
     version: dict[str, Any]
     environment: dict[str, Any]
