@@ -223,3 +223,17 @@ def test_json_output_is_strict_json_with_non_finite_numbers_as_strings(kleio, pr
     }
     table = text(kleio("stats", trial, "--keys", "curve").stdout)
     assert '[1.0, "NaN"]' in table  # a cell holding a list is JSON too
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "--database", "mongodb://alice:s3cr3tpw@db.example.org/"],
+        ["ls", "--database=mongodb://alice:s3cr3tpw@db.example.org/", "--bogus"],
+    ],
+)
+def test_a_misplaced_database_option_never_shows_its_password(kleio, args):
+    result = kleio(*args)
+    assert result.returncode == 2
+    assert "s3cr3tpw" not in text(result.stderr) + text(result.stdout)
+    assert "mongodb://***@db.example.org/" in text(result.stderr)
