@@ -35,6 +35,7 @@ COMMANDS = {
     "artifacts": "artifacts",
     "pdb": "pdb",
     "sync": "sync",
+    "compare": "compare",
 }
 DEFAULT_COMMAND = "run"
 #: Global options that take a value (to find where the subcommand starts).
@@ -107,6 +108,7 @@ def main(
         return 0
     if DEFAULT_COMMAND in COMMANDS:
         argv = _with_default_command(argv)
+    argv = _dashed_values_joined(argv)
     parser = build_parser()
     if not argv:
         parser.print_help(stderr)
@@ -143,6 +145,27 @@ def main(
             context.close()
         except StoreError:
             pass
+
+
+def _dashed_values_joined(argv: list[str]) -> list[str]:
+    """``--sort -loss`` as ``--sort=-loss``, for a command other than ``run`` (whose
+    words after the command belong to the script)."""
+    from kleio.cli.arguments import DASHED_VALUES
+
+    command = next((word for word in argv if word in COMMANDS), None)
+    if command in (None, DEFAULT_COMMAND, "save", "branch"):
+        return argv
+    joined: list[str] = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in DASHED_VALUES and index + 1 < len(argv) and argv[index + 1].startswith("-"):
+            joined.append(f"{word}={argv[index + 1]}")
+            index += 2
+            continue
+        joined.append(word)
+        index += 1
+    return joined
 
 
 @contextlib.contextmanager
