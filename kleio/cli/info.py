@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kleio.cli import arguments
-from kleio.cli.output import print_json
+from kleio.cli.output import Sections, print_json
 
 if TYPE_CHECKING:
     from kleio.core.record import TrialRecord
@@ -20,23 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
 
 
-class _Sections:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def title(self, text: str) -> None:
-        if self.lines:
-            self.lines.append("")
-        self.lines.extend([text, "-" * len(text)])
-
-    def item(self, label: str, value: Any, indent: int = 0) -> None:
-        self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
-
-    def text(self, value: str) -> None:
-        self.lines.append(value)
-
-
-def _trial(record: TrialRecord, out: _Sections) -> None:
+def _trial(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock
 
     document = record.document
@@ -49,7 +33,7 @@ def _trial(record: TrialRecord, out: _Sections) -> None:
     out.item("folder", document.get("cwd") or "-")
 
 
-def _command_lines(record: TrialRecord, out: _Sections) -> None:
+def _command_lines(record: TrialRecord, out: Sections) -> None:
     from kleio.core.trial import short_id
 
     out.title("Command lines")
@@ -58,7 +42,7 @@ def _command_lines(record: TrialRecord, out: _Sections) -> None:
     out.text(f"  {record.short_id}  {shlex.join(record.document.get('commandline') or [])}")
 
 
-def _configuration(record: TrialRecord, out: _Sections) -> None:
+def _configuration(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Configuration")
@@ -69,7 +53,7 @@ def _configuration(record: TrialRecord, out: _Sections) -> None:
         out.text("  (none)")
 
 
-def _code_version(record: TrialRecord, out: _Sections) -> None:
+def _code_version(record: TrialRecord, out: Sections) -> None:
     out.title("Code version")
     version = record.document.get("version") or {}
     if version.get("type") == "git":
@@ -87,7 +71,7 @@ def _code_version(record: TrialRecord, out: _Sections) -> None:
         out.item("sha256", version.get("sha256") or "-", indent=2)
 
 
-def _environment(record: TrialRecord, out: _Sections) -> None:
+def _environment(record: TrialRecord, out: Sections) -> None:
     out.title("Environment")
     environment = record.document.get("environment") or {}
     python = environment.get("python") or {}
@@ -113,7 +97,7 @@ def _environment(record: TrialRecord, out: _Sections) -> None:
     )
 
 
-def _executions(record: TrialRecord, out: _Sections) -> None:
+def _executions(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock, display
 
     out.title("Executions")
@@ -152,7 +136,7 @@ def _executions(record: TrialRecord, out: _Sections) -> None:
         out.text("  (never run)")
 
 
-def _lineage(record: TrialRecord, out: _Sections) -> None:
+def _lineage(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock
     from kleio.core.trial import short_id
 
@@ -175,7 +159,7 @@ def _lineage(record: TrialRecord, out: _Sections) -> None:
     )
 
 
-def _statistics(record: TrialRecord, out: _Sections) -> None:
+def _statistics(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Statistics")
@@ -185,7 +169,7 @@ def _statistics(record: TrialRecord, out: _Sections) -> None:
         out.item(key, f"last {display.value(value)}", indent=2)
 
 
-def _artifacts(record: TrialRecord, out: _Sections) -> None:
+def _artifacts(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock, display
 
     out.title("Artifacts")
@@ -199,7 +183,7 @@ def _artifacts(record: TrialRecord, out: _Sections) -> None:
         out.text("  (none)")
 
 
-def _resources(record: TrialRecord, out: _Sections) -> None:
+def _resources(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     if not record.resources:
@@ -212,8 +196,18 @@ def _resources(record: TrialRecord, out: _Sections) -> None:
         )
 
 
+def _notes(record: TrialRecord, out: Sections) -> None:
+    from kleio.core import clock
+
+    if not record.notes:
+        return
+    out.title("Notes")
+    for note in record.notes:
+        out.text(f"  {clock.iso(note['time'])}  {note['text']}")
+
+
 #: The sections of ``kleio info``, in order.
-SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
+SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
     _trial,
     _command_lines,
     _configuration,
@@ -224,11 +218,12 @@ SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _statistics,
     _artifacts,
     _resources,
+    _notes,
 )
 
 
 def render(record: TrialRecord) -> str:
-    out = _Sections()
+    out = Sections()
     for section in SECTIONS:
         section(record, out)
     return "\n".join(out.lines) + "\n"

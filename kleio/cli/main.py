@@ -36,6 +36,8 @@ COMMANDS = {
     "pdb": "pdb",
     "sync": "sync",
     "compare": "compare",
+    "tag": "tag",
+    "note": "note",
 }
 DEFAULT_COMMAND = "run"
 #: Global options that take a value (to find where the subcommand starts).

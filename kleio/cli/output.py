@@ -95,3 +95,21 @@ def print_json(value: Any, stream: IO[str]) -> None:
     """One record (not rows) as indented JSON."""
     json.dump(value, stream, indent=2, ensure_ascii=False, default=str)
     stream.write("\n")
+
+
+class Sections:
+    """Text in titled sections, the way ``kleio info`` and ``kleio diff`` print."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def title(self, text: str) -> None:
+        if self.lines:
+            self.lines.append("")
+        self.lines.extend([text, "-" * len(text)])
+
+    def item(self, label: str, value: Any, indent: int = 0) -> None:
+        self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
+
+    def text(self, value: str) -> None:
+        self.lines.append(value)
