@@ -38,6 +38,8 @@ COMMANDS = {
     "compare": "compare",
     "tag": "tag",
     "note": "note",
+    "rm": "rm",
+    "gc": "gc",
 }
 DEFAULT_COMMAND = "run"
 #: Global options that take a value (to find where the subcommand starts).
