@@ -38,6 +38,8 @@ COMMANDS = {
     "compare": "compare",
     "tag": "tag",
     "note": "note",
+    "diff": "diff",
+    "checkout": "checkout",
     "rm": "rm",
     "gc": "gc",
 }
