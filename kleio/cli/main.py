@@ -42,6 +42,8 @@ COMMANDS = {
     "checkout": "checkout",
     "rm": "rm",
     "gc": "gc",
+    "export": "export",
+    "import": "import_",
 }
 DEFAULT_COMMAND = "run"
 #: Global options that take a value (to find where the subcommand starts).

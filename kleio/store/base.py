@@ -415,8 +415,9 @@ class Store(abc.ABC):
 
     # -- events ----------------------------------------------------------------------
     @abc.abstractmethod
-    def append_events(self, events: Sequence[Event]) -> None:
-        """Append events; those already stored are skipped (see Idempotence)."""
+    def append_events(self, events: Sequence[Event]) -> int:
+        """Append events; those already stored are skipped (see Idempotence). Returns how
+        many were new."""
 
     def read_events(
         self,
@@ -577,6 +578,10 @@ class Store(abc.ABC):
             if len(page) < BLOB_PAGE_CHUNKS:
                 return
             start += BLOB_PAGE_CHUNKS
+
+    def blob_info(self, blob_id: str) -> BlobInfo | None:
+        """The complete blob with that id, or None."""
+        return self._blob_info(blob_id)
 
     def _blob_exists(self, blob_id: str) -> bool:
         """Whether a complete blob with that id is stored."""

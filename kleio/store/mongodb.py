@@ -286,7 +286,7 @@ class MongoStore(Store):
             return self._db.trials.delete_one({"_id": trial_id}).deleted_count > 0
 
     # -- events ----------------------------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
+    def append_events(self, events: Sequence[Event]) -> int:
         """Append, then summarise what was appended (see :mod:`kleio.store.base`).
 
         Without a multi-document transaction (a standalone server has none), each
@@ -299,7 +299,7 @@ class MongoStore(Store):
         from pymongo.errors import BulkWriteError
 
         if not events:
-            return
+            return 0
         groups = group_events(events)
         with self._translated():
             for trial, kind in groups:
@@ -329,6 +329,7 @@ class MongoStore(Store):
             for (trial, kind), group in groups.items():
                 new = [e for e in group if (trial, kind, e.key) not in refused]
                 self._add_to_summary(trial, kind, summarise_events(new))
+        return len(documents) - len(refused)
 
     def _mark_writing(self, trial: str, kind: str) -> None:
         from pymongo.errors import DuplicateKeyError

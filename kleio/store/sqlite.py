@@ -470,9 +470,9 @@ class SQLiteStore(Store):
             return connection.execute("DELETE FROM trials WHERE id = ?", (trial_id,)).rowcount > 0
 
     # -- events ----------------------------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
+    def append_events(self, events: Sequence[Event]) -> int:
         if not events:
-            return
+            return 0
         groups = group_events(events)
         with self._writing() as connection:
             fresh: dict[tuple[str, str], list[Event]] = {}
@@ -500,6 +500,7 @@ class SQLiteStore(Store):
             )
             for (trial, kind), new in fresh.items():
                 self._add_to_summaries(connection, trial, kind, summarise_events(new))
+        return sum(map(len, fresh.values()))
 
     @staticmethod
     def _add_to_summaries(
