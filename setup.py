@@ -24,6 +24,8 @@ setup(
         "pymongo>=4.6,<5",
         "psutil>=5.9",
         "PyYAML>=6.0",
+        # kleio diff and kleio checkout only: imported there, never when a run starts.
+        "GitPython>=3.1.30",
     ],
     extras_require={
         "test": [
@@ -32,6 +34,8 @@ setup(
             "nx-27017>=0.8.1",
             "hypothesis>=6.80",
             "numpy>=1.24",
+            # kleio.compare returns a DataFrame when pandas is installed: both are tested.
+            "pandas>=2.0",
             "sphinx>=7",
         ],
     },
