@@ -78,9 +78,9 @@ def execute(args: argparse.Namespace, context) -> int:
                 os.unlink(partial)
         where = args.output
     context.notify(
-        f"exported {counts.trials} trials"
+        f"exported {display.count(counts.trials, 'trial')}"
         + (f" ({ancestors} of them ancestors the selected branches read)" if ancestors else "")
-        + f", {counts.events:,} events and {counts.blobs} blobs ({display.size(counts.bytes)})"
-        f" to {where}"
+        + f", {display.count(counts.events, 'event')} and {display.count(counts.blobs, 'blob')}"
+        f" ({display.size(counts.bytes)}) to {where}"
     )
     return 0

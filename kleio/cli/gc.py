@@ -22,22 +22,23 @@ def execute(args: argparse.Namespace, context) -> int:
     say = context.notify
     if collected.deletions:
         say(
-            f"finished deleting {len(collected.deletions)} trials an interrupted `kleio rm` "
-            f"left: {', '.join(map(short_id, collected.deletions))}"
+            f"finished deleting {display.count(len(collected.deletions), 'trial')} an "
+            f"interrupted `kleio rm` left: {', '.join(map(short_id, collected.deletions))}"
         )
     if collected.orphan_trials:
         say(
-            f"removed {collected.orphan_events:,} events of {len(collected.orphan_trials)} "
-            "trials that no longer exist"
+            f"removed {display.count(collected.orphan_events, 'event')} of "
+            f"{display.count(len(collected.orphan_trials), 'trial')} that no longer exist"
         )
     if collected.orphan_blobs or collected.abandoned_chunks:
         say(
-            f"removed {collected.orphan_blobs} blobs of trials that no longer exist and "
-            f"{collected.abandoned_chunks} chunks of abandoned uploads"
+            f"removed {display.count(collected.orphan_blobs, 'blob')} of trials that no "
+            f"longer exist and {display.count(collected.abandoned_chunks, 'chunk')} of "
+            "abandoned uploads"
         )
     if collected.half_imported:
         say(
-            f"{len(collected.half_imported)} trials are half imported "
+            f"{display.count(len(collected.half_imported), 'trial')} half imported "
             f"({', '.join(map(short_id, collected.half_imported[:5]))}): import the file "
             "again to finish, or delete them with `kleio rm`"
         )

@@ -18,9 +18,11 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.transfer import import_trials
 
     holds, added = import_trials(context.store, args.file)
+    held = [display.count(holds.trials, "trial"), display.count(holds.events, "event")]
+    new = [display.count(added.trials, "trial"), display.count(added.events, "event")]
     context.notify(
-        f"{args.file} holds {holds.trials} trials, {holds.events:,} events and {holds.blobs} "
-        f"blobs; new here: {added.trials} trials, {added.events:,} events, {added.blobs} blobs "
+        f"{args.file} holds {', '.join(held)} and {display.count(holds.blobs, 'blob')}; new "
+        f"here: {', '.join(new)}, {display.count(added.blobs, 'blob')} "
         f"({display.size(added.bytes)})"
     )
     return 0

@@ -57,8 +57,8 @@ def execute(args: argparse.Namespace, context) -> int:
     finished = [] if args.dry_run else finish_pending_deletions(store)
     if finished:
         context.notify(
-            f"finished deleting {len(finished)} trials an interrupted `kleio rm` left: "
-            + ", ".join(short_id(trial_id) for trial_id in finished)
+            f"finished deleting {display.count(len(finished), 'trial')} an interrupted "
+            f"`kleio rm` left: {', '.join(short_id(trial_id) for trial_id in finished)}"
         )
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
@@ -75,8 +75,8 @@ def execute(args: argparse.Namespace, context) -> int:
             f"{clock.iso(document.get('created'))}  {command}\n"
         )
     summary = (
-        f"{len(plan.trials)} trials, {plan.events:,} events, {plan.artifacts} artifacts"
-        f" ({display.size(plan.bytes)} of blobs)"
+        f"{display.count(len(plan.trials), 'trial')}, {display.count(plan.events, 'event')}, "
+        f"{display.count(plan.artifacts, 'artifact')} ({display.size(plan.bytes)} of blobs)"
     )
     if args.dry_run:
         context.notify(f"would delete {summary}")
@@ -85,5 +85,5 @@ def execute(args: argparse.Namespace, context) -> int:
         context.notify("nothing deleted")
         return 1
     count = remove_trials(store, plan, lease)
-    context.notify(f"deleted {count} trials; `kleio gc` gives their space back")
+    context.notify(f"deleted {display.count(count, 'trial')}; `kleio gc` gives their space back")
     return 0

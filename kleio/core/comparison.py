@@ -105,7 +105,9 @@ def _statistic_keys(facts: list[TrialFacts]) -> list[str]:
         dict.fromkeys(
             name
             for f in facts
-            for name, _ in sorted(f.statistics.items(), key=lambda item: item[1].first_key)
+            for name, _ in sorted(
+                f.statistics.items(), key=lambda item: (item[1].first_key, item[0])
+            )
         )
     )
 

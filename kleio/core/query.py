@@ -254,7 +254,7 @@ class Trials:
         raise QueryError(f"no trial has the key {text!r} ({option}); {self.describe_keys()}")
 
     def describe_keys(self) -> str:
-        statistics = self.statistic_keys()
+        statistics = sorted(self.statistic_keys())
         parts = [
             f"fields: {', '.join(FIELDS)}",
             f"configuration: {_some(self.configuration_keys())}",

@@ -17,7 +17,7 @@ from kleio.core import clock
 from kleio.core.errors import KleioError
 from kleio.core.status import ACTIVE, describe_holder, observed_status
 from kleio.core.trial import INCOMPLETE, TrialDocument, short_id
-from kleio.store.base import UNSET, Store
+from kleio.store.base import UNSET, Store, blob_age
 
 DELETING = "deleting"
 IMPORTING = "importing"
@@ -192,6 +192,7 @@ def _orphan_blobs(store: Store, existing: set[str], now: float) -> Iterable[str]
         trial = blob.metadata.get("trial")
         if not trial or trial in existing:
             continue
-        if blob.uploaded is not None and now - blob.uploaded < ORPHAN_BLOB_AGE:
+        age = now - blob.uploaded if blob.uploaded is not None else blob_age(blob.id, now)
+        if age < ORPHAN_BLOB_AGE:
             continue
         yield blob.id
