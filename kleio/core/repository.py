@@ -217,7 +217,7 @@ def checkout_trial(store: Store, document: TrialDocument, destination: str) -> C
     commit = version.get("commit")
     if not commit:
         raise CodeUnavailable(f"trial {label} ran in a repository without commits")
-    folder = Path(destination).expanduser().absolute()
+    folder = Path(destination).expanduser().resolve()
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise CodeUnavailable(f"{destination} is not an empty folder: choose a new one")
     diff = recorded_diff(store, version)
