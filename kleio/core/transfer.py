@@ -36,7 +36,7 @@ from kleio import __version__
 from kleio.core.errors import KleioError
 from kleio.core.removal import IMPORTING, mark_complete
 from kleio.core.trial import INCOMPLETE, TrialDocument
-from kleio.store.base import DuplicateTrialError, Event, Store
+from kleio.store.base import DuplicateTrialError, Event, Store, compact_json
 
 FORMAT = "kleio-export"
 VERSION = 1
@@ -61,7 +61,7 @@ class Counts:
 
 
 def _json_bytes(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return compact_json(value).encode("utf-8")
 
 
 class _ChunkReader(io.RawIOBase):
@@ -273,7 +273,8 @@ def import_trials(
                 if _create(store, _read_json(archive, member, path)):
                     added.trials += 1
             elif name.parts[2].startswith("events-"):
-                for line in archive.extractfile(member) or ():
+                lines = io.TextIOWrapper(archive.extractfile(member) or io.BytesIO(), "utf-8")
+                for line in lines:
                     record = json.loads(line)
                     batch.append(
                         Event(

@@ -39,6 +39,7 @@ from kleio.store.base import (
     merge_summaries,
     summarise_events,
 )
+from kleio.store.base import compact_json as _dumps
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
@@ -114,31 +115,6 @@ _UPGRADES = {
     # The events journalled before summaries existed are summarised when first read.
     1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
 }
-
-
-def _make_dumps():
-    """Compact JSON of a value, NaN and infinities allowed, as fast as CPython allows.
-
-    Every event is encoded once: calling the C encoder directly costs half of
-    ``JSONEncoder.encode`` (whose Python wrapper dominates for small dicts), and
-    ``json.dumps`` with options would also build a new encoder per call.
-    """
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # another Python implementation: the portable way
-        return encoder.encode
-    chunks = make(
-        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(chunks(value, 0))
-
-    return dumps
-
-
-_dumps = _make_dumps()
 
 
 def _get_path(document: Mapping[str, Any], path: str) -> Any:
