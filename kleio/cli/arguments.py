@@ -89,6 +89,14 @@ def query_options(parser: argparse.ArgumentParser) -> None:
 DASHED_VALUES = ("--sort",)
 
 
+def trial_query(args: argparse.Namespace):
+    """The :class:`~kleio.core.query.Query` of ``selection``, ``trial_ids`` and
+    ``query_options``."""
+    from kleio.core.query import Query
+
+    return Query(trial_selection(args), args.where, args.sort, args.limit)
+
+
 def trial_selection(args: argparse.Namespace):
     """The :class:`~kleio.core.selection.Selection` of ``selection``, ``trial_ids`` and
     ``query_options``."""

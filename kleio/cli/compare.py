@@ -44,11 +44,8 @@ def execute(args: argparse.Namespace, context) -> int:
 
     comparison = compare_trials(
         context.store,
-        arguments.trial_selection(args),
+        arguments.trial_query(args),
         context.settings.lease,
-        where=args.where,
-        sort=args.sort,
-        limit=args.limit,
         keys=args.keys.split(",") if args.keys is not None else None,
         all_configuration=args.all_configuration,
     )

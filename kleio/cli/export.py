@@ -48,15 +48,7 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.transfer import export_trials
 
     store = context.store
-    trials = query_trials(
-        store,
-        arguments.trial_selection(args),
-        context.settings.lease,
-        where=args.where,
-        sort=args.sort,
-        limit=args.limit,
-        fields=None,
-    )
+    trials = query_trials(store, arguments.trial_query(args), context.settings.lease, None)
     documents, ancestors = _with_ancestors(store, [facts.document for facts in trials.facts])
     if args.output in (None, "-"):
         stream = getattr(context.stdout, "buffer", None) or sys.stdout.buffer

@@ -40,13 +40,7 @@ def execute(args: argparse.Namespace, context) -> int:
     if not args.where and not args.sort:
         fields = [name for name in DOCUMENT_FIELDS if name != "configuration"]
     trials = query_trials(
-        context.store,
-        arguments.trial_selection(args),
-        context.settings.lease,
-        where=args.where,
-        sort=args.sort,
-        limit=args.limit,
-        fields=fields,
+        context.store, arguments.trial_query(args), context.settings.lease, fields
     )
     rows = [
         {

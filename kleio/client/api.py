@@ -176,7 +176,7 @@ def compare(
         kleio.compare(tags="sweep", where="loss:min<0.1", sort="loss:min", limit=5)
     """
     from kleio.core.comparison import compare_trials
-    from kleio.core.query import parse_since
+    from kleio.core.query import Query, parse_since
     from kleio.core.selection import Selection
 
     resolved = load_settings(settings)
@@ -190,11 +190,8 @@ def compare(
     )
     comparison = compare_trials(
         store,
-        selection,
+        Query(selection, _listed(where), _listed(sort), limit),
         resolved.lease,
-        where=_listed(where),
-        sort=_listed(sort),
-        limit=limit,
         keys=None if keys is None else [k for text in _listed(keys) for k in text.split(",")],
         all_configuration=all_configuration,
     )

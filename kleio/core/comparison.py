@@ -12,8 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kleio.core.query import Key, TrialFacts, is_missing, parse_order, query_trials
-from kleio.core.selection import Selection
+from kleio.core.query import Key, Query, TrialFacts, is_missing, parse_order, query_trials
 from kleio.core.statistics import sort_value
 from kleio.core.trial import canonical_json
 from kleio.store.base import Store
@@ -44,17 +43,14 @@ class Comparison:
 
 def compare_trials(
     store: Store,
-    selection: Selection,
+    query: Query,
     lease: float,
     *,
-    where: Sequence[str] = (),
-    sort: Sequence[str] = (),
-    limit: int | None = None,
     keys: Sequence[str] | None = None,
     all_configuration: bool = False,
 ) -> Comparison:
-    """The comparison of the selected trials (see the module documentation)."""
-    trials = query_trials(store, selection, lease, where=where, sort=sort, limit=limit)
+    """The comparison of the trials ``query`` finds (see the module documentation)."""
+    trials = query_trials(store, query, lease)
     trials.load_statistics()
     facts = trials.facts
     chosen = (
@@ -63,7 +59,7 @@ def compare_trials(
         else [Key("statistic", name, "last") for name in _statistic_keys(facts)]
     )
     configuration = _configuration_keys(facts, every=all_configuration)
-    orders = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in map(parse_order, sort)]
+    orders = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in map(parse_order, query.sort)]
     shown = {key.label for key in chosen} | {f"config:{k}" for k in configuration}
     for key, _ in orders:
         taken = f"config:{key.label}" if key.source == "config" else key.label

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,17 @@ class Condition:
     key: str
     operator: str
     value: str
+
+
+@dataclass(frozen=True)
+class Query:
+    """Which trials, filtered by conditions, in which order, how many: what ``ls``,
+    ``compare``, ``export`` and ``kleio.compare`` ask for."""
+
+    selection: Selection = field(default_factory=Selection)
+    where: Sequence[str] = ()
+    sort: Sequence[str] = ()
+    limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -275,24 +286,18 @@ def _some(names: Sequence[str], shown: int = 25) -> str:
 
 
 def query_trials(
-    store: Store,
-    selection: Selection,
-    lease: float,
-    *,
-    where: Iterable[str] = (),
-    sort: Iterable[str] = (),
-    limit: int | None = None,
-    fields: Sequence[str] = DOCUMENT_FIELDS,
+    store: Store, query: Query, lease: float, fields: Sequence[str] | None = DOCUMENT_FIELDS
 ) -> Trials:
     """The selected trials that meet every condition, in the order asked (newest first
-    otherwise), at most ``limit``. Bad conditions and unknown keys raise
-    :class:`QueryError` before anything is returned."""
-    conditions = [parse_condition(text) for text in where]
-    orders = [parse_order(text) for text in sort]
+    otherwise), at most ``limit``; ``fields`` of each document (None: all). Bad
+    conditions and unknown keys raise :class:`QueryError` before anything is returned."""
+    conditions = [parse_condition(text) for text in query.where]
+    orders = [parse_order(text) for text in query.sort]
+    limit = query.limit
     if limit is not None and limit < 0:
         raise QueryError(f"--limit takes a count of trials, not {limit}")
     simple = not conditions and not orders
-    selected = select_trials(store, selection, lease, fields, limit=limit if simple else None)
+    selected = select_trials(store, query.selection, lease, fields, limit=limit if simple else None)
     pool = [TrialFacts(document, status) for document, status in selected]
     trials = Trials(store, pool, _pool=pool)
     tests = [(trials.resolve(c.key, f"--where {c.text!r}"), c) for c in conditions]
