@@ -381,6 +381,24 @@ def test_rm_lists_asks_refuses_parents_and_deletes_everything_of_a_trial(fresh):
     assert len(listed) == 6 and not {e, a, fresh.ids["g"]} & set(listed)
 
 
+class _Terminal(io.StringIO):
+    """Standard input as a terminal where the user types ``answer``."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("answer, deleted", [("n\n", False), ("\n", False), ("y\n", True)])
+def test_rm_asks_on_a_terminal_and_deletes_only_on_yes(fresh, monkeypatch, answer, deleted):
+    monkeypatch.setattr("sys.stdin", _Terminal(answer))
+    result = invoke("rm", fresh.short("c"), env=fresh.env, cwd=fresh.project)
+    assert result.returncode == (0 if deleted else 1), text(result.stderr)
+    assert "delete 1 trial, " in text(result.stderr) and "[y/N]" in text(result.stderr)
+    assert text(result.stdout).startswith(fresh.short("c"))  # what it will delete, first
+    with fresh.store() as store:
+        assert (store.get_trial(fresh.ids["c"]) is None) == deleted
+
+
 def test_rm_refuses_a_running_trial_and_deletes_a_lost_one(fresh, tmp_path):
     release = tmp_path / "go"
     process = start_kleio(
@@ -709,6 +727,19 @@ def test_checkout_clones_a_recorded_remote_when_the_repository_is_gone(kleio, pr
     assert result.returncode == 0, text(result.stderr)
     assert f"clone of origin ({remote})" in text(result.stderr)
     assert _files_in(tmp_path / "copy") == files
+
+
+def test_checkout_restores_uncommitted_binary_changes(kleio, project, tmp_path):
+    (project / "weights.bin").write_bytes(bytes(range(256)) * 64)
+    commit(project, "weights")
+    changed = bytes(reversed(range(256))) * 80 + b"\x00\xff"
+    (project / "weights.bin").write_bytes(changed)
+    ran = trial_id_in(kleio("python", "train.py").stderr)
+    (project / "weights.bin").write_bytes(b"changed again after the run")
+    result = kleio("checkout", ran[:8], str(tmp_path / "copy"))
+    assert result.returncode == 0, text(result.stderr)
+    assert (tmp_path / "copy" / "weights.bin").read_bytes() == changed
+    assert "not restored" not in text(result.stderr)
 
 
 def test_checkout_of_a_commit_rebased_away_names_it_and_the_remotes(kleio, project, tmp_path):
