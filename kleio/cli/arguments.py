@@ -79,8 +79,8 @@ def query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--since",
         metavar="DATE",
-        help="only trials created since DATE (2026-11-01, 2026-11-01T12:00) or for a time "
-        "(12h, 7d, 2w)",
+        help="only trials created since DATE (2026-11-01, 2026-11-01T12:00, UTC) or within "
+        "the last 12h, 7d, 2w...",
     )
 
 
