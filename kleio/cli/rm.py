@@ -63,7 +63,9 @@ def execute(args: argparse.Namespace, context) -> int:
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
         return 0
-    selected = select_trials(store, dataclasses.replace(selection, ids=ids), lease)
+    selected = select_trials(
+        store, dataclasses.replace(selection, ids=ids), lease, named_incomplete=True
+    )
     if not selected:
         context.notify("no trial matches: nothing to delete")
         return 0

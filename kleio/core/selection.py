@@ -35,9 +35,11 @@ def select_trials(
     lease: float,
     fields: Sequence[str] | None = None,
     limit: int | None = None,
+    named_incomplete: bool = False,
 ) -> list[tuple[TrialDocument, str]]:
     """``(document, observed status)`` of the selected trials, newest first, at most
-    ``limit``. A trial half deleted or half imported is never selected.
+    ``limit``. A trial half deleted or half imported is never selected, unless named by
+    its id with ``named_incomplete`` (``kleio rm`` deletes a half-imported trial).
 
     ``fields`` limits what is read of each document (what selecting needs is added).
     Unknown or ambiguous ids are errors (:class:`~kleio.core.errors.UnknownTrial`...).
@@ -67,7 +69,7 @@ def select_trials(
         )
     selected = []
     for document in documents:
-        if document.get(INCOMPLETE):
+        if document.get(INCOMPLETE) and not (named_incomplete and selection.ids):
             continue
         if selection.since is not None and (document.get("created") or 0.0) < selection.since:
             continue

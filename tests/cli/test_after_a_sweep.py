@@ -458,6 +458,32 @@ def test_an_interrupted_rm_hides_the_trial_and_running_again_finishes(fresh, mon
         assert store.get_trial(fresh.ids["c"]) is not None
 
 
+def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, monkeypatch):
+    from kleio.core import transfer
+
+    archive = fresh.project.parent / "one.tar"
+    fresh.ok("export", fresh.short("c"), "-o", str(archive))
+    target = {**fresh.env, "KLEIO_DB_ADDRESS": str(archive.with_suffix(".db"))}
+    monkeypatch.setattr(transfer, "mark_complete", lambda store, trial_id: None)  # stops there
+    assert invoke("import", str(archive), env=target, cwd=fresh.project).returncode == 0
+    monkeypatch.undo()
+    assert json.loads(run_kleio("ls", "--json", env=target, cwd=fresh.project).stdout) == []
+    collected = run_kleio("gc", env=target, cwd=fresh.project)
+    assert f"1 trial half imported ({fresh.short('c')})" in text(collected.stderr)
+    removed = run_kleio("rm", fresh.short("c"), "--yes", env=target, cwd=fresh.project)
+    assert removed.returncode == 0, text(removed.stderr)
+    with open_store(target["KLEIO_DB_ADDRESS"]) as store:
+        assert _counts(store, fresh.ids["c"]) == (False, 0, 0)
+    # Interrupted again, then finished by importing the same file again.
+    monkeypatch.setattr(transfer, "mark_complete", lambda store, trial_id: None)
+    assert invoke("import", str(archive), env=target, cwd=fresh.project).returncode == 0
+    monkeypatch.undo()
+    again = run_kleio("import", str(archive), env=target, cwd=fresh.project)
+    assert "new here: 0 trials, 0 events, 0 blobs" in text(again.stderr)
+    listed = json.loads(run_kleio("ls", "--json", env=target, cwd=fresh.project).stdout)
+    assert [row["id"] for row in listed] == [fresh.ids["c"]]
+
+
 def test_gc_removes_what_deleted_trials_left(fresh):
     from kleio.core.removal import collect_garbage
 
