@@ -8,7 +8,14 @@ import shutil
 from typing import IO, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import Column, output_options, output_rows, table
+from kleio.cli.output import (
+    Column,
+    display_of,
+    output_options,
+    output_rows,
+    readable,
+    table,
+)
 
 #: Longest cell of a table before it is cut (``…``): a long value must not hide the rest.
 _CELL = 24
@@ -59,14 +66,12 @@ def execute(args: argparse.Namespace, context) -> int:
         columns = [Column(label, label) for label in comparison.columns if label != "short_id"]
         output_rows(context.stdout, args.format, columns, comparison.rows)
         return 0
-    _print_table(context, comparison)
+    _print_table(args, context, comparison)
     return 0
 
 
 def _text(value: Any) -> str:
-    from kleio.core import display
-
-    text = "" if value is None else display.brief(value)
+    text = "" if value is None else readable(value)
     return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
 
 
@@ -81,11 +86,13 @@ def _width(stream: IO[str]) -> int | None:
     return shutil.get_terminal_size().columns
 
 
-def _print_table(context, comparison) -> None:
+def _print_table(args, context, comparison) -> None:
     from kleio.core import clock
 
     labels = ["short_id", "status", *comparison.configuration, *comparison.statistics, "run_time"]
     headers = {"short_id": "ID", "status": "STATUS", "run_time": "RUN TIME"}
+
+    display = display_of(args, context.stdout)
 
     def shown(label: str, value: Any) -> str:
         if label == "run_time":
@@ -113,6 +120,7 @@ def _print_table(context, comparison) -> None:
         context.stdout,
         [headers.get(label, label) for label in kept],
         [[texts[label][index] for label in kept] for index in range(len(comparison.rows))],
+        paint=[display.status if label == "status" else None for label in kept],
     )
     if left_out:
         context.notify(

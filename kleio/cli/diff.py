@@ -27,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _shown(value: Any) -> str:
+    """A value in full: a difference must not be rounded away."""
     from kleio.core import display
 
-    return "-" if value is None else display.brief(value)
+    return "-" if value is None else display.value(value)
 
 
 def _changes(out: Sections, difference: dict[str, Any]) -> bool:

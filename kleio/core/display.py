@@ -32,14 +32,6 @@ def count(number: int, noun: str) -> str:
     return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
-def brief(item: Any) -> str:
-    """A value in a table cell: :func:`value`, with floats to 6 significant digits
-    (``0.30000000000000004`` is ``0.3``); JSON and CSV keep every digit."""
-    if isinstance(item, float):
-        return f"{item:.6g}"
-    return value(item)
-
-
 def attributes(metadata: Mapping[str, Any]) -> str:
     """``epoch=10 name="best"``: metadata as ``KEY=JSON`` pairs."""
     return " ".join(
