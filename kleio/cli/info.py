@@ -56,6 +56,7 @@ def _trial(record: TrialRecord, out: _Sections) -> None:
     out.item("created", out.display.zoned(document.get("created")))
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")
+    out.item("working dir", document.get("working_dir") or "-")
 
 
 def _command_lines(record: TrialRecord, out: _Sections) -> None:

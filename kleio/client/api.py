@@ -57,6 +57,10 @@ class Trial:
     )
     environment = property(lambda self: self._record.document.get("environment") or {})
     tags = property(lambda self: list(self._record.document.get("tags") or []))
+    working_dir = property(
+        lambda self: self._record.document.get("working_dir"),
+        doc="The trial's own folder, ``{trial.working_dir}`` on its command line.",
+    )
     project = property(lambda self: self._record.document.get("project"))
     created = property(lambda self: self._record.document.get("created"))
     executions = property(

@@ -26,6 +26,13 @@ from kleio.core.settings import Settings
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+from kleio.core.templates import (
+    check_templates,
+    default_working_root,
+    expand_templates,
+    make_working_dir,
+    working_dir_of,
+)
 from kleio.core.trial import TrialDocument, short_id
 from kleio.core.written import WatchedFiles
 from kleio.store.base import Store, StoreError
@@ -42,6 +49,14 @@ class RunOptions:
     switch_over: bool = False
     #: Identity components allowed to change (``code``, ``environment``): a branch is made.
     allowed: frozenset[str] = frozenset()
+    #: Where new trials get their working folders (default ``$KLEIO_HOME/trials``).
+    working_root: str | None = None
+    #: Record the configuration the script's argument parser resolved
+    #: (:mod:`kleio.core.hook`); ``KLEIO_HOOK=0`` in the environment turns it off too.
+    hook: bool = True
+    #: Seconds between resource samples (:mod:`kleio.core.usage`); None: the
+    #: environment's ``KLEIO_SAMPLE_INTERVAL``, else the default; 0: none.
+    sample_interval: float | None = None
 
 
 def _final_status(outcome: Outcome) -> str:
@@ -77,7 +92,11 @@ class Runner:
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
         command line given back) is refused: it cannot run."""
+        check_templates(argv)
         snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        snapshot.working_root = self.options.working_root or default_working_root(
+            self.settings.home
+        )
         if snapshot.words.unknown:
             raise MaskedValuesError(snapshot.words)
         if snapshot.masked:
@@ -86,9 +105,10 @@ class Runner:
 
     def command_to_run(self, document: TrialDocument) -> list[str]:
         """The command line to run for a trial: as given to this runner, for one
-        whose stored command line has secrets masked."""
+        whose stored command line has secrets masked; its templates filled."""
         stored = tuple(document["commandline"])
-        return list(self._given.get(stored, stored))
+        given = self._given.get(stored, stored)
+        return expand_templates(given, document, self.store, self.settings.home)
 
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
@@ -184,6 +204,7 @@ class Runner:
         it, not this one.
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
+        self.command_to_run(document)  # templates it cannot fill: refused before reserving
         try:
             document = st.reserve_trial(
                 store,
@@ -270,7 +291,10 @@ class _Execution:
         self.runner.notify(f"{count} output events could not be journalled ({reason})")
 
     def start(self) -> None:
-        """The trial is running from now on."""
+        """The trial is running from now on, its working folder made."""
+        settings = self.runner.settings
+        working_dir = self.document["working_dir"] = working_dir_of(self.document, settings.home)
+        make_working_dir(working_dir, settings.home)
         st.change_status(
             self.store,
             self.trial_id,
@@ -279,6 +303,7 @@ class _Execution:
             previous=st.RESERVED,
             executions=self.number,
             started=self.started,
+            working_dir=working_dir,
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -288,6 +313,7 @@ class _Execution:
             **runner.settings.environment(),
             "KLEIO_TRIAL_ID": self.trial_id,
             "KLEIO_EXECUTION": str(self.number),
+            "KLEIO_TRIAL_WORKING_DIR": self.document["working_dir"],
         }
         if not runner.options.capture and sys.stdout.isatty():
             # The script writes to a pipe, so Python would buffer its output by blocks:

@@ -75,6 +75,8 @@ class TrialDocument(TypedDict, total=False):
     #: A broken trial allowed to run once more (``kleio switchover``).
     switchover: bool
     cwd: str
+    #: The trial's own folder (:mod:`kleio.core.templates`).
+    working_dir: str
     program: str | None
     #: The configuration files named on the command line that the configuration read.
     inputs: list[str]
