@@ -11,7 +11,6 @@ Messages for the user go through a ``notify`` callback; this module prints nothi
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 
 from kleio.core import clock
@@ -315,10 +314,10 @@ class _Execution:
             "KLEIO_EXECUTION": str(self.number),
             "KLEIO_TRIAL_WORKING_DIR": self.document["working_dir"],
         }
-        if not runner.options.capture and sys.stdout.isatty():
-            # The script writes to a pipe, so Python would buffer its output by blocks:
-            # a user watching a terminal expects each line as it comes, as without Kleio.
-            environment.setdefault("PYTHONUNBUFFERED", "1")
+        # The script writes to a pipe, so Python would buffer its output by blocks of
+        # 8 KB: `kleio tail -f` and a terminal alike expect each line as it comes,
+        # wherever kleio's own output goes (a file, /dev/null, nohup, sbatch).
+        environment.setdefault("PYTHONUNBUFFERED", "1")
         return environment
 
     def record_start(self, pid: int | None) -> None:
