@@ -72,9 +72,11 @@ def _configuration(record: TrialRecord, out: _Sections) -> None:
     from kleio.core import display
 
     out.title("Configuration")
-    configuration = record.document.get("configuration") or {}
+    configuration = record.configuration
+    defaults = set(record.defaults)
     for key, value in configuration.items():
-        out.item(key, display.value(value), indent=2)
+        shown = display.value(value)
+        out.item(key, f"{shown}  (default)" if key in defaults else shown, indent=2)
     if not configuration:
         out.text("  (none)")
 

@@ -50,7 +50,19 @@ class Trial:
         doc="new, reserved, running, completed, broken, interrupted or lost.",
     )
     commandline = property(lambda self: list(self._record.document.get("commandline") or []))
-    configuration = property(lambda self: self._record.document.get("configuration") or {})
+    configuration = property(
+        lambda self: self._record.configuration,
+        doc="What the script ran with: the command line's configuration, and the defaults "
+        "its argument parser filled in (see ``defaults``).",
+    )
+    command_configuration = property(
+        lambda self: self._record.document.get("configuration") or {},
+        doc="The configuration the command line gives: the trial's identity.",
+    )
+    defaults = property(
+        lambda self: self._record.defaults,
+        doc="The keys of ``configuration`` the script's parser filled in, not typed.",
+    )
     version = property(
         lambda self: self._record.document.get("version") or {},
         doc="The code version: git commit, branch, dirty flag, diff...",

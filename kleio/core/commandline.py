@@ -281,6 +281,11 @@ def load_config_file(path: str) -> Any:
         raise ConfigFileError(f"configuration file {path} {error}: refused") from None
 
 
+def check_caps(value: Any) -> None:
+    """Raise :class:`DocumentTooLarge` for a JSON-like value over the caps."""
+    _check_caps(value, _value_children)
+
+
 def parse_json(text: str) -> Any:
     """A JSON document within the caps (:data:`MAX_CONFIG_VALUES`, :data:`MAX_CONFIG_DEPTH`)."""
     try:

@@ -33,6 +33,8 @@ from kleio.core.templates import (
     working_dir_of,
 )
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.usage import sample_interval
+from kleio.core.watchers import Watchers
 from kleio.core.written import WatchedFiles
 from kleio.store.base import Store, StoreError
 
@@ -87,6 +89,10 @@ class Runner:
     _given: dict[tuple[str, ...], tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
+        self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
@@ -346,18 +352,34 @@ class _Execution:
         """Run the command to its end, its output journalled and its lease renewed."""
         runner = self.runner
         self.watched = WatchedFiles(self.document)
-        outcome = launch(
-            runner.command_to_run(self.document),
-            cwd=self.document["cwd"],
-            environ=self.child_environment(),
+        watchers = Watchers(
+            store=self.store,
             sink=self.sink,
             writer=self.writer,
             trial_id=self.trial_id,
-            capture=runner.options.capture,
-            heartbeat=runner.settings.heartbeat,
-            beat=lambda: st.beat(self.store, self.trial_id, self.worker),
-            on_start=self.record_start,
+            execution=self.number,
+            argv=list(self.document["commandline"]),
+            environ=runner.environ,
+            hook=runner.options.hook,
+            interval=runner.options.sample_interval or 0.0,
+            notify=runner.notify,
         )
+        try:
+            outcome = launch(
+                runner.command_to_run(self.document),
+                cwd=self.document["cwd"],
+                environ=watchers.environment(self.child_environment()),
+                sink=self.sink,
+                writer=self.writer,
+                trial_id=self.trial_id,
+                capture=runner.options.capture,
+                heartbeat=runner.settings.heartbeat,
+                beat=lambda: st.beat(self.store, self.trial_id, self.worker),
+                on_start=lambda pid: (self.record_start(pid), watchers.started(pid)),
+                pass_fds=watchers.fds,
+            )
+        finally:
+            watchers.stop()
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome

@@ -14,6 +14,7 @@ from typing import Any
 from kleio.core.artifacts import Artifact, find_artifacts
 from kleio.core.errors import KleioError
 from kleio.core.output import OUTPUT_PAGE, output_bytes
+from kleio.core.resolved import default_keys, resolved_configuration
 from kleio.core.statistics import Statistics, statistics_of
 from kleio.core.status import ACTIVE, observed_status, run_time
 from kleio.core.trial import TrialDocument, short_id
@@ -41,6 +42,17 @@ class TrialRecord:
     @property
     def status(self) -> str:
         return observed_status(self.document, self.lease)
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """What the script ran with: the command line's configuration and the defaults
+        its parser filled in (:mod:`kleio.core.resolved`)."""
+        return resolved_configuration(self.document)
+
+    @property
+    def defaults(self) -> list[str]:
+        """The keys of :attr:`configuration` that the command line did not give."""
+        return default_keys(self.document)
 
     @property
     def parent(self) -> str | None:
@@ -144,6 +156,8 @@ class TrialRecord:
             "status": self.status,
             "stored_status": self.document.get("status"),
             "parent": self.parent,
+            "resolved_configuration": self.configuration,
+            "defaults": self.defaults,
             "run_time": self.run_time,
             "lineage": [{"trial": s.trial, "until": s.until} for s in self.segments],
             "children": [child["_id"] for child in self.children],
