@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="show everything recorded about a trial",
         description="Show what the journal holds about trial ID: status, command lines, "
-        "configuration, code version, environment, executions and their hosts, lineage, "
-        "statistics, artifacts and the files it wrote.",
+        "configuration (defaults the script resolved marked), code version, environment, "
+        "executions and their hosts, resource use, lineage, statistics, artifacts and the "
+        "files it wrote.",
         epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
     )
     arguments.trial_id(parser)
@@ -239,6 +240,34 @@ def _resources(record: TrialRecord, out: _Sections) -> None:
         )
 
 
+def _usage(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
+    from kleio.core.usage import usage_summary
+
+    summary = usage_summary(record.usage)
+    if not summary["samples"]:
+        return
+    out.title("Resource use")
+    out.item("samples", summary["samples"], indent=2)
+    if "peak_rss" in summary:
+        out.item("peak memory", display.size(summary["peak_rss"]), indent=2)
+    if "mean_cpu_percent" in summary:
+        out.item("mean CPU", f"{summary['mean_cpu_percent']:g}% of a core", indent=2)
+    if "peak_threads" in summary:
+        out.item(
+            "at most",
+            f"{summary['peak_threads']} threads in {summary['peak_processes']} processes",
+            indent=2,
+        )
+    for index, gpu in (summary.get("gpus") or {}).items():
+        parts = []
+        if "peak_memory" in gpu:
+            parts.append(f"peak memory {display.size(gpu['peak_memory'])}")
+        if "mean_utilization" in gpu:
+            parts.append(f"mean utilization {gpu['mean_utilization']:g}%")
+        out.item(f"gpu {index}", ", ".join(parts), indent=2)
+
+
 #: The sections of ``kleio info``, in order.
 SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _trial,
@@ -247,6 +276,7 @@ SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _code_version,
     _environment,
     _executions,
+    _usage,
     _lineage,
     _statistics,
     _artifacts,

@@ -26,13 +26,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reverse", action="store_true", help="sort in descending order")
     parser.add_argument("--keys", metavar="A,B", help="only these keys, in this order")
     arguments.where(parser, "statistics")
+    parser.add_argument(
+        "--resources",
+        action="store_true",
+        help="print the resource samples of the trial's executions instead (CPU, memory, "
+        "threads, I/O, GPUs), each with its time",
+    )
     output_options(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.commandline import parse_assignment
 
-    statistics = context.record(args.id).statistics
+    record = context.record(args.id)
+    statistics = record.usage if args.resources else record.statistics
     where = dict(parse_assignment(text) for text in args.where)
     if where:
         statistics = statistics.where(**where)
@@ -43,7 +50,7 @@ def execute(args: argparse.Namespace, context) -> int:
     keys = (
         [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else statistics.keys()
     )
-    columns = [Column(key, key.upper()) for key in keys]
+    columns = [Column(key, key.upper(), time=key == "time" and args.resources) for key in keys]
     if not columns and args.format == "table":
         columns = [Column("", "(NO STATISTICS)")]
     rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)

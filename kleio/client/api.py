@@ -87,7 +87,15 @@ class Trial:
         lambda self: self._record.artifacts,
         doc="Artifacts latest first; each has read(), save(path).",
     )
-    resources = property(lambda self: self._record.resources)
+    resources = property(
+        lambda self: self._record.resources,
+        doc="Inputs the script recorded with ``log_resource``: path, size, sha256.",
+    )
+    resource_usage = property(
+        lambda self: self._record.usage,
+        doc="Samples of CPU, memory, threads, I/O and GPUs while the script ran, one dict "
+        "each with its ``time``; like ``statistics``, with ``to_pandas()``.",
+    )
 
     @property
     def parent(self) -> Trial | None:

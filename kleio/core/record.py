@@ -18,6 +18,8 @@ from kleio.core.resolved import default_keys, resolved_configuration
 from kleio.core.statistics import Statistics, statistics_of
 from kleio.core.status import ACTIVE, observed_status, run_time
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.usage import KIND as USAGE
+from kleio.core.usage import usage_summary
 from kleio.core.view import Segment, lineage, read_view
 from kleio.store.base import Store
 
@@ -130,6 +132,15 @@ class TrialRecord:
             for event in read_view(self.store, self.document, ["resource"], self.segments)
         ]
 
+    @cached_property
+    def usage(self) -> Statistics:
+        """Resource samples of the trial's own executions (:mod:`kleio.core.usage`), in
+        order, each with its ``time``."""
+        return Statistics(
+            {"time": event.time, **event.data}
+            for event in self.store.read_events(self.id, [USAGE], page_size=10_000)
+        )
+
     def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
         """The bytes the script printed (its parent's up to the branch point first)."""
         for event in read_view(
@@ -165,6 +176,7 @@ class TrialRecord:
             "statistics": self.statistics_summary(),
             "artifacts": [artifact_entry(a) for a in self.artifacts],
             "resources": self.resources,
+            "usage": usage_summary(self.usage),
         }
 
 
