@@ -37,6 +37,8 @@ setup(
             "nx-27017>=0.8.1",
             "hypothesis>=6.80",
             "numpy>=1.24",
+            # kleio.compare returns a DataFrame when pandas is installed: both are tested.
+            "pandas>=2.0",
             "sphinx>=7",
         ],
     },
