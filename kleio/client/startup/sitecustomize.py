@@ -16,7 +16,8 @@ At start-up Python imports ``sitecustomize``, this file, which at once:
 The wrappers return what argparse returns and raise what it raises (``--help`` and a bad
 value leave as they would); the hook only records in the process Kleio started (not in
 forked workers). Any failure of the hook itself is swallowed, and said once on stderr.
-It uses the standard library only, and runs on any Python 3 the script may use.
+It uses the standard library only, and runs on Python 3.6 and later (the script's
+interpreter may not be Kleio's).
 """
 
 import os
