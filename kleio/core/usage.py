@@ -110,13 +110,15 @@ class UsageSampler:
             self._thread.join()
 
     def _run(self, pid: int) -> None:
+        if self._stop.wait(self.interval):
+            return  # a script shorter than the interval: psutil is never even imported
         try:
             import psutil
 
             root = psutil.Process(pid)
         except Exception:  # psutil cannot see it (gone already): nothing to sample
             return
-        while not self._stop.wait(self.interval):
+        while True:
             try:
                 sample = self.sample(root)
             except Exception:  # a sample that fails is skipped, never the run
@@ -124,6 +126,8 @@ class UsageSampler:
             if sample is None:
                 return
             self._emit(sample)
+            if self._stop.wait(self.interval):
+                return
 
     def sample(self, root) -> dict[str, Any] | None:
         """One sample of ``root``'s tree (a ``psutil.Process``); None once it is gone."""

@@ -90,3 +90,28 @@ def test_one_record_per_outermost_parse_and_none_from_a_forked_worker(tmp_path):
     assert result.returncode == 0, result.stderr
     assert [(r["values"], r["typed"]) for r in records] == [({"n": 1}, []), ({"n": 2}, ["n"])]
     assert json.loads(json.dumps(records))  # plain JSON
+
+
+def test_values_keep_their_types_through_the_pipe(tmp_path):
+    code = (
+        "import argparse, enum, math, pathlib\n"
+        "class Mode(enum.Enum):\n"
+        "    FAST = 'fast'\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--nan', type=float, default=math.nan)\n"
+        "p.add_argument('--big', type=int, default=10**30)\n"
+        "p.add_argument('--name', default='été \"quoted\"\\n')\n"
+        "p.add_argument('--path', type=pathlib.Path, default=pathlib.Path('/data/x'))\n"
+        "p.add_argument('--mode', type=Mode, default=Mode.FAST)\n"
+        "p.add_argument('--sizes', type=int, nargs='+', default=(1, 2))\n"
+        "p.add_argument('--none')\n"
+        "p.parse_args([])\n"
+    )
+    result, records = run(code, None, tmp_path)
+    assert result.returncode == 0, result.stderr
+    (record,) = records
+    values = record["values"]
+    assert values["nan"] != values["nan"]  # NaN
+    assert values["big"] == 10**30 and values["name"] == 'été "quoted"\n'
+    assert values["path"] == "/data/x" and values["mode"] == "FAST"
+    assert values["sizes"] == [1, 2] and values["none"] is None

@@ -50,19 +50,62 @@ class _Channel:
     def send(self, record):
         if os.getpid() != self.pid:  # a forked worker: its parent speaks for it
             return
-        import json
-
-        line = json.dumps(record, sort_keys=True, default=str) + "\n"
+        line = _json(record) + "\n"
         if line in self.sent:  # the same parser parsing the same words again
             return
         self.sent.add(line)
-        data = line.encode("utf-8", "replace")
+        data = line.encode("ascii")
         if len(data) > 4 * 1024 * 1024:
             too_large = {"kind": record.get("kind"), "too_large": len(data)}
-            data = (json.dumps(too_large) + "\n").encode()
+            data = (_json(too_large) + "\n").encode("ascii")
         view = memoryview(data)
         while view:
             view = view[os.write(self.fd, view) :]
+
+
+def _json(value):
+    """JSON text of a plain value (what :func:`_plain` makes), ASCII only. Importing
+    ``json`` would cost the script milliseconds; its C string encoder costs nothing."""
+    try:
+        from _json import encode_basestring_ascii as text
+    except ImportError:  # an interpreter without the accelerator
+        from json import dumps
+
+        return dumps(value, sort_keys=True)
+    parts = []
+
+    def add(item):
+        if item is None:
+            parts.append("null")
+        elif item is True or item is False:
+            parts.append("true" if item else "false")
+        elif isinstance(item, int):
+            parts.append(int.__repr__(item))
+        elif isinstance(item, float):
+            if item != item:
+                parts.append("NaN")
+            elif item in (float("inf"), float("-inf")):
+                parts.append("Infinity" if item > 0 else "-Infinity")
+            else:
+                parts.append(float.__repr__(item))
+        elif isinstance(item, str):
+            parts.append(text(item))
+        elif isinstance(item, dict):
+            parts.append("{")
+            for index, key in enumerate(sorted(item)):
+                parts.append(("," if index else "") + text(key) + ":")
+                add(item[key])
+            parts.append("}")
+        else:  # a list
+            parts.append("[")
+            for index, element in enumerate(item):
+                if index:
+                    parts.append(",")
+                add(element)
+            parts.append("]")
+
+    add(value)
+    return "".join(parts)
 
 
 def _restore_environment(folder):
