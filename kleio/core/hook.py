@@ -7,7 +7,8 @@ passes the writing end of a pipe; a thread reads one JSON record per line and ha
 each to ``on_record`` (see :mod:`kleio.core.resolved` for what a record means).
 
 It applies when the command starts a Python interpreter (``python ...``,
-``python3.11 -m ...``) or a ``.py`` script, unless ``--no-hook`` or ``KLEIO_HOOK=0``.
+``python3.11 -m ...``) or a ``.py`` script, unless ``--no-hook`` or ``KLEIO_HOOK=0``, or
+the interpreter is told to ignore ``PYTHONPATH`` or ``site`` (``-I``, ``-E``, ``-S``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,17 @@ def hook_wanted(argv: list[str], environ: dict[str, str], enabled: bool = True) 
     if not enabled or environ.get("KLEIO_HOOK", "").strip().lower() in ("0", "false", "no"):
         return False
     command = split_command(argv)
-    return command.interpreter is not None or (command.program or "").endswith(".py")
+    if command.interpreter is not None:
+        # -I, -E and -S make Python ignore PYTHONPATH or site: the hook would not load,
+        # and its variables would be left for the script to see.
+        options = command.argv[1 : command.start]
+        return not any(
+            word.startswith("-")
+            and not word.startswith(("--", "-X", "-W", "-m", "-c"))
+            and set(word[1:]) & set("IES")
+            for word in options
+        )
+    return (command.program or "").endswith(".py")
 
 
 class HookChannel:

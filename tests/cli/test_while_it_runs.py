@@ -7,12 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 from tests.conftest import write_script
-from tests.helpers import KLEIO, invoke, run_kleio, start_kleio, text, trial_id_in
+from tests.helpers import KLEIO, follow, invoke, run_kleio, stop, text, trial_id_in
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvidia-smi"
 H200_UUID = "GPU-1c27f95c-baae-e316-605e-007c6d86f3a6"
@@ -49,19 +48,11 @@ def test_output_reaches_the_journal_within_a_second_when_kleio_writes_to_a_file(
             assert time.monotonic() < deadline
             time.sleep(0.05)
         trial = trial_id_in(log.read_bytes())
-        follower = start_kleio(env, project, "tail", "-f", "-n", "0", trial[:7])
-        watchdog = threading.Timer(60, follower.kill)
-        watchdog.start()
-        received = [
-            (text(line).rstrip("\n"), time.time()) for line in iter(follower.stdout.readline, b"")
-        ]
-        watchdog.cancel()
+        received, follower = follow(env, project, "-n", "0", trial[:7])
         assert running.wait(30) == 0
+        assert follower.wait(10) == 0, text(follower.stderr.read())
     finally:
-        for process in (running, follower):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        stop(running, follower)
     assert received[-1][0] == "done"
     delays = [when - float(line.split()[1]) for line, when in received[:-1]]
     assert len(delays) >= 6, received

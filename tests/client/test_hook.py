@@ -115,3 +115,16 @@ def test_values_keep_their_types_through_the_pipe(tmp_path):
     assert values["big"] == 10**30 and values["name"] == 'été "quoted"\n'
     assert values["path"] == "/data/x" and values["mode"] == "FAST"
     assert values["sizes"] == [1, 2] and values["none"] is None
+
+
+def test_the_hook_goes_to_python_commands_that_read_pythonpath_and_site():
+    from kleio.core.hook import hook_wanted
+
+    assert hook_wanted(["python", "train.py"], {})
+    assert hook_wanted(["python3.11", "-u", "-W", "error", "-m", "pkg.train"], {})
+    assert hook_wanted(["./train.py", "--lr", "1"], {})
+    assert not hook_wanted(["bash", "-c", "python train.py"], {})
+    for flags in (["-I"], ["-E"], ["-S"], ["-uE"], ["-bIu"]):
+        assert not hook_wanted(["python", *flags, "train.py"], {}), flags
+    assert not hook_wanted(["python", "train.py"], {"KLEIO_HOOK": "0"})
+    assert not hook_wanted(["python", "train.py"], {}, enabled=False)
