@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--sleep", type=float, default=0.05, help="seconds per epoch, to watch")
+    parser.add_argument("--save", help="write the final weights to this JSON file")
     args = parser.parse_args()
 
     weight, bias, first = 0.0, 0.0, 1
@@ -50,6 +51,10 @@ def main() -> None:
         print(f"epoch {epoch:3d}  loss {loss:.5f}  weight {weight:.3f}  bias {bias:.3f}",
               flush=True)
         time.sleep(args.sleep)
+    if args.save:
+        with open(args.save, "w") as out:
+            json.dump({"weight": weight, "bias": bias}, out)
+        print(f"saved {args.save}")
 
 
 if __name__ == "__main__":

@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="show everything recorded about a trial",
         description="Show what the journal holds about trial ID: status, command lines, "
-        "configuration, code version, environment, executions and their hosts, lineage, "
-        "statistics, artifacts and the files it wrote.",
+        "configuration (defaults the script resolved marked), code version, environment, "
+        "executions and their hosts, resource use, lineage, statistics, artifacts and the "
+        "files it wrote.",
         epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
     )
     arguments.trial_id(parser)
@@ -39,6 +40,7 @@ def _trial(record: TrialRecord, out: Sections) -> None:
     out.item("created", out.display.zoned(document.get("created")))
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")
+    out.item("working dir", document.get("working_dir") or "-")
 
 
 def _command_lines(record: TrialRecord, out: Sections) -> None:
@@ -54,9 +56,11 @@ def _configuration(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Configuration")
-    configuration = record.document.get("configuration") or {}
+    configuration = record.configuration
+    defaults = set(record.defaults)
     for key, value in configuration.items():
-        out.item(key, display.value(value), indent=2)
+        shown = display.value(value)
+        out.item(key, f"{shown}  (default)" if key in defaults else shown, indent=2)
     if not configuration:
         out.text("  (none)")
 
@@ -220,12 +224,39 @@ def _resources(record: TrialRecord, out: Sections) -> None:
 
 
 def _notes(record: TrialRecord, out: Sections) -> None:
-
     if not record.notes:
         return
     out.title("Notes")
     for note in record.notes:
         out.text(f"  {out.display.zoned(note['time'])}  {note['text']}")
+
+
+def _usage(record: TrialRecord, out: Sections) -> None:
+    from kleio.core import display
+    from kleio.core.usage import usage_summary
+
+    summary = usage_summary(record.usage)
+    if not summary["samples"]:
+        return
+    out.title("Resource use")
+    out.item("samples", summary["samples"], indent=2)
+    if "peak_rss" in summary:
+        out.item("peak memory", display.size(summary["peak_rss"]), indent=2)
+    if "mean_cpu_percent" in summary:
+        out.item("mean CPU", f"{summary['mean_cpu_percent']:g}% of a core", indent=2)
+    if "peak_threads" in summary:
+        out.item(
+            "at most",
+            f"{summary['peak_threads']} threads in {summary['peak_processes']} processes",
+            indent=2,
+        )
+    for index, gpu in (summary.get("gpus") or {}).items():
+        parts = []
+        if "peak_memory" in gpu:
+            parts.append(f"peak memory {display.size(gpu['peak_memory'])}")
+        if "mean_utilization" in gpu:
+            parts.append(f"mean utilization {gpu['mean_utilization']:g}%")
+        out.item(f"gpu {index}", ", ".join(parts), indent=2)
 
 
 #: The sections of ``kleio info``, in order.
@@ -236,6 +267,7 @@ SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
     _code_version,
     _environment,
     _executions,
+    _usage,
     _lineage,
     _statistics,
     _artifacts,

@@ -11,7 +11,6 @@ Messages for the user go through a ``notify`` callback; this module prints nothi
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 
 from kleio.core import clock
@@ -26,7 +25,16 @@ from kleio.core.settings import Settings
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+from kleio.core.templates import (
+    check_templates,
+    default_working_root,
+    expand_templates,
+    make_working_dir,
+    working_dir_of,
+)
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.usage import sample_interval
+from kleio.core.watchers import Watchers
 from kleio.core.written import WatchedFiles
 from kleio.store.base import Store, StoreError
 
@@ -42,6 +50,14 @@ class RunOptions:
     switch_over: bool = False
     #: Identity components allowed to change (``code``, ``environment``): a branch is made.
     allowed: frozenset[str] = frozenset()
+    #: Where new trials get their working folders (default ``$KLEIO_HOME/trials``).
+    working_root: str | None = None
+    #: Record the configuration the script's argument parser resolved
+    #: (:mod:`kleio.core.hook`); ``KLEIO_HOOK=0`` in the environment turns it off too.
+    hook: bool = True
+    #: Seconds between resource samples (:mod:`kleio.core.usage`); None: the
+    #: environment's ``KLEIO_SAMPLE_INTERVAL``, else the default; 0: none.
+    sample_interval: float | None = None
 
 
 def _final_status(outcome: Outcome) -> str:
@@ -74,10 +90,18 @@ class Runner:
         default_factory=dict, init=False, repr=False
     )
 
+    def __post_init__(self) -> None:
+        # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
+        self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
+
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
         command line given back) is refused: it cannot run."""
+        check_templates(argv)
         snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        snapshot.working_root = self.options.working_root or default_working_root(
+            self.settings.home
+        )
         if snapshot.words.unknown:
             raise MaskedValuesError(snapshot.words)
         if snapshot.masked:
@@ -86,9 +110,10 @@ class Runner:
 
     def command_to_run(self, document: TrialDocument) -> list[str]:
         """The command line to run for a trial: as given to this runner, for one
-        whose stored command line has secrets masked."""
+        whose stored command line has secrets masked; its templates filled."""
         stored = tuple(document["commandline"])
-        return list(self._given.get(stored, stored))
+        given = self._given.get(stored, stored)
+        return expand_templates(given, document, self.store, self.settings.home)
 
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
@@ -184,6 +209,7 @@ class Runner:
         it, not this one.
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
+        self.command_to_run(document)  # templates it cannot fill: refused before reserving
         try:
             document = st.reserve_trial(
                 store,
@@ -270,7 +296,10 @@ class _Execution:
         self.runner.notify(f"{count} output events could not be journalled ({reason})")
 
     def start(self) -> None:
-        """The trial is running from now on."""
+        """The trial is running from now on, its working folder made."""
+        settings = self.runner.settings
+        working_dir = self.document["working_dir"] = working_dir_of(self.document, settings.home)
+        make_working_dir(working_dir, settings.home)
         st.change_status(
             self.store,
             self.trial_id,
@@ -279,6 +308,7 @@ class _Execution:
             previous=st.RESERVED,
             executions=self.number,
             started=self.started,
+            working_dir=working_dir,
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -288,11 +318,12 @@ class _Execution:
             **runner.settings.environment(),
             "KLEIO_TRIAL_ID": self.trial_id,
             "KLEIO_EXECUTION": str(self.number),
+            "KLEIO_TRIAL_WORKING_DIR": self.document["working_dir"],
         }
-        if not runner.options.capture and sys.stdout.isatty():
-            # The script writes to a pipe, so Python would buffer its output by blocks:
-            # a user watching a terminal expects each line as it comes, as without Kleio.
-            environment.setdefault("PYTHONUNBUFFERED", "1")
+        # The script writes to a pipe, so Python would buffer its output by blocks of
+        # 8 KB: `kleio tail -f` and a terminal alike expect each line as it comes,
+        # wherever kleio's own output goes (a file, /dev/null, nohup, sbatch).
+        environment.setdefault("PYTHONUNBUFFERED", "1")
         return environment
 
     def record_start(self, pid: int | None) -> None:
@@ -321,18 +352,34 @@ class _Execution:
         """Run the command to its end, its output journalled and its lease renewed."""
         runner = self.runner
         self.watched = WatchedFiles(self.document)
-        outcome = launch(
-            runner.command_to_run(self.document),
-            cwd=self.document["cwd"],
-            environ=self.child_environment(),
+        watchers = Watchers(
+            store=self.store,
             sink=self.sink,
             writer=self.writer,
             trial_id=self.trial_id,
-            capture=runner.options.capture,
-            heartbeat=runner.settings.heartbeat,
-            beat=lambda: st.beat(self.store, self.trial_id, self.worker),
-            on_start=self.record_start,
+            execution=self.number,
+            argv=list(self.document["commandline"]),
+            environ=runner.environ,
+            hook=runner.options.hook,
+            interval=runner.options.sample_interval or 0.0,
+            notify=runner.notify,
         )
+        try:
+            outcome = launch(
+                runner.command_to_run(self.document),
+                cwd=self.document["cwd"],
+                environ=watchers.environment(self.child_environment()),
+                sink=self.sink,
+                writer=self.writer,
+                trial_id=self.trial_id,
+                capture=runner.options.capture,
+                heartbeat=runner.settings.heartbeat,
+                beat=lambda: st.beat(self.store, self.trial_id, self.worker),
+                on_start=lambda pid: (self.record_start(pid), watchers.started(pid)),
+                pass_fds=watchers.fds,
+            )
+        finally:
+            watchers.stop()
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome

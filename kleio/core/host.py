@@ -70,17 +70,43 @@ def _mib(text: str) -> int | None:
     return int(number) if number.isdigit() else None
 
 
-def parse_gpu_query(text: str) -> list[dict[str, Any]]:
-    """GPUs from ``nvidia-smi --query-gpu=... --format=csv`` (with its header)."""
+def nvidia_smi(environ: dict[str, str], fields: str, timeout: float = 15) -> str | None:
+    """The CSV ``nvidia-smi`` prints for ``--query-gpu=FIELDS``; None without it."""
+    executable = shutil.which("nvidia-smi", path=environ.get("PATH"))
+    if executable is None:
+        return None
+    try:
+        result = subprocess.run(
+            [executable, f"--query-gpu={fields}", "--format=csv"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env=environ,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def query_rows(text: str) -> list[dict[str, str]]:
+    """The rows of ``nvidia-smi --query-gpu=... --format=csv`` (with its header), by
+    field name without its unit (``memory.total [MiB]`` is ``memory.total``)."""
     rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
     if not rows:
         return []
     header = [name.split(" [")[0].strip() for name in rows[0]]
+    return [
+        dict(zip(header, (cell.strip() for cell in row), strict=True))
+        for row in rows[1:]
+        if len(row) == len(header)
+    ]
+
+
+def parse_gpu_query(text: str) -> list[dict[str, Any]]:
+    """GPUs from ``nvidia-smi --query-gpu=... --format=csv`` (with its header)."""
     gpus = []
-    for row in rows[1:]:
-        if len(row) != len(header):
-            continue
-        values = dict(zip(header, (cell.strip() for cell in row), strict=True))
+    for values in query_rows(text):
         gpus.append(
             {
                 "index": int(values["index"]) if values.get("index", "").isdigit() else None,
@@ -97,23 +123,10 @@ def parse_gpu_query(text: str) -> list[dict[str, Any]]:
 
 def gpus(environ: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
     """``(GPUs, driver version)`` from ``nvidia-smi``, or nothing where it is absent."""
-    executable = shutil.which("nvidia-smi", path=environ.get("PATH"))
-    if executable is None:
+    output = nvidia_smi(environ, _GPU_FIELDS)
+    if output is None:
         return [], None
-    try:
-        result = subprocess.run(
-            [executable, f"--query-gpu={_GPU_FIELDS}", "--format=csv"],
-            capture_output=True,
-            text=True,
-            timeout=15,
-            check=False,
-            env=environ,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return [], None
-    if result.returncode != 0:
-        return [], None
-    found = parse_gpu_query(result.stdout)
+    found = parse_gpu_query(output)
     driver = next((gpu["driver"] for gpu in found if gpu.get("driver")), None)
     return found, driver
 

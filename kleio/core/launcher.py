@@ -156,8 +156,10 @@ def launch(
     heartbeat: float,
     beat: Callable[[], bool],
     on_start: Callable[[int], None],
+    pass_fds: tuple[int, ...] = (),
 ) -> Outcome:
-    """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds."""
+    """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds.
+    ``pass_fds`` are descriptors the script inherits (the hook's pipe)."""
     outcome = Outcome(returncode=0, started=time.time())
     recorders = {
         kind: OutputRecorder(sink, writer, trial_id, kind) for kind in ("stdout", "stderr")
@@ -171,6 +173,7 @@ def launch(
             stderr=subprocess.PIPE,
             preexec_fn=functools.partial(_child_setup, os.getpid()),
             close_fds=True,
+            pass_fds=pass_fds,
         )
     except (FileNotFoundError, NotADirectoryError):
         outcome.returncode, outcome.start_error = 127, f"command not found: {argv[0]}"

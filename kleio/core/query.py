@@ -35,6 +35,7 @@ from typing import Any
 from kleio.core import clock
 from kleio.core.commandline import typed
 from kleio.core.errors import SettingsError
+from kleio.core.resolved import resolved_configuration
 from kleio.core.selection import Selection, select_trials
 from kleio.core.statistics import sort_value
 from kleio.core.status import run_time
@@ -56,6 +57,7 @@ DOCUMENT_FIELDS = [
     "refers",
     "project",
     "configuration",
+    "resolved",
 ]
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
@@ -189,7 +191,8 @@ class TrialFacts:
         self.document = document
         self.status = status
         self.id: str = document["_id"]
-        self.configuration = flatten(document.get("configuration") or {})
+        # What the script ran with: the defaults its parser filled in count too.
+        self.configuration = flatten(resolved_configuration(document))
         self.statistics: dict[str, Summary] = {}
 
     def field(self, name: str) -> Any:
