@@ -19,11 +19,16 @@ setup(
     license="BSD-3-Clause",
     url="https://github.com/bouthilx/kleio",
     packages=find_packages(include=["kleio", "kleio.*"]),
+    # Users' type checkers see the API's hints (PEP 561).
+    package_data={"kleio": ["py.typed"]},
     python_requires=">=3.10",
     install_requires=[
         "pymongo>=4.6,<5",
         "psutil>=5.9",
         "PyYAML>=6.0",
+        "filelock>=3.12",
+        # Shell completion; imported only when the shell asks for completions.
+        "argcomplete>=3.1",
     ],
     extras_require={
         "test": [

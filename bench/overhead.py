@@ -3,7 +3,8 @@
     python bench/overhead.py [--runs N] [--lines N] [--mongodb URI]
 
 1. The median added wall time of ``kleio python -c pass`` over ``python -c pass``
-   (each run a new trial, so each is journalled from scratch), on the default SQLite store.
+   (each run a new trial, so each is journalled from scratch), on the default SQLite store,
+   and the median time of ``kleio --version`` (the interpreter's start and Kleio's import).
 2. The ratio of a script printing 1,000,000 lines under Kleio to the same script bare,
    output to /dev/null.
 
@@ -50,6 +51,8 @@ def measure(label: str, env: dict[str, str], cwd: Path, runs: int, lines: int) -
         bare.append(timed([python, "-c", "pass", str(run)], env, cwd))
         kleio.append(timed([KLEIO, python, "-c", "pass", str(run)], env, cwd))
     added = statistics.median(k - b for k, b in zip(kleio, bare, strict=True))
+    version = statistics.median(timed([KLEIO, "--version"], env, cwd) for _ in range(runs))
+    print(f"[{label}] kleio --version: median {version * 1000:.0f} ms (target <= 150 ms)")
     print(
         f"[{label}] python -c pass: bare median {statistics.median(bare) * 1000:.0f} ms, "
         f"under kleio {statistics.median(kleio) * 1000:.0f} ms, "

@@ -68,4 +68,29 @@ def test_the_store_contract_imports_no_backend():
 def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
     imported = _imported("-m", "kleio", *args)
     assert "kleio.cli.main" in imported
-    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo"} & imported
+    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo", "argcomplete"} & imported
+
+
+#: Where programs live on every POSIX system, whatever the PATH of the tests.
+_STANDARD_PATH = "/usr/local/bin:/usr/bin:/bin"
+#: POSIX utilities a future command might be named like, installed here or not.
+_POSIX_UTILITIES = {"cat", "cp", "diff", "find", "head", "kill", "ls", "mv", "rm", "sort", "tail"}
+
+
+def test_commands_that_shadow_a_program_say_how_to_run_the_program():
+    """`kleio NAME` runs Kleio's command even where a program NAME exists: the guide
+    lists each such command with the way to run the program under Kleio."""
+    import shutil
+
+    shadowing = [
+        command
+        for command in COMMANDS
+        if command in _POSIX_UTILITIES or shutil.which(command, path=_STANDARD_PATH)
+    ]
+    assert "cat" in shadowing and "ls" in shadowing
+    running = (ROOT / "docs" / "running.rst").read_text(encoding="utf-8")
+    for command in shadowing:
+        assert f"``kleio run {command} ...``" in running, (
+            f"`kleio {command}` shadows the program {command}: list `kleio run {command} "
+            "...` in docs/running.rst (How kleio reads your command, rule 3)"
+        )

@@ -1,5 +1,6 @@
 """Arguments several commands share, defined once: a trial id, a selection of trials,
-tags, the options of a run and the command it runs.
+tags, the options of a run and the command it runs, and where Kleio's words end and
+the script's begin.
 
 Registering arguments loads no behaviour: ``kleio --help`` and ``kleio ls`` never import
 the launcher.
@@ -10,13 +11,15 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 
+from kleio.cli import completion
 from kleio.core.status import STATUSES
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
     """The positional ``ID``: a trial id or any unique prefix of it."""
-    parser.add_argument(name, help="trial id or unique prefix")
+    parser.add_argument(name, help="trial id or unique prefix").completer = completion.trial_ids
 
 
 def split_tags(text: str | None) -> list[str]:
@@ -39,7 +42,9 @@ def split_statuses(text: str | None) -> list[str]:
 
 def selection(parser: argparse.ArgumentParser) -> None:
     """``--tags``, ``--status`` and ``--project``: which trials a listing shows."""
-    parser.add_argument("--tags", metavar="A;B", help="only trials with all these tags")
+    parser.add_argument(
+        "--tags", metavar="A;B", help="only trials with all these tags"
+    ).completer = completion.tags
     parser.add_argument(
         "--status",
         metavar="S,S",
@@ -67,25 +72,11 @@ def capture(parser: argparse.ArgumentParser) -> None:
 
 def run_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` and ``save`` that describe the trial, then COMMAND."""
-    from kleio.core.snapshot import COMPONENTS
-
-    parser.add_argument("--tags", metavar="A;B", help="tags of the trial, separated by ; or ,")
-    parser.add_argument("--project", help="project name (default: the git repository's folder)")
-    for component in COMPONENTS:
-        parser.add_argument(
-            component.option,
-            dest="allow",
-            action="append_const",
-            const=component.name,
-            help=f"branch the trial if its {component.name} changed since it was recorded",
-        )
     parser.add_argument(
-        "--allow-any-change",
-        dest="allow",
-        action="append_const",
-        const="any",
-        help="allow any of the above",
-    )
+        "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
+    ).completer = completion.tags
+    parser.add_argument("--project", help="project name (default: the git repository's folder)")
+    allow_changes(parser, "branch the trial if")
     parser.add_argument(
         "--config",
         dest="run_config",
@@ -100,6 +91,28 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--allow-code-change``, ``--allow-env-change`` (one per identity component) and
+    ``--allow-any-change``; ``what`` starts their help (``"branch the trial if"``)."""
+    from kleio.core.snapshot import COMPONENTS
+
+    for component in COMPONENTS:
+        parser.add_argument(
+            component.option,
+            dest="allow",
+            action="append_const",
+            const=component.name,
+            help=f"{what} its {component.name} changed since it was recorded",
+        )
+    parser.add_argument(
+        "--allow-any-change",
+        dest="allow",
+        action="append_const",
+        const="any",
+        help="allow any of the above",
+    )
+
+
 def allowed_changes(args: argparse.Namespace) -> frozenset[str]:
     """The identity components a run may change (``--allow-*-change``)."""
     from kleio.core.snapshot import COMPONENTS
@@ -110,12 +123,72 @@ def allowed_changes(args: argparse.Namespace) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def command_words(args: argparse.Namespace) -> list[str]:
-    """The command to run, without a leading ``--``."""
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-    return command
+def option_width(parser: argparse.ArgumentParser, word: str) -> int:
+    """How many words the option ``word`` of ``parser`` takes, itself included (``--tags
+    a`` 2, ``--tags=a`` 1, ``--capture`` 1); 0 when ``word`` is no option of ``parser``.
+
+    Names match exactly: a prefix (``--c`` for ``--capture``) is no option of Kleio's.
+    """
+    if not word.startswith("-") or word == "-":
+        return 0
+    name, equals, _ = word.partition("=") if word.startswith("--") else (word, "", "")
+    action = parser._option_string_actions.get(name)
+    if action is None:
+        return 0
+    return 1 if equals or action.nargs == 0 else 2
+
+
+def command_after_options(
+    parser: argparse.ArgumentParser, words: list[str]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``run`` and ``save``: Kleio's options, then the command from its first word on.
+
+    Kleio's options end at the first word that is none of them, or at ``--``; everything
+    after reaches the script unchanged, even words spelled like Kleio's options. An
+    unknown option before the command stays Kleio's, for argparse to refuse.
+    """
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            return words[:index], {"command": words[index + 1 :]}
+        width = option_width(parser, word)
+        if width == 0:
+            if word.startswith("-") and word != "-":
+                return words[: index + 1], {"command": words[index + 1 :]}
+            break
+        index += width
+    return words[:index], {"command": words[index:]}
+
+
+def options_around_id(
+    parser: argparse.ArgumentParser, words: list[str]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``branch``: Kleio's options on both sides of the id, up to ``--``; other words
+    after the id, and everything after ``--``, are the script's options to change."""
+    options: list[str] = []
+    positionals: list[str] = []
+    changes: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word == "--":
+            changes.extend(words[index + 1 :])
+            break
+        width = option_width(parser, word)
+        if width:
+            options.extend(words[index : index + width])
+            index += width
+            continue
+        if positionals:
+            changes.append(word)
+        elif word.startswith("-") and word != "-":
+            options.append(word)  # an unknown option before the id: argparse refuses it
+        else:
+            positionals.append(word)
+        index += 1
+    # Options first: argparse's remainder positional would take options after the id.
+    return options + positionals, {"changes": changes}
 
 
 def runner(args: argparse.Namespace, context):
@@ -130,3 +203,42 @@ def runner(args: argparse.Namespace, context):
         allowed=allowed_changes(args),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
+
+
+def is_program(word: str) -> bool:
+    """An executable on PATH, or a path that exists (``./train.sh``, ``train.py``)."""
+    return bool(word) and (shutil.which(word) is not None or os.path.exists(word))
+
+
+def command_not_found(word: str, suggest: bool):
+    """The error for a command that names nothing to run; with ``suggest``, the Kleio
+    commands ``word`` looks like a typo of (one letter wrong, missing, extra or swapped;
+    two for names longer than 5 letters)."""
+    from kleio.cli.main import COMMANDS
+    from kleio.core.errors import CommandNotFound, SettingsError
+
+    if not word.strip():
+        return SettingsError("the command is empty: try `kleio python train.py`")
+    message = f"command not found: {word} (no program, file or trial id of that name)"
+    close = [name for name in COMMANDS if _edits(word, name) <= (2 if len(name) > 5 else 1)]
+    if suggest and close:
+        message = f"{message}; did you mean {' or '.join(f'`kleio {n}`' for n in close)}?"
+    return CommandNotFound(message)
+
+
+def _edits(a: str, b: str) -> int:
+    """Edits (insert, delete, replace, swap two neighbours) turning ``a`` into ``b``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        current = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            current[j] = min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (a[i - 1] != b[j - 1]),
+            )
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[len(b)]

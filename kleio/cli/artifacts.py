@@ -4,11 +4,12 @@ one to a folder."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from pathlib import Path
 
-from kleio.cli import arguments
-from kleio.cli.output import Column, output_options, output_rows
+from kleio.cli import arguments, completion
+from kleio.cli.output import Column, display_of, output_options, output_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,8 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list a trial's artifacts, or write one: artifacts get ID NAME",
         description="`kleio artifacts ID` lists; `kleio artifacts get ID NAME [-o DIR]` writes "
         "the latest artifact NAME (matching --where) into DIR.",
+        epilog="examples: kleio artifacts 3f9c2e0; "
+        "kleio artifacts get 3f9c2e0 model.pt --where epoch=10 -o checkpoints/",
     )
-    parser.add_argument("words", nargs="+", metavar="ID | get ID NAME")
+    parser.add_argument(
+        "words", nargs="+", metavar="ID | get ID NAME", help="a trial id, or get ID NAME"
+    ).completer = completion.trial_ids
     arguments.where(parser, "artifacts")
     parser.add_argument(
         "-o",
@@ -50,7 +55,7 @@ def _matching(record, name: str | None, where: dict) -> list:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import clock, display
+    from kleio.core import display
     from kleio.core.commandline import parse_assignment
     from kleio.core.errors import KleioError
     from kleio.core.record import artifact_entry
@@ -66,12 +71,12 @@ def execute(args: argparse.Namespace, context) -> int:
     record = context.record(words[0])
     columns = [
         Column("filename", "NAME"),
-        Column("size", "SIZE", str),
-        Column("time", "TIME", clock.iso),
-        Column("attributes", "METADATA", display.attributes),
+        Column("size", "SIZE", display.size),
+        Column("time", "TIME", time=True),
+        Column("attributes", "METADATA", display.attributes, fit=True),
     ]
     entries = [artifact_entry(artifact) for artifact in _matching(record, None, where)]
-    output_rows(context.stdout, args.format, columns, entries)
+    output_rows(context.stdout, args.format, columns, entries, display_of(args, context.stdout))
     return 0
 
 
@@ -86,11 +91,21 @@ def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
             + (f" with {', '.join(f'{k}={v!r}' for k, v in where.items())}" if where else "")
         )
     artifact = matching[0]  # the latest
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_name(artifact.filename)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    artifact.save(temporary)
-    os.replace(temporary, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        artifact.save(temporary)
+        os.replace(temporary, target)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+        reason = (
+            "it is a file, not a folder"
+            if isinstance(error, (FileExistsError, NotADirectoryError))
+            else error.strerror or str(error)
+        )
+        raise KleioError(f"cannot write artifact {name!r} into {folder}: {reason}") from None
     context.notify(
         f"wrote {target} ({artifact.size} bytes"
         + (f", {len(matching)} artifacts matched: the latest" if len(matching) > 1 else "")

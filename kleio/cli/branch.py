@@ -1,10 +1,18 @@
-"""``kleio branch [options] ID --opt value ...``: a child trial with options changed."""
+"""``kleio branch [options] ID [options] --opt value ... [-- ...]``: a child trial with
+options changed.
+
+Kleio's options (``--timestamp``, ``--tags``, ``--no-run``, ``--allow-*``...) are Kleio's
+before and after ID, up to ``--``; any other word after ID, and everything after
+``--``, changes the script's options.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from kleio.cli import arguments
+from kleio.cli import arguments, completion
+
+split_words = arguments.options_around_id
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="branch a trial with options changed, from a point of its history",
         description="Create a child of trial ID whose command line has the given options "
         "replaced or added, starting from a point of the parent's history, and run it. "
-        "Kleio's own options come before ID; everything after ID changes the script's.",
+        "Kleio's own options are Kleio's before and after ID, up to --; every other word "
+        "after ID, and everything after --, changes the script's options.",
+        epilog="examples: kleio branch 3f9c2e0 --timestamp epoch=10 --lr 0.01; "
+        "kleio branch 3f9c2e0 -- --timestamp 3 (the script's own --timestamp)",
     )
     parser.add_argument(
         "--timestamp",
@@ -21,11 +32,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="branch point: the last statistic where KEY equals VALUE, or an "
         "ISO time (default: the end of the parent)",
     )
-    parser.add_argument("--tags", metavar="A;B", help="tags added to the parent's")
+    parser.add_argument(
+        "--tags", metavar="A;B", help="tags added to the parent's"
+    ).completer = completion.tags
     arguments.capture(parser)
     parser.add_argument(
         "--no-run", action="store_true", help="record the branch without running it"
     )
+    arguments.allow_changes(parser, "branch even if")
     arguments.trial_id(parser)
     parser.add_argument(
         "changes", nargs=argparse.REMAINDER, help="options of the script to change, e.g. --lr 0.01"
@@ -37,9 +51,8 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.trial import resolve_trial, short_id
 
     parent = resolve_trial(context.store, args.id)
-    changes = args.changes[1:] if args.changes[:1] == ["--"] else args.changes
     run = arguments.runner(args, context)
-    branch = make_branch(run, parent, changes, args.timestamp)
+    branch = make_branch(run, parent, args.changes, args.timestamp)
     context.notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
     if args.no_run:
         context.notify(f"trial saved with id: {branch['_id']}", plain=True)

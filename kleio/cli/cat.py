@@ -9,7 +9,11 @@ from kleio.cli import arguments
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "cat", help="print a trial's output (its parent's up to the branch point first)"
+        "cat",
+        help="print a trial's output (its parent's up to the branch point first)",
+        description="Print what trial ID wrote on stdout (and stderr with --stderr), byte "
+        "for byte, its parent's output up to the branch point first.",
+        epilog="examples: kleio cat 3f9c2e0 | less; kleio cat --stderr 3f9c2e0",
     )
     arguments.trial_id(parser)
     parser.add_argument(

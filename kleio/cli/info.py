@@ -8,21 +8,30 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import print_json
+from kleio.cli.output import Display, display_of, display_options, print_json
 
 if TYPE_CHECKING:
     from kleio.core.record import TrialRecord
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("info", help="show everything recorded about a trial")
+    parser = subparsers.add_parser(
+        "info",
+        help="show everything recorded about a trial",
+        description="Show what the journal holds about trial ID: status, command lines, "
+        "configuration, code version, environment, executions and their hosts, lineage, "
+        "statistics, artifacts and the files it wrote.",
+        epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
+    )
     arguments.trial_id(parser)
     parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    display_options(parser)
 
 
 class _Sections:
-    def __init__(self) -> None:
+    def __init__(self, display: Display) -> None:
         self.lines: list[str] = []
+        self.display = display
 
     def title(self, text: str) -> None:
         if self.lines:
@@ -41,10 +50,10 @@ def _trial(record: TrialRecord, out: _Sections) -> None:
 
     document = record.document
     out.title(f"Trial {record.id}")
-    out.item("status", record.status)
+    out.item("status", out.display.status(record.status))
     out.item("tags", ", ".join(document.get("tags") or []) or "-")
     out.item("project", document.get("project"))
-    out.item("created", f"{clock.iso(document.get('created'))} UTC")
+    out.item("created", out.display.zoned(document.get("created")))
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")
 
@@ -137,8 +146,8 @@ def _executions(record: TrialRecord, out: _Sections) -> None:
         if host.get("job"):
             out.item("job", _job(host["job"]), indent=6)
         start, end = execution.get("start"), execution.get("end")
-        out.item("start", f"{clock.iso(start)} UTC", indent=6)
-        out.item("end", f"{clock.iso(end)} UTC" if end else "-", indent=6)
+        out.item("start", out.display.zoned(start), indent=6)
+        out.item("end", out.display.zoned(end), indent=6)
         out.item("duration", clock.duration(execution.get("duration")), indent=6)
     if not record.executions:
         out.text("  (never run)")
@@ -166,7 +175,6 @@ def _job(job: dict[str, Any]) -> str:
 
 
 def _lineage(record: TrialRecord, out: _Sections) -> None:
-    from kleio.core import clock
     from kleio.core.trial import short_id
 
     out.title("Lineage")
@@ -176,7 +184,7 @@ def _lineage(record: TrialRecord, out: _Sections) -> None:
         why = {"change": "code or environment changed", "branch": "branched"}.get(
             refers.get("reason"), refers.get("reason") or "branched"
         )
-        point = refers.get("timestamp") or clock.iso(refers.get("time"), precise=True)
+        point = refers.get("timestamp") or out.display.zoned(refers.get("time"))
         out.item("parent", f"{short_id(parent)} ({why}, at {point})", indent=2)
     else:
         out.item("parent", "-", indent=2)
@@ -199,17 +207,33 @@ def _statistics(record: TrialRecord, out: _Sections) -> None:
 
 
 def _artifacts(record: TrialRecord, out: _Sections) -> None:
-    from kleio.core import clock, display
+    from kleio.core import display
 
     out.title("Artifacts")
     for artifact in record.artifacts:
         attributes = display.attributes(artifact.attributes)
         out.text(
-            f"  {artifact.filename}  {display.size(artifact.size)}  {clock.iso(artifact.time)}"
-            + (f"  {attributes}" if attributes else "")
+            f"  {artifact.filename}  {display.size(artifact.size)}  "
+            f"{out.display.zoned(artifact.time)}" + (f"  {attributes}" if attributes else "")
         )
     if not record.artifacts:
         out.text("  (none)")
+
+
+def _outputs(record: TrialRecord, out: _Sections) -> None:
+    from kleio.core import display
+
+    outputs = record.document.get("outputs") or []
+    if not outputs:
+        return
+    out.title("Outputs")
+    for output in outputs:
+        digest = output.get("sha256")
+        out.text(
+            f"  {output.get('path')}  {display.size(output.get('size'))}"
+            f"  written by execution #{output.get('execution')}"
+            + (f"  sha256 {digest[:16]}" if digest else "")
+        )
 
 
 def _resources(record: TrialRecord, out: _Sections) -> None:
@@ -236,12 +260,13 @@ SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _lineage,
     _statistics,
     _artifacts,
+    _outputs,
     _resources,
 )
 
 
-def render(record: TrialRecord) -> str:
-    out = _Sections()
+def render(record: TrialRecord, display: Display | None = None) -> str:
+    out = _Sections(display or Display())
     for section in SECTIONS:
         section(record, out)
     return "\n".join(out.lines) + "\n"
@@ -250,7 +275,38 @@ def render(record: TrialRecord) -> str:
 def execute(args: argparse.Namespace, context) -> int:
     record = context.record(args.id)
     if args.json:
-        print_json(record.as_dict(), context.stdout)
+        print_json(_with_iso_times(record.as_dict()), context.stdout)
     else:
-        context.stdout.write(render(record))
+        context.stdout.write(render(record, display_of(args, context.stdout)))
     return 0
+
+
+#: Where a record has times (seconds since the epoch): top-level fields, and fields of
+#: the entries of its lists.
+_TIMES = ("created", "updated", "heartbeat", "started", "ended")
+_TIMES_IN = {
+    "executions": ("start", "end"),
+    "artifacts": ("time",),
+    "outputs": ("time",),
+    "lineage": ("until",),
+}
+
+
+def _with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with its times in ISO 8601 UTC (``Z``), as JSON has every time."""
+    from kleio.core.clock import iso_z
+
+    def converted(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            key: iso_z(value) if key in keys and isinstance(value, (int, float)) else value
+            for key, value in entry.items()
+        }
+
+    record = converted(record, _TIMES)
+    for name, keys in _TIMES_IN.items():
+        record[name] = [converted(entry, keys) for entry in record.get(name) or []]
+    if isinstance(record.get("worker"), dict):
+        record["worker"] = converted(record["worker"], ("since",))
+    if isinstance(record.get("refers"), dict):
+        record["refers"] = converted(record["refers"], ("time",))
+    return record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kleio.cli import arguments
-from kleio.cli.output import Column, output_options, output_rows
+from kleio.cli.output import Column, display_of, output_options, output_rows
 
 #: What a listing needs of each document: parsing whole documents is what makes
 #: listing slow, since environments and diffs are large.
@@ -23,7 +23,13 @@ _FIELDS = [
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("ls", help="list trials, newest first")
+    parser = subparsers.add_parser(
+        "ls",
+        help="list trials, newest first",
+        description="List the trials of the journal, newest first: id, status, creation "
+        "time, run time, tags and command.",
+        epilog="examples: kleio ls --tags sweep --status broken,lost; kleio ls --format csv",
+    )
     arguments.selection(parser)
     output_options(parser, json_alias=True)
 
@@ -33,19 +39,17 @@ def _columns() -> list[Column]:
 
     return [
         Column("short_id", "ID"),
-        Column("status", "STATUS"),
-        # JSON has the time to the microsecond; a table to the second.
-        Column("created", "CREATED", lambda text: text[:19]),
+        Column("status", "STATUS", status=True),
+        Column("created", "CREATED", time=True),
         Column("run_time", "RUN TIME", clock.duration),
-        Column("tags", "TAGS", ",".join),
-        Column("commandline", "COMMAND"),
+        Column("tags", "TAGS", ",".join, fit=True),
+        Column("commandline", "COMMAND", fit=True),
     ]
 
 
 def execute(args: argparse.Namespace, context) -> int:
     import shlex
 
-    from kleio.core import clock
     from kleio.core.selection import Selection, select_trials
     from kleio.core.status import run_time
     from kleio.core.trial import short_id
@@ -60,7 +64,7 @@ def execute(args: argparse.Namespace, context) -> int:
             "id": document["_id"],
             "short_id": short_id(document["_id"]),
             "status": status,
-            "created": clock.iso(document.get("created"), precise=True),
+            "created": document.get("created"),
             "run_time": run_time(document, status),
             "tags": document.get("tags") or [],
             "commandline": shlex.join(document.get("commandline") or []),
@@ -71,5 +75,5 @@ def execute(args: argparse.Namespace, context) -> int:
             context.store, selection, context.settings.lease, fields=_FIELDS
         )
     ]
-    output_rows(context.stdout, args.format, _columns(), rows)
+    output_rows(context.stdout, args.format, _columns(), rows, display_of(args, context.stdout))
     return 0

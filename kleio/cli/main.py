@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK  (argcomplete: this command completes)
 """The ``kleio`` command: global options, the subcommand, and errors turned into one line.
 
 ``run`` is the default subcommand: ``kleio python train.py`` is
@@ -22,6 +23,8 @@ from kleio.core.errors import KleioError
 from kleio.store import StoreError, schemes_help
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
+#: A module whose command takes a program's words (``run``) defines
+#: ``split_words(parser, words)``: Kleio's words, and the others by the attribute they fill.
 COMMANDS = {
     "run": "run",
     "save": "save",
@@ -37,13 +40,27 @@ COMMANDS = {
     "sync": "sync",
 }
 DEFAULT_COMMAND = "run"
-#: Global options that take a value (to find where the subcommand starts).
-_GLOBAL_WITH_VALUE = {"--config", "--database", "--db-name", "--home"}
 
 
 class _Parser(argparse.ArgumentParser):
+    """Options are matched by their whole name only: ``kleio python train.py --c 1``
+    must never read ``--c`` as an abbreviation of one of Kleio's options."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str):  # one line and the usage, exit 2, like argparse
+        import shutil  # not at import: it loads compression modules `--version` needs not
+
+        from kleio.store import mask_address
+
         self.print_usage(sys.stderr)
+        # argparse quotes the words it refused: a misplaced --database may hold a password.
+        message = " ".join(mask_address(word) for word in message.split(" "))
+        name = self.prog.rpartition(" ")[2]
+        if name in COMMANDS and shutil.which(name):
+            message += f" (`kleio {name}` is Kleio's; `kleio run {name} ...` runs the program)"
         self.exit(2, f"kleio: error: {message}\n")
 
 
@@ -52,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kleio",
         description="Journal every execution of a command: code version, environment, "
         "configuration, output, statistics and artifacts.",
-        epilog="Any other command line runs under Kleio: `kleio python train.py --lr 0.1`.",
+        epilog="Any other command line runs under Kleio: `kleio python train.py --lr 0.1`. "
+        'Shell completion (bash, zsh): eval "$(register-python-argcomplete kleio)".',
     )
     parser.add_argument("--version", action="version", version=f"kleio {__version__}")
     parser.add_argument("--config", metavar="FILE", help="settings file (YAML)")
@@ -72,24 +90,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _with_default_command(argv: list[str]) -> list[str]:
-    """Insert ``run`` where the global options end, unless a subcommand is named there.
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (action,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return action.choices[name]
 
-    ``kleio --allow-code-change python train.py`` is ``kleio run --allow-code-change ...``.
-    """
+
+def _command_position(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
+    """Where the global options end: the index of the subcommand (or of the command
+    ``run`` runs), None when ``--help``, ``--version`` or nothing comes first."""
+    from kleio.cli import arguments  # not at import: `kleio --version` loads nothing more
+
     index = 0
     while index < len(argv):
-        word = argv[index]
-        name = word.split("=", 1)[0]
-        if word in ("-h", "--help", "--version"):
-            return argv
-        if name in _GLOBAL_WITH_VALUE:
-            index += 1 if "=" in word else 2
-            continue
-        if word in COMMANDS or word == "help":
-            return argv
-        return argv[:index] + [DEFAULT_COMMAND] + argv[index:]
-    return argv
+        if argv[index] in ("-h", "--help", "--version"):
+            return None
+        width = arguments.option_width(parser, argv[index])
+        if width == 0:
+            return index
+        index += width
+    return None
 
 
 def main(
@@ -97,7 +116,12 @@ def main(
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
 ) -> int:
-    """``kleio ARGV``; its exit status. ``stdout`` and ``stderr`` default to the process's."""
+    """``kleio ARGV``; its exit status. ``stdout`` and ``stderr`` default to the process's.
+
+    The first word after the global options decides: a Kleio command runs; any other
+    word is a command for ``run`` (which runs a program, resumes a trial or refuses a
+    word that is neither, see :mod:`kleio.cli.run`).
+    """
     from kleio.cli.context import Context
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -105,12 +129,36 @@ def main(
     if argv == ["--version"]:  # before the parser: nothing else to load
         stdout.write(f"kleio {__version__}\n")
         return 0
-    if DEFAULT_COMMAND in COMMANDS:
-        argv = _with_default_command(argv)
+    not_text = next((word for word in argv if not _is_text(word)), None)
+    if not_text is not None:
+        shown = not_text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        print(
+            f"kleio: error: argument {shown} is not UTF-8 text: Kleio journals command lines"
+            " as text; rename the file or give the value another way",
+            file=stderr,
+        )
+        return 2
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, exit
+        from kleio.cli.completion import complete
+
+        complete(parser)
     if not argv:
         parser.print_help(stderr)
         return 2
+    position = _command_position(parser, argv)
+    implicit = False
+    if position is not None and argv[position] not in COMMANDS and argv[position] != "help":
+        argv.insert(position, DEFAULT_COMMAND)
+        implicit = True
+    foreign: dict[str, list[str]] = {}
+    if position is not None and argv[position] in COMMANDS:
+        module = importlib.import_module(f"kleio.cli.{COMMANDS[argv[position]]}")
+        split_words = getattr(module, "split_words", None)
+        if split_words is not None:
+            subparser = _subparser(parser, argv[position])
+            kleio_words, foreign = split_words(subparser, argv[position + 1 :])
+            argv = argv[: position + 1] + kleio_words
     with _streams(stdout, stderr):  # argparse prints usage and help to sys.stdout/stderr
         try:
             args = parser.parse_args(argv)
@@ -119,6 +167,7 @@ def main(
     if args.subcommand is None or args.subcommand == "help":
         parser.print_help(stdout)
         return 0 if args.subcommand == "help" else 2
+    vars(args).update(foreign, implicit=implicit)
     context = Context(
         {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
         getattr(args, "run_config", None) or args.config,
@@ -143,6 +192,16 @@ def main(
             context.close()
         except StoreError:
             pass
+
+
+def _is_text(word: str) -> bool:
+    """Whether an argument is text: Python passes bytes that are not UTF-8 as lone
+    surrogates, which no journal can store (nor a trial id hash)."""
+    try:
+        word.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @contextlib.contextmanager

@@ -1,23 +1,63 @@
 """One way to print: rows as a table, CSV or JSON, records as JSON, and Kleio's messages.
 
 Every listing command takes :func:`output_options` and prints with :func:`output_rows`.
+The conventions, the same for every command:
+
+- JSON and CSV have every value in full: times in ISO 8601 UTC with ``Z``, numbers with
+  all their digits, sizes in bytes.
+- A table is for reading: times in UTC (or the zone of ``--local-time`` and
+  ``KLEIO_TIMEZONE``) named in the header, numbers to 4 significant digits, sizes in
+  human units; on a terminal it fits its width (the widest of the columns that may be
+  cut, such as the command or the tags, ends with ``…``) and statuses are coloured
+  unless ``NO_COLOR`` is set or ``--no-color`` given. Piped, lines are never cut.
+- JSON is strict JSON, as the standard defines it, so any reader takes it: the floats
+  it cannot hold are written as strings, ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
+  (a statistic that diverged stays told apart from a missing one, ``null``);
+  :func:`json_ready` applies this convention and every JSON Kleio prints goes through it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import datetime
 import json
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import os
+import shutil
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 FORMATS = ("table", "csv", "json")
 
+#: ANSI colours of statuses on a terminal.
+_STATUS_COLOURS = {
+    "completed": "32",  # green
+    "broken": "31",  # red
+    "running": "36",  # cyan
+    "reserved": "36",
+    "interrupted": "33",  # yellow
+    "lost": "35",  # magenta
+}
+ELLIPSIS = "…"
+
+
+def display_options(parser: argparse.ArgumentParser) -> None:
+    """``--local-time`` and ``--no-color``: how a command shows times and statuses."""
+    parser.add_argument(
+        "--local-time",
+        action="store_true",
+        help="show times in this machine's time zone (default UTC, or KLEIO_TIMEZONE)",
+    )
+    parser.add_argument(
+        "--no-color", action="store_true", help="no colours, even on a terminal (or NO_COLOR)"
+    )
+
 
 def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) -> None:
-    """``--format table|csv|json``; ``--json`` too where a command had it before."""
+    """``--format table|csv|json`` (``--json`` too where a command had it before), and
+    :func:`display_options`."""
     parser.add_argument(
         "--format",
         choices=FORMATS,
@@ -28,27 +68,150 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
         parser.add_argument(
             "--json", dest="format", action="store_const", const="json", help="--format json"
         )
+    display_options(parser)
+
+
+@dataclass(frozen=True)
+class Display:
+    """How values are shown to a person: the time zone, colours, the terminal's width
+    (None when the output is not a terminal: nothing is cut)."""
+
+    zone: datetime.tzinfo = datetime.timezone.utc
+    color: bool = False
+    width: int | None = None
+
+    def time(self, seconds: float | None, precise: bool = False) -> str:
+        from kleio.core import clock
+
+        return clock.iso(seconds, precise=precise, zone=self.zone)
+
+    def zoned(self, seconds: float | None) -> str:
+        """A time with its zone, where no header names it: ``2026-11-26 04:02:09 UTC``."""
+        from kleio.core import clock
+
+        return "-" if seconds is None else f"{self.time(seconds)} {clock.zone_label(self.zone)}"
+
+    @property
+    def zone_label(self) -> str:
+        from kleio.core import clock
+
+        return clock.zone_label(self.zone)
+
+    def status(self, text: str) -> str:
+        """A status (possibly padded), coloured on a terminal."""
+        colour = _STATUS_COLOURS.get(text.strip())
+        return f"\033[{colour}m{text}\033[0m" if self.color and colour else text
+
+
+def display_of(args: argparse.Namespace, stream: IO[str]) -> Display:
+    """The :class:`Display` of a command's options and environment, for ``stream``."""
+    from kleio.core import clock
+    from kleio.core.errors import SettingsError
+
+    terminal = _is_terminal(stream)
+    if getattr(args, "local_time", False):
+        zone = clock.local_zone()
+    else:
+        try:
+            zone = clock.zone_named(os.environ.get("KLEIO_TIMEZONE") or "UTC")
+        except ValueError as error:
+            raise SettingsError(f"KLEIO_TIMEZONE: {error}") from None
+    color = terminal and not getattr(args, "no_color", False) and not os.environ.get("NO_COLOR")
+    width = shutil.get_terminal_size().columns if terminal else None
+    return Display(zone, color, width)
+
+
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+#: The strings standing for the floats JSON cannot hold.
+NAN, INFINITY, MINUS_INFINITY = "NaN", "Infinity", "-Infinity"
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with its NaN and infinities (at any depth) as the strings of the
+    module's convention; everything else unchanged."""
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return NAN if math.isnan(value) else INFINITY if value > 0 else MINUS_INFINITY
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def json_text(value: Any, **options: Any) -> str:
+    """Strict JSON of ``value`` (see the module documentation)."""
+    return json.dumps(json_ready(value), ensure_ascii=False, allow_nan=False, **options)
 
 
 def cell(value: Any) -> str:
-    """A value as text in a table or CSV: text as is, nothing for None, JSON otherwise."""
+    """A value as text in CSV, in full: text as is, nothing for None, JSON otherwise."""
     if value is None:
         return ""
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else str(value)
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return json_text(value)
+
+
+def number(value: float) -> str:
+    """A float for reading: 4 significant digits, all the digits of its integer part
+    (``0.01096``, ``1.235``, ``12346``)."""
+    if not math.isfinite(value) or value == 0:
+        return str(value) if not math.isfinite(value) else "0"
+    magnitude = abs(value)
+    if magnitude >= 1e15 or magnitude < 1e-4:
+        return f"{value:.4g}"
+    digits = max(0, 3 - math.floor(math.log10(magnitude)))
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def readable(value: Any) -> str:
+    """A value as text in a table: like :func:`cell`, numbers rounded for reading."""
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, (list, dict)):
+        return json_text(_rounded(value))
+    return cell(value)
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value):
+        return float(number(value))
+    if isinstance(value, list):
+        return [_rounded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _rounded(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
 class Column:
     """A column of a listing: ``key`` in each row, ``header`` above it in a table, and
-    how a table shows its values (CSV has the raw value, JSON the row)."""
+    how a table shows its values (CSV and JSON have the raw value).
+
+    ``time``: the value is seconds since the epoch (ISO 8601 ``Z`` in JSON and CSV, the
+    display's zone in a table, named in the header); ``status``: coloured on a terminal;
+    ``fit``: cut with ``…`` when the table is wider than the terminal.
+    """
 
     key: str
     header: str
-    text: Callable[[Any], str] = cell
+    text: Callable[[Any], str] = readable
+    time: bool = False
+    status: bool = False
+    fit: bool = False
+    #: Table text of a time column: to the second (True: to the microsecond).
+    precise: bool = field(default=False, compare=False)
 
 
 def output_rows(
@@ -56,42 +219,126 @@ def output_rows(
     format: str,
     columns: Sequence[Column],
     rows: Iterable[dict[str, Any]],
+    display: Display | None = None,
 ) -> None:
     """Print ``rows`` (dicts) in ``format``; JSON and CSV stream, a table is aligned."""
+    times = [column.key for column in columns if column.time]
     if format == "json":
-        encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "), default=str).encode
+        encode = json.JSONEncoder(
+            ensure_ascii=False, separators=(", ", ": "), default=str, allow_nan=False
+        ).encode
         empty = True
         for row in rows:
-            stream.write(("[\n  " if empty else ",\n  ") + encode(row))
+            stream.write(
+                ("[\n  " if empty else ",\n  ") + encode(json_ready(_with_iso_times(row, times)))
+            )
             empty = False
         stream.write("[]\n" if empty else "\n]\n")
     elif format == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow([column.key for column in columns])
-        writer.writerows([cell(row.get(column.key)) for column in columns] for row in rows)
+        writer.writerows(
+            [cell(_with_iso_times(row, times).get(column.key)) for column in columns]
+            for row in rows
+        )
     else:
+        display = display or Display()
+        headers = [
+            f"{column.header} ({display.zone_label})" if column.time else column.header
+            for column in columns
+        ]
+        texts = [
+            [
+                display.time(row.get(column.key), column.precise)
+                if column.time
+                else column.text(row.get(column.key))
+                for column in columns
+            ]
+            for row in rows
+        ]
         table(
             stream,
-            [column.header for column in columns],
-            [[column.text(row.get(column.key)) for column in columns] for row in rows],
+            headers,
+            texts,
+            width=display.width,
+            fit=[column.fit for column in columns],
+            paint=[display.status if column.status else None for column in columns],
         )
 
 
-def table(stream: IO[str], headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Left-aligned columns separated by two spaces; the last column is not padded."""
+def _with_iso_times(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    from kleio.core import clock
+
+    converted = dict(row)
+    for key in keys:
+        if isinstance(converted.get(key), (int, float)):
+            converted[key] = clock.iso_z(converted[key])
+    return converted
+
+
+def table(
+    stream: IO[str],
+    headers: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    width: int | None = None,
+    fit: Sequence[bool] | None = None,
+    paint: Sequence[Callable[[str], str] | None] | None = None,
+) -> None:
+    """Left-aligned columns separated by two spaces; the last column is not padded.
+
+    With ``width``, the columns marked in ``fit`` are cut, the widest first, until the
+    lines fit in it (none narrower than its header); ``paint`` styles a column's padded
+    cells (colours do not count in the width).
+    """
     cells = [[str(value) for value in row] for row in rows]
     widths = [len(header) for header in headers]
     for row in cells:
         for index, value in enumerate(row):
             widths[index] = max(widths[index], len(value))
+    if width is not None and fit:
+        widths = _fitted(widths, headers, fit, width)
+    paint = paint or [None] * len(headers)
     lines = []
-    for row in [list(headers), *cells]:
-        padded = [value.ljust(widths[index]) for index, value in enumerate(row[:-1])]
-        lines.append("  ".join([*padded, row[-1]]).rstrip())
+    for number_, row in enumerate([list(headers), *cells]):
+        shown = [_cut(value, widths[index]) for index, value in enumerate(row)]
+        padded = [value.ljust(widths[index]) for index, value in enumerate(shown)]
+        if number_:  # not the header
+            padded = [
+                painter(value) if painter else value
+                for value, painter in zip(padded, paint, strict=True)
+            ]
+        lines.append("  ".join(padded).rstrip())
     stream.write("\n".join(lines) + "\n")
+
+
+def _fitted(
+    widths: list[int], headers: Sequence[str], fit: Sequence[bool], width: int
+) -> list[int]:
+    """Column widths whose line fits in ``width``: the widest cuttable column is cut
+    first, down to the next widest, never below its header."""
+    widths = list(widths)
+    total = sum(widths) + 2 * (len(widths) - 1)
+    while total > width:
+        cuttable = [
+            index for index, can in enumerate(fit) if can and widths[index] > len(headers[index])
+        ]
+        if not cuttable:
+            break
+        widest = max(cuttable, key=lambda index: widths[index])
+        others = sorted((widths[i] for i in cuttable if i != widest), reverse=True)
+        needed = widths[widest] - (total - width)
+        floor = max(len(headers[widest]), others[0] if others else 0, needed)
+        floor = min(floor, widths[widest] - 1)
+        total -= widths[widest] - floor
+        widths[widest] = floor
+    return widths
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(0, width - 1)] + ELLIPSIS
 
 
 def print_json(value: Any, stream: IO[str]) -> None:
     """One record (not rows) as indented JSON."""
-    json.dump(value, stream, indent=2, ensure_ascii=False, default=str)
-    stream.write("\n")
+    stream.write(json_text(value, indent=2, default=str) + "\n")

@@ -9,7 +9,11 @@ from kleio.cli import arguments
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "pdb", help="open a debugger (pdb) with the trial loaded as `trial`"
+        "pdb",
+        help="open a debugger (pdb) with the trial loaded as `trial`",
+        description="Open a pdb session where `trial` is trial ID, as the Python API loads "
+        "it: trial.statistics, trial.configuration, trial.executions, trial.stdout.",
+        epilog="example: kleio pdb 3f9c2e0, then `p trial.statistics[-1]`",
     )
     arguments.trial_id(parser)
 

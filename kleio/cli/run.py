@@ -2,6 +2,11 @@
 
 Also ``kleio run ID`` (resume a recorded trial in its folder) and ``kleio run --tags T``
 with no command (a worker running every reservable trial tagged T, one after another).
+
+The first word of the command decides what it is, in this order: an existing program
+or path runs; a trial id (or unique prefix) that is no program resumes that trial;
+anything else is refused with exit status 127, and no trial is recorded (a mistyped
+Kleio command must not run, nor leave a broken trial).
 """
 
 from __future__ import annotations
@@ -9,11 +14,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 
 from kleio.cli import arguments
 
 _LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+
+split_words = arguments.command_after_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run a command under Kleio (the default: `kleio python train.py`)",
         description="Run COMMAND under Kleio, resume the trial ID, or with --tags and no "
-        "command, run every reservable trial with that tag.",
+        "command, run every reservable trial with that tag. Kleio's options come before "
+        "COMMAND (or before --); every word from COMMAND on is the script's.",
+        epilog="examples: kleio run python train.py --lr 0.1; kleio run --tags sweep; "
+        "kleio run 3f9c2e0; kleio run rm -r old/ (the program rm, not a Kleio command)",
     )
     arguments.capture(parser)
     parser.add_argument(
@@ -34,7 +43,7 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.errors import KleioError, UnknownTrial
     from kleio.core.trial import resolve_trial
 
-    command = arguments.command_words(args)
+    command = args.command
     run = arguments.runner(args, context)
     if not command:
         if run.options.tags:
@@ -42,14 +51,13 @@ def execute(args: argparse.Namespace, context) -> int:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
             return run.run_tagged(run.options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
+    if arguments.is_program(command[0]):
+        return run.run_command(command, os.getcwd())
     if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
-        # An id or prefix (an ambiguous one is an error); a program or file of that name
-        # that is no trial's id runs as a command.
-        try:
+        try:  # an ambiguous prefix is an error that lists the candidates
             document = resolve_trial(context.store, command[0])
         except UnknownTrial:
-            if not shutil.which(command[0]) and not os.path.exists(command[0]):
-                raise
+            pass
         else:
             return run.resume(document)
-    return run.run_command(command, os.getcwd())
+    raise arguments.command_not_found(command[0], suggest=args.implicit)

@@ -7,10 +7,16 @@ import os
 
 from kleio.cli import arguments
 
+split_words = arguments.command_after_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "save", help="record a trial without running it (run it later with `kleio run ID`)"
+        "save",
+        help="record a trial without running it (run it later with `kleio run ID`)",
+        description="Record the trial of COMMAND without running it. Kleio's options come "
+        "before COMMAND (or before --); every word from COMMAND on is the script's.",
+        epilog="example: kleio save --tags sweep python train.py --lr 0.1",
     )
     arguments.run_options(parser)
 
@@ -20,9 +26,11 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.status import observed_status
     from kleio.core.trial import short_id
 
-    command = arguments.command_words(args)
+    command = args.command
     if not command:
         raise KleioError("no command given: try `kleio save python train.py --lr 0.1`")
+    if not arguments.is_program(command[0]):
+        raise arguments.command_not_found(command[0], suggest=False)
     document = arguments.runner(args, context).save_command(command, os.getcwd())
     status = observed_status(document, context.settings.lease)
     if status == "new":

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 
 from kleio.cli import arguments
-from kleio.cli.output import Column, output_options, output_rows
+from kleio.cli.output import Column, display_of, output_options, output_rows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "stats", help="print a trial's statistics (its parent's up to the branch point first)"
+        "stats",
+        help="print a trial's statistics (its parent's up to the branch point first)",
+        description="Print the statistics trial ID logged (its parent's up to the branch "
+        "point first), one row each, in the order they were logged unless sorted.",
+        epilog="examples: kleio stats 3f9c2e0 --sort loss --keys epoch,loss; "
+        "kleio stats 3f9c2e0 --where epoch=10 --format json",
     )
     arguments.trial_id(parser)
     parser.add_argument(
@@ -42,5 +47,5 @@ def execute(args: argparse.Namespace, context) -> int:
     if not columns and args.format == "table":
         columns = [Column("", "(NO STATISTICS)")]
     rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)
-    output_rows(context.stdout, args.format, columns, rows)
+    output_rows(context.stdout, args.format, columns, rows, display_of(args, context.stdout))
     return 0

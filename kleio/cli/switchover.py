@@ -8,7 +8,13 @@ from kleio.cli import arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("switchover", help="allow a broken trial to run again")
+    parser = subparsers.add_parser(
+        "switchover",
+        help="allow a broken trial to run again",
+        description="Let broken trial ID run once more: its command, or `kleio run ID`, "
+        "resumes it.",
+        epilog="example: kleio switchover 3f9c2e0 && kleio run 3f9c2e0",
+    )
     arguments.trial_id(parser)
 
 

@@ -7,7 +7,11 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     subparsers.add_parser(
-        "sync", help="upload statistics and artifacts spooled while the database was down"
+        "sync",
+        help="upload statistics and artifacts spooled while the database was down",
+        description="Upload the statistics, artifacts and output that scripts kept in "
+        "KLEIO_HOME/spool while the database did not answer.",
+        epilog="example: kleio sync (after a MongoDB outage)",
     )
 
 

@@ -13,7 +13,13 @@ POLL = 0.2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("tail", help="print the last lines of a trial's output")
+    parser = subparsers.add_parser(
+        "tail",
+        help="print the last lines of a trial's output",
+        description="Print the last lines trial ID wrote; with -f, keep printing what it "
+        "writes until it stops running.",
+        epilog="examples: kleio tail 3f9c2e0; kleio tail -f -n 50 3f9c2e0",
+    )
     arguments.trial_id(parser)
     parser.add_argument(
         "-n", "--lines", type=int, default=10, metavar="N", help="how many lines (default 10)"

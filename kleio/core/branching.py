@@ -11,13 +11,15 @@ as its own past.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from kleio.core import clock
 from kleio.core.commandline import Option, parse_assignment, split_command, with_options
 from kleio.core.errors import KleioError
 from kleio.core.execution import Runner
-from kleio.core.matching import create_trial
+from kleio.core.matching import check_changes, create_trial
 from kleio.core.status import ACTIVE
-from kleio.core.trial import TrialDocument, TrialSpec, short_id
+from kleio.core.trial import TrialDocument, short_id
 from kleio.core.view import read_view
 from kleio.store.base import Store
 
@@ -35,13 +37,19 @@ def branch_point(store: Store, parent: TrialDocument, timestamp: str | None) -> 
     if "=" in timestamp:
         key, value = parse_assignment(timestamp)
         found, following = False, None
+        logged: list = []
         for event in read_view(store, parent, ["statistic"]):
+            if key in event.data:
+                logged.append(event.data[key])
             if event.data.get(key, _MISSING) == value:
                 found, following = True, None
             elif found and following is None:
                 following = event.time
         if not found:
-            raise KleioError(f"no statistic of trial {short_id(parent['_id'])} has {key}={value!r}")
+            raise KleioError(
+                f"no statistic of trial {short_id(parent['_id'])} has {key}={value!r}: "
+                + _logged_values(key, logged)
+            )
         if following is None:  # the last statistic: the rest of the parent comes along
             return branch_point(store, parent, None)
         # The step of that statistic: what was logged after it (its checkpoint...) up to
@@ -56,6 +64,19 @@ def branch_point(store: Store, parent: TrialDocument, timestamp: str | None) -> 
 
 
 _MISSING = object()
+
+
+def _logged_values(key: str, logged: list) -> str:
+    """What the parent logged for ``key``, for an error: the range of its numbers, or
+    its first distinct values."""
+    if not logged:
+        return f"it logged no {key}"
+    numbers = [v for v in logged if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if len(numbers) == len(logged):
+        return f"it logged {key} from {min(numbers)!r} to {max(numbers)!r} ({len(logged)} values)"
+    distinct = list(dict.fromkeys(repr(v) for v in logged))
+    shown = ", ".join(distinct[:10]) + (", ..." if len(distinct) > 10 else "")
+    return f"it logged {key} = {shown}"
 
 
 def changed_options(words: list[str]) -> list[Option]:
@@ -77,14 +98,17 @@ def make_branch(
     changes = changed_options(words) if words else []
     argv = with_options(parent["commandline"], [(o.name, o.values) for o in changes])
     point = branch_point(store, parent, timestamp)
+    # The parent's outputs (metrics.json) are part of its past, not the branch's input.
     snapshot = runner.snapshot(argv, parent["cwd"], parent.get("project"))
+    snapshot = snapshot.without_outputs_of(parent)
+    check_changes(parent, snapshot, runner.options.allowed, "to branch it with them")
     refers = {
         "parent": parent["_id"],
         "time": point,
         "reason": "branch",
         "timestamp": timestamp or None,
     }
-    spec = TrialSpec(parent["project"], tuple(argv), snapshot.configuration, refers)
+    spec = replace(snapshot.spec, project=parent["project"], refers=refers)
     tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
     document, created = create_trial(store, spec, snapshot, tags)
     if not created:

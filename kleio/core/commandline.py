@@ -11,16 +11,18 @@ collects its values in a list; after ``--`` everything is positional. Values are
 like YAML scalars but stricter: integers, floats (``1e-3`` too), ``true``/``false``;
 everything else stays text. A value naming an existing ``.yaml``, ``.yml`` or ``.json``
 file is replaced by the file's parsed content, so a changed file is a changed
-configuration. For a Python interpreter, its own options and the script (or ``-m
-module``) are not configuration.
+configuration; a file the trial itself wrote is not read (``unread``, see
+:mod:`kleio.core.written`): it stays its name, as before the trial wrote it. For a Python
+interpreter, its own options and the script (or ``-m module``) are not configuration.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,6 +184,19 @@ def option_key(name: str) -> str:
     return name.lstrip("-")
 
 
+#: Values (scalars, lists, mappings) a configuration file may hold, its YAML aliases
+#: expanded: a few hundred bytes of aliases can expand to 10**9 values ("billion
+#: laughs"), so the expanded size is counted before anything is expanded.
+MAX_CONFIG_VALUES = 100_000
+#: Levels of nesting (lists and mappings) a configuration file may have: MongoDB
+#: refuses documents nested over 100 levels, and the trial document holds the file.
+MAX_CONFIG_DEPTH = 64
+
+
+class DocumentTooLarge(ValueError):
+    """A YAML or JSON document over the caps; the message completes "file X ..."."""
+
+
 def load_config_file(path: str) -> Any:
     """The parsed content of a YAML or JSON file; errors name the file and the line."""
     try:
@@ -191,21 +206,129 @@ def load_config_file(path: str) -> Any:
         raise ConfigFileError(f"cannot read configuration file {path}: {error.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigFileError(f"configuration file {path} is not UTF-8 text") from None
-    if path.endswith(".json"):
+    try:
+        if path.endswith(".json"):
+            try:
+                return parse_json(text)
+            except json.JSONDecodeError as error:
+                raise ConfigFileError(
+                    f"{path}: line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"
+                ) from None
+        import yaml
+
+        from kleio.core.settings import describe_yaml_error
+
         try:
-            return json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigFileError(
-                f"{path}: line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"
-            ) from None
+            return jsonable(parse_yaml(text))
+        except yaml.YAMLError as error:
+            raise ConfigFileError(f"{path}: {describe_yaml_error(error)}") from None
+    except DocumentTooLarge as error:
+        raise ConfigFileError(f"configuration file {path} {error}: refused") from None
+
+
+def parse_json(text: str) -> Any:
+    """A JSON document within the caps (:data:`MAX_CONFIG_VALUES`, :data:`MAX_CONFIG_DEPTH`)."""
+    try:
+        value = json.loads(text)
+    except RecursionError:  # Python's parser recurses per level
+        raise DocumentTooLarge(_TOO_DEEP) from None
+    _check_caps(value, _value_children)
+    return value
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document (safe tags only) within the caps, measured on the document's
+    graph before it is built, so aliases are counted as often as they are used."""
+    loader = _capped_loader()(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_caps(node, _node_children)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+_TOO_DEEP = f"is nested deeper than {MAX_CONFIG_DEPTH} levels"
+
+
+@functools.cache
+def _capped_loader() -> type:
+    """PyYAML's safe loader, stopping past the depth cap while it reads: its composer
+    recurses per level, and its scanner slows down with the depth."""
     import yaml
 
-    from kleio.core.settings import describe_yaml_error
+    class CappedLoader(yaml.SafeLoader):
+        _depth = 0
 
-    try:
-        return jsonable(yaml.safe_load(text))
-    except yaml.YAMLError as error:
-        raise ConfigFileError(f"{path}: {describe_yaml_error(error)}") from None
+        def compose_node(self, parent, index):
+            self._depth += 1
+            try:
+                if self._depth > MAX_CONFIG_DEPTH + 1:  # a scalar below the deepest level
+                    raise DocumentTooLarge(_TOO_DEEP)
+                return super().compose_node(parent, index)
+            finally:
+                self._depth -= 1
+
+    return CappedLoader
+
+
+def _node_children(node: Any) -> list | None:
+    """The parts of a YAML node; None for a scalar."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    if isinstance(node, yaml.MappingNode):
+        return [item for pair in node.value for item in pair]
+    return None
+
+
+def _value_children(value: Any) -> list | None:
+    """The parts of a JSON value; None for a scalar."""
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else None
+
+
+def _check_caps(root: Any, children: Callable[[Any], list | None]) -> None:
+    """Raise :class:`DocumentTooLarge` if the document under ``root``, each shared part
+    counted as often as it is used, holds over :data:`MAX_CONFIG_VALUES` values, is
+    nested over :data:`MAX_CONFIG_DEPTH` levels, or contains itself. A shared part is
+    measured once, so the check costs the size of the file, not of its expansion, and
+    it recurses no deeper than the depth cap."""
+    measured: dict[int, tuple[int, int]] = {}  # id of a part -> (values, levels)
+    open_parts: set[int] = set()
+
+    def measure(part: Any, depth: int) -> tuple[int, int]:
+        known = measured.get(id(part))
+        if known is None:
+            items = children(part)
+            if items is None:
+                known = (1, 0)
+            else:
+                if depth >= MAX_CONFIG_DEPTH:
+                    raise DocumentTooLarge(_TOO_DEEP)
+                if id(part) in open_parts:
+                    raise DocumentTooLarge("contains itself (an alias inside its own anchor)")
+                open_parts.add(id(part))
+                values, levels = 1, 0
+                for item in items:
+                    count, height = measure(item, depth + 1)
+                    values, levels = values + count, max(levels, height)
+                    if values > MAX_CONFIG_VALUES:
+                        raise DocumentTooLarge(
+                            f"holds more than {MAX_CONFIG_VALUES:,} values once its aliases"
+                            " are expanded"
+                        )
+                open_parts.discard(id(part))
+                known = measured[id(part)] = (values, levels + 1)
+        if depth + known[1] > MAX_CONFIG_DEPTH:
+            raise DocumentTooLarge(_TOO_DEEP)
+        return known
+
+    measure(root, 0)
 
 
 def jsonable(value: Any) -> Any:
@@ -221,28 +344,38 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _value(text: str, cwd: str) -> Any:
-    if text.endswith(CONFIG_SUFFIXES):
+def _value(text: str, cwd: str, unread: Collection[str]) -> Any:
+    if text.endswith(CONFIG_SUFFIXES) and text not in unread:
         path = os.path.join(cwd, os.path.expanduser(text))
         if os.path.isfile(path):
-            return load_config_file(path)
+            content = load_config_file(path)
+            if content == text:
+                # Its content would be the configuration of the file missing: two
+                # different inputs would be one trial.
+                raise ConfigFileError(
+                    f"configuration file {text} holds nothing but its own name: Kleio "
+                    "cannot tell it from a missing file"
+                )
+            return content
     return typed(text)
 
 
-def configuration_of(command: Command, cwd: str | None = None) -> dict[str, Any]:
+def configuration_of(
+    command: Command, cwd: str | None = None, unread: Collection[str] = ()
+) -> dict[str, Any]:
     """The typed configuration of a command (see the module documentation).
 
     An option given once has its value (a list for several values); an option given
     several times has the list of its occurrences' values: ``--x 1 2 --x 3`` is
-    ``[[1, 2], 3]``.
+    ``[[1, 2], 3]``. The files named in ``unread`` are not read: their name is their value.
     """
     cwd = cwd or os.getcwd()
     configuration: dict[str, Any] = {}
     for index, text in enumerate(command.positionals):
-        configuration[POSITIONAL.format(index)] = _value(text, cwd)
+        configuration[POSITIONAL.format(index)] = _value(text, cwd, unread)
     occurrences: dict[str, list[Any]] = {}
     for option in command.options:
-        values = [_value(text, cwd) for text in option.values]
+        values = [_value(text, cwd, unread) for text in option.values]
         value = True if not values else values[0] if len(values) == 1 else values
         occurrences.setdefault(option.key, []).append(value)
     for key, values in occurrences.items():
@@ -250,11 +383,24 @@ def configuration_of(command: Command, cwd: str | None = None) -> dict[str, Any]
     return configuration
 
 
-def config_files_of(command: Command, cwd: str | None = None) -> list[str]:
-    """The arguments that name configuration files, existing or not."""
-    cwd = cwd or os.getcwd()
+def named_files(command: Command) -> list[str]:
+    """Every argument that could name a file (positionals and option values), once each."""
     texts = command.positionals + [t for option in command.options for t in option.values]
-    return [text for text in texts if text.endswith(CONFIG_SUFFIXES)]
+    return list(dict.fromkeys(text for text in texts if text))
+
+
+def config_files_of(command: Command) -> list[str]:
+    """The arguments that name configuration files, existing or not."""
+    return [text for text in named_files(command) if text.endswith(CONFIG_SUFFIXES)]
+
+
+def existing_config_files(command: Command, cwd: str) -> list[str]:
+    """The arguments that name configuration files that exist in ``cwd``."""
+    return [
+        text
+        for text in config_files_of(command)
+        if os.path.isfile(os.path.join(cwd, os.path.expanduser(text)))
+    ]
 
 
 def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) -> list[str]:

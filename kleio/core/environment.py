@@ -21,6 +21,7 @@ from typing import Any
 
 from kleio.core.commandline import Command
 from kleio.core.trial import canonical_json
+from kleio.private_files import private_folder, private_opener
 
 _PROBE = r"""
 import json, os, platform, sys
@@ -122,9 +123,10 @@ def python_environment(
     if cache_file is not None:
         stamps = _stamp([os.path.realpath(resolved), *probed["path"]])
         try:
-            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(cache_file.parent)
             temporary = cache_file.with_suffix(f".{os.getpid()}.tmp")
-            temporary.write_text(json.dumps({"stamps": stamps, "python": probed}))
+            with open(temporary, "w", encoding="utf-8", opener=private_opener) as stream:
+                stream.write(json.dumps({"stamps": stamps, "python": probed}))
             os.replace(temporary, cache_file)
         except OSError:
             pass  # a cache we cannot write only costs time

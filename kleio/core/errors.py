@@ -16,6 +16,12 @@ class SettingsError(KleioError):
     exit_code = 2
 
 
+class CommandNotFound(KleioError):
+    """The command names no program, path or trial: nothing was run nor recorded."""
+
+    exit_code = 127
+
+
 class UnknownTrial(KleioError):
     """No trial has that id or id prefix."""
 

@@ -20,12 +20,14 @@ from kleio.core.errors import KleioError, TrialNotReservable
 from kleio.core.host import host_snapshot
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
-from kleio.core.matching import Notify, find_or_create_trial, matching_trial
+from kleio.core.matching import Notify, find_or_create_trial, matching_trial, reading_like
+from kleio.core.redact import MaskedValuesError
 from kleio.core.settings import Settings
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.written import WatchedFiles
 from kleio.store.base import Store, StoreError
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -67,9 +69,26 @@ class Runner:
     environ: dict[str, str]
     notify: Notify
     options: RunOptions = field(default_factory=RunOptions)
+    #: Command lines as stored -> as given, for those with secrets masked: what runs.
+    _given: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
-        return take_snapshot(argv, cwd, self.environ, self.settings, project)
+        """The snapshot of a command; one whose masked values are unknown (a stored
+        command line given back) is refused: it cannot run."""
+        snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        if snapshot.words.unknown:
+            raise MaskedValuesError(snapshot.words)
+        if snapshot.masked:
+            self._given[snapshot.commandline] = tuple(snapshot.command.argv)
+        return snapshot
+
+    def command_to_run(self, document: TrialDocument) -> list[str]:
+        """The command line to run for a trial: as given to this runner, for one
+        whose stored command line has secrets masked."""
+        stored = tuple(document["commandline"])
+        return list(self._given.get(stored, stored))
 
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
@@ -82,6 +101,12 @@ class Runner:
         snapshot = self.snapshot(argv, cwd, self.options.project)
         document = self._find_or_create(snapshot)
         _add_tags(self.store, document, self.options.tags)
+        if snapshot.masked:
+            them = "them" if len(snapshot.masked) > 1 else "it"
+            self.notify(
+                f"{', '.join(snapshot.masked)} recorded masked: `kleio run "
+                f"{short_id(document['_id'])}` cannot replay {them}; run the command itself"
+            )
         return document
 
     def resume(self, document: TrialDocument) -> int:
@@ -94,8 +119,10 @@ class Runner:
         cwd = document.get("cwd") or os.getcwd()
         if not os.path.isdir(cwd):
             raise KleioError(f"trial {label} ran in {cwd}, which no longer exists")
-        snapshot = self.snapshot(list(document["commandline"]), cwd, document.get("project"))
-        if snapshot.configuration != (document.get("configuration") or {}):
+        snapshot = reading_like(
+            document, self.snapshot(list(document["commandline"]), cwd, document.get("project"))
+        )
+        if snapshot is None:
             raise KleioError(
                 f"the configuration files of trial {label} changed since it was recorded;"
                 " run the command itself to make a trial of the new configuration"
@@ -293,8 +320,9 @@ class _Execution:
     def launch(self) -> Outcome:
         """Run the command to its end, its output journalled and its lease renewed."""
         runner = self.runner
+        self.watched = WatchedFiles(self.document)
         outcome = launch(
-            list(self.document["commandline"]),
+            runner.command_to_run(self.document),
             cwd=self.document["cwd"],
             environ=self.child_environment(),
             sink=self.sink,
@@ -343,6 +371,7 @@ class _Execution:
                 "(heartbeat refused): this execution was stopped"
             )
         run_time = float(self.document.get("run_time") or 0.0) + outcome.ended - outcome.started
+        outputs = self.watched.written(self.number)
         try:
             retrying(
                 lambda: st.change_status(
@@ -354,6 +383,7 @@ class _Execution:
                     exit_code=outcome.returncode,
                     run_time=run_time,
                     ended=outcome.ended,
+                    outputs=outputs,
                 ),
                 patience=min(settings.lease, 30.0),
             )

@@ -80,9 +80,13 @@ def read_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """The settings in a YAML file; errors name the file and the line."""
     import yaml
 
+    from kleio.core.commandline import DocumentTooLarge, parse_yaml
+
     try:
         with open(path, encoding="utf-8") as stream:
-            content = yaml.safe_load(stream)
+            content = parse_yaml(stream.read())
+    except DocumentTooLarge as error:
+        raise SettingsError(f"configuration file {path} {error}: refused") from None
     except FileNotFoundError:
         raise SettingsError(f"configuration file {path} does not exist") from None
     except OSError as error:

@@ -8,22 +8,31 @@ ran with something else, and is refused or branched (:mod:`kleio.core.matching`)
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from kleio.core.code import INLINE_DIFF, code_identity, code_snapshot, describe_code_change
-from kleio.core.commandline import Command, configuration_of, split_command
+from kleio.core.commandline import (
+    Command,
+    configuration_of,
+    existing_config_files,
+    split_command,
+)
 from kleio.core.environment import (
     describe_environment_change,
     environment_identity,
     environment_snapshot,
 )
+from kleio.core.redact import MaskedCommand, MaskedWords, mask_command, mask_words
 from kleio.core.settings import Settings
-from kleio.core.trial import TrialSpec
+from kleio.core.trial import TrialDocument, TrialSpec
+from kleio.core.written import own_outputs
 from kleio.store.base import Store
 
 
@@ -102,12 +111,54 @@ COMPONENTS = (
 class Snapshot:
     """What a command is, and the code and environment it would run with, now."""
 
+    #: The command as given: what runs.
     command: Command
     cwd: str
-    configuration: dict[str, Any]
     #: Component name -> its snapshot.
     parts: dict[str, dict[str, Any]]
     project: str
+    #: Configuration files named by the command that are not read: the trial's own
+    #: outputs (see :mod:`kleio.core.written`).
+    unread: frozenset[str] = frozenset()
+
+    @cached_property
+    def words(self) -> MaskedWords:
+        """The command line as stored: secret values masked (:mod:`kleio.core.redact`)."""
+        return mask_words(self.command, self.cwd)
+
+    @property
+    def commandline(self) -> tuple[str, ...]:
+        return self.words.argv
+
+    @property
+    def masked(self) -> tuple[str, ...]:
+        return self.words.masked
+
+    @cached_property
+    def stored(self) -> MaskedCommand:
+        """The command line and its configuration as stored, read when first asked for:
+        a malformed file may be a trial's own output."""
+        configuration = configuration_of(self.command, self.cwd, self.unread)
+        return mask_command(self.command, configuration, self.project, self.cwd)
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """The configuration as stored: secret values masked."""
+        return self.stored.configuration
+
+    @property
+    def inputs(self) -> list[str]:
+        """The configuration files the configuration reads."""
+        return [t for t in existing_config_files(self.command, self.cwd) if t not in self.unread]
+
+    def unreading(self, unread: Collection[str]) -> Snapshot:
+        """This snapshot with the files ``unread`` not read."""
+        return dataclasses.replace(self, unread=frozenset(unread))
+
+    def without_outputs_of(self, document: TrialDocument) -> Snapshot:
+        """This snapshot not reading the files that hold what ``document``'s trial wrote."""
+        own = own_outputs(document, existing_config_files(self.command, self.cwd), self.cwd)
+        return self.unreading(own) if own else self
 
     @property
     def code(self) -> dict[str, Any]:
@@ -122,7 +173,9 @@ class Snapshot:
 
     @property
     def spec(self) -> TrialSpec:
-        return TrialSpec(self.project, self.command.argv, self.configuration)
+        return TrialSpec(
+            self.project, self.commandline, self.configuration, secrets=self.stored.fingerprint
+        )
 
     def recorded(self, store: Store, trial_id: str) -> dict[str, Any]:
         """The fields of a trial document that record this snapshot's components."""
@@ -142,12 +195,11 @@ def take_snapshot(
     project: str | None = None,
 ) -> Snapshot:
     command = split_command(argv)
-    # Git and the interpreter's probe wait on processes: they run while the rest is read.
+    # Git and the interpreter's probe wait on processes: they run side by side.
     pending = {
         component.name: Background(component.take, command, cwd, environ, settings)
         for component in COMPONENTS
     }
-    configuration = configuration_of(command, cwd)
     parts = {name: future.result() for name, future in pending.items()}
     if not project:
         project = (
@@ -155,7 +207,7 @@ def take_snapshot(
             or os.path.basename(parts["code"].get("root") or os.path.abspath(cwd))
             or "default"
         )
-    return Snapshot(command, os.path.abspath(cwd), configuration, parts, project)
+    return Snapshot(command, os.path.abspath(cwd), parts, project)
 
 
 class Background(threading.Thread):

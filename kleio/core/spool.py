@@ -5,6 +5,16 @@ A writer that cannot reach the store appends its events to a spool file of its o
 an artifact as a ``.bin`` file beside a ``.artifact`` record. Replaying appends them to
 the store and removes the files; appending is idempotent, so a file replayed twice, or
 after an uncertain failure, duplicates nothing.
+
+A replay (``kleio sync``, the end of a run, the writer itself) may run while the writer
+still appends to the same file. The folder's lock file (``filelock``) is held by a
+writer for each append and by a replayer while it claims a file: it renames the file to
+a name of its own (``...replaying.jsonl``), which no writer appends to, and replays that
+at leisure. A line is thus either in the claimed file or in a new file the writer starts
+after the claim, never appended to a file being removed. The lock is held for one
+append or one rename, never during a replay.
+
+Everything here is created for the owner only (see :mod:`kleio.private_files`).
 """
 
 from __future__ import annotations
@@ -16,10 +26,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kleio.private_files import FILE_MODE, private_folder, private_opener
 from kleio.store.base import Event, Store
 
 #: Events appended per call while replaying.
 REPLAY_BATCH = 5000
+#: The lock file of a spool folder, between its writers and its replayers.
+LOCK_NAME = ".lock"
+#: Seconds to wait for the lock; each holder keeps it for one append or one rename.
+LOCK_TIMEOUT = 60.0
+#: The end of the name of a spool file claimed by a replayer.
+_CLAIMED = ".replaying.jsonl"
 
 
 def spool_folder(home: Path) -> Path:
@@ -31,10 +48,18 @@ def new_spool_path(folder: Path, trial_id: str, writer: str) -> Path:
     return folder / f"{trial_id}-{writer}-{os.getpid()}-{time.time_ns()}.jsonl"
 
 
+def _lock(folder: Path):
+    """The lock of a spool folder (filelock is imported only when something spools:
+    importing it costs tens of milliseconds)."""
+    from filelock import FileLock
+
+    return FileLock(folder / LOCK_NAME, timeout=LOCK_TIMEOUT, mode=FILE_MODE)
+
+
 def write_spool(path: Path, events: list[Event]) -> None:
     """Append events to a spool file, durably (fsync) before returning."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as stream:
+    private_folder(path.parent)
+    with _lock(path.parent), open(path, "a", encoding="utf-8", opener=private_opener) as stream:
         stream.writelines(_event_line(event) for event in events)
         stream.flush()
         os.fsync(stream.fileno())
@@ -69,18 +94,40 @@ def read_spool(path: Path) -> Iterator[Event]:
                 continue
 
 
+def _claim(path: Path) -> Path | None:
+    """The spool file renamed for this replayer alone; None if another replayer took it."""
+    if path.name.endswith(_CLAIMED):  # a replay that stopped midway: nobody appends to it
+        return path if path.exists() else None
+    claimed = path.with_name(f"{path.stem}.{os.getpid()}-{time.time_ns()}{_CLAIMED}")
+    with _lock(path.parent):
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            return None
+    return claimed
+
+
 def replay_spool(store: Store, path: Path) -> int:
-    """Append a spool file's events to the store, then remove it; returns the count."""
+    """Append a spool file's events to the store, then remove it; returns the count.
+
+    Safe while the file's writer still appends to it (see the module documentation).
+    """
+    claimed = _claim(path)
+    if claimed is None:
+        return 0
     count, batch = 0, []
-    for event in read_spool(path):
-        batch.append(event)
-        if len(batch) >= REPLAY_BATCH:
-            store.append_events(batch)
-            count += len(batch)
-            batch = []
+    try:
+        for event in read_spool(claimed):
+            batch.append(event)
+            if len(batch) >= REPLAY_BATCH:
+                store.append_events(batch)
+                count += len(batch)
+                batch = []
+    except FileNotFoundError:  # a stopped replay's file, replayed meanwhile by another
+        return count
     store.append_events(batch)
     count += len(batch)
-    path.unlink(missing_ok=True)
+    claimed.unlink(missing_ok=True)
     return count
 
 
@@ -97,10 +144,10 @@ def spool_artifact(
 
     from kleio.store.base import chunks_of
 
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)
     stem = folder / f"{trial_id}-artifact-{os.getpid()}-{time.time_ns()}"
     digest, size = hashlib.sha256(), 0
-    with open(stem.with_suffix(".bin"), "wb") as stream:
+    with open(stem.with_suffix(".bin"), "wb", opener=private_opener) as stream:
         for chunk in chunks_of(source):
             digest.update(chunk)
             size += len(chunk)
@@ -115,7 +162,8 @@ def spool_artifact(
     }
     record = {"trial": trial_id, "time": moment, **data}
     temporary = stem.with_suffix(".tmp")
-    temporary.write_text(json.dumps(record, ensure_ascii=False))
+    with open(temporary, "w", encoding="utf-8", opener=private_opener) as stream:
+        stream.write(json.dumps(record, ensure_ascii=False))
     os.replace(temporary, stem.with_suffix(".artifact"))  # complete: ready to replay
     return data
 

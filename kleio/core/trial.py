@@ -62,6 +62,9 @@ class TrialDocument(TypedDict, total=False):
     commandline: list[str]
     configuration: dict[str, Any]
     refers: Refers
+    #: What was masked in the command line (option names, words): the values Kleio
+    #: cannot replay (:mod:`kleio.core.redact`).
+    masked: list[str]
     tags: list[str]
     status: str
     created: float
@@ -73,6 +76,10 @@ class TrialDocument(TypedDict, total=False):
     switchover: bool
     cwd: str
     program: str | None
+    #: The configuration files named on the command line that the configuration read.
+    inputs: list[str]
+    #: Files named on the command line the trial wrote (:mod:`kleio.core.written`).
+    outputs: list[dict[str, Any]]
     #: The code snapshot (:mod:`kleio.core.code`); a large diff is a blob (``diff_blob``).
     version: dict[str, Any]
     environment: dict[str, Any]
@@ -96,28 +103,33 @@ class TrialSpec:
     """What a trial is; its hash is the trial id."""
 
     project: str
+    #: The command line and configuration as stored: secret values masked.
     commandline: tuple[str, ...]
     configuration: Mapping[str, Any] = field(default_factory=dict)
     refers: Mapping[str, Any] = field(default_factory=dict)
+    #: A hash of the masked secrets' real values (:func:`kleio.core.redact.fingerprint`),
+    #: never stored: the same values give the same id. Empty without secrets.
+    secrets: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "commandline", tuple(self.commandline))
 
     @property
     def id(self) -> str:
-        text = canonical_json(
-            {
-                "project": self.project,
-                "commandline": list(self.commandline),
-                "configuration": self.configuration,
-                "refers": self.refers,
-            }
-        )
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:ID_LENGTH]
+        spec = {
+            "project": self.project,
+            "commandline": list(self.commandline),
+            "configuration": self.configuration,
+            "refers": self.refers,
+        }
+        if self.secrets:
+            spec["secrets"] = self.secrets
+        return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()[:ID_LENGTH]
 
     @classmethod
     def of(cls, document: TrialDocument) -> TrialSpec:
-        """The spec a stored trial document was made from."""
+        """The spec a stored trial document was made from (but for the hash of masked
+        secrets, which only the real values give back)."""
         return cls(
             project=document["project"],
             commandline=tuple(document["commandline"]),

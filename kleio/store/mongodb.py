@@ -29,6 +29,7 @@ from kleio.store.base import (
     StoreUnavailable,
     TrialQuery,
     mask_address,
+    without_secrets,
 )
 
 #: How long to look for a reachable server before a call fails (milliseconds).
@@ -36,7 +37,7 @@ SERVER_SELECTION_TIMEOUT_MS = 5000
 _DUPLICATE_KEY = 11000
 
 
-def _reason(error: Exception) -> str:
+def _first_line(error: Exception) -> str:
     """The first, useful line of a pymongo error."""
     text = str(error).splitlines()[0] if str(error) else type(error).__name__
     for cut in (" (configured timeouts", ", Timeout:", ", full error:"):
@@ -102,7 +103,7 @@ class MongoStore(Store):
                 client = pymongo.MongoClient(self._uri, **options)
             except (ConfigurationError, InvalidURI, ValueError, TypeError) as error:
                 raise StoreError(
-                    f"invalid MongoDB address {self.address}: {_reason(error)}"
+                    f"invalid MongoDB address {self.address}: {self._reason(error)}"
                 ) from None
         database = client[self.name]
         with self._translated():
@@ -116,6 +117,11 @@ class MongoStore(Store):
             database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
         self._client, self._database, self._pid = client, database, os.getpid()
 
+    def _reason(self, error: Exception) -> str:
+        """The first line of a pymongo error, without any part of the credentials a
+        parser of a malformed address may have quoted."""
+        return without_secrets(_first_line(error), self._uri)
+
     @contextmanager
     def _translated(self) -> Iterator[None]:
         """Turn pymongo's errors into store errors with one password-free line."""
@@ -125,16 +131,16 @@ class MongoStore(Store):
             yield
         except (errors.ConnectionFailure, errors.ServerSelectionTimeoutError) as error:
             raise StoreUnavailable(
-                f"cannot reach MongoDB at {self.address}: {_reason(error)}"
+                f"cannot reach MongoDB at {self.address}: {self._reason(error)}"
             ) from None
         except errors.OperationFailure as error:
             if error.code in (13, 18):  # Unauthorized, AuthenticationFailed
                 raise StoreError(
-                    f"MongoDB at {self.address} refused access: {_reason(error)}"
+                    f"MongoDB at {self.address} refused access: {self._reason(error)}"
                 ) from None
-            raise StoreError(f"MongoDB at {self.address}: {_reason(error)}") from None
+            raise StoreError(f"MongoDB at {self.address}: {self._reason(error)}") from None
         except errors.PyMongoError as error:
-            raise StoreError(f"MongoDB at {self.address}: {_reason(error)}") from None
+            raise StoreError(f"MongoDB at {self.address}: {self._reason(error)}") from None
 
     def close(self) -> None:
         with self._lock:

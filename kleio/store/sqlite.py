@@ -4,6 +4,10 @@ Safe for many processes on one machine. Not for a network file system: SQLite's
 locking relies on POSIX locks and shared memory that NFS and similar do not provide
 faithfully, so use MongoDB when machines share the journal.
 
+The file, its WAL and their folder are created for the owner only (``0600``, ``0700``:
+SQLite gives the WAL the permissions of the database file); an existing file keeps its
+permissions.
+
 Writes take the database lock with ``BEGIN IMMEDIATE`` and wait for it up to
 ``busy_timeout`` seconds, so concurrent writers queue instead of failing with
 "database is locked".
@@ -22,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kleio.forking import at_fork
+from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     BlobInfo,
     DuplicateTrialError,
@@ -172,11 +177,18 @@ class SQLiteStore(Store):
         # After a fork the parent's connection must be abandoned, never used or closed.
         self._connection = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(self.path.parent)
         except OSError as error:
             raise StoreUnavailable(
                 f"cannot create the folder of the database {self.address}: {error.strerror}"
             ) from None
+        if not self.path.exists():
+            try:
+                create_private_file(self.path)
+            except OSError as error:
+                raise StoreUnavailable(
+                    f"cannot create the database {self.address}: {error.strerror}"
+                ) from None
         try:
             connection = sqlite3.connect(
                 self.path,

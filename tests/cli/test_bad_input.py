@@ -9,6 +9,9 @@ Kleio database and malformed settings files (tests/cli/test_basics.py).
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from tests.conftest import write_script
@@ -126,3 +129,111 @@ def test_an_unserialisable_statistic_fails_the_script_at_the_call(kleio, project
     assert [e.data for e in journal.read_events(trial["_id"], ["statistic"])] == [
         {"epoch": 1, "loss": 0.5}
     ]  # what was logged before the mistake is kept
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        (
+            "laughs.yaml",
+            "".join(
+                f"l{n}: &l{n} [{','.join([f'*l{n - 1}' if n else '0'] * 9)}]\n" for n in range(6)
+            ),
+            "values once its aliases are expanded",
+        ),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ],
+)
+def test_a_config_file_over_the_caps_is_refused_in_one_line_naming_it(
+    kleio, project, journal, name, content, fragment
+):
+    (project / name).write_text(content)
+    line = one_line_error(kleio("python", "train.py", "--config", name))
+    assert name in line and fragment in line
+    assert journal.find_trials() == []
+
+
+NOT_UTF8 = os.fsdecode(b"caf\xe9-\xff.txt")  # how Python passes bytes that are not UTF-8
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("python", "train.py", NOT_UTF8),
+        ("python", "train.py", "--name", NOT_UTF8),
+        ("--tags", NOT_UTF8, "python", "train.py"),
+        ("ls", "--tags", NOT_UTF8),
+    ],
+)
+def test_an_argument_that_is_not_utf8_is_one_line(kleio, journal, args):
+    line = one_line_error(kleio(*args))
+    assert "not UTF-8" in line and "caf\\xe9-\\xff.txt" in line
+    assert journal.find_trials() == []
+
+
+ARTIFACT = """\
+from kleio.client.logger import kleio_logger
+kleio_logger.log_artifact("weights.bin", b"\\x00\\x01" * 10)
+"""
+
+
+@pytest.mark.parametrize("output", ["a-file", "a-file/inside"])
+def test_artifacts_get_into_a_file_is_one_line_and_the_file_is_kept(kleio, project, output):
+    write_script(project, "art.py", ARTIFACT)
+    assert kleio("python", "art.py").returncode == 0
+    (project / "a-file").write_text("mine")
+    trial = kleio("ls", "--format", "csv").stdout.decode().splitlines()[1].split(",")[0]
+    line = one_line_error(kleio("artifacts", "get", trial, "weights.bin", "-o", output))
+    assert "a-file" in line
+    assert (project / "a-file").read_text() == "mine"
+
+
+NOT_FINITE = """\
+from kleio.client.logger import kleio_logger
+kleio_logger.log_statistic(step=1, loss=float("nan"), best=float("inf"), worst=-float("inf"))
+kleio_logger.log_statistic(step=2, loss=0.5, curve=[1.0, float("nan")])
+"""
+
+
+def strict_json(text: str):
+    """JSON as the standard defines it: no NaN, Infinity or -Infinity."""
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_json_with_non_finite_numbers_as_strings(kleio, project):
+    write_script(project, "nan.py", NOT_FINITE)
+    assert kleio("python", "nan.py").returncode == 0
+    trial = kleio("ls", "--format", "csv").stdout.decode().splitlines()[1].split(",")[0]
+    stats = strict_json(text(kleio("stats", trial, "--format", "json").stdout))
+    assert stats == [
+        {"step": 1, "loss": "NaN", "best": "Infinity", "worst": "-Infinity"},
+        {"step": 2, "loss": 0.5, "curve": [1.0, "NaN"]},
+    ]
+    record = strict_json(text(kleio("info", "--json", trial).stdout))
+    assert record["statistics"]["last"] == {
+        "step": 2,
+        "loss": 0.5,
+        "best": "Infinity",
+        "worst": "-Infinity",
+        "curve": [1.0, "NaN"],
+    }
+    table = text(kleio("stats", trial, "--keys", "curve").stdout)
+    assert '[1.0, "NaN"]' in table  # a cell holding a list is JSON too
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ls", "--database", "mongodb://alice:s3cr3tpw@db.example.org/"],
+        ["ls", "--database=mongodb://alice:s3cr3tpw@db.example.org/", "--bogus"],
+    ],
+)
+def test_a_misplaced_database_option_never_shows_its_password(kleio, args):
+    result = kleio(*args)
+    assert result.returncode == 2
+    assert "s3cr3tpw" not in text(result.stderr) + text(result.stdout)
+    assert "mongodb://***@db.example.org/" in text(result.stderr)

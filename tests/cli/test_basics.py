@@ -44,7 +44,7 @@ def test_an_unreachable_mongodb_is_one_line_with_the_password_masked(env):
     assert result.returncode != 0
     assert elapsed < 10
     assert errors.count("\n") == 1, errors
-    assert "mongodb://user:***@127.0.0.1:1/" in errors
+    assert "mongodb://***@127.0.0.1:1/" in errors
     assert "secret" not in errors + text(result.stdout)
     assert "Traceback" not in errors
 

@@ -185,9 +185,9 @@ def test_ls_is_a_table_newest_first_with_id_status_created_run_time_tags_and_com
     result = kleio("ls")
     assert result.returncode == 0, text(result.stderr)
     table = text(result.stdout)
-    names = ["ID", "STATUS", "CREATED", "RUN TIME", "TAGS", "COMMAND"]
+    names = ["ID", "STATUS", "CREATED (UTC)", "RUN TIME", "TAGS", "COMMAND"]
     assert re.split(r"\s{2,}", table.split("\n")[0]) == names
-    rows = columns(table.replace("RUN TIME", "RUN_TIME"))
+    rows = columns(table.replace("RUN TIME", "RUN_TIME").replace("CREATED (UTC)", "CREATED_(UTC)"))
     assert [row["ID"] for row in rows] == [new[:7], broken[:7], napped[:7], first[:7]]
     assert [row["STATUS"] for row in rows] == ["new", "broken", "completed", "completed"]
     assert [row["TAGS"] for row in rows] == ["", "b", "", "a,b"]
@@ -198,7 +198,7 @@ def test_ls_is_a_table_newest_first_with_id_status_created_run_time_tags_and_com
         "python train.py --lr 0.1",
     ]
     for row in rows:
-        created = clock.parse_iso(row["CREATED"])  # UTC, to the second
+        created = clock.parse_iso(row["CREATED_(UTC)"])  # UTC, to the second
         assert before - 1 <= created <= clock.now()
         assert re.fullmatch(r"\d+\.\ds", row["RUN_TIME"]), row
     assert 0.6 <= float(rows[2]["RUN_TIME"][:-1]) < 10
@@ -243,6 +243,7 @@ def test_ls_json_is_a_list_of_trials_with_their_id_status_command_tags_parent_an
         assert row["status"] == "completed"
         assert row["tags"] == ["x"]
         assert abs(clock.parse_iso(row["created"]) - clock.now()) < 120
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", row["created"])
     assert rows[0]["commandline"] == "python train.py --lr 0.5"
     assert rows[1]["commandline"] == "python train.py --lr 0.1"
     assert rows[0]["parent"] == parent and rows[1]["parent"] is None
@@ -660,7 +661,9 @@ def test_branch_from_a_statistic_continues_the_parents_history_up_to_that_point(
     )
     # A branch point may also be a time: here, just after epoch 2's checkpoint.
     checkpoint_2 = next(
-        a["time"] for a in artifacts if a["trial"] == parent and a["attributes"]["epoch"] == 2
+        clock.parse_iso(a["time"])
+        for a in artifacts
+        if a["trial"] == parent and a["attributes"]["epoch"] == 2
     )
     at_time = kleio(
         "branch", "--no-run", "--timestamp", clock.iso(checkpoint_2 + 0.1, precise=True),
@@ -837,18 +840,18 @@ def artifacts_trial(kleio, project):
 def test_artifacts_lists_name_size_metadata_and_time(kleio, artifacts_trial):
     result = kleio("artifacts", artifacts_trial[:7])
     assert result.returncode == 0, text(result.stderr)
-    rows = columns(text(result.stdout))
+    rows = columns(text(result.stdout).replace("TIME (UTC)", "TIME_(UTC)"))
     assert [(row["NAME"], row["SIZE"], row["METADATA"]) for row in rows] == [
-        ("../../escape.txt", "18", ""),
-        ("notes.txt", "6", 'kind="text"'),
-        ("weights", "4", "epoch=2 best=true"),
-        ("weights", "2", "epoch=1"),
+        ("../../escape.txt", "18 B", ""),
+        ("notes.txt", "6 B", 'kind="text"'),
+        ("weights", "4 B", "epoch=2 best=true"),
+        ("weights", "2 B", "epoch=1"),
     ]
     for row in rows:
-        assert abs(clock.parse_iso(row["TIME"]) - clock.now()) < 120
+        assert abs(clock.parse_iso(row["TIME_(UTC)"]) - clock.now()) < 120
 
     selected = columns(text(kleio("artifacts", artifacts_trial, "--where", "epoch=1").stdout))
-    assert [(row["NAME"], row["SIZE"]) for row in selected] == [("weights", "2")]
+    assert [(row["NAME"], row["SIZE"]) for row in selected] == [("weights", "2 B")]
 
 
 def test_artifacts_get_writes_the_file_with_its_bytes(kleio, artifacts_trial, tmp_path):

@@ -321,10 +321,26 @@ def test_switch_over_flag_runs_a_broken_trial(kleio, project, journal):
     assert result.returncode == 0 and trial_id_in(result.stderr) == trial_id
 
 
-def test_a_command_that_is_not_found_breaks_the_trial_with_127(kleio, journal):
+def test_a_command_that_is_not_found_is_refused_with_127_and_records_nothing(kleio, journal):
     result = kleio("nosuchprogram-kleio", "--x", "1")
     assert result.returncode == 127
     assert "command not found: nosuchprogram-kleio" in text(result.stderr)
+    assert "Traceback" not in text(result.stderr)
+    assert journal.find_trials() == []
+
+
+def test_a_program_gone_since_its_trial_was_saved_breaks_the_trial_with_127(
+    kleio, project, journal
+):
+    tool = write_script(project, "tool.sh", "#!/bin/sh\necho tool\n")
+    tool.chmod(0o755)
+    saved = kleio("save", "./tool.sh", "--x", "1")
+    assert saved.returncode == 0, text(saved.stderr)
+    (trial,) = journal.find_trials()
+    tool.unlink()
+    result = kleio("run", trial["_id"][:7])
+    assert result.returncode == 127
+    assert "command not found: ./tool.sh" in text(result.stderr)
     assert "Traceback" not in text(result.stderr)
     trial = journal.get_trial(trial_id_in(result.stderr))
     assert trial["status"] == "broken" and trial["exit_code"] == 127
@@ -492,4 +508,4 @@ def test_a_mongodb_password_never_appears_in_output(kleio):
         result = kleio(*args, KLEIO_DB_ADDRESS=address)
         assert result.returncode != 0
         assert "hunter2secret" not in text(result.stdout) + text(result.stderr)
-        assert "kleio:***@127.0.0.1:1" in text(result.stderr)
+        assert "mongodb://***@127.0.0.1:1" in text(result.stderr)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
 from kleio.store.mongodb import MongoStore
@@ -23,13 +26,20 @@ def test_addresses_select_the_backend(tmp_path):
 
 
 def test_passwords_are_masked_in_addresses():
-    assert mask_address("mongodb://user:secret@h:1/db?x=1") == "mongodb://user:***@h:1/db?x=1"
+    assert mask_address("mongodb://user:secret@h:1/db?x=1") == "mongodb://***@h:1/db?x=1"
     assert (
-        mask_address("mongodb+srv://u:p%40ss@c.example.org/")
-        == "mongodb+srv://u:***@c.example.org/"
+        mask_address("mongodb+srv://u:p%40ss@c.example.org/") == "mongodb+srv://***@c.example.org/"
     )
     assert mask_address("mongodb://h:1/") == "mongodb://h:1/"
     assert mask_address("/home/me/kleio.db") == "/home/me/kleio.db"
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["mongodb://alice:p@ssw0rd@host/", "mongodb://alice:pa/ss@host/", "mongodb://al@ice:PW@host/"],
+)
+def test_malformed_addresses_are_masked_up_to_the_last_at(address):
+    assert mask_address(address) == "mongodb://***@host/"
 
 
 def test_an_unreachable_mongodb_fails_fast_with_the_password_masked():
@@ -39,13 +49,62 @@ def test_an_unreachable_mongodb_fails_fast_with_the_password_masked():
         store.find_trials()
     assert time.monotonic() - started < 5
     message = str(raised.value)
-    assert "secret" not in message and "user:***@127.0.0.1:1" in message
+    assert "secret" not in message and "mongodb://***@127.0.0.1:1" in message
     assert "\n" not in message
 
 
 def test_a_malformed_mongodb_address_is_a_store_error():
     with pytest.raises(StoreError, match="invalid MongoDB address"):
         open_store("mongodb://user:secret@host:notaport/").get_trial("x")
+
+
+#: Whatever a user name or password may hold, separators of an address included.
+_USERINFO = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="QXJZ"), max_size=30
+)
+#: A password's letters are ones no message of pymongo or Kleio holds: any of them in a
+#: message is a fragment of the password.
+_PASSWORD = st.text(st.sampled_from("QXJZ:@/?#%+ ,;=&é"), min_size=1, max_size=20)
+_HOST = st.from_regex(r"[a-z0-9][a-z0-9.-]{0,20}(:[0-9]{1,5})?", fullmatch=True)
+_REST = st.from_regex(r"(/[a-z0-9]{0,8})?(\?[a-zA-Z]{1,8}=[a-z0-9]{1,8})?", fullmatch=True)
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["mongodb", "mongodb+srv", "sqlite"]), _USERINFO, _HOST, _REST)
+def test_everything_before_the_host_is_masked_whatever_the_shape(scheme, userinfo, host, rest):
+    address = f"{scheme}://{userinfo}@{host}{rest}"
+    assert mask_address(address) == f"{scheme}://***@{host}{rest}"
+
+
+@pytest.mark.filterwarnings("ignore:Unknown option")  # pymongo's, on a '?' in a password
+@settings(max_examples=150, deadline=None)
+@given(_USERINFO, st.sampled_from([":", "@", "/", ":/", "?", ""]), _PASSWORD)
+def test_no_store_message_shows_a_password_whatever_the_address(user, separator, password):
+    """Messages of a MongoDB store that cannot be used (a malformed address, a server
+    that does not answer) never show the password, nor a fragment of it."""
+    address = f"mongodb://{user}{separator}Q{password}J@127.0.0.1:1/"
+    store = open_store(address)
+    try:
+        with _quick_server_selection():
+            store.find_trials()
+    except StoreError as error:
+        message = str(error)
+    else:  # pragma: no cover - nothing listens on port 1
+        raise AssertionError("a store without a server answered")
+    assert not set("QXJZ") & set(message), message
+    assert "\n" not in message
+
+
+@contextlib.contextmanager
+def _quick_server_selection():
+    import kleio.store.mongodb
+
+    saved = kleio.store.mongodb.SERVER_SELECTION_TIMEOUT_MS
+    kleio.store.mongodb.SERVER_SELECTION_TIMEOUT_MS = 50
+    try:
+        yield
+    finally:
+        kleio.store.mongodb.SERVER_SELECTION_TIMEOUT_MS = saved
 
 
 def test_sqlite_creates_its_file_and_folder_on_first_use(tmp_path):
@@ -90,3 +149,29 @@ def test_sqlite_reconnects_after_fork(tmp_path):
         os._exit(0)
     assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
     assert [d["_id"] for d in store.find_trials()] == ["child", "parent"]
+
+
+def _mode(path) -> int:
+    import stat
+
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_sqlite_creates_its_file_wal_and_folder_for_the_owner_only(tmp_path):
+    path = tmp_path / "home" / "kleio.db"
+    store = open_store(str(path))
+    store.create_trial({"_id": "t", "created": 1.0})  # a write: the WAL and its index exist
+    journal = [path, path.with_name("kleio.db-wal"), path.with_name("kleio.db-shm")]
+    assert [_mode(p) for p in [path.parent, *journal]] == [0o700, 0o600, 0o600, 0o600]
+    store.close()
+
+
+def test_sqlite_keeps_the_permissions_of_an_existing_database(tmp_path):
+    path = tmp_path / "shared.db"
+    open_store(str(path)).create_trial({"_id": "t", "created": 1.0})
+    path.chmod(0o640)
+    tmp_path.chmod(0o750)
+    store = open_store(str(path))
+    store.create_trial({"_id": "u", "created": 2.0})
+    assert (_mode(path), _mode(tmp_path)) == (0o640, 0o750)
+    store.close()

@@ -89,8 +89,15 @@ def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
 
 
 def test_listing_only_some_fields_returns_those_fields(store):
-    store.create_trial(trial("a1", 1.0, tags=["x"], environment={"packages": {"numpy": "2"}},
-                             refers={"parent": "p0", "time": 3.5}))
+    store.create_trial(
+        trial(
+            "a1",
+            1.0,
+            tags=["x"],
+            environment={"packages": {"numpy": "2"}},
+            refers={"parent": "p0", "time": 3.5},
+        )
+    )
     store.create_trial(trial("a2", 2.0, status="completed"))
     listed = store.find_trials(fields=["status", "tags", "refers", "created"])
     assert [d["_id"] for d in listed] == ["a2", "a1"]
@@ -98,7 +105,8 @@ def test_listing_only_some_fields_returns_those_fields(store):
     assert listed[0]["status"] == "completed" and listed[1]["created"] == 1.0
     assert all("environment" not in d and "project" not in d for d in listed)
     assert store.find_trials(status=["completed"], fields=["status"]) == [
-        {"_id": "a2", "status": "completed"}]
+        {"_id": "a2", "status": "completed"}
+    ]
 
 
 def test_compare_and_set_applies_only_while_expected_values_hold(store):
