@@ -149,8 +149,15 @@ def _executions(record: TrialRecord, out: _Sections) -> None:
         out.item("start", out.display.zoned(start), indent=6)
         out.item("end", out.display.zoned(end), indent=6)
         out.item("duration", clock.duration(execution.get("duration")), indent=6)
+        if execution.get("signals"):
+            out.item("signals", _signals(execution["signals"]), indent=6)
     if not record.executions:
         out.text("  (never run)")
+
+
+def _signals(signals: list[dict[str, Any]]) -> str:
+    """``SIGUSR1 (caught), SIGTERM (ignored)``: what the script did with each signal."""
+    return ", ".join(f"{s.get('signal')} ({s.get('effect')})" for s in signals)
 
 
 def _job(job: dict[str, Any]) -> str:

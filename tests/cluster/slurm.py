@@ -154,12 +154,20 @@ class Slurm:
         return result.stdout
 
     # -- jobs ----------------------------------------------------------------------
-    def sbatch(self, script: str, *options: str, cwd: Path, env: dict[str, str]) -> str:
-        """Submit ``script`` (its text) from ``cwd`` with ``env``; returns the job id."""
+    def sbatch(
+        self,
+        script: str,
+        *options: str,
+        cwd: Path,
+        env: dict[str, str],
+        arguments: tuple[str, ...] = (),
+    ) -> str:
+        """Submit ``script`` (its text) with ``options`` from ``cwd`` with ``env``, the
+        script getting ``arguments``; returns the job id."""
         path = self.folder / "jobs" / f"job-{time.time_ns()}.sh"
         path.write_text(script)
         output = subprocess.run(
-            ["sbatch", "--parsable", *options, str(path)],
+            ["sbatch", "--parsable", *options, str(path), *arguments],
             env={**env, "SLURM_CONF": str(self.conf)},
             cwd=cwd,
             capture_output=True,
@@ -193,14 +201,28 @@ class Slurm:
                 raise TimeoutError(f"job {job} is {states}, not {sorted(until)}")
             time.sleep(0.5)
 
-    def signal(self, job: str, name: str) -> None:
-        """``scancel --full --signal=NAME``: the signal to every process of the job."""
-        self._run("scancel", "--full", f"--signal={name}", job)
+    def signal(self, job: str, name: str, batch: bool = False) -> None:
+        """``scancel --full --signal=NAME``: the signal to every process of the job; with
+        ``batch``, ``scancel --batch``: to the batch script only, as ``#SBATCH
+        --signal=B:NAME@SECONDS`` sends it before the time limit."""
+        self._run("scancel", "--batch" if batch else "--full", f"--signal={name}", job)
 
     def requeue(self, job: str) -> None:
-        """``scontrol requeue``, then start at once (SLURM otherwise waits two minutes)."""
+        """``scontrol requeue``, then start at once (see :meth:`release`)."""
         self._run("scontrol", "requeue", job)
-        self._run("scontrol", "update", f"jobid={job}", "StartTime=now")
+        self.release(job)
+
+    def release(self, job: str, timeout: float = 60.0) -> None:
+        """Start a requeued job at once, when it waits for its begin time: SLURM delays a
+        requeued job by two minutes (its credentials' lifetime), which a test need not."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            fields = self.show(job)
+            if fields.get("Restarts", "0") != "0" and fields.get("JobState") == "PENDING":
+                self._run("scontrol", "update", f"jobid={job}", "StartTime=now")
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"job {job} was not requeued: {self.show(job).get('JobState')}")
 
     def show(self, job: str) -> dict[str, str]:
         fields = {}
