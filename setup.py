@@ -29,6 +29,8 @@ setup(
         "filelock>=3.12",
         # Shell completion; imported only when the shell asks for completions.
         "argcomplete>=3.1",
+        # kleio diff and kleio checkout only: imported there, never when a run starts.
+        "GitPython>=3.1.30",
     ],
     extras_require={
         "test": [
@@ -37,6 +39,8 @@ setup(
             "nx-27017>=0.8.1",
             "hypothesis>=6.80",
             "numpy>=1.24",
+            # kleio.compare returns a DataFrame when pandas is installed: both are tested.
+            "pandas>=2.0",
             "sphinx>=7",
         ],
     },

@@ -6,6 +6,7 @@ Importing :mod:`kleio` is cheap: the logger and the reading API load on first us
 
     kleio.log_statistic(epoch=1, loss=0.5)      # the script's side
     trial = kleio.load_trial("3f9c2e0")         # the analyst's side
+    rows = kleio.compare(tags="sweep", sort="loss:min")
 """
 
 __version__ = "0.2.0"
@@ -21,7 +22,7 @@ _LOGGER_NAMES = {
 }
 
 
-_API_NAMES = {"load_trial", "list_trials", "Trial"}
+_API_NAMES = {"load_trial", "list_trials", "compare", "Trial"}
 
 
 def __getattr__(name: str):

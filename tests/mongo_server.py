@@ -21,6 +21,13 @@ from pathlib import Path
 WIRE_DIFFERENCES = {
     "nan": "nx-27017 stores documents as JSON and refuses NaN and infinities "
     "('Invalid JSON document'); MongoDB stores them as BSON doubles",
+    "missing_file": "nx-27017 fails a delete matching no document in a collection named "
+    "*.files ('File with id ... not found'); MongoDB deletes nothing and reports 0",
+    "upload_date": "nx-27017 returns the uploadDate of a *.files document as ISO text; "
+    "MongoDB returns the date it stored",
+    "chunks": "nx-27017 keeps the documents of a collection named *.chunks in its own GridFS "
+    "tables: a query naming one files_id finds them, but distinct() and a query over all "
+    "chunks see none (so abandoned uploads cannot be listed); MongoDB sees every document",
 }
 
 

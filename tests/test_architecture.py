@@ -64,11 +64,14 @@ def test_the_store_contract_imports_no_backend():
     assert not {"kleio.store.sqlite", "kleio.store.mongodb", "pymongo"} & imported
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ls"]])
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["ls"], ["compare"]])
 def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
     imported = _imported("-m", "kleio", *args)
     assert "kleio.cli.main" in imported
-    assert not {"kleio.core.execution", "kleio.core.launcher", "pymongo", "argcomplete"} & imported
+    assert (
+        not {"kleio.core.execution", "kleio.core.launcher", "pymongo", "argcomplete", "git"}
+        & imported
+    )
 
 
 #: Where programs live on every POSIX system, whatever the PATH of the tests.
@@ -94,3 +97,10 @@ def test_commands_that_shadow_a_program_say_how_to_run_the_program():
             f"`kleio {command}` shadows the program {command}: list `kleio run {command} "
             "...` in docs/running.rst (How kleio reads your command, rule 3)"
         )
+
+
+def test_gitpython_is_imported_by_the_commands_that_work_with_history_only():
+    assert "git" not in _imported("-c", "import kleio.core.code, kleio.core.snapshot")
+    assert "git" in _imported(
+        "-c", "import kleio.core.repository; kleio.core.repository._repository('.')"
+    )

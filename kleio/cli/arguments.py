@@ -53,6 +53,71 @@ def selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--project", help="only trials of this project")
 
 
+def trial_ids(parser: argparse.ArgumentParser, what: str = "trials") -> None:
+    """Positional ``ID...``: ids or unique prefixes, optional."""
+    parser.add_argument(
+        "ids", nargs="*", metavar="ID", help=f"{what} with these ids or unique prefixes"
+    )
+
+
+def query_options(parser: argparse.ArgumentParser) -> None:
+    """``--where``, ``--sort``, ``--limit`` and ``--since`` (see :mod:`kleio.core.query`)."""
+    parser.add_argument(
+        "--where",
+        metavar="KEY<OP>VALUE",
+        action="append",
+        default=[],
+        help="only trials where a configuration key, statistic summary or field compares "
+        "so: lr=0.1, 'loss:min<0.02', tags~sweep (OP: = != < <= > >= ~; repeatable)",
+    )
+    parser.add_argument(
+        "--sort",
+        metavar="[-]KEY",
+        action="append",
+        default=[],
+        help="order by a configuration key, statistic summary (loss:min), created or "
+        "run_time; -KEY for descending (repeatable: the first sorts first)",
+    )
+    parser.add_argument(
+        "-n", "--limit", type=int, metavar="N", help="at most N trials (after sorting)"
+    )
+    parser.add_argument(
+        "--since",
+        metavar="DATE",
+        help="only trials created since DATE (2026-11-01, 2026-11-01T12:00, UTC) or within "
+        "the last 12h, 7d, 2w...",
+    )
+
+
+#: Options whose value may start with ``-`` (``--sort -loss``): ``kleio.cli.main`` joins
+#: them to their value before parsing, where argparse would take it for an option.
+DASHED_VALUES = ("--sort",)
+
+
+def trial_query(args: argparse.Namespace):
+    """The :class:`~kleio.core.query.Query` of ``selection``, ``trial_ids`` and
+    ``query_options``."""
+    from kleio.core.query import Query
+
+    return Query(trial_selection(args), args.where, args.sort, args.limit)
+
+
+def trial_selection(args: argparse.Namespace):
+    """The :class:`~kleio.core.selection.Selection` of ``selection``, ``trial_ids`` and
+    ``query_options``."""
+    from kleio.core.query import parse_since
+    from kleio.core.selection import Selection
+
+    since = getattr(args, "since", None)
+    return Selection(
+        tags=split_tags(args.tags),
+        statuses=split_statuses(args.status),
+        project=args.project,
+        ids=list(getattr(args, "ids", None) or ()),
+        since=parse_since(since) if since else None,
+    )
+
+
 def where(parser: argparse.ArgumentParser, what: str) -> None:
     """``--where KEY=VALUE``, repeatable."""
     parser.add_argument(

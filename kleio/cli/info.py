@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import Display, display_of, display_options, print_json
+from kleio.cli.output import Display, Sections, display_of, display_options, print_json
 
 if TYPE_CHECKING:
     from kleio.core.record import TrialRecord
@@ -28,24 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     display_options(parser)
 
 
-class _Sections:
-    def __init__(self, display: Display) -> None:
-        self.lines: list[str] = []
-        self.display = display
-
-    def title(self, text: str) -> None:
-        if self.lines:
-            self.lines.append("")
-        self.lines.extend([text, "-" * len(text)])
-
-    def item(self, label: str, value: Any, indent: int = 0) -> None:
-        self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
-
-    def text(self, value: str) -> None:
-        self.lines.append(value)
-
-
-def _trial(record: TrialRecord, out: _Sections) -> None:
+def _trial(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock
 
     document = record.document
@@ -58,7 +41,7 @@ def _trial(record: TrialRecord, out: _Sections) -> None:
     out.item("folder", document.get("cwd") or "-")
 
 
-def _command_lines(record: TrialRecord, out: _Sections) -> None:
+def _command_lines(record: TrialRecord, out: Sections) -> None:
     from kleio.core.trial import short_id
 
     out.title("Command lines")
@@ -67,7 +50,7 @@ def _command_lines(record: TrialRecord, out: _Sections) -> None:
     out.text(f"  {record.short_id}  {shlex.join(record.document.get('commandline') or [])}")
 
 
-def _configuration(record: TrialRecord, out: _Sections) -> None:
+def _configuration(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Configuration")
@@ -78,7 +61,7 @@ def _configuration(record: TrialRecord, out: _Sections) -> None:
         out.text("  (none)")
 
 
-def _code_version(record: TrialRecord, out: _Sections) -> None:
+def _code_version(record: TrialRecord, out: Sections) -> None:
     out.title("Code version")
     version = record.document.get("version") or {}
     if version.get("type") == "git":
@@ -96,7 +79,7 @@ def _code_version(record: TrialRecord, out: _Sections) -> None:
         out.item("sha256", version.get("sha256") or "-", indent=2)
 
 
-def _environment(record: TrialRecord, out: _Sections) -> None:
+def _environment(record: TrialRecord, out: Sections) -> None:
     out.title("Environment")
     environment = record.document.get("environment") or {}
     python = environment.get("python") or {}
@@ -122,7 +105,7 @@ def _environment(record: TrialRecord, out: _Sections) -> None:
     )
 
 
-def _executions(record: TrialRecord, out: _Sections) -> None:
+def _executions(record: TrialRecord, out: Sections) -> None:
     from kleio.core import clock, display
 
     out.title("Executions")
@@ -181,7 +164,7 @@ def _job(job: dict[str, Any]) -> str:
     return text
 
 
-def _lineage(record: TrialRecord, out: _Sections) -> None:
+def _lineage(record: TrialRecord, out: Sections) -> None:
     from kleio.core.trial import short_id
 
     out.title("Lineage")
@@ -203,7 +186,7 @@ def _lineage(record: TrialRecord, out: _Sections) -> None:
     )
 
 
-def _statistics(record: TrialRecord, out: _Sections) -> None:
+def _statistics(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Statistics")
@@ -213,7 +196,7 @@ def _statistics(record: TrialRecord, out: _Sections) -> None:
         out.item(key, f"last {display.value(value)}", indent=2)
 
 
-def _artifacts(record: TrialRecord, out: _Sections) -> None:
+def _artifacts(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Artifacts")
@@ -227,7 +210,7 @@ def _artifacts(record: TrialRecord, out: _Sections) -> None:
         out.text("  (none)")
 
 
-def _outputs(record: TrialRecord, out: _Sections) -> None:
+def _outputs(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     outputs = record.document.get("outputs") or []
@@ -243,7 +226,7 @@ def _outputs(record: TrialRecord, out: _Sections) -> None:
         )
 
 
-def _resources(record: TrialRecord, out: _Sections) -> None:
+def _resources(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     if not record.resources:
@@ -256,8 +239,17 @@ def _resources(record: TrialRecord, out: _Sections) -> None:
         )
 
 
+def _notes(record: TrialRecord, out: Sections) -> None:
+
+    if not record.notes:
+        return
+    out.title("Notes")
+    for note in record.notes:
+        out.text(f"  {out.display.zoned(note['time'])}  {note['text']}")
+
+
 #: The sections of ``kleio info``, in order.
-SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
+SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
     _trial,
     _command_lines,
     _configuration,
@@ -269,11 +261,12 @@ SECTIONS: tuple[Callable[[TrialRecord, _Sections], None], ...] = (
     _artifacts,
     _outputs,
     _resources,
+    _notes,
 )
 
 
 def render(record: TrialRecord, display: Display | None = None) -> str:
-    out = _Sections(display or Display())
+    out = Sections(display)
     for section in SECTIONS:
         section(record, out)
     return "\n".join(out.lines) + "\n"

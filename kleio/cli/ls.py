@@ -7,20 +7,6 @@ import argparse
 from kleio.cli import arguments
 from kleio.cli.output import Column, display_of, output_options, output_rows
 
-#: What a listing needs of each document: parsing whole documents is what makes
-#: listing slow, since environments and diffs are large.
-_FIELDS = [
-    "status",
-    "heartbeat",
-    "created",
-    "started",
-    "run_time",
-    "tags",
-    "commandline",
-    "refers",
-    "project",
-]
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -28,9 +14,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list trials, newest first",
         description="List the trials of the journal, newest first: id, status, creation "
         "time, run time, tags and command.",
-        epilog="examples: kleio ls --tags sweep --status broken,lost; kleio ls --format csv",
+        epilog="examples: kleio ls --tags sweep --status broken,lost; "
+        "kleio ls --where 'loss:min<0.1' --sort created -n 5; kleio ls --format csv",
     )
+    arguments.trial_ids(parser)
     arguments.selection(parser)
+    arguments.query_options(parser)
     output_options(parser, json_alias=True)
 
 
@@ -48,32 +37,29 @@ def _columns() -> list[Column]:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    import shlex
+    from kleio.core.query import DOCUMENT_FIELDS, query_trials
 
-    from kleio.core.selection import Selection, select_trials
-    from kleio.core.status import run_time
-    from kleio.core.trial import short_id
-
-    selection = Selection(
-        tags=arguments.split_tags(args.tags),
-        statuses=arguments.split_statuses(args.status),
-        project=args.project,
+    # The configuration is read only when a condition or an order may need it: listing
+    # reads as little of each document as it can.
+    fields = DOCUMENT_FIELDS
+    if not args.where and not args.sort:
+        fields = [name for name in DOCUMENT_FIELDS if name != "configuration"]
+    trials = query_trials(
+        context.store, arguments.trial_query(args), context.settings.lease, fields
     )
     rows = [
         {
-            "id": document["_id"],
-            "short_id": short_id(document["_id"]),
-            "status": status,
-            "created": document.get("created"),
-            "run_time": run_time(document, status),
-            "tags": document.get("tags") or [],
-            "commandline": shlex.join(document.get("commandline") or []),
-            "parent": (document.get("refers") or {}).get("parent"),
-            "project": document.get("project"),
+            "id": facts.id,
+            "short_id": facts.short_id,
+            "status": facts.status,
+            "created": facts.field("created"),
+            "run_time": facts.field("run_time"),
+            "tags": facts.field("tags"),
+            "commandline": facts.field("command"),
+            "parent": facts.field("parent"),
+            "project": facts.field("project"),
         }
-        for document, status in select_trials(
-            context.store, selection, context.settings.lease, fields=_FIELDS
-        )
+        for facts in trials.facts
     ]
     output_rows(context.stdout, args.format, _columns(), rows, display_of(args, context.stdout))
     return 0

@@ -38,6 +38,15 @@ COMMANDS = {
     "artifacts": "artifacts",
     "pdb": "pdb",
     "sync": "sync",
+    "compare": "compare",
+    "tag": "tag",
+    "note": "note",
+    "diff": "diff",
+    "checkout": "checkout",
+    "rm": "rm",
+    "gc": "gc",
+    "export": "export",
+    "import": "import_",
 }
 DEFAULT_COMMAND = "run"
 
@@ -159,6 +168,8 @@ def main(
             subparser = _subparser(parser, argv[position])
             kleio_words, foreign = split_words(subparser, argv[position + 1 :])
             argv = argv[: position + 1] + kleio_words
+        else:
+            argv = argv[: position + 1] + _dashed_values_joined(argv[position + 1 :])
     with _streams(stdout, stderr):  # argparse prints usage and help to sys.stdout/stderr
         try:
             args = parser.parse_args(argv)
@@ -202,6 +213,24 @@ def _is_text(word: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _dashed_values_joined(words: list[str]) -> list[str]:
+    """``--sort -loss`` as ``--sort=-loss`` (argparse would read ``-loss`` as an option),
+    for a command whose words are all Kleio's."""
+    from kleio.cli.arguments import DASHED_VALUES
+
+    joined: list[str] = []
+    index = 0
+    while index < len(words):
+        word = words[index]
+        if word in DASHED_VALUES and index + 1 < len(words) and words[index + 1].startswith("-"):
+            joined.append(f"{word}={words[index + 1]}")
+            index += 2
+            continue
+        joined.append(word)
+        index += 1
+    return joined
 
 
 @contextlib.contextmanager

@@ -342,3 +342,23 @@ def _cut(text: str, width: int) -> str:
 def print_json(value: Any, stream: IO[str]) -> None:
     """One record (not rows) as indented JSON."""
     stream.write(json_text(value, indent=2, default=str) + "\n")
+
+
+class Sections:
+    """Text in titled sections, the way ``kleio info`` and ``kleio diff`` print, with
+    times shown by ``display``."""
+
+    def __init__(self, display: Display | None = None) -> None:
+        self.lines: list[str] = []
+        self.display = display or Display()
+
+    def title(self, text: str) -> None:
+        if self.lines:
+            self.lines.append("")
+        self.lines.extend([text, "-" * len(text)])
+
+    def item(self, label: str, value: Any, indent: int = 0) -> None:
+        self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
+
+    def text(self, value: str) -> None:
+        self.lines.append(value)

@@ -1,4 +1,5 @@
-"""Reading the journal from Python: ``kleio.load_trial`` and ``kleio.list_trials``.
+"""Reading the journal from Python: ``kleio.load_trial``, ``kleio.list_trials`` and
+``kleio.compare``.
 
 .. code:: python
 
@@ -12,6 +13,8 @@
 
     for trial in kleio.list_trials(tags=["sweep"], status="completed"):
         print(trial.id, trial.statistics.last("acc"))
+
+    best = kleio.compare(tags="sweep", sort="loss:min", keys="loss:min,acc:max")
 
 Settings (the database address...) are resolved as for the ``kleio`` command.
 """
@@ -140,3 +143,60 @@ def list_trials(
         Trial(TrialRecord(store, document, resolved.lease))
         for document, _ in select_trials(store, selection, resolved.lease)
     ]
+
+
+def _listed(value: Any) -> list:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def compare(
+    ids: list[str] | str | None = None,
+    *,
+    tags: list[str] | str | None = None,
+    status: list[str] | str | None = None,
+    project: str | None = None,
+    where: list[str] | str | None = None,
+    sort: list[str] | str | None = None,
+    limit: int | None = None,
+    since: str | float | None = None,
+    keys: list[str] | str | None = None,
+    all_configuration: bool = False,
+    **settings: Any,
+):
+    """The rows of ``kleio compare``: a ``pandas.DataFrame`` when pandas is installed, a
+    list of dicts otherwise; one row per trial, with ``id``, ``short_id``, ``status``,
+    the configuration keys that differ (all with ``all_configuration``), statistic
+    summaries (``keys=["loss:min", "acc:max"]``; the last value of each statistic by
+    default) and ``run_time``.
+
+    Selection, ``where`` conditions and ``sort`` keys are those of the command::
+
+        kleio.compare(tags="sweep", where="loss:min<0.1", sort="loss:min", limit=5)
+    """
+    from kleio.core.comparison import compare_trials
+    from kleio.core.query import Query, parse_since
+    from kleio.core.selection import Selection
+
+    resolved = load_settings(settings)
+    store = _store(resolved)
+    selection = Selection(
+        tags=_listed(tags),
+        statuses=_listed(status),
+        project=project,
+        ids=_listed(ids),
+        since=parse_since(since) if isinstance(since, str) else since,
+    )
+    comparison = compare_trials(
+        store,
+        Query(selection, _listed(where), _listed(sort), limit),
+        resolved.lease,
+        keys=None if keys is None else [k for text in _listed(keys) for k in text.split(",")],
+        all_configuration=all_configuration,
+    )
+    try:
+        import pandas
+    except ImportError:
+        return comparison.rows
+    return pandas.DataFrame(comparison.rows, columns=comparison.columns)

@@ -71,7 +71,7 @@ def _git_snapshot(cwd: str) -> dict[str, Any] | None:
         "dirty": bool(diff),
         "diff": diff,
         "diff_sha256": hashlib.sha256(diff.encode("utf-8", "surrogateescape")).hexdigest(),
-        "changed_files": _files_in(diff),
+        "changed_files": files_in(diff),
         "untracked": [name for name in untracked if name],
     }
 
@@ -104,7 +104,7 @@ def _unquote(text: str) -> tuple[str, str]:
     return raw.decode("utf-8", "surrogateescape"), text[index + 2 :]
 
 
-def _files_in(diff: str) -> list[str]:
+def files_in(diff: str) -> list[str]:
     """The files a ``git diff`` touches (new names), from its ``diff --git`` headers."""
     files = []
     for line in diff.splitlines():

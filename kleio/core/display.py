@@ -27,6 +27,11 @@ def value(item: Any) -> str:
     return item if isinstance(item, str) else json.dumps(item, ensure_ascii=False)
 
 
+def count(number: int, noun: str) -> str:
+    """``1 trial``, ``3 trials``, ``1,000 events``."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def attributes(metadata: Mapping[str, Any]) -> str:
     """``epoch=10 name="best"``: metadata as ``KEY=JSON`` pairs."""
     return " ".join(

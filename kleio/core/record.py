@@ -112,6 +112,13 @@ class TrialRecord:
         return find_artifacts(self.store, self.document, segments=self.segments)
 
     @cached_property
+    def notes(self) -> list[dict[str, Any]]:
+        """Notes attached with ``kleio note``, oldest first."""
+        from kleio.core.curation import notes_of
+
+        return notes_of(self.store, self.id)
+
+    @cached_property
     def resources(self) -> list[dict[str, Any]]:
         return [
             event.data
@@ -151,6 +158,7 @@ class TrialRecord:
             "statistics": self.statistics_summary(),
             "artifacts": [artifact_entry(a) for a in self.artifacts],
             "resources": self.resources,
+            "notes": self.notes,
         }
 
 

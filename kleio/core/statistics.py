@@ -15,7 +15,7 @@ from kleio.core.view import read_view
 from kleio.store.base import Store
 
 
-def _sort_value(value: Any) -> tuple:
+def sort_value(value: Any) -> tuple:
     """Numbers before text before everything else; NaN and missing keys last."""
     if isinstance(value, bool):
         return (0, float(value), "")
@@ -39,7 +39,7 @@ class Statistics(list):
 
         def order(statistic: dict) -> tuple:
             return tuple(
-                _sort_value(statistic.get(key)) if key in statistic else (4, 0, "") for key in keys
+                sort_value(statistic.get(key)) if key in statistic else (4, 0, "") for key in keys
             )
 
         present = [statistic for statistic in self if keys[0] in statistic]

@@ -29,7 +29,7 @@ from typing import Any
 from kleio.core import clock
 from kleio.core.errors import KleioError, TrialNotReservable, UnknownTrial
 from kleio.core.journal import writer
-from kleio.core.trial import TrialDocument, short_id
+from kleio.core.trial import INCOMPLETE, TrialDocument, short_id
 from kleio.store.base import Store
 
 NEW = "new"
@@ -130,6 +130,9 @@ def reserve_trial(
         now = clock.now()
         status = observed_status(document, lease, now)
         label = short_id(trial_id)
+        if document.get(INCOMPLETE):
+            doing = "deleted" if document[INCOMPLETE] == "deleting" else "imported"
+            raise TrialNotReservable(f"trial {label} is being {doing}", status)
         if status == COMPLETED:
             raise TrialNotReservable(f"trial {label} is already completed", status)
         if status in ACTIVE:
@@ -144,7 +147,11 @@ def reserve_trial(
                 status,
             )
         holder = document.get("worker")
-        expected = {"status": document["status"], "heartbeat": document.get("heartbeat")}
+        expected = {
+            "status": document["status"],
+            "heartbeat": document.get("heartbeat"),
+            INCOMPLETE: None,  # not marked for deletion meanwhile
+        }
         if holder:
             expected["worker.token"] = holder.get("token")
         else:

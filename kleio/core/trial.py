@@ -24,6 +24,9 @@ from kleio.store.base import Store
 ID_LENGTH = 32
 #: Hex characters of the short id printed in tables.
 SHORT_LENGTH = 7
+#: The field of a trial being deleted or imported (``"deleting"``, ``"importing"``): it
+#: is listed nowhere until that finishes.
+INCOMPLETE = "incomplete"
 
 
 class Refers(TypedDict, total=False):
@@ -91,6 +94,8 @@ class TrialDocument(TypedDict, total=False):
     exit_code: int | None
     started: float
     ended: float
+    #: ``deleting`` or ``importing`` while that is under way (see :data:`INCOMPLETE`).
+    incomplete: str
 
 
 def canonical_json(value: Any) -> str:

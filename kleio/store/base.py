@@ -5,7 +5,12 @@ A store keeps three kinds of things and knows nothing of what they mean:
 * **trial documents**: one JSON-like mapping per trial, keyed by ``_id``;
 * **events**: an append-only journal of small JSON-like records, each belonging to
   one trial and one kind (``stdout``, ``statistic``...);
-* **blobs**: large byte strings with a metadata mapping (artifacts, diffs).
+* **blobs**: large byte strings with a metadata mapping (artifacts, diffs);
+
+and, derived from the events, **summaries**: for each trial, kind and top-level field of
+the events' data, how many events hold the field, its first and last values (in key
+order) and, over its numeric values, the smallest and the largest (see :class:`Summary`).
+Comparing a thousand trials reads their summaries, never their millions of events.
 
 Values are what JSON can hold (``dict`` with ``str`` keys, ``list``, ``str``, ``int``
 within 64 bits, ``float`` including NaN and infinities, ``bool``, ``None``).
@@ -24,6 +29,15 @@ Idempotence
     An event is identified by ``(trial, kind, key)``. Appending an event that is already
     stored is a no-op, so a writer that does not know whether a batch arrived (a timeout,
     a spool replayed after an outage) appends it again without duplicating anything.
+Summaries
+    :meth:`Store.append_events` keeps the summaries of the events it appends: in the same
+    transaction on SQLite; on MongoDB by an update of the summary right after the events,
+    which marks it as being written before and clears the mark after, so a reader that
+    finds the mark (a writer in flight, or one that died in between) recomputes the
+    summary from the events instead of trusting it. Only events actually appended are
+    counted: appending a batch again, replaying a spool or importing twice never counts
+    an event twice. Summaries missing for older journals are recomputed from the events
+    on first read and kept.
 Ordering
     :meth:`Store.read_events` returns events in ascending ``key`` order. A key starts
     with the event's time in microseconds (see :func:`event_key`), then the writer and
@@ -44,6 +58,11 @@ Reading large data
     Events and blob chunks are read in bounded pages (keyset pagination on the event key,
     ranges of chunk numbers), so memory stays bounded and a dropped connection costs one
     page, never the whole read.
+Deleting
+    A trial's document, its events (with their summaries) and each blob are deleted by
+    separate calls, each atomic on its own: the caller orders them so that an
+    interruption leaves something it can finish (see ``kleio.core.removal``).
+    :meth:`Store.reclaim` gives the space of deleted data back.
 Errors
     Every backend failure is a :class:`StoreError` with a one-line message in which a
     database password never appears. :class:`StoreUnavailable` means the database could
@@ -55,7 +74,10 @@ from __future__ import annotations
 
 import abc
 import heapq
+import json
+import math
 import re
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -67,6 +89,13 @@ BLOB_CHUNK_SIZE = 255 * 1024
 EVENT_PAGE_SIZE = 1000
 #: Blob chunks fetched per page by :meth:`Store.read_blob` (4 MB).
 BLOB_PAGE_CHUNKS = 16
+
+#: First and last values of a summary are kept when their JSON text is at most this long;
+#: longer text, and lists or objects as long, are counted but summarised as None.
+SUMMARY_VALUE_LIMIT = 1024
+#: Uploads never completed are left alone this long (seconds) by :meth:`Store.reclaim`:
+#: a large upload in progress has chunks and no blob record yet.
+ABANDONED_UPLOAD_AGE = 6 * 3600.0
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
 
@@ -124,6 +153,19 @@ class BlobInfo(NamedTuple):
     length: int
     chunk_size: int
     metadata: dict
+    #: When the upload completed (seconds since the epoch), where the backend records it.
+    uploaded: float | None = None
+
+
+class Unset:
+    """The value of a change that removes a field (see :meth:`Store.update_trial`)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: ``update_trial(id, {"field": UNSET})`` removes ``field`` from the document.
+UNSET = Unset()
 
 
 @dataclass(frozen=True)
@@ -145,6 +187,32 @@ class TrialQuery:
     parent: str | None = None
     limit: int | None = None
     fields: Sequence[str] | None = None
+
+
+def _make_compact_json():
+    """Compact JSON of a value, NaN and infinities allowed, as fast as CPython allows.
+
+    Every event is encoded once: calling the C encoder directly costs half of
+    ``JSONEncoder.encode`` (whose Python wrapper dominates for small dicts), and
+    ``json.dumps`` with options would also build a new encoder per call.
+    """
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # another Python implementation: the portable way
+        return encoder.encode
+    chunks = make(
+        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    join = "".join
+
+    def dumps(value: Any) -> str:
+        return join(chunks(value, 0))
+
+    return dumps
+
+
+#: Compact JSON text of a value, NaN and infinities allowed (see :func:`_make_compact_json`).
+compact_json = _make_compact_json()
 
 
 def time_key(seconds: float) -> str:
@@ -193,6 +261,125 @@ def chunks_of(source: BlobSource, size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes
             del pending[:size]
     if pending:
         yield bytes(pending)
+
+
+class Summary(NamedTuple):
+    """One field of one trial's events of one kind, summarised.
+
+    ``count`` events hold the field; ``first`` and ``last`` are its values in the events
+    with the smallest and the largest key (None when longer than
+    :data:`SUMMARY_VALUE_LIMIT`); ``min`` and ``max`` are taken over its numeric values
+    (booleans and NaN are not numbers here), None when it had none.
+    """
+
+    count: int
+    first: Any
+    last: Any
+    min: int | float | None
+    max: int | float | None
+    first_key: str
+    last_key: str
+
+
+def _bounded(value: Any) -> Any:
+    """The value if a summary keeps it (see :data:`SUMMARY_VALUE_LIMIT`), else None."""
+    if isinstance(value, str):
+        return value if len(value) <= SUMMARY_VALUE_LIMIT else None
+    if isinstance(value, (list, dict)):
+        return value if len(compact_json(value)) <= SUMMARY_VALUE_LIMIT else None
+    return value
+
+
+def summarise_events(events: Iterable[Event]) -> dict[str, Summary]:
+    """The summary of each top-level field of ``events`` (one trial, one kind), in any
+    order: first and last go by key."""
+    # [count, first_key, first, last_key, last, min, max]: lists, mutated in place, for a
+    # loop that runs once per field of every event appended.
+    fields: dict[str, list] = {}
+    for event in events:
+        key = event.key
+        for name, value in event.data.items():
+            numeric = type(value) in (int, float) and value == value  # not bool, not NaN
+            entry = fields.get(name)
+            if entry is None:
+                fields[name] = [
+                    1, key, value, key, value,
+                    value if numeric else None, value if numeric else None,
+                ]  # fmt: skip
+                continue
+            entry[0] += 1
+            if key >= entry[3]:
+                entry[3], entry[4] = key, value
+            elif key < entry[1]:
+                entry[1], entry[2] = key, value
+            if numeric:
+                if entry[5] is None or value < entry[5]:
+                    entry[5] = value
+                if entry[6] is None or value > entry[6]:
+                    entry[6] = value
+    return {
+        name: Summary(count, _bounded(first), _bounded(last), low, high, first_key, last_key)
+        for name, (count, first_key, first, last_key, last, low, high) in fields.items()
+    }
+
+
+def _merged(older: Summary, newer: Summary) -> Summary:
+    first, first_key = (
+        (newer.first, newer.first_key)
+        if newer.first_key < older.first_key
+        else (older.first, older.first_key)
+    )
+    last, last_key = (
+        (newer.last, newer.last_key)
+        if newer.last_key > older.last_key
+        else (older.last, older.last_key)
+    )
+    lows = [value for value in (older.min, newer.min) if value is not None]
+    highs = [value for value in (older.max, newer.max) if value is not None]
+    return Summary(
+        older.count + newer.count,
+        first,
+        last,
+        min(lows) if lows else None,
+        max(highs) if highs else None,
+        first_key,
+        last_key,
+    )
+
+
+def merge_summaries(*parts: Mapping[str, Summary]) -> dict[str, Summary]:
+    """The summaries of the union of disjoint sets of events, field by field."""
+    merged: dict[str, Summary] = {}
+    for part in parts:
+        for name, summary in part.items():
+            known = merged.get(name)
+            merged[name] = summary if known is None else _merged(known, summary)
+    return merged
+
+
+def group_events(events: Iterable[Event]) -> dict[tuple[str, str], list[Event]]:
+    """Events by ``(trial, kind)``, each group in key order, an event given twice once."""
+    groups: dict[tuple[str, str], dict[str, Event]] = {}
+    for event in events:
+        groups.setdefault((event.trial, event.kind), {}).setdefault(event.key, event)
+    return {group: sorted(by_key.values(), key=_key_of) for group, by_key in groups.items()}
+
+
+def new_blob_id() -> str:
+    """32 hex characters starting with the time in milliseconds, so the age of an upload
+    that never completed shows in its chunks (see :meth:`Store.reclaim`)."""
+    return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:20]}"
+
+
+def blob_age(blob_id: str, now: float | None = None) -> float:
+    """Seconds since the upload of ``blob_id`` started; infinite for an id that does not
+    tell (made before ids held the time, or not by :func:`new_blob_id`)."""
+    try:
+        started = int(blob_id[:12], 16) / 1000
+    except ValueError:
+        return math.inf
+    age = (time.time() if now is None else now) - started
+    return age if age >= 0 else math.inf
 
 
 #: From a scheme's ``://`` to the last ``@``: the user name and password of an address,
@@ -264,14 +451,21 @@ class Store(abc.ABC):
 
         Keys of both mappings are field paths (``"worker.token"``). An expected value
         compares equal to the stored one (a missing field equals None); compare scalars,
-        not lists or documents. Returns whether the update was applied: False if the
-        trial does not exist or an expected field did not hold.
+        not lists or documents. A change to :data:`UNSET` removes the field. Returns
+        whether the update was applied: False if the trial does not exist or an expected
+        field did not hold.
         """
+
+    @abc.abstractmethod
+    def delete_trial(self, trial_id: str) -> bool:
+        """Delete the trial document (only it: events and blobs have their own calls);
+        False if there was none."""
 
     # -- events ----------------------------------------------------------------------
     @abc.abstractmethod
-    def append_events(self, events: Sequence[Event]) -> None:
-        """Append events; those already stored are skipped (see Idempotence)."""
+    def append_events(self, events: Sequence[Event]) -> int:
+        """Append events; those already stored are skipped (see Idempotence). Returns how
+        many were new."""
 
     def read_events(
         self,
@@ -323,15 +517,61 @@ class Store(abc.ABC):
     def count_events(self, trial: str, kinds: Sequence[str] | None = None) -> int:
         """How many events of those kinds the trial has."""
 
+    @abc.abstractmethod
+    def delete_events(self, trial: str) -> int:
+        """Delete every event of the trial and its summaries; returns how many events.
+
+        Large journals are deleted in bounded batches (each its own transaction), so an
+        interruption leaves fewer events, never a broken store; calling again finishes.
+        """
+
+    @abc.abstractmethod
+    def event_trials(self) -> set[str]:
+        """The trials that have events (to find the events of deleted trials)."""
+
+    # -- summaries -------------------------------------------------------------------
+    def read_summaries(self, trials: Sequence[str], kind: str) -> dict[str, dict[str, Summary]]:
+        """For each trial, the summary of each field of its events of ``kind``, by field
+        name (an empty mapping for a trial without such events).
+
+        One round trip for all the trials when the summaries are current; a summary that
+        cannot be trusted (see Summaries above) is recomputed from the events.
+        """
+        found, untrusted = self._stored_summaries(list(dict.fromkeys(trials)), kind)
+        for trial in untrusted:
+            found[trial] = self._recompute_summaries(trial, kind)
+        return {trial: found.get(trial, {}) for trial in trials}
+
+    @abc.abstractmethod
+    def _stored_summaries(
+        self, trials: list[str], kind: str
+    ) -> tuple[dict[str, dict[str, Summary]], list[str]]:
+        """The summaries stored for ``trials``, and the trials whose summaries must be
+        recomputed from their events."""
+
+    @abc.abstractmethod
+    def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
+        """The trial's summaries from its events, kept for later when that is safe."""
+
     # -- blobs -----------------------------------------------------------------------
-    def put_blob(self, source: BlobSource, metadata: Mapping[str, Any]) -> BlobInfo:
+    def put_blob(
+        self, source: BlobSource, metadata: Mapping[str, Any], blob_id: str | None = None
+    ) -> BlobInfo:
         """Store bytes read from ``source`` chunk by chunk; visible once complete.
 
         Chunks are written in pages of :data:`BLOB_PAGE_CHUNKS` (bounded memory and lock
         time); the record that makes the blob visible comes last, and an upload that
-        fails or is interrupted removes the chunks it wrote.
+        fails or is interrupted removes the chunks it wrote. ``blob_id`` keeps a given id
+        (an import): if a complete blob has it already, nothing is written and that
+        blob's info is returned.
         """
-        blob_id = uuid.uuid4().hex
+        if blob_id is not None:
+            existing = self._blob_info(blob_id)
+            if existing is not None:
+                return existing
+            self._discard_chunks(blob_id)  # what an interrupted import left
+        else:
+            blob_id = new_blob_id()
         length, first, pending = 0, 0, []
         try:
             for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
@@ -387,9 +627,38 @@ class Store(abc.ABC):
                 return
             start += BLOB_PAGE_CHUNKS
 
-    @abc.abstractmethod
+    def blob_info(self, blob_id: str) -> BlobInfo | None:
+        """The complete blob with that id, or None."""
+        return self._blob_info(blob_id)
+
     def _blob_exists(self, blob_id: str) -> bool:
         """Whether a complete blob with that id is stored."""
+        return self._blob_info(blob_id) is not None
+
+    @abc.abstractmethod
+    def _blob_info(self, blob_id: str) -> BlobInfo | None:
+        """The complete blob with that id, or None."""
+
+    @abc.abstractmethod
+    def delete_blob(self, blob_id: str) -> bool:
+        """Delete a blob: invisible at once, then its chunks; False if there was none.
+
+        Chunks left by an interruption are those of an upload that never completed, which
+        :meth:`reclaim` removes.
+        """
+
+    # -- space -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def reclaim(self, abandoned_after: float = ABANDONED_UPLOAD_AGE) -> int:
+        """Give space back: remove the chunks of uploads that never completed and started
+        more than ``abandoned_after`` seconds ago, then let the backend return freed
+        space to the system where it can (SQLite rewrites its file). Returns how many
+        chunks were removed. May take a while and, on SQLite, the lock of the database.
+        """
+
+    def size(self) -> int | None:
+        """Bytes the store occupies on disk, where the backend knows (None otherwise)."""
+        return None
 
     @abc.abstractmethod
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:

@@ -1,10 +1,11 @@
 """The MongoDB store, for teams and clusters: many machines, one server or replica set.
 
 Collections: ``trials`` (one document per trial, ``_id`` the trial id), ``events``
-(unique on ``(trial, kind, key)``) and the GridFS bucket ``blobs`` (``blobs.files``,
-``blobs.chunks``), written to the GridFS layout so MongoDB's own tools can read it.
-Chunks are read in ranges of chunk numbers rather than with one cursor over a whole
-file, which bounds memory and every server reply.
+(unique on ``(trial, kind, key)``), ``summaries`` (one document per trial and kind, see
+:meth:`MongoStore.append_events`), ``kleio`` (facts about the database itself) and the
+GridFS bucket ``blobs`` (``blobs.files``, ``blobs.chunks``), written to the GridFS layout
+so MongoDB's own tools can read it. Chunks are read in ranges of chunk numbers rather
+than with one cursor over a whole file, which bounds memory and every server reply.
 
 pymongo is imported when the first store is opened, never at ``import kleio``.
 """
@@ -12,14 +13,18 @@ pymongo is imported when the first store is opened, never at ``import kleio``.
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from kleio.forking import at_fork
 from kleio.store.base import (
+    ABANDONED_UPLOAD_AGE,
+    UNSET,
     BlobInfo,
     DuplicateTrialError,
     Event,
@@ -27,14 +32,52 @@ from kleio.store.base import (
     Store,
     StoreError,
     StoreUnavailable,
+    Summary,
     TrialQuery,
+    blob_age,
+    group_events,
     mask_address,
+    merge_summaries,
+    summarise_events,
     without_secrets,
 )
 
 #: How long to look for a reachable server before a call fails (milliseconds).
 SERVER_SELECTION_TIMEOUT_MS = 5000
 _DUPLICATE_KEY = 11000
+#: A summary marked as being written for longer than this (seconds) was left by a writer
+#: that died between its events and its summary: a reader recomputes and keeps it.
+ABANDONED_WRITE_AGE = 600.0
+#: Attempts at a compare-and-set of a summary before giving up (others kept changing it).
+_SUMMARY_ATTEMPTS = 20
+
+
+def _summary_id(trial: str, kind: str) -> str:
+    return json.dumps([trial, kind])
+
+
+def _field_name(field: str) -> str:
+    """A statistic's name as a MongoDB field name: ``.`` and ``$`` cannot be one."""
+    if not field:
+        return "%"
+    return field.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def _original_name(name: str) -> str:
+    if name == "%":
+        return ""
+    return name.replace("%2E", ".").replace("%24", "$").replace("%25", "%")
+
+
+def _summary_document(summary: Summary) -> dict[str, Any]:
+    return summary._asdict()
+
+
+def _summaries_of(document: Mapping[str, Any]) -> dict[str, Summary]:
+    return {
+        _original_name(name): Summary(**fields)
+        for name, fields in (document.get("fields") or {}).items()
+    }
 
 
 def _first_line(error: Exception) -> str:
@@ -43,6 +86,47 @@ def _first_line(error: Exception) -> str:
     for cut in (" (configured timeouts", ", Timeout:", ", full error:"):
         text = text.split(cut, 1)[0]
     return text
+
+
+def _summarise_older_events(database: Any) -> None:
+    """Mark the events journalled before summaries existed as unsummarised, once: their
+    summaries are recomputed when first read."""
+    if database.kleio.find_one({"_id": "summaries"}) is not None:
+        return
+    for trial in database.events.distinct("trial"):
+        for kind in database.events.distinct("kind", {"trial": trial}):
+            database.summaries.update_one(
+                {"_id": _summary_id(trial, kind)},
+                {
+                    "$set": {"stale": True},
+                    "$setOnInsert": {"trial": trial, "kind": kind, "writing": 0, "version": 0},
+                },
+                upsert=True,
+            )
+    from pymongo.errors import DuplicateKeyError
+
+    try:
+        database.kleio.insert_one({"_id": "summaries", "since": time.time()})
+    except DuplicateKeyError:
+        pass  # another process marked them meanwhile
+
+
+_BLOB_FIELDS = {"_id": 1, "length": 1, "chunkSize": 1, "metadata": 1, "uploadDate": 1}
+
+
+def _blob_info(document: Mapping[str, Any]) -> BlobInfo:
+    uploaded = document.get("uploadDate")
+    if isinstance(uploaded, datetime.datetime):
+        if uploaded.tzinfo is None:  # pymongo returns naive UTC times by default
+            uploaded = uploaded.replace(tzinfo=datetime.timezone.utc)
+        uploaded = uploaded.timestamp()
+    return BlobInfo(
+        document["_id"],
+        document["length"],
+        document["chunkSize"],
+        document.get("metadata") or {},
+        uploaded if isinstance(uploaded, float) else None,
+    )
 
 
 def _renew_lock(store: MongoStore) -> None:
@@ -115,6 +199,8 @@ class MongoStore(Store):
             database.events.create_index([("trial", 1), ("kind", 1), ("key", 1)], unique=True)
             database["blobs.files"].create_index([("metadata.trial", 1)])
             database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
+            database.summaries.create_index([("trial", 1)])
+            _summarise_older_events(database)
         self._client, self._database, self._pid = client, database, os.getpid()
 
     def _reason(self, error: Exception) -> str:
@@ -189,23 +275,47 @@ class MongoStore(Store):
         expected: Mapping[str, Any] | None = None,
     ) -> bool:
         query = {"_id": trial_id, **(expected or {})}
+        update: dict[str, dict[str, Any]] = {}
+        for path, value in changes.items():
+            if value is UNSET:
+                update.setdefault("$unset", {})[path] = ""
+            else:
+                update.setdefault("$set", {})[path] = value
         with self._translated():
-            if not changes:
+            if not update:
                 return self._db.trials.find_one(query, {"_id": 1}) is not None
-            result = self._db.trials.update_one(query, {"$set": dict(changes)})
+            result = self._db.trials.update_one(query, update)
         return result.matched_count == 1
 
+    def delete_trial(self, trial_id: str) -> bool:
+        with self._translated():
+            return self._db.trials.delete_one({"_id": trial_id}).deleted_count > 0
+
     # -- events ----------------------------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
+    def append_events(self, events: Sequence[Event]) -> int:
+        """Append, then summarise what was appended (see :mod:`kleio.store.base`).
+
+        Without a multi-document transaction (a standalone server has none), each
+        ``(trial, kind)`` summary is marked as being written (``writing`` counts writers
+        in flight) before the events are inserted, and updated and unmarked after, by a
+        compare-and-set on its ``version``. A reader that finds the mark recomputes the
+        summary from the events; one left for :data:`ABANDONED_WRITE_AGE` seconds is
+        recomputed and kept.
+        """
         from pymongo.errors import BulkWriteError
 
         if not events:
-            return
-        documents = [
-            {"trial": e.trial, "kind": e.kind, "key": e.key, "time": e.time, "data": e.data}
-            for e in events
-        ]
+            return 0
+        groups = group_events(events)
         with self._translated():
+            for trial, kind in groups:
+                self._mark_writing(trial, kind)
+            refused: set[tuple[str, str, str]] = set()
+            documents = [
+                {"trial": e.trial, "kind": e.kind, "key": e.key, "time": e.time, "data": e.data}
+                for group in groups.values()
+                for e in group
+            ]
             try:
                 self._db.events.insert_many(documents, ordered=False)
             except BulkWriteError as error:
@@ -215,7 +325,56 @@ class MongoStore(Store):
                     for failure in details.get("writeErrors", ())
                 ):
                     raise
-                # Only events already stored were refused: appending is idempotent.
+                # Only events already stored were refused: appending is idempotent, and
+                # they are not summarised again.
+                for failure in details.get("writeErrors", ()):
+                    refused_event = documents[failure["index"]]
+                    refused.add(
+                        (refused_event["trial"], refused_event["kind"], refused_event["key"])
+                    )
+            for (trial, kind), group in groups.items():
+                new = [e for e in group if (trial, kind, e.key) not in refused]
+                self._add_to_summary(trial, kind, summarise_events(new))
+        return len(documents) - len(refused)
+
+    def _mark_writing(self, trial: str, kind: str) -> None:
+        from pymongo.errors import DuplicateKeyError
+
+        for attempt in range(2):  # two upserts racing to create it: one gets a duplicate
+            try:
+                self._db.summaries.update_one(
+                    {"_id": _summary_id(trial, kind)},
+                    {
+                        "$inc": {"writing": 1, "version": 1},
+                        "$set": {"touched": time.time()},
+                        "$setOnInsert": {"trial": trial, "kind": kind, "stale": False},
+                    },
+                    upsert=True,
+                )
+                return
+            except DuplicateKeyError:
+                if attempt:
+                    raise
+
+    def _add_to_summary(self, trial: str, kind: str, added: dict[str, Summary]) -> None:
+        summaries = self._db.summaries
+        for _ in range(_SUMMARY_ATTEMPTS):
+            document = summaries.find_one({"_id": _summary_id(trial, kind)})
+            if document is None:  # deleted meanwhile: the trial's events went with it
+                return
+            stored = _summaries_of(document)
+            merged = merge_summaries({f: s for f, s in stored.items() if f in added}, added)
+            update: dict[str, Any] = {"$inc": {"writing": -1, "version": 1}}
+            if merged:
+                update["$set"] = {
+                    f"fields.{_field_name(field)}": _summary_document(summary)
+                    for field, summary in merged.items()
+                }
+            if summaries.update_one(
+                {"_id": document["_id"], "version": document.get("version")}, update
+            ).matched_count:
+                return
+        raise StoreError(f"MongoDB at {self.address}: the summary of {trial} kept changing")
 
     def _event_kinds(self, trial: str) -> list[str]:
         with self._translated():
@@ -245,6 +404,58 @@ class MongoStore(Store):
             query["kind"] = {"$in": list(kinds)}
         with self._translated():
             return self._db.events.count_documents(query)
+
+    def delete_events(self, trial: str) -> int:
+        with self._translated():
+            deleted = self._db.events.delete_many({"trial": trial}).deleted_count
+            self._db.summaries.delete_many({"trial": trial})
+        return deleted
+
+    def event_trials(self) -> set[str]:
+        with self._translated():
+            return set(self._db.events.distinct("trial"))
+
+    # -- summaries -------------------------------------------------------------------
+    def _stored_summaries(
+        self, trials: list[str], kind: str
+    ) -> tuple[dict[str, dict[str, Summary]], list[str]]:
+        found: dict[str, dict[str, Summary]] = {}
+        untrusted: list[str] = []
+        with self._translated():
+            for start in range(0, len(trials), 1000):
+                ids = [_summary_id(trial, kind) for trial in trials[start : start + 1000]]
+                for document in self._db.summaries.find({"_id": {"$in": ids}}):
+                    if document.get("writing") or document.get("stale"):
+                        untrusted.append(document["trial"])
+                    else:
+                        found[document["trial"]] = _summaries_of(document)
+        return found, untrusted
+
+    def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
+        summaries_id = _summary_id(trial, kind)
+        with self._translated():
+            document = self._db.summaries.find_one({"_id": summaries_id}) or {}
+        summaries = summarise_events(self.read_events(trial, [kind], page_size=10_000))
+        writing = document.get("writing") or 0
+        abandoned = time.time() - (document.get("touched") or 0.0) > ABANDONED_WRITE_AGE
+        if document and (writing == 0 or abandoned):
+            # Kept only if no writer came meanwhile (each one changes the version).
+            with self._translated():
+                self._db.summaries.update_one(
+                    {"_id": summaries_id, "version": document.get("version")},
+                    {
+                        "$set": {
+                            "fields": {
+                                _field_name(field): _summary_document(summary)
+                                for field, summary in summaries.items()
+                            },
+                            "writing": 0,
+                            "stale": False,
+                        },
+                        "$inc": {"version": 1},
+                    },
+                )
+        return summaries
 
     # -- blobs -----------------------------------------------------------------------
     def _write_chunks(self, blob_id: str, first: int, chunks: list[bytes]) -> None:
@@ -280,17 +491,33 @@ class MongoStore(Store):
     def find_blobs(self, where: Mapping[str, Any]) -> list[BlobInfo]:
         query = {f"metadata.{path}": value for path, value in where.items()}
         with self._translated():
-            cursor = self._db["blobs.files"].find(
-                query, {"_id": 1, "length": 1, "chunkSize": 1, "metadata": 1}
-            )
-            return [
-                BlobInfo(d["_id"], d["length"], d["chunkSize"], d.get("metadata") or {})
-                for d in cursor
-            ]
+            return [_blob_info(d) for d in self._db["blobs.files"].find(query, _BLOB_FIELDS)]
 
-    def _blob_exists(self, blob_id: str) -> bool:
+    def _blob_info(self, blob_id: str) -> BlobInfo | None:
         with self._translated():
-            return self._db["blobs.files"].find_one({"_id": blob_id}, {"_id": 1}) is not None
+            document = self._db["blobs.files"].find_one({"_id": blob_id}, _BLOB_FIELDS)
+        return _blob_info(document) if document else None
+
+    def delete_blob(self, blob_id: str) -> bool:
+        with self._translated():
+            found = self._db["blobs.files"].delete_one({"_id": blob_id}).deleted_count
+            self._db["blobs.chunks"].delete_many({"files_id": blob_id})
+        return found > 0
+
+    # -- space -----------------------------------------------------------------------
+    def reclaim(self, abandoned_after: float = ABANDONED_UPLOAD_AGE) -> int:
+        """Remove chunks of abandoned uploads; MongoDB reuses the space of deleted
+        documents by itself (``compact`` would give it back to the system, at the cost of
+        blocking the collection: an administrator's decision)."""
+        now, removed = time.time(), 0
+        with self._translated():
+            complete = set(self._db["blobs.files"].distinct("_id"))
+            for blob_id in self._db["blobs.chunks"].distinct("files_id"):
+                if blob_id not in complete and blob_age(str(blob_id), now) > abandoned_after:
+                    removed += (
+                        self._db["blobs.chunks"].delete_many({"files_id": blob_id}).deleted_count
+                    )
+        return removed
 
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
         with self._translated():

@@ -28,6 +28,8 @@ from typing import Any
 from kleio.forking import at_fork
 from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
+    ABANDONED_UPLOAD_AGE,
+    UNSET,
     BlobInfo,
     DuplicateTrialError,
     Event,
@@ -35,12 +37,20 @@ from kleio.store.base import (
     Store,
     StoreError,
     StoreUnavailable,
+    Summary,
     TrialQuery,
+    blob_age,
+    group_events,
+    merge_summaries,
+    summarise_events,
 )
+from kleio.store.base import compact_json as _dumps
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Events deleted per transaction: the lock is held a fraction of a second at a time.
+DELETE_BATCH = 20_000
 
 _SCHEMA = """
 CREATE TABLE trials (
@@ -82,31 +92,34 @@ CREATE TABLE blob_chunks (
     PRIMARY KEY (blob, n)
 );
 """
-
-
-def _make_dumps():
-    """Compact JSON of a value, NaN and infinities allowed, as fast as CPython allows.
-
-    Every event is encoded once: calling the C encoder directly costs half of
-    ``JSONEncoder.encode`` (whose Python wrapper dominates for small dicts), and
-    ``json.dumps`` with options would also build a new encoder per call.
-    """
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # another Python implementation: the portable way
-        return encoder.encode
-    chunks = make(
-        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(chunks(value, 0))
-
-    return dumps
-
-
-_dumps = _make_dumps()
+# Version 2: summaries of events (``first`` and ``last`` as JSON text; ``min`` and
+# ``max`` without a type, so an integer stays an integer) and the (trial, kind) pairs
+# whose summaries must be recomputed from the events.
+_SUMMARIES = """
+CREATE TABLE summaries (
+    trial TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    field TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    first_key TEXT NOT NULL,
+    first TEXT NOT NULL,
+    last_key TEXT NOT NULL,
+    last TEXT NOT NULL,
+    min,
+    max,
+    PRIMARY KEY (trial, kind, field)
+) WITHOUT ROWID;
+CREATE TABLE stale_summaries (
+    trial TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (trial, kind)
+) WITHOUT ROWID;
+"""
+#: Statements that bring a database of each older schema version to the next one.
+_UPGRADES = {
+    # The events journalled before summaries existed are summarised when first read.
+    1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
+}
 
 
 def _get_path(document: Mapping[str, Any], path: str) -> Any:
@@ -123,9 +136,14 @@ def _set_path(document: dict, path: str, value: Any) -> None:
     for part in parents:
         child = document.get(part)
         if not isinstance(child, dict):
+            if value is UNSET:
+                return
             child = document[part] = {}
         document = child
-    document[last] = value
+    if value is UNSET:
+        document.pop(last, None)
+    else:
+        document[last] = value
 
 
 def _json_path(field: str) -> str:
@@ -139,6 +157,45 @@ def _json_param(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return _dumps(value)
     return value
+
+
+def _run_script(connection: sqlite3.Connection, script: str) -> None:
+    """Statements separated by ``;``, in the current transaction (``executescript``
+    would commit it)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            connection.execute(statement)
+
+
+def _summary_row(trial: str, kind: str, field: str, summary: Summary) -> tuple:
+    return (
+        trial,
+        kind,
+        field,
+        summary.count,
+        summary.first_key,
+        _dumps(summary.first),
+        summary.last_key,
+        _dumps(summary.last),
+        summary.min,
+        summary.max,
+    )
+
+
+def _summary_of(row: Sequence) -> Summary:
+    """A summary from ``count, first_key, first, last_key, last, min, max``."""
+    count, first_key, first, last_key, last, low, high = row
+    return Summary(count, json.loads(first), json.loads(last), low, high, first_key, last_key)
+
+
+_SUMMARY_COLUMNS = "count, first_key, first, last_key, last, min, max"
+#: Parameters per statement at most (SQLite's default limit is 32,766 since 3.32).
+_PARAMETERS = 900
+
+
+def _blob_info(row: Sequence) -> BlobInfo:
+    blob_id, length, chunk_size, metadata, uploaded = row
+    return BlobInfo(blob_id, length, chunk_size, json.loads(metadata), uploaded)
 
 
 def _unlocked(store: SQLiteStore) -> None:
@@ -217,9 +274,7 @@ class SQLiteStore(Store):
                 if application_id == 0 and tables:
                     raise StoreError(f"{self.address} is not a Kleio database")
                 if application_id == 0:
-                    for statement in _SCHEMA.split(";"):
-                        if statement.strip():
-                            connection.execute(statement)
+                    _run_script(connection, _SCHEMA + _SUMMARIES)
                     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -227,6 +282,13 @@ class SQLiteStore(Store):
             raise StoreError(
                 f"{self.address} was written by a newer Kleio (schema {version}); upgrade kleio"
             )
+        if version < SCHEMA_VERSION:
+            with self._immediate(connection):
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                while version < SCHEMA_VERSION:  # another process may have upgraded it
+                    _run_script(connection, _UPGRADES[version])
+                    version += 1
+                    connection.execute(f"PRAGMA user_version = {version}")
         if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
@@ -390,17 +452,109 @@ class SQLiteStore(Store):
                 self._write_tags(connection, trial_id, document.get("tags"))
         return True
 
-    # -- events ----------------------------------------------------------------------
-    def append_events(self, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        rows = [(e.trial, e.kind, e.key, e.time, _dumps(e.data)) for e in events]
+    def delete_trial(self, trial_id: str) -> bool:
         with self._writing() as connection:
+            connection.execute("DELETE FROM trial_tags WHERE trial = ?", (trial_id,))
+            return connection.execute("DELETE FROM trials WHERE id = ?", (trial_id,)).rowcount > 0
+
+    # -- events ----------------------------------------------------------------------
+    def append_events(self, events: Sequence[Event]) -> int:
+        if not events:
+            return 0
+        groups = group_events(events)
+        with self._writing() as connection:
+            fresh: dict[tuple[str, str], list[Event]] = {}
+            for (trial, kind), group in groups.items():
+                # Events already stored (a batch appended again) are neither inserted nor
+                # summarised; one index range covers the group.
+                stored = {
+                    key
+                    for (key,) in connection.execute(
+                        "SELECT key FROM events WHERE trial = ? AND kind = ?"
+                        " AND key >= ? AND key <= ?",
+                        (trial, kind, group[0].key, group[-1].key),
+                    )
+                }
+                new = [e for e in group if e.key not in stored] if stored else group
+                if new:
+                    fresh[(trial, kind)] = new
             connection.executemany(
-                "INSERT OR IGNORE INTO events (trial, kind, key, time, data)"
-                " VALUES (?, ?, ?, ?, ?)",
-                rows,
+                "INSERT INTO events (trial, kind, key, time, data) VALUES (?, ?, ?, ?, ?)",
+                [
+                    (e.trial, e.kind, e.key, e.time, _dumps(e.data))
+                    for group in fresh.values()
+                    for e in group
+                ],
             )
+            for (trial, kind), new in fresh.items():
+                self._add_to_summaries(connection, trial, kind, summarise_events(new))
+        return sum(map(len, fresh.values()))
+
+    @staticmethod
+    def _add_to_summaries(
+        connection: sqlite3.Connection, trial: str, kind: str, added: dict[str, Summary]
+    ) -> None:
+        query = f"SELECT field, {_SUMMARY_COLUMNS} FROM summaries WHERE trial = ? AND kind = ?"
+        parameters: list[Any] = [trial, kind]
+        if len(added) < _PARAMETERS:
+            query += f" AND field IN ({', '.join('?' * len(added))})"
+            parameters += added
+        stored = {
+            field: _summary_of(rest)
+            for field, *rest in connection.execute(query, parameters)
+            if field in added
+        }
+        merged = merge_summaries(stored, added)
+        connection.executemany(
+            "INSERT OR REPLACE INTO summaries (trial, kind, field, count, first_key, first,"
+            " last_key, last, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [_summary_row(trial, kind, field, summary) for field, summary in merged.items()],
+        )
+
+    def _stored_summaries(
+        self, trials: list[str], kind: str
+    ) -> tuple[dict[str, dict[str, Summary]], list[str]]:
+        found: dict[str, dict[str, Summary]] = {}
+        untrusted: list[str] = []
+        with self._reading() as connection:
+            for start in range(0, len(trials), _PARAMETERS):
+                some = trials[start : start + _PARAMETERS]
+                marks = ", ".join("?" * len(some))
+                for trial, field, *rest in connection.execute(
+                    f"SELECT trial, field, {_SUMMARY_COLUMNS} FROM summaries"
+                    f" WHERE kind = ? AND trial IN ({marks})",
+                    (kind, *some),
+                ):
+                    found.setdefault(trial, {})[field] = _summary_of(rest)
+                untrusted += [
+                    trial
+                    for (trial,) in connection.execute(
+                        f"SELECT trial FROM stale_summaries WHERE kind = ? AND trial IN ({marks})",
+                        (kind, *some),
+                    )
+                ]
+        return found, untrusted
+
+    def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
+        # One transaction: no event can be appended between the reading and the keeping.
+        with self._writing() as connection:
+            rows = connection.execute(
+                "SELECT key, data FROM events WHERE trial = ? AND kind = ? ORDER BY key",
+                (trial, kind),
+            )
+            summaries = summarise_events(
+                Event(trial, kind, key, 0.0, json.loads(data)) for key, data in rows
+            )
+            connection.execute("DELETE FROM summaries WHERE trial = ? AND kind = ?", (trial, kind))
+            connection.executemany(
+                "INSERT INTO summaries (trial, kind, field, count, first_key, first,"
+                " last_key, last, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_summary_row(trial, kind, field, summary) for field, summary in summaries.items()],
+            )
+            connection.execute(
+                "DELETE FROM stale_summaries WHERE trial = ? AND kind = ?", (trial, kind)
+            )
+        return summaries
 
     def _event_kinds(self, trial: str) -> list[str]:
         # One index seek per kind rather than a scan of every event of the trial.
@@ -442,6 +596,35 @@ class SQLiteStore(Store):
         with self._reading() as connection:
             return connection.execute(query, parameters).fetchone()[0]
 
+    def delete_events(self, trial: str) -> int:
+        deleted = 0
+        while True:
+            with self._writing() as connection:
+                count = connection.execute(
+                    "DELETE FROM events WHERE (trial, kind, key) IN"
+                    " (SELECT trial, kind, key FROM events WHERE trial = ? LIMIT ?)",
+                    (trial, DELETE_BATCH),
+                ).rowcount
+                deleted += count
+                if count < DELETE_BATCH:
+                    connection.execute("DELETE FROM summaries WHERE trial = ?", (trial,))
+                    connection.execute("DELETE FROM stale_summaries WHERE trial = ?", (trial,))
+                    return deleted
+
+    def event_trials(self) -> set[str]:
+        # One index seek per trial rather than a scan of every event.
+        trials: set[str] = set()
+        last = ""
+        with self._reading() as connection:
+            while True:
+                row = connection.execute(
+                    "SELECT trial FROM events WHERE trial > ? ORDER BY trial LIMIT 1", (last,)
+                ).fetchone()
+                if row is None:
+                    return trials
+                last = row[0]
+                trials.add(last)
+
     # -- blobs -----------------------------------------------------------------------
     def _write_chunks(self, blob_id: str, first: int, chunks: list[bytes]) -> None:
         with self._writing() as connection:
@@ -482,22 +665,66 @@ class SQLiteStore(Store):
             else:
                 clauses.append("json_extract(metadata, ?) = ?")
                 parameters += [_json_path(path), _json_param(value)]
-        query = "SELECT id, length, chunk_size, metadata FROM blobs"
+        query = "SELECT id, length, chunk_size, metadata, uploaded FROM blobs"
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
         with self._reading() as connection:
             rows = connection.execute(query, parameters).fetchall()
-        return [
-            BlobInfo(blob_id, length, chunk_size, json.loads(metadata))
-            for blob_id, length, chunk_size, metadata in rows
-        ]
+        return [_blob_info(row) for row in rows]
 
-    def _blob_exists(self, blob_id: str) -> bool:
+    def _blob_info(self, blob_id: str) -> BlobInfo | None:
         with self._reading() as connection:
-            return (
-                connection.execute("SELECT 1 FROM blobs WHERE id = ?", (blob_id,)).fetchone()
-                is not None
-            )
+            row = connection.execute(
+                "SELECT id, length, chunk_size, metadata, uploaded FROM blobs WHERE id = ?",
+                (blob_id,),
+            ).fetchone()
+        return _blob_info(row) if row else None
+
+    def delete_blob(self, blob_id: str) -> bool:
+        # One transaction: freeing even a 1 GB blob's pages takes a fraction of a second.
+        with self._writing() as connection:
+            found = connection.execute("DELETE FROM blobs WHERE id = ?", (blob_id,)).rowcount
+            connection.execute("DELETE FROM blob_chunks WHERE blob = ?", (blob_id,))
+        return found > 0
+
+    # -- space -----------------------------------------------------------------------
+    def reclaim(self, abandoned_after: float = ABANDONED_UPLOAD_AGE) -> int:
+        now = time.time()
+        with self._reading() as connection:
+            orphans = [
+                blob_id
+                for (blob_id,) in connection.execute(
+                    "SELECT DISTINCT blob FROM blob_chunks WHERE blob NOT IN (SELECT id FROM blobs)"
+                )
+                if blob_age(blob_id, now) > abandoned_after
+            ]
+        removed = 0
+        for blob_id in orphans:
+            with self._writing() as connection:
+                removed += connection.execute(
+                    "DELETE FROM blob_chunks WHERE blob = ?"
+                    " AND NOT EXISTS (SELECT 1 FROM blobs WHERE id = ?)",
+                    (blob_id, blob_id),
+                ).rowcount
+        with self._lock:
+            connection = self._connect()
+            try:
+                # VACUUM rewrites the file without its free pages; the checkpoint then
+                # empties the write-ahead log, which held the rewritten pages.
+                connection.execute("VACUUM")
+                connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError as error:
+                raise self._failure(error) from None
+        return removed
+
+    def size(self) -> int | None:
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(f"{self.path}{suffix}").st_size
+            except OSError:
+                pass
+        return total
 
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:
         with self._reading() as connection:

@@ -89,7 +89,9 @@ def completions(env, cwd, line: str) -> list[str]:
 
 
 def test_completion_of_command_names_ids_and_tags(kleio, env, project):
-    assert completions(env, project, "kleio ta") == sorted(c for c in COMMANDS if c[:2] == "ta")
+    assert sorted(completions(env, project, "kleio ta")) == sorted(
+        c for c in COMMANDS if c[:2] == "ta"
+    )
     assert "tail" in completions(env, project, "kleio ta")
     ids = [
         trial_id_in(kleio("run", "--tags", f"tag-{i}", "python", "train.py", "--i", str(i)).stderr)

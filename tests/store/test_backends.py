@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
+from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
+from tests.mongo_server import unique_database_name
 
 
 def test_addresses_select_the_backend(tmp_path):
@@ -175,3 +177,101 @@ def test_sqlite_keeps_the_permissions_of_an_existing_database(tmp_path):
     store.create_trial({"_id": "u", "created": 2.0})
     assert (_mode(path), _mode(tmp_path)) == (0o640, 0o750)
     store.close()
+
+
+# -- summaries: what each backend does to keep them right --------------------------------
+
+
+def _statistics(trial: str, count: int, writer: str = "w", start: int = 0) -> list[Event]:
+    return [
+        Event(trial, "statistic", event_key(1.0 + i, writer, i), 1.0 + i, {"loss": 1.0 / (i + 1)})
+        for i in range(start, start + count)
+    ]
+
+
+def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_path):
+    path = tmp_path / "kleio.db"
+    store = open_store(str(path))
+    store.append_events(_statistics("old", 5))
+    store.close()
+    with sqlite3.connect(path) as connection:  # as Kleio 0.2 wrote it: schema 1
+        connection.executescript(
+            "DROP TABLE summaries; DROP TABLE stale_summaries; PRAGMA user_version = 1;"
+        )
+    store = open_store(str(path))
+    store.append_events(_statistics("old", 2, start=5))  # a resumed trial logs on
+    loss = store.read_summaries(["old"], "statistic")["old"]["loss"]
+    assert (loss.count, loss.first, loss.last) == (7, 1.0, 1 / 7)
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("SELECT count(*) FROM stale_summaries").fetchone() == (0,)
+
+
+def test_sqlite_appends_events_and_their_summaries_in_one_transaction(tmp_path, monkeypatch):
+    store = open_store(str(tmp_path / "kleio.db"))
+    store.append_events(_statistics("t", 2))
+
+    def failing(*args):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(SQLiteStore, "_add_to_summaries", staticmethod(failing))
+    with pytest.raises(StoreError):
+        store.append_events(_statistics("t", 3, start=2))
+    monkeypatch.undo()
+    assert store.count_events("t") == 2
+    store.append_events(_statistics("t", 3, start=2))
+    assert store.read_summaries(["t"], "statistic")["t"]["loss"].count == 5
+
+
+@pytest.fixture(params=["mongomock", "wire"])
+def mongo_store(request):
+    if request.param == "mongomock":
+        import mongomock
+
+        yield MongoStore(
+            "mongodb://mongomock.invalid/", unique_database_name(), mongomock.MongoClient()
+        )
+        return
+    server = request.getfixturevalue("wire_server")
+    store = MongoStore(server.uri, unique_database_name())
+    yield store
+    store._db.client.drop_database(store.name)
+    store.close()
+
+
+def test_mongodb_trusts_no_summary_a_writer_left_half_written(mongo_store, monkeypatch):
+    mongo_store.append_events(_statistics("t", 2))
+    original = MongoStore._add_to_summary
+
+    def dying(self, trial, kind, added):
+        raise StoreUnavailable("connection lost")
+
+    monkeypatch.setattr(MongoStore, "_add_to_summary", dying)
+    with pytest.raises(StoreUnavailable):
+        mongo_store.append_events(_statistics("t", 3, start=2))  # events in, summary not
+    monkeypatch.setattr(MongoStore, "_add_to_summary", original)
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"].count == 5
+    mongo_store.append_events(_statistics("t", 4, start=2))  # the retry: 3 old, 1 new
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"].count == 6
+    document = mongo_store._db.summaries.find_one({"trial": "t"})
+    assert document["writing"] == 1  # the dead writer's mark: recomputed, not kept
+
+    monkeypatch.setattr("kleio.store.mongodb.ABANDONED_WRITE_AGE", 0.0)
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"].count == 6
+    document = mongo_store._db.summaries.find_one({"trial": "t"})
+    assert document["writing"] == 0 and document["fields"]["loss"]["count"] == 6
+    mongo_store.append_events(_statistics("t", 1, start=6))
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"].count == 7
+
+
+def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mongo_store):
+    mongo_store.append_events(_statistics("old", 3) + _statistics("older", 1))
+    database = mongo_store._db
+    database.summaries.drop()
+    database.kleio.drop()
+    mongo_store._database = None  # as a new process connects: it finds older events
+    summaries = mongo_store.read_summaries(["old", "older"], "statistic")
+    assert summaries["old"]["loss"][:3] == (3, 1.0, 1 / 3)
+    assert summaries["older"]["loss"][:3] == (1, 1.0, 1.0)
+    assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept

@@ -7,16 +7,21 @@ import io
 import math
 import multiprocessing
 import threading
+import time
 
 import pytest
 
 from kleio.store.base import (
     BLOB_CHUNK_SIZE,
+    SUMMARY_VALUE_LIMIT,
+    UNSET,
     BlobNotFound,
     DuplicateTrialError,
     Event,
     StoreError,
+    Summary,
     event_key,
+    new_blob_id,
 )
 from tests.mongo_server import WIRE_DIFFERENCES
 
@@ -44,6 +49,25 @@ def events(trial_id: str, kind: str, times, writer: str = "w0", start: int = 0) 
 
 
 # -- trial documents -------------------------------------------------------------------
+
+
+def test_a_field_changed_to_unset_is_removed(store):
+    store.create_trial(trial("a1", importing=5.0, worker={"token": "t", "pid": 1}))
+    assert store.update_trial("a1", {"importing": UNSET, "worker.pid": UNSET}, {"importing": 5.0})
+    document = store.get_trial("a1")
+    assert "importing" not in document and document["worker"] == {"token": "t"}
+    assert store.update_trial("a1", {"absent": UNSET})  # nothing to remove: still applied
+
+
+def test_a_deleted_trial_document_is_gone_and_its_id_free_again(store):
+    store.create_trial(trial("a1", tags=["x"]))
+    store.create_trial(trial("a2", tags=["x"]))
+    assert store.delete_trial("a1")
+    assert not store.delete_trial("a1")
+    assert store.get_trial("a1") is None
+    assert [d["_id"] for d in store.find_trials(tags=["x"])] == ["a2"]
+    store.create_trial(trial("a1", status="completed"))
+    assert store.get_trial("a1")["status"] == "completed"
 
 
 def test_creating_a_trial_twice_raises_the_duplicate_error(store):
@@ -251,6 +275,112 @@ def test_nan_and_infinities_round_trip(store, backend, request):
     assert event.data["inf"] == math.inf and event.data["-inf"] == -math.inf
 
 
+# -- summaries -------------------------------------------------------------------------
+
+
+def statistic(trial_id: str, seconds: float, counter: int, writer: str = "w", **data) -> Event:
+    return Event(trial_id, "statistic", event_key(seconds, writer, counter), seconds, data)
+
+
+def test_summaries_hold_count_first_last_min_and_max_of_each_field(store):
+    store.append_events(
+        [
+            statistic("t", 1.0, 0, epoch=1, loss=0.9, split="train", best=False),
+            statistic("t", 2.0, 1, epoch=2, loss=0.25, split="valid"),
+            statistic("t", 3.0, 2, epoch=3, loss=0.5, split="train", best=True),
+        ]
+    )
+    store.append_events([statistic("other", 1.0, 0, loss=7)])
+    summaries = store.read_summaries(["t", "other", "nothing"], "statistic")
+    t = summaries["t"]
+    assert set(t) == {"epoch", "loss", "split", "best"}
+    assert t["loss"][:5] == (3, 0.9, 0.5, 0.25, 0.9)
+    assert t["epoch"][:5] == (3, 1, 3, 1, 3)
+    assert isinstance(t["epoch"].max, int) and isinstance(t["loss"].min, float)
+    assert t["split"][:5] == (3, "train", "train", None, None)  # text: no min or max
+    assert t["best"][:5] == (2, False, True, None, None)  # booleans are not numbers
+    assert summaries["other"]["loss"][:5] == (1, 7, 7, 7, 7)
+    assert summaries["nothing"] == {}
+    assert store.read_summaries(["t"], "stdout") == {"t": {}}
+
+
+def test_summaries_take_first_and_last_by_key_whatever_the_order_of_appending(store):
+    late = [statistic("t", 10.0 + i, i, step=i) for i in range(5, 10)]
+    early = [statistic("t", 10.0 + i, i, step=i) for i in range(5)]
+    store.append_events(late)
+    store.append_events(early[::-1])
+    (summary,) = store.read_summaries(["t"], "statistic")["t"].values()
+    assert summary[:5] == (10, 0, 9, 0, 9)
+    assert summary.first_key == early[0].key and summary.last_key == late[-1].key
+
+
+def test_appending_again_or_replaying_never_counts_an_event_twice(store):
+    batch = [statistic("t", 1.0 + i, i, loss=1.0 / (i + 1)) for i in range(6)]
+    store.append_events(batch[:4])
+    store.append_events(batch[:4])  # a retry after an uncertain failure
+    store.append_events(batch[2:] + batch[2:])  # a spool replayed, overlapping, twice
+    loss = store.read_summaries(["t"], "statistic")["t"]["loss"]
+    assert loss.count == 6 == store.count_events("t")
+    assert (loss.first, loss.last, loss.min, loss.max) == (1.0, 1 / 6, 1 / 6, 1.0)
+
+
+def test_large_values_are_counted_but_not_kept_in_summaries(store):
+    long_text = "x" * (SUMMARY_VALUE_LIMIT + 1)
+    store.append_events(
+        [
+            statistic("t", 1.0, 0, note="short", matrix=[[1, 2], [3, 4]]),
+            statistic("t", 2.0, 1, note=long_text, matrix=[0] * SUMMARY_VALUE_LIMIT),
+        ]
+    )
+    summary = store.read_summaries(["t"], "statistic")["t"]
+    assert summary["note"][:3] == (2, "short", None)
+    assert summary["matrix"][:3] == (2, [[1, 2], [3, 4]], None)
+
+
+def test_nan_is_counted_but_is_no_minimum_or_maximum(store, backend, request):
+    if backend.name == "wire":
+        request.applymarker(
+            pytest.mark.xfail(reason=WIRE_DIFFERENCES["nan"], strict=True, raises=StoreError)
+        )
+    store.append_events(
+        [
+            statistic("t", 1.0, 0, loss=math.nan),
+            statistic("t", 2.0, 1, loss=0.5),
+            statistic("t", 3.0, 2, loss=math.inf),
+            statistic("t", 4.0, 3, loss=math.nan),
+        ]
+    )
+    loss = store.read_summaries(["t"], "statistic")["t"]["loss"]
+    assert loss.count == 4 and math.isnan(loss.first) and math.isnan(loss.last)
+    assert (loss.min, loss.max) == (0.5, math.inf)
+
+
+def test_field_names_of_any_text_are_summarised(store):
+    store.append_events([statistic("t", 1.0, 0, **{"val.loss": 1, "$x": 2, "a%2Eb": 3, "": 4})])
+    summary = store.read_summaries(["t"], "statistic")["t"]
+    assert {name: s.last for name, s in summary.items()} == {
+        "val.loss": 1,
+        "$x": 2,
+        "a%2Eb": 3,
+        "": 4,
+    }
+
+
+def test_deleting_a_trials_events_deletes_its_summaries_and_nothing_else(store):
+    store.append_events(events("t", "statistic", [1.0, 2.0]) + events("t", "stdout", [1.5]))
+    store.append_events(events("u", "statistic", [1.0]))
+    assert store.event_trials() == {"t", "u"}
+    assert store.delete_events("t") == 3
+    assert store.count_events("t") == 0 and list(store.read_events("t")) == []
+    assert store.read_summaries(["t", "u"], "statistic") == {
+        "t": {},
+        "u": {"i": Summary(1, 0, 0, 0, 0, *[events("u", "statistic", [1.0])[0].key] * 2)},
+    }
+    assert store.event_trials() == {"u"}
+    store.append_events(events("t", "statistic", [5.0]))  # a late spool replay
+    assert store.read_summaries(["t"], "statistic")["t"]["i"].count == 1
+
+
 def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     import time
 
@@ -293,6 +423,9 @@ def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
     assert shared_backend.store.count_events("shared") == 40_000
     for order in seen.values():
         assert order == list(range(10_000))
+    summary = shared_backend.store.read_summaries(["shared"], "statistic")["shared"]
+    assert summary["i"].count == summary["writer"].count == 40_000
+    assert (summary["i"].min, summary["i"].max) == (0, 9_999)
 
 
 def test_threads_sharing_a_store_lose_nothing(store):
@@ -388,3 +521,54 @@ def test_an_interrupted_upload_leaves_no_visible_blob(store):
 def test_reading_an_unknown_blob_raises(store):
     with pytest.raises(BlobNotFound):
         store.read_blob("0" * 32)
+
+
+def test_a_blob_keeps_a_given_id_once_and_is_deleted_whole(store):
+    blob_id = new_blob_id()
+    first = store.put_blob(b"abc" * 100_000, {"trial": "t", "filename": "w"}, blob_id=blob_id)
+    again = store.put_blob(b"other", {"trial": "t", "filename": "w"}, blob_id=blob_id)
+    assert first.id == again.id == blob_id and again.length == 300_000
+    assert b"".join(store.read_blob(blob_id)) == b"abc" * 100_000
+    assert store.delete_blob(blob_id)
+    assert store.find_blobs({"trial": "t"}) == []
+    with pytest.raises(BlobNotFound):
+        store.read_blob(blob_id)
+
+
+def test_a_blob_knows_when_it_was_uploaded(store, backend, request):
+    if backend.name == "wire":
+        request.applymarker(pytest.mark.xfail(reason=WIRE_DIFFERENCES["upload_date"], strict=True))
+    started = time.time()
+    info = store.put_blob(b"abc", {"trial": "t"})
+    (found,) = store.find_blobs({"trial": "t"})
+    assert found.uploaded is not None and started - 1 <= found.uploaded <= time.time() + 1
+    assert store.blob_info(info.id) == found
+
+
+def test_deleting_an_unknown_blob_deletes_nothing(store, backend, request):
+    if backend.name == "wire":
+        request.applymarker(
+            pytest.mark.xfail(
+                reason=WIRE_DIFFERENCES["missing_file"], strict=True, raises=StoreError
+            )
+        )
+    kept = store.put_blob(b"kept", {"trial": "t"})
+    assert not store.delete_blob(new_blob_id())
+    assert b"".join(store.read_blob(kept.id)) == b"kept"
+
+
+def test_reclaiming_removes_abandoned_uploads_but_not_one_in_progress(store, backend, request):
+    if backend.name == "wire":
+        request.applymarker(
+            pytest.mark.xfail(reason=WIRE_DIFFERENCES["chunks"], strict=True, raises=AssertionError)
+        )
+    old = "0" * 12 + new_blob_id()[12:]  # started in 1970
+    store._write_chunks(old, 0, [b"x" * 100] * 3)
+    recent = new_blob_id()
+    store._write_chunks(recent, 0, [b"y" * 100])
+    kept = store.put_blob(b"z" * 1000, {"trial": "t"})
+    assert store.reclaim() == 3
+    assert store._chunk_page(old, 0, 10) == []
+    assert store._chunk_page(recent, 0, 10) == [b"y" * 100]
+    assert b"".join(store.read_blob(kept.id)) == b"z" * 1000
+    assert store.reclaim(abandoned_after=0) == 1

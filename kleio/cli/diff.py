@@ -1,0 +1,134 @@
+"""``kleio diff A B``: what differs between two trials, section by section."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from typing import Any
+
+from kleio.cli.output import Sections, print_json, table
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "diff",
+        help="what differs between two trials: configuration, code, environment, hosts, statistics",
+        description="What differs between two trials, in sections: configuration, code "
+        "(commits between them and the diff of the code each ran), environment, hosts and "
+        "statistic summaries.",
+        epilog="examples: kleio diff 3f9c2e0 4d1a7b2; kleio diff 3f9c2e0 4d1a7b2 --stat",
+    )
+    parser.add_argument("a", metavar="A", help="the first trial: an id or unique prefix")
+    parser.add_argument("b", metavar="B", help="the second trial: an id or unique prefix")
+    parser.add_argument(
+        "--stat", action="store_true", help="name the files whose code differs, not the diff"
+    )
+    parser.add_argument("--json", action="store_true", help="print every section as JSON")
+
+
+def _shown(value: Any) -> str:
+    """A value in full: a difference must not be rounded away."""
+    from kleio.core import display
+
+    return "-" if value is None else display.value(value)
+
+
+def _changes(out: Sections, difference: dict[str, Any]) -> bool:
+    for key, value in difference["added"].items():
+        out.text(f"  + {key} = {_shown(value)}")
+    for key, value in difference["removed"].items():
+        out.text(f"  - {key} = {_shown(value)}")
+    for key, (old, new) in difference["changed"].items():
+        out.text(f"  ~ {key}: {_shown(old)} -> {_shown(new)}")
+    return any(difference[part] for part in ("added", "removed", "changed"))
+
+
+def _code(out: Sections, code: dict[str, Any], stat: bool, labels: list[str]) -> None:
+    out.title("Code")
+    if code["same"]:
+        out.text("  (same code)")
+        return
+    old, new = code["commits"]
+    if old != new:
+        out.item("commits", f"{str(old)[:12]} -> {str(new)[:12]}", indent=2)
+    if code["between"] is not None and old != new:
+        out.item("history", f"{labels[1]} is {code['direction']} {labels[0]}", indent=2)
+        for commit in code["between"]:
+            out.text(f"    {commit['commit'][:12]}  {commit['summary']}")
+    if code["note"]:
+        out.item("note", code["note"], indent=2)
+    if code["files"]:
+        out.item("files", ", ".join(code["files"]), indent=2)
+    if code["diff"] and not stat:
+        out.text("")
+        out.lines.extend(code["diff"].rstrip("\n").split("\n"))
+
+
+def _environment(out: Sections, environment: dict[str, Any]) -> None:
+    out.title("Environment")
+    changed = False
+    for part in ("python", "os"):
+        old, new = environment[part]
+        if old != new:
+            out.item(part, f"{old} -> {new}", indent=2)
+            changed = True
+    changed = _changes(out, environment["packages"]) or changed
+    if not changed:
+        out.text("  (same environment)")
+
+
+def _hosts(out: Sections, hosts: list[list[dict[str, Any]]], labels: list[str]) -> None:
+    from kleio.core import display
+
+    out.title("Hosts")
+    for label, found in zip(labels, hosts, strict=True):
+        for host in found or [{}]:
+            gpus = ", ".join(host.get("gpus") or []) or "no GPU"
+            out.text(
+                f"  {label}  {host.get('hostname') or '(never ran)'}"
+                + (
+                    f"  {host.get('cpus')} CPUs ({host.get('cpu') or '?'}), "
+                    f"{display.size(host.get('memory'))}, {gpus}"
+                    if host
+                    else ""
+                )
+            )
+
+
+def _statistics(out: Sections, statistics: dict[str, Any], labels: list[str]) -> None:
+    out.title("Statistics")
+    if not statistics:
+        out.text("  (none)")
+        return
+    rows = []
+    for key, aggregates in statistics.items():
+        for name, (old, new) in aggregates.items():
+            if old is None and new is None:
+                continue
+            mark = "" if old == new else "  *"
+            rows.append([f"  {key}", name, _shown(old), _shown(new) + mark])
+    buffer = io.StringIO()
+    table(buffer, ["  KEY", "SUMMARY", labels[0], labels[1]], rows)
+    out.lines.extend(buffer.getvalue().rstrip("\n").split("\n"))
+
+
+def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.difference import trial_difference
+
+    a, b = context.record(args.a), context.record(args.b)
+    difference = trial_difference(a, b)
+    if args.json:
+        print_json(difference, context.stdout)
+        return 0
+    labels = [a.short_id, b.short_id]
+    out = Sections()
+    out.text(f"Trials {a.id} -> {b.id}")
+    out.title("Configuration")
+    if not _changes(out, difference["configuration"]):
+        out.text("  (same configuration)")
+    _code(out, difference["code"], args.stat, labels)
+    _environment(out, difference["environment"])
+    _hosts(out, difference["hosts"], labels)
+    _statistics(out, difference["statistics"], labels)
+    context.stdout.write("\n".join(out.lines) + "\n")
+    return 0

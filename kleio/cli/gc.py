@@ -1,0 +1,55 @@
+"""``kleio gc``: give back the space of deleted trials."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    subparsers.add_parser(
+        "gc",
+        help="give back the space of deleted trials: finish interrupted deletions, remove "
+        "orphaned events and blobs, compact the database",
+        description="Give back the space of deleted trials: finish interrupted deletions, "
+        "remove events and blobs no trial owns, and compact the database (SQLite).",
+        epilog="examples: kleio gc",
+    )
+
+
+def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core import display
+    from kleio.core.removal import collect_garbage
+    from kleio.core.trial import short_id
+
+    collected = collect_garbage(context.store)
+    say = context.notify
+    if collected.deletions:
+        say(
+            f"finished deleting {display.count(len(collected.deletions), 'trial')} an "
+            f"interrupted `kleio rm` left: {', '.join(map(short_id, collected.deletions))}"
+        )
+    if collected.orphan_trials:
+        say(
+            f"removed {display.count(collected.orphan_events, 'event')} of "
+            f"{display.count(len(collected.orphan_trials), 'trial')} that no longer exist"
+        )
+    if collected.orphan_blobs or collected.abandoned_chunks:
+        say(
+            f"removed {display.count(collected.orphan_blobs, 'blob')} of trials that no "
+            f"longer exist and {display.count(collected.abandoned_chunks, 'chunk')} of "
+            "abandoned uploads"
+        )
+    if collected.half_imported:
+        say(
+            f"{display.count(len(collected.half_imported), 'trial')} half imported "
+            f"({', '.join(map(short_id, collected.half_imported[:5]))}): import the file "
+            "again to finish, or delete them with `kleio rm`"
+        )
+    if collected.size_before is not None and collected.size_after is not None:
+        say(
+            f"database {context.store.address}: {display.size(collected.size_before)} -> "
+            f"{display.size(collected.size_after)}"
+        )
+    else:
+        say(f"database {context.store.address}: done")
+    return 0

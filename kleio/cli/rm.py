@@ -1,0 +1,96 @@
+"""``kleio rm``: delete trials with their events and artifacts, after asking."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+import sys
+
+from kleio.cli import arguments
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rm",
+        help="delete trials with their events and artifacts (lists them and asks first)",
+        description="Delete trials with their events and artifacts. The trials are listed "
+        "first and, on a terminal, Kleio asks; a running trial or one with children is "
+        "refused unless asked for.",
+        epilog="examples: kleio rm --status broken --dry-run; kleio rm 3f9c2e0 --yes",
+    )
+    arguments.trial_ids(parser, "delete the trials")
+    arguments.selection(parser)
+    parser.add_argument("-y", "--yes", action="store_true", help="do not ask: delete")
+    parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    parser.add_argument(
+        "--with-children",
+        action="store_true",
+        help="also delete the branches of these trials (refused otherwise)",
+    )
+
+
+def _ask(context, question: str) -> bool:
+    stdin = sys.stdin
+    if stdin is None or not stdin.isatty():
+        from kleio.core.errors import SettingsError
+
+        raise SettingsError(
+            "kleio rm asks before deleting, and no terminal is there to answer: "
+            "add --yes to delete, or --dry-run to only list"
+        )
+    context.stderr.write(f"{question} [y/N] ")
+    context.stderr.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
+
+
+def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core import clock, display
+    from kleio.core.errors import SettingsError
+    from kleio.core.removal import finish_pending_deletions, plan_removal, remove_trials
+    from kleio.core.selection import select_trials
+    from kleio.core.status import observed_status
+    from kleio.core.trial import short_id
+
+    selection = arguments.trial_selection(args)
+    if not (selection.ids or selection.tags or selection.statuses or selection.project):
+        raise SettingsError(
+            "kleio rm needs trial ids, --tags, --status or --project: it never deletes "
+            "every trial by default"
+        )
+    store, lease = context.store, context.settings.lease
+    finished = [] if args.dry_run else finish_pending_deletions(store)
+    if finished:
+        context.notify(
+            f"finished deleting {display.count(len(finished), 'trial')} an interrupted "
+            f"`kleio rm` left: {', '.join(short_id(trial_id) for trial_id in finished)}"
+        )
+    ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
+    if selection.ids and not ids:
+        return 0
+    selected = select_trials(
+        store, dataclasses.replace(selection, ids=ids), lease, named_incomplete=True
+    )
+    if not selected:
+        context.notify("no trial matches: nothing to delete")
+        return 0
+    plan = plan_removal(store, [document for document, _ in selected], lease, args.with_children)
+    for document in plan.trials:
+        command = shlex.join(document.get("commandline") or [])
+        context.stdout.write(
+            f"{short_id(document['_id'])}  {observed_status(document, lease):<11}  "
+            f"{clock.iso(document.get('created'))}  {command}\n"
+        )
+    summary = (
+        f"{display.count(len(plan.trials), 'trial')}, {display.count(plan.events, 'event')}, "
+        f"{display.count(plan.artifacts, 'artifact')} ({display.size(plan.bytes)} of blobs)"
+    )
+    if args.dry_run:
+        context.notify(f"would delete {summary}")
+        return 0
+    if not args.yes and not _ask(context, f"delete {summary}?"):
+        context.notify("nothing deleted")
+        return 1
+    count = remove_trials(store, plan, lease)
+    context.notify(f"deleted {display.count(count, 'trial')}; `kleio gc` gives their space back")
+    return 0
