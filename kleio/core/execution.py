@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from kleio.core import clock
 from kleio.core import status as st
 from kleio.core.errors import KleioError, TrialNotReservable
-from kleio.core.host import host_snapshot
+from kleio.core.host import host_snapshot, scheduler_job
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial, reading_like
@@ -300,6 +300,8 @@ class _Execution:
             previous=st.RESERVED,
             executions=self.number,
             started=self.started,
+            # The batch job of the latest execution, on the trial: `--where job.partition=gpu`.
+            job=scheduler_job(self.runner.environ, ask=False),
         )
 
     def child_environment(self) -> dict[str, str]:

@@ -184,10 +184,13 @@ def _slurm_time_limit(job_id: str, environ: dict[str, str]) -> str | None:
     return limit[0].strip() if result.returncode == 0 and limit else None
 
 
-def scheduler_job(environ: dict[str, str]) -> dict[str, Any] | None:
+def scheduler_job(environ: dict[str, str], ask: bool = True) -> dict[str, Any] | None:
     """The batch job this runs in, the same facts whatever the scheduler: ``scheduler``,
     ``job_id``, ``array_job_id``, ``array_task_id``, ``restart_count``, ``partition``,
-    ``nodes``, ``time_limit`` (those the scheduler gives); None outside a job."""
+    ``nodes``, ``time_limit`` (those the scheduler gives); None outside a job.
+
+    ``ask=False`` reads the environment only: SLURM's time limit, which takes a call to
+    ``squeue``, is left out."""
     for scheduler, (markers, facts) in _JOB_VARIABLES.items():
         if not all(environ.get(marker) for marker in markers):
             continue
@@ -202,7 +205,7 @@ def scheduler_job(environ: dict[str, str]) -> dict[str, Any] | None:
                 job[fact] = int(value) if fact in _INTEGER_FACTS and value.isdigit() else value
         if scheduler == "slurm":
             job.setdefault("restart_count", 0)
-            limit = _slurm_time_limit(job["job_id"], environ)
+            limit = _slurm_time_limit(job["job_id"], environ) if ask else None
             if limit:
                 job["time_limit"] = limit
         if scheduler == "lsf" and environ.get("LSB_RESTART") == "Y":

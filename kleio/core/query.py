@@ -4,7 +4,9 @@ orders that ``kleio ls``, ``kleio compare`` and ``kleio.compare`` share.
 A key names one value of a trial:
 
 * a field of the trial: ``id``, ``status``, ``tags``, ``project``, ``created``,
-  ``run_time``, ``command``, ``parent``;
+  ``run_time``, ``command``, ``parent``, and the batch job of its latest execution,
+  ``job.FACT`` (``job.job_id``, ``job.array_task_id``, ``job.restart_count``,
+  ``job.partition``, ``job.nodes``, ``job.scheduler``);
 * a configuration key: ``lr``, or ``model.depth`` inside a configuration file (nested
   keys joined by dots);
 * a statistic summary, ``KEY:AGGREGATE`` with an aggregate among ``last``, ``first``,
@@ -44,6 +46,8 @@ from kleio.store.base import Store, Summary
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).
 FIELDS = ("id", "status", "tags", "project", "created", "run_time", "command", "parent")
+#: The prefix of the facts of the latest execution's batch job (``job.partition``).
+JOB = "job."
 #: What a query reads of each trial document.
 DOCUMENT_FIELDS = [
     "status",
@@ -56,6 +60,7 @@ DOCUMENT_FIELDS = [
     "refers",
     "project",
     "configuration",
+    "job",
 ]
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
@@ -206,6 +211,8 @@ class TrialFacts:
             return shlex.join(document.get("commandline") or [])
         if name == "parent":
             return (document.get("refers") or {}).get("parent")
+        if name.startswith(JOB):
+            return (document.get("job") or {}).get(name[len(JOB) :])
         return document.get(name)
 
     def value(self, key: Key) -> Any:
@@ -254,7 +261,7 @@ class Trials:
         if colon and wanted in AGGREGATES:
             if name in self.statistic_keys():
                 return Key("statistic", name, wanted)
-        elif text in FIELDS:
+        elif text in FIELDS or text.startswith(JOB) and text not in self.configuration_keys():
             return Key("field", text)
         elif text in self.configuration_keys():
             return Key("config", text)
@@ -267,7 +274,7 @@ class Trials:
     def describe_keys(self) -> str:
         statistics = sorted(self.statistic_keys())
         parts = [
-            f"fields: {', '.join(FIELDS)}",
+            f"fields: {', '.join(FIELDS)}, {JOB}FACT",
             f"configuration: {_some(self.configuration_keys())}",
         ]
         parts.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -92,6 +93,13 @@ def test_an_array_of_three_workers_runs_nine_saved_trials_once_each(
             epochs = [e.data["epoch"] for e in store.read_events(trial["_id"], ["statistic"])]
             assert epochs == [1, 2, 3]
         assert set(tasks) <= {"0", "1", "2"}
+    by_task = run_kleio(
+        "ls", "--where", f"job.array_job_id={job}", "--where", f"job.array_task_id={tasks[0]}",
+        "--format", "json", env=cluster_env, cwd=examples,
+    )  # fmt: skip
+    assert by_task.returncode == 0, text(by_task.stderr)
+    listed = {row["id"] for row in json.loads(by_task.stdout)}
+    assert listed and len(listed) == tasks.count(tasks[0])
     info = text(run_kleio("info", trials[0]["_id"], env=cluster_env, cwd=examples).stdout)
     assert f"(array {job}, task " in info
     assert "partition debug" in info and "time limit 10:00" in info
