@@ -185,8 +185,9 @@ def _wait_state(pid: int, states: str, timeout: float = 10) -> None:
 
 COUNTING = """\
 import os, time
-with open("pid", "w") as out:
+with open("pid.tmp", "w") as out:
     out.write(str(os.getpid()))
+os.replace("pid.tmp", "pid")  # whole when it appears
 for step in range(40):
     time.sleep(0.05)
 print("counted")
