@@ -130,22 +130,42 @@ def _executions(record: TrialRecord, out: Sections) -> None:
         if gpus:
             names = ", ".join(f"{g.get('name')} ({g.get('memory_mib')} MiB)" for g in gpus)
             out.item("gpus", f"{names}; driver {host.get('gpu_driver')}", indent=6)
-        if host.get("scheduler"):
-            out.item(
-                "scheduler",
-                ", ".join(
-                    f"{k}={v}"
-                    for k, v in host["scheduler"].items()
-                    if k.endswith(("JOB_ID", "JOBID", "TASK_ID"))
-                ),
-                indent=6,
-            )
+        if host.get("job"):
+            out.item("job", _job(host["job"]), indent=6)
         start, end = execution.get("start"), execution.get("end")
         out.item("start", out.display.zoned(start), indent=6)
         out.item("end", out.display.zoned(end), indent=6)
         out.item("duration", clock.duration(execution.get("duration")), indent=6)
+        if execution.get("signals"):
+            out.item("signals", _signals(execution["signals"]), indent=6)
     if not record.executions:
         out.text("  (never run)")
+
+
+def _signals(signals: list[dict[str, Any]]) -> str:
+    """``SIGUSR1 (caught), SIGTERM (ignored)``: what the script did with each signal."""
+    return ", ".join(f"{s.get('signal')} ({s.get('effect')})" for s in signals)
+
+
+def _job(job: dict[str, Any]) -> str:
+    """``slurm job 4242 (array 4240, task 2), partition gpu, nodes n1, time limit 1:00:00,
+    restarted 1 time``."""
+    text = f"{job.get('scheduler')} job {job.get('job_id')}"
+    array = [
+        f"{label} {job[key]}"
+        for label, key in (("array", "array_job_id"), ("task", "array_task_id"))
+        if job.get(key) is not None
+    ]
+    if array:
+        text += f" ({', '.join(array)})"
+    facts = (("partition", "partition"), ("nodes", "nodes"), ("time limit", "time_limit"))
+    for label, key in facts:
+        if job.get(key):
+            text += f", {label} {job[key]}"
+    restarts = job.get("restart_count") or 0
+    if restarts:
+        text += f", restarted {restarts} time{'s' if restarts > 1 else ''}"
+    return text
 
 
 def _lineage(record: TrialRecord, out: Sections) -> None:

@@ -11,17 +11,19 @@ Messages for the user go through a ``notify`` callback; this module prints nothi
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 
 from kleio.core import clock
 from kleio.core import status as st
 from kleio.core.errors import KleioError, TrialNotReservable
-from kleio.core.host import host_snapshot
+from kleio.core.host import host_snapshot, scheduler_job
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial, reading_like
 from kleio.core.redact import MaskedValuesError
 from kleio.core.settings import Settings
+from kleio.core.signals import STOPPING, stopping_signals
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
@@ -61,9 +63,11 @@ class RunOptions:
 
 
 def _final_status(outcome: Outcome) -> str:
-    if outcome.start_error is None and outcome.forwarded is None and outcome.returncode == 0:
+    """Completed, interrupted (a signal asked it to stop and it did) or broken."""
+    interrupted = outcome.interrupted_by is not None
+    if outcome.start_error is None and not interrupted and outcome.returncode == 0:
         return st.COMPLETED
-    if outcome.forwarded is not None or outcome.returncode in _INTERRUPTED_CODES:
+    if interrupted or outcome.returncode in _INTERRUPTED_CODES:
         return st.INTERRUPTED
     return st.BROKEN
 
@@ -85,6 +89,8 @@ class Runner:
     environ: dict[str, str]
     notify: Notify
     options: RunOptions = field(default_factory=RunOptions)
+    #: A stopping signal this runner received: a worker takes no new trial after it.
+    stopped_by: int | None = field(default=None, init=False)
     #: Command lines as stored -> as given, for those with secrets masked: what runs.
     _given: dict[tuple[str, ...], tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False
@@ -162,11 +168,24 @@ class Runner:
 
     def run_tagged(self, tag: str) -> int:
         """``kleio run --tags T``: run reservable trials tagged T, oldest first, until none
-        is left. Returns 0 if every trial it ran completed."""
+        is left. Returns 0 if every trial it ran completed.
+
+        A stopping signal (SIGTERM from a scheduler...) ends the worker: the trial it runs
+        gets the signal and ends ``interrupted``, and no new trial is taken; the worker
+        exits as a process killed by that signal would (128 + N).
+        """
+        with stopping_signals(self.stop):
+            return self._run_tagged(tag)
+
+    def stop(self, signum: int, _frame: object = None) -> None:
+        """Take no new trial: a stopping signal arrived."""
+        self.stopped_by = self.stopped_by or signum
+
+    def _run_tagged(self, tag: str) -> int:
         skipped: set[str] = set()
         ran = failed = 0
         reservable = {st.NEW, st.INTERRUPTED, st.LOST}
-        while True:
+        while self.stopped_by is None:
             candidates = sorted(
                 (
                     document
@@ -194,10 +213,12 @@ class Runner:
                 break
             if not progressed:
                 break
-        self.notify(
-            f"no trial tagged {tag!r} left to run; this worker ran {ran}"
-            + (f", {failed} of them failed" if failed else "")
-        )
+        ran_text = f"this worker ran {ran}" + (f", {failed} of them failed" if failed else "")
+        if self.stopped_by is not None:
+            name = signal.Signals(self.stopped_by).name
+            self.notify(f"stopped by {name}: {ran_text}; the rest wait for another worker")
+            return 128 + self.stopped_by
+        self.notify(f"no trial tagged {tag!r} left to run; {ran_text}")
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------
@@ -309,6 +330,8 @@ class _Execution:
             executions=self.number,
             started=self.started,
             working_dir=working_dir,
+            # The batch job of the latest execution, on the trial: `--where job.partition=gpu`.
+            job=scheduler_job(self.runner.environ, ask=False),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -398,7 +421,8 @@ class _Execution:
                     "end": outcome.ended,
                     "duration": outcome.ended - outcome.started,
                     "exit_code": outcome.returncode,
-                    "signal": outcome.forwarded,
+                    "signal": outcome.interrupted_by,
+                    "signals": outcome.signals,
                     "status": final,
                     "error": outcome.start_error,
                 },
@@ -412,6 +436,10 @@ class _Execution:
     def finish(self, outcome: Outcome, final: str) -> int:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
+        for delivered in outcome.signals:
+            signum = signal.Signals[delivered["signal"]]
+            if signum in STOPPING:
+                self.runner.stop(signum)
         if outcome.lease_lost:
             raise KleioError(
                 f"trial {label} was taken over by another process "

@@ -131,6 +131,102 @@ def gpus(environ: dict[str, str]) -> tuple[list[dict[str, Any]], str | None]:
     return found, driver
 
 
+#: Scheduler -> (variables that say a job runs under it, fact -> its variables: the first
+#: set wins).
+_JOB_VARIABLES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "slurm": (
+        ("SLURM_JOB_ID",),
+        {
+            "job_id": ("SLURM_JOB_ID",),
+            "array_job_id": ("SLURM_ARRAY_JOB_ID",),
+            "array_task_id": ("SLURM_ARRAY_TASK_ID",),
+            "restart_count": ("SLURM_RESTART_COUNT",),
+            "partition": ("SLURM_JOB_PARTITION",),
+            "nodes": ("SLURM_JOB_NODELIST", "SLURM_NODELIST"),
+            "cluster": ("SLURM_CLUSTER_NAME",),
+        },
+    ),
+    "pbs": (
+        ("PBS_JOBID",),
+        {
+            "job_id": ("PBS_JOBID",),
+            "array_task_id": ("PBS_ARRAY_INDEX", "PBS_ARRAYID"),
+            "partition": ("PBS_QUEUE",),
+            "time_limit": ("PBS_WALLTIME",),
+        },
+    ),
+    "lsf": (
+        ("LSB_JOBID",),
+        {
+            "job_id": ("LSB_JOBID",),
+            "array_task_id": ("LSB_JOBINDEX",),
+            "partition": ("LSB_QUEUE",),
+            "nodes": ("LSB_HOSTS",),
+        },
+    ),
+    "sge": (
+        ("JOB_ID", "SGE_ROOT"),
+        {
+            "job_id": ("JOB_ID",),
+            "array_task_id": ("SGE_TASK_ID",),
+            "partition": ("QUEUE",),
+        },
+    ),
+}
+#: Facts kept as integers when they are written as one (SLURM's ids are; PBS's are not).
+_INTEGER_FACTS = ("restart_count", "job_id", "array_job_id", "array_task_id")
+
+
+def _slurm_time_limit(job_id: str, environ: dict[str, str]) -> str | None:
+    """The job's time limit (``1-00:00:00``, ``UNLIMITED``): SLURM does not export it."""
+    squeue = shutil.which("squeue", path=environ.get("PATH"))
+    if squeue is None:
+        return None
+    try:
+        result = subprocess.run(
+            [squeue, "-h", "-j", job_id, "-o", "%l"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+            env=environ,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    limit = result.stdout.strip().splitlines()
+    return limit[0].strip() if result.returncode == 0 and limit else None
+
+
+def scheduler_job(environ: dict[str, str], ask: bool = True) -> dict[str, Any] | None:
+    """The batch job this runs in, the same facts whatever the scheduler: ``scheduler``,
+    ``job_id``, ``array_job_id``, ``array_task_id``, ``restart_count``, ``partition``,
+    ``nodes``, ``time_limit`` (those the scheduler gives); None outside a job.
+
+    ``ask=False`` reads the environment only: SLURM's time limit, which takes a call to
+    ``squeue``, is left out."""
+    for scheduler, (markers, facts) in _JOB_VARIABLES.items():
+        if not all(environ.get(marker) for marker in markers):
+            continue
+        job: dict[str, Any] = {"scheduler": scheduler}
+        for fact, names in facts.items():
+            # SGE says "undefined" for the task of a job that is no array.
+            value = next(
+                (environ[name] for name in names if environ.get(name, "undefined") != "undefined"),
+                None,
+            )
+            if value is not None:
+                job[fact] = int(value) if fact in _INTEGER_FACTS and value.isdigit() else value
+        if scheduler == "slurm":
+            job.setdefault("restart_count", 0)
+            limit = _slurm_time_limit(str(job["job_id"]), environ) if ask else None
+            if limit:
+                job["time_limit"] = limit
+        if scheduler == "lsf" and environ.get("LSB_RESTART") == "Y":
+            job["restart_count"] = 1
+        return job
+    return None
+
+
 def host_snapshot(environ: dict[str, str]) -> dict[str, Any]:
     try:
         user = getpass.getuser()
@@ -151,5 +247,6 @@ def host_snapshot(environ: dict[str, str]) -> dict[str, Any]:
         "gpus": found,
         "gpu_driver": driver,
         "scheduler": dict(sorted(scheduler.items())),
+        "job": scheduler_job(environ),
         "environment": safe_environment(environ, ENVIRONMENT_ALLOWLIST),
     }

@@ -99,6 +99,9 @@ class TrialDocument(TypedDict, total=False):
     exit_code: int | None
     started: float
     ended: float
+    #: The batch job (SLURM, PBS...) of the latest execution, if any
+    #: (:func:`kleio.core.host.scheduler_job`).
+    job: dict[str, Any] | None
     #: ``deleting`` or ``importing`` while that is under way (see :data:`INCOMPLETE`).
     incomplete: str
 
