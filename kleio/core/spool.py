@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -69,17 +69,31 @@ def read_spool(path: Path) -> Iterator[Event]:
                 continue
 
 
-def replay_spool(store: Store, path: Path) -> int:
-    """Append a spool file's events to the store, then remove it; returns the count."""
+def replay_spool(
+    store: Store,
+    path: Path,
+    on_refused: Callable[[Event, Exception], None] | None = None,
+) -> int:
+    """Append a spool file's events to the store, then remove it; returns the count
+    appended. An event the store refuses (see :func:`append_isolating`) is left out and
+    told to ``on_refused``: it can never be stored, and must not keep the others out."""
+    from kleio.core.journal import append_isolating
+
     count, batch = 0, []
+
+    def append() -> int:
+        refused = append_isolating(store, batch) if batch else []
+        for event, error in refused:
+            if on_refused is not None:
+                on_refused(event, error)
+        return len(batch) - len(refused)
+
     for event in read_spool(path):
         batch.append(event)
         if len(batch) >= REPLAY_BATCH:
-            store.append_events(batch)
-            count += len(batch)
+            count += append()
             batch = []
-    store.append_events(batch)
-    count += len(batch)
+    count += append()
     path.unlink(missing_ok=True)
     return count
 
