@@ -173,15 +173,21 @@ def pending_spools(folder: Path, trial_id: str | None = None) -> list[Path]:
     )
 
 
-def replay_trial_spools(store: Store, folder: Path, trial_id: str | None = None) -> tuple[int, int]:
+def replay_trial_spools(
+    store: Store,
+    folder: Path,
+    trial_id: str | None = None,
+    on_refused: Callable[[Event, Exception], None] | None = None,
+) -> tuple[int, int]:
     """Replay the spool files of one trial (or all); returns (events, artifacts) uploaded.
 
-    Stops at the first store error, leaving the rest for later.
+    Stops at the first store error, leaving the rest for later. Events the store refuses
+    are left out and told to ``on_refused`` (see :func:`replay_spool`).
     """
     events = artifacts = 0
     for path in pending_spools(folder, trial_id):
         if path.suffix == ".jsonl":
-            events += replay_spool(store, path)
+            events += replay_spool(store, path, on_refused)
         else:
             replay_artifact(store, path)
             artifacts += 1
