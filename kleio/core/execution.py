@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from kleio.core import clock
@@ -20,16 +21,30 @@ from kleio.core.errors import KleioError, TrialNotReservable
 from kleio.core.host import host_snapshot
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
+from kleio.core.losses import describe
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial
 from kleio.core.settings import Settings
-from kleio.core.sink import EventSink, retrying
+from kleio.core.sink import CLOSING_PATIENCE, EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
-from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+from kleio.core.spool import (
+    new_spool_path,
+    pending_spools,
+    replay_trial_spools,
+    spool_folder,
+    write_spool,
+)
 from kleio.core.trial import TrialDocument, short_id
 from kleio.store.base import Store, StoreError
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
 _INTERRUPTED_CODES = {-1, -2, -15, 129, 130, 143}
+#: ``kleio``'s exit code when the script succeeded but its journal is incomplete
+#: (``EX_IOERR`` of sysexits.h); the trial is then broken.
+INCOMPLETE_JOURNAL = 74
+#: Output events appended per call (16 KB each: 4 MB) and held at most (16 MB): a
+#: script printing faster than the store writes waits, so Kleio's memory stays bounded.
+OUTPUT_BATCH = 256
+OUTPUT_LIMIT = 1024
 
 
 @dataclass
@@ -42,9 +57,10 @@ class RunOptions:
     allowed: frozenset[str] = frozenset()
 
 
-def _final_status(outcome: Outcome) -> str:
+def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
+    """How the execution ends; a success whose journal is incomplete is broken."""
     if outcome.start_error is None and outcome.forwarded is None and outcome.returncode == 0:
-        return st.COMPLETED
+        return st.BROKEN if incomplete else st.COMPLETED
     if outcome.forwarded is not None or outcome.returncode in _INTERRUPTED_CODES:
         return st.INTERRUPTED
     return st.BROKEN
@@ -192,9 +208,9 @@ class Runner:
         execution = _Execution(self, document, worker)
         execution.start()
         outcome = execution.launch()
-        final = execution.record_end(outcome)
+        final, missing = execution.record_end(outcome)
         self._replay_spools(document["_id"])
-        return execution.finish(outcome, final)
+        return execution.finish(outcome, final, missing)
 
     def _replay_spools(self, trial_id: str) -> None:
         """Upload what the script or the launcher kept on disk while the store was down."""
@@ -202,14 +218,24 @@ class Runner:
         pending = pending_spools(folder, trial_id)
         if not pending:
             return
+        refused: list[str] = []
         try:
-            events, artifacts = replay_trial_spools(self.store, folder, trial_id)
+            events, artifacts = replay_trial_spools(
+                self.store, folder, trial_id, lambda event, error: refused.append(str(error))
+            )
         except StoreError as error:
             self.notify(
                 f"the database did not answer ({error}): {len(pending)} spool files "
                 f"of trial {short_id(trial_id)} wait in {folder}; `kleio sync` "
                 "uploads them"
             )
+            return
+        if refused:
+            self.notify(
+                f"left out {len(refused)} spooled events of trial {short_id(trial_id)} "
+                f"that the database refuses ({refused[0]})"
+            )
+        if not events and not artifacts:
             return
         self.notify(
             f"uploaded {events} events and {artifacts} artifacts of trial "
@@ -233,14 +259,13 @@ class _Execution:
             spool_folder(runner.settings.home),
             name="output",
             wake_at=1,
-            on_dropped=self._say_dropped,
+            batch=OUTPUT_BATCH,
+            limit=OUTPUT_LIMIT,
+            on_trouble=runner.notify,
         )
         self.started = clock.now()
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
-
-    def _say_dropped(self, count: int, reason: str) -> None:
-        self.runner.notify(f"{count} output events could not be journalled ({reason})")
 
     def start(self) -> None:
         """The trial is running from now on."""
@@ -302,6 +327,7 @@ class _Execution:
             trial_id=self.trial_id,
             capture=runner.options.capture,
             heartbeat=runner.settings.heartbeat,
+            lease=runner.settings.lease,
             beat=lambda: st.beat(self.store, self.trial_id, self.worker),
             on_start=self.record_start,
         )
@@ -309,32 +335,43 @@ class _Execution:
             self.record_start(None)
         return outcome
 
-    def record_end(self, outcome: Outcome) -> str:
-        """Journal how the execution ended and everything still queued; the final status."""
-        final = _final_status(outcome)
-        self.sink.put(
-            self.writer.event(
-                self.trial_id,
-                "execution",
-                {
-                    "phase": "end",
-                    "number": self.number,
-                    "pid": outcome.pid,
-                    "end": outcome.ended,
-                    "duration": outcome.ended - outcome.started,
-                    "exit_code": outcome.returncode,
-                    "signal": outcome.forwarded,
-                    "status": final,
-                    "error": outcome.start_error,
-                },
-            )
+    def record_end(self, outcome: Outcome) -> tuple[str, Counter]:
+        """Journal everything still queued and how the execution ended; the final
+        status, and what the execution could not journal, by event kind."""
+        # As the script's logger: what cannot be written within half the lease is lost.
+        self.sink.close(timeout=min(30.0, self.runner.settings.lease / 2))
+        missing = outcome.unjournalled + self.sink.lost + self.sink.refused
+        final = _final_status(outcome, incomplete=bool(missing))
+        end = self.writer.event(
+            self.trial_id,
+            "execution",
+            {
+                "phase": "end",
+                "number": self.number,
+                "pid": outcome.pid,
+                "end": outcome.ended,
+                "duration": outcome.ended - outcome.started,
+                "exit_code": outcome.returncode,
+                "signal": outcome.forwarded,
+                "status": final,
+                "error": outcome.start_error,
+                **({"unjournalled": dict(missing)} if missing else {}),
+                **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
+            },
         )
-        self.sink.close(timeout=30)
+        try:
+            retrying(lambda: self.store.append_events([end]), patience=CLOSING_PATIENCE)
+        except StoreError:
+            folder = spool_folder(self.runner.settings.home)
+            try:
+                write_spool(new_spool_path(folder, self.trial_id, "execution"), [end])
+            except OSError:
+                missing["execution"] += 1
         if outcome.start_error:
             self.runner.notify(outcome.start_error)
-        return final
+        return final, missing
 
-    def finish(self, outcome: Outcome, final: str) -> int:
+    def finish(self, outcome: Outcome, final: str, missing: Counter) -> int:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
         if outcome.lease_lost:
@@ -342,7 +379,20 @@ class _Execution:
                 f"trial {label} was taken over by another process "
                 "(heartbeat refused): this execution was stopped"
             )
+        if outcome.left_behind:
+            count = outcome.left_behind
+            how = f"SIGKILL after {outcome.grace:g} s" if outcome.killed_left_behind else "SIGTERM"
+            notify(
+                f"the script left {count} process{'es' if count > 1 else ''} running in its "
+                f"process group: stopped ({how})"
+            )
+        if outcome.output_abandoned:
+            notify(
+                "processes outside the script's process group still hold its output: "
+                "the rest of it is not journalled"
+            )
         run_time = float(self.document.get("run_time") or 0.0) + outcome.ended - outcome.started
+        recorded = True
         try:
             retrying(
                 lambda: st.change_status(
@@ -354,16 +404,29 @@ class _Execution:
                     exit_code=outcome.returncode,
                     run_time=run_time,
                     ended=outcome.ended,
+                    **({"unjournalled": dict(missing)} if missing else {}),
                 ),
                 patience=min(settings.lease, 30.0),
             )
         except StoreError as error:
+            recorded = False
             notify(
                 f"could not record the end of trial {label} ({error}); "
                 "it will show as lost and can be resumed"
             )
-        if final == st.BROKEN and outcome.start_error is None:
+        succeeded = outcome.returncode == 0 and outcome.start_error is None
+        if missing:
+            reasons = "; ".join(dict.fromkeys([*outcome.reasons, *self.sink.reasons.values()]))
+            broken = final == st.BROKEN and succeeded and recorded
+            notify(
+                f"the journal of trial {label} is incomplete: {describe(missing)} were not "
+                f"journalled ({reasons or 'see the messages above'})"
+                + ("; the trial is marked broken" if broken else "")
+            )
+        if final == st.BROKEN and outcome.start_error is None and outcome.returncode != 0:
             notify(f"trial {label} is broken (exit code {outcome.returncode})")
         elif final == st.INTERRUPTED:
             notify(f"trial {label} interrupted; run the same command to resume it")
+        if missing and succeeded and outcome.forwarded is None:
+            return INCOMPLETE_JOURNAL
         return exit_status(outcome.returncode)
