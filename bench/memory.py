@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
+from common import each_store, scratch_project  # noqa: E402 - bench/ is this script's folder
+
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 #: Peak resident memory allowed for kleio, whatever the output.
 CEILING_MB = 100
@@ -75,30 +77,9 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
 
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder) / "project"
-        work.mkdir()
-        subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-        (work / "README").write_text("benchmark\n")
-        subprocess.run(["git", "add", "."], cwd=work, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "init"],
-            cwd=work,
-            check=True,
-        )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("KLEIO_")}
-        env["KLEIO_HOME"] = str(Path(folder) / "home")
-        measure("sqlite", env, work, sizes)
-
-        if args.wire or args.mongodb:
-            from tests.mongo_server import mongodb_or_wire
-
-            with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
-                measure(
-                    label,
-                    {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
-                    work,
-                    sizes,
-                )
+        work, env = scratch_project(Path(folder))
+        for label, store_env in each_store(Path(folder), env, args.mongodb, args.wire):
+            measure(label, store_env, work, sizes)
 
 
 if __name__ == "__main__":

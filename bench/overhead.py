@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
+from common import each_store, scratch_project  # noqa: E402 - bench/ is this script's folder
+
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PRINTER = "import sys\nfor i in range({lines}):\n    print(i)\n"
 
@@ -83,37 +85,12 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder) / "project"
-        work.mkdir()
-        subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-        (work / "README").write_text("benchmark\n")
-        subprocess.run(["git", "add", "."], cwd=work, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "init"],
-            cwd=work,
-            check=True,
-        )
         # As a user's shell has it: compiled modules cached, Python's output buffered.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("KLEIO_")
-            and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
-        }
-        env["KLEIO_HOME"] = str(Path(folder) / "home")
-        measure("sqlite", env, work, args.runs, args.lines)
-
-        if args.wire or args.mongodb:
-            from tests.mongo_server import mongodb_or_wire
-
-            with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
-                measure(
-                    label,
-                    {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
-                    work,
-                    args.runs,
-                    args.lines,
-                )
+        work, env = scratch_project(
+            Path(folder), without=("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+        )
+        for label, store_env in each_store(Path(folder), env, args.mongodb, args.wire):
+            measure(label, store_env, work, args.runs, args.lines)
 
 
 if __name__ == "__main__":

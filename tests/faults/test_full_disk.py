@@ -201,6 +201,18 @@ def check_common(run: dict) -> None:
         assert said <= 1, f"said {said} times: {errors}"
 
 
+def check_lost_said_exactly(run: dict) -> int:
+    """The journal holds the statistics before the disk filled, without a hole, and the
+    logger said exactly how many others it lost; that number."""
+    journalled = run["statistics"]
+    assert journalled == list(range(len(journalled))), "the journalled part has holes"
+    assert len(journalled) >= FILL_AT
+    [said] = NOT_JOURNALLED.findall(run["stderr"])
+    lost = STEPS - len(journalled)
+    assert int(said.replace(",", "")) == lost > 0
+    return lost
+
+
 @pytest.mark.parametrize("attempt", [0, 1])
 def test_a_disk_full_for_a_while_loses_nothing(full_disk_runs, attempt):
     run = full_disk_runs[("freed", attempt)]
@@ -222,12 +234,7 @@ def test_statistics_lost_to_a_full_disk_are_counted_and_break_the_trial(full_dis
     check_common(run)
     errors = run["stderr"]
     assert run["code"] == 74, errors
-    journalled = run["statistics"]
-    assert journalled == list(range(len(journalled))), "the journalled part has holes"
-    assert len(journalled) >= FILL_AT
-    [said] = NOT_JOURNALLED.findall(errors)
-    lost = STEPS - len(journalled)
-    assert int(said.replace(",", "")) == lost > 0
+    lost = check_lost_said_exactly(run)
     assert "the journal of trial" in errors and "is incomplete" in errors, errors
     document = run["document"]
     assert document["status"] == st.BROKEN
@@ -242,10 +249,7 @@ def test_a_disk_still_full_at_the_end_says_exactly_what_is_missing(full_disk_run
     check_common(run)
     errors = run["stderr"]
     assert run["code"] == 74, errors
-    journalled = run["statistics"]
-    assert journalled == list(range(len(journalled)))
-    [said] = NOT_JOURNALLED.findall(errors)
-    assert int(said.replace(",", "")) == STEPS - len(journalled) > 0
+    check_lost_said_exactly(run)
     assert "could not record the end of trial" in errors, errors
     assert "is incomplete" in errors
     # Its end could not be written: it shows as lost once the lease expires.
