@@ -350,8 +350,11 @@ class _Watcher:
     """
 
     def __init__(self, group: int, grace: float):
+        self._process: subprocess.Popen | None = None
+        if not sys.executable:  # an embedded interpreter: PR_SET_PDEATHSIG only
+            return
         try:
-            self._process: subprocess.Popen | None = subprocess.Popen(
+            self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _WATCHER, str(group), f"{grace:g}"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
@@ -360,7 +363,7 @@ class _Watcher:
                 start_new_session=True,
             )
         except OSError:  # the script runs anyway; PR_SET_PDEATHSIG still covers it
-            self._process = None
+            pass
 
     def dismiss(self) -> None:
         """Let the watcher go without touching the group."""
