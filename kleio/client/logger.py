@@ -94,7 +94,7 @@ class _Inside:
     def __init__(self, trial_id: str) -> None:
         from kleio.core.journal import EventWriter
         from kleio.core.settings import load_settings
-        from kleio.core.sink import EventSink
+        from kleio.core.sink import EventSink, leaving_time
         from kleio.core.spool import spool_folder
 
         self.trial_id = trial_id
@@ -115,7 +115,7 @@ class _Inside:
         self._terminating = False
         # Leaving must not outlast the lease: past it, another process may resume the
         # trial. What is not written by then waits in the spool.
-        self._close_timeout = max(0.5, min(30.0, settings.lease / 2))
+        self._close_timeout = leaving_time(settings.lease)
         self._holder = _Holder(trial_id, settings.lease, self._open_store)
         self._lost_artifacts = 0
         self._sink = EventSink(

@@ -24,7 +24,7 @@ from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.losses import describe
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial
 from kleio.core.settings import Settings
-from kleio.core.sink import CLOSING_PATIENCE, EventSink, retrying
+from kleio.core.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import (
     new_spool_path,
@@ -338,8 +338,8 @@ class _Execution:
     def record_end(self, outcome: Outcome) -> tuple[str, Counter]:
         """Journal everything still queued and how the execution ended; the final
         status, and what the execution could not journal, by event kind."""
-        # As the script's logger: what cannot be written within half the lease is lost.
-        self.sink.close(timeout=min(30.0, self.runner.settings.lease / 2))
+        # As the script's logger: what cannot be written by then is lost.
+        self.sink.close(timeout=leaving_time(self.runner.settings.lease))
         missing = outcome.unjournalled + self.sink.lost + self.sink.refused
         final = _final_status(outcome, incomplete=bool(missing))
         end = self.writer.event(

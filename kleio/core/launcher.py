@@ -37,7 +37,7 @@ from typing import Any
 from kleio.core.journal import EventWriter
 from kleio.core.losses import LossReport
 from kleio.core.output import FLUSH_INTERVAL, OutputRecorder
-from kleio.core.sink import EventSink, background_thread
+from kleio.core.sink import EventSink, background_thread, leaving_time
 
 #: Pipe capacity asked for, and largest read.
 PIPE_SIZE = 1 << 20
@@ -56,11 +56,14 @@ READ_AFTER_EXIT = 1.0
 _POLL_MS = 200
 
 
-def grace_period(heartbeat: float, lease: float) -> float:
-    """:data:`GRACE`, shortened so that a script stopped because Kleio died is gone
-    before its lease expires: after Kleio's last heartbeat, another process may take the
-    trial ``lease - heartbeat`` seconds later at the earliest."""
-    return max(0.2, min(GRACE, (lease - heartbeat) / 2))
+def grace_period(lease: float) -> float:
+    """:data:`GRACE`, or less with a short lease: the time a script's logger takes at
+    most to leave (:func:`~kleio.core.sink.leaving_time`, half the lease) and half a
+    second more to exit, so that a script that ends as SIGTERM asks is never killed in
+    its last flush. With the default lease (60 s) and heartbeat (10 s), a script whose
+    Kleio died is gone 40 s before another process may take its trial; with a lease so
+    short that it is not, its logger has stopped writing by then anyway."""
+    return min(GRACE, leaving_time(lease) + 0.5)
 
 
 @dataclass
@@ -206,7 +209,7 @@ def launch(
     on_start: Callable[[int], None],
 ) -> Outcome:
     """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds."""
-    grace = grace_period(heartbeat, lease)
+    grace = grace_period(lease)
     outcome = Outcome(returncode=0, started=time.time(), grace=grace)
     recorders = {
         kind: OutputRecorder(sink, writer, trial_id, kind) for kind in ("stdout", "stderr")
@@ -334,11 +337,28 @@ def signal_group(signum):
         return True
     except OSError:
         return False
+def living():  # zombies count for killpg: nobody may reap an orphan soon
+    if not signal_group(0):
+        return False
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return True
+    for pid in pids:
+        try:
+            with open("/proc/%s/stat" % pid, "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == group and fields[0] != b"Z":
+            return True
+    return False
 if signal_group(signal.SIGTERM):
     deadline = time.monotonic() + grace
-    while signal_group(0) and time.monotonic() < deadline:
+    while living() and time.monotonic() < deadline:
         time.sleep(0.05)
-    signal_group(signal.SIGKILL)
+    if living():
+        signal_group(signal.SIGKILL)
 """
 
 

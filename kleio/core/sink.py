@@ -86,6 +86,13 @@ def background_thread(target: Callable[..., Any], name: str, *args: Any) -> thre
     return thread
 
 
+def leaving_time(lease: float) -> float:
+    """Seconds a writer closing as its process leaves gets (half the lease, at most 30):
+    past the lease another process may resume the trial, and what is not written by
+    then is spooled, or counted lost."""
+    return max(0.5, min(30.0, lease / 2))
+
+
 def retrying(action: Callable[[], Any], patience: float) -> Any:
     """Run ``action``, retrying a failing store with backoff for up to ``patience`` s."""
     deadline, delay = time.monotonic() + patience, 0.2

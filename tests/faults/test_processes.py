@@ -31,8 +31,10 @@ from tests.conftest import commit, write_script
 from tests.faults.common import children_of, process_alive, trial_id_of, wait_until
 from tests.helpers import KLEIO, text
 
-HEARTBEAT, LEASE = 1, 2
-STEPS = 200
+#: A grace period of 3 s (half the lease and half a second): a script whose kleio died
+#: is gone a second before anyone may take its trial.
+HEARTBEAT, LEASE = 1, 5
+STEPS = 300
 
 STUBBORN = f"""\
 import os, signal, sys, time
@@ -160,8 +162,8 @@ def leaver(project, env):
     write_script(project, "leaver.py", LEAVER)
     (project / ".gitignore").write_text("left-*\n")
     commit(project, "leaver")
-    # A grace period of 1 s: (lease - heartbeat) / 2.
-    return {**env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
+    # A grace period of 1 s: half the lease and half a second.
+    return {**env, "KLEIO_HEARTBEAT": "0.5", "KLEIO_LEASE": "1"}
 
 
 def run_leaver(project: Path, env: dict, kind: str, attempt: int, during=None):
