@@ -5,7 +5,7 @@ import sys
 
 sys.path.insert(0, os.path.abspath(".."))
 
-from kleio import __version__  # noqa: E402
+from kleio import __version__
 
 project = "Kleio"
 author = "the Kleio developers"

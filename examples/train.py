@@ -41,8 +41,10 @@ def main() -> None:
     signal.signal(signal.SIGUSR1, lambda signum, frame: asked_to_stop.append(signum))
 
     rng = random.Random(args.seed)
-    data = [(x, 3.0 * x - 1.0 + rng.gauss(0, 0.1))
-            for x in (rng.uniform(-1, 1) for _ in range(args.samples))]
+    data = [
+        (x, 3.0 * x - 1.0 + rng.gauss(0, 0.1))
+        for x in (rng.uniform(-1, 1) for _ in range(args.samples))
+    ]
     for epoch in range(first, args.epochs + 1):
         random.Random(args.seed * 1000 + epoch).shuffle(data)
         for x, y in data:
@@ -54,8 +56,9 @@ def main() -> None:
         if epoch % 5 == 0 or asked_to_stop:
             state = {"epoch": epoch, "weight": weight, "bias": bias}
             kleio_logger.log_artifact("checkpoint", json.dumps(state).encode(), epoch=epoch)
-        print(f"epoch {epoch:3d}  loss {loss:.5f}  weight {weight:.3f}  bias {bias:.3f}",
-              flush=True)
+        print(
+            f"epoch {epoch:3d}  loss {loss:.5f}  weight {weight:.3f}  bias {bias:.3f}", flush=True
+        )
         if asked_to_stop:
             print(f"checkpointed after epoch {epoch}: stopping", flush=True)
             sys.exit(0)
