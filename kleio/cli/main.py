@@ -39,6 +39,7 @@ COMMANDS = {
     "pdb": "pdb",
     "sync": "sync",
     "compare": "compare",
+    "plot": "plot",
     "tag": "tag",
     "note": "note",
     "diff": "diff",
