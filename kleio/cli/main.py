@@ -40,6 +40,7 @@ COMMANDS = {
     "sync": "sync",
     "compare": "compare",
     "plot": "plot",
+    "ui": "ui",
     "tag": "tag",
     "note": "note",
     "diff": "diff",

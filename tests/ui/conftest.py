@@ -1,0 +1,202 @@
+"""A journal for the dashboard's tests, made by real runs (on SQLite and on the MongoDB
+wire backend), and the dashboard served in this process.
+
+The journal: a sweep of 6 trials (tag ``sweep``, lr and batch differ, 4 epochs each); a
+trial ``h`` run with an uncommitted change; a ``hostile`` trial whose command line,
+configuration, output, tag, artifact name, note and code diff hold ``<script>`` and
+``"><img onerror=...>`` (and a password on its command line, which Kleio masks); and
+``g``, a branch of it at ``epoch=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from kleio.store import open_store
+from kleio.ui.api import Dashboard
+from kleio.ui.server import make_server
+from tests.conftest import commit, git
+from tests.helpers import clean_environment, run_kleio, text, trial_id_in
+from tests.mongo_server import unique_database_name
+
+TRAIN = """\
+import argparse, os, sys, time
+from kleio.client.logger import kleio_logger as log
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, required=True)
+parser.add_argument("--batch", type=int, default=32)
+parser.add_argument("--epochs", type=int, default=4)
+parser.add_argument("--name", default="")
+parser.add_argument("--label", default="")
+parser.add_argument("--password", default="")
+parser.add_argument("--until", default=None, help="log a step every 0.2 s until this file exists")
+args = parser.parse_args()
+start = len(log.load_statistics())  # a branch continues where its parent stopped
+if args.until:
+    step = start
+    while not os.path.exists(args.until):
+        log.log_statistic(epoch=step, loss=round(1 / (step + 1), 6))
+        print("step", step, flush=True)
+        step += 1
+        time.sleep(0.2)
+    sys.exit(0)
+for epoch in range(start, args.epochs):
+    loss = round(args.lr * 10 / (epoch + 1) + args.batch / 1000, 6)
+    log.log_statistic(epoch=epoch, loss=loss, acc=round(1 - loss / 10, 6))
+    print(f"epoch {epoch} loss {loss}", flush=True)
+    time.sleep(0.05)  # an epoch takes time: its output is read before the next is logged
+print("trained", args.name, args.label)
+print("a warning on stderr", file=sys.stderr)
+log.log_artifact("model.bin", b"weights of lr %g" % args.lr, epoch=args.epochs)
+if args.label:
+    log.log_artifact(args.label + ".txt", b"a file with a hostile name")
+"""
+
+SCRIPT = '<script>alert("xss-command")</script>'
+IMAGE = '"><img src=x onerror=alert("xss-config")>'
+#: The sweep: name -> (lr, batch).
+SWEEP = {
+    "a": (0.1, 32),
+    "b": (0.01, 32),
+    "c": (0.001, 64),
+    "d": (0.05, 64),
+    "e": (0.02, 128),
+    "f": (0.2, 16),
+}
+PASSWORD = "hunter2-pw"
+
+
+def loss(lr: float, batch: int, epoch: int) -> float:
+    """What the script logs (the tests compute it on their own)."""
+    return round(lr * 10 / (epoch + 1) + batch / 1000, 6)
+
+
+@dataclass
+class Journal:
+    backend: str
+    project: Path
+    env: dict[str, str]
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def kleio(self, *args: str, **extra: str):
+        return run_kleio(*args, env={**self.env, **extra}, cwd=self.project, timeout=180)
+
+    def run(self, *args: str) -> str:
+        result = self.kleio(*args)
+        assert result.returncode == 0, text(result.stderr)
+        return trial_id_in(result.stderr)
+
+    def store(self):
+        return open_store(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
+
+
+def _make_journal(backend: str, folder: Path, address: str, name: str) -> Journal:
+    project = folder / "mnist"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "train.py").write_text(TRAIN)
+    commit(project, "first")
+    env = clean_environment(folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name)
+    journal = Journal(backend, project, env)
+    for key, (lr, batch) in SWEEP.items():
+        journal.ids[key] = journal.run(
+            "run", "--tags", "sweep", "python", "train.py", "--lr", str(lr), "--batch", str(batch)
+        )
+    with open(project / "train.py", "a") as script:
+        script.write("# tuned by hand, not committed\n")
+    journal.ids["h"] = journal.run("run", "--tags", "tuned", "python", "train.py", "--lr", "0.03")
+    with open(project / "train.py", "a") as script:
+        script.write(f"# {SCRIPT} {IMAGE}\n")
+    journal.ids["hostile"] = journal.run(
+        "run", "--tags", f"hostile;{SCRIPT}", "python", "train.py", "--lr", "0.3",
+        "--name", SCRIPT, "--label", IMAGE, "--password", PASSWORD,
+    )  # fmt: skip
+    journal.ids["g"] = journal.run(
+        "branch", journal.ids["hostile"][:7], "--timestamp", "epoch=1",
+        "--lr", "0.4", "--password", PASSWORD,
+    )  # fmt: skip
+    noted = journal.kleio("note", journal.ids["hostile"][:7], f"{SCRIPT} {IMAGE}")
+    assert noted.returncode == 0, text(noted.stderr)
+    return journal
+
+
+@pytest.fixture(scope="session")
+def sqlite_journal(tmp_path_factory) -> Journal:
+    folder = tmp_path_factory.mktemp("ui-sqlite")
+    return _make_journal("sqlite", folder, str(folder / "kleio.db"), "kleio")
+
+
+@pytest.fixture(scope="session")
+def wire_journal(tmp_path_factory, wire_server) -> Iterator[Journal]:
+    folder = tmp_path_factory.mktemp("ui-wire")
+    name = unique_database_name()
+    journal = _make_journal("wire", folder, wire_server.uri, name)
+    yield journal
+    with journal.store() as store:
+        store._db.client.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "wire"])
+def journal(request) -> Journal:
+    """The journal on each backend."""
+    return request.getfixturevalue(f"{request.param}_journal")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Client:
+    """Requests to a dashboard, as a browser makes them (no proxy)."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
+        request = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with self._opener.open(request, timeout=60) as response:
+                status, found, body = response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            status, found, body = error.code, dict(error.headers), error.read()
+        if found.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return Answer(status, found, body)
+
+    def json(self, path: str):
+        answer = self.get(path)
+        assert answer.status == 200, answer.body
+        assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+        return answer.json()
+
+
+@contextlib.contextmanager
+def serving(store, lease: float = 60.0, database: str = "test journal") -> Iterator[Client]:
+    """The dashboard of ``store`` on a free port of 127.0.0.1, in a thread of this process."""
+    server = make_server(Dashboard(store, lease, database, "test"), "127.0.0.1", 0, print)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield Client(server.url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
