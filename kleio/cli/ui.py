@@ -37,6 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio import __version__
     from kleio.store import mask_address
+    from kleio.store.base import without_secrets
     from kleio.ui.api import Dashboard
     from kleio.ui.server import is_loopback, make_server
 
@@ -49,7 +50,13 @@ def execute(args: argparse.Namespace, context) -> int:
     if settings.db_address.startswith("mongodb"):
         database = f"{database} (database {settings.db_name})"
     dashboard = Dashboard(context.store, settings.lease, database, __version__)
-    server = make_server(dashboard, args.host, args.port, context.notify)
+    server = make_server(
+        dashboard,
+        args.host,
+        args.port,
+        # What the server logs (a request that failed) may quote the database's address.
+        lambda message: context.notify(without_secrets(message, settings.db_address)),
+    )
     if not is_loopback(args.host):
         context.notify(
             f"warning: listening on {args.host}: anyone who can reach this machine on port "

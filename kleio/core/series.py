@@ -339,7 +339,8 @@ def plot_curves(
     read=read_columns,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
-    :class:`~kleio.core.query.Query`), in its order, each smoothed (``smoothing``, see
+    :class:`~kleio.core.query.Query`), in its order (that of the ids it names, unless it
+    sorts), each smoothed (``smoothing``, see
     :func:`smooth`) and downsampled to ``buckets`` pixels when given. ``read`` reads a
     trial's :class:`Columns` (the dashboard passes its cache).
 
@@ -355,10 +356,16 @@ def plot_curves(
     comparison = compare_trials(store, query, lease, keys=[])
     if not comparison.rows:
         raise SeriesError("no trial matches: nothing to draw")
-    labels = trial_labels(comparison.rows, comparison.configuration)
+    rows = comparison.rows
+    named = [text.strip().lower() for text in query.selection.ids]
+    if named and not query.sort:  # in the order the trials were named
+        rows = sorted(
+            rows, key=lambda row: next(i for i, p in enumerate(named) if row["id"].startswith(p))
+        )
+    labels = trial_labels(rows, comparison.configuration)
     several = len(keys) > 1
     read_of: dict[str, Columns] = {}
-    for row in comparison.rows:
+    for row in rows:
         document = store.get_trial(row["id"])
         if document is not None:
             read_of[row["id"]] = read(store, document)
@@ -371,7 +378,7 @@ def plot_curves(
     if unknown:
         raise SeriesError(f"no trial logged a number {unknown[0]!r}; {_choices(logged)}")
     curves, missing = [], []
-    for row in comparison.rows:
+    for row in rows:
         columns = read_of.get(row["id"])
         for key in keys:
             found = series(columns, x, key) if columns is not None else None

@@ -29,8 +29,6 @@ import json
 import mimetypes
 import re
 import socket
-import sys
-import traceback
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -173,10 +171,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(error))
         except (BrokenPipeError, ConnectionResetError):
             pass  # the browser went away
-        except Exception:  # one request fails, never the server
+        except Exception as error:  # one request fails, never the server
             # The details stay in the terminal: an unexpected error may quote anything.
-            self.server.log(f"error: {self.command} {parts.path} failed:")
-            traceback.print_exc(file=sys.stderr)
+            self.server.log(
+                f"error: {self.command} {parts.path} failed: {type(error).__name__}: {error}"
+            )
             self._error(
                 HTTPStatus.INTERNAL_SERVER_ERROR,
                 "the dashboard failed to answer; the terminal running kleio ui says why",

@@ -109,10 +109,10 @@ def test_the_svg_legend_names_each_curve_by_short_id_and_what_differs(trials, tm
     legend = tree.getroot().find(".//svg:g[@id='legend_1']", ns)
     assert legend is not None
     lines = ["".join(node.itertext()).strip() for node in legend.iterfind(".//svg:text", ns)]
-    assert lines == [
-        f"{trials.short('c')} lr=0.05",
-        f"{trials.short('b')} lr=0.01",
+    assert lines == [  # in the order the trials were named
         f"{trials.short('a')} lr=0.1",
+        f"{trials.short('b')} lr=0.01",
+        f"{trials.short('c')} lr=0.05",
         f"branch point of {trials.short('c')} (step=2)",
     ]
 

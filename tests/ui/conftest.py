@@ -13,7 +13,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
+import re
+import select
+import signal
+import subprocess
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -26,7 +32,7 @@ from kleio.store import open_store
 from kleio.ui.api import Dashboard
 from kleio.ui.server import make_server
 from tests.conftest import commit, git
-from tests.helpers import clean_environment, run_kleio, text, trial_id_in
+from tests.helpers import KLEIO, clean_environment, run_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 TRAIN = """\
@@ -200,3 +206,53 @@ def serving(store, lease: float = 60.0, database: str = "test journal") -> Itera
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@dataclass
+class Running:
+    """A ``kleio ui`` process, its address, and what it said before serving."""
+
+    url: str
+    process: subprocess.Popen
+    said: str
+
+
+@contextlib.contextmanager
+def kleio_ui(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Running]:
+    """The real ``kleio ui --port 0 ARGS``, serving; at the end it is stopped as Ctrl-C
+    stops it."""
+    process = subprocess.Popen(
+        [*KLEIO, "ui", "--port", "0", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        said = _first_line(process, timeout=60)
+        found = re.search(r" at (http://\S+) \(Ctrl-C stops it\)", said)
+        assert found, said
+        yield Running(found[1], process, said)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _first_line(process: subprocess.Popen, timeout: float) -> str:
+    """The lines ``process`` wrote on stderr up to the one naming its address."""
+    said = b""
+    deadline = time.monotonic() + timeout
+    while b"stops it)" not in said:
+        left = deadline - time.monotonic()
+        assert left > 0 and process.poll() is None, said.decode() + process.stderr.read().decode()
+        ready, _, _ = select.select([process.stderr], [], [], left)
+        if ready:
+            byte = os.read(process.stderr.fileno(), 4096)
+            assert byte, said.decode()
+            said += byte
+    return said.decode()

@@ -14,6 +14,9 @@
   const POLL = 2000;            // ms between two reads of a running trial
   const TRIALS_POLL = 5000;     // ms between two reads of a list showing running trials
   const SELECTED = "kleio-selected";
+  // Ticks of an x axis of whole numbers (steps, epochs): never 0.2 of a step.
+  const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
+                 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
   const main = document.getElementById("main");
   let leaving = [];             // what the current page stops when another opens
 
@@ -174,6 +177,7 @@
       destroy();
       container.replaceChildren();
       shape = now;
+      const integral = curves.every((c) => c.x.every(Number.isInteger));
       const width = Math.max(320, container.clientWidth || 800);
       plot = new uPlot({
         width,
@@ -181,7 +185,7 @@
         legend: { show: legend, live: true },
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
-        axes: [{ label: answer.x }, { size: 70 }],
+        axes: [integral ? { label: answer.x, incrs: WHOLE } : { label: answer.x }, { size: 70 }],
         series: [
           { label: answer.x, value: (u, v) => (v === null ? "-" : number(v)) },
           ...curves.map((c, i) => ({
@@ -216,6 +220,12 @@
 
     leaving.push(destroy);
     return { update };
+  }
+
+  function firstKey(keys) {
+    // What a chart draws first: the first key that is no counter.
+    const counters = ["epoch", "step", "iteration", "batch"];
+    return keys.find((key) => !counters.includes(key)) || keys[0];
   }
 
   // -- the trials page -----------------------------------------------------------------
@@ -495,7 +505,7 @@
           notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text)))
             : h("p", { class: "muted" }, "No notes."))),
       h("h2", {}, "Statistics"),
-      statisticKeys.length
+      statisticKeys.length || ACTIVE.includes(trial.status)
         ? [h("table", {}, h("thead", {}, h("tr", {}, ["key", "last", "min", "max", "count"].map((t) => h("th", {}, t)))),
             h("tbody", {}, statisticKeys.map((key) => {
               const s = trial.summaries[key];
@@ -518,13 +528,23 @@
       (trial.outputs || []).length ? [h("h2", {}, "Files it wrote"),
         filesTable(trial.outputs, [["path", (r) => r.path], ["size", (r) => size(r.size)], ["execution", (r) => "#" + r.execution]])] : null);
 
-    // Statistics: the keys to draw, against the record number.
+    // Statistics: the keys to draw, against the record number; a running trial's keys
+    // and curves are read again as it logs.
     let running = ACTIVE.includes(trial.status);
-    if (statisticKeys.length) {
-      const skip = ["epoch", "step", "iteration", "batch"];
-      const first = statisticKeys.find((k) => !skip.includes(k) && trial.summaries[k].min !== null) || statisticKeys[0];
-      const drawn = new Set([first]);
+    if (statisticKeys.length || running) {
+      let known = [];
+      const drawn = new Set();
       const view = chart(statsChart, {});
+      const showKeys = (numeric) => {
+        if (numeric.join("\n") === known.join("\n")) return;
+        known = numeric;
+        if (!drawn.size && known.length) drawn.add(firstKey(known));
+        clear(keyBoxes, known.map((key) => {
+          const box = h("input", { type: "checkbox", checked: drawn.has(key), "data-key": key });
+          box.addEventListener("change", () => { if (box.checked) drawn.add(key); else drawn.delete(key); redraw(); });
+          return h("label", {}, box, " ", key);
+        }));
+      };
       const redraw = async () => {
         if (!drawn.size) { view.update({ x: "step", curves: [] }, false); return; }
         try {
@@ -534,13 +554,14 @@
           clear(statsChart, errorBox(error));
         }
       };
-      clear(keyBoxes, statisticKeys.filter((k) => trial.summaries[k].min !== null).map((key) => {
-        const box = h("input", { type: "checkbox", checked: drawn.has(key), "data-key": key });
-        box.addEventListener("change", () => { if (box.checked) drawn.add(key); else drawn.delete(key); redraw(); });
-        return h("label", {}, box, " ", key);
-      }));
+      showKeys(statisticKeys.filter((k) => trial.summaries[k].min !== null));
       await redraw();
-      if (running) every(POLL, redraw);
+      if (running) {
+        every(POLL, async () => {
+          showKeys((await api("/api/keys", { trials: trial.id })).statistics);
+          await redraw();
+        });
+      }
     }
 
     // Output: its end, then what follows while it runs.
@@ -596,10 +617,7 @@
       return;
     }
     const wanted = new Set((params.get("y") || "").split(",").filter((k) => keys.statistics.includes(k)));
-    if (!wanted.size && keys.statistics.length) {
-      const skip = ["epoch", "step", "iteration", "batch"];
-      wanted.add(keys.statistics.find((k) => !skip.includes(k)) || keys.statistics[0]);
-    }
+    if (!wanted.size && keys.statistics.length) wanted.add(firstKey(keys.statistics));
     const xSelect = h("select", { id: "x-key" }, keys.x.map((k) => h("option", { value: k }, k)));
     xSelect.value = keys.x.includes(params.get("x")) ? params.get("x") : "step";
     const logBox = h("input", { type: "checkbox", id: "log-scale", checked: params.get("log") === "1" });
