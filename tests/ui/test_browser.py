@@ -5,7 +5,7 @@ The trials page lists and sorts a sweep; a trial's page shows its configuration,
 and output; a plot of two trials draws both; a running trial's curve and output grow
 without a reload; a trial full of ``<script>`` and ``onerror=`` runs nothing. The pages
 are saved as screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's pictures are
-made so: ``KLEIO_SCREENSHOTS=docs/_static``), else into the test's folder.
+made so: ``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
 """
 
 from __future__ import annotations
