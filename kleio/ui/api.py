@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import shlex
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -38,6 +39,8 @@ OUTPUT_TAIL, OUTPUT_BATCH = 256 * 1024, 1024 * 1024
 DIFF_LIMIT = 2 * 1024 * 1024
 #: Numbers of statistics the dashboard keeps in memory, over every trial (~8 bytes each).
 COLUMNS_LIMIT = 16_000_000
+#: Seconds between two counts of a drawn trial's statistics (see :class:`ColumnCache`).
+RECOUNT = 30.0
 
 
 class NotFound(KleioError):
@@ -47,29 +50,32 @@ class NotFound(KleioError):
 class ColumnCache:
     """The statistics of the trials drawn lately (:class:`~kleio.core.series.Columns`),
     so that drawing another key, or a running trial again, reads only what was logged
-    since. The least recently drawn are forgotten past ``limit`` numbers."""
+    since; every ``recount`` seconds a trial's statistics are counted too, which finds
+    those a spool replayed late (see :func:`~kleio.core.series.read_columns`). The least
+    recently drawn are forgotten past ``limit`` numbers."""
 
-    def __init__(self, limit: int = COLUMNS_LIMIT):
-        self.limit = limit
-        self._entries: OrderedDict[str, Columns] = OrderedDict()
+    def __init__(self, limit: int = COLUMNS_LIMIT, recount: float = RECOUNT):
+        self.limit, self.recount = limit, recount
+        self._entries: OrderedDict[str, tuple[Columns, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._reading: dict[str, threading.Lock] = {}
 
     def read(self, store: Store, document: TrialDocument) -> Columns:
         trial = document["_id"]
         with self._lock:
-            previous = self._entries.get(trial)
             reading = self._reading.setdefault(trial, threading.Lock())
         with reading:  # two requests for one trial read it once
             with self._lock:
-                previous = self._entries.get(trial, previous)
-            columns = read_columns(store, document, previous)
+                previous, counted = self._entries.get(trial, (None, 0.0))
+            now = time.monotonic()
+            recount = now - counted >= self.recount
+            columns = read_columns(store, document, previous, recount=recount)
         with self._lock:
-            self._entries[trial] = columns
+            self._entries[trial] = (columns, now if recount or previous is None else counted)
             self._entries.move_to_end(trial)
-            total = sum(entry.size() for entry in self._entries.values())
+            total = sum(entry.size() for entry, _ in self._entries.values())
             while total > self.limit and len(self._entries) > 1:
-                _, dropped = self._entries.popitem(last=False)
+                _, (dropped, _) = self._entries.popitem(last=False)
                 total -= dropped.size()
         return columns
 

@@ -29,6 +29,7 @@ import json
 import mimetypes
 import re
 import socket
+import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -121,6 +122,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("X-Frame-Options", "DENY")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cache-Control", "no-store")
+        # How long the answer took to make (a browser's developer tools show it).
+        spent = (time.perf_counter() - self._started) * 1000
+        self.send_header("Server-Timing", f"answer;dur={spent:.1f}")
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
@@ -153,6 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- requests ----------------------------------------------------------------------
     def do_GET(self) -> None:
+        self._started = time.perf_counter()
         if not self.server.allowed_host(self.headers.get("Host")):
             self._error(
                 HTTPStatus.FORBIDDEN,
@@ -184,6 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET
 
     def _refuse(self) -> None:
+        self._started = time.perf_counter()
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "the dashboard only reads")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse

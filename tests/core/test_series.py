@@ -196,3 +196,40 @@ def test_a_trial_that_did_not_log_a_key_is_named_and_left_out(store):
     plot = plot_curves(store, Query(Selection(ids=["1" * 32, "2" * 32])), 60.0, "step", ["acc"])
     assert [curve.trial for curve in plot.curves] == ["1" * 32]
     assert plot.missing == [("2222222", "acc")]
+
+
+def test_a_cache_of_columns_reads_what_was_logged_since_and_counts_now_and_then(store):
+    from kleio.ui.api import ColumnCache
+
+    document = _trial(store, "f" * 32)
+    _log(store, document["_id"], 100.0, [{"loss": 1.0}], writer="a")
+    _log(store, document["_id"], 102.0, [{"loss": 0.5}], writer="a", first=1)
+    seldom = ColumnCache(recount=3600)
+    assert list(seldom.read(store, document).columns["loss"].values) == [1.0, 0.5]
+    counted = []
+    original = type(store).count_events
+    type(store).count_events = lambda self, *a: counted.append(a) or original(self, *a)
+    try:
+        _log(store, document["_id"], 103.0, [{"loss": 0.25}], writer="a", first=2)
+        assert list(seldom.read(store, document).columns["loss"].values) == [1.0, 0.5, 0.25]
+        assert counted == []  # what followed was read without counting
+        _log(store, document["_id"], 101.0, [{"loss": 0.7}], writer="b")  # replayed late
+        always = ColumnCache(recount=0)
+        always.read(store, document)
+        _log(store, document["_id"], 101.5, [{"loss": 0.6}], writer="c")
+        found = always.read(store, document).columns["loss"].values
+        assert list(found) == [1.0, 0.7, 0.6, 0.5, 0.25] and counted
+    finally:
+        type(store).count_events = original
+
+
+def test_a_cache_of_columns_forgets_the_least_recently_drawn_past_its_limit(store):
+    from kleio.ui.api import ColumnCache
+
+    cache = ColumnCache(limit=25)
+    documents = [_trial(store, name * 32) for name in "123"]
+    for document in documents:
+        _log(store, document["_id"], 100.0, [{"loss": float(i)} for i in range(5)])
+    for document in documents:  # 5 times and 5 values each: 10 numbers a trial
+        cache.read(store, document)
+    assert list(cache._entries) == ["2" * 32, "3" * 32]

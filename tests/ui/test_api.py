@@ -349,6 +349,7 @@ def test_every_answer_forbids_foreign_scripts_and_sniffing(journal, client):
         assert "script-src 'self'" in policy and "default-src 'none'" in policy, path
         assert headers["X-Content-Type-Options"] == "nosniff"
         assert headers["X-Frame-Options"] == "DENY"
+        assert headers["Server-Timing"].startswith("answer;dur=")
     page = client.get("/")
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert b'<script src="/static/app.js"' in page.body
