@@ -23,16 +23,16 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from kleio.store import open_store
 from kleio.ui.api import Dashboard
 from kleio.ui.server import make_server
+from tests.cli.test_after_a_sweep import Sweep
 from tests.conftest import commit, git
-from tests.helpers import KLEIO, clean_environment, run_kleio, text, trial_id_in
+from tests.helpers import KLEIO, clean_environment, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 TRAIN = """\
@@ -83,52 +83,44 @@ SWEEP = {
 PASSWORD = "hunter2-pw"
 
 
-def loss(lr: float, batch: int, epoch: int) -> float:
-    """What the script logs (the tests compute it on their own)."""
-    return round(lr * 10 / (epoch + 1) + batch / 1000, 6)
+def _ran(journal: Sweep, *args: str) -> str:
+    """The id of the trial ``kleio ARGS`` ran (to completion, exit 0)."""
+    result = journal.kleio(*args)
+    assert result.returncode == 0, text(result.stderr)
+    return trial_id_in(result.stderr)
 
 
-@dataclass
-class Journal:
-    backend: str
-    project: Path
-    env: dict[str, str]
-    ids: dict[str, str] = field(default_factory=dict)
-
-    def kleio(self, *args: str, **extra: str):
-        return run_kleio(*args, env={**self.env, **extra}, cwd=self.project, timeout=180)
-
-    def run(self, *args: str) -> str:
-        result = self.kleio(*args)
-        assert result.returncode == 0, text(result.stderr)
-        return trial_id_in(result.stderr)
-
-    def store(self):
-        return open_store(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
-
-
-def _make_journal(backend: str, folder: Path, address: str, name: str) -> Journal:
+def _make_journal(backend: str, folder: Path, address: str, name: str) -> Sweep:
     project = folder / "mnist"
     project.mkdir()
     git(project, "init", "-q", "-b", "main")
     (project / "train.py").write_text(TRAIN)
     commit(project, "first")
     env = clean_environment(folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name)
-    journal = Journal(backend, project, env)
+    journal = Sweep(backend, project, env)
     for key, (lr, batch) in SWEEP.items():
-        journal.ids[key] = journal.run(
-            "run", "--tags", "sweep", "python", "train.py", "--lr", str(lr), "--batch", str(batch)
+        journal.ids[key] = _ran(
+            journal,
+            "run",
+            "--tags",
+            "sweep",
+            "python",
+            "train.py",
+            "--lr",
+            str(lr),
+            "--batch",
+            str(batch),
         )
     with open(project / "train.py", "a") as script:
         script.write("# tuned by hand, not committed\n")
-    journal.ids["h"] = journal.run("run", "--tags", "tuned", "python", "train.py", "--lr", "0.03")
+    journal.ids["h"] = _ran(journal, "run", "--tags", "tuned", "python", "train.py", "--lr", "0.03")
     with open(project / "train.py", "a") as script:
         script.write(f"# {SCRIPT} {IMAGE}\n")
-    journal.ids["hostile"] = journal.run(
+    journal.ids["hostile"] = _ran(journal,
         "run", "--tags", f"hostile;{SCRIPT}", "python", "train.py", "--lr", "0.3",
         "--name", SCRIPT, "--label", IMAGE, "--password", PASSWORD,
     )  # fmt: skip
-    journal.ids["g"] = journal.run(
+    journal.ids["g"] = _ran(journal,
         "branch", journal.ids["hostile"][:7], "--timestamp", "epoch=1",
         "--lr", "0.4", "--password", PASSWORD,
     )  # fmt: skip
@@ -138,13 +130,13 @@ def _make_journal(backend: str, folder: Path, address: str, name: str) -> Journa
 
 
 @pytest.fixture(scope="session")
-def sqlite_journal(tmp_path_factory) -> Journal:
+def sqlite_journal(tmp_path_factory) -> Sweep:
     folder = tmp_path_factory.mktemp("ui-sqlite")
     return _make_journal("sqlite", folder, str(folder / "kleio.db"), "kleio")
 
 
 @pytest.fixture(scope="session")
-def wire_journal(tmp_path_factory, wire_server) -> Iterator[Journal]:
+def wire_journal(tmp_path_factory, wire_server) -> Iterator[Sweep]:
     folder = tmp_path_factory.mktemp("ui-wire")
     name = unique_database_name()
     journal = _make_journal("wire", folder, wire_server.uri, name)
@@ -154,7 +146,7 @@ def wire_journal(tmp_path_factory, wire_server) -> Iterator[Journal]:
 
 
 @pytest.fixture(params=["sqlite", "wire"])
-def journal(request) -> Journal:
+def journal(request) -> Sweep:
     """The journal on each backend."""
     return request.getfixturevalue(f"{request.param}_journal")
 

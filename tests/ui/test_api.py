@@ -13,8 +13,9 @@ import pytest
 from kleio.core.journal import EventWriter
 from kleio.core.output import output_data
 from kleio.core.trial import TrialSpec, new_trial_document
+from tests.cli.test_after_a_sweep import loss
 from tests.helpers import invoke, text
-from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, loss, serving
+from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, serving
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_after_a_sweep import loss
 from tests.helpers import start_kleio, text, trial_id_in
-from tests.ui.conftest import IMAGE, SCRIPT, SWEEP, kleio_ui, loss
+from tests.ui.conftest import IMAGE, SCRIPT, SWEEP, kleio_ui
 
 #: Chromium's flags for a headless run on a closed network, in a fresh profile.
 CHROMIUM_FLAGS = (
@@ -299,16 +300,17 @@ def test_a_running_trials_curve_and_output_grow_without_a_reload(browser, tmp_pa
 
 def _make_running_journal(tmp_path):
     """A journal of its own (the shared one stays as the other tests know it)."""
+    from tests.cli.test_after_a_sweep import Sweep
     from tests.conftest import commit, git
     from tests.helpers import clean_environment
-    from tests.ui.conftest import TRAIN, Journal
+    from tests.ui.conftest import TRAIN
 
     project = tmp_path / "live"
     project.mkdir()
     git(project, "init", "-q", "-b", "main")
     (project / "train.py").write_text(TRAIN)
     commit(project, "first")
-    return Journal("sqlite", project, clean_environment(tmp_path / "home"))
+    return Sweep("sqlite", project, clean_environment(tmp_path / "home"))
 
 
 def _reserved(process) -> str:
