@@ -66,10 +66,12 @@ class Column:
 
 @dataclass
 class Columns:
-    """A trial's view's statistics by key: every record's time, each key's numbers,
-    where each later generation starts, and where reading stopped."""
+    """A trial's view's statistics (or other records, see :func:`read_columns`) by key:
+    every record's time, each key's numbers, where each later generation starts, and
+    where reading stopped."""
 
     trial: str
+    kind: str = STATISTIC
     times: array = field(default_factory=lambda: array("d"))
     columns: dict[str, Column] = field(default_factory=dict)
     #: Record numbers where the records of a later generation (a branch) start.
@@ -92,6 +94,7 @@ class Columns:
     def copy(self) -> Columns:
         return Columns(
             self.trial,
+            self.kind,
             array("d", self.times),
             {
                 key: Column(
@@ -123,31 +126,36 @@ def read_columns(
     previous: Columns | None = None,
     segments: list[Segment] | None = None,
     recount: bool = True,
+    kind: str = STATISTIC,
 ) -> Columns:
-    """The statistics of the trial's view as :class:`Columns`.
+    """The statistics of the trial's view as :class:`Columns`; or, for another ``kind``
+    of event holding numbers (``usage``: the resource samples the launcher takes while a
+    script runs), those of the trial's own executions.
 
     With ``previous`` (columns read before, left as they are: another thread may be
-    drawing them), only the trial's own statistics logged since are read, and added to
-    a copy. With ``recount``, the journal's statistics of the trial are counted too:
-    when it holds more than ``previous`` and those read since account for (older events
-    a spool replayed late), or fewer (a trial deleted and made again), everything is
-    read anew. Counting costs a scan of the trial's index (0.1 s for 1,000,000
-    statistics on SQLite): a reader following a trial does it now and then.
+    drawing them), only the trial's own records written since are read, and added to a
+    copy. With ``recount``, the journal's records of the trial are counted too: when it
+    holds more than ``previous`` and those read since account for (older events a spool
+    replayed late), or fewer (a trial deleted and made again), everything is read anew.
+    Counting costs a scan of the trial's index (0.1 s for 1,000,000 statistics on
+    SQLite): a reader following a trial does it now and then.
     """
     trial = document["_id"]
     if previous is not None:
-        stored = store.count_events(trial, [STATISTIC]) if recount else None
+        stored = store.count_events(trial, [kind]) if recount else None
         if stored is None or stored > previous.own:
             previous = _extended(store, previous)
         if stored is None or previous.own >= stored:  # more: logged since counting
             return previous
-    columns = Columns(trial)
-    for index, segment in enumerate(segments if segments is not None else lineage(store, document)):
+    if segments is None:
+        segments = lineage(store, document) if kind == STATISTIC else [Segment(trial, None)]
+    columns = Columns(trial, kind)
+    for index, segment in enumerate(segments):
         if index:
             columns.boundaries.append(columns.count)
         own = segment.trial == trial
         for event in store.read_events(
-            segment.trial, [STATISTIC], until=segment.until, page_size=10_000
+            segment.trial, [kind], until=segment.until, page_size=10_000
         ):
             columns.add(event.time, event.data)
             if own:
@@ -158,9 +166,9 @@ def read_columns(
 
 
 def _extended(store: Store, previous: Columns) -> Columns:
-    """``previous`` and the trial's own statistics logged since (a copy when there are)."""
+    """``previous`` and the trial's own records written since (a copy when there are)."""
     events = store.read_events(
-        previous.trial, [STATISTIC], after=previous.last_key, page_size=10_000
+        previous.trial, [previous.kind], after=previous.last_key, page_size=10_000
     )
     first = next(events, None)
     if first is None:

@@ -24,6 +24,7 @@ from typing import Any
 from kleio.core.errors import KleioError, SettingsError
 from kleio.core.record import TrialRecord
 from kleio.core.series import Columns, read_columns
+from kleio.core.summaries import STATISTIC
 from kleio.core.trial import TrialDocument, short_id
 from kleio.store.base import Store
 
@@ -41,6 +42,9 @@ DIFF_LIMIT = 2 * 1024 * 1024
 COLUMNS_LIMIT = 16_000_000
 #: Seconds between two counts of a drawn trial's statistics (see :class:`ColumnCache`).
 RECOUNT = 30.0
+#: Kinds of events whose numbers may be drawn: statistics, and the resource samples
+#: (CPU, memory, GPUs) the launcher journals while a script runs.
+CURVE_KINDS = (STATISTIC, "usage")
 
 
 class NotFound(KleioError):
@@ -56,23 +60,23 @@ class ColumnCache:
 
     def __init__(self, limit: int = COLUMNS_LIMIT, recount: float = RECOUNT):
         self.limit, self.recount = limit, recount
-        self._entries: OrderedDict[str, tuple[Columns, float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str], tuple[Columns, float]] = OrderedDict()
         self._lock = threading.Lock()
-        self._reading: dict[str, threading.Lock] = {}
+        self._reading: dict[tuple[str, str], threading.Lock] = {}
 
-    def read(self, store: Store, document: TrialDocument) -> Columns:
-        trial = document["_id"]
+    def read(self, store: Store, document: TrialDocument, kind: str = STATISTIC) -> Columns:
+        entry = (document["_id"], kind)
         with self._lock:
-            reading = self._reading.setdefault(trial, threading.Lock())
+            reading = self._reading.setdefault(entry, threading.Lock())
         with reading:  # two requests for one trial read it once
             with self._lock:
-                previous, counted = self._entries.get(trial, (None, 0.0))
+                previous, counted = self._entries.get(entry, (None, 0.0))
             now = time.monotonic()
             recount = now - counted >= self.recount
-            columns = read_columns(store, document, previous, recount=recount)
+            columns = read_columns(store, document, previous, recount=recount, kind=kind)
         with self._lock:
-            self._entries[trial] = (columns, now if recount or previous is None else counted)
-            self._entries.move_to_end(trial)
+            self._entries[entry] = (columns, now if recount or previous is None else counted)
+            self._entries.move_to_end(entry)
             total = sum(entry.size() for entry, _ in self._entries.values())
             while total > self.limit and len(self._entries) > 1:
                 _, (dropped, _) = self._entries.popitem(last=False)
@@ -272,19 +276,26 @@ class Dashboard:
         raise NotFound(f"trial {record.short_id} has no artifact {blob!r}")
 
     # -- curves ------------------------------------------------------------------------
+    def _kind(self, params: Params) -> str:
+        kind = _one(params, "kind") or STATISTIC
+        if kind not in CURVE_KINDS:
+            raise SettingsError(f"kind must be one of {', '.join(CURVE_KINDS)}, not {kind!r}")
+        return kind
+
     def keys(self, params: Params) -> dict[str, Any]:
         """The statistic keys of the ``trials`` that hold numbers (what a curve may
-        draw), and what the x axis may be."""
+        draw), and what the x axis may be; ``kind=usage``: those of resource samples."""
         from kleio.core.query import Query
         from kleio.core.selection import Selection, select_trials
         from kleio.core.series import STEP, TIME
         from kleio.core.summaries import view_summaries
 
+        kind = self._kind(params)
         ids = [word for word in _list(params, "trials") if word]
         if not ids:
             return {"statistics": [], "x": [STEP, TIME]}
         selected = select_trials(self.store, Query(Selection(ids=ids)).selection, self.lease)
-        summaries = view_summaries(self.store, [document for document, _ in selected])
+        summaries = view_summaries(self.store, [document for document, _ in selected], kind)
         # Each trial's keys in the order it first logged them, as kleio compare has them.
         numeric = list(
             dict.fromkeys(
@@ -301,11 +312,13 @@ class Dashboard:
         of the ``trials``, smoothed by ``smooth`` (0 to 1) and cut to ``points`` pixel
         buckets (default 1000): ``{"x", "curves": [{"trial", "short_id", "status",
         "key", "label", "x": [...], "y": [...], "points", "branch_points"}], "missing"}``.
+        ``kind=usage`` draws resource samples instead of statistics.
         """
         from kleio.core.query import Query
         from kleio.core.selection import Selection
         from kleio.core.series import STEP, plot_curves
 
+        kind = self._kind(params)
         ids = [word for word in _list(params, "trials") if word]
         if not ids:
             raise SettingsError("no trial to draw: give trials=ID,ID")
@@ -322,7 +335,7 @@ class Dashboard:
             [key for key in _list(params, "y") if key],
             smoothing=smoothing,
             buckets=_number(params, "points", BUCKETS, 10, MAX_BUCKETS),
-            read=self.columns.read,
+            read=lambda store, document: self.columns.read(store, document, kind),
         )
         return {
             "x": plot.x,

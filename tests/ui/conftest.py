@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from kleio.core.journal import EventWriter
 from kleio.ui.api import Dashboard
 from kleio.ui.server import make_server
 from tests.cli.test_after_a_sweep import Sweep
@@ -81,6 +82,23 @@ SWEEP = {
     "f": (0.2, 16),
 }
 PASSWORD = "hunter2-pw"
+#: Resource samples of a run every 10 s: CPU (% of a core), memory and a GPU.
+USAGE = [
+    (
+        "usage",
+        1_800_000_000.0 + 10 * i,
+        {
+            "execution": 1,
+            "processes": 2,
+            "threads": 9,
+            "cpu_percent": 150.0 + 10 * (i % 3),
+            "rss": (300 + 20 * i) << 20,
+            "gpu0_utilization": 80 + i,
+            "gpu0_memory": (8000 + 100 * i) << 20,
+        },
+    )
+    for i in range(12)
+]
 
 
 def _ran(journal: Sweep, *args: str) -> str:
@@ -114,6 +132,8 @@ def _make_journal(backend: str, folder: Path, address: str, name: str) -> Sweep:
     with open(project / "train.py", "a") as script:
         script.write("# tuned by hand, not committed\n")
     journal.ids["h"] = _ran(journal, "run", "--tags", "tuned", "python", "train.py", "--lr", "0.03")
+    with journal.store() as store:  # resource samples, as the launcher journals them
+        store.append_events(EventWriter().events(journal.ids["h"], USAGE))
     with open(project / "train.py", "a") as script:
         script.write(f"# {SCRIPT} {IMAGE}\n")
     journal.ids["hostile"] = _ran(journal,

@@ -15,7 +15,7 @@ from kleio.core.output import output_data
 from kleio.core.trial import TrialSpec, new_trial_document
 from tests.cli.test_after_a_sweep import loss
 from tests.helpers import invoke, text
-from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, serving
+from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, USAGE, serving
 
 
 @pytest.fixture
@@ -249,6 +249,31 @@ def test_series_are_the_curves_of_kleio_plot(journal, client):
     smoothed = client.json("/api/series" + _query(trials=ids, y="loss", smooth="0.5"))
     first = next(c for c in smoothed["curves"] if c["trial"] == journal.ids["a"])
     assert first["y"][0] == curve["y"][0] and first["y"][1] != curve["y"][1]
+
+
+def test_resource_use_is_drawn_against_time_from_the_samples(journal, client):
+    trial = journal.ids["h"]
+    keys = client.json("/api/keys" + _query(trials=trial, kind="usage"))
+    assert keys["statistics"] == [
+        "cpu_percent", "execution", "gpu0_memory", "gpu0_utilization", "processes", "rss",
+        "threads",
+    ]  # fmt: skip
+    answer = client.json(
+        "/api/series" + _query(trials=trial, kind="usage", x="time", y="cpu_percent,rss")
+    )
+    cpu, memory = answer["curves"]
+    assert cpu["key"] == "cpu_percent" and memory["key"] == "rss"
+    assert cpu["x"] == [10.0 * i for i in range(12)]  # seconds since the first sample
+    assert cpu["y"] == [data["cpu_percent"] for _, _, data in USAGE]
+    assert memory["y"][-1] == (300 + 20 * 11) << 20
+    assert client.json("/api/keys" + _query(trials=journal.ids["a"], kind="usage")) == {
+        "statistics": [],
+        "x": ["step", "time"],
+    }
+    refused = client.get("/api/series" + _query(trials=trial, kind="stdout", y="text"))
+    assert (
+        refused.status == 400 and "kind must be one of statistic, usage" in refused.json()["error"]
+    )
 
 
 def test_a_branch_curve_marks_its_branch_point(journal, client):

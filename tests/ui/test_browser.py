@@ -187,7 +187,7 @@ def test_the_trials_page_lists_the_sweep_and_sorts_by_loss_min(
     _wait(browser, "location.hash.includes('sort=-loss')")
     _wait(
         browser,
-        f"document.querySelector('#trials tbody tr').dataset.id === "
+        f"document.querySelector('#trials tbody tr')?.dataset.id === "
         f"'{sqlite_journal.ids[expected[-1]]}'",
     )
 
@@ -203,11 +203,19 @@ def test_a_trial_page_shows_its_configuration_diff_and_output(
     diff = _texts(browser, "#diff")[0]
     assert "+# tuned by hand, not committed" in diff
     assert _texts(browser, "#diff .add") == ["+# tuned by hand, not committed"]
-    _wait(browser, "document.querySelector('#output').textContent.includes('trained')")
+    _wait(browser, "document.querySelector('#output')?.textContent.includes('trained')")
     output = _texts(browser, "#output")[0]
     assert output.startswith("epoch 0 loss 0.332\nepoch 1 loss 0.182\n"), output
     assert "a warning on stderr" not in output
     _wait(browser, "document.querySelector('#trial-chart canvas') !== null")
+    # Resource use: CPU first, memory and the GPU a click away.
+    _wait(browser, "document.querySelector('#usage-chart canvas') !== null")
+    assert browser.execute_script("return document.querySelector('#usage').hidden;") is False
+    boxes = browser.execute_script(
+        "return [...document.querySelectorAll('#usage-keys input')]"
+        ".map((box) => [box.dataset.key, box.checked]);"
+    )
+    assert ["cpu_percent", True] in boxes and ["gpu0_utilization", False] in boxes
     assert _texts(browser, "#artifacts a") == ["model.bin"]
     browser.execute_script("document.querySelector('#with-stderr').click();")
     _wait(browser, "document.querySelector('#output .stderr') !== null")
@@ -265,7 +273,7 @@ def test_the_plot_of_two_trials_draws_both_curves(browser, dashboard, sqlite_jou
     # The guide's picture: the whole sweep.
     sweep = ",".join(sqlite_journal.ids[name] for name in SWEEP)
     _open(browser, f"{dashboard}#/plot?trials={sweep}&y=loss&x=epoch")
-    _wait(browser, "document.querySelector('#plot-chart').dataset.curves === '6'")
+    _wait(browser, "document.querySelector('#plot-chart')?.dataset.curves === '6'")
     _save(browser, screenshots, "dashboard-plot.png", sqlite_journal.project.parent)
 
 
@@ -279,17 +287,17 @@ def test_a_running_trials_curve_and_output_grow_without_a_reload(browser, tmp_pa
         trial = _reserved(process)
         with kleio_ui(journal.env, journal.project) as running:
             _open(browser, f"{running.url}#/trial/{trial}")
-            _wait(browser, "Number(document.querySelector('#trial-chart').dataset.points) > 0")
+            _wait(browser, "Number(document.querySelector('#trial-chart')?.dataset.points) > 0")
             browser.execute_script("window.__same_page = true;")
-            points = int(_wait(browser, "document.querySelector('#trial-chart').dataset.points"))
+            points = int(_wait(browser, "document.querySelector('#trial-chart')?.dataset.points"))
             lines = _texts(browser, "#output")[0].count("\n")
             _wait(
                 browser,
-                f"Number(document.querySelector('#trial-chart').dataset.points) >= {points + 5}",
+                f"Number(document.querySelector('#trial-chart')?.dataset.points) >= {points + 5}",
             )
             _wait(
                 browser,
-                f"document.querySelector('#output').textContent.split('\\n').length > {lines + 5}",
+                f"document.querySelector('#output')?.textContent.split('\\n').length > {lines + 5}",
             )
             assert browser.execute_script("return window.__same_page === true;")
     finally:
@@ -335,8 +343,8 @@ def test_a_hostile_trial_runs_no_script_on_any_page(browser, dashboard, sqlite_j
     for page in pages:
         _open(browser, dashboard + page)
         if "trial/" in page:
-            _wait(browser, "!document.querySelector('#output').textContent.includes('Loading')")
-            _wait(browser, "document.querySelector('#output').textContent.length > 0")
+            _wait(browser, "!document.querySelector('#output')?.textContent.includes('Loading')")
+            _wait(browser, "document.querySelector('#output')?.textContent.length > 0")
         time.sleep(0.5)  # an image that fails to load would fire onerror by now
         assert browser.execute_script("return window.__alerts;") == [], page
         assert browser.execute_script("return document.querySelectorAll('img').length;") == 0
@@ -355,7 +363,7 @@ def test_a_hostile_trial_runs_no_script_on_any_page(browser, dashboard, sqlite_j
     # What the trial's page shows of it, as text: command, configuration, tag, output,
     # artifact name, note and diff.
     _open(browser, f"{dashboard}#/trial/{hostile}")
-    _wait(browser, "document.querySelector('#output').textContent.includes('trained')")
+    _wait(browser, "document.querySelector('#output')?.textContent.includes('trained')")
     shown = browser.execute_script("return document.body.innerText;")
     for place in (
         _texts(browser, "#command")[0],

@@ -66,7 +66,7 @@
     if (value === 0) return "0";
     if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
     const magnitude = Math.abs(value);
-    if (magnitude >= 1e15 || magnitude < 1e-4) return value.toPrecision(4);
+    if (magnitude >= 1e15 || magnitude < 1e-4) return value.toExponential(3).replace(/\.?0+e/, "e");
     const digits = Math.max(0, 3 - Math.floor(Math.log10(magnitude)));
     const text = value.toFixed(digits);
     return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
@@ -155,6 +155,12 @@
       plot = null;
     }
 
+    function fit() {
+      if (plot) plot.setSize({ width: Math.max(320, container.clientWidth || 800), height: plot.height });
+    }
+    window.addEventListener("resize", fit);
+    leaving.push(() => window.removeEventListener("resize", fit));
+
     function update(answer, log) {
       const curves = answer.curves;
       container.dataset.points = String(curves.reduce((sum, c) => sum + c.points, 0));
@@ -226,6 +232,38 @@
     // What a chart draws first: the first key that is no counter.
     const counters = ["epoch", "step", "iteration", "batch"];
     return keys.find((key) => !counters.includes(key)) || keys[0];
+  }
+
+  async function liveCurves(id, { kind, x, keys, running, chartNode, boxNode, prefer, shown }) {
+    // A chart of one trial's records of `kind`, with a box per key; `keys` known already
+    // (else asked for), read again while the trial runs. `shown` appears once there are keys.
+    let known = [];
+    const drawn = new Set();
+    const view = chart(chartNode, { height: 240 });
+    const showKeys = (numeric) => {
+      if (numeric.join("\n") === known.join("\n")) return;
+      known = numeric;
+      if (shown) shown.hidden = !known.length;
+      if (!drawn.size && known.length) drawn.add((prefer || []).find((k) => known.includes(k)) || firstKey(known));
+      clear(boxNode, known.map((key) => {
+        const box = h("input", { type: "checkbox", checked: drawn.has(key), "data-key": key });
+        box.addEventListener("change", () => { if (box.checked) drawn.add(key); else drawn.delete(key); redraw(); });
+        return h("label", {}, box, " ", key);
+      }));
+    };
+    const redraw = async () => {
+      if (!drawn.size) { if (known.length) view.update({ x, curves: [] }, false); return; }
+      try {
+        const answer = await api("/api/series", { trials: id, y: [...drawn].join(","), x, kind, points: 800 });
+        view.update(answer, false);
+      } catch (error) {
+        clear(chartNode, errorBox(error));
+      }
+    };
+    const ask = async () => showKeys((await api("/api/keys", { trials: id, kind })).statistics);
+    if (keys) showKeys(keys); else await ask();
+    await redraw();
+    if (running) every(POLL, async () => { await ask(); await redraw(); });
   }
 
   // -- the trials page -----------------------------------------------------------------
@@ -458,6 +496,10 @@
     const statisticKeys = Object.keys(trial.summaries);
     const statsChart = h("div", { class: "chart", id: "trial-chart" });
     const keyBoxes = h("div", { class: "keys" });
+    const usageChart = h("div", { class: "chart", id: "usage-chart" });
+    const usageBoxes = h("div", { class: "keys", id: "usage-keys" });
+    const usageSection = h("section", { hidden: true, id: "usage" },
+      h("h2", {}, "Resource use"), usageBoxes, usageChart);
     const output = h("pre", { class: "output", id: "output" });
     const withStderr = h("input", { type: "checkbox", id: "with-stderr" });
     const notes = trial.notes || [];
@@ -513,6 +555,7 @@
             }))),
           keyBoxes, statsChart]
         : h("p", { class: "muted" }, "No statistics."),
+      usageSection,
       h("h2", {}, "Output"),
       h("div", { class: "toolbar" }, h("label", {}, withStderr, " stderr too"),
         h("span", { class: "muted", id: "output-note" })),
@@ -528,41 +571,17 @@
       (trial.outputs || []).length ? [h("h2", {}, "Files it wrote"),
         filesTable(trial.outputs, [["path", (r) => r.path], ["size", (r) => size(r.size)], ["execution", (r) => "#" + r.execution]])] : null);
 
-    // Statistics: the keys to draw, against the record number; a running trial's keys
-    // and curves are read again as it logs.
+    // Statistics against the record number, resource use against time; a running
+    // trial's keys and curves are read again as it logs.
     let running = ACTIVE.includes(trial.status);
     if (statisticKeys.length || running) {
-      let known = [];
-      const drawn = new Set();
-      const view = chart(statsChart, {});
-      const showKeys = (numeric) => {
-        if (numeric.join("\n") === known.join("\n")) return;
-        known = numeric;
-        if (!drawn.size && known.length) drawn.add(firstKey(known));
-        clear(keyBoxes, known.map((key) => {
-          const box = h("input", { type: "checkbox", checked: drawn.has(key), "data-key": key });
-          box.addEventListener("change", () => { if (box.checked) drawn.add(key); else drawn.delete(key); redraw(); });
-          return h("label", {}, box, " ", key);
-        }));
-      };
-      const redraw = async () => {
-        if (!drawn.size) { view.update({ x: "step", curves: [] }, false); return; }
-        try {
-          const answer = await api("/api/series", { trials: trial.id, y: [...drawn].join(","), points: 800 });
-          view.update(answer, false);
-        } catch (error) {
-          clear(statsChart, errorBox(error));
-        }
-      };
-      showKeys(statisticKeys.filter((k) => trial.summaries[k].min !== null));
-      await redraw();
-      if (running) {
-        every(POLL, async () => {
-          showKeys((await api("/api/keys", { trials: trial.id })).statistics);
-          await redraw();
-        });
-      }
+      const numeric = statisticKeys.filter((k) => trial.summaries[k].min !== null);
+      await liveCurves(trial.id, { kind: "statistic", x: "step", keys: numeric, running, chartNode: statsChart, boxNode: keyBoxes });
     }
+    await liveCurves(trial.id, {
+      kind: "usage", x: "time", keys: null, running, chartNode: usageChart, boxNode: usageBoxes,
+      prefer: ["cpu_percent", "rss"], shown: usageSection,
+    });
 
     // Output: its end, then what follows while it runs.
     let cursor = "";
