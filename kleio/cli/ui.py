@@ -65,9 +65,13 @@ def execute(args: argparse.Namespace, context) -> int:
         )
     context.notify(f"dashboard of {database} at {server.url} (Ctrl-C stops it)")
     if args.open:
+        import threading
         import webbrowser
 
-        webbrowser.open(server.url.replace("0.0.0.0", "127.0.0.1"))
+        # In a thread: a browser in the terminal (lynx, w3m) waits for the page it asks
+        # for, which the server must be serving by then.
+        address = server.url.replace("://0.0.0.0:", "://127.0.0.1:")
+        threading.Thread(target=webbrowser.open, args=(address,), daemon=True).start()
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
+import time
 import urllib.parse
 
 from tests.helpers import run_kleio, text
@@ -94,3 +96,24 @@ def test_the_mongodb_password_never_reaches_the_page(sqlite_journal, wire_server
         assert b"s3cret" not in answer.body and "s3cret" not in str(answer.headers)
     assert all(answer.status >= 400 for answer in answers[2:])
     assert "s3cret" not in terminal
+
+
+def test_open_shows_the_dashboard_in_the_users_browser(sqlite_journal, tmp_path):
+    """``--open`` starts the browser of ``BROWSER`` on the dashboard's address; the page
+    is served while that browser asks for it (a browser in the terminal waits for it)."""
+    seen = tmp_path / "seen"
+    browser = tmp_path / "browser.py"
+    browser.write_text(
+        "import sys, urllib.request\n"
+        "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+        "page = opener.open(sys.argv[1], timeout=30).read()\n"
+        f"open({str(seen)!r}, 'w').write(sys.argv[1] + ' ' + str(b'<title>Kleio' in page))\n"
+    )
+    env = {**sqlite_journal.env, "BROWSER": f"{sys.executable} {browser} %s"}
+    with kleio_ui(env, sqlite_journal.project, "--open") as running:
+        deadline = time.monotonic() + 30
+        while not seen.exists():
+            assert time.monotonic() < deadline, "the browser was never started"
+            time.sleep(0.1)
+        time.sleep(0.2)
+        assert seen.read_text() == f"{running.url} True"
