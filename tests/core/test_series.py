@@ -232,4 +232,4 @@ def test_a_cache_of_columns_forgets_the_least_recently_drawn_past_its_limit(stor
         _log(store, document["_id"], 100.0, [{"loss": float(i)} for i in range(5)])
     for document in documents:  # 5 times and 5 values each: 10 numbers a trial
         cache.read(store, document)
-    assert list(cache._entries) == ["2" * 32, "3" * 32]
+    assert [trial for trial, _kind in cache._entries] == ["2" * 32, "3" * 32]
