@@ -4,6 +4,7 @@ end-to-end tests a temporary git repository, a fresh KLEIO_HOME and the real com
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import textwrap
 from pathlib import Path
@@ -13,6 +14,18 @@ import pytest
 from kleio.store.sqlite import SQLiteStore
 from tests.helpers import clean_environment, run_kleio
 from tests.mongo_server import WireServer
+
+
+def pytest_configure(config):
+    """Start every test from the signal dispositions of an interactive terminal.
+
+    A suite started in the background of a non-interactive shell (``(pytest &)``, a cron
+    job, some CI runners) inherits SIGINT and SIGQUIT ignored, and so would every
+    ``kleio`` and script it starts: a script interrupting itself would go on. Tests of
+    inherited dispositions set them explicitly (``tests/cli/test_signals.py``).
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 @pytest.fixture(autouse=True)

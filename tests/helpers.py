@@ -64,6 +64,33 @@ def start_kleio(env: dict[str, str], cwd: Path, *args: str, **extra: str) -> sub
     )
 
 
+def follow(
+    env: dict[str, str], cwd: Path, *args: str, timeout: float = 60
+) -> tuple[list[tuple[str, float]], subprocess.Popen]:
+    """``kleio tail -f ARGS`` to its end: each line it printed with the time the test read
+    it, and the finished process. Killed after ``timeout`` seconds."""
+    import threading
+
+    follower = start_kleio(env, cwd, "tail", "-f", *args)
+    watchdog = threading.Timer(timeout, follower.kill)
+    watchdog.start()
+    try:
+        received = [
+            (text(line).rstrip("\n"), time.time()) for line in iter(follower.stdout.readline, b"")
+        ]
+    finally:
+        watchdog.cancel()
+    return received, follower
+
+
+def stop(*processes: subprocess.Popen | None) -> None:
+    """Kill the processes still running, and reap them."""
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def wait_for(path: Path, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -122,6 +122,7 @@ def run_options(parser: argparse.ArgumentParser) -> None:
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
     ).completer = completion.tags
     parser.add_argument("--project", help="project name (default: the git repository's folder)")
+    working_dir(parser)
     allow_changes(parser, "branch the trial if")
     parser.add_argument(
         "--config",
@@ -135,6 +136,42 @@ def run_options(parser: argparse.ArgumentParser) -> None:
         nargs=argparse.REMAINDER,
         help="the command to run, e.g. python train.py --lr 0.1",
     )
+
+
+def working_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--working-dir",
+        metavar="ROOT",
+        help="make the working folders of new trials under ROOT (default: "
+        "$KLEIO_HOME/trials); {trial.working_dir} on the command line names it",
+    )
+
+
+def execution(parser: argparse.ArgumentParser) -> None:
+    """``--no-hook`` and ``--sample-interval``: what Kleio watches while the script runs."""
+    parser.add_argument(
+        "--no-hook",
+        action="store_true",
+        help="do not record the configuration the script's argument parser resolved "
+        "(also KLEIO_HOOK=0)",
+    )
+    parser.add_argument(
+        "--sample-interval",
+        metavar="SECONDS",
+        type=_seconds,
+        help="sample CPU, memory, threads, I/O and GPUs of the script's processes every "
+        "SECONDS (default 10, also KLEIO_SAMPLE_INTERVAL; 0: never)",
+    )
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, not {text!r}")
+    return value
 
 
 def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
@@ -248,6 +285,11 @@ def runner(args: argparse.Namespace, context):
         capture=getattr(args, "capture", False),
         switch_over=getattr(args, "switch_over", False),
         allowed=allowed_changes(args),
+        working_root=os.path.abspath(args.working_dir)
+        if getattr(args, "working_dir", None)
+        else None,
+        hook=not getattr(args, "no_hook", False),
+        sample_interval=getattr(args, "sample_interval", None),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
 

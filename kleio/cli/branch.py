@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--tags", metavar="A;B", help="tags added to the parent's"
     ).completer = completion.tags
     arguments.capture(parser)
+    arguments.execution(parser)
+    arguments.working_dir(parser)
     parser.add_argument(
         "--no-run", action="store_true", help="record the branch without running it"
     )

@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="show everything recorded about a trial",
         description="Show what the journal holds about trial ID: status, command lines, "
-        "configuration, code version, environment, executions and their hosts, lineage, "
-        "statistics, artifacts and the files it wrote.",
+        "configuration (defaults the script resolved marked), code version, environment, "
+        "executions and their hosts, resource use, lineage, statistics, artifacts and the "
+        "files it wrote.",
         epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
     )
     arguments.trial_id(parser)
@@ -39,6 +40,7 @@ def _trial(record: TrialRecord, out: Sections) -> None:
     out.item("created", out.display.zoned(document.get("created")))
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")
+    out.item("working dir", document.get("working_dir") or "-")
 
 
 def _command_lines(record: TrialRecord, out: Sections) -> None:
@@ -54,9 +56,11 @@ def _configuration(record: TrialRecord, out: Sections) -> None:
     from kleio.core import display
 
     out.title("Configuration")
-    configuration = record.document.get("configuration") or {}
+    configuration = record.configuration
+    defaults = set(record.defaults)
     for key, value in configuration.items():
-        out.item(key, display.value(value), indent=2)
+        shown = display.value(value)
+        out.item(key, f"{shown}  (default)" if key in defaults else shown, indent=2)
     if not configuration:
         out.text("  (none)")
 
@@ -126,22 +130,42 @@ def _executions(record: TrialRecord, out: Sections) -> None:
         if gpus:
             names = ", ".join(f"{g.get('name')} ({g.get('memory_mib')} MiB)" for g in gpus)
             out.item("gpus", f"{names}; driver {host.get('gpu_driver')}", indent=6)
-        if host.get("scheduler"):
-            out.item(
-                "scheduler",
-                ", ".join(
-                    f"{k}={v}"
-                    for k, v in host["scheduler"].items()
-                    if k.endswith(("JOB_ID", "JOBID", "TASK_ID"))
-                ),
-                indent=6,
-            )
+        if host.get("job"):
+            out.item("job", _job(host["job"]), indent=6)
         start, end = execution.get("start"), execution.get("end")
         out.item("start", out.display.zoned(start), indent=6)
         out.item("end", out.display.zoned(end), indent=6)
         out.item("duration", clock.duration(execution.get("duration")), indent=6)
+        if execution.get("signals"):
+            out.item("signals", _signals(execution["signals"]), indent=6)
     if not record.executions:
         out.text("  (never run)")
+
+
+def _signals(signals: list[dict[str, Any]]) -> str:
+    """``SIGUSR1 (caught), SIGTERM (ignored)``: what the script did with each signal."""
+    return ", ".join(f"{s.get('signal')} ({s.get('effect')})" for s in signals)
+
+
+def _job(job: dict[str, Any]) -> str:
+    """``slurm job 4242 (array 4240, task 2), partition gpu, nodes n1, time limit 1:00:00,
+    restarted 1 time``."""
+    text = f"{job.get('scheduler')} job {job.get('job_id')}"
+    array = [
+        f"{label} {job[key]}"
+        for label, key in (("array", "array_job_id"), ("task", "array_task_id"))
+        if job.get(key) is not None
+    ]
+    if array:
+        text += f" ({', '.join(array)})"
+    facts = (("partition", "partition"), ("nodes", "nodes"), ("time limit", "time_limit"))
+    for label, key in facts:
+        if job.get(key):
+            text += f", {label} {job[key]}"
+    restarts = job.get("restart_count") or 0
+    if restarts:
+        text += f", restarted {restarts} time{'s' if restarts > 1 else ''}"
+    return text
 
 
 def _lineage(record: TrialRecord, out: Sections) -> None:
@@ -220,12 +244,39 @@ def _resources(record: TrialRecord, out: Sections) -> None:
 
 
 def _notes(record: TrialRecord, out: Sections) -> None:
-
     if not record.notes:
         return
     out.title("Notes")
     for note in record.notes:
         out.text(f"  {out.display.zoned(note['time'])}  {note['text']}")
+
+
+def _usage(record: TrialRecord, out: Sections) -> None:
+    from kleio.core import display
+    from kleio.core.usage import usage_summary
+
+    summary = usage_summary(record.usage)
+    if not summary["samples"]:
+        return
+    out.title("Resource use")
+    out.item("samples", summary["samples"], indent=2)
+    if "peak_rss" in summary:
+        out.item("peak memory", display.size(summary["peak_rss"]), indent=2)
+    if "mean_cpu_percent" in summary:
+        out.item("mean CPU", f"{summary['mean_cpu_percent']:g}% of a core", indent=2)
+    if "peak_threads" in summary:
+        out.item(
+            "at most",
+            f"{summary['peak_threads']} threads in {summary['peak_processes']} processes",
+            indent=2,
+        )
+    for index, gpu in (summary.get("gpus") or {}).items():
+        parts = []
+        if "peak_memory" in gpu:
+            parts.append(f"peak memory {display.size(gpu['peak_memory'])}")
+        if "mean_utilization" in gpu:
+            parts.append(f"mean utilization {gpu['mean_utilization']:g}%")
+        out.item(f"gpu {index}", ", ".join(parts), indent=2)
 
 
 #: The sections of ``kleio info``, in order.
@@ -236,6 +287,7 @@ SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
     _code_version,
     _environment,
     _executions,
+    _usage,
     _lineage,
     _statistics,
     _artifacts,

@@ -43,7 +43,7 @@ def execute(args: argparse.Namespace, context) -> int:
     # reads as little of each document as it can.
     fields = DOCUMENT_FIELDS
     if not args.where and not args.sort:
-        fields = [name for name in DOCUMENT_FIELDS if name != "configuration"]
+        fields = [name for name in DOCUMENT_FIELDS if name not in ("configuration", "resolved")]
     trials = query_trials(
         context.store, arguments.trial_query(args), context.settings.lease, fields
     )

@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--switch-over", action="store_true", help="run the trial even if it is broken"
     )
+    arguments.execution(parser)
     arguments.run_options(parser)
 
 

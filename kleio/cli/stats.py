@@ -26,24 +26,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--reverse", action="store_true", help="sort in descending order")
     parser.add_argument("--keys", metavar="A,B", help="only these keys, in this order")
     arguments.where(parser, "statistics")
+    parser.add_argument(
+        "--with-meta",
+        action="store_true",
+        help="add where each statistic comes from: _trial, _execution (its number) and "
+        "_time (when it was logged)",
+    )
+    parser.add_argument(
+        "--resources",
+        action="store_true",
+        help="print the resource samples of the trial's executions instead (CPU, memory, "
+        "threads, I/O, GPUs), each with its time",
+    )
     output_options(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.commandline import parse_assignment
+    from kleio.core.errors import SettingsError
+    from kleio.core.statistics import META_KEYS
 
-    statistics = context.record(args.id).statistics
+    if args.resources and args.with_meta:
+        raise SettingsError(
+            "--with-meta is for statistics: resource samples have their time and execution"
+        )
+    record = context.record(args.id)
+    statistics = record.usage if args.resources else record.statistics
     where = dict(parse_assignment(text) for text in args.where)
     if where:
         statistics = statistics.where(**where)
     if args.sort:
         statistics = statistics.sorted_by(args.sort, reverse=args.reverse)
     elif args.reverse:
-        statistics = type(statistics)(reversed(statistics))
+        statistics = statistics.reversed()
     keys = (
         [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else statistics.keys()
     )
-    columns = [Column(key, key.upper()) for key in keys]
+    if args.with_meta:
+        keys += [key for key in META_KEYS if key not in keys]
+        statistics = statistics.with_meta()
+    timed = "time" if args.resources else "_time"
+    columns = [Column(key, key.upper(), time=key == timed) for key in keys]
     if not columns and args.format == "table":
         columns = [Column("", "(NO STATISTICS)")]
     rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)

@@ -53,13 +53,29 @@ class Trial:
         doc="new, reserved, running, completed, broken, interrupted or lost.",
     )
     commandline = property(lambda self: list(self._record.document.get("commandline") or []))
-    configuration = property(lambda self: self._record.document.get("configuration") or {})
+    configuration = property(
+        lambda self: self._record.configuration,
+        doc="What the script ran with: the command line's configuration, and the defaults "
+        "its argument parser filled in (see ``defaults``).",
+    )
+    command_configuration = property(
+        lambda self: self._record.document.get("configuration") or {},
+        doc="The configuration the command line gives: the trial's identity.",
+    )
+    defaults = property(
+        lambda self: self._record.defaults,
+        doc="The keys of ``configuration`` the script's parser filled in, not typed.",
+    )
     version = property(
         lambda self: self._record.document.get("version") or {},
         doc="The code version: git commit, branch, dirty flag, diff...",
     )
     environment = property(lambda self: self._record.document.get("environment") or {})
     tags = property(lambda self: list(self._record.document.get("tags") or []))
+    working_dir = property(
+        lambda self: self._record.document.get("working_dir"),
+        doc="The trial's own folder, ``{trial.working_dir}`` on its command line.",
+    )
     project = property(lambda self: self._record.document.get("project"))
     created = property(lambda self: self._record.document.get("created"))
     executions = property(
@@ -74,7 +90,15 @@ class Trial:
         lambda self: self._record.artifacts,
         doc="Artifacts latest first; each has read(), save(path).",
     )
-    resources = property(lambda self: self._record.resources)
+    resources = property(
+        lambda self: self._record.resources,
+        doc="Inputs the script recorded with ``log_resource``: path, size, sha256.",
+    )
+    resource_usage = property(
+        lambda self: self._record.usage,
+        doc="Samples of CPU, memory, threads, I/O and GPUs while the script ran, one dict "
+        "each with its ``time``; like ``statistics``, with ``to_pandas()``.",
+    )
 
     @property
     def parent(self) -> Trial | None:

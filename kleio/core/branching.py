@@ -14,7 +14,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from kleio.core import clock
-from kleio.core.commandline import Option, parse_assignment, split_command, with_options
+from kleio.core.commandline import (
+    Assignment,
+    Option,
+    parse_assignment,
+    split_command,
+    with_options,
+)
 from kleio.core.errors import KleioError
 from kleio.core.execution import Runner
 from kleio.core.matching import check_changes, create_trial
@@ -79,15 +85,16 @@ def _logged_values(key: str, logged: list) -> str:
     return f"it logged {key} = {shown}"
 
 
-def changed_options(words: list[str]) -> list[Option]:
-    """The options a branch changes; a positional argument is an error."""
+def changed_options(words: list[str]) -> tuple[list[Option], list[Assignment]]:
+    """The options and Hydra-style assignments a branch changes; any other positional
+    argument is an error."""
     command = split_command(["branch", *words])
     if command.positionals:
         raise KleioError(
             f"positional arguments cannot change when branching ({command.positionals[0]!r}):"
-            " give options only, like --lr 0.01"
+            " give options or assignments only, like --lr 0.01 or model.depth=4"
         )
-    return command.options
+    return command.options, command.assignments
 
 
 def make_branch(
@@ -95,8 +102,8 @@ def make_branch(
 ) -> TrialDocument:
     """Create the branch of ``parent``; raises :class:`BranchExists` if it was made."""
     store = runner.store
-    changes = changed_options(words) if words else []
-    argv = with_options(parent["commandline"], [(o.name, o.values) for o in changes])
+    options, assignments = changed_options(words) if words else ([], [])
+    argv = with_options(parent["commandline"], [(o.name, o.values) for o in options], assignments)
     point = branch_point(store, parent, timestamp)
     # The parent's outputs (metrics.json) are part of its past, not the branch's input.
     snapshot = runner.snapshot(argv, parent["cwd"], parent.get("project"))

@@ -7,7 +7,16 @@
 
 Rules: ``--key value``, ``--key=value``, ``-k value``; several values make a list; an
 option followed by another option (or nothing) is a flag, ``True``; a repeated option
-collects its values in a list; after ``--`` everything is positional. Values are typed
+collects its values in a list; after ``--`` everything is positional.
+
+Hydra-style assignments are configuration too: ``key=value``, ``+key=value`` and
+``++key=value`` (Hydra's add and force-add), ``~key`` and ``~key=value`` (its deletion,
+recorded as ``None``), with dotted keys nested: ``model.depth=3`` is
+``{"model": {"depth": 3}}``. A key starts with a letter or ``_`` and holds letters,
+digits, ``_`` and ``-``, parts joined by ``.`` (``/`` and ``@`` too, for Hydra's config
+groups and packages, ``db@backup=mysql``: those stay one key). An assignment is never
+the value of the option before it (``-m lr=0.1`` is the flag ``-m`` and ``lr``); any other
+positional word, and every word after ``--``, stays positional. Values are typed
 like YAML scalars but stricter: integers, floats (``1e-3`` too), ``true``/``false``;
 everything else stays text. A value naming an existing ``.yaml``, ``.yml`` or ``.json``
 file is replaced by the file's parsed content, so a changed file is a changed
@@ -34,6 +43,12 @@ POSITIONAL = "_pos_{}"
 _INT = re.compile(r"[-+]?\d+")
 _FLOAT = re.compile(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?")
 _PYTHON = re.compile(r"(python|pypy)[\d.]*")
+#: ``key=value``, ``+key=value``, ``++key=value``, ``~key``, ``~key=value``.
+_ASSIGNMENT = re.compile(
+    r"(?P<prefix>\+\+|\+|~|)(?P<key>[A-Za-z_][\w-]*(?:[./@][A-Za-z_\d][\w-]*)*)"
+    r"(?:(?P<equals>=)(?P<value>.*))?",
+    re.S,
+)
 #: Interpreter options that take a value (``python -W error script.py``).
 _PYTHON_OPTIONS_WITH_VALUE = {"-W", "-X", "--check-hash-based-pycs"}
 
@@ -76,6 +91,37 @@ class Option:
         return [f"{self.name}={self.values[0]}"] if self.joined else [self.name, *self.values]
 
 
+@dataclass
+class Assignment:
+    """A Hydra-style ``key=value`` word: ``prefix`` is ``""``, ``+``, ``++`` or ``~``;
+    ``value`` is None for ``~key``."""
+
+    prefix: str
+    key: str
+    value: str | None
+
+    @property
+    def path(self) -> list[str]:
+        return self.key.split(".")
+
+    def words(self) -> list[str]:
+        value = "" if self.value is None else f"={self.value}"
+        return [f"{self.prefix}{self.key}{value}"]
+
+
+def as_assignment(word: str) -> Assignment | None:
+    """The assignment a word is, or None (see the module documentation)."""
+    match = _ASSIGNMENT.fullmatch(word)
+    if match is None:
+        return None
+    prefix, equals = match["prefix"], match["equals"]
+    if not equals and prefix != "~":  # `key` alone is a positional word
+        return None
+    if prefix == "~" and "/" in match["key"] and not equals:  # `~user/data`: a path
+        return None
+    return Assignment(prefix, match["key"], match["value"] if equals else None)
+
+
 class _Separator:
     """The ``--`` after which every word is positional."""
 
@@ -99,9 +145,9 @@ class Command:
     #: The script or program file, when there is one (for its hash outside git).
     program: str | None = None
     interpreter: str | None = None
-    #: The configuring arguments in order: options, positional words, and ``--``
-    #: (:data:`SEPARATOR`).
-    parts: list[Option | str | _Separator] = field(default_factory=list)
+    #: The configuring arguments in order: options, assignments, positional words, and
+    #: ``--`` (:data:`SEPARATOR`).
+    parts: list[Option | Assignment | str | _Separator] = field(default_factory=list)
 
     @property
     def prefix(self) -> list[str]:
@@ -114,6 +160,10 @@ class Command:
     @property
     def positionals(self) -> list[str]:
         return [part for part in self.parts if isinstance(part, str)]
+
+    @property
+    def assignments(self) -> list[Assignment]:
+        return [part for part in self.parts if isinstance(part, Assignment)]
 
     def words(self) -> list[str]:
         """The command line again, from its parts."""
@@ -161,12 +211,17 @@ def split_command(argv: Sequence[str]) -> Command:
                 command.parts.append(Option(name, [value], joined=True))
                 continue
             values = []
-            while index < len(words) and not _is_option(words[index]) and words[index] != "--":
+            while (
+                index < len(words)
+                and not _is_option(words[index])
+                and words[index] != "--"
+                and as_assignment(words[index]) is None
+            ):
                 values.append(words[index])
                 index += 1
             command.parts.append(Option(name, values))
             continue
-        command.parts.append(word)
+        command.parts.append(as_assignment(word) or word)
         index += 1
     return command
 
@@ -224,6 +279,11 @@ def load_config_file(path: str) -> Any:
             raise ConfigFileError(f"{path}: {describe_yaml_error(error)}") from None
     except DocumentTooLarge as error:
         raise ConfigFileError(f"configuration file {path} {error}: refused") from None
+
+
+def check_caps(value: Any) -> None:
+    """Raise :class:`DocumentTooLarge` for a JSON-like value over the caps."""
+    _check_caps(value, _value_children)
 
 
 def parse_json(text: str) -> Any:
@@ -380,12 +440,30 @@ def configuration_of(
         occurrences.setdefault(option.key, []).append(value)
     for key, values in occurrences.items():
         configuration[key] = values[0] if len(values) == 1 else values
+    assigned: dict[str, Any] = {}
+    for part in command.assignments:
+        value = None if part.value is None else _value(part.value, cwd, unread)
+        _assign(assigned, part.path, value)
+    for key, value in assigned.items():
+        configuration[key] = [configuration[key], value] if key in configuration else value
     return configuration
 
 
+def _assign(tree: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``value`` at ``path`` in nested mappings (a later assignment wins)."""
+    for name in path[:-1]:
+        child = tree.get(name)
+        if not isinstance(child, dict):
+            child = tree[name] = {}
+        tree = child
+    tree[path[-1]] = value
+
+
 def named_files(command: Command) -> list[str]:
-    """Every argument that could name a file (positionals and option values), once each."""
+    """Every argument that could name a file (positionals, option and assignment values),
+    once each."""
     texts = command.positionals + [t for option in command.options for t in option.values]
+    texts += [part.value for part in command.assignments if part.value is not None]
     return list(dict.fromkeys(text for text in texts if text))
 
 
@@ -403,19 +481,33 @@ def existing_config_files(command: Command, cwd: str) -> list[str]:
     ]
 
 
-def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) -> list[str]:
-    """``argv`` with options replaced (same key) or added (new key), in place.
+def with_options(
+    argv: Sequence[str],
+    changes: Sequence[tuple[str, list[str]]],
+    assignments: Sequence[Assignment] = (),
+) -> list[str]:
+    """``argv`` with options and assignments replaced (same key) or added (new key), in
+    place.
 
     ``changes`` are ``(name, values)`` pairs such as ``("--lr", ["0.01"])``; a flag has no
     values. A replaced option keeps its spelling (``--lr=0.1`` stays joined); an option
-    given several times is replaced by one. New options go before a ``--``, so the
-    positionals after it stay positional. Positional arguments never change.
+    given several times is replaced by one. ``assignments`` (``lr=0.5``) replace those of
+    the same key, keeping Hydra's ``+``/``++`` unless the new one has a prefix of its own;
+    new ones follow the last assignment. New options and assignments go before a ``--``,
+    so the positionals after it stay positional. Positional arguments never change.
     """
     command = split_command(argv)
     pending = {option_key(name): Option(name, list(values)) for name, values in changes}
-    parts: list[Option | str | _Separator] = []
+    assigning: dict[str, Assignment | None] = {part.key: part for part in assignments}
+    parts: list[Option | Assignment | str | _Separator] = []
     for part in command.parts:
-        if not isinstance(part, Option) or part.key not in pending:
+        if isinstance(part, Assignment) and part.key in assigning:
+            new = assigning[part.key]
+            if new is not None:
+                prefix = new.prefix or ("" if part.prefix == "~" else part.prefix)
+                parts.append(Assignment(prefix, part.key, new.value))
+                assigning[part.key] = None  # later ones of that key are dropped
+        elif not isinstance(part, Option) or part.key not in pending:
             parts.append(part)
         elif pending[part.key] is not None:
             new = pending.pop(part.key)
@@ -423,11 +515,22 @@ def with_options(argv: Sequence[str], changes: Sequence[tuple[str, list[str]]]) 
             pending[part.key] = None  # later occurrences of it are dropped
     added = [option for option in pending.values() if option is not None]
     at = next((i for i, part in enumerate(parts) if part is SEPARATOR), len(parts))
-    command.parts = _positionals_kept(parts[:at] + added + parts[at:])
+    parts = _positionals_kept(parts[:at] + added + parts[at:])
+    new_assignments = [part for part in assigning.values() if part is not None]
+    if new_assignments:
+        last = max(
+            (i for i, part in enumerate(parts) if isinstance(part, Assignment)), default=None
+        )
+        at = next((i for i, part in enumerate(parts) if part is SEPARATOR), len(parts))
+        at = at if last is None else last + 1
+        parts = parts[:at] + new_assignments + parts[at:]
+    command.parts = parts
     return command.words()
 
 
-def _positionals_kept(parts: list[Option | str | _Separator]) -> list[Option | str | _Separator]:
+def _positionals_kept(
+    parts: list[Option | Assignment | str | _Separator],
+) -> list[Option | Assignment | str | _Separator]:
     """The parts, with positionals that an option before them would now take as its
     values (it was ``--a=1`` before, or the option between them was removed) moved
     after a ``--``, in their order: positionals stay positional and in order."""
@@ -435,7 +538,7 @@ def _positionals_kept(parts: list[Option | str | _Separator]) -> list[Option | s
     for index, part in enumerate(parts):
         if isinstance(part, str) and isinstance(previous, Option) and not previous.joined:
             moved = [p for p in parts[index:] if isinstance(p, str)]
-            kept = [p for p in parts[index:] if isinstance(p, Option)]
+            kept = [p for p in parts[index:] if isinstance(p, (Option, Assignment))]
             return [*parts[:index], *kept, SEPARATOR, *moved]
         if part is SEPARATOR:
             return parts

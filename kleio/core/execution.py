@@ -11,22 +11,32 @@ Messages for the user go through a ``notify`` callback; this module prints nothi
 from __future__ import annotations
 
 import os
-import sys
+import signal
 from dataclasses import dataclass, field
 
 from kleio.core import clock
 from kleio.core import status as st
 from kleio.core.errors import KleioError, TrialNotReservable
-from kleio.core.host import host_snapshot
+from kleio.core.host import host_snapshot, scheduler_job
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial, reading_like
 from kleio.core.redact import MaskedValuesError
 from kleio.core.settings import Settings
+from kleio.core.signals import STOPPING, stopping_signals
 from kleio.core.sink import EventSink, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+from kleio.core.templates import (
+    check_templates,
+    default_working_root,
+    expand_templates,
+    make_working_dir,
+    working_dir_of,
+)
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.usage import sample_interval
+from kleio.core.watchers import Watchers
 from kleio.core.written import WatchedFiles
 from kleio.store.base import Store, StoreError
 
@@ -42,12 +52,22 @@ class RunOptions:
     switch_over: bool = False
     #: Identity components allowed to change (``code``, ``environment``): a branch is made.
     allowed: frozenset[str] = frozenset()
+    #: Where new trials get their working folders (default ``$KLEIO_HOME/trials``).
+    working_root: str | None = None
+    #: Record the configuration the script's argument parser resolved
+    #: (:mod:`kleio.core.hook`); ``KLEIO_HOOK=0`` in the environment turns it off too.
+    hook: bool = True
+    #: Seconds between resource samples (:mod:`kleio.core.usage`); None: the
+    #: environment's ``KLEIO_SAMPLE_INTERVAL``, else the default; 0: none.
+    sample_interval: float | None = None
 
 
 def _final_status(outcome: Outcome) -> str:
-    if outcome.start_error is None and outcome.forwarded is None and outcome.returncode == 0:
+    """Completed, interrupted (a signal asked it to stop and it did) or broken."""
+    interrupted = outcome.interrupted_by is not None
+    if outcome.start_error is None and not interrupted and outcome.returncode == 0:
         return st.COMPLETED
-    if outcome.forwarded is not None or outcome.returncode in _INTERRUPTED_CODES:
+    if interrupted or outcome.returncode in _INTERRUPTED_CODES:
         return st.INTERRUPTED
     return st.BROKEN
 
@@ -69,15 +89,25 @@ class Runner:
     environ: dict[str, str]
     notify: Notify
     options: RunOptions = field(default_factory=RunOptions)
+    #: A stopping signal this runner received: a worker takes no new trial after it.
+    stopped_by: int | None = field(default=None, init=False)
     #: Command lines as stored -> as given, for those with secrets masked: what runs.
     _given: dict[tuple[str, ...], tuple[str, ...]] = field(
         default_factory=dict, init=False, repr=False
     )
 
+    def __post_init__(self) -> None:
+        # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
+        self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
+
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
         command line given back) is refused: it cannot run."""
+        check_templates(argv)
         snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        snapshot.working_root = self.options.working_root or default_working_root(
+            self.settings.home
+        )
         if snapshot.words.unknown:
             raise MaskedValuesError(snapshot.words)
         if snapshot.masked:
@@ -86,9 +116,10 @@ class Runner:
 
     def command_to_run(self, document: TrialDocument) -> list[str]:
         """The command line to run for a trial: as given to this runner, for one
-        whose stored command line has secrets masked."""
+        whose stored command line has secrets masked; its templates filled."""
         stored = tuple(document["commandline"])
-        return list(self._given.get(stored, stored))
+        given = self._given.get(stored, stored)
+        return expand_templates(given, document, self.store, self.settings.home)
 
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
@@ -137,11 +168,24 @@ class Runner:
 
     def run_tagged(self, tag: str) -> int:
         """``kleio run --tags T``: run reservable trials tagged T, oldest first, until none
-        is left. Returns 0 if every trial it ran completed."""
+        is left. Returns 0 if every trial it ran completed.
+
+        A stopping signal (SIGTERM from a scheduler...) ends the worker: the trial it runs
+        gets the signal and ends ``interrupted``, and no new trial is taken; the worker
+        exits as a process killed by that signal would (128 + N).
+        """
+        with stopping_signals(self.stop):
+            return self._run_tagged(tag)
+
+    def stop(self, signum: int, _frame: object = None) -> None:
+        """Take no new trial: a stopping signal arrived."""
+        self.stopped_by = self.stopped_by or signum
+
+    def _run_tagged(self, tag: str) -> int:
         skipped: set[str] = set()
         ran = failed = 0
         reservable = {st.NEW, st.INTERRUPTED, st.LOST}
-        while True:
+        while self.stopped_by is None:
             candidates = sorted(
                 (
                     document
@@ -169,10 +213,12 @@ class Runner:
                 break
             if not progressed:
                 break
-        self.notify(
-            f"no trial tagged {tag!r} left to run; this worker ran {ran}"
-            + (f", {failed} of them failed" if failed else "")
-        )
+        ran_text = f"this worker ran {ran}" + (f", {failed} of them failed" if failed else "")
+        if self.stopped_by is not None:
+            name = signal.Signals(self.stopped_by).name
+            self.notify(f"stopped by {name}: {ran_text}; the rest wait for another worker")
+            return 128 + self.stopped_by
+        self.notify(f"no trial tagged {tag!r} left to run; {ran_text}")
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------
@@ -184,6 +230,7 @@ class Runner:
         it, not this one.
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
+        self.command_to_run(document)  # templates it cannot fill: refused before reserving
         try:
             document = st.reserve_trial(
                 store,
@@ -270,7 +317,10 @@ class _Execution:
         self.runner.notify(f"{count} output events could not be journalled ({reason})")
 
     def start(self) -> None:
-        """The trial is running from now on."""
+        """The trial is running from now on, its working folder made."""
+        settings = self.runner.settings
+        working_dir = self.document["working_dir"] = working_dir_of(self.document, settings.home)
+        make_working_dir(working_dir, settings.home)
         st.change_status(
             self.store,
             self.trial_id,
@@ -279,6 +329,9 @@ class _Execution:
             previous=st.RESERVED,
             executions=self.number,
             started=self.started,
+            working_dir=working_dir,
+            # The batch job of the latest execution, on the trial: `--where job.partition=gpu`.
+            job=scheduler_job(self.runner.environ, ask=False),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -288,11 +341,12 @@ class _Execution:
             **runner.settings.environment(),
             "KLEIO_TRIAL_ID": self.trial_id,
             "KLEIO_EXECUTION": str(self.number),
+            "KLEIO_TRIAL_WORKING_DIR": self.document["working_dir"],
         }
-        if not runner.options.capture and sys.stdout.isatty():
-            # The script writes to a pipe, so Python would buffer its output by blocks:
-            # a user watching a terminal expects each line as it comes, as without Kleio.
-            environment.setdefault("PYTHONUNBUFFERED", "1")
+        # The script writes to a pipe, so Python would buffer its output by blocks of
+        # 8 KB: `kleio tail -f` and a terminal alike expect each line as it comes,
+        # wherever kleio's own output goes (a file, /dev/null, nohup, sbatch).
+        environment.setdefault("PYTHONUNBUFFERED", "1")
         return environment
 
     def record_start(self, pid: int | None) -> None:
@@ -321,18 +375,34 @@ class _Execution:
         """Run the command to its end, its output journalled and its lease renewed."""
         runner = self.runner
         self.watched = WatchedFiles(self.document)
-        outcome = launch(
-            runner.command_to_run(self.document),
-            cwd=self.document["cwd"],
-            environ=self.child_environment(),
+        watchers = Watchers(
+            store=self.store,
             sink=self.sink,
             writer=self.writer,
             trial_id=self.trial_id,
-            capture=runner.options.capture,
-            heartbeat=runner.settings.heartbeat,
-            beat=lambda: st.beat(self.store, self.trial_id, self.worker),
-            on_start=self.record_start,
+            execution=self.number,
+            argv=list(self.document["commandline"]),
+            environ=runner.environ,
+            hook=runner.options.hook,
+            interval=runner.options.sample_interval or 0.0,
+            notify=runner.notify,
         )
+        try:
+            outcome = launch(
+                runner.command_to_run(self.document),
+                cwd=self.document["cwd"],
+                environ=watchers.environment(self.child_environment()),
+                sink=self.sink,
+                writer=self.writer,
+                trial_id=self.trial_id,
+                capture=runner.options.capture,
+                heartbeat=runner.settings.heartbeat,
+                beat=lambda: st.beat(self.store, self.trial_id, self.worker),
+                on_start=lambda pid: (self.record_start(pid), watchers.started(pid)),
+                pass_fds=watchers.fds,
+            )
+        finally:
+            watchers.stop()
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome
@@ -351,7 +421,8 @@ class _Execution:
                     "end": outcome.ended,
                     "duration": outcome.ended - outcome.started,
                     "exit_code": outcome.returncode,
-                    "signal": outcome.forwarded,
+                    "signal": outcome.interrupted_by,
+                    "signals": outcome.signals,
                     "status": final,
                     "error": outcome.start_error,
                 },
@@ -365,6 +436,10 @@ class _Execution:
     def finish(self, outcome: Outcome, final: str) -> int:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
+        for delivered in outcome.signals:
+            signum = signal.Signals[delivered["signal"]]
+            if signum in STOPPING:
+                self.runner.stop(signum)
         if outcome.lease_lost:
             raise KleioError(
                 f"trial {label} was taken over by another process "

@@ -3,9 +3,10 @@
 The script runs in its own process group, in the requested folder, with the user's
 environment plus ``KLEIO_*`` variables. Its stdout and stderr are read as bytes, written
 unchanged to Kleio's own stdout and stderr (unless captured) and journalled as output
-events (:mod:`kleio.core.output`). SIGINT, SIGTERM and SIGHUP sent to Kleio are forwarded
-to the script's process group. On Linux the script is also told to terminate if Kleio
-itself dies (``PR_SET_PDEATHSIG``), so a killed Kleio never leaves an unjournalled orphan.
+events (:mod:`kleio.core.output`). Signals sent to Kleio are passed on to the script's
+process group (:mod:`kleio.core.signals`). On Linux the script is also told to terminate if
+Kleio itself dies (``PR_SET_PDEATHSIG``), so a killed Kleio never leaves an unjournalled
+orphan.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kleio.core.journal import EventWriter
 from kleio.core.output import FLUSH_INTERVAL, OutputRecorder
+from kleio.core.signals import Forwarder, Terminal
 from kleio.core.sink import EventSink
 
 #: Pipe capacity asked for, and largest read.
@@ -30,8 +32,6 @@ PIPE_SIZE = 1 << 20
 #: A read smaller than this is followed by a pause of READ_PAUSE seconds.
 SMALL_READ = 64 * 1024
 READ_PAUSE = 0.005
-#: Signals forwarded to the script.
-FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 #: Seconds a script gets to stop after SIGTERM before SIGKILL, when Kleio stops it.
 GRACE = 10.0
 
@@ -41,8 +41,11 @@ class Outcome:
     """How the script ended."""
 
     returncode: int
-    #: A signal Kleio received and forwarded, if any.
-    forwarded: int | None = None
+    #: The signal passed on to the script that ended it, if one did (it died of it, or
+    #: caught it and ended soon after: see :mod:`kleio.core.signals`).
+    interrupted_by: int | None = None
+    #: Every signal passed on to the script, with what the script did with it.
+    signals: list[dict[str, Any]] = field(default_factory=list)
     #: Another process took the trial over while it ran (heartbeat refused).
     lease_lost: bool = False
     #: The command could not be started (not found or not executable).
@@ -72,40 +75,6 @@ def _load_prctl():
 
 
 _prctl = _load_prctl()
-
-
-class _Terminal:
-    """Give the terminal to the script while it runs, so Ctrl-C and reading stdin go to
-    it as they would without Kleio; take it back afterwards."""
-
-    def __init__(self) -> None:
-        self.fd = None
-        try:
-            if os.isatty(0) and os.tcgetpgrp(0) == os.getpgrp():
-                self.fd = 0
-        except OSError:
-            self.fd = None
-
-    def give(self, pgid: int) -> None:
-        if self.fd is not None:
-            self._set(pgid)
-            try:
-                os.killpg(pgid, signal.SIGCONT)  # in case it read the terminal too early
-            except OSError:
-                pass
-
-    def take_back(self) -> None:
-        if self.fd is not None:
-            self._set(os.getpgrp())
-
-    def _set(self, pgid: int) -> None:
-        previous = signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        try:
-            os.tcsetpgrp(self.fd, pgid)
-        except OSError:
-            pass
-        finally:
-            signal.signal(signal.SIGTTOU, previous)
 
 
 def _widen(fd: int) -> None:
@@ -156,8 +125,10 @@ def launch(
     heartbeat: float,
     beat: Callable[[], bool],
     on_start: Callable[[int], None],
+    pass_fds: tuple[int, ...] = (),
 ) -> Outcome:
-    """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds."""
+    """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds.
+    ``pass_fds`` are descriptors the script inherits (the hook's pipe)."""
     outcome = Outcome(returncode=0, started=time.time())
     recorders = {
         kind: OutputRecorder(sink, writer, trial_id, kind) for kind in ("stdout", "stderr")
@@ -171,6 +142,7 @@ def launch(
             stderr=subprocess.PIPE,
             preexec_fn=functools.partial(_child_setup, os.getpid()),
             close_fds=True,
+            pass_fds=pass_fds,
         )
     except (FileNotFoundError, NotADirectoryError):
         outcome.returncode, outcome.start_error = 127, f"command not found: {argv[0]}"
@@ -183,18 +155,11 @@ def launch(
         return outcome
 
     outcome.pid = process.pid
-    terminal = _Terminal()
+    terminal = Terminal()
     terminal.give(process.pid)
     stop = threading.Event()
-
-    def forward(signum: int, _frame: Any) -> None:
-        outcome.forwarded = signum
-        try:
-            os.killpg(process.pid, signum)
-        except OSError:
-            pass
-
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
+    forwarder = Forwarder(process.pid, terminal)
+    forwarder.install()
     readers = [
         threading.Thread(
             target=_copy,
@@ -230,12 +195,7 @@ def launch(
     beater.start()
     try:
         on_start(process.pid)
-        while True:
-            try:
-                returncode = process.wait()
-                break
-            except KeyboardInterrupt:  # pragma: no cover - handlers are installed
-                continue
+        returncode = process.returncode = forwarder.wait(process)
         for reader in readers:
             reader.join()
     finally:
@@ -244,12 +204,13 @@ def launch(
         stop.set()
         beater.join()
         terminal.take_back()
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        forwarder.restore()
     for recorder in recorders.values():
         recorder.finish()
     outcome.returncode = returncode
     outcome.ended = time.time()
+    outcome.interrupted_by = forwarder.interrupted_by(returncode, outcome.ended)
+    outcome.signals = [delivery.as_data() for delivery in forwarder.deliveries]
     return outcome
 
 

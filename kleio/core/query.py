@@ -4,7 +4,9 @@ orders that ``kleio ls``, ``kleio compare`` and ``kleio.compare`` share.
 A key names one value of a trial:
 
 * a field of the trial: ``id``, ``status``, ``tags``, ``project``, ``created``,
-  ``run_time``, ``command``, ``parent``;
+  ``run_time``, ``command``, ``parent``, and the batch job of its latest execution,
+  ``job.FACT`` (``job.job_id``, ``job.array_task_id``, ``job.restart_count``,
+  ``job.partition``, ``job.nodes``, ``job.scheduler``);
 * a configuration key: ``lr``, or ``model.depth`` inside a configuration file (nested
   keys joined by dots);
 * a statistic summary, ``KEY:AGGREGATE`` with an aggregate among ``last``, ``first``,
@@ -13,7 +15,8 @@ A key names one value of a trial:
 
 A condition is ``KEY OP VALUE`` with ``OP`` among ``=``, ``!=``, ``<``, ``<=``, ``>``,
 ``>=`` and ``~`` (``lr=0.1``, ``loss:min<0.02``, ``tags~sweep``). ``VALUE`` is typed like a
-command-line value (``0.1``, ``3``, ``true``, text); for ``created`` it is a date or time
+command-line value (``0.1``, ``3``, ``true``, text), except against a value that is text,
+which it matches as written; for ``created`` it is a date or time
 (ISO 8601, UTC unless it says otherwise). Order comparisons hold between numbers or
 between texts; ``~`` searches a regular expression in the text of the value. For a list
 (``tags``), ``=`` holds if an item equals ``VALUE``, ``!=`` if none does, ``~`` if an item
@@ -35,6 +38,7 @@ from typing import Any
 from kleio.core import clock
 from kleio.core.commandline import typed
 from kleio.core.errors import SettingsError
+from kleio.core.resolved import resolved_configuration
 from kleio.core.selection import Selection, select_trials
 from kleio.core.statistics import sort_value
 from kleio.core.status import run_time
@@ -44,6 +48,8 @@ from kleio.store.base import Store, Summary
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).
 FIELDS = ("id", "status", "tags", "project", "created", "run_time", "command", "parent")
+#: The prefix of the facts of the latest execution's batch job (``job.partition``).
+JOB = "job."
 #: What a query reads of each trial document.
 DOCUMENT_FIELDS = [
     "status",
@@ -56,6 +62,8 @@ DOCUMENT_FIELDS = [
     "refers",
     "project",
     "configuration",
+    "resolved",
+    "job",
 ]
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
@@ -189,7 +197,8 @@ class TrialFacts:
         self.document = document
         self.status = status
         self.id: str = document["_id"]
-        self.configuration = flatten(document.get("configuration") or {})
+        # What the script ran with: the defaults its parser filled in count too.
+        self.configuration = flatten(resolved_configuration(document))
         self.statistics: dict[str, Summary] = {}
 
     def field(self, name: str) -> Any:
@@ -206,6 +215,8 @@ class TrialFacts:
             return shlex.join(document.get("commandline") or [])
         if name == "parent":
             return (document.get("refers") or {}).get("parent")
+        if name.startswith(JOB):
+            return (document.get("job") or {}).get(name[len(JOB) :])
         return document.get(name)
 
     def value(self, key: Key) -> Any:
@@ -254,7 +265,7 @@ class Trials:
         if colon and wanted in AGGREGATES:
             if name in self.statistic_keys():
                 return Key("statistic", name, wanted)
-        elif text in FIELDS:
+        elif text in FIELDS or text.startswith(JOB) and text not in self.configuration_keys():
             return Key("field", text)
         elif text in self.configuration_keys():
             return Key("config", text)
@@ -267,7 +278,7 @@ class Trials:
     def describe_keys(self) -> str:
         statistics = sorted(self.statistic_keys())
         parts = [
-            f"fields: {', '.join(FIELDS)}",
+            f"fields: {', '.join(FIELDS)}, {JOB}FACT",
             f"configuration: {_some(self.configuration_keys())}",
         ]
         parts.append(
@@ -345,7 +356,8 @@ def _compare(value: Any, operator: str, text: str, key: str) -> bool:
             else str(value)
         )
         return re.search(text, shown) is not None
-    wanted: Any = typed(text)
+    # Text is compared with the text as written: `job.job_id=12.pbs`, `tags=0001`.
+    wanted: Any = text if isinstance(value, str) else typed(text)
     if key == "created":
         wanted = parse_since(text)
     elif key in ("id", "parent", "status", "project", "command", "tags"):

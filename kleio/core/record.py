@@ -14,9 +14,12 @@ from typing import Any
 from kleio.core.artifacts import Artifact, find_artifacts
 from kleio.core.errors import KleioError
 from kleio.core.output import OUTPUT_PAGE, output_bytes
+from kleio.core.resolved import default_keys, resolved_configuration
 from kleio.core.statistics import Statistics, statistics_of
 from kleio.core.status import ACTIVE, observed_status, run_time
 from kleio.core.trial import TrialDocument, short_id
+from kleio.core.usage import KIND as USAGE
+from kleio.core.usage import usage_summary
 from kleio.core.view import Segment, lineage, read_view
 from kleio.store.base import Event, Store
 
@@ -41,6 +44,17 @@ class TrialRecord:
     @property
     def status(self) -> str:
         return observed_status(self.document, self.lease)
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """What the script ran with: the command line's configuration and the defaults
+        its parser filled in (:mod:`kleio.core.resolved`)."""
+        return resolved_configuration(self.document)
+
+    @property
+    def defaults(self) -> list[str]:
+        """The keys of :attr:`configuration` that the command line did not give."""
+        return default_keys(self.document)
 
     @property
     def parent(self) -> str | None:
@@ -125,6 +139,15 @@ class TrialRecord:
             for event in read_view(self.store, self.document, ["resource"], self.segments)
         ]
 
+    @cached_property
+    def usage(self) -> Statistics:
+        """Resource samples of the trial's own executions (:mod:`kleio.core.usage`), in
+        order, each with its ``time``."""
+        return Statistics(
+            {"time": event.time, **event.data}
+            for event in self.store.read_events(self.id, [USAGE], page_size=10_000)
+        )
+
     def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
         """The bytes the script printed (its parent's up to the branch point first)."""
         for event in self.output_events(kinds):
@@ -161,6 +184,8 @@ class TrialRecord:
             "status": self.status,
             "stored_status": self.document.get("status"),
             "parent": self.parent,
+            "resolved_configuration": self.configuration,
+            "defaults": self.defaults,
             "run_time": self.run_time,
             "lineage": [{"trial": s.trial, "until": s.until} for s in self.segments],
             "children": [child["_id"] for child in self.children],
@@ -169,6 +194,7 @@ class TrialRecord:
             "artifacts": [artifact_entry(a) for a in self.artifacts],
             "resources": self.resources,
             "notes": self.notes,
+            "usage": usage_summary(self.usage),
         }
 
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kleio.core.commandline import CONFIG_SUFFIXES, Command, Option
+from kleio.core.commandline import CONFIG_SUFFIXES, Assignment, Command, Option
 from kleio.core.errors import KleioError
 from kleio.store.base import mask_address
 
@@ -136,9 +136,27 @@ def mask_words(command: Command, cwd: str) -> MaskedWords:
             unknown.append(part.name)
         return Option(part.name, values, part.joined)
 
+    def assignment(part: Assignment) -> Assignment:
+        if part.value is None:
+            return part
+        if not any(is_secret_name(name) for name in part.path):
+            return Assignment(part.prefix, part.key, word(part.value, part.key))
+        if part.value == MASK:
+            unknown.append(part.key)
+        if not _names_file(part.value, cwd):
+            masked.append(part.key)
+            return Assignment(part.prefix, part.key, MASK)
+        return part
+
     stored = Command(command.argv, command.start, command.program, command.interpreter)
     stored.parts = [
-        option(part) if isinstance(part, Option) else word(part) if isinstance(part, str) else part
+        option(part)
+        if isinstance(part, Option)
+        else assignment(part)
+        if isinstance(part, Assignment)
+        else word(part)
+        if isinstance(part, str)
+        else part
         for part in command.parts
     ]
     argv = tuple([*(word(text) for text in command.prefix), *stored.words()[command.start :]])

@@ -120,6 +120,9 @@ class Snapshot:
     #: Configuration files named by the command that are not read: the trial's own
     #: outputs (see :mod:`kleio.core.written`).
     unread: frozenset[str] = frozenset()
+    #: Where a trial made from this snapshot gets its working folder (its id below it),
+    #: see :mod:`kleio.core.templates`; None: none is recorded.
+    working_root: str | None = None
 
     @cached_property
     def words(self) -> MaskedWords:
@@ -184,6 +187,8 @@ class Snapshot:
             part = self.parts[component.name]
             fields[component.field] = component.stored(store, trial_id, part)
             fields[component.identity_field] = component.identity(part)
+        if self.working_root:
+            fields["working_dir"] = os.path.join(self.working_root, trial_id)
         return fields
 
 

@@ -1,18 +1,35 @@
 """Statistics as a script logged them: a list of dicts in logging order.
 
 There is no special timestamp field (the README's promise): any key, such as ``epoch``,
-``step`` or ``loss``, can order or select statistics.
+``step`` or ``loss``, can order or select statistics. Where each statistic comes from is
+kept beside it, not in it (:class:`Meta`: the trial, the execution that logged it and
+when), so a resumed trial that redid part of an epoch can tell its records apart
+(:meth:`Statistics.with_meta`) or keep the latest of each (:meth:`Statistics.latest_by`).
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
-from kleio.core.trial import TrialDocument
-from kleio.core.view import read_view
+from kleio.core.trial import TrialDocument, canonical_json
+from kleio.core.view import Segment, lineage, read_view
 from kleio.store.base import Store
+
+#: The keys :meth:`Statistics.with_meta` adds (they start with ``_``, which no
+#: ``log_statistic`` key needs).
+META_KEYS = ("_trial", "_execution", "_time")
+
+
+class Meta(NamedTuple):
+    """Where a statistic comes from: the trial that logged it (an ancestor's, in a
+    branch's view), the number of the execution that logged it, and when."""
+
+    trial: str
+    execution: int | None
+    time: float
 
 
 def sort_value(value: Any) -> tuple:
@@ -29,7 +46,44 @@ def sort_value(value: Any) -> tuple:
 
 
 class Statistics(list):
-    """A list of statistic dicts with sorting and filtering by any key."""
+    """A list of statistic dicts with sorting and filtering by any key.
+
+    Each statistic read from the journal also has its :class:`Meta`, kept beside the
+    list (a dict of the list is exactly what was logged); the methods that select or
+    order statistics keep it.
+    """
+
+    def __init__(
+        self, items: Iterable[dict] = (), meta: dict[int, tuple[dict, Meta]] | None = None
+    ):
+        super().__init__(items)
+        #: id of a statistic dict -> (the dict, its meta); the dict is held so its id
+        #: cannot name another.
+        self._meta = meta if meta is not None else {}
+
+    def _like(self, items: Iterable[dict]) -> Statistics:
+        return Statistics(items, self._meta)
+
+    def meta(self, statistic: dict) -> Meta | None:
+        """Where ``statistic`` (one of this list's dicts) comes from; None if unknown."""
+        entry = self._meta.get(id(statistic))
+        return entry[1] if entry is not None and entry[0] is statistic else None
+
+    def with_meta(self) -> list[dict]:
+        """Copies of the statistics with ``_trial``, ``_execution`` (its number) and
+        ``_time`` (seconds since the epoch) added (None where unknown)."""
+        rows = []
+        for statistic in self:
+            meta = self.meta(statistic)
+            rows.append(
+                {
+                    **statistic,
+                    "_trial": meta.trial if meta else None,
+                    "_execution": meta.execution if meta else None,
+                    "_time": meta.time if meta else None,
+                }
+            )
+        return rows
 
     def sorted_by(self, *keys: str, reverse: bool = False) -> Statistics:
         """Sorted by ``keys`` (stable); statistics without the first key come last,
@@ -44,14 +98,32 @@ class Statistics(list):
 
         present = [statistic for statistic in self if keys[0] in statistic]
         absent = [statistic for statistic in self if keys[0] not in statistic]
-        return Statistics(sorted(present, key=order, reverse=reverse) + absent)
+        return self._like(sorted(present, key=order, reverse=reverse) + absent)
+
+    def reversed(self) -> Statistics:
+        """The statistics, last logged first."""
+        return self._like(reversed(self))
 
     def where(self, **equal: Any) -> Statistics:
-        """The statistics whose keys equal the given values."""
+        """The statistics whose keys equal the given values (``where(loss=None)``: those
+        that logged None as their loss; a statistic without the key never matches)."""
         missing = object()
-        return Statistics(
+        return self._like(
             s for s in self if all(s.get(key, missing) == value for key, value in equal.items())
         )
+
+    def latest_by(self, *keys: str) -> Statistics:
+        """The last statistic logged for each distinct tuple of values of ``keys``, in
+        logging order: after a resumed trial redid part of an epoch,
+        ``latest_by("epoch", "batch")`` keeps one record per batch, the latest.
+        Statistics without every key are left out (select them with :meth:`where`)."""
+        if not keys:
+            raise TypeError("latest_by needs at least one key")
+        latest: dict[str, int] = {}
+        for position, statistic in enumerate(self):
+            if all(key in statistic for key in keys):
+                latest[canonical_json([statistic[key] for key in keys])] = position
+        return self._like(self[position] for position in sorted(latest.values()))
 
     def keys(self) -> list[str]:
         """Every key logged, in order of first appearance."""
@@ -61,8 +133,9 @@ class Statistics(list):
         return list(seen)
 
     def column(self, key: str) -> list[Any]:
-        """The values of ``key``, None where a statistic lacks it."""
-        return [statistic.get(key) for statistic in self]
+        """The values of ``key``, in order, from the statistics that have it (those
+        without it are skipped: ``where``, ``sorted_by`` or a loop see them)."""
+        return [statistic[key] for statistic in self if key in statistic]
 
     def last(self, key: str) -> Any:
         """The last value logged for ``key`` (None if never)."""
@@ -71,20 +144,43 @@ class Statistics(list):
                 return statistic[key]
         return None
 
-    def to_pandas(self):
-        """A ``pandas.DataFrame``, one row per statistic (pandas must be installed)."""
+    def to_pandas(self, with_meta: bool = False):
+        """A ``pandas.DataFrame``, one row per statistic (pandas must be installed);
+        ``with_meta`` adds the columns ``_trial``, ``_execution`` and ``_time``."""
         try:
             import pandas
         except ImportError:
             raise ImportError("to_pandas() needs pandas: pip install pandas") from None
+        if with_meta:
+            return pandas.DataFrame(self.with_meta(), columns=[*self.keys(), *META_KEYS])
         return pandas.DataFrame(list(self))
 
 
 def statistics_of(
     store: Store, document: TrialDocument, where: dict[str, Any] | None = None, segments=None
 ) -> Statistics:
-    """The statistics of the trial's whole view, in logging order."""
+    """The statistics of the trial's whole view, in logging order, with their meta."""
+    segments = segments if segments is not None else lineage(store, document)
+    starts = {segment.trial: _execution_starts(store, segment) for segment in segments}
     # Statistics are small: large pages save round trips to the database.
     events: Iterable = read_view(store, document, ["statistic"], segments, page_size=10_000)
-    statistics = Statistics(event.data for event in events)
+    meta: dict[int, tuple[dict, Meta]] = {}
+    statistics = Statistics((), meta)
+    for event in events:
+        data = event.data
+        times, numbers = starts[event.trial]
+        at = bisect.bisect_right(times, event.time)
+        meta[id(data)] = (data, Meta(event.trial, numbers[at - 1] if at else None, event.time))
+        statistics.append(data)
     return statistics.where(**where) if where else statistics
+
+
+def _execution_starts(store: Store, segment: Segment) -> tuple[list[float], list[int]]:
+    """When each execution of the segment's trial started, in order, and its number:
+    a statistic belongs to the last execution started before it was logged."""
+    starts = sorted(
+        (event.data.get("start") or event.time, event.data.get("number"))
+        for event in store.read_events(segment.trial, ["execution"], until=segment.until)
+        if event.data.get("phase") == "start" and isinstance(event.data.get("number"), int)
+    )
+    return [time for time, _ in starts], [number for _, number in starts]

@@ -78,9 +78,14 @@ class TrialDocument(TypedDict, total=False):
     #: A broken trial allowed to run once more (``kleio switchover``).
     switchover: bool
     cwd: str
+    #: The trial's own folder (:mod:`kleio.core.templates`).
+    working_dir: str
     program: str | None
     #: The configuration files named on the command line that the configuration read.
     inputs: list[str]
+    #: What the script's argument parser resolved, defaults included
+    #: (:mod:`kleio.core.resolved`).
+    resolved: dict[str, Any]
     #: Files named on the command line the trial wrote (:mod:`kleio.core.written`).
     outputs: list[dict[str, Any]]
     #: The code snapshot (:mod:`kleio.core.code`); a large diff is a blob (``diff_blob``).
@@ -94,6 +99,9 @@ class TrialDocument(TypedDict, total=False):
     exit_code: int | None
     started: float
     ended: float
+    #: The batch job (SLURM, PBS...) of the latest execution, if any
+    #: (:func:`kleio.core.host.scheduler_job`).
+    job: dict[str, Any] | None
     #: ``deleting`` or ``importing`` while that is under way (see :data:`INCOMPLETE`).
     incomplete: str
 

@@ -12,7 +12,6 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -22,9 +21,11 @@ from kleio.core import clock
 from tests.conftest import TRAIN, commit, git, write_script
 from tests.helpers import (
     clean_environment,
+    follow,
     invoke,
     run_kleio,
     start_kleio,
+    stop,
     text,
     trial_id_in,
     wait_for,
@@ -399,20 +400,11 @@ def test_tail_follow_prints_new_lines_within_a_second_and_exits_when_the_trial_s
         (row,) = listed(kleio)
         assert row["status"] == "running" and row["run_time"] > 0.5
 
-        follower = start_kleio(env, project, "tail", "-f", "-n", "2", trial[:7])
-        watchdog = threading.Timer(60, follower.kill)
-        watchdog.start()
-        received = []  # (line, when the test read it)
-        for line in iter(follower.stdout.readline, b""):
-            received.append((text(line).rstrip("\n"), time.time()))
-        watchdog.cancel()
+        received, follower = follow(env, project, "-n", "2", trial[:7])  # (line, when read)
         assert running.wait(30) == 0
         assert follower.wait(10) == 0, text(follower.stderr.read())
     finally:
-        for process in (running, follower):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait()
+        stop(running, follower)
 
     assert received[-1][0] == "done"
     numbers = [int(line.split()[0]) for line, _ in received[:-1]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -509,3 +510,21 @@ def test_a_mongodb_password_never_appears_in_output(kleio):
         assert result.returncode != 0
         assert "hunter2secret" not in text(result.stdout) + text(result.stderr)
         assert "mongodb://***@127.0.0.1:1" in text(result.stderr)
+
+
+def test_the_batch_job_of_the_latest_execution_can_be_queried(kleio, journal):
+    slurm = {"SLURM_JOB_ID": "4243", "SLURM_ARRAY_JOB_ID": "4240", "SLURM_ARRAY_TASK_ID": "3",
+             "SLURM_JOB_PARTITION": "gpu", "SLURM_RESTART_COUNT": "1"}  # fmt: skip
+    on_gpu = kleio("python", "train.py", "--lr", "0.1", **slurm)
+    elsewhere = kleio("python", "train.py", "--lr", "0.2")
+    assert on_gpu.returncode == 0 and elsewhere.returncode == 0
+    (trial,) = [t for t in journal.find_trials() if t["configuration"]["lr"] == 0.1]
+    assert trial["job"] == {
+        "scheduler": "slurm", "job_id": 4243, "array_job_id": 4240,
+        "array_task_id": 3, "partition": "gpu", "restart_count": 1,
+    }  # fmt: skip
+    listed = kleio("ls", "--where", "job.partition=gpu", "--where", "job.restart_count>0",
+                   "--format", "json")  # fmt: skip
+    assert [row["id"] for row in json.loads(listed.stdout)] == [trial["_id"]]
+    compared = kleio("compare", "--sort", "-job.array_task_id", "--format", "json")
+    assert [row["id"] for row in json.loads(compared.stdout)][0] == trial["_id"]

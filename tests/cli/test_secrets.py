@@ -106,9 +106,7 @@ def test_the_trial_id_stands_on_the_real_values(kleio, project):
     assert trial_id_in(other.stderr) != first
 
 
-def test_kleio_run_id_of_a_trial_with_masked_values_says_how_to_give_them(
-    kleio, project, journal
-):
+def test_kleio_run_id_of_a_trial_with_masked_values_says_how_to_give_them(kleio, project, journal):
     write_script(project, "receive.py", RECEIVER)
     trial = trial_id_in(kleio(*COMMAND).stderr)
     (project / "received.json").unlink()

@@ -19,13 +19,14 @@ from typing import Any
 import mongomock
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import from_dtype
 
 from kleio.client.values import checked_values
 from kleio.core.commandline import (
     CONFIG_SUFFIXES,
+    as_assignment,
     configuration_of,
     option_key,
     split_command,
@@ -48,6 +49,9 @@ from kleio.store.sqlite import SQLiteStore
 #   ``with_options``) never start with ``-`` unless they are numbers (``-3``, ``-0.5``,
 #   ``-1e-05``): ``--name -x`` is two options by the rules, so a value looking like an
 #   option cannot be a value at all. ``--`` is never a value (it is the separator).
+#   Nor are they Hydra-style assignments (``a=b``): those are parts of their own,
+#   generated with keys starting with a capital (``Model.depth=3``), so that no
+#   assignment shares its key with an option.
 # * The value of ``--name=value`` and the words after ``--`` may be anything (a leading
 #   ``-``, ``=``, ``--`` itself), since the rules never read them as options.
 # * No word ends with ``.yaml``, ``.yml`` or ``.json``: such a word is replaced by the
@@ -85,7 +89,18 @@ VALUES = st.one_of(
     NUMBERS,
     st.sampled_from(["true", "False", "0x1", "1e", "1_0", "a=b", "x.yaml.bak", " ", ""]),
     st.text(max_size=8).filter(lambda text: not text.startswith("-")),
-).filter(_not_a_config_file)
+).filter(lambda text: _not_a_config_file(text) and as_assignment(text) is None)
+#: Hydra-style assignments (``Model.depth=3``, ``+Opt=1``, ``~Drop``).
+ASSIGNMENT_KEYS = st.from_regex(r"[A-Z][a-z]{0,3}(\.[a-z]{1,3}){0,2}", fullmatch=True)
+ASSIGNMENTS = st.one_of(
+    st.builds(
+        lambda prefix, key, value: f"{prefix}{key}={value}",
+        st.sampled_from(["", "+", "++", "~"]),
+        ASSIGNMENT_KEYS,
+        VALUES,
+    ),
+    ASSIGNMENT_KEYS.map(lambda key: f"~{key}"),
+)
 #: The value of ``--name=value`` or a word after ``--``: anything.
 ANY_WORDS = st.one_of(VALUES, NAMES, st.just("--"), st.text(max_size=8).filter(_not_a_config_file))
 
@@ -96,6 +111,7 @@ PARTS = st.one_of(
     ),
     NAMES.map(lambda name: [name]),  # a flag (or an option whose values follow)
     st.builds(lambda name, value: [f"{name}={value}"], NAMES, ANY_WORDS),
+    ASSIGNMENTS.map(lambda word: [word]),
 )
 
 
@@ -154,6 +170,30 @@ def test_changed_options_change_those_keys_of_the_configuration_and_nothing_else
     expected = {**before, **{option_key(name): _occurrence(values) for name, values in changes}}
     assert configuration_of(split_command(changed)) == expected
     assert split_command(changed).prefix == split_command(argv).prefix
+
+
+@settings(max_examples=400)
+@given(
+    command_lines(),
+    st.lists(ASSIGNMENTS, max_size=4, unique_by=lambda word: as_assignment(word).key),
+)
+def test_changed_assignments_change_those_keys_of_the_configuration_and_nothing_else(argv, words):
+    # Keys that are prefixes of one another (``A`` and ``A.b``) would replace each other.
+    keys = [as_assignment(word).path for word in words]
+    assume(not any(a != b and a == b[: len(a)] for a in keys for b in keys))
+    before = configuration_of(split_command(argv))
+    changes = [as_assignment(word) for word in words]
+    changed = with_options(argv, [], changes)
+    configuration = configuration_of(split_command(changed))
+    for change in changes:
+        leaf = configuration
+        for name in change.path:
+            leaf = leaf[name]
+        assert leaf == (None if change.value is None else typed(change.value))
+    for key in set(before) - {change.path[0] for change in changes}:
+        assert configuration[key] == before[key]
+    assert split_command(changed).prefix == split_command(argv).prefix
+    assert with_options(changed, [], changes) == changed
 
 
 @settings(max_examples=400)

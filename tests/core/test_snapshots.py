@@ -18,7 +18,7 @@ from kleio.core import environment
 from kleio.core.code import code_identity, code_snapshot, describe_code_change
 from kleio.core.commandline import split_command
 from kleio.core.environment import environment_snapshot, python_environment
-from kleio.core.host import host_snapshot, parse_gpu_query
+from kleio.core.host import host_snapshot, parse_gpu_query, scheduler_job
 
 GPU_QUERY = Path(__file__).parent.parent / "fixtures" / "nvidia-smi" / "nvidia-smi-query.csv"
 
@@ -356,3 +356,69 @@ def test_the_host_gpus_come_from_nvidia_smi_on_the_path(tmp_path):
     snapshot = host_snapshot({"PATH": os.pathsep.join([str(folder), "/usr/bin", "/bin"])})
     assert [gpu["name"] for gpu in snapshot["gpus"]] == ["NVIDIA H200"]
     assert snapshot["gpu_driver"] == "580.159.04"
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        (
+            {
+                "SLURM_JOB_ID": "4243",
+                "SLURM_ARRAY_JOB_ID": "4240",
+                "SLURM_ARRAY_TASK_ID": "3",
+                "SLURM_RESTART_COUNT": "2",
+                "SLURM_JOB_PARTITION": "gpu",
+                "SLURM_JOB_NODELIST": "node[01-02]",
+                "SLURM_CLUSTER_NAME": "beluga",
+            },
+            {
+                "scheduler": "slurm",
+                "job_id": 4243,
+                "array_job_id": 4240,
+                "array_task_id": 3,
+                "restart_count": 2,
+                "partition": "gpu",
+                "nodes": "node[01-02]",
+                "cluster": "beluga",
+            },
+        ),
+        (
+            {"SLURM_JOB_ID": "9", "SLURM_NODELIST": "n1"},
+            {"scheduler": "slurm", "job_id": 9, "nodes": "n1", "restart_count": 0},
+        ),
+        (
+            {
+                "PBS_JOBID": "12.pbs",
+                "PBS_ARRAY_INDEX": "4",
+                "PBS_QUEUE": "long",
+                "PBS_WALLTIME": "3600",
+            },
+            {
+                "scheduler": "pbs",
+                "job_id": "12.pbs",
+                "array_task_id": 4,
+                "partition": "long",
+                "time_limit": "3600",
+            },
+        ),
+        (
+            {"LSB_JOBID": "77", "LSB_JOBINDEX": "5", "LSB_QUEUE": "normal", "LSB_HOSTS": "h1 h1"},
+            {
+                "scheduler": "lsf",
+                "job_id": 77,
+                "array_task_id": 5,
+                "partition": "normal",
+                "nodes": "h1 h1",
+            },
+        ),
+        (
+            {"JOB_ID": "31", "SGE_ROOT": "/opt/sge", "SGE_TASK_ID": "undefined", "QUEUE": "all.q"},
+            {"scheduler": "sge", "job_id": 31, "partition": "all.q"},
+        ),
+        ({"JOB_ID": "31"}, None),
+        ({}, None),
+    ],
+    ids=["slurm-array", "slurm", "pbs", "lsf", "sge", "job-id-alone", "no-job"],
+)
+def test_the_scheduler_job_has_the_same_facts_whatever_the_scheduler(environ, expected, empty_path):
+    assert scheduler_job({**environ, "PATH": empty_path}) == expected

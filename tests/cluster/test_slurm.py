@@ -1,0 +1,253 @@
+"""Kleio under a real SLURM: arrays of workers, scheduler signals, requeue."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_kleio, text
+
+BACKENDS = ["sqlite", "wire"]
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "slurm"
+
+
+@pytest.fixture
+def examples(project):
+    """The project holds the example training script, as the repository does."""
+    (project / "examples").mkdir()
+    shutil.copy(ROOT / "examples" / "train.py", project / "examples" / "train.py")
+    return project
+
+
+@pytest.fixture(params=BACKENDS)
+def cluster_env(request, env, tmp_path):
+    if request.param == "wire":
+        server = request.getfixturevalue("wire_server")
+        return {**env, "KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": f"slurm_{tmp_path.name}"}
+    return env
+
+
+def _store(env):
+    from kleio.store import open_store
+
+    return open_store(
+        env.get("KLEIO_DB_ADDRESS") or env["KLEIO_HOME"] + "/kleio.db",
+        env.get("KLEIO_DB_NAME", "kleio"),
+    )
+
+
+def _ends(store, trial_id):
+    return [e.data for e in store.read_events(trial_id, ["execution"]) if e.data["phase"] == "end"]
+
+
+def _wait_for(path, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.2)
+
+
+DONE = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
+
+
+def test_an_array_of_three_workers_runs_nine_saved_trials_once_each(
+    slurm, cluster_env, examples, tmp_path
+):
+    for seed in range(9):
+        saved = run_kleio(
+            "save", "--tags", "sweep", "python", "examples/train.py", "--seed", str(seed),
+            "--epochs", "3", "--sleep", "0", env=cluster_env, cwd=examples,
+        )  # fmt: skip
+        assert saved.returncode == 0, text(saved.stderr)
+    job = slurm.sbatch(
+        (EXAMPLES / "workers.sbatch").read_text(),
+        "--array=0-2",
+        "--time=00:10:00",
+        f"--output={tmp_path}/worker-%A_%a.out",
+        cwd=examples,
+        env=cluster_env,
+    )
+    assert set(slurm.wait(job, DONE, timeout=240)) == {"COMPLETED"}
+
+    with _store(cluster_env) as store:
+        trials = store.find_trials(tags=["sweep"])
+        assert len(trials) == 9
+        assert {t["status"] for t in trials} == {"completed"}
+        assert {t["executions"] for t in trials} == {1}
+        tasks = []
+        for trial in trials:
+            (start,) = [
+                e for e in store.read_events(trial["_id"], ["execution"])
+                if e.data["phase"] == "start"
+            ]  # fmt: skip
+            job_facts = start.data["host"]["job"]
+            assert job_facts["array_job_id"] == int(job)
+            assert job_facts["partition"] == "debug" and job_facts["time_limit"] == "10:00"
+            tasks.append(job_facts["array_task_id"])
+            epochs = [e.data["epoch"] for e in store.read_events(trial["_id"], ["statistic"])]
+            assert epochs == [1, 2, 3]
+        assert set(tasks) <= {0, 1, 2}
+    by_task = run_kleio(
+        "ls", "--where", f"job.array_job_id={job}", "--where", f"job.array_task_id={tasks[0]}",
+        "--format", "json", env=cluster_env, cwd=examples,
+    )  # fmt: skip
+    assert by_task.returncode == 0, text(by_task.stderr)
+    listed = {row["id"] for row in json.loads(by_task.stdout)}
+    assert listed and len(listed) == tasks.count(tasks[0])
+    info = text(run_kleio("info", trials[0]["_id"], env=cluster_env, cwd=examples).stdout)
+    assert f"(array {job}, task " in info
+    assert "partition debug" in info and "time limit 10:00" in info
+
+
+def test_an_array_sweep_runs_one_trial_per_task_with_its_arguments(
+    slurm, cluster_env, examples, tmp_path
+):
+    job = slurm.sbatch(
+        (EXAMPLES / "sweep.sbatch").read_text(),
+        "--array=0-1",
+        f"--output={tmp_path}/sweep-%A_%a.out",
+        cwd=examples,
+        env=cluster_env,
+    )
+    assert set(slurm.wait(job, DONE, timeout=240)) == {"COMPLETED"}
+    with _store(cluster_env) as store:
+        trials = store.find_trials()
+        assert sorted(t["configuration"]["lr"] for t in trials) == [0.1, 0.2]
+        assert {t["status"] for t in trials} == {"completed"}
+
+
+def test_a_job_checkpointing_on_usr1_before_its_time_limit_is_requeued_and_resumes(
+    slurm, cluster_env, examples, tmp_path
+):
+    """examples/slurm/checkpoint.sbatch: `--signal=B:USR1@120` is simulated with
+    `scancel --batch --signal=USR1` (the same signal to the batch script)."""
+    job = slurm.sbatch(
+        (EXAMPLES / "checkpoint.sbatch").read_text(),
+        f"--output={tmp_path}/long-run-%j.out",
+        cwd=examples,
+        env=cluster_env,
+        arguments=("--epochs", "150", "--sleep", "0.1"),
+    )
+    with _store(cluster_env) as store:
+        deadline = time.monotonic() + 120
+        while not store.find_trials() or not list(
+            store.read_events(store.find_trials()[0]["_id"], ["statistic"])
+        ):
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.5)
+    slurm.signal(job, "USR1", batch=True)
+    slurm.release(job)  # requeued by the job itself
+    slurm.wait(job, DONE, timeout=240)
+    output = (tmp_path / f"long-run-{job}.out").read_text()
+    assert "stopping" in output and "resuming after epoch" in output, output
+    assert slurm.show(job)["Restarts"] == "1"
+    with _store(cluster_env) as store:
+        (trial,) = store.find_trials()
+        assert trial["status"] == "completed" and trial["executions"] == 2
+        epochs = [e.data["epoch"] for e in store.read_events(trial["_id"], ["statistic"])]
+        assert epochs == list(range(1, 151))  # every epoch once over the two executions
+        first, second = _ends(store, trial["_id"])
+        assert first["status"] == "interrupted" and second["status"] == "completed"
+        assert ("SIGUSR1", "caught") in [(s["signal"], s["effect"]) for s in first["signals"]]
+
+
+CHECKPOINTING = """\
+import os, signal, sys, time
+from kleio.client.logger import kleio_logger as log
+if os.path.exists("checkpoint"):
+    print("resumed from step", open("checkpoint").read())
+    log.log_statistic(resumed=1)
+    sys.exit(0)
+asked = []
+signal.signal(signal.SIGUSR1, lambda signum, frame: asked.append(signum))
+open("ready", "w").close()
+for step in range(1200):
+    if asked:
+        with open("checkpoint", "w") as out:
+            out.write(str(step))
+        print("checkpointed at step", step, flush=True)
+        sys.exit(3)
+    time.sleep(0.05)
+"""
+
+ONE_COMMAND = """#!/bin/bash
+#SBATCH --output={out}/job-%j.txt
+#SBATCH --open-mode=append
+exec kleio python {script}
+"""
+
+
+def test_scancel_signal_usr1_reaches_the_checkpointing_script_and_the_trial_resumes(
+    slurm, cluster_env, project, tmp_path
+):
+    (project / "train.py").write_text(CHECKPOINTING)
+    job = slurm.sbatch(
+        ONE_COMMAND.format(out=tmp_path, script="train.py"), cwd=project, env=cluster_env
+    )
+    _wait_for(project / "ready")
+    slurm.signal(job, "USR1")
+    slurm.wait(job, DONE)
+    output = (tmp_path / f"job-{job}.txt").read_text()
+    assert "checkpointed at step" in output, output
+
+    with _store(cluster_env) as store:
+        (trial,) = store.find_trials()
+        assert trial["status"] == "interrupted"
+        (end,) = _ends(store, trial["_id"])  # kleio lived to journal the end
+        assert end["exit_code"] == 3
+        assert ("SIGUSR1", "caught") in [(s["signal"], s["effect"]) for s in end["signals"]]
+
+    resumed = run_kleio("python", "train.py", env=cluster_env, cwd=project)
+    assert resumed.returncode == 0, text(resumed.stderr)
+    assert "resumed from step" in text(resumed.stdout)
+    with _store(cluster_env) as store:
+        assert store.get_trial(trial["_id"])["status"] == "completed"
+
+
+LONG_RUN = """\
+import os, time
+from kleio.client.logger import kleio_logger as log
+done = [s["step"] for s in log.load_statistics()]
+start = done[-1] + 1 if done else 0
+for step in range(start, 30):
+    log.log_statistic(step=step, execution=int(os.environ["KLEIO_EXECUTION"]))
+    if step == 5:
+        open("ready", "w").close()
+    time.sleep(0.2)
+"""
+
+
+def test_a_requeued_job_resumes_its_trial_and_logs_every_statistic_once(
+    slurm, cluster_env, project, tmp_path
+):
+    (project / "train.py").write_text(LONG_RUN)
+    job = slurm.sbatch(
+        ONE_COMMAND.format(out=tmp_path, script="train.py"),
+        "--requeue",
+        cwd=project,
+        env=cluster_env,
+    )
+    _wait_for(project / "ready")
+    slurm.requeue(job)
+    slurm.wait(job, DONE, timeout=180)
+    assert slurm.show(job)["Restarts"] == "1"
+
+    with _store(cluster_env) as store:
+        (trial,) = store.find_trials()
+        assert trial["status"] == "completed", (tmp_path / f"job-{job}.txt").read_text()
+        assert trial["executions"] == 2
+        steps = [e.data["step"] for e in store.read_events(trial["_id"], ["statistic"])]
+        assert steps == list(range(30))  # each once, in order, over two executions
+        executions = {e.data["execution"] for e in store.read_events(trial["_id"], ["statistic"])}
+        assert executions == {1, 2}
+        first, second = _ends(store, trial["_id"])
+        assert first["status"] == "interrupted" and second["status"] == "completed"
+    info = text(run_kleio("info", trial["_id"], env=cluster_env, cwd=project).stdout)
+    assert "#1  interrupted" in info and "#2  completed" in info
+    assert f"slurm job {job}" in info and "restarted 1 time" in info
