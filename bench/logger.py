@@ -8,6 +8,8 @@ For N calls of ``log_statistic(step=i, loss=x, acc=y)`` in a script running as a
 - the in-loop rate: calls per second while the loop runs;
 - the end-to-end rate: statistics per second until all are durable in the store
   (``flush()`` returned and every one of them can be read back);
+- the rate of four ``multiprocessing`` pool workers logging at once, where each
+  statistic is written before ``log_statistic`` returns (``--pool-calls``);
 
 on SQLite and on the MongoDB wire backend (nx-27017, or ``--mongodb``), and the time to
 import the logger outside Kleio. Everything is measured in this run.
@@ -39,6 +41,25 @@ assert log.flush()
 durable = time.perf_counter()
 print(json.dumps({"in_loop": count / (looped - started),
                   "end_to_end": count / (durable - started)}))
+"""
+
+POOL = """
+import json, multiprocessing, sys, time
+from kleio.client.logger import kleio_logger as log
+
+
+def work(share):
+    for i in range(share):
+        log.log_statistic(step=i, loss=1.0 / (i + 1))
+
+
+if __name__ == "__main__":
+    count = int(sys.argv[1])
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        started = time.perf_counter()
+        pool.map(work, [count // 4] * 4)
+        elapsed = time.perf_counter() - started
+    print(json.dumps({"rate": count / elapsed}))
 """
 
 IMPORT = """
@@ -74,6 +95,30 @@ def measure(label: str, env: dict[str, str], count: int) -> None:
     )
 
 
+def measure_pool(label: str, env: dict[str, str], count: int) -> None:
+    from kleio.store import open_store
+
+    trial = f"bench{os.getpid()}{label}pool"
+    result = subprocess.run(
+        [sys.executable, "-c", POOL, str(count)],
+        env={**env, "KLEIO_TRIAL_ID": trial},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise SystemExit(result.stderr)
+    rate = json.loads(result.stdout)["rate"]
+    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+        stored = store.count_events(trial, ["statistic"])
+    if stored != count // 4 * 4:
+        raise SystemExit(f"{label}: {stored} of {count} statistics stored")
+    print(
+        f"[{label}] {count:,} calls from 4 pool workers, each written before it returns: "
+        f"{rate:,.0f} statistics/s",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
@@ -83,6 +128,7 @@ def main() -> None:
         default=100_000,
         help="calls on the wire backend (nx-27017 is much slower than MongoDB)",
     )
+    parser.add_argument("--pool-calls", type=int, default=20_000)
     parser.add_argument("--mongodb", default=os.environ.get("KLEIO_TEST_MONGODB_URI"))
     args = parser.parse_args()
 
@@ -105,15 +151,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         env = {**base, "KLEIO_HOME": folder, "KLEIO_DB_ADDRESS": str(Path(folder) / "kleio.db")}
         measure("sqlite", env, args.calls)
+        measure_pool("sqlite", env, args.pool_calls)
 
         from tests.mongo_server import mongodb_or_wire
 
         with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
-            measure(
-                label,
-                {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"},
-                args.wire_calls,
-            )
+            store_env = {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"}
+            measure(label, store_env, args.wire_calls)
+            measure_pool(label, store_env, args.pool_calls // 10)
 
 
 if __name__ == "__main__":

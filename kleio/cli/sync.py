@@ -25,12 +25,20 @@ def execute(args: argparse.Namespace, context) -> int:
     if not pending:
         context.notify(f"nothing to upload: {folder} holds no spooled events")
         return 0
+    refused: list[str] = []
     try:
-        events, artifacts = replay_trial_spools(context.store, folder)
+        events, artifacts = replay_trial_spools(
+            context.store, folder, on_refused=lambda event, error: refused.append(str(error))
+        )
     except StoreError as error:
         left = len(pending_spools(folder))
         raise KleioError(f"{error}; {left} spool files remain in {folder}") from None
     context.notify(
         f"uploaded {events} events and {artifacts} artifacts from {len(pending)} spool files"
     )
+    if refused:
+        context.notify(
+            f"left out {len(refused)} events the database refuses ({refused[0]}): "
+            "they can never be stored"
+        )
     return 0

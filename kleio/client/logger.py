@@ -13,7 +13,13 @@ trial's journal by a background thread in batches, at least every half second, a
 flushed when the script exits, on SIGTERM, and by :meth:`KleioLogger.flush`. A
 database that fails is retried with backoff, then the statistics go to a spool file
 under ``$KLEIO_HOME/spool`` that is replayed when the database answers again (and by
-``kleio sync``): logging never raises because of the database.
+``kleio sync``); when the spool cannot be written either (a full disk), they are held
+in memory, within a bound, and retried: logging never raises because of the database.
+What could not be journalled is said on stderr and told to ``kleio``
+(:mod:`kleio.core.losses`).
+
+A process whose ``kleio`` is gone writes into the trial only while the trial is still
+its execution's: once another execution may take it over, it journals nothing more.
 
 Without ``kleio``, statistics are printed, artifacts are not saved (with one warning),
 loads return nothing, and nothing is written anywhere.
@@ -24,9 +30,11 @@ Importing this module opens nothing: the logger starts on first use.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
+from collections import Counter
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -86,10 +94,15 @@ class _Inside:
     def __init__(self, trial_id: str) -> None:
         from kleio.core.journal import EventWriter
         from kleio.core.settings import load_settings
-        from kleio.core.sink import EventSink
+        from kleio.core.sink import EventSink, leaving_time
         from kleio.core.spool import spool_folder
 
         self.trial_id = trial_id
+        self.pid = os.getpid()
+        #: A multiprocessing worker may be killed by SIGTERM at any moment after its task
+        #: returned (``Pool.terminate()``, and ``with Pool()``): there, a statistic is
+        #: written before ``log_statistic`` returns.
+        self.synchronous = _in_multiprocessing_child()
         # Under kleio every setting is in KLEIO_* variables: no file is read.
         settings = load_settings()
         self._address, self._db_name = settings.db_address, settings.db_name
@@ -102,13 +115,17 @@ class _Inside:
         self._terminating = False
         # Leaving must not outlast the lease: past it, another process may resume the
         # trial. What is not written by then waits in the spool.
-        self._close_timeout = max(0.5, min(30.0, settings.lease / 2))
+        self._close_timeout = leaving_time(settings.lease)
+        self._holder = _Holder(trial_id, settings.lease, self._open_store)
+        self._lost_artifacts = 0
         self._sink = EventSink(
             self._open_store,
             self._spool,
             name="statistics",
+            limit=_BACKLOG,
             prepare=self._events,
-            on_dropped=_say_dropped,
+            allowed=self._holder.holds,
+            on_trouble=_say,
         )
         self._install_exit_handlers()
 
@@ -126,51 +143,37 @@ class _Inside:
 
     def _install_exit_handlers(self) -> None:
         import atexit
-        import signal
 
         atexit.register(self.close)
         if "multiprocessing" in sys.modules:  # a multiprocessing child skips atexit
             from multiprocessing import util
 
             util.Finalize(None, self.close, exitpriority=100)
-        if threading.current_thread() is threading.main_thread():
-            try:
-                if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-                    signal.signal(signal.SIGTERM, self._terminated)
-            except ValueError:  # not the main interpreter
-                pass
-
-    def _terminated(self, signum: int, _frame: Any) -> None:
-        """SIGTERM with no handler of the script's: leave as Python leaves on Ctrl-C.
-
-        Raising SystemExit unwinds the interrupted code first (an artifact upload rolls
-        back and lets go of the database) and then runs the exit handlers, which flush
-        the statistics; flushing here, under the interrupted code, could wait forever
-        for a lock it holds. A SIGTERM while already leaving changes nothing: the exit
-        under way finishes its flush (a killed ``kleio`` may send several).
-        """
-        if self._closed or self._terminating:
-            return
-        self._terminating = True
-        raise SystemExit(128 + signum)
+        _install_sigterm_handler()
 
     def close(self) -> None:
         if self._closed:
             return
         self._closed = True
+        self._holder.leaving = True  # the lease may be gone though kleio lives: check it
         self._sink.close(timeout=self._close_timeout)
-        spooled = self._sink.spooled
+        sink, label = self._sink, self.trial_id[:7]
+        spooled = sink.spooled
         if spooled or self._spooled_artifacts:
             what = f"{spooled} events" + (
                 f" and {self._spooled_artifacts} artifacts" if self._spooled_artifacts else ""
             )
-            print(
-                f"kleio: the database did not answer ({self._sink.last_error}); {what} of "
-                f"trial {self.trial_id[:7]} are kept in {self._spool}: `kleio sync` uploads "
-                "them",
-                file=sys.stderr,
-                flush=True,
+            _say(
+                f"the database did not answer ({sink.last_error}); {what} of "
+                f"trial {label} are kept in {self._spool}: `kleio sync` uploads them"
             )
+        missing = sink.lost + sink.refused + Counter(artifact=self._lost_artifacts)
+        if +missing:
+            from kleio.core.losses import describe, tell_kleio
+
+            reason = "; ".join(dict.fromkeys(sink.reasons.values())) or "unknown"
+            _say(f"{describe(missing)} of trial {label} were not journalled ({reason})")
+            tell_kleio(missing, reason)
 
     def _patiently(self, action, patience: float):
         from kleio.core.sink import retrying
@@ -178,8 +181,13 @@ class _Inside:
         return retrying(action, patience)
 
     # -- the logger's verbs ------------------------------------------------------------
+    def _put(self, item: tuple[str, float, Any]) -> None:
+        self._sink.put(item)
+        if self.synchronous:
+            self._sink.flush(self._close_timeout)
+
     def statistic(self, values: dict[str, Any]) -> None:
-        self._sink.put(("statistic", time.time(), values))
+        self._put(("statistic", time.time(), values))
 
     @property
     def backlog(self):
@@ -209,12 +217,21 @@ class _Inside:
                 data = (
                     self._patiently(upload, self._sink.patience) if start is not None else upload()
                 )
-            except StoreError:
-                data = self._spool_artifact(filename, source, start, attributes, moment)
+            except StoreError as error:
+                try:
+                    data = self._spool_artifact(filename, source, start, attributes, moment)
+                except OSError as spool_error:  # a full disk under the spool too
+                    self._lost_artifacts += 1
+                    self._sink.reasons.setdefault("artifact", f"{error}; {spool_error}")
+                    _say(
+                        f"artifact {filename!r} could not be journalled ({error}) nor kept "
+                        f"in {self._spool} ({spool_error.strerror or spool_error})"
+                    )
+                    return
         finally:
             if close:
                 source.close()
-        self._sink.put(("artifact", moment, data))
+        self._put(("artifact", moment, data))
 
     def _spool_artifact(
         self,
@@ -235,7 +252,7 @@ class _Inside:
         from kleio.core.artifacts import describe_resource
 
         description = {**describe_resource(path), "attributes": attributes}
-        self._sink.put(("resource", time.time(), description))
+        self._put(("resource", time.time(), description))
         return description
 
     def _document(self) -> TrialDocument:
@@ -303,7 +320,7 @@ class KleioLogger:
             if self._state is None:
                 trial_id = os.environ.get("KLEIO_TRIAL_ID")
                 self._state = _Inside(trial_id) if trial_id else _Outside()
-                if trial_id:
+                if trial_id and not self._state.synchronous:
                     self._backlog = self._state.backlog
             return self._state
 
@@ -370,12 +387,150 @@ class KleioLogger:
         return (self._state or self._start()).flush(timeout)
 
 
-def _say_dropped(count: int, reason: str) -> None:
-    print(
-        f"kleio: {count} statistics events could not be journalled ({reason})",
-        file=sys.stderr,
-        flush=True,
-    )
+def _say(message: str) -> None:
+    """One line on the script's stderr (which ``kleio`` journals and shows)."""
+    try:
+        print(f"kleio: {message}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed, or its reader gone with kleio
+        pass
+
+
+class _Holder:
+    """Whether this process may still write into its trial.
+
+    While its ``kleio`` lives, the lease is renewed and the trial is this execution's,
+    so yes. Once ``kleio`` is gone (killed; the script ignored the SIGTERM that
+    followed), only while the trial document still shows this execution running with a
+    lease that is not about to expire: after that another ``kleio`` may resume the
+    trial, and two writers would journal the same steps. When the process leaves, the
+    document is read once even though ``kleio`` lives: its lease may have been taken
+    (``kleio`` then stops the script, whose last flush must not land in another
+    execution). A database that does not answer cannot say: the events are kept.
+    """
+
+    def __init__(self, trial_id: str, lease: float, open_store: Any):
+        from kleio.core.losses import LAUNCHER
+
+        self._trial, self._lease, self._open_store = trial_id, lease, open_store
+        self._margin = min(lease / 4, 5.0)
+        self._launcher = _int(os.environ.get(LAUNCHER))
+        self._execution = _int(os.environ.get("KLEIO_EXECUTION"))
+        self._started = _start_time(self._launcher) if self._launcher else None
+        self.leaving = False
+        self._checked_leaving = False
+        self._held = True
+
+    def holds(self) -> bool:
+        if not self._held or self._launcher is None:
+            return self._held
+        alive = self._launcher_alive()
+        if alive and not (self.leaving and not self._checked_leaving):
+            return True
+        self._checked_leaving = self.leaving
+        self._held = self._document_holds(expiring=not alive)
+        return self._held
+
+    def _launcher_alive(self) -> bool:
+        try:
+            os.kill(self._launcher, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # another user's process now has that pid
+            return False
+        return self._started is None or _start_time(self._launcher) == self._started
+
+    def _document_holds(self, expiring: bool) -> bool:
+        """The trial is still this execution's; with ``expiring`` (nobody renews the
+        lease any more), for longer than the margin."""
+        from kleio.core import status as st
+        from kleio.store.base import StoreError
+
+        try:
+            document = self._open_store().get_trial(self._trial)
+        except StoreError:
+            return True
+        if document is None:
+            return False
+        heartbeat = document.get("heartbeat") or 0.0
+        return (
+            document.get("status") == st.RUNNING
+            and document.get("executions") == self._execution
+            and (not expiring or time.time() < heartbeat + self._lease - self._margin)
+        )
+
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _start_time(pid: int) -> str | None:
+    """When ``pid`` started (Linux), so a recycled pid is not taken for it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM with no handler of the script's: leave as Python leaves on Ctrl-C.
+
+    Raising SystemExit unwinds the interrupted code first (an artifact upload rolls back
+    and lets go of the database) and then runs the exit handlers, which flush the
+    statistics; flushing here, under the interrupted code, could wait forever for a lock
+    it holds. While an exit is already under way (the logger closing, multiprocessing's
+    exit handlers in a pool worker that got its stop sentinel just before
+    ``Pool.terminate()``), it changes nothing: raising there would cut the flush short.
+    The handler is one function for every process: a forked child that logged nothing
+    yet has no statistics to flush and ends as SIGTERM ends it by default, even before
+    its fork hooks forgot its parent's logger (an exception raised there would be
+    swallowed, and the SIGTERM with it).
+    """
+    state = kleio_logger._state
+    if not isinstance(state, _Inside) or state.pid != os.getpid():
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    if state._closed or state._terminating or _exit_under_way(frame):
+        return
+    state._terminating = True
+    raise SystemExit(128 + signum)
+
+
+def _exit_under_way(frame: Any) -> bool:
+    exits = {_Inside.close.__code__}
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None:
+        exits.update(f.__code__ for f in (util._exit_function, util._run_finalizers) if callable(f))
+    while frame is not None:
+        if frame.f_code in exits:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _install_sigterm_handler() -> None:
+    """Handle SIGTERM with :func:`_on_sigterm` unless the script has a handler of its
+    own (then it decides). Only the main thread may: the first import of the logger
+    happens there, so a script whose first statistic comes from a thread is covered.
+
+    Not in a multiprocessing worker: a signal that comes just before the worker blocks
+    on its task queue's lock is never seen by a Python handler (the wait is not
+    interrupted), and ``Pool.terminate()`` would wait for that worker forever. Workers
+    keep SIGTERM's default, and write each statistic before ``log_statistic`` returns.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if _in_multiprocessing_child():
+        return
+    try:
+        if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main interpreter
+        pass
 
 
 def _preload() -> None:
@@ -389,10 +544,14 @@ def _preload() -> None:
     """
     import kleio.core.artifacts
     import kleio.core.journal
+    import kleio.core.losses
     import kleio.core.settings
     import kleio.core.sink
-    import kleio.core.statistics  # noqa: F401 - the logger imports these lazily
+    import kleio.core.statistics
+    import kleio.core.status  # noqa: F401 - the logger imports these lazily
     from kleio.store import StoreError, backend_class
+
+    _install_sigterm_handler()
 
     try:
         backend_class(os.environ.get("KLEIO_DB_ADDRESS", "")).preload()
@@ -400,8 +559,29 @@ def _preload() -> None:
         pass  # an address no backend takes: the first use says so
 
 
+def _in_multiprocessing_child() -> bool:
+    """Whether multiprocessing started this process (a ``Pool`` worker...), whatever
+    its start method; while a spawned child imports its parent's modules too."""
+    multiprocessing = sys.modules.get("multiprocessing")
+    if multiprocessing is None:
+        return False
+    try:
+        current = multiprocessing.current_process()
+        return multiprocessing.parent_process() is not None or bool(
+            getattr(current, "_inheriting", False)
+        )
+    except Exception:  # a multiprocessing without these: assume a plain process
+        return False
+
+
 def _forget_in_child() -> None:
     # A forked child starts its own logger: the parent's queue and thread are not its.
+    # It gets SIGTERM's default back until it logs (see _install_sigterm_handler).
+    try:
+        if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main interpreter
+        pass
     kleio_logger.__init__()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections import Counter
 from dataclasses import dataclass, field
 
 from kleio.core import clock
@@ -20,13 +21,20 @@ from kleio.core.errors import KleioError, TrialNotReservable
 from kleio.core.host import host_snapshot, scheduler_job
 from kleio.core.journal import EventWriter
 from kleio.core.launcher import Outcome, exit_status, launch
+from kleio.core.losses import describe
 from kleio.core.matching import Notify, find_or_create_trial, matching_trial, reading_like
 from kleio.core.redact import MaskedValuesError
 from kleio.core.settings import Settings
 from kleio.core.signals import STOPPING, stopping_signals
-from kleio.core.sink import EventSink, retrying
+from kleio.core.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
 from kleio.core.snapshot import Background, Snapshot, take_snapshot
-from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+from kleio.core.spool import (
+    new_spool_path,
+    pending_spools,
+    replay_trial_spools,
+    spool_folder,
+    write_spool,
+)
 from kleio.core.templates import (
     check_templates,
     default_working_root,
@@ -42,6 +50,13 @@ from kleio.store.base import Store, StoreError
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
 _INTERRUPTED_CODES = {-1, -2, -15, 129, 130, 143}
+#: ``kleio``'s exit code when the script succeeded but its journal is incomplete
+#: (``EX_IOERR`` of sysexits.h); the trial is then broken.
+INCOMPLETE_JOURNAL = 74
+#: Output events appended per call (16 KB each: 4 MB) and held at most (16 MB): a
+#: script printing faster than the store writes waits, so Kleio's memory stays bounded.
+OUTPUT_BATCH = 256
+OUTPUT_LIMIT = 1024
 
 
 @dataclass
@@ -62,11 +77,12 @@ class RunOptions:
     sample_interval: float | None = None
 
 
-def _final_status(outcome: Outcome) -> str:
-    """Completed, interrupted (a signal asked it to stop and it did) or broken."""
+def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
+    """Completed, interrupted (a signal asked it to stop and it did) or broken; a success
+    whose journal is incomplete is broken."""
     interrupted = outcome.interrupted_by is not None
     if outcome.start_error is None and not interrupted and outcome.returncode == 0:
-        return st.COMPLETED
+        return st.BROKEN if incomplete else st.COMPLETED
     if interrupted or outcome.returncode in _INTERRUPTED_CODES:
         return st.INTERRUPTED
     return st.BROKEN
@@ -266,9 +282,9 @@ class Runner:
         execution = _Execution(self, document, worker)
         execution.start()
         outcome = execution.launch()
-        final = execution.record_end(outcome)
+        final, missing = execution.record_end(outcome)
         self._replay_spools(document["_id"])
-        return execution.finish(outcome, final)
+        return execution.finish(outcome, final, missing)
 
     def _replay_spools(self, trial_id: str) -> None:
         """Upload what the script or the launcher kept on disk while the store was down."""
@@ -276,14 +292,24 @@ class Runner:
         pending = pending_spools(folder, trial_id)
         if not pending:
             return
+        refused: list[str] = []
         try:
-            events, artifacts = replay_trial_spools(self.store, folder, trial_id)
+            events, artifacts = replay_trial_spools(
+                self.store, folder, trial_id, lambda event, error: refused.append(str(error))
+            )
         except StoreError as error:
             self.notify(
                 f"the database did not answer ({error}): {len(pending)} spool files "
                 f"of trial {short_id(trial_id)} wait in {folder}; `kleio sync` "
                 "uploads them"
             )
+            return
+        if refused:
+            self.notify(
+                f"left out {len(refused)} spooled events of trial {short_id(trial_id)} "
+                f"that the database refuses ({refused[0]})"
+            )
+        if not events and not artifacts:
             return
         self.notify(
             f"uploaded {events} events and {artifacts} artifacts of trial "
@@ -307,14 +333,13 @@ class _Execution:
             spool_folder(runner.settings.home),
             name="output",
             wake_at=1,
-            on_dropped=self._say_dropped,
+            batch=OUTPUT_BATCH,
+            limit=OUTPUT_LIMIT,
+            on_trouble=runner.notify,
         )
         self.started = clock.now()
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
-
-    def _say_dropped(self, count: int, reason: str) -> None:
-        self.runner.notify(f"{count} output events could not be journalled ({reason})")
 
     def start(self) -> None:
         """The trial is running from now on, its working folder made."""
@@ -397,6 +422,7 @@ class _Execution:
                 trial_id=self.trial_id,
                 capture=runner.options.capture,
                 heartbeat=runner.settings.heartbeat,
+                lease=runner.settings.lease,
                 beat=lambda: st.beat(self.store, self.trial_id, self.worker),
                 on_start=lambda pid: (self.record_start(pid), watchers.started(pid)),
                 pass_fds=watchers.fds,
@@ -407,33 +433,44 @@ class _Execution:
             self.record_start(None)
         return outcome
 
-    def record_end(self, outcome: Outcome) -> str:
-        """Journal how the execution ended and everything still queued; the final status."""
-        final = _final_status(outcome)
-        self.sink.put(
-            self.writer.event(
-                self.trial_id,
-                "execution",
-                {
-                    "phase": "end",
-                    "number": self.number,
-                    "pid": outcome.pid,
-                    "end": outcome.ended,
-                    "duration": outcome.ended - outcome.started,
-                    "exit_code": outcome.returncode,
-                    "signal": outcome.interrupted_by,
-                    "signals": outcome.signals,
-                    "status": final,
-                    "error": outcome.start_error,
-                },
-            )
+    def record_end(self, outcome: Outcome) -> tuple[str, Counter]:
+        """Journal everything still queued and how the execution ended; the final
+        status, and what the execution could not journal, by event kind."""
+        # As the script's logger: what cannot be written by then is lost.
+        self.sink.close(timeout=leaving_time(self.runner.settings.lease))
+        missing = outcome.unjournalled + self.sink.lost + self.sink.refused
+        final = _final_status(outcome, incomplete=bool(missing))
+        end = self.writer.event(
+            self.trial_id,
+            "execution",
+            {
+                "phase": "end",
+                "number": self.number,
+                "pid": outcome.pid,
+                "end": outcome.ended,
+                "duration": outcome.ended - outcome.started,
+                "exit_code": outcome.returncode,
+                "signal": outcome.interrupted_by,
+                "signals": outcome.signals,
+                "status": final,
+                "error": outcome.start_error,
+                **({"unjournalled": dict(missing)} if missing else {}),
+                **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
+            },
         )
-        self.sink.close(timeout=30)
+        try:
+            retrying(lambda: self.store.append_events([end]), patience=CLOSING_PATIENCE)
+        except StoreError:
+            folder = spool_folder(self.runner.settings.home)
+            try:
+                write_spool(new_spool_path(folder, self.trial_id, "execution"), [end])
+            except OSError:
+                missing["execution"] += 1
         if outcome.start_error:
             self.runner.notify(outcome.start_error)
-        return final
+        return final, missing
 
-    def finish(self, outcome: Outcome, final: str) -> int:
+    def finish(self, outcome: Outcome, final: str, missing: Counter) -> int:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
         for delivered in outcome.signals:
@@ -445,8 +482,21 @@ class _Execution:
                 f"trial {label} was taken over by another process "
                 "(heartbeat refused): this execution was stopped"
             )
+        if outcome.left_behind:
+            count = outcome.left_behind
+            how = f"SIGKILL after {outcome.grace:g} s" if outcome.killed_left_behind else "SIGTERM"
+            notify(
+                f"the script left {count} process{'es' if count > 1 else ''} running in its "
+                f"process group: stopped ({how})"
+            )
+        if outcome.output_abandoned:
+            notify(
+                "processes outside the script's process group still hold its output: "
+                "the rest of it is not journalled"
+            )
         run_time = float(self.document.get("run_time") or 0.0) + outcome.ended - outcome.started
         outputs = self.watched.written(self.number)
+        recorded = True
         try:
             retrying(
                 lambda: st.change_status(
@@ -459,16 +509,29 @@ class _Execution:
                     run_time=run_time,
                     ended=outcome.ended,
                     outputs=outputs,
+                    **({"unjournalled": dict(missing)} if missing else {}),
                 ),
                 patience=min(settings.lease, 30.0),
             )
         except StoreError as error:
+            recorded = False
             notify(
                 f"could not record the end of trial {label} ({error}); "
                 "it will show as lost and can be resumed"
             )
-        if final == st.BROKEN and outcome.start_error is None:
+        succeeded = outcome.returncode == 0 and outcome.start_error is None
+        if missing:
+            reasons = "; ".join(dict.fromkeys([*outcome.reasons, *self.sink.reasons.values()]))
+            broken = final == st.BROKEN and succeeded and recorded
+            notify(
+                f"the journal of trial {label} is incomplete: {describe(missing)} were not "
+                f"journalled ({reasons or 'see the messages above'})"
+                + ("; the trial is marked broken" if broken else "")
+            )
+        if final == st.BROKEN and outcome.start_error is None and outcome.returncode != 0:
             notify(f"trial {label} is broken (exit code {outcome.returncode})")
         elif final == st.INTERRUPTED:
             notify(f"trial {label} interrupted; run the same command to resume it")
+        if missing and succeeded and outcome.interrupted_by is None:
+            return INCOMPLETE_JOURNAL
         return exit_status(outcome.returncode)

@@ -1,4 +1,5 @@
-"""Writing journal events: keys that are unique, ordered, and safe to append twice."""
+"""Writing journal events: keys that are unique, ordered, and safe to append twice, and
+appending them so that an event the store refuses costs only itself."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from kleio.forking import at_fork
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event, Store, StoreUnavailable, event_key
 
 
 class EventWriter:
@@ -71,3 +73,29 @@ def _after_fork(event_writer: EventWriter) -> None:
 
 #: The writer of this process for events the core journals (statuses, executions).
 writer = EventWriter()
+
+
+def append_isolating(store: Store, events: Sequence[Event]) -> list[tuple[Event, Exception]]:
+    """Append ``events``; returns those the store refuses, each with its error.
+
+    A failure that is not an outage (a document too deep or too large for MongoDB, data
+    JSON cannot encode) is the event's: the batch is split in halves until each refused
+    event is alone, and the others are appended (appending is idempotent, so a half
+    that was partly written is completed). If every event is refused, the store is
+    failing, not the events: :class:`StoreUnavailable` is raised, as for an outage.
+    """
+    try:
+        store.append_events(events)
+        return []
+    except StoreUnavailable:
+        raise
+    except Exception as error:
+        if len(events) == 1:
+            return [(events[0], error)]
+        first = error
+    middle = len(events) // 2
+    refused = append_isolating(store, events[:middle])
+    refused += append_isolating(store, events[middle:])
+    if len(refused) == len(events):
+        raise StoreUnavailable(str(first) or type(first).__name__)
+    return refused

@@ -93,11 +93,14 @@ class OutputRecorder:
         self.total = 0
 
     def add(self, data: bytes) -> None:
+        """Record a read; waits while the sink holds as much as it may (so a script
+        printing faster than the store writes waits for it, and memory stays bounded)."""
         with self._lock:
             self._pending += data
             self.total += len(data)
             self._reads.append((self.total, time.time()))
             self._emit(final=False, due=time.monotonic() - self._last >= self._interval)
+        self._sink.hold_back()  # outside the lock: the heartbeat thread ticks through it
 
     def tick(self) -> None:
         """Journal what has waited ``interval`` seconds (called periodically)."""

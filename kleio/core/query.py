@@ -356,8 +356,9 @@ def _compare(value: Any, operator: str, text: str, key: str) -> bool:
             else str(value)
         )
         return re.search(text, shown) is not None
-    # Text is compared with the text as written: `job.job_id=12.pbs`, `tags=0001`.
-    wanted: Any = text if isinstance(value, str) else typed(text)
+    # Text equals the text as written (`job.job_id=12.pbs`, `tags=0001`); an order
+    # compares like with like, so text is never smaller than a number.
+    wanted: Any = text if isinstance(value, str) and operator in ("=", "!=") else typed(text)
     if key == "created":
         wanted = parse_since(text)
     elif key in ("id", "parent", "status", "project", "command", "tags"):

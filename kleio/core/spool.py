@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,26 +107,38 @@ def _claim(path: Path) -> Path | None:
     return claimed
 
 
-def replay_spool(store: Store, path: Path) -> int:
-    """Append a spool file's events to the store, then remove it; returns the count.
+def replay_spool(
+    store: Store,
+    path: Path,
+    on_refused: Callable[[Event, Exception], None] | None = None,
+) -> int:
+    """Append a spool file's events to the store, then remove it; returns the count
+    appended. Safe while the file's writer still appends to it (see the module
+    documentation). An event the store refuses (see :func:`append_isolating`) is left out
+    and told to ``on_refused``: it can never be stored, and must not keep the others out."""
+    from kleio.core.journal import append_isolating
 
-    Safe while the file's writer still appends to it (see the module documentation).
-    """
     claimed = _claim(path)
     if claimed is None:
         return 0
     count, batch = 0, []
+
+    def append() -> int:
+        refused = append_isolating(store, batch) if batch else []
+        for event, error in refused:
+            if on_refused is not None:
+                on_refused(event, error)
+        return len(batch) - len(refused)
+
     try:
         for event in read_spool(claimed):
             batch.append(event)
             if len(batch) >= REPLAY_BATCH:
-                store.append_events(batch)
-                count += len(batch)
+                count += append()
                 batch = []
     except FileNotFoundError:  # a stopped replay's file, replayed meanwhile by another
         return count
-    store.append_events(batch)
-    count += len(batch)
+    count += append()
     claimed.unlink(missing_ok=True)
     return count
 
@@ -207,15 +219,21 @@ def pending_spools(folder: Path, trial_id: str | None = None) -> list[Path]:
     )
 
 
-def replay_trial_spools(store: Store, folder: Path, trial_id: str | None = None) -> tuple[int, int]:
+def replay_trial_spools(
+    store: Store,
+    folder: Path,
+    trial_id: str | None = None,
+    on_refused: Callable[[Event, Exception], None] | None = None,
+) -> tuple[int, int]:
     """Replay the spool files of one trial (or all); returns (events, artifacts) uploaded.
 
-    Stops at the first store error, leaving the rest for later.
+    Stops at the first store error, leaving the rest for later. Events the store refuses
+    are left out and told to ``on_refused`` (see :func:`replay_spool`).
     """
     events = artifacts = 0
     for path in pending_spools(folder, trial_id):
         if path.suffix == ".jsonl":
-            events += replay_spool(store, path)
+            events += replay_spool(store, path, on_refused)
         else:
             replay_artifact(store, path)
             artifacts += 1

@@ -202,6 +202,19 @@ def _unlocked(store: SQLiteStore) -> None:
     store._lock = threading.RLock()
 
 
+#: SQLite's result codes for failures that may pass: SQLITE_IOERR, SQLITE_FULL,
+#: SQLITE_CANTOPEN (Python 3.11+ gives the code; before, the message tells).
+_TRANSIENT_CODES = {10, 13, 14}
+_TRANSIENT_MESSAGES = ("disk is full", "disk I/O error", "unable to open database file")
+
+
+def _is_transient(error: sqlite3.Error) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in _TRANSIENT_CODES
+    return any(sign in str(error) for sign in _TRANSIENT_MESSAGES)
+
+
 class SQLiteStore(Store):
     """A store in one SQLite file; see :mod:`kleio.store.base` for the contract."""
 
@@ -255,7 +268,8 @@ class SQLiteStore(Store):
             )
             self._prepare(connection)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"cannot open the database {self.address}: {error}") from None
+            kind = StoreUnavailable if _is_transient(error) else StoreError
+            raise kind(f"cannot open the database {self.address}: {error}") from None
         self._connection = connection
         self._pid = os.getpid()
         return connection
@@ -299,10 +313,16 @@ class SQLiteStore(Store):
         connection.execute("BEGIN IMMEDIATE")
         try:
             yield connection
+            connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            # A full disk may have ended the transaction already, or left it open after
+            # a failed COMMIT: either way the connection must come out of it usable.
+            if connection.in_transaction:
+                try:
+                    connection.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
             raise
-        connection.execute("COMMIT")
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -329,6 +349,8 @@ class SQLiteStore(Store):
             return StoreUnavailable(
                 f"the database {self.address} stayed locked for {self._busy_timeout:g} s"
             )
+        if _is_transient(error):  # a full disk or an I/O error: may work again later
+            return StoreUnavailable(f"database {self.address}: {message}")
         return StoreError(f"database {self.address}: {message}")
 
     def close(self) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from kleio.store import open_store
 from tests.conftest import write_script
 from tests.helpers import KLEIO, text, trial_id_in
-from tests.mongo_server import WireServer
+from tests.mongo_server import WireServer, unique_database_name
 
 TRAINER = """\
 import json, os, signal, sys, time
@@ -231,3 +231,63 @@ def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
             assert [s["i"] for s in statistics_in(store, trial["_id"])] == list(range(300))
     finally:
         server.stop()
+
+
+REFUSED = """\
+import json
+from kleio.client.logger import kleio_logger as log
+
+deep = 1
+for _ in range(500):
+    deep = {"deeper": deep}
+for i in range(100):
+    log.log_statistic(i=i)
+    if i == 49:
+        try:
+            log.log_statistic(deep=deep)
+        except TypeError as error:
+            refusal = str(error)
+with open("seen.json", "w") as seen:
+    json.dump({"refusal": refusal, "loaded": [s["i"] for s in log.load_statistics()]}, seen)
+"""
+
+
+def test_a_statistic_no_backend_stores_is_refused_at_the_call_and_the_rest_is_kept(
+    kleio, project, home, wire_server
+):
+    name = unique_database_name()
+    write_script(project, "refused.py", REFUSED)
+    result = kleio("python", "refused.py", KLEIO_DB_ADDRESS=wire_server.uri, KLEIO_DB_NAME=name)
+    assert result.returncode == 0, text(result.stderr)
+    seen = json.loads((project / "seen.json").read_text())
+    assert "'deep'" in seen["refusal"] and "nested more than" in seen["refusal"]
+    assert seen["loaded"] == list(range(100))
+    spool = home / "spool"
+    assert not spool.exists() or not any(spool.iterdir())
+
+
+def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_the_rest(
+    env, wire_server
+):
+    from kleio.core.journal import EventWriter
+    from kleio.core.spool import new_spool_path, spool_folder, write_spool
+
+    name = unique_database_name()
+    env = {**env, "KLEIO_DB_ADDRESS": wire_server.uri, "KLEIO_DB_NAME": name}
+    deep: object = 1
+    for _ in range(500):
+        deep = {"deeper": deep}
+    writer = EventWriter()
+    events = [writer.event("t" * 32, "statistic", {"i": i}) for i in range(10)]
+    events.insert(5, writer.event("t" * 32, "statistic", {"deep": deep}))
+    folder = spool_folder(Path(env["KLEIO_HOME"]))
+    write_spool(new_spool_path(folder, "t" * 32, "statistics"), events)
+
+    synced = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    errors = text(synced.stderr)
+    assert synced.returncode == 0, errors
+    assert "uploaded 10 events" in errors and "left out 1 events" in errors, errors
+    again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
+    with open_store(wire_server.uri, name) as store:
+        assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))

@@ -8,6 +8,7 @@ import numpy
 import pytest
 
 from kleio.client.logger import KleioLogger
+from kleio.client.values import MAX_NESTING, MAX_STATISTIC_BYTES
 
 
 @pytest.fixture
@@ -79,6 +80,54 @@ def test_numpy_scalars_and_0d_arrays_become_python_values(logger, value, expecte
 def test_other_values_raise_type_error_naming_the_key(logger, value):
     with pytest.raises(TypeError, match="'bad'"):
         logger.log_statistic(good=1, bad=value)
+
+
+def nested(depth: int, inner: object = 1) -> object:
+    """A value nested ``depth`` levels deep: dicts and lists in turn."""
+    for level in range(depth):
+        inner = {"next": inner} if level % 2 else [inner]
+    return inner
+
+
+@pytest.mark.parametrize("depth", [MAX_NESTING + 1, 500, 1000, 100_000])
+def test_values_nested_deeper_than_any_backend_stores_raise_type_error(logger, depth):
+    with pytest.raises(TypeError, match=r"'deep'.*nested more than"):
+        logger.log_statistic(good=1, deep=nested(depth))
+
+
+def test_values_nested_to_the_limit_are_accepted(logger, capsys):
+    logger.log_statistic(deep=nested(MAX_NESTING))
+    assert capsys.readouterr().out.startswith("deep=")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"big": "x" * (MAX_STATISTIC_BYTES + 1)},
+        {"big": ["é" * (MAX_STATISTIC_BYTES // 2)]},
+        {"big": [b for b in range(MAX_STATISTIC_BYTES // 8)]},
+        {f"k{i}": "x" * 100_000 for i in range(MAX_STATISTIC_BYTES // 100_000 + 1)},
+    ],
+    ids=["one string", "non-ascii in a list", "a long list", "many keys"],
+)
+def test_a_statistic_larger_than_a_mongodb_document_raises_type_error(logger, values):
+    with pytest.raises(TypeError, match=r"statistic '\w+'.* MB"):
+        logger.log_statistic(**values)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"$where": 1}, {"ok": {"$gt": 1}}, {"ok": [{"$inc": 2}]}],
+    ids=["top level", "nested", "in a list"],
+)
+def test_keys_starting_with_a_dollar_raise_type_error(logger, values):
+    with pytest.raises(TypeError, match=r"\$"):
+        logger.log_statistic(**values)
+
+
+def test_artifact_metadata_follows_the_same_rules(logger):
+    with pytest.raises(TypeError, match="'epoch'"):
+        logger.log_artifact("weights", b"abc", epoch=nested(1000))
 
 
 def test_outside_kleio_statistics_are_printed_and_nothing_is_saved(logger, capsys, tmp_path):

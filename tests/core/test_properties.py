@@ -414,9 +414,12 @@ def statistics_store(request):
 
 
 def _unstorable(value: Any, key: bool = False) -> bool:
-    """Text with a lone surrogate, or a key with NUL: what no database can hold."""
+    """Text with a lone surrogate, or a key with NUL or starting with ``$`` (MongoDB before
+    5.0 refuses it): what no database can hold."""
     if isinstance(value, str):
-        return any("\ud800" <= char <= "\udfff" for char in value) or (key and "\x00" in value)
+        return any("\ud800" <= char <= "\udfff" for char in value) or (
+            key and ("\x00" in value or value.startswith("$"))
+        )
     if isinstance(value, dict):
         return any(_unstorable(k, key=True) or _unstorable(v) for k, v in value.items())
     if isinstance(value, (list, tuple)):

@@ -11,10 +11,12 @@ import time
 
 import pytest
 
+from kleio.core import sink as sink_module
 from kleio.core.journal import EventWriter
+from kleio.core.output import CHUNK, OutputRecorder
 from kleio.core.sink import EventSink
-from kleio.core.spool import read_spool, replay_spool
-from kleio.store.base import Event, StoreError, event_key
+from kleio.core.spool import read_spool, replay_spool, write_spool
+from kleio.store.base import Event, StoreError, StoreUnavailable, event_key
 from kleio.store.sqlite import SQLiteStore
 
 TRIAL = "trial-1"
@@ -27,17 +29,24 @@ def spool(tmp_path):
 
 
 class FlakyStore:
-    """A real store whose appends fail while ``down`` is set."""
+    """A real store whose appends fail while ``down`` is set, and that refuses any
+    batch holding an event whose data has ``bad`` (as MongoDB refuses a document nested
+    too deep), or every batch while ``refusing`` is set."""
 
     def __init__(self, store: SQLiteStore):
         self.store = store
         self.down = threading.Event()
+        self.refusing = threading.Event()
         self.attempts = 0
+        self.batches: list[int] = []
 
     def append_events(self, events):
         self.attempts += 1
         if self.down.is_set():
-            raise StoreError("database unreachable")
+            raise StoreUnavailable("database unreachable")
+        if self.refusing.is_set() or any(event.data.get("bad") for event in events):
+            raise StoreError("MongoDB at mongodb://db/: BSONObj exceeds maximum nested depth")
+        self.batches.append(len(events))
         self.store.append_events(events)
 
 
@@ -167,15 +176,161 @@ def test_writes_after_the_store_answers_again_replay_the_spool(flaky, store, spo
     sink.close()
 
 
-def test_closing_while_the_store_is_down_keeps_the_events_on_disk(flaky, store, spool):
+@pytest.mark.parametrize("failure", ["down", "refusing"])
+def test_closing_while_the_store_is_down_keeps_the_events_on_disk(flaky, store, spool, failure):
+    # A store that refuses every event is failing, not the events: kept as in an outage.
     sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
-    flaky.down.set()
+    getattr(flaky, failure).set()
     events = make_events(30)
     sink.put_many(events)
     sink.close()
     [path] = spool_files(spool)
     assert list(read_spool(path)) == events
     assert store.count_events(TRIAL) == 0
+    assert not sink.refused and not sink.lost
+
+
+def test_an_event_the_store_refuses_is_dropped_alone_and_told_once(flaky, store, spool):
+    troubles = []
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=30, on_trouble=troubles.append)
+    writer = EventWriter()
+    events = [writer.event(TRIAL, "statistic", {"i": i, "bad": i in (17, 60)}) for i in range(100)]
+    sink.put_many(events)
+    assert sink.flush(timeout=10)
+    more = [writer.event(TRIAL, "statistic", {"i": 100, "bad": True})]
+    sink.put_many(more)
+    sink.close()
+    good = [e.key for e in events if not e.data["bad"]]
+    assert keys_in(store) == good
+    assert spool_files(spool) == []  # never retried later: it can never be stored
+    assert sink.refused == {"statistic": 3} and not sink.lost
+    assert len(troubles) == 1, troubles
+    assert "refused" in troubles[0] and "nested depth" in troubles[0]
+
+
+@pytest.fixture
+def full_spool(monkeypatch):
+    """Spooling fails as on a full disk while ``full`` is set."""
+    full = threading.Event()
+    full.set()
+
+    def write(path, events):
+        if full.is_set():
+            raise OSError(28, "No space left on device")
+        write_spool(path, events)
+
+    monkeypatch.setattr(sink_module, "write_spool", write)
+    return full
+
+
+def test_events_neither_the_store_nor_the_spool_takes_are_held_then_written(
+    flaky, store, spool, full_spool
+):
+    troubles = []
+    sink = EventSink(
+        lambda: flaky, spool, interval=0.01, patience=PATIENCE, on_trouble=troubles.append
+    )
+    flaky.down.set()
+    events = make_events(40)
+    sink.put_many(events)
+    wait_until(lambda: troubles)
+    started = time.monotonic()
+    assert sink.flush(timeout=10) is False  # says at once that it cannot
+    assert time.monotonic() - started < 1
+    more = make_events(10, start=40)
+    sink.put_many(more)
+    time.sleep(0.3)
+    flaky.down.clear()
+    assert sink.flush(timeout=20)
+    sink.close()
+    assert keys_in(store) == [e.key for e in events + more]
+    assert not sink.lost and not sink.refused
+    assert len(troubles) == 1, troubles
+    assert "No space left on device" in troubles[0] and "unreachable" in troubles[0]
+
+
+def test_held_events_are_bounded_and_the_excess_is_counted_lost(flaky, store, spool, full_spool):
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE, limit=100)
+    flaky.down.set()
+    events = make_events(250)
+    for event in events:
+        sink.put(event)
+        sink.wait_below(100)  # never waits for a sink that cannot write
+    wait_until(lambda: sink.lost)
+    flaky.down.clear()
+    assert sink.flush(timeout=20)
+    sink.close()
+    written = keys_in(store)
+    assert written == [e.key for e in events[: len(written)]]  # the oldest are kept
+    assert 100 <= len(written) < 250
+    assert sink.lost == {"statistic": 250 - len(written)}
+
+
+def test_closing_when_nothing_takes_the_events_counts_them_lost(flaky, store, spool, full_spool):
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    flaky.down.set()
+    sink.put_many(make_events(30))
+    started = time.monotonic()
+    sink.close(timeout=1)
+    assert time.monotonic() - started < 5
+    assert sink.lost == {"statistic": 30}
+    assert store.count_events(TRIAL) == 0
+
+
+def test_a_sink_no_longer_allowed_to_write_drops_everything_after(store, spool):
+    allowed, troubles = threading.Event(), []
+    allowed.set()
+    sink = EventSink(
+        lambda: store,
+        spool,
+        interval=0.01,
+        allowed=allowed.is_set,
+        on_trouble=troubles.append,
+    )
+    events = make_events(20)
+    sink.put_many(events[:10])
+    assert sink.flush(timeout=10)
+    allowed.clear()
+    sink.put_many(events[10:])
+    sink.close()
+    assert keys_in(store) == [e.key for e in events[:10]]
+    assert spool_files(spool) == []
+    assert sink.lost == {"statistic": 10}
+    assert len(troubles) == 1
+
+
+def test_batches_are_bounded(flaky, store, spool):
+    sink = EventSink(lambda: flaky, spool, interval=0.05, batch=7)
+    sink.put_many(make_events(100))
+    sink.close()
+    assert store.count_events(TRIAL) == 100
+    assert max(flaky.batches) <= 7
+
+
+class SlowStore:
+    """A real store that takes its time for every append."""
+
+    def __init__(self, store: SQLiteStore, pause: float):
+        self.store, self.pause = store, pause
+
+    def append_events(self, events):
+        time.sleep(self.pause)
+        self.store.append_events(events)
+
+
+def test_output_faster_than_the_store_waits_instead_of_piling_up_in_memory(store, spool):
+    sink = EventSink(
+        lambda: SlowStore(store, 0.005), spool, interval=0.01, wake_at=1, batch=8, limit=32
+    )
+    recorder = OutputRecorder(sink, EventWriter(), TRIAL, "stdout")
+    highest = 0
+    for _ in range(300):
+        recorder.add(b"x" * CHUNK)
+        highest = max(highest, len(sink.backlog))
+    recorder.finish()
+    sink.close()
+    assert highest <= 32 + 1
+    assert store.count_events(TRIAL) == 300
 
 
 # -- replaying a spool file ------------------------------------------------------------
@@ -212,6 +367,18 @@ def test_a_torn_last_line_of_a_spool_file_is_skipped(store, spool_file):
     assert list(read_spool(path)) == events
     assert replay_spool(store, path) == len(events)
     assert keys_in(store) == [e.key for e in events]
+
+
+def test_replaying_a_spool_file_keeps_every_event_but_those_the_store_refuses(flaky, store, spool):
+    writer = EventWriter()
+    events = [writer.event(TRIAL, "statistic", {"i": i, "bad": i == 3}) for i in range(10)]
+    path = spool / "refused.jsonl"
+    write_spool(path, events)
+    refused = []
+    assert replay_spool(flaky, path, on_refused=lambda event, error: refused.append(event)) == 9
+    assert keys_in(store) == [e.key for e in events if e.data["i"] != 3]
+    assert [e.key for e in refused] == [events[3].key]
+    assert not path.exists()
 
 
 # -- fork ------------------------------------------------------------------------------
