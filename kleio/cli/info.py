@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
 from kleio.cli.output import Display, Sections, display_of, display_options, print_json
