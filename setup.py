@@ -20,7 +20,8 @@ setup(
     url="https://github.com/bouthilx/kleio",
     packages=find_packages(include=["kleio", "kleio.*"]),
     # Users' type checkers see the API's hints (PEP 561).
-    package_data={"kleio": ["py.typed"]},
+    # The dashboard's page, script, style and vendored charting library (with its licence).
+    package_data={"kleio": ["py.typed"], "kleio.ui": ["static/*"]},
     python_requires=">=3.10",
     install_requires=[
         "pymongo>=4.6,<5",
@@ -42,7 +43,13 @@ setup(
             # kleio.compare returns a DataFrame when pandas is installed: both are tested.
             "pandas>=2.0",
             "sphinx>=7",
+            # kleio plot -o, and reading the PNGs it writes.
+            "matplotlib>=3.7",
+            # The dashboard's tests drive Debian's chromium through chromedriver.
+            "selenium>=4.10",
         ],
+        # kleio plot -o FILE (the terminal plot needs nothing more).
+        "plot": ["matplotlib>=3.7"],
     },
     entry_points={"console_scripts": ["kleio = kleio.cli.main:entry"]},
     classifiers=[

@@ -104,3 +104,40 @@ def test_gitpython_is_imported_by_the_commands_that_work_with_history_only():
     assert "git" in _imported(
         "-c", "import kleio.core.repository; kleio.core.repository._repository('.')"
     )
+
+
+def test_the_dashboard_and_matplotlib_load_only_in_their_commands():
+    heavy = {"kleio.ui", "kleio.ui.server", "kleio.ui.api", "http.server", "matplotlib"}
+    for code in (
+        ["-c", "import kleio"],
+        ["-c", "from kleio.client.logger import kleio_logger"],
+        ["-m", "kleio", "--help"],
+        ["-m", "kleio", "ui", "--help"],
+        ["-m", "kleio", "plot", "--help"],
+    ):
+        assert not heavy & _imported(*code), code
+
+
+def test_the_dashboards_page_and_assets_install_with_the_package(tmp_path):
+    """What an installation copies (setup.py's build_py, package data included): the
+    page and everything it loads, from the package alone (no network, no CDN)."""
+    import re
+
+    subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    static = ROOT / "kleio" / "ui" / "static"
+    shipped = {path.name for path in (tmp_path / "kleio" / "ui" / "static").iterdir()}
+    assert shipped == {path.name for path in static.iterdir()}
+    assert {"index.html", "app.js", "app.css", "uPlot.iife.min.js", "uPlot.LICENSE"} <= shipped
+    page = (static / "index.html").read_text()
+    loaded = re.findall(r'(?:src|href)="([^"#]+)"', page)
+    assert loaded and all(
+        url == "data:," or url.removeprefix("/static/") in shipped for url in loaded
+    ), loaded
+    for name in ("index.html", "app.js", "app.css"):
+        assert not re.search(r"https?://", (static / name).read_text()), name

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 
 from kleio.cli import completion
@@ -20,24 +19,6 @@ from kleio.core.status import STATUSES
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
     """The positional ``ID``: a trial id or any unique prefix of it."""
     parser.add_argument(name, help="trial id or unique prefix").completer = completion.trial_ids
-
-
-def split_tags(text: str | None) -> list[str]:
-    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``."""
-    if not text:
-        return []
-    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
-
-
-def split_statuses(text: str | None) -> list[str]:
-    """``"lost,broken"`` -> ``["lost", "broken"]``; an unknown status is an error."""
-    from kleio.core.errors import SettingsError
-
-    wanted = [status.strip() for status in (text or "").split(",") if status.strip()]
-    unknown = [status for status in wanted if status not in STATUSES]
-    if unknown:
-        raise SettingsError(f"unknown status {unknown[0]!r}: choose among {', '.join(STATUSES)}")
-    return wanted
 
 
 def selection(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +87,7 @@ def trial_selection(args: argparse.Namespace):
     """The :class:`~kleio.core.selection.Selection` of ``selection``, ``trial_ids`` and
     ``query_options``."""
     from kleio.core.query import parse_since
-    from kleio.core.selection import Selection
+    from kleio.core.selection import Selection, split_statuses, split_tags
 
     since = getattr(args, "since", None)
     return Selection(
@@ -296,6 +277,7 @@ def options_around_id(
 def runner(args: argparse.Namespace, context):
     """The :class:`~kleio.core.execution.Runner` of ``run``, ``save`` and ``branch``."""
     from kleio.core.execution import Runner, RunOptions
+    from kleio.core.selection import split_tags
 
     options = RunOptions(
         tags=split_tags(args.tags),

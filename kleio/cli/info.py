@@ -305,40 +305,11 @@ def render(record: TrialRecord, display: Display | None = None) -> str:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.record import with_iso_times
+
     record = context.record(args.id)
     if args.json:
-        print_json(_with_iso_times(record.as_dict()), context.stdout)
+        print_json(with_iso_times(record.as_dict()), context.stdout)
     else:
         context.stdout.write(render(record, display_of(args, context.stdout)))
     return 0
-
-
-#: Where a record has times (seconds since the epoch): top-level fields, and fields of
-#: the entries of its lists.
-_TIMES = ("created", "updated", "heartbeat", "started", "ended")
-_TIMES_IN = {
-    "executions": ("start", "end"),
-    "artifacts": ("time",),
-    "outputs": ("time",),
-    "lineage": ("until",),
-}
-
-
-def _with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
-    """The record with its times in ISO 8601 UTC (``Z``), as JSON has every time."""
-    from kleio.core.clock import iso_z
-
-    def converted(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-        return {
-            key: iso_z(value) if key in keys and isinstance(value, (int, float)) else value
-            for key, value in entry.items()
-        }
-
-    record = converted(record, _TIMES)
-    for name, keys in _TIMES_IN.items():
-        record[name] = [converted(entry, keys) for entry in record.get(name) or []]
-    if isinstance(record.get("worker"), dict):
-        record["worker"] = converted(record["worker"], ("since",))
-    if isinstance(record.get("refers"), dict):
-        record["refers"] = converted(record["refers"], ("time",))
-    return record

@@ -39,6 +39,8 @@ COMMANDS = {
     "pdb": "pdb",
     "sync": "sync",
     "compare": "compare",
+    "plot": "plot",
+    "ui": "ui",
     "tag": "tag",
     "note": "note",
     "diff": "diff",

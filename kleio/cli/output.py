@@ -10,10 +10,8 @@ The conventions, the same for every command:
   human units; on a terminal it fits its width (the widest of the columns that may be
   cut, such as the command or the tags, ends with ``…``) and statuses are coloured
   unless ``NO_COLOR`` is set or ``--no-color`` given. Piped, lines are never cut.
-- JSON is strict JSON, as the standard defines it, so any reader takes it: the floats
-  it cannot hold are written as strings, ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``
-  (a statistic that diverged stays told apart from a missing one, ``null``);
-  :func:`json_ready` applies this convention and every JSON Kleio prints goes through it.
+- JSON is strict JSON (:mod:`kleio.core.strict_json`): the floats it cannot hold are
+  written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
 """
 
 from __future__ import annotations
@@ -28,6 +26,8 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
+
+from kleio.core.strict_json import json_ready, json_text
 
 FORMATS = ("table", "csv", "json")
 
@@ -126,29 +126,6 @@ def _is_terminal(stream: IO[str]) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-#: The strings standing for the floats JSON cannot hold.
-NAN, INFINITY, MINUS_INFINITY = "NaN", "Infinity", "-Infinity"
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with its NaN and infinities (at any depth) as the strings of the
-    module's convention; everything else unchanged."""
-    if isinstance(value, float):
-        if math.isfinite(value):
-            return value
-        return NAN if math.isnan(value) else INFINITY if value > 0 else MINUS_INFINITY
-    if isinstance(value, dict):
-        return {key: json_ready(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(item) for item in value]
-    return value
-
-
-def json_text(value: Any, **options: Any) -> str:
-    """Strict JSON of ``value`` (see the module documentation)."""
-    return json.dumps(json_ready(value), ensure_ascii=False, allow_nan=False, **options)
 
 
 def cell(value: Any) -> str:

@@ -51,7 +51,7 @@ def _last_lines(chunks, count: int) -> bytes:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.output import OUTPUT_PAGE, output_bytes
+    from kleio.core.output import output_bytes
     from kleio.core.status import ACTIVE
 
     record = context.record(args.id)
@@ -61,13 +61,10 @@ def execute(args: argparse.Namespace, context) -> int:
 
     def chunks():
         nonlocal last_key
-        for segment in record.segments:
-            for event in context.store.read_events(
-                segment.trial, kinds, until=segment.until, page_size=OUTPUT_PAGE
-            ):
-                if segment.trial == record.id:
-                    last_key = event.key
-                yield output_bytes(event.data)
+        for event in record.output_events(kinds):
+            if event.trial == record.id:
+                last_key = event.key
+            yield output_bytes(event.data)
 
     out.write(_last_lines(chunks(), args.lines))
     out.flush()
@@ -75,9 +72,7 @@ def execute(args: argparse.Namespace, context) -> int:
         return 0
     while True:
         running = record.reload().status in ACTIVE
-        for event in context.store.read_events(
-            record.id, kinds, after=last_key, page_size=OUTPUT_PAGE
-        ):
+        for event in record.output_after(kinds, last_key):
             last_key = event.key
             out.write(output_bytes(event.data))
         out.flush()

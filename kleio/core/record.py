@@ -21,7 +21,7 @@ from kleio.core.trial import TrialDocument, short_id
 from kleio.core.usage import KIND as USAGE
 from kleio.core.usage import usage_summary
 from kleio.core.view import Segment, lineage, read_view
-from kleio.store.base import Store
+from kleio.store.base import Event, Store
 
 
 class TrialRecord:
@@ -150,10 +150,20 @@ class TrialRecord:
 
     def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
         """The bytes the script printed (its parent's up to the branch point first)."""
-        for event in read_view(
-            self.store, self.document, list(kinds), self.segments, page_size=OUTPUT_PAGE
-        ):
+        for event in self.output_events(kinds):
             yield output_bytes(event.data)
+
+    def output_events(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[Event]:
+        """The output events of the trial's view, in order (its parent's up to the
+        branch point first)."""
+        return read_view(
+            self.store, self.document, list(kinds), self.segments, page_size=OUTPUT_PAGE
+        )
+
+    def output_after(self, kinds: Sequence[str], after: str | None) -> Iterator[Event]:
+        """The trial's own output events after the event key ``after`` (all of them
+        when None): what a reader following a running trial reads next."""
+        return self.store.read_events(self.id, list(kinds), after=after, page_size=OUTPUT_PAGE)
 
     def statistics_summary(self) -> dict[str, Any]:
         statistics = self.statistics
@@ -197,3 +207,36 @@ def artifact_entry(artifact: Artifact) -> dict[str, Any]:
         "trial": artifact.trial,
         "id": artifact.id,
     }
+
+
+#: Where a record has times (seconds since the epoch): top-level fields, and fields of
+#: the entries of its lists.
+_TIMES = ("created", "updated", "heartbeat", "started", "ended")
+_TIMES_IN = {
+    "executions": ("start", "end"),
+    "artifacts": ("time",),
+    "outputs": ("time",),
+    "lineage": ("until",),
+    "notes": ("time",),
+}
+
+
+def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
+    """A record of :meth:`TrialRecord.as_dict` with its times in ISO 8601 UTC (``Z``),
+    as JSON has every time (``kleio info --json``, the dashboard)."""
+    from kleio.core.clock import iso_z
+
+    def converted(entry: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+        return {
+            key: iso_z(value) if key in keys and isinstance(value, (int, float)) else value
+            for key, value in entry.items()
+        }
+
+    record = converted(record, _TIMES)
+    for name, keys in _TIMES_IN.items():
+        record[name] = [converted(entry, keys) for entry in record.get(name) or []]
+    if isinstance(record.get("worker"), dict):
+        record["worker"] = converted(record["worker"], ("since",))
+    if isinstance(record.get("refers"), dict):
+        record["refers"] = converted(record["refers"], ("time",))
+    return record

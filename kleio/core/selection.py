@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from kleio.core.status import observed_status, stored_statuses
+from kleio.core.errors import SettingsError
+from kleio.core.status import STATUSES, observed_status, stored_statuses
 from kleio.core.trial import INCOMPLETE, TrialDocument, resolve_trial
 from kleio.store.base import Store
 
@@ -27,6 +29,22 @@ class Selection:
     parent: str | None = None
     ids: Sequence[str] = ()
     since: float | None = None
+
+
+def split_tags(text: str | None) -> list[str]:
+    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``."""
+    if not text:
+        return []
+    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
+
+
+def split_statuses(text: str | None) -> list[str]:
+    """``"lost,broken"`` -> ``["lost", "broken"]``; an unknown status is an error."""
+    wanted = [status.strip() for status in (text or "").split(",") if status.strip()]
+    unknown = [status for status in wanted if status not in STATUSES]
+    if unknown:
+        raise SettingsError(f"unknown status {unknown[0]!r}: choose among {', '.join(STATUSES)}")
+    return wanted
 
 
 def select_trials(

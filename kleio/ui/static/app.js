@@ -1,0 +1,719 @@
+// Kleio's dashboard: three pages (trials, a trial, plots) drawn from /api/ answers.
+//
+// Every value that comes from a trial is written as text (textContent, text nodes),
+// never as HTML: a command line, configuration value, output line, tag or file name
+// holding "<script>" shows as those characters and runs nothing.
+"use strict";
+
+(() => {
+  // Matplotlib's default colours: `kleio plot -o` draws the same curves alike.
+  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  const STATUSES = ["new", "reserved", "running", "completed", "broken", "interrupted", "lost"];
+  const ACTIVE = ["reserved", "running"];
+  const POLL = 2000;            // ms between two reads of a running trial
+  const TRIALS_POLL = 5000;     // ms between two reads of a list showing running trials
+  const SELECTED = "kleio-selected";
+  // Ticks of an x axis of whole numbers (steps, epochs): never 0.2 of a step.
+  const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
+                 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
+  const main = document.getElementById("main");
+  let leaving = [];             // what the current page stops when another opens
+
+  // -- building nodes ------------------------------------------------------------------
+  function h(tag, props, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(props || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+      else if (name === "class") node.className = value;
+      else if (name === "checked" || name === "value" || name === "disabled") node[name] = value;
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+    add(node, children);
+    return node;
+  }
+
+  function add(node, children) {
+    for (const child of children.flat(Infinity)) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));  // text, never HTML
+    }
+    return node;
+  }
+
+  function clear(node, ...children) {
+    node.replaceChildren();
+    return add(node, children);
+  }
+
+  function trialLink(id, text) {
+    return h("a", { href: "#/trial/" + encodeURIComponent(id), class: "mono" }, text);
+  }
+
+  function status(text) {
+    const known = STATUSES.includes(text) ? text : "other";
+    return h("span", { class: "status status-" + known }, text);
+  }
+
+  function errorBox(error) {
+    return h("div", { class: "error" }, String(error && error.message ? error.message : error));
+  }
+
+  // -- values as people read them (as Kleio's tables show them) ------------------------
+  function number(value) {
+    if (!Number.isFinite(value)) return String(value);
+    if (value === 0) return "0";
+    if (Number.isInteger(value) && Math.abs(value) < 1e15) return String(value);
+    const magnitude = Math.abs(value);
+    if (magnitude >= 1e15 || magnitude < 1e-4) return value.toExponential(3).replace(/\.?0+e/, "e");
+    const digits = Math.max(0, 3 - Math.floor(Math.log10(magnitude)));
+    const text = value.toFixed(digits);
+    return text.includes(".") ? text.replace(/0+$/, "").replace(/\.$/, "") : text;
+  }
+
+  function show(value) {
+    if (value === null || value === undefined) return "";
+    if (typeof value === "number") return number(value);
+    if (typeof value === "string") return value;
+    if (typeof value === "boolean") return String(value);
+    return JSON.stringify(value);
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "-";
+    if (seconds < 60) return seconds.toFixed(1) + "s";
+    const minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return `${minutes}m ${String(Math.floor(seconds % 60)).padStart(2, "0")}s`;
+    return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m`;
+  }
+
+  function when(iso) {
+    if (!iso) return "-";
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+  }
+
+  function size(bytes) {
+    if (bytes === null || bytes === undefined) return "-";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let amount = bytes, unit = 0;
+    while (amount >= 1024 && unit < units.length - 1) { amount /= 1024; unit += 1; }
+    return unit ? `${amount.toFixed(1)} ${units[unit]}` : `${amount} B`;
+  }
+
+  // -- the API -------------------------------------------------------------------------
+  async function api(path, params) {
+    const url = new URL(path, location.origin);
+    for (const [name, value] of Object.entries(params || {})) {
+      for (const item of Array.isArray(value) ? value : [value]) {
+        if (item !== undefined && item !== null && item !== "") url.searchParams.append(name, item);
+      }
+    }
+    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    let body;
+    try {
+      body = await response.json();
+    } catch (error) {
+      throw new Error(`${response.status} ${response.statusText}`);
+    }
+    if (!response.ok) throw new Error(body.error || response.statusText);
+    return body;
+  }
+
+  function every(milliseconds, work) {
+    // Run `work` again `milliseconds` after it ends, until the page changes.
+    let stopped = false, timer = null;
+    const loop = async () => {
+      if (stopped) return;
+      try { await work(); } catch (error) { /* shown by the work itself; try again */ }
+      if (!stopped) timer = setTimeout(loop, milliseconds);
+    };
+    timer = setTimeout(loop, milliseconds);
+    const stop = () => { stopped = true; clearTimeout(timer); };
+    leaving.push(stop);
+    return stop;
+  }
+
+  function selected() {
+    try { return new Set(JSON.parse(sessionStorage.getItem(SELECTED) || "[]")); }
+    catch (error) { return new Set(); }
+  }
+
+  function keepSelected(set) {
+    sessionStorage.setItem(SELECTED, JSON.stringify([...set]));
+  }
+
+  // -- charts (uPlot) ------------------------------------------------------------------
+  function chart(container, options) {
+    // A chart of `curves` answers (/api/series); update() redraws in place.
+    let plot = null, shape = "";
+    const legend = options.legend !== false;
+
+    function destroy() {
+      if (plot) plot.destroy();
+      plot = null;
+    }
+
+    function fit() {
+      if (plot) plot.setSize({ width: Math.max(320, container.clientWidth || 800), height: plot.height });
+    }
+    window.addEventListener("resize", fit);
+    leaving.push(() => window.removeEventListener("resize", fit));
+
+    function update(answer, log) {
+      const curves = answer.curves;
+      container.dataset.points = String(curves.reduce((sum, c) => sum + c.points, 0));
+      container.dataset.curves = String(curves.length);
+      if (!curves.length) {
+        destroy();
+        shape = "";
+        clear(container, h("p", { class: "muted" }, "Nothing to draw."));
+        return;
+      }
+      const tables = curves.map((c) => [c.x, log ? c.y.map((v) => (v > 0 ? v : null)) : c.y]);
+      const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+      const marks = [...new Set(curves.flatMap((c) => c.branch_points))];
+      const now = JSON.stringify([answer.x, log, curves.map((c) => c.label)]);
+      if (plot && now === shape) {
+        plot.branchPoints = marks;
+        plot.setData(data);
+        return;
+      }
+      destroy();
+      container.replaceChildren();
+      shape = now;
+      const integral = curves.every((c) => c.x.every(Number.isInteger));
+      const width = Math.max(320, container.clientWidth || 800);
+      plot = new uPlot({
+        width,
+        height: options.height || 340,
+        legend: { show: legend, live: true },
+        cursor: { drag: { x: true, y: false } },
+        scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+        axes: [integral ? { label: answer.x, incrs: WHOLE } : { label: answer.x }, { size: 70 }],
+        series: [
+          { label: answer.x, value: (u, v) => (v === null ? "-" : number(v)) },
+          ...curves.map((c, i) => ({
+            label: c.label,
+            stroke: COLOURS[i % COLOURS.length],
+            width: 1.5,
+            spanGaps: true,
+            points: { show: false },
+            value: (u, v) => (v === null ? "-" : number(v)),
+          })),
+        ],
+        hooks: { draw: [drawBranchPoints] },
+      }, data, container);
+      plot.branchPoints = marks;
+    }
+
+    function drawBranchPoints(u) {
+      const context = u.ctx;
+      context.save();
+      context.strokeStyle = "#737373";
+      context.setLineDash([5, 4]);
+      context.lineWidth = 1;
+      for (const x of u.branchPoints || []) {
+        const left = Math.round(u.valToPos(x, "x", true));
+        context.beginPath();
+        context.moveTo(left, u.bbox.top);
+        context.lineTo(left, u.bbox.top + u.bbox.height);
+        context.stroke();
+      }
+      context.restore();
+    }
+
+    leaving.push(destroy);
+    return { update };
+  }
+
+  function firstKey(keys) {
+    // What a chart draws first: the first key that is no counter.
+    const counters = ["epoch", "step", "iteration", "batch"];
+    return keys.find((key) => !counters.includes(key)) || keys[0];
+  }
+
+  async function liveCurves(id, { kind, x, keys, running, chartNode, boxNode, prefer, shown }) {
+    // A chart of one trial's records of `kind`, with a box per key; `keys` known already
+    // (else asked for), read again while the trial runs. `shown` appears once there are keys.
+    let known = [];
+    const drawn = new Set();
+    const view = chart(chartNode, { height: 240 });
+    const showKeys = (numeric) => {
+      if (numeric.join("\n") === known.join("\n")) return;
+      known = numeric;
+      if (shown) shown.hidden = !known.length;
+      if (!drawn.size && known.length) drawn.add((prefer || []).find((k) => known.includes(k)) || firstKey(known));
+      clear(boxNode, known.map((key) => {
+        const box = h("input", { type: "checkbox", checked: drawn.has(key), "data-key": key });
+        box.addEventListener("change", () => { if (box.checked) drawn.add(key); else drawn.delete(key); redraw(); });
+        return h("label", {}, box, " ", key);
+      }));
+    };
+    const redraw = async () => {
+      if (!drawn.size) { if (known.length) view.update({ x, curves: [] }, false); return; }
+      try {
+        const answer = await api("/api/series", { trials: id, y: [...drawn].join(","), x, kind, points: 800 });
+        view.update(answer, false);
+      } catch (error) {
+        clear(chartNode, errorBox(error));
+      }
+    };
+    const ask = async () => showKeys((await api("/api/keys", { trials: id, kind })).statistics);
+    if (keys) showKeys(keys); else await ask();
+    await redraw();
+    if (running) every(POLL, async () => { await ask(); await redraw(); });
+  }
+
+  // -- the trials page -----------------------------------------------------------------
+  const FILTERS = [
+    ["tags", "tags", "sweep;best"],
+    ["status", "status", "completed,running"],
+    ["project", "project", ""],
+    ["since", "since", "7d, 2026-11-01"],
+    ["where", "where", "lr<0.1; loss:min<0.02"],
+    ["sort", "sort", "loss:min, -created"],
+    ["keys", "columns", "loss:min,acc:max"],
+  ];
+
+  async function trialsPage(params) {
+    const inputs = {};
+    const form = h("form", { class: "filters", id: "filters" },
+      FILTERS.map(([name, label, example]) => {
+        const value = name === "where" ? params.getAll("where").join("; ") : params.get(name) || "";
+        inputs[name] = h("input", { type: "text", name, value, placeholder: example });
+        return h("label", {}, label, inputs[name]);
+      }),
+      h("label", { class: "check" },
+        inputs.all = h("input", { type: "checkbox", name: "all", checked: params.get("all") === "1" }),
+        "every configuration key"),
+      h("button", { type: "submit", class: "primary" }, "Apply"));
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const next = new URLSearchParams();
+      for (const [name] of FILTERS) {
+        const text = inputs[name].value.trim();
+        if (!text) continue;
+        if (name === "where") text.split(";").map((s) => s.trim()).filter(Boolean).forEach((w) => next.append("where", w));
+        else next.set(name, text);
+      }
+      if (inputs.all.checked) next.set("all", "1");
+      location.hash = "#/?" + next.toString();
+    });
+    const chosen = selected();
+    const plotButton = h("button", { type: "button", id: "plot-selected" }, "");
+    const clearButton = h("button", { type: "button" }, "Clear selection");
+    const count = h("span", { class: "muted", id: "count" });
+    const message = h("div");
+    const table = h("div", { id: "trials" });
+    const pager = h("div", { class: "pager" });
+    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, count), message, table, pager);
+
+    function refreshButtons() {
+      plotButton.textContent = `Plot selected (${chosen.size})`;
+      plotButton.disabled = chosen.size === 0;
+      clearButton.disabled = chosen.size === 0;
+    }
+    plotButton.addEventListener("click", () => {
+      location.hash = "#/plot?" + new URLSearchParams({ trials: [...chosen].join(",") }).toString();
+    });
+    clearButton.addEventListener("click", () => {
+      chosen.clear();
+      keepSelected(chosen);
+      refreshButtons();
+      table.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = false; });
+    });
+    refreshButtons();
+
+    const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
+    const query = {
+      tags: params.get("tags"), status: params.get("status"), project: params.get("project"),
+      since: params.get("since"), where: params.getAll("where"), sort: params.get("sort"),
+      keys: params.get("keys"), all: params.get("all"), offset, limit: params.get("limit") || 50,
+    };
+
+    function go(changes) {
+      const next = new URLSearchParams(params);
+      for (const [name, value] of Object.entries(changes)) {
+        if (value === null || value === "" || value === 0) next.delete(name); else next.set(name, value);
+      }
+      location.hash = "#/?" + next.toString();
+    }
+
+    async function load() {
+      let answer;
+      try {
+        answer = await api("/api/trials", query);
+      } catch (error) {
+        clear(message, errorBox(error));
+        clear(table);
+        return false;
+      }
+      clear(message);
+      renderTable(answer);
+      return answer.rows.some((row) => ACTIVE.includes(row.status));
+    }
+
+    function renderTable(answer) {
+      const sorts = (params.get("sort") || "").split(",").map((s) => s.trim()).filter(Boolean);
+      const labels = ["short_id", "status", ...answer.configuration, ...answer.statistics, "run_time"];
+      const names = { short_id: "ID", status: "status", run_time: "run time" };
+      const header = h("tr", {}, h("th", {}, ""), labels.map((label) => {
+        const sorted = sorts[0] === label ? " ▲" : sorts[0] === "-" + label ? " ▼" : "";
+        const key = label === "short_id" ? "id" : label;
+        return h("th", {
+          class: "sortable", title: "sort by " + key,
+          onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
+        }, (names[label] || label) + sorted);
+      }));
+      const rows = answer.rows.map((row) => {
+        const box = h("input", { type: "checkbox", checked: chosen.has(row.id), title: "select for a plot" });
+        box.addEventListener("change", () => {
+          if (box.checked) chosen.add(row.id); else chosen.delete(row.id);
+          keepSelected(chosen);
+          refreshButtons();
+        });
+        return h("tr", { "data-id": row.id },
+          h("td", {}, box),
+          labels.map((label) => {
+            const value = row[label];
+            if (label === "short_id") return h("td", {}, trialLink(row.id, value));
+            if (label === "status") return h("td", {}, status(value));
+            if (label === "run_time") return h("td", { class: "number" }, duration(value));
+            const best = label in answer.best && value === answer.best[label];
+            const text = show(value);
+            return h("td", {
+              class: (typeof value === "number" ? "number" : "") + (best ? " best" : ""),
+              title: text, "data-key": label,
+            }, text + (best ? " *" : ""));
+          }));
+      });
+      clear(table, answer.total
+        ? h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows))
+        : h("p", { class: "muted" }, "No trial matches."));
+      const last = Math.min(answer.offset + answer.rows.length, answer.total);
+      count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
+      clear(pager,
+        h("button", { type: "button", disabled: answer.offset === 0, onclick: () => go({ offset: Math.max(0, answer.offset - answer.limit) }) }, "← Previous"),
+        h("button", { type: "button", disabled: last >= answer.total, onclick: () => go({ offset: answer.offset + answer.limit }) }, "Next →"));
+    }
+
+    if (await load()) every(TRIALS_POLL, load);
+  }
+
+  // -- a trial's page ------------------------------------------------------------------
+  function facts(pairs) {
+    return h("table", { class: "facts" }, pairs.filter(Boolean).map(([label, value]) =>
+      h("tr", {}, h("th", {}, label), h("td", {}, value))));
+  }
+
+  function diffView(text) {
+    const pre = h("pre", { class: "diff", id: "diff" });
+    for (const line of text.split("\n")) {
+      const kind = line.startsWith("diff --git") ? "file"
+        : line.startsWith("@@") ? "hunk"
+        : line.startsWith("+") && !line.startsWith("+++") ? "add"
+        : line.startsWith("-") && !line.startsWith("---") ? "del" : "";
+      pre.append(kind ? h("span", { class: kind }, line) : line, "\n");
+    }
+    return pre;
+  }
+
+  function configurationTable(entries) {
+    if (!entries.length) return h("p", { class: "muted" }, "No configuration.");
+    return h("table", { id: "configuration" },
+      h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "value"), h("th", {}, "type"))),
+      h("tbody", {}, entries.map((entry) => h("tr", {},
+        h("td", { class: "mono" }, entry.key),
+        h("td", { class: "mono" }, entry.value),
+        h("td", { class: "muted" }, entry.type + (entry.default ? " (default)" : ""))))));
+  }
+
+  function executionsTable(executions) {
+    if (!executions.length) return h("p", { class: "muted" }, "Never run.");
+    return h("table", {},
+      h("thead", {}, h("tr", {}, ["#", "status", "host", "CPUs", "memory", "GPUs", "start", "duration", "exit code"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, executions.map((e) => {
+        const host = e.host || {};
+        const gpus = (host.gpus || []).map((g) => `${g.name} (${g.memory_mib} MiB)`).join(", ");
+        return h("tr", {},
+          h("td", {}, e.number), h("td", {}, status(e.status || "-")),
+          h("td", {}, `${host.hostname || "-"} (${host.user || "-"})`),
+          h("td", {}, (host.cpu || {}).count || "-"), h("td", {}, size(host.memory)),
+          h("td", {}, gpus ? `${gpus}; driver ${host.gpu_driver || "-"}` : "-"),
+          h("td", {}, when(e.start)), h("td", {}, duration(e.duration)),
+          h("td", {}, e.exit_code === undefined || e.exit_code === null ? "-" : e.exit_code));
+      })));
+  }
+
+  function lineageView(trial) {
+    const refers = trial.refers || {};
+    const chain = [...trial.ancestors].reverse();
+    return facts([
+      ["ancestors", chain.length
+        ? chain.map((a, i) => [i ? " → " : "", trialLink(a.id, a.short_id), " ", status(a.status)])
+        : "-"],
+      trial.parent && ["branch point", `${refers.timestamp || when(refers.time)} (${refers.reason === "change" ? "code or environment changed" : "branched"})`],
+      ["children", trial.children.length
+        ? trial.children.map((c, i) => [i ? ", " : "", trialLink(c.id, c.short_id), " ", status(c.status)])
+        : "-"],
+    ]);
+  }
+
+  function artifactsTable(trial) {
+    if (!trial.artifacts.length) return h("p", { class: "muted" }, "No artifacts.");
+    return h("table", { id: "artifacts" },
+      h("thead", {}, h("tr", {}, ["file", "size", "logged", "attributes"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, trial.artifacts.map((a) => h("tr", {},
+        h("td", {}, h("a", {
+          href: `/api/trials/${encodeURIComponent(trial.id)}/artifacts/${encodeURIComponent(a.id)}`,
+          download: a.filename,
+        }, a.filename)),
+        h("td", {}, size(a.size)), h("td", {}, when(a.time)),
+        h("td", { class: "mono" }, Object.keys(a.attributes || {}).length ? JSON.stringify(a.attributes) : "")))));
+  }
+
+  function filesTable(files, columns) {
+    return h("table", {},
+      h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", {}, title)))),
+      h("tbody", {}, files.map((file) => h("tr", {}, columns.map(([, read]) => h("td", { class: "mono" }, read(file)))))));
+  }
+
+  async function trialPage(id) {
+    let trial;
+    try {
+      trial = await api("/api/trials/" + encodeURIComponent(id));
+    } catch (error) {
+      clear(main, errorBox(error));
+      return;
+    }
+    const version = trial.version || {};
+    const environment = trial.environment || {};
+    const python = environment.python || {};
+    const system = environment.os || {};
+    const packages = Object.entries(environment.packages || {});
+    const statisticKeys = Object.keys(trial.summaries);
+    const statsChart = h("div", { class: "chart", id: "trial-chart" });
+    const keyBoxes = h("div", { class: "keys" });
+    const usageChart = h("div", { class: "chart", id: "usage-chart" });
+    const usageBoxes = h("div", { class: "keys", id: "usage-keys" });
+    const usageSection = h("section", { hidden: true, id: "usage" },
+      h("h2", {}, "Resource use"), usageBoxes, usageChart);
+    const output = h("pre", { class: "output", id: "output" });
+    const withStderr = h("input", { type: "checkbox", id: "with-stderr" });
+    const notes = trial.notes || [];
+
+    clear(main,
+      h("h1", {}, "Trial ", h("span", { class: "mono", id: "trial-id" }, trial.short_id), " ", status(trial.status)),
+      h("p", { class: "mono", id: "command" }, trial.command),
+      h("div", { class: "columns" },
+        h("div", {},
+          h("h2", {}, "Trial"),
+          facts([
+            ["id", h("span", { class: "mono" }, trial.id)],
+            ["project", trial.project || "-"],
+            ["created", when(trial.created)],
+            ["run time", duration(trial.run_time)],
+            ["folder", h("span", { class: "mono" }, trial.cwd || "-")],
+            ["tags", (trial.tags || []).length ? trial.tags.map((t) => h("span", { class: "tag" }, t)) : "-"],
+          ]),
+          h("h2", {}, "Configuration"),
+          configurationTable(trial.configuration_entries),
+          h("h2", {}, "Lineage"),
+          lineageView(trial)),
+        h("div", {},
+          h("h2", {}, "Code version"),
+          version.type === "git"
+            ? facts([
+              ["commit", h("span", { class: "mono" }, version.commit || "(no commit yet)")],
+              ["branch", version.branch || "(detached)"],
+              ["dirty", version.dirty ? "yes" : "no"],
+              (version.changed_files || []).length && ["changed", version.changed_files.join(", ")],
+              (version.untracked || []).length && ["untracked", version.untracked.slice(0, 20).join(", ")],
+              ...Object.entries(version.remotes || {}).map(([name, url]) => ["remote " + name, url]),
+            ])
+            : facts([["script", version.path || "-"], ["sha256", version.sha256 || "-"]]),
+          h("h2", {}, "Environment"),
+          facts([
+            ["python", `${python.implementation || ""} ${python.version || ""}`],
+            ["system", `${system.system || ""} ${system.release || ""} ${system.machine || ""}`],
+            ["packages", packages.length
+              ? h("details", {}, h("summary", {}, `${packages.length} installed`),
+                h("div", { class: "mono" }, packages.map(([n, v]) => h("div", {}, `${n} ${v}`))))
+              : "-"],
+          ]),
+          h("h2", {}, "Notes"),
+          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text)))
+            : h("p", { class: "muted" }, "No notes."))),
+      h("h2", {}, "Statistics"),
+      statisticKeys.length || ACTIVE.includes(trial.status)
+        ? [h("table", {}, h("thead", {}, h("tr", {}, ["key", "last", "min", "max", "count"].map((t) => h("th", {}, t)))),
+            h("tbody", {}, statisticKeys.map((key) => {
+              const s = trial.summaries[key];
+              return h("tr", {}, h("td", { class: "mono" }, key), [s.last, s.min, s.max, s.count].map((v) => h("td", { class: "number" }, show(v))));
+            }))),
+          keyBoxes, statsChart]
+        : h("p", { class: "muted" }, "No statistics."),
+      usageSection,
+      h("h2", {}, "Output"),
+      h("div", { class: "toolbar" }, h("label", {}, withStderr, " stderr too"),
+        h("span", { class: "muted", id: "output-note" })),
+      output,
+      trial.diff ? [h("h2", {}, "Uncommitted changes"), diffView(trial.diff),
+        trial.diff_truncated ? h("p", { class: "muted" }, "(cut: the whole diff is in `kleio info --json`)") : null] : null,
+      h("h2", {}, "Executions"),
+      executionsTable(trial.executions),
+      h("h2", {}, "Artifacts"),
+      artifactsTable(trial),
+      (trial.resources || []).length ? [h("h2", {}, "Resources"),
+        filesTable(trial.resources, [["path", (r) => r.path], ["size", (r) => size(r.size)], ["sha256", (r) => String(r.sha256 || "").slice(0, 16)]])] : null,
+      (trial.outputs || []).length ? [h("h2", {}, "Files it wrote"),
+        filesTable(trial.outputs, [["path", (r) => r.path], ["size", (r) => size(r.size)], ["execution", (r) => "#" + r.execution]])] : null);
+
+    // Statistics against the record number, resource use against time; a running
+    // trial's keys and curves are read again as it logs.
+    let running = ACTIVE.includes(trial.status);
+    if (statisticKeys.length || running) {
+      const numeric = statisticKeys.filter((k) => trial.summaries[k].min !== null);
+      await liveCurves(trial.id, { kind: "statistic", x: "step", keys: numeric, running, chartNode: statsChart, boxNode: keyBoxes });
+    }
+    await liveCurves(trial.id, {
+      kind: "usage", x: "time", keys: null, running, chartNode: usageChart, boxNode: usageBoxes,
+      prefer: ["cpu_percent", "rss"], shown: usageSection,
+    });
+
+    // Output: its end, then what follows while it runs.
+    let cursor = "";
+    const note = document.getElementById("output-note");
+    const write = (pieces) => {
+      const atBottom = output.scrollHeight - output.scrollTop - output.clientHeight < 30;
+      for (const piece of pieces) {
+        output.append(piece.kind === "stderr" ? h("span", { class: "stderr" }, piece.text) : piece.text);
+      }
+      if (atBottom) output.scrollTop = output.scrollHeight;
+    };
+    const openOutput = async () => {
+      const answer = await api(`/api/trials/${encodeURIComponent(trial.id)}/output`, { stderr: withStderr.checked ? 1 : "" });
+      output.replaceChildren();
+      write(answer.pieces);
+      cursor = answer.cursor;
+      note.textContent = answer.truncated ? "(the end of the output; `kleio cat` prints all of it)" : "";
+      if (!answer.pieces.length) output.append(h("span", { class: "muted" }, "(no output)"));
+      output.scrollTop = output.scrollHeight;
+      return answer.status;
+    };
+    withStderr.addEventListener("change", openOutput);
+    try {
+      const now = await openOutput();
+      running = running || ACTIVE.includes(now);
+    } catch (error) {
+      clear(output, String(error.message));
+    }
+    if (running) {
+      every(POLL, async () => {
+        const answer = await api(`/api/trials/${encodeURIComponent(trial.id)}/output`, { stderr: withStderr.checked ? 1 : "", cursor });
+        if (answer.pieces.length && output.querySelector(".muted")) output.replaceChildren();
+        write(answer.pieces);
+        cursor = answer.cursor;
+      });
+    }
+  }
+
+  // -- the plot page -------------------------------------------------------------------
+  async function plotPage(params) {
+    const trials = (params.get("trials") || "").split(",").map((s) => s.trim()).filter(Boolean);
+    if (!trials.length) {
+      clear(main, h("h1", {}, "Plot"),
+        h("p", {}, "Select trials in the ", h("a", { href: "#/" }, "trials list"), " and press “Plot selected”."));
+      return;
+    }
+    let keys;
+    try {
+      keys = await api("/api/keys", { trials: trials.join(",") });
+    } catch (error) {
+      clear(main, errorBox(error));
+      return;
+    }
+    const wanted = new Set((params.get("y") || "").split(",").filter((k) => keys.statistics.includes(k)));
+    if (!wanted.size && keys.statistics.length) wanted.add(firstKey(keys.statistics));
+    const xSelect = h("select", { id: "x-key" }, keys.x.map((k) => h("option", { value: k }, k)));
+    xSelect.value = keys.x.includes(params.get("x")) ? params.get("x") : "step";
+    const logBox = h("input", { type: "checkbox", id: "log-scale", checked: params.get("log") === "1" });
+    const smoothing = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: params.get("smooth") || "0" });
+    const smoothText = h("span", { class: "mono" }, number(parseFloat(smoothing.value)));
+    const message = h("div");
+    const area = h("div", { class: "chart", id: "plot-chart" });
+    const view = chart(area, { height: 420 });
+
+    function remember() {
+      const next = new URLSearchParams({ trials: trials.join(","), y: [...wanted].join(","), x: xSelect.value });
+      if (logBox.checked) next.set("log", "1");
+      if (parseFloat(smoothing.value) > 0) next.set("smooth", smoothing.value);
+      history.replaceState(null, "", "#/plot?" + next.toString());
+    }
+
+    let running = false;
+    async function redraw() {
+      remember();
+      if (!wanted.size) { view.update({ x: xSelect.value, curves: [] }, false); return; }
+      try {
+        const answer = await api("/api/series", {
+          trials: trials.join(","), y: [...wanted].join(","), x: xSelect.value,
+          smooth: smoothing.value, points: Math.round(Math.max(400, area.clientWidth || 1000)),
+        });
+        clear(message, answer.missing.length
+          ? h("p", { class: "muted" }, "Not logged: " + answer.missing.map((m) => `${m.key} by ${m.short_id}`).join(", "))
+          : null);
+        view.update(answer, logBox.checked);
+        running = answer.curves.some((c) => ACTIVE.includes(c.status));
+      } catch (error) {
+        clear(message, errorBox(error));
+      }
+    }
+
+    clear(main,
+      h("h1", {}, "Plot"),
+      h("p", {}, trials.map((t, i) => [i ? ", " : "", trialLink(t, t.slice(0, 7))])),
+      h("div", { class: "keys", id: "y-keys" }, keys.statistics.map((key) => {
+        const box = h("input", { type: "checkbox", checked: wanted.has(key), "data-key": key });
+        box.addEventListener("change", () => { if (box.checked) wanted.add(key); else wanted.delete(key); redraw(); });
+        return h("label", {}, box, " ", key);
+      })),
+      h("div", { class: "controls" },
+        h("label", {}, "x ", xSelect),
+        h("label", {}, logBox, " log scale"),
+        h("label", {}, "smoothing ", smoothing, " ", smoothText)),
+      message, area);
+    xSelect.addEventListener("change", redraw);
+    logBox.addEventListener("change", redraw);
+    smoothing.addEventListener("input", () => { smoothText.textContent = number(parseFloat(smoothing.value)); });
+    smoothing.addEventListener("change", redraw);
+    await redraw();
+    every(POLL, async () => { if (running) await redraw(); });
+  }
+
+  // -- pages ---------------------------------------------------------------------------
+  async function route() {
+    for (const stop of leaving) stop();
+    leaving = [];
+    delete document.body.dataset.ready;
+    const [path, query] = (location.hash.slice(1) || "/").split("?");
+    const params = new URLSearchParams(query || "");
+    document.getElementById("nav-trials").classList.toggle("here", path === "/");
+    try {
+      if (path.startsWith("/trial/")) await trialPage(decodeURIComponent(path.slice("/trial/".length)));
+      else if (path === "/plot") await plotPage(params);
+      else await trialsPage(params);
+    } catch (error) {
+      clear(main, errorBox(error));
+    }
+    document.body.dataset.ready = path;  // for tests and screenshots: the page is drawn
+  }
+
+  window.addEventListener("hashchange", route);
+  api("/api/info").then((info) => {
+    document.getElementById("database").textContent = `${info.database} · kleio ${info.version}`;
+  }).catch(() => {});
+  route();
+})();

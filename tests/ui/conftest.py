@@ -1,0 +1,270 @@
+"""A journal for the dashboard's tests, made by real runs (on SQLite and on the MongoDB
+wire backend), and the dashboard served in this process.
+
+The journal: a sweep of 6 trials (tag ``sweep``, lr and batch differ, 4 epochs each); a
+trial ``h`` run with an uncommitted change; a ``hostile`` trial whose command line,
+configuration, output, tag, artifact name, note and code diff hold ``<script>`` and
+``"><img onerror=...>`` (and a password on its command line, which Kleio masks); and
+``g``, a branch of it at ``epoch=1``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from kleio.core.journal import EventWriter
+from kleio.ui.api import Dashboard
+from kleio.ui.server import make_server
+from tests.cli.test_after_a_sweep import Sweep
+from tests.conftest import commit, git
+from tests.helpers import KLEIO, clean_environment, text, trial_id_in
+from tests.mongo_server import unique_database_name
+
+TRAIN = """\
+import argparse, os, sys, time
+from kleio.client.logger import kleio_logger as log
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, required=True)
+parser.add_argument("--batch", type=int, default=32)
+parser.add_argument("--epochs", type=int, default=4)
+parser.add_argument("--name", default="")
+parser.add_argument("--label", default="")
+parser.add_argument("--password", default="")
+parser.add_argument("--until", default=None, help="log a step every 0.2 s until this file exists")
+args = parser.parse_args()
+start = len(log.load_statistics())  # a branch continues where its parent stopped
+if args.until:
+    step = start
+    while not os.path.exists(args.until):
+        log.log_statistic(epoch=step, loss=round(1 / (step + 1), 6))
+        print("step", step, flush=True)
+        step += 1
+        time.sleep(0.2)
+    sys.exit(0)
+for epoch in range(start, args.epochs):
+    loss = round(args.lr * 10 / (epoch + 1) + args.batch / 1000, 6)
+    log.log_statistic(epoch=epoch, loss=loss, acc=round(1 - loss / 10, 6))
+    print(f"epoch {epoch} loss {loss}", flush=True)
+    time.sleep(0.05)  # an epoch takes time: its output is read before the next is logged
+print("trained", args.name, args.label)
+print("a warning on stderr", file=sys.stderr)
+log.log_artifact("model.bin", b"weights of lr %g" % args.lr, epoch=args.epochs)
+if args.label:
+    log.log_artifact(args.label + ".txt", b"a file with a hostile name")
+"""
+
+SCRIPT = '<script>alert("xss-command")</script>'
+IMAGE = '"><img src=x onerror=alert("xss-config")>'
+#: The sweep: name -> (lr, batch).
+SWEEP = {
+    "a": (0.1, 32),
+    "b": (0.01, 32),
+    "c": (0.001, 64),
+    "d": (0.05, 64),
+    "e": (0.02, 128),
+    "f": (0.2, 16),
+}
+PASSWORD = "hunter2-pw"
+#: Resource samples of a run every 10 s: CPU (% of a core), memory and a GPU.
+USAGE = [
+    (
+        "usage",
+        1_800_000_000.0 + 10 * i,
+        {
+            "execution": 1,
+            "processes": 2,
+            "threads": 9,
+            "cpu_percent": 150.0 + 10 * (i % 3),
+            "rss": (300 + 20 * i) << 20,
+            "gpu0_utilization": 80 + i,
+            "gpu0_memory": (8000 + 100 * i) << 20,
+        },
+    )
+    for i in range(12)
+]
+
+
+def _ran(journal: Sweep, *args: str) -> str:
+    """The id of the trial ``kleio ARGS`` ran (to completion, exit 0)."""
+    result = journal.kleio(*args)
+    assert result.returncode == 0, text(result.stderr)
+    return trial_id_in(result.stderr)
+
+
+def _make_journal(backend: str, folder: Path, address: str, name: str) -> Sweep:
+    project = folder / "mnist"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "train.py").write_text(TRAIN)
+    commit(project, "first")
+    env = clean_environment(folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name)
+    journal = Sweep(backend, project, env)
+    for key, (lr, batch) in SWEEP.items():
+        journal.ids[key] = _ran(
+            journal,
+            "run",
+            "--tags",
+            "sweep",
+            "python",
+            "train.py",
+            "--lr",
+            str(lr),
+            "--batch",
+            str(batch),
+        )
+    with open(project / "train.py", "a") as script:
+        script.write("# tuned by hand, not committed\n")
+    journal.ids["h"] = _ran(journal, "run", "--tags", "tuned", "python", "train.py", "--lr", "0.03")
+    with journal.store() as store:  # resource samples, as the launcher journals them
+        store.append_events(EventWriter().events(journal.ids["h"], USAGE))
+    with open(project / "train.py", "a") as script:
+        script.write(f"# {SCRIPT} {IMAGE}\n")
+    journal.ids["hostile"] = _ran(journal,
+        "run", "--tags", f"hostile;{SCRIPT}", "python", "train.py", "--lr", "0.3",
+        "--name", SCRIPT, "--label", IMAGE, "--password", PASSWORD,
+    )  # fmt: skip
+    journal.ids["g"] = _ran(journal,
+        "branch", journal.ids["hostile"][:7], "--timestamp", "epoch=1",
+        "--lr", "0.4", "--password", PASSWORD,
+    )  # fmt: skip
+    noted = journal.kleio("note", journal.ids["hostile"][:7], f"{SCRIPT} {IMAGE}")
+    assert noted.returncode == 0, text(noted.stderr)
+    return journal
+
+
+@pytest.fixture(scope="session")
+def sqlite_journal(tmp_path_factory) -> Sweep:
+    folder = tmp_path_factory.mktemp("ui-sqlite")
+    return _make_journal("sqlite", folder, str(folder / "kleio.db"), "kleio")
+
+
+@pytest.fixture(scope="session")
+def wire_journal(tmp_path_factory, wire_server) -> Iterator[Sweep]:
+    folder = tmp_path_factory.mktemp("ui-wire")
+    name = unique_database_name()
+    journal = _make_journal("wire", folder, wire_server.uri, name)
+    yield journal
+    with journal.store() as store:
+        store._db.client.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "wire"])
+def journal(request) -> Sweep:
+    """The journal on each backend."""
+    return request.getfixturevalue(f"{request.param}_journal")
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+class Client:
+    """Requests to a dashboard, as a browser makes them (no proxy)."""
+
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
+        request = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        try:
+            with self._opener.open(request, timeout=60) as response:
+                status, found, body = response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            status, found, body = error.code, dict(error.headers), error.read()
+        if found.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        return Answer(status, found, body)
+
+    def json(self, path: str):
+        answer = self.get(path)
+        assert answer.status == 200, answer.body
+        assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
+        return answer.json()
+
+
+@contextlib.contextmanager
+def serving(store, lease: float = 60.0, database: str = "test journal") -> Iterator[Client]:
+    """The dashboard of ``store`` on a free port of 127.0.0.1, in a thread of this process."""
+    server = make_server(Dashboard(store, lease, database, "test"), "127.0.0.1", 0, print)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        yield Client(server.url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@dataclass
+class Running:
+    """A ``kleio ui`` process, its address, and what it said before serving."""
+
+    url: str
+    process: subprocess.Popen
+    said: str
+
+
+@contextlib.contextmanager
+def kleio_ui(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Running]:
+    """The real ``kleio ui --port 0 ARGS``, serving; at the end it is stopped as Ctrl-C
+    stops it."""
+    process = subprocess.Popen(
+        [*KLEIO, "ui", "--port", "0", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        said = _first_line(process, timeout=60)
+        found = re.search(r" at (http://\S+) \(Ctrl-C stops it\)", said)
+        assert found, said
+        yield Running(found[1], process, said)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _first_line(process: subprocess.Popen, timeout: float) -> str:
+    """The lines ``process`` wrote on stderr up to the one naming its address."""
+    said = b""
+    deadline = time.monotonic() + timeout
+    while b"stops it)" not in said:
+        left = deadline - time.monotonic()
+        assert left > 0 and process.poll() is None, said.decode() + process.stderr.read().decode()
+        ready, _, _ = select.select([process.stderr], [], [], left)
+        if ready:
+            byte = os.read(process.stderr.fileno(), 4096)
+            assert byte, said.decode()
+            said += byte
+    return said.decode()
