@@ -132,7 +132,8 @@ class Slurm:
                 "JobCompType=jobcomp/none",
                 "ReturnToService=2",
                 "JobRequeue=1",
-                "KillWait=10",
+                # SLURM's default: the time between SIGTERM and SIGKILL of a job ended.
+                "KillWait=30",
                 "MinJobAge=600",
                 f"NodeName={self.node} NodeAddr=127.0.0.1 CPUs={os.cpu_count() or 1}"
                 " RealMemory=1000 State=UNKNOWN",
@@ -218,11 +219,33 @@ class Slurm:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             fields = self.show(job)
-            if fields.get("Restarts", "0") != "0" and fields.get("JobState") == "PENDING":
+            requeued = fields.get("Restarts", "0") != "0" and fields.get("JobState") == "PENDING"
+            # The node must have finished the previous run, and a second must have passed:
+            # slurmd refuses to launch a job whose credential is no newer, in whole
+            # seconds, than the kill of its previous run ("Job N already killed, do not
+            # launch batch job"), and the job then fails without running.
+            if requeued and not self._completing():
+                time.sleep(1.5)
                 self._run("scontrol", "update", f"jobid={job}", "StartTime=now")
                 return
             time.sleep(0.2)
         raise TimeoutError(f"job {job} was not requeued: {self.show(job).get('JobState')}")
+
+    def _completing(self) -> bool:
+        state = self._run("sinfo", "-h", "-n", self.node, "-o", "%T", check=False)
+        return not state.strip() or "completing" in state
+
+    def describe(self, job: str) -> str:
+        """What SLURM says of a job, for a failed test: its state, reason and exit code,
+        and the controller's log lines about it."""
+        fields = self.show(job)
+        shown = " ".join(
+            f"{name}={fields.get(name)}" for name in ("JobState", "Reason", "ExitCode", "Restarts")
+        )
+        log = self.folder / "log" / "slurmctld.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        about = [line for line in lines if f"JobId={job} " in line or line.endswith(f"JobId={job}")]
+        return "\n".join([shown, *about[-15:]])
 
     def show(self, job: str) -> dict[str, str]:
         fields = {}

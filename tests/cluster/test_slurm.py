@@ -145,16 +145,18 @@ def test_a_job_checkpointing_on_usr1_before_its_time_limit_is_requeued_and_resum
     slurm.release(job)  # requeued by the job itself
     slurm.wait(job, DONE, timeout=240)
     output = (tmp_path / f"long-run-{job}.out").read_text()
-    assert "stopping" in output and "resuming after epoch" in output, output
+    assert "stopping" in output and "resuming after epoch" in output, output + slurm.describe(job)
     assert slurm.show(job)["Restarts"] == "1"
     with _store(cluster_env) as store:
         (trial,) = store.find_trials()
         assert trial["status"] == "completed" and trial["executions"] == 2
         epochs = [e.data["epoch"] for e in store.read_events(trial["_id"], ["statistic"])]
         assert epochs == list(range(1, 151))  # every epoch once over the two executions
-        first, second = _ends(store, trial["_id"])
-        assert first["status"] == "interrupted" and second["status"] == "completed"
-        assert ("SIGUSR1", "caught") in [(s["signal"], s["effect"]) for s in first["signals"]]
+        ends = _ends(store, trial["_id"])
+        assert [end["status"] for end in ends] == ["interrupted", "completed"], (
+            output + slurm.describe(job)
+        )
+        assert ("SIGUSR1", "caught") in [(s["signal"], s["effect"]) for s in ends[0]["signals"]]
 
 
 CHECKPOINTING = """\
@@ -240,14 +242,18 @@ def test_a_requeued_job_resumes_its_trial_and_logs_every_statistic_once(
 
     with _store(cluster_env) as store:
         (trial,) = store.find_trials()
-        assert trial["status"] == "completed", (tmp_path / f"job-{job}.txt").read_text()
+        assert trial["status"] == "completed", (
+            tmp_path / f"job-{job}.txt"
+        ).read_text() + slurm.describe(job)
         assert trial["executions"] == 2
         steps = [e.data["step"] for e in store.read_events(trial["_id"], ["statistic"])]
         assert steps == list(range(30))  # each once, in order, over two executions
         executions = {e.data["execution"] for e in store.read_events(trial["_id"], ["statistic"])}
         assert executions == {1, 2}
-        first, second = _ends(store, trial["_id"])
-        assert first["status"] == "interrupted" and second["status"] == "completed"
+        ends = _ends(store, trial["_id"])
+        assert [end["status"] for end in ends] == ["interrupted", "completed"], (
+            tmp_path / f"job-{job}.txt"
+        ).read_text() + slurm.describe(job)
     info = text(run_kleio("info", trial["_id"], env=cluster_env, cwd=project).stdout)
     assert "#1  interrupted" in info and "#2  completed" in info
     assert f"slurm job {job}" in info and "restarted 1 time" in info
