@@ -28,10 +28,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +41,7 @@ sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 import roundtrips  # noqa: E402 - bench/ is this script's folder
 from common import scratch_project  # noqa: E402
+from memory import peak  # noqa: E402
 from reading import realistic_document  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
@@ -62,15 +61,8 @@ def row(label: str, figure: str, kleio: float, ceiling: float, unit: str, target
 
 def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
     """(seconds, peak resident MB) of ``argv``, its output to /dev/null."""
-    started = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=null, stderr=subprocess.PIPE)
-        errors = process.stderr.read()
-        _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: {errors.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss / 1024
+    megabytes, seconds = peak(argv, env, cwd)
+    return seconds, megabytes
 
 
 def paired(
