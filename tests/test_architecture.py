@@ -74,6 +74,41 @@ def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
     )
 
 
+def test_kleio_version_imports_nothing_but_the_entry_point():
+    """The start-up budget of `kleio --version` (Guild AI's discipline): the interpreter,
+    argparse and the entry point, not the store nor typing nor dataclasses."""
+    imported = _imported("-m", "kleio", "--version")
+    assert {name for name in imported if name.startswith("kleio")} == {
+        "kleio",
+        "kleio.cli",
+        "kleio.cli.main",
+    }
+    assert not {"kleio.store", "dataclasses", "typing", "json"} & imported
+
+
+def test_a_command_imports_its_own_module_only(tmp_path):
+    """`kleio ls` (and a run) build the parser of their command, not the 22 others
+    (modules loaded by importlib.import_module escape -X importtime: ask sys.modules)."""
+    code = (
+        "import sys; from kleio.cli.main import main; "
+        f"main(['--home', {str(tmp_path)!r}, 'ls']); "
+        "print(*sorted(name for name in sys.modules if name.startswith('kleio.cli.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    commands = set(result.stdout.splitlines()[-1].split())
+    assert "kleio.cli.ls" in commands
+    assert commands <= {
+        "kleio.cli.main",
+        "kleio.cli.ls",
+        "kleio.cli.arguments",
+        "kleio.cli.completion",
+        "kleio.cli.context",
+        "kleio.cli.output",
+    }
+
+
 #: Where programs live on every POSIX system, whatever the PATH of the tests.
 _STANDARD_PATH = "/usr/local/bin:/usr/bin:/bin"
 #: POSIX utilities a future command might be named like, installed here or not.

@@ -15,12 +15,16 @@ import contextlib
 import importlib
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import IO
+from collections.abc import Iterable, Iterator, Sequence
 
 from kleio import __version__
-from kleio.core.errors import KleioError
-from kleio.store import StoreError, schemes_help
+
+TYPE_CHECKING = False  # typing's import costs `kleio --version` 4 ms
+if TYPE_CHECKING:
+    from typing import IO
+
+# Nothing else at import: `kleio --version` is the interpreter, this module and
+# argparse (the store's contract alone imports dataclasses, json and uuid: 15 ms).
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
 #: A module whose command takes a program's words (``run``) defines
@@ -75,7 +79,11 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"kleio: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
+    """The ``kleio`` parser with the global options and the subcommands ``commands``
+    (all by default; more can be added with :func:`_add_commands`)."""
+    from kleio.store import schemes_help
+
     parser = _Parser(
         prog="kleio",
         description="Journal every execution of a command: code version, environment, "
@@ -95,10 +103,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--home", metavar="DIR", help="Kleio's folder (default ~/.local/share/kleio)"
     )
-    subparsers = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
-    for module in COMMANDS.values():
-        importlib.import_module(f"kleio.cli.{module}").register(subparsers)
+    parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
+    _add_commands(parser, commands)
     return parser
+
+
+def _add_commands(parser: argparse.ArgumentParser, commands: Iterable[str]) -> None:
+    """Register the subcommands ``commands``: each imports its module (a run needs one
+    module of 23: the others' imports and parsers cost ``kleio python`` 15 ms)."""
+    (subparsers,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for name in commands:
+        importlib.import_module(f"kleio.cli.{COMMANDS[name]}").register(subparsers)
 
 
 def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
@@ -133,13 +148,15 @@ def main(
     word is a command for ``run`` (which runs a program, resumes a trial or refuses a
     word that is neither, see :mod:`kleio.cli.run`).
     """
-    from kleio.cli.context import Context
-
     argv = list(sys.argv[1:] if argv is None else argv)
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     if argv == ["--version"]:  # before the parser: nothing else to load
         stdout.write(f"kleio {__version__}\n")
         return 0
+    from kleio.cli.context import Context
+    from kleio.core.errors import KleioError
+    from kleio.store import StoreError
+
     not_text = next((word for word in argv if not _is_text(word)), None)
     if not_text is not None:
         shown = not_text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -149,19 +166,23 @@ def main(
             file=stderr,
         )
         return 2
-    parser = build_parser()
+    parser = build_parser(commands=())  # the global options, to find the command
     if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions: answer, exit
         from kleio.cli.completion import complete
 
+        _add_commands(parser, COMMANDS)
         complete(parser)
-    if not argv:
-        parser.print_help(stderr)
-        return 2
     position = _command_position(parser, argv)
     implicit = False
     if position is not None and argv[position] not in COMMANDS and argv[position] != "help":
         argv.insert(position, DEFAULT_COMMAND)
         implicit = True
+    # One command runs: only its parser is needed; help and errors show them all.
+    known = position is not None and argv[position] in COMMANDS
+    _add_commands(parser, [argv[position]] if known else COMMANDS)
+    if not argv:
+        parser.print_help(stderr)
+        return 2
     foreign: dict[str, list[str]] = {}
     if position is not None and argv[position] in COMMANDS:
         module = importlib.import_module(f"kleio.cli.{COMMANDS[argv[position]]}")

@@ -239,7 +239,9 @@ def output_rows(
             texts,
             width=display.width,
             fit=[column.fit for column in columns],
-            paint=[display.status if column.status else None for column in columns],
+            paint=[
+                display.status if column.status and display.color else None for column in columns
+            ],
         )
 
 
@@ -277,10 +279,11 @@ def table(
         widths = _fitted(widths, headers, fit, width)
     paint = paint or [None] * len(headers)
     lines = []
+    painted = any(paint)
     for number_, row in enumerate([list(headers), *cells]):
-        shown = [_cut(value, widths[index]) for index, value in enumerate(row)]
+        shown = [_cut(value, widths[index]) for index, value in enumerate(row)] if width else row
         padded = [value.ljust(widths[index]) for index, value in enumerate(shown)]
-        if number_:  # not the header
+        if number_ and painted:  # not the header
             padded = [
                 painter(value) if painter else value
                 for value, painter in zip(padded, paint, strict=True)

@@ -9,6 +9,13 @@ each to ``on_record`` (see :mod:`kleio.core.resolved` for what a record means).
 It applies when the command starts a Python interpreter (``python ...``,
 ``python3.11 -m ...``) or a ``.py`` script, unless ``--no-hook`` or ``KLEIO_HOOK=0``, or
 the interpreter is told to ignore ``PYTHONPATH`` or ``site`` (``-I``, ``-E``, ``-S``).
+
+Kleio sets ``PYTHONUNBUFFERED=1`` for a script whose user did not choose (so that its
+output is live, and that of the Python programs it starts). Unbuffered, each ``print``
+is a write to the pipe: a script printing 1,000,000 lines runs 3 to 7 times slower. So
+the hook, in the script's own interpreter only, makes its stdout block-buffered again
+and flushes it every :data:`FLUSH_EVERY` seconds from a thread: output stays live
+within a fraction of a second, written in blocks of 8 KB (not for ``python -u``).
 """
 
 from __future__ import annotations
@@ -29,6 +36,21 @@ HOOK_FOLDER = os.path.join(
 #: Seconds the reader waits for the pipe's last records after the script ended (a
 #: forked worker of the script may still hold the pipe open).
 _CLOSING = 2.0
+#: Seconds between two flushes of a hooked script's stdout (see the module's doc).
+FLUSH_EVERY = 0.2
+
+
+def _interpreter_flags(argv: list[str]) -> set[str]:
+    """The one-letter options of a Python interpreter's command line (``-uB``: u, B)."""
+    command = split_command(argv)
+    if command.interpreter is None:
+        return set()
+    return {
+        letter
+        for word in command.argv[1 : command.start]
+        if word.startswith("-") and not word.startswith(("--", "-X", "-W", "-m", "-c"))
+        for letter in word[1:]
+    }
 
 
 def hook_wanted(argv: list[str], environ: dict[str, str], enabled: bool = True) -> bool:
@@ -39,14 +61,15 @@ def hook_wanted(argv: list[str], environ: dict[str, str], enabled: bool = True) 
     if command.interpreter is not None:
         # -I, -E and -S make Python ignore PYTHONPATH or site: the hook would not load,
         # and its variables would be left for the script to see.
-        options = command.argv[1 : command.start]
-        return not any(
-            word.startswith("-")
-            and not word.startswith(("--", "-X", "-W", "-m", "-c"))
-            and set(word[1:]) & set("IES")
-            for word in options
-        )
+        return not _interpreter_flags(argv) & set("IES")
     return (command.program or "").endswith(".py")
+
+
+def buffering_wanted(argv: list[str], environ: dict[str, str]) -> bool:
+    """Whether the hook makes the script's stdout buffered, flushed every
+    :data:`FLUSH_EVERY` seconds: when Kleio, not the user, made it unbuffered
+    (``PYTHONUNBUFFERED`` unset in ``environ``, no ``-u``)."""
+    return "PYTHONUNBUFFERED" not in environ and "u" not in _interpreter_flags(argv)
 
 
 class HookChannel:
@@ -63,9 +86,12 @@ class HookChannel:
         """The descriptors the script inherits."""
         return (self._write,)
 
-    def environment(self, environ: dict[str, str]) -> dict[str, str]:
-        """The variables that load the hook in the script."""
+    def environment(self, environ: dict[str, str], buffered: bool = False) -> dict[str, str]:
+        """The variables that load the hook in the script; with ``buffered``, the hook
+        makes the script's stdout buffered, flushed every :data:`FLUSH_EVERY` seconds."""
         added = {"KLEIO_HOOK_FD": str(self._write)}
+        if buffered:
+            added["KLEIO_HOOK_FLUSH"] = repr(FLUSH_EVERY)
         original = environ.get("PYTHONPATH")
         if original is None:
             added["PYTHONPATH"] = HOOK_FOLDER

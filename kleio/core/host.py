@@ -6,13 +6,10 @@ on one node of a cluster and resume on another.
 
 from __future__ import annotations
 
-import csv
-import getpass
 import io
 import os
 import platform
 import shutil
-import socket
 import subprocess
 from typing import Any
 
@@ -92,6 +89,8 @@ def nvidia_smi(environ: dict[str, str], fields: str, timeout: float = 15) -> str
 def query_rows(text: str) -> list[dict[str, str]]:
     """The rows of ``nvidia-smi --query-gpu=... --format=csv`` (with its header), by
     field name without its unit (``memory.total [MiB]`` is ``memory.total``)."""
+    import csv  # here: the snapshot runs beside the script's start
+
     rows = list(csv.reader(io.StringIO(text), skipinitialspace=True))
     if not rows:
         return []
@@ -229,6 +228,8 @@ def scheduler_job(environ: dict[str, str], ask: bool = True) -> dict[str, Any] |
 
 def host_snapshot(environ: dict[str, str]) -> dict[str, Any]:
     try:
+        import getpass
+
         user = getpass.getuser()
     except (KeyError, OSError):
         user = None
@@ -239,7 +240,7 @@ def host_snapshot(environ: dict[str, str]) -> dict[str, Any]:
         if name.startswith(SCHEDULER_PREFIXES) and not is_secret_name(name)
     }
     return {
-        "hostname": socket.gethostname(),
+        "hostname": os.uname().nodename,
         "user": user,
         "platform": platform.platform(),
         "cpu": {"model": _cpu_model(), "count": os.cpu_count()},

@@ -202,7 +202,13 @@ def _read_json(archive: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> 
     if stream is None:
         raise TransferError(f"{path} is damaged: {member.name} is not a file")
     try:
-        return json.loads(stream.read())
+        data = stream.read()
+    except (tarfile.TarError, EOFError, OSError) as error:  # cut inside the member
+        raise TransferError(
+            f"{path} is truncated or damaged ({_reason(error)}); nothing was imported"
+        ) from None
+    try:
+        return json.loads(data)
     except ValueError:
         raise TransferError(f"{path} is damaged: {member.name} is not JSON") from None
 

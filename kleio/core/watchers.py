@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kleio.core.commandline import DocumentTooLarge
-from kleio.core.hook import HookChannel, hook_wanted
+from kleio.core.hook import HookChannel, buffering_wanted, hook_wanted
 from kleio.core.journal import EventWriter
 from kleio.core.resolved import FIELD, Resolution
 from kleio.core.sink import EventSink
@@ -44,6 +44,7 @@ class Watchers:
         self._store, self._trial, self._notify = store, trial_id, notify
         self._resolution = Resolution(execution)
         self.hook = HookChannel(self._resolved) if hook_wanted(argv, environ, hook) else None
+        self._buffered = buffering_wanted(argv, environ)
         self.sampler = (
             UsageSampler(
                 interval,
@@ -61,7 +62,9 @@ class Watchers:
 
     def environment(self, environ: dict[str, str]) -> dict[str, str]:
         """``environ`` with what the hook needs added."""
-        return {**environ, **self.hook.environment(environ)} if self.hook else environ
+        if not self.hook:
+            return environ
+        return {**environ, **self.hook.environment(environ, buffered=self._buffered)}
 
     def started(self, pid: int) -> None:
         if self.hook:

@@ -76,9 +76,9 @@ import abc
 import heapq
 import json
 import math
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
@@ -368,7 +368,7 @@ def group_events(events: Iterable[Event]) -> dict[tuple[str, str], list[Event]]:
 def new_blob_id() -> str:
     """32 hex characters starting with the time in milliseconds, so the age of an upload
     that never completed shows in its chunks (see :meth:`Store.reclaim`)."""
-    return f"{int(time.time() * 1000):012x}{uuid.uuid4().hex[:20]}"
+    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
 
 
 def blob_age(blob_id: str, now: float | None = None) -> float:

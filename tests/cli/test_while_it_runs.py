@@ -70,6 +70,46 @@ def test_a_python_script_is_unbuffered_unless_the_user_said_otherwise(env, proje
     assert text(chosen.stdout) == "''\n"
 
 
+BUFFERING = "import sys; print(sys.stdout.write_through)"
+
+
+def test_a_python_script_prints_in_blocks_unless_the_user_chose_unbuffered(env, project):
+    """Live output without a write per print: the hook makes the script's stdout
+    buffered again and flushes it (see the test above for "live"), unless the user
+    asked for unbuffered output (the variable, -u) or turned the hook off."""
+    env = without_unbuffered(env)
+    assert text(run_kleio("python", "-c", BUFFERING, env=env, cwd=project).stdout) == "False\n"
+    for words, extra in (
+        (["python", "-u", "-c", BUFFERING], {}),
+        (["python", "-c", BUFFERING, "variable"], {"PYTHONUNBUFFERED": "1"}),
+        (["--no-hook", "python", "-c", BUFFERING, "no hook"], {}),
+    ):
+        chosen = run_kleio(*words, env={**env, **extra}, cwd=project)
+        assert text(chosen.stdout) == "True\n", words
+
+
+FORKER = """\
+import os, sys
+print("before the fork")  # no flush
+pid = os.fork()
+if pid == 0:
+    print("in the child")
+    sys.stdout.flush()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("after the fork")
+"""
+
+
+def test_a_script_that_forks_without_flushing_prints_each_line_once(env, project):
+    write_script(project, "forker.py", FORKER)
+    ran = run_kleio("python", "forker.py", env=without_unbuffered(env), cwd=project)
+    assert text(ran.stdout) == "before the fork\nin the child\nafter the fork\n"
+    trial = trial_id_in(ran.stderr)
+    journalled = run_kleio("cat", trial[:7], env=env, cwd=project)
+    assert text(journalled.stdout) == text(ran.stdout)
+
+
 ALLOCATOR = """\
 import multiprocessing, time
 

@@ -128,3 +128,14 @@ def test_the_hook_goes_to_python_commands_that_read_pythonpath_and_site():
         assert not hook_wanted(["python", *flags, "train.py"], {}), flags
     assert not hook_wanted(["python", "train.py"], {"KLEIO_HOOK": "0"})
     assert not hook_wanted(["python", "train.py"], {}, enabled=False)
+
+
+def test_the_hook_buffers_stdout_only_where_kleio_made_it_unbuffered():
+    from kleio.core.hook import buffering_wanted
+
+    assert buffering_wanted(["python", "train.py"], {})
+    assert buffering_wanted(["python3", "-B", "-m", "pkg.train"], {})
+    assert not buffering_wanted(["python", "-u", "train.py"], {})
+    assert not buffering_wanted(["python", "-Bu", "train.py"], {})
+    for chosen in ("", "1", "0"):  # the user's value stands, whatever it is
+        assert not buffering_wanted(["python", "train.py"], {"PYTHONUNBUFFERED": chosen})

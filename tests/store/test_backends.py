@@ -275,3 +275,44 @@ def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mon
     assert summaries["old"]["loss"][:3] == (3, 1.0, 1 / 3)
     assert summaries["older"]["loss"][:3] == (1, 1.0, 1.0)
     assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept
+
+
+def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_server):
+    """Opening a database already set up costs one round trip, not ten (a command's
+    start at 20 ms a round trip); a dropped database gets its indexes back."""
+    import pymongo
+    from pymongo import monitoring
+
+    class Commands(monitoring.CommandListener):
+        def __init__(self):
+            self.names: list[str] = []
+
+        def started(self, event):
+            self.names.append(event.command_name)
+
+        def succeeded(self, event):
+            pass
+
+        def failed(self, event):
+            pass
+
+    name = unique_database_name()
+    first = MongoStore(wire_server.uri, name)
+    first.get_trial("x")
+    first.close()
+    commands = Commands()
+    client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
+    try:
+        store = MongoStore(wire_server.uri, name, client)
+        assert store.get_trial("x") is None
+        assert commands.names == ["find", "find"]  # the set-up markers, then the trial
+        client.drop_database(name)
+        store._database = None  # as a new process connects
+        del commands.names[:]
+        store.get_trial("x")
+        assert commands.names.count("createIndexes") == 9
+        unique = [i for i in client[name].events.index_information().values() if i.get("unique")]
+        assert [index["key"] for index in unique] == [[("trial", 1), ("kind", 1), ("key", 1)]]
+    finally:
+        client.drop_database(name)
+        client.close()

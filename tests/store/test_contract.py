@@ -133,6 +133,16 @@ def test_listing_only_some_fields_returns_those_fields(store):
     ]
 
 
+def test_listing_some_fields_keeps_their_exact_values(store):
+    """`kleio ls --format json` shows a trial's times as stored, to the last digit."""
+    created, point = 1795804302.5903437, 0.30000000000000004
+    store.create_trial(trial("a1", created, refers={"parent": "p0", "time": point}))
+    (listed,) = store.find_trials(fields=["created", "refers"])
+    assert listed["created"] == created and listed["refers"]["time"] == point
+    (one,) = store.find_trials(fields=["created"])
+    assert one == {"_id": "a1", "created": created}
+
+
 def test_compare_and_set_applies_only_while_expected_values_hold(store):
     store.create_trial(trial("a1"))
     assert store.update_trial(

@@ -11,7 +11,12 @@ At start-up Python imports ``sitecustomize``, this file, which at once:
 - waits for the script to import ``argparse`` (importing nothing itself), then wraps
   ``ArgumentParser.parse_args``, ``parse_known_args`` and the intermixed ones: after
   the outermost call returns, the values of the namespace the parser made, and which of
-  them the command line gave, are written as one JSON line to the pipe.
+  them the command line gave, are written as one JSON line to the pipe;
+- when Kleio asks (``KLEIO_HOOK_FLUSH``: Kleio made the script unbuffered, the user did
+  not), makes stdout block-buffered again and flushes it from a thread every
+  ``KLEIO_HOOK_FLUSH`` seconds: live output without a write per ``print``.
+  ``PYTHONUNBUFFERED`` stays set for the Python programs the script starts, which the
+  hook does not reach.
 
 The wrappers return what argparse returns and raise what it raises (``--help`` and a bad
 value leave as they would); the hook only records in the process Kleio started (not in
@@ -130,6 +135,101 @@ def _chain():
     finally:
         if "sitecustomize" not in sys.modules and this is not None:
             sys.modules["sitecustomize"] = this
+
+
+# -- stdout --------------------------------------------------------------------------------
+
+
+class _Flusher:
+    """Flushes a stream every ``interval`` seconds from a thread, until the interpreter
+    exits; restarted in a forked child (a worker's prints are live too).
+
+    Its lock is held while it flushes: exit (``atexit``, before Python's own last
+    flush) and ``os.fork`` wait for a flush in progress, so the thread never holds the
+    stream's lock while the interpreter finalizes or a child is forked.
+    """
+
+    def __init__(self, stream, interval):
+        import _thread
+
+        self.stream, self.interval, self.stopped = stream, interval, False
+        self._new_thread = _thread.start_new_thread
+        self.lock = _thread.allocate_lock()
+
+    def start(self):
+        self._new_thread(self._run, ())
+
+    def _run(self):
+        import time
+
+        while True:
+            time.sleep(self.interval)
+            with self.lock:
+                if self.stopped:
+                    return
+                try:
+                    self.stream.flush()
+                except Exception:  # closed, or nobody reads it any more
+                    self.stopped = True
+                    return
+
+    def stop(self):
+        with self.lock:
+            self.stopped = True
+
+    def before_fork(self):
+        """Hold the lock, and flush: unbuffered before, a script that forks without
+        flushing never printed its pending lines twice (parent and child)."""
+        self.lock.acquire()
+        try:
+            self.stream.flush()
+        except Exception:
+            pass
+
+    def in_child(self):
+        import _thread
+
+        self.lock = _thread.allocate_lock()  # held by the parent's fork: a new one
+        if not self.stopped:
+            self.start()
+
+
+def _buffer_stdout(interval):
+    """stdout block-buffered (8 KB, as Python has it on a pipe without ``-u``), flushed
+    every ``interval`` seconds by a :class:`_Flusher`."""
+    import atexit
+    import io
+
+    stream = sys.stdout
+    if not (
+        type(stream) is io.TextIOWrapper
+        and stream is sys.__stdout__
+        and stream.write_through
+        and type(stream.buffer) is io.FileIO
+    ):
+        return  # not the unbuffered stdout Python makes for PYTHONUNBUFFERED
+    encoding, errors = stream.encoding, stream.errors
+    raw = stream.detach()
+    try:
+        buffered = io.TextIOWrapper(
+            io.BufferedWriter(raw), encoding=encoding, errors=errors, newline="\n"
+        )
+        buffered.mode = "w"
+    except Exception:
+        sys.stdout = sys.__stdout__ = io.TextIOWrapper(
+            raw, encoding=encoding, errors=errors, newline="\n", write_through=True
+        )
+        raise
+    sys.stdout = sys.__stdout__ = buffered
+    flusher = _Flusher(buffered, interval)
+    atexit.register(flusher.stop)
+    if hasattr(os, "register_at_fork"):  # Python 3.7 and later
+        os.register_at_fork(
+            before=flusher.before_fork,
+            after_in_parent=lambda: flusher.lock.release(),
+            after_in_child=flusher.in_child,
+        )
+    flusher.start()
 
 
 # -- argparse -----------------------------------------------------------------------------
@@ -303,7 +403,13 @@ class _Watcher:
 def _install():
     folder = os.path.dirname(os.path.abspath(__file__))
     fd = os.environ.pop("KLEIO_HOOK_FD", None)
+    flush = os.environ.pop("KLEIO_HOOK_FLUSH", None)
     _restore_environment(folder)
+    if flush is not None:
+        try:
+            _buffer_stdout(float(flush))
+        except Exception:  # stdout stays unbuffered as Kleio started it: slower, still live
+            pass
     if fd is None:
         return
     fd = int(fd)
