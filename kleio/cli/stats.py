@@ -55,7 +55,7 @@ def execute(args: argparse.Namespace, context) -> int:
     chosen = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
     if args.format == "json" and not (args.resources or args.sort or args.reverse):
         # Streamed page by page: a million statistics in bounded memory.
-        _print_stream(context, args, record.statistics_stream(), where, chosen)
+        _print_stream(context, args, record.statistics_stream(args.with_meta), where, chosen)
         return 0
     statistics = record.usage if args.resources else record.statistics
     if where:

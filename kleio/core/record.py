@@ -121,9 +121,9 @@ class TrialRecord:
     def statistics(self) -> Statistics:
         return statistics_of(self.store, self.document, segments=self.segments)
 
-    def statistics_stream(self) -> Iterator[tuple[dict, Meta]]:
+    def statistics_stream(self, with_meta: bool = True) -> Iterator[tuple[dict, Meta | None]]:
         """The statistics with their meta, read page by page (bounded memory)."""
-        return statistics_stream(self.store, self.document, segments=self.segments)
+        return statistics_stream(self.store, self.document, self.segments, with_meta)
 
     @cached_property
     def artifacts(self) -> list[Artifact]:

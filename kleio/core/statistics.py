@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -165,14 +166,17 @@ def statistics_of(
 
 
 def statistics_stream(
-    store: Store, document: TrialDocument, segments=None
-) -> Iterator[tuple[dict, Meta]]:
-    """The statistics of the trial's whole view with their meta, in logging order, read
-    page by page: memory stays bounded whatever their number."""
+    store: Store, document: TrialDocument, segments=None, with_meta: bool = True
+) -> Iterator[tuple[dict, Meta | None]]:
+    """The statistics of the trial's whole view with their meta (None without
+    ``with_meta``), in logging order, read page by page: memory stays bounded whatever
+    their number."""
     segments = segments if segments is not None else lineage(store, document)
+    events = _statistic_events(store, document, segments)
+    if not with_meta:
+        return zip(map(_data_of, events), repeat(None))
     starts = _starts(store, segments)
-    for event in _statistic_events(store, document, segments):
-        yield event.data, _meta_of(event, starts)
+    return ((event.data, _meta_of(event, starts)) for event in events)
 
 
 def matches(statistic: dict, equal: Mapping[str, Any]) -> bool:

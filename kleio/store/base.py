@@ -217,7 +217,7 @@ def _make_compact_json():
 compact_json = _make_compact_json()
 
 
-def _orjson() -> Any:
+def orjson_module() -> Any:
     """orjson, imported on first use: 20 ms that only a process journalling or reading
     many events spends (``kleio_logger`` imports it before the script's threads start)."""
     global _ORJSON
@@ -240,7 +240,7 @@ def encode_events_data(datas: Iterable[Any]) -> list[str]:
     statistics) is encoded again by the standard library, as is anything orjson refuses
     (integers beyond 64 bits), so the text and the errors are :func:`compact_json`'s.
     """
-    orjson = _orjson()
+    orjson = orjson_module()
     if not orjson:
         return list(map(compact_json, datas))
     dumps, texts = orjson.dumps, []
@@ -258,7 +258,7 @@ def encode_events_data(datas: Iterable[Any]) -> list[str]:
 def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
     """The values of JSON texts written by :func:`encode_events_data` (NaN and
     infinities included), with orjson where it takes them."""
-    orjson = _orjson()
+    orjson = orjson_module()
     if not orjson:
         return list(map(json.loads, texts))
     loads, error, values = orjson.loads, orjson.JSONDecodeError, []
