@@ -217,6 +217,11 @@ def _make_compact_json():
 compact_json = _make_compact_json()
 
 
+#: Events from which orjson is worth importing: a run's first few events (its start, its
+#: first lines of output) are written without it, off the start-up path.
+BULK = 100
+
+
 def orjson_module() -> Any:
     """orjson, imported on first use: 20 ms that only a process journalling or reading
     many events spends (``kleio_logger`` imports it before the script's threads start)."""
@@ -240,7 +245,8 @@ def encode_events_data(datas: Iterable[Any]) -> list[str]:
     statistics) is encoded again by the standard library, as is anything orjson refuses
     (integers beyond 64 bits), so the text and the errors are :func:`compact_json`'s.
     """
-    orjson = orjson_module()
+    datas = datas if isinstance(datas, list) else list(datas)
+    orjson = orjson_module() if len(datas) >= BULK else None
     if not orjson:
         return list(map(compact_json, datas))
     dumps, texts = orjson.dumps, []
@@ -258,7 +264,8 @@ def encode_events_data(datas: Iterable[Any]) -> list[str]:
 def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
     """The values of JSON texts written by :func:`encode_events_data` (NaN and
     infinities included), with orjson where it takes them."""
-    orjson = orjson_module()
+    texts = texts if isinstance(texts, list) else list(texts)
+    orjson = orjson_module() if len(texts) >= BULK else None
     if not orjson:
         return list(map(json.loads, texts))
     loads, error, values = orjson.loads, orjson.JSONDecodeError, []
