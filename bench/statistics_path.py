@@ -1,20 +1,21 @@
 """The statistics path, each figure beside the ceiling the stack allows, measured in this run.
 
-    python bench/statistics_path.py [--calls N] [--read N] [--wire-calls N] [--mongodb URI]
+    python bench/statistics_path.py [--calls N] [--long N] [--read N] [--wire-calls N]
+                                    [--mongodb URI] [--parts writing,reading,round-trips]
 
-Rows (each a function ``bench/all.py`` can call with a scratch folder):
+Rows (functions ``bench/all.py`` can call with a scratch folder; each returns its lines):
 
-- :func:`in_loop`: ``log_statistic(step=i, loss=x, acc=y)`` calls per second in the loop
-  of a script running as a trial, beside a bare ``def f(**kw): queue.append(kw)`` loop;
-  the loop is ``--calls`` long, within the logger's backlog, as a training loop's bursts;
-- :func:`durable`: statistics per second until all are durable (``flush()`` returned and
+- :func:`in_loop_and_durable`: ``log_statistic(step=i, loss=x, acc=y)`` calls per second in the loop
+  of a script running as a trial, beside a bare ``def f(**kw): queue.append(kw)`` loop,
+  for a burst of ``--calls`` (the most a loop may be ahead of the database) and over
+  ``--long`` calls (then the loop waits for the writer);
+  and statistics per second until all are durable (``flush()`` returned and
   every one counted in the store), beside the encoder plus SQLite ``executemany`` of the
-  same rows in batches of the same size; and the script's peak RSS for ``--calls``
-  statistics and for four times as many (it must not grow with the volume);
-- :func:`stats_json`: ``kleio stats ID --format json`` of ``--read`` statistics, beside a
-  bare read of the same rows (``SELECT data ... ORDER BY key`` and ``json.loads``), and
-  its peak RSS;
-- :func:`load_statistics`: ``kleio_logger.load_statistics()`` of the same statistics in a
+  same rows in batches of the same size; and the script's peak RSS for ``--calls`` and
+  for ``--long`` statistics (it must not grow with the volume);
+- :func:`reading`: ``kleio stats ID --format json`` of ``--read`` statistics, beside a
+  bare read of the same rows (``SELECT data ... ORDER BY key`` and the same decoder), and
+  its peak RSS; and ``kleio_logger.load_statistics()`` of the same statistics in a
   script, beside the same bare read;
 - :func:`round_trips`: MongoDB commands (counted by a pymongo ``CommandListener``) of a
   ``log_statistic`` flush and of ``kleio stats``.
@@ -35,22 +36,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
-KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
+from logger import WORKER as LOGGER_WORKER  # noqa: E402 - bench/ is this script's folder
 
-LOGGING = """
-import json, resource, sys, time
-count = int(sys.argv[1])
-from kleio.client.logger import kleio_logger as log  # its import is measured apart
-started = time.perf_counter()
-for i in range(count):
-    log.log_statistic(step=i, loss=1.0 / (i + 1), acc=i / count)
-looped = time.perf_counter()
-assert log.flush()
-durable = time.perf_counter()
-print(json.dumps({"in_loop": count / (looped - started),
-                  "end_to_end": count / (durable - started),
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 
 BARE_LOOP = """
 import json, sys, time
@@ -196,14 +184,15 @@ def _stored(env: dict[str, str], trial: str) -> int:
         return store.count_events(trial, ["statistic"])
 
 
-def in_loop_and_durable(folder: Path, calls: int = 200_000) -> list[str]:
-    """The in-loop and durable rows, and the logging script's peak RSS."""
+def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_000) -> list[str]:
+    """The in-loop and durable rows for a burst of ``calls`` (the most a loop may be
+    ahead of the database), the same over ``long`` calls (the loop then waits for the
+    writer), and the logging script's peak RSS for both."""
     env = environment(folder)
-    lines = []
     runs = []
-    for index, count in enumerate((calls, calls, calls * 4)):
+    for index, count in enumerate((calls, calls, long)):
         trial = f"bench{os.getpid()}loop{index}"
-        figures = _run(LOGGING, str(count), env={**env, "KLEIO_TRIAL_ID": trial})
+        figures = _run(LOGGER_WORKER, str(count), env={**env, "KLEIO_TRIAL_ID": trial})
         if _stored(env, trial) != count:
             raise SystemExit(f"{_stored(env, trial)} of {count} statistics stored")
         runs.append(figures)
@@ -212,19 +201,16 @@ def in_loop_and_durable(folder: Path, calls: int = 200_000) -> list[str]:
     ceiling = _run(BARE_WRITE, str(calls), str(scratch), str(ROOT), env=env)["rate"]
     in_loop = max(run["in_loop"] for run in runs[:2])
     end_to_end = max(run["end_to_end"] for run in runs[:2])
-    lines.append(
-        f"log_statistic in the loop, SQLite ({calls:,} calls): {in_loop:,.0f} calls/s; "
-        f"ceiling (def f(**kw): queue.append(kw)) {bare:,.0f}/s, ratio {in_loop / bare:.2f}"
-    )
-    lines.append(
-        f"statistics durable end-to-end, SQLite ({calls:,}): {end_to_end:,.0f}/s; "
-        f"ceiling (encoder + executemany) {ceiling:,.0f}/s, ratio {end_to_end / ceiling:.2f}"
-    )
-    lines.append(
+    return [
+        f"log_statistic in the loop, SQLite ({calls:,} calls): {in_loop:,.0f} calls/s "
+        f"(over {long:,}: {runs[2]['in_loop']:,.0f}/s); ceiling (def f(**kw): "
+        f"queue.append(kw)) {bare:,.0f}/s, ratio {in_loop / bare:.2f}",
+        f"statistics durable end-to-end, SQLite ({calls:,}): {end_to_end:,.0f}/s "
+        f"(over {long:,}: {runs[2]['end_to_end']:,.0f}/s); ceiling (encoder + executemany) "
+        f"{ceiling:,.0f}/s, ratio {end_to_end / ceiling:.2f}",
         f"peak RSS of the logging script: {runs[0]['rss_mb']:.0f} MB for {calls:,} "
-        f"statistics, {runs[2]['rss_mb']:.0f} MB for {calls * 4:,}"
-    )
-    return lines
+        f"statistics, {runs[2]['rss_mb']:.0f} MB for {long:,}",
+    ]
 
 
 def fill_statistics(env: dict[str, str], count: int) -> str:
@@ -317,7 +303,8 @@ def _named(commands: dict[str, int]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--calls", type=int, default=100_000)
+    parser.add_argument("--long", type=int, default=1_000_000)
     parser.add_argument("--read", type=int, default=1_000_000)
     parser.add_argument("--wire-calls", type=int, default=20_000)
     parser.add_argument("--mongodb", default=os.environ.get("KLEIO_TEST_MONGODB_URI"))
@@ -327,7 +314,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         if "writing" in parts:
-            for line in in_loop_and_durable(folder / "writing", args.calls):
+            for line in in_loop_and_durable(folder / "writing", args.calls, args.long):
                 print(line, flush=True)
         if "reading" in parts:
             for line in reading(folder / "reading", args.read):
