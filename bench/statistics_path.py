@@ -144,8 +144,14 @@ print(json.dumps(dict(commands)), file=sys.stderr, flush=True)
 
 
 def _run(code: str, *argv: str, env: dict[str, str]) -> dict:
+    # Run in the journal's folder: ``python -c`` puts its folder first on sys.path, and
+    # the kleio measured is the one installed (or on PYTHONPATH), not one found there.
     result = subprocess.run(
-        [sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True
+        [sys.executable, "-c", code, *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=env["KLEIO_HOME"],
     )
     if result.returncode != 0:
         raise SystemExit(result.stderr)
@@ -283,7 +289,11 @@ def round_trips(folder: Path, mongodb: str | None = None, calls: int = 20_000) -
         trial = fill_statistics(env, 1)
         flush = _run(FLUSH_TRIPS, str(calls), env={**env, "KLEIO_TRIAL_ID": trial})
         result = subprocess.run(
-            [sys.executable, "-c", STATS_TRIPS, trial], env=env, capture_output=True, text=True
+            [sys.executable, "-c", STATS_TRIPS, trial],
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=env["KLEIO_HOME"],
         )
         if result.returncode != 0:
             raise SystemExit(result.stderr)
