@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 WORKER = """
-import json, sys, time
+import json, resource, sys, time
 count = int(sys.argv[1])
 from kleio.client.logger import kleio_logger as log  # its import is measured apart
 started = time.perf_counter()
@@ -40,7 +40,8 @@ looped = time.perf_counter()
 assert log.flush()
 durable = time.perf_counter()
 print(json.dumps({"in_loop": count / (looped - started),
-                  "end_to_end": count / (durable - started)}))
+                  "end_to_end": count / (durable - started),
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 POOL = """

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
-import json
 import math
 import os
 import shutil
@@ -27,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from kleio.core.strict_json import json_ready, json_text
+from kleio.core.strict_json import json_text, row_encoder
 
 FORMATS = ("table", "csv", "json")
 
@@ -201,13 +200,12 @@ def output_rows(
     """Print ``rows`` (dicts) in ``format``; JSON and CSV stream, a table is aligned."""
     times = [column.key for column in columns if column.time]
     if format == "json":
-        encode = json.JSONEncoder(
-            ensure_ascii=False, separators=(", ", ": "), default=str, allow_nan=False
-        ).encode
+        encode = row_encoder()
         empty = True
         for row in rows:
             stream.write(
-                ("[\n  " if empty else ",\n  ") + encode(json_ready(_with_iso_times(row, times)))
+                ("[\n  " if empty else ",\n  ")
+                + encode(_with_iso_times(row, times) if times else row)
             )
             empty = False
         stream.write("[]\n" if empty else "\n]\n")

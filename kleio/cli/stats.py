@@ -51,17 +51,20 @@ def execute(args: argparse.Namespace, context) -> int:
             "--with-meta is for statistics: resource samples have their time and execution"
         )
     record = context.record(args.id)
-    statistics = record.usage if args.resources else record.statistics
     where = dict(parse_assignment(text) for text in args.where)
+    chosen = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
+    if args.format == "json" and not (args.resources or args.sort or args.reverse):
+        # Streamed page by page: a million statistics in bounded memory.
+        _print_stream(context, args, record.statistics_stream(args.with_meta), where, chosen)
+        return 0
+    statistics = record.usage if args.resources else record.statistics
     if where:
         statistics = statistics.where(**where)
     if args.sort:
         statistics = statistics.sorted_by(args.sort, reverse=args.reverse)
     elif args.reverse:
         statistics = statistics.reversed()
-    keys = (
-        [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else statistics.keys()
-    )
+    keys = chosen if chosen is not None else statistics.keys()
     if args.with_meta:
         keys += [key for key in META_KEYS if key not in keys]
         statistics = statistics.with_meta()
@@ -72,3 +75,39 @@ def execute(args: argparse.Namespace, context) -> int:
     rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)
     output_rows(context.stdout, args.format, columns, rows, display_of(args, context.stdout))
     return 0
+
+
+def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen) -> None:
+    """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
+    order: each row's keys in the order of their first appearance, as a list read whole
+    gives them (a key's place is known once it has appeared)."""
+    from kleio.core.statistics import META_KEYS, matches
+
+    seen: dict[str, int] = {}
+    orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+    wanted = None if chosen is None else chosen + [k for k in META_KEYS if k not in chosen]
+
+    def rows():
+        for statistic, meta in pairs:
+            if where and not matches(statistic, where):
+                continue
+            extra = (
+                {"_trial": meta.trial, "_execution": meta.execution, "_time": meta.time}
+                if args.with_meta
+                else None
+            )
+            if chosen is not None:
+                full = {**statistic, **extra} if extra else statistic
+                yield {key: full[key] for key in (wanted if extra else chosen) if key in full}
+                continue
+            names = tuple(statistic)
+            order = orders.get(names)
+            if order is None:
+                for name in names:
+                    seen.setdefault(name, len(seen))
+                order = orders[names] = tuple(sorted(names, key=seen.__getitem__))
+            row = statistic if order == names else {key: statistic[key] for key in order}
+            yield {**row, **extra} if extra else row
+
+    columns = [Column("_time", "_TIME", time=True)] if args.with_meta else []
+    output_rows(context.stdout, "json", columns, rows())

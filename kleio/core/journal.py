@@ -4,6 +4,7 @@ appending them so that an event the store refuses costs only itself."""
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import threading
 import time
@@ -48,20 +49,35 @@ class EventWriter:
 
     def events(self, trial: str, items: list[tuple[str, float, dict[str, Any]]]) -> list[Event]:
         """Events for ``(kind, time, data)`` items in their order, times made monotonic."""
-        made = []
         with self._lock:
             if self._pid != os.getpid():
                 self._renew()
-            last, counter = self._last, self._counter
-            middle = f".{self.id}."  # event_key's layout, inlined for this hot loop
-            for kind, seconds, data in items:
-                if seconds < last:
-                    seconds = last
-                last = seconds
-                key = "%017d%s%012d" % (seconds * 1_000_000 + 0.5, middle, next(counter))  # noqa: UP031 - fastest
-                made.append(Event(trial, kind, key, seconds, data))
-            self._last = last
-        return made
+            # The builtins loop over the items (a million per second of statistics).
+            times = list(itertools.accumulate(map(_time_of, items), max, initial=self._last))
+            del times[0]
+            if not times:
+                return []
+            self._last = times[-1]
+            first = next(self._counter)
+            self._counter = itertools.count(first + len(times))
+        template = f"%017d.{self.id}.%012d"  # event_key's layout, inlined for this hot loop
+        keys = [
+            template % (seconds * 1_000_000 + 0.5, number)
+            for seconds, number in zip(times, itertools.count(first))
+        ]
+        return list(
+            map(
+                Event,
+                itertools.repeat(trial),
+                map(_kind_of, items),
+                keys,
+                times,
+                map(_data_of, items),
+            )
+        )
+
+
+_kind_of, _time_of, _data_of = (operator.itemgetter(index) for index in range(3))
 
 
 def _after_fork(event_writer: EventWriter) -> None:

@@ -15,7 +15,7 @@ from kleio.core.artifacts import Artifact, find_artifacts
 from kleio.core.errors import KleioError
 from kleio.core.output import OUTPUT_PAGE, output_bytes
 from kleio.core.resolved import default_keys, resolved_configuration
-from kleio.core.statistics import Statistics, statistics_of
+from kleio.core.statistics import Meta, Statistics, statistics_of, statistics_stream
 from kleio.core.status import ACTIVE, observed_status, run_time
 from kleio.core.trial import TrialDocument, short_id
 from kleio.core.usage import KIND as USAGE
@@ -120,6 +120,10 @@ class TrialRecord:
     @cached_property
     def statistics(self) -> Statistics:
         return statistics_of(self.store, self.document, segments=self.segments)
+
+    def statistics_stream(self, with_meta: bool = True) -> Iterator[tuple[dict, Meta | None]]:
+        """The statistics with their meta, read page by page (bounded memory)."""
+        return statistics_stream(self.store, self.document, self.segments, with_meta)
 
     @cached_property
     def artifacts(self) -> list[Artifact]:

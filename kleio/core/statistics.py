@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import repeat
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from kleio.core.trial import TrialDocument, canonical_json
 from kleio.core.view import Segment, lineage, read_view
-from kleio.store.base import Store
+from kleio.store.base import Event, Store
 
 #: The keys :meth:`Statistics.with_meta` adds (they start with ``_``, which no
 #: ``log_statistic`` key needs).
@@ -54,11 +56,11 @@ class Statistics(list):
     """
 
     def __init__(
-        self, items: Iterable[dict] = (), meta: dict[int, tuple[dict, Meta]] | None = None
+        self, items: Iterable[dict] = (), meta: Mapping[int, tuple[dict, Meta]] | None = None
     ):
         super().__init__(items)
         #: id of a statistic dict -> (the dict, its meta); the dict is held so its id
-        #: cannot name another.
+        #: cannot name another. Read from the journal, it is worked out on first use.
         self._meta = meta if meta is not None else {}
 
     def _like(self, items: Iterable[dict]) -> Statistics:
@@ -107,10 +109,7 @@ class Statistics(list):
     def where(self, **equal: Any) -> Statistics:
         """The statistics whose keys equal the given values (``where(loss=None)``: those
         that logged None as their loss; a statistic without the key never matches)."""
-        missing = object()
-        return self._like(
-            s for s in self if all(s.get(key, missing) == value for key, value in equal.items())
-        )
+        return self._like(s for s in self if matches(s, equal))
 
     def latest_by(self, *keys: str) -> Statistics:
         """The last statistic logged for each distinct tuple of values of ``keys``, in
@@ -161,18 +160,74 @@ def statistics_of(
 ) -> Statistics:
     """The statistics of the trial's whole view, in logging order, with their meta."""
     segments = segments if segments is not None else lineage(store, document)
-    starts = {segment.trial: _execution_starts(store, segment) for segment in segments}
-    # Statistics are small: large pages save round trips to the database.
-    events: Iterable = read_view(store, document, ["statistic"], segments, page_size=10_000)
-    meta: dict[int, tuple[dict, Meta]] = {}
-    statistics = Statistics((), meta)
-    for event in events:
-        data = event.data
-        times, numbers = starts[event.trial]
-        at = bisect.bisect_right(times, event.time)
-        meta[id(data)] = (data, Meta(event.trial, numbers[at - 1] if at else None, event.time))
-        statistics.append(data)
+    events = list(_statistic_events(store, document, segments))
+    statistics = Statistics(map(_data_of, events), _Origins(events, _starts(store, segments)))
     return statistics.where(**where) if where else statistics
+
+
+def statistics_stream(
+    store: Store, document: TrialDocument, segments=None, with_meta: bool = True
+) -> Iterator[tuple[dict, Meta | None]]:
+    """The statistics of the trial's whole view with their meta (None without
+    ``with_meta``), in logging order, read page by page: memory stays bounded whatever
+    their number."""
+    segments = segments if segments is not None else lineage(store, document)
+    events = _statistic_events(store, document, segments)
+    if not with_meta:
+        return zip(map(_data_of, events), repeat(None))
+    starts = _starts(store, segments)
+    return ((event.data, _meta_of(event, starts)) for event in events)
+
+
+def matches(statistic: dict, equal: Mapping[str, Any]) -> bool:
+    """Whether the statistic's keys equal the values of ``equal`` (a missing key never
+    does: see :meth:`Statistics.where`)."""
+    return all(statistic.get(key, _MISSING) == value for key, value in equal.items())
+
+
+_MISSING = object()
+_data_of = attrgetter("data")
+
+
+def _statistic_events(store: Store, document: TrialDocument, segments) -> Iterator[Event]:
+    # Statistics are small: large pages save round trips to the database.
+    return read_view(store, document, ["statistic"], segments, page_size=10_000)
+
+
+def _starts(store: Store, segments) -> dict[str, tuple[list[float], list[int]]]:
+    return {segment.trial: _execution_starts(store, segment) for segment in segments}
+
+
+def _meta_of(event: Event, starts: dict[str, tuple[list[float], list[int]]]) -> Meta:
+    times, numbers = starts[event.trial]
+    at = bisect.bisect_right(times, event.time)
+    return Meta(event.trial, numbers[at - 1] if at else None, event.time)
+
+
+class _Origins(Mapping):
+    """The meta of statistics read from the journal, by id of their dict, worked out
+    when first asked: most readers (a script's ``load_statistics()``) never ask."""
+
+    def __init__(self, events: list[Event], starts: dict[str, tuple[list[float], list[int]]]):
+        self._events, self._starts = events, starts
+        self._by_id: dict[int, tuple[dict, Meta]] | None = None
+
+    def _worked_out(self) -> dict[int, tuple[dict, Meta]]:
+        if self._by_id is None:
+            self._by_id = {
+                id(event.data): (event.data, _meta_of(event, self._starts))
+                for event in self._events
+            }
+        return self._by_id
+
+    def __getitem__(self, key: int) -> tuple[dict, Meta]:
+        return self._worked_out()[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._worked_out())
+
+    def __len__(self) -> int:
+        return len(self._events)
 
 
 def _execution_starts(store: Store, segment: Segment) -> tuple[list[float], list[int]]:

@@ -34,3 +34,26 @@ def json_ready(value: Any) -> Any:
 def json_text(value: Any, **options: Any) -> str:
     """Strict JSON of ``value`` (see the module documentation)."""
     return json.dumps(json_ready(value), ensure_ascii=False, allow_nan=False, **options)
+
+
+def row_encoder():
+    """A function giving the strict JSON of a row (``", "`` and ``": "`` between items,
+    anything JSON has no type for as its ``str``), several times as fast as
+    :func:`json_text` for a million small rows: CPython's C encoder is called directly,
+    and :func:`json_ready` runs only for a row holding NaN or an infinity."""
+    encoder = json.JSONEncoder(
+        ensure_ascii=False, separators=(", ", ": "), default=str, allow_nan=False
+    )
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # another Python implementation
+        return lambda value: encoder.encode(json_ready(value))
+    chunks = make(None, str, json.encoder.encode_basestring, None, ": ", ", ", False, False, False)
+    join = "".join
+
+    def encode(value: Any) -> str:
+        try:
+            return join(chunks(value, 0))
+        except ValueError:  # NaN or an infinity somewhere in it
+            return encoder.encode(json_ready(value))
+
+    return encode

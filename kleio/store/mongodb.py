@@ -420,6 +420,7 @@ class MongoStore(Store):
                 self._db.events.find(query, {"_id": 0, "key": 1, "time": 1, "data": 1})
                 .sort("key", 1)
                 .limit(page.limit)
+                .batch_size(page.limit)  # the whole page in the first reply: one round trip
             )
             return [Event(trial, kind, d["key"], d["time"], d["data"]) for d in cursor]
 

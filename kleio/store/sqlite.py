@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,8 @@ from kleio.store.base import (
     Summary,
     TrialQuery,
     blob_age,
+    decode_events_data,
+    encode_events_data,
     group_events,
     merge_summaries,
     summarise_events,
@@ -191,6 +195,12 @@ def _summary_of(row: Sequence) -> Summary:
 _SUMMARY_COLUMNS = "count, first_key, first, last_key, last, min, max"
 #: Parameters per statement at most (SQLite's default limit is 32,766 since 3.32).
 _PARAMETERS = 900
+
+
+# The columns of an event (a named tuple) and of a row of ``key, time, data``, for the
+# loops over every event that the builtins run faster than a comprehension.
+_key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
+_row_key, _row_time, _row_data = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 def _blob_info(row: Sequence) -> BlobInfo:
@@ -509,14 +519,18 @@ class SQLiteStore(Store):
                 new = [e for e in group if e.key not in stored] if stored else group
                 if new:
                     fresh[(trial, kind)] = new
-            connection.executemany(
-                "INSERT INTO events (trial, kind, key, time, data) VALUES (?, ?, ?, ?, ?)",
-                [
-                    (e.trial, e.kind, e.key, e.time, _dumps(e.data))
-                    for group in fresh.values()
-                    for e in group
-                ],
-            )
+            for group in fresh.values():
+                trial, kind = group[0].trial, group[0].kind
+                connection.executemany(
+                    "INSERT INTO events (trial, kind, key, time, data) VALUES (?, ?, ?, ?, ?)",
+                    zip(
+                        repeat(trial),
+                        repeat(kind),
+                        map(_key_of, group),
+                        map(_time_of, group),
+                        encode_events_data(map(_data_of, group)),
+                    ),
+                )
             for (trial, kind), new in fresh.items():
                 self._add_to_summaries(connection, trial, kind, summarise_events(new))
         return sum(map(len, fresh.values()))
@@ -616,7 +630,16 @@ class SQLiteStore(Store):
                 + " ORDER BY key LIMIT ?",
                 (*parameters, page.limit),
             ).fetchall()
-        return [Event(trial, kind, key, seconds, json.loads(data)) for key, seconds, data in rows]
+        return list(
+            map(
+                Event,
+                repeat(trial),
+                repeat(kind),
+                map(_row_key, rows),
+                map(_row_time, rows),
+                decode_events_data(map(_row_data, rows)),
+            )
+        )
 
     def count_events(self, trial: str, kinds: Sequence[str] | None = None) -> int:
         query, parameters = "SELECT count(*) FROM events WHERE trial = ?", [trial]

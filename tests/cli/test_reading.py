@@ -772,6 +772,38 @@ def test_stats_sorted_in_reverse_still_put_statistics_without_the_key_last(kleio
     assert [s["epoch"] for s in json.loads(result.stdout)] == [1, 3, 6, 2, 5, 4, 7]
 
 
+ORDERS = """\
+from kleio.client.logger import kleio_logger as log
+log.log_statistic(b=1, a=2)
+log.log_statistic(a=3, c=float("nan"), b=4)
+log.log_statistic(c=5, d=6)
+"""
+
+
+def test_stats_as_json_streamed_keeps_the_keys_order_and_meta_of_the_whole_list(kleio, project):
+    # JSON in logging order is streamed page by page; sorted, the list is read whole.
+    # Both give each row its keys in the order of their first appearance.
+    write_script(project, "orders.py", ORDERS)
+    trial = ran(kleio("python", "orders.py"))
+
+    def rows(*args):
+        result = kleio("stats", trial, "--format", "json", *args)
+        assert result.returncode == 0, text(result.stderr)
+        return json.loads(result.stdout, object_pairs_hook=list)
+
+    assert rows() == [
+        [("b", 1), ("a", 2)],
+        [("b", 4), ("a", 3), ("c", "NaN")],
+        [("c", 5), ("d", 6)],
+    ]
+    for extra in ([], ["--with-meta"], ["--keys", "c,_time,b"], ["--where", "b=4"]):
+        assert rows(*extra) == rows(*extra, "--sort", "no-such-key")  # read whole, same order
+    meta = rows("--with-meta")
+    assert [dict(row)["_execution"] for row in meta] == [1, 1, 1]
+    assert [key for key, _ in meta[2]] == ["c", "d", "_trial", "_execution", "_time"]
+    assert dict(meta[0])["_trial"] == trial and dict(meta[0])["_time"].endswith("Z")
+
+
 def test_stats_in_all_three_formats_parse_back(kleio, statistics_trial):
     selection = ("--keys", "epoch,loss,note", "--sort", "loss")
 

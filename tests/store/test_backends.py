@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import sqlite3
 import time
 
@@ -206,6 +208,47 @@ def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (2,)
         assert connection.execute("SELECT count(*) FROM stale_summaries").fetchone() == (0,)
+
+
+#: Values whose JSON text the standard library and orjson write differently, or not at all.
+AWKWARD = {
+    "small": 1e-07,
+    "large": 1e16,
+    "nan": float("nan"),
+    "infinite": [float("inf"), -float("inf")],
+    "negative_zero": -0.0,
+    "wide": -(2**63),
+    "text": "héllo \u2028 \U0001f600 null",
+    "none": None,
+    "nested": {"a": [1, 2.5, True, None, {"b": "c"}]},
+}
+
+
+def _same(value, other) -> bool:
+    return json.dumps(value, sort_keys=True) == json.dumps(other, sort_keys=True)
+
+
+def test_sqlite_reads_events_written_before_orjson_and_writes_what_older_kleio_reads(tmp_path):
+    # Pages and batches of 100 events and more are decoded and encoded with orjson.
+    path = tmp_path / "kleio.db"
+    store = open_store(str(path))
+    store.count_events("old")  # creates the schema
+    keys = [event_key(1.0, "w0", number) for number in range(150)]
+    with sqlite3.connect(path) as connection:  # as Kleio wrote events with the json module
+        connection.executemany(
+            "INSERT INTO events (trial, kind, key, time, data) VALUES (?, ?, ?, ?, ?)",
+            [("old", "statistic", key, 1.0, json.dumps(AWKWARD)) for key in keys],
+        )
+    read = [event.data for event in store.read_events("old", ["statistic"])]
+    assert len(read) == 150 and all(_same(data, AWKWARD) for data in read)
+    assert math.isnan(read[0]["nan"]) and math.copysign(1, read[0]["negative_zero"]) == -1
+
+    store.append_events([Event("new", "statistic", key, 1.0, AWKWARD) for key in keys])
+    with sqlite3.connect(path) as connection:
+        texts = connection.execute("SELECT data FROM events WHERE trial = 'new'").fetchall()
+    assert all(_same(json.loads(text), AWKWARD) for (text,) in texts)  # as older Kleio reads
+    assert all(_same(event.data, AWKWARD) for event in store.read_events("new"))
+    store.close()
 
 
 def test_sqlite_appends_events_and_their_summaries_in_one_transaction(tmp_path, monkeypatch):
