@@ -21,7 +21,8 @@ Rows (``--only`` takes their names):
 - ``ls``: ``kleio ls`` over 10,000 trials, against ``python`` reading the same fields of
   the same rows bare;
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
-  the start-up with 20 ms per round trip (``bench/roundtrips.py``).
+  the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
+  ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``).
 """
 
 from __future__ import annotations
@@ -203,12 +204,22 @@ def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) 
     )
 
 
-def statistics_rows(label: str, env: dict[str, str], cwd: Path, count: int) -> None:
-    """The statistics rows: bench/logger.py's figures (the functions of the statistics
-    work take their place, with their ceilings, where they exist)."""
-    import logger
+def statistics_rows(label: str, env: dict[str, str], folder: Path, count: int) -> None:
+    """The statistics rows, each beside its ceiling: on SQLite, bench/statistics_path.py's
+    (in the loop, durable, ``kleio stats`` and ``load_statistics()`` of ``count``); on
+    the wire backend, bench/logger.py's (in the loop and durable)."""
+    if label != "sqlite":
+        import logger
 
-    logger.measure(label, env, count)
+        logger.measure(label, env, count)
+        return
+    import statistics_path
+
+    for line in [
+        *statistics_path.in_loop_and_durable(folder / "writing", count // 10, count),
+        *statistics_path.reading(folder / "reading", count),
+    ]:
+        print(line, flush=True)
 
 
 def round_trips(label: str, address: str, env: dict[str, str], cwd: Path, runs: int) -> None:
@@ -248,14 +259,19 @@ def main() -> None:
                 for label, store_env in stores:
                     lines(label, store_env, work, 3 if quick else 5, volume, starts.get(label))
             if "statistics" in only:
-                statistics_rows("sqlite", sqlite, work, volume)
-                statistics_rows(wire, far, work, volume // 10)
+                statistics_rows("sqlite", sqlite, Path(folder) / "statistics", volume)
+                statistics_rows(wire, far, Path(folder) / "statistics", volume // 10)
             if "ls" in only:
                 listed = {**sqlite, "KLEIO_DB_ADDRESS": str(Path(folder) / "ls.db")}
                 listing("sqlite", listed, work, runs // 3, 10_000)
                 listing(wire, {**far, "KLEIO_DB_NAME": "ls"}, work, 3, 1_000 if quick else 2_000)
             if "roundtrips" in only:
                 round_trips(wire, address, env, work, 3 if quick else 9)
+                import statistics_path
+
+                trips = Path(folder) / "statistics-trips"
+                for line in statistics_path.round_trips(trips, args.mongodb, 20_000):
+                    print(line, flush=True)
     print(f"all rows in {time.perf_counter() - began:.0f} s", flush=True)
 
 
