@@ -47,6 +47,26 @@ RECOUNT = 30.0
 CURVE_KINDS = (STATISTIC, "usage")
 
 
+def cut_to_a_line(pieces: deque[dict[str, str]], excess: int) -> None:
+    """Drop the first ``excess`` characters of ``pieces``, and the rest of the line they
+    end in, so that what remains starts a line, wherever the pieces themselves were cut
+    (a pipe read between a line and its newline); by characters if no line ends there."""
+    offset, cut = 0, excess
+    for piece in pieces:
+        text = piece["text"]
+        line = text.find("\n", max(excess - offset, 0))
+        if line >= 0:
+            cut = offset + line + 1
+            break
+        offset += len(text)
+    if cut >= sum(len(piece["text"]) for piece in pieces):
+        cut = excess  # the tail is one line: keep its end rather than nothing
+    while pieces and len(pieces[0]["text"]) <= cut:
+        cut -= len(pieces.popleft()["text"])
+    if pieces and cut:
+        pieces[0] = {**pieces[0], "text": pieces[0]["text"][cut:]}
+
+
 class NotFound(KleioError):
     """No such trial, artifact or page."""
 
@@ -253,11 +273,8 @@ class Dashboard:
                 while held - len(pieces[0]["text"]) >= OUTPUT_TAIL:
                     held -= len(pieces.popleft()["text"])
                     truncated = True
-            if held > OUTPUT_TAIL:  # the first piece is cut too, at a line if it can
-                text = pieces[0]["text"]
-                excess = held - OUTPUT_TAIL
-                line = text.find("\n", excess)
-                pieces[0]["text"] = text[line + 1 :] if line >= 0 else text[excess:]
+            if held > OUTPUT_TAIL:  # the first pieces are cut too, at a line if it can
+                cut_to_a_line(pieces, held - OUTPUT_TAIL)
                 truncated = True
         return {
             "pieces": list(pieces),

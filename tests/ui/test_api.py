@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from urllib.parse import quote, urlencode
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from kleio.core.journal import EventWriter
 from kleio.core.output import output_data
 from kleio.core.trial import TrialSpec, new_trial_document
+from kleio.ui.api import cut_to_a_line
 from tests.cli.test_after_a_sweep import loss
 from tests.helpers import invoke, text
 from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, USAGE, serving
@@ -436,3 +438,24 @@ def test_no_answer_holds_the_password_of_a_command_line(journal, client):
         SCRIPT in trial["command"]
         and {"key": "label", "value": IMAGE, "type": "text"} in (trial["configuration_entries"])
     )
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        ["epoch 2 loss 0.061\nepoch 3 loss 0.057\ntrained  \n"],
+        ["epoch 2 loss 0.061", "\n", "epoch 3 loss 0.057", "\n", "trained  ", "\n"],
+        ["epoch 2 lo", "ss 0.061", "\nepoch 3 loss 0.057\n", "trained  \n"],
+    ],
+)
+def test_a_cut_tail_starts_a_line_however_the_output_came_in_pieces(pieces):
+    """A pipe may be read between a line and its newline: the tail still starts a line."""
+    held = deque({"kind": "stdout", "text": text} for text in pieces)
+    cut_to_a_line(held, sum(map(len, pieces)) - 40)
+    assert "".join(piece["text"] for piece in held) == "epoch 3 loss 0.057\ntrained  \n"
+
+
+def test_a_tail_that_is_one_line_keeps_its_end():
+    held = deque([{"kind": "stdout", "text": "x" * 100 + "\n"}])
+    cut_to_a_line(held, 60)
+    assert "".join(piece["text"] for piece in held) == "x" * 40 + "\n"
