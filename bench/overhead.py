@@ -35,6 +35,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
+from common import scratch_project  # noqa: E402 - bench/ is this script's folder
+
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PRINTER = "import sys\nfor i in range({lines}):\n    print(i)\n"
 PARSER = """\
@@ -229,24 +231,10 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
-        work = Path(folder) / "project"
-        work.mkdir()
-        subprocess.run(["git", "init", "-q"], cwd=work, check=True)
-        (work / "README").write_text("benchmark\n")
-        subprocess.run(["git", "add", "."], cwd=work, check=True)
-        subprocess.run(
-            ["git", "-c", "user.name=b", "-c", "user.email=b@example.org", "commit", "-qm", "init"],
-            cwd=work,
-            check=True,
-        )
         # As a user's shell has it: compiled modules cached, Python's output buffered.
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("KLEIO_")
-            and k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
-        }
-        env["KLEIO_HOME"] = str(Path(folder) / "home")
+        work, env = scratch_project(
+            Path(folder), without=("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED")
+        )
         only = set(args.only.split(","))
         if "hook" in only:
             hook_cost(env, work, args.runs)

@@ -143,7 +143,7 @@ print(json.dumps(dict(commands)), file=sys.stderr, flush=True)
 )
 
 
-def _run(code: str, *argv: str, env: dict[str, str]) -> dict:
+def _run(code: str, *argv: str, env: dict[str, str], stream: str = "stdout") -> dict:
     # Run in the journal's folder: ``python -c`` puts its folder first on sys.path, and
     # the kleio measured is the one installed (or on PYTHONPATH), not one found there.
     result = subprocess.run(
@@ -155,7 +155,7 @@ def _run(code: str, *argv: str, env: dict[str, str]) -> dict:
     )
     if result.returncode != 0:
         raise SystemExit(result.stderr)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(getattr(result, stream).strip().splitlines()[-1])
 
 
 def _peak_rss_mb(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -288,16 +288,7 @@ def round_trips(folder: Path, mongodb: str | None = None, calls: int = 20_000) -
         env = {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"}
         trial = fill_statistics(env, 1)
         flush = _run(FLUSH_TRIPS, str(calls), env={**env, "KLEIO_TRIAL_ID": trial})
-        result = subprocess.run(
-            [sys.executable, "-c", STATS_TRIPS, trial],
-            env=env,
-            capture_output=True,
-            text=True,
-            cwd=env["KLEIO_HOME"],
-        )
-        if result.returncode != 0:
-            raise SystemExit(result.stderr)
-        stats = json.loads(result.stderr.strip().splitlines()[-1])
+        stats = _run(STATS_TRIPS, trial, env=env, stream="stderr")
     total = calls + 1
     return [
         f"[{label}] round trips of a log_statistic flush of {calls:,} statistics: "
