@@ -19,9 +19,14 @@ setup(
     license="BSD-3-Clause",
     url="https://github.com/bouthilx/kleio",
     packages=find_packages(include=["kleio", "kleio.*"]),
-    # Users' type checkers see the API's hints (PEP 561).
-    # The dashboard's page, script, style and vendored charting library (with its licence).
-    package_data={"kleio": ["py.typed"], "kleio.ui": ["static/*"]},
+    package_data={
+        # Users' type checkers see the API's hints (PEP 561).
+        "kleio": ["py.typed"],
+        # The start-up hook: its folder goes on a script's import path, it is no package.
+        "kleio.client": ["startup/*.py"],
+        # The dashboard's page, script, style and vendored charting library (with its licence).
+        "kleio.ui": ["static/*"],
+    },
     python_requires=">=3.10",
     install_requires=[
         "pymongo>=4.6,<5",

@@ -153,20 +153,40 @@ def test_the_dashboard_and_matplotlib_load_only_in_their_commands():
         assert not heavy & _imported(*code), code
 
 
-def test_the_dashboards_page_and_assets_install_with_the_package(tmp_path):
-    """What an installation copies (setup.py's build_py, package data included): the
-    page and everything it loads, from the package alone (no network, no CDN)."""
-    import re
-
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """What an installation copies: setup.py's build_py, package data included (the
+    tests run from an editable install, which sees the source tree whole)."""
+    folder = tmp_path_factory.mktemp("build")
     subprocess.run(
-        [sys.executable, "setup.py", "-q", "build_py", "-d", str(tmp_path)],
+        [sys.executable, "setup.py", "-q", "build_py", "-d", str(folder)],
         cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=120,
     )
+    return folder
+
+
+def test_an_installation_copies_every_file_of_the_package(installed):
+    """A folder without ``__init__.py``, such as the start-up hook's, is no package, and
+    only package data brings its files: a ``pip install .`` once lacked the hook, and
+    recorded no resolved configuration."""
+
+    def files(root: Path) -> set[Path]:
+        found = (root / "kleio").rglob("*")
+        return {p.relative_to(root) for p in found if p.is_file() and "__pycache__" not in p.parts}
+
+    assert files(ROOT) - files(installed) == set()
+    assert Path("kleio/client/startup/sitecustomize.py") in files(installed)
+
+
+def test_the_dashboards_page_and_assets_install_with_the_package(installed):
+    """The page and everything it loads, from the package alone (no network, no CDN)."""
+    import re
+
     static = ROOT / "kleio" / "ui" / "static"
-    shipped = {path.name for path in (tmp_path / "kleio" / "ui" / "static").iterdir()}
+    shipped = {path.name for path in (installed / "kleio" / "ui" / "static").iterdir()}
     assert shipped == {path.name for path in static.iterdir()}
     assert {"index.html", "app.js", "app.css", "uPlot.iife.min.js", "uPlot.LICENSE"} <= shipped
     page = (static / "index.html").read_text()
