@@ -27,18 +27,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-#: Signals passed on to the script's process group.
-FORWARDED = (
-    signal.SIGINT,
-    signal.SIGTERM,
-    signal.SIGHUP,
-    signal.SIGUSR1,
-    signal.SIGUSR2,
-    signal.SIGQUIT,
-    signal.SIGWINCH,
-    signal.SIGCONT,
-    signal.SIGTSTP,
-)
 #: Signals that ask a program to stop: one the script died of, or caught and answered by
 #: ending, interrupts its trial.
 STOPPING = frozenset(
@@ -51,6 +39,9 @@ STOPPING = frozenset(
         signal.SIGQUIT,
     }
 )
+#: Signals passed on to the script's process group: the stopping ones, and those that
+#: resize, suspend or resume it.
+FORWARDED = (*sorted(STOPPING), signal.SIGWINCH, signal.SIGCONT, signal.SIGTSTP)
 #: Seconds after a stopping signal it caught within which a script that ends answered it
 #: (checkpointed and left); a script ending later went on with its work and finished.
 ANSWER_WINDOW = 60.0
