@@ -53,18 +53,18 @@ def disposition(pid: int, signum: int) -> str:
     """What process ``pid`` does with ``signum``: ``ignored``, ``caught``, ``default``, or
     ``unknown`` where ``/proc`` does not tell."""
     try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+        with open(f"/proc/{pid}/status", "rb") as status:  # bytes: no codec to import
             masks = {
                 name: int(value, 16)
-                for name, _, value in (line.partition(":") for line in status)
-                if name in ("SigIgn", "SigCgt")
+                for name, _, value in (line.partition(b":") for line in status)
+                if name in (b"SigIgn", b"SigCgt")
             }
     except (OSError, ValueError):
         return "unknown"
     bit = 1 << (signum - 1)
-    if masks.get("SigIgn", 0) & bit:
+    if masks.get(b"SigIgn", 0) & bit:
         return "ignored"
-    if masks.get("SigCgt", 0) & bit:
+    if masks.get(b"SigCgt", 0) & bit:
         return "caught"
     return "default" if len(masks) == 2 else "unknown"
 
@@ -72,8 +72,8 @@ def disposition(pid: int, signum: int) -> str:
 def _is_stopped(pid: int) -> bool:
     """Whether ``pid`` is stopped now (``T`` in ``/proc/PID/stat``); True where unknown."""
     try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[0] in ("T", "t")
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] in (b"T", b"t")
     except (OSError, IndexError):
         return True
 
@@ -180,8 +180,15 @@ class Forwarder:
         self._previous.clear()
 
     def _forward(self, signum: int, _frame: Any) -> None:
+        # Another signal may come while this runs and run this again inside it (SLURM
+        # sends SIGCONT then SIGTERM to requeue a job): nothing here imports or raises,
+        # since an exception would leave ``wait`` and ``kleio`` with it, the script alive.
         if len(self.deliveries) < MOST_RECORDED:
-            self.deliveries.append(Delivery(signum, time.time(), disposition(self.pid, signum)))
+            try:
+                effect = disposition(self.pid, signum)
+            except Exception:  # noqa: BLE001 - recorded as unknown, the signal still passed on
+                effect = "unknown"
+            self.deliveries.append(Delivery(signum, time.time(), effect))
         if signum == signal.SIGCONT:
             self.terminal.give(self.pid)  # which continues the script too
         try:

@@ -7,6 +7,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -253,6 +254,60 @@ def test_dispositions_are_read_from_proc():
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert disposition(2**22 + 12345, signal.SIGUSR2) == "unknown"  # no such process
+
+
+ARRIVING_MEANWHILE = """\
+import inspect, os, signal, subprocess, sys
+from kleio.core.signals import Forwarder, Terminal
+
+script = subprocess.Popen(["sleep", "30"], start_new_session=True, stdout=subprocess.DEVNULL)
+forwarder = Forwarder(script.pid, Terminal())
+forwarder.install()
+sent, busy = [], []
+
+def in_forward():
+    frame = inspect.currentframe()
+    while frame is not None:
+        if frame.f_code is Forwarder._forward.__code__:
+            return True
+        frame = frame.f_back
+    return False
+
+def another_signal_meanwhile(event, args):
+    # at the first event of each kind while a signal is being passed on (opening a
+    # file, executing an imported module...), another signal arrives
+    if busy or event in sent:
+        return
+    busy.append(event)
+    try:
+        inside = in_forward()
+    finally:
+        busy.clear()
+    if inside:
+        sent.append(event)
+        os.kill(os.getpid(), signal.SIGUSR2)
+
+sys.addaudithook(another_signal_meanwhile)
+os.kill(os.getpid(), signal.SIGWINCH)
+forwarder.restore()
+script.kill()
+script.wait()
+print(len(sent), " ".join(d.as_data()["signal"] for d in forwarder.deliveries))
+"""
+
+
+def test_a_signal_that_arrives_while_another_is_passed_on_is_passed_on_too(tmp_path):
+    # SLURM requeues a job with SIGCONT then SIGTERM: the second came while kleio was
+    # passing on the first, in the middle of a first import, and ended kleio with a
+    # LookupError, its script orphaned
+    (tmp_path / "meanwhile.py").write_text(ARRIVING_MEANWHILE)
+    done = subprocess.run(
+        [sys.executable, "meanwhile.py"], cwd=tmp_path, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, text(done.stderr)
+    sent, delivered = text(done.stdout).split(maxsplit=1)
+    assert int(sent) >= 1
+    assert delivered.split() == ["SIGUSR2"] * int(sent) + ["SIGWINCH"]
 
 
 def _forwarder(*deliveries: Delivery) -> Forwarder:
