@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 import sys
 
@@ -68,9 +67,7 @@ def execute(args: argparse.Namespace, context) -> int:
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
         return 0
-    selected = select_trials(
-        store, dataclasses.replace(selection, ids=ids), lease, named_incomplete=True
-    )
+    selected = select_trials(store, selection.replace(ids=ids), lease, named_incomplete=True)
     if not selected:
         context.notify("no trial matches: nothing to delete")
         return 0

@@ -11,8 +11,6 @@ as its own past.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from kleio.core import clock
 from kleio.core.commandline import (
     Assignment,
@@ -115,7 +113,7 @@ def make_branch(
         "reason": "branch",
         "timestamp": timestamp or None,
     }
-    spec = replace(snapshot.spec, project=parent["project"], refers=refers)
+    spec = snapshot.spec.replace(project=parent["project"], refers=refers)
     tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
     document, created = create_trial(store, spec, snapshot, tags)
     if not created:

@@ -32,10 +32,10 @@ import json
 import os
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from kleio.core.errors import KleioError
+from kleio.record import Record
 
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 POSITIONAL = "_pos_{}"
@@ -75,13 +75,13 @@ def _is_option(word: str) -> bool:
     return word.startswith("-") and len(word) > 1 and not _FLOAT.fullmatch(word)
 
 
-@dataclass
-class Option:
+class Option(Record):
     """``--name v1 v2`` (``joined``: written ``--name=v1``); a flag has no values."""
 
-    name: str
-    values: list[str]
-    joined: bool = False
+    FIELDS = ("name", "values", "joined")
+
+    def __init__(self, name: str, values: list[str], joined: bool = False):
+        self.name, self.values, self.joined = name, values, joined
 
     @property
     def key(self) -> str:
@@ -91,14 +91,14 @@ class Option:
         return [f"{self.name}={self.values[0]}"] if self.joined else [self.name, *self.values]
 
 
-@dataclass
-class Assignment:
+class Assignment(Record):
     """A Hydra-style ``key=value`` word: ``prefix`` is ``""``, ``+``, ``++`` or ``~``;
     ``value`` is None for ``~key``."""
 
-    prefix: str
-    key: str
-    value: str | None
+    FIELDS = ("prefix", "key", "value")
+
+    def __init__(self, prefix: str, key: str, value: str | None):
+        self.prefix, self.key, self.value = prefix, key, value
 
     @property
     def path(self) -> list[str]:
@@ -135,19 +135,25 @@ class _Separator:
 SEPARATOR = _Separator()
 
 
-@dataclass
-class Command:
-    """A command line split into the program and the arguments that configure it."""
+class Command(Record):
+    """A command line split into the program and the arguments that configure it:
+    ``start`` is the index in ``argv`` of the first configuring argument, ``program``
+    the script or program file when there is one (for its hash outside git), ``parts``
+    the configuring arguments in order: options, assignments, positional words, and
+    ``--`` (:data:`SEPARATOR`)."""
 
-    argv: tuple[str, ...]
-    #: Index in ``argv`` of the first configuring argument.
-    start: int
-    #: The script or program file, when there is one (for its hash outside git).
-    program: str | None = None
-    interpreter: str | None = None
-    #: The configuring arguments in order: options, assignments, positional words, and
-    #: ``--`` (:data:`SEPARATOR`).
-    parts: list[Option | Assignment | str | _Separator] = field(default_factory=list)
+    FIELDS = ("argv", "start", "program", "interpreter", "parts")
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        start: int,
+        program: str | None = None,
+        interpreter: str | None = None,
+        parts: list[Option | Assignment | str | _Separator] | None = None,
+    ):
+        self.argv, self.start, self.program, self.interpreter = argv, start, program, interpreter
+        self.parts = [] if parts is None else parts
 
     @property
     def prefix(self) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import signal
 from collections import Counter
-from dataclasses import dataclass, field
 
 from kleio.core import clock
 from kleio.core import status as st
@@ -46,6 +45,7 @@ from kleio.core.trial import TrialDocument, short_id
 from kleio.core.usage import sample_interval
 from kleio.core.watchers import Watchers
 from kleio.core.written import WatchedFiles
+from kleio.record import Record
 from kleio.store.base import Store, StoreError
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -59,22 +59,45 @@ OUTPUT_BATCH = 256
 OUTPUT_LIMIT = 1024
 
 
-@dataclass
-class RunOptions:
-    tags: list[str] = field(default_factory=list)
-    project: str | None = None
-    capture: bool = False
-    switch_over: bool = False
-    #: Identity components allowed to change (``code``, ``environment``): a branch is made.
-    allowed: frozenset[str] = frozenset()
-    #: Where new trials get their working folders (default ``$KLEIO_HOME/trials``).
-    working_root: str | None = None
-    #: Record the configuration the script's argument parser resolved
-    #: (:mod:`kleio.core.hook`); ``KLEIO_HOOK=0`` in the environment turns it off too.
-    hook: bool = True
-    #: Seconds between resource samples (:mod:`kleio.core.usage`); None: the
-    #: environment's ``KLEIO_SAMPLE_INTERVAL``, else the default; 0: none.
-    sample_interval: float | None = None
+class RunOptions(Record):
+    """How ``kleio`` runs a trial: the options of ``run``, ``branch`` and the default
+    command.
+
+    ``allowed``: identity components allowed to change (``code``, ``environment``): a
+    branch is made. ``working_root``: where new trials get their working folders
+    (default ``$KLEIO_HOME/trials``). ``hook``: record the configuration the script's
+    argument parser resolved (:mod:`kleio.core.hook`); ``KLEIO_HOOK=0`` in the
+    environment turns it off too. ``sample_interval``: seconds between resource samples
+    (:mod:`kleio.core.usage`); None: the environment's ``KLEIO_SAMPLE_INTERVAL``, else
+    the default; 0: none.
+    """
+
+    FIELDS = (
+        "tags",
+        "project",
+        "capture",
+        "switch_over",
+        "allowed",
+        "working_root",
+        "hook",
+        "sample_interval",
+    )
+
+    def __init__(
+        self,
+        tags: list[str] | None = None,
+        project: str | None = None,
+        capture: bool = False,
+        switch_over: bool = False,
+        allowed: frozenset[str] = frozenset(),
+        working_root: str | None = None,
+        hook: bool = True,
+        sample_interval: float | None = None,
+    ):
+        self.tags = [] if tags is None else tags
+        self.project, self.capture, self.switch_over = project, capture, switch_over
+        self.allowed, self.working_root, self.hook = allowed, working_root, hook
+        self.sample_interval = sample_interval
 
 
 def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
@@ -95,24 +118,24 @@ def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> None:
         document["tags"] = merged
 
 
-@dataclass
 class Runner:
     """What every way of running a trial shares: the store, the settings, the user's
     environment, how to tell the user, and the run options."""
 
-    store: Store
-    settings: Settings
-    environ: dict[str, str]
-    notify: Notify
-    options: RunOptions = field(default_factory=RunOptions)
-    #: A stopping signal this runner received: a worker takes no new trial after it.
-    stopped_by: int | None = field(default=None, init=False)
-    #: Command lines as stored -> as given, for those with secrets masked: what runs.
-    _given: dict[tuple[str, ...], tuple[str, ...]] = field(
-        default_factory=dict, init=False, repr=False
-    )
-
-    def __post_init__(self) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        environ: dict[str, str],
+        notify: Notify,
+        options: RunOptions | None = None,
+    ):
+        self.store, self.settings, self.environ, self.notify = store, settings, environ, notify
+        self.options = RunOptions() if options is None else options
+        #: A stopping signal this runner received: a worker takes no new trial after it.
+        self.stopped_by: int | None = None
+        #: Command lines as stored -> as given, for those with secrets masked: what runs.
+        self._given: dict[tuple[str, ...], tuple[str, ...]] = {}
         # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
         self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-import platform
 import shutil
 import subprocess
 from typing import Any
@@ -45,6 +44,8 @@ def _cpu_model() -> str:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform
+
     return platform.processor() or platform.machine()
 
 
@@ -227,6 +228,9 @@ def scheduler_job(environ: dict[str, str], ask: bool = True) -> dict[str, Any] |
 
 
 def host_snapshot(environ: dict[str, str]) -> dict[str, Any]:
+    """The host's facts; taken beside the script's start, hence the imports here."""
+    import platform
+
     try:
         import getpass
 

@@ -31,7 +31,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from kleio.core.journal import EventWriter
@@ -65,36 +64,36 @@ def grace_period(lease: float) -> float:
     return min(GRACE, leaving_time(lease) + 0.5)
 
 
-@dataclass
 class Outcome:
     """How the script ended."""
 
-    returncode: int
-    #: The signal passed on to the script that ended it, if one did (it died of it, or
-    #: caught it and ended soon after: see :mod:`kleio.core.signals`).
-    interrupted_by: int | None = None
-    #: Every signal passed on to the script, with what the script did with it.
-    signals: list[dict[str, Any]] = field(default_factory=list)
-    #: Another process took the trial over while it ran (heartbeat refused).
-    lease_lost: bool = False
-    #: The command could not be started (not found or not executable).
-    start_error: str | None = None
-    started: float = 0.0
-    #: When the script's own process ended (not what it left behind).
-    ended: float = 0.0
-    pid: int | None = None
-    #: Processes the script left running in its process group, stopped by Kleio.
-    left_behind: int = 0
-    #: Whether some of them needed SIGKILL.
-    killed_left_behind: bool = False
-    #: Processes outside the group still held the output when Kleio stopped reading it.
-    output_abandoned: bool = False
-    #: What the script's processes told Kleio they could not journal, by event kind.
-    unjournalled: Counter = field(default_factory=Counter)
-    #: Why, as they said.
-    reasons: list[str] = field(default_factory=list)
-    #: Seconds given to stop after SIGTERM.
-    grace: float = GRACE
+    def __init__(self, returncode: int, started: float = 0.0, grace: float = GRACE):
+        self.returncode = returncode
+        #: The signal passed on to the script that ended it, if one did (it died of it,
+        #: or caught it and ended soon after: see :mod:`kleio.core.signals`).
+        self.interrupted_by: int | None = None
+        #: Every signal passed on to the script, with what the script did with it.
+        self.signals: list[dict[str, Any]] = []
+        #: Another process took the trial over while it ran (heartbeat refused).
+        self.lease_lost = False
+        #: The command could not be started (not found or not executable).
+        self.start_error: str | None = None
+        self.started = started
+        #: When the script's own process ended (not what it left behind).
+        self.ended = 0.0
+        self.pid: int | None = None
+        #: Processes the script left running in its process group, stopped by Kleio.
+        self.left_behind = 0
+        #: Whether some of them needed SIGKILL.
+        self.killed_left_behind = False
+        #: Processes outside the group still held the output when Kleio stopped it.
+        self.output_abandoned = False
+        #: What the script's processes told Kleio they could not journal, by kind.
+        self.unjournalled: Counter = Counter()
+        #: Why, as they said.
+        self.reasons: list[str] = []
+        #: Seconds given to stop after SIGTERM.
+        self.grace = grace
 
 
 def _child_setup(parent: int) -> None:  # runs in the child between fork and exec

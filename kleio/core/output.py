@@ -7,7 +7,6 @@ script prints can break the journal and valid text comes back byte for byte.
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections import deque
@@ -53,6 +52,8 @@ def output_data(chunk: bytes) -> list[dict[str, str]]:
         except UnicodeDecodeError as error:
             if error.start:
                 pieces.append({"text": chunk[: error.start].decode("utf-8")})
+            import base64  # here: most output is text, and a run's start pays for imports
+
             pieces.append({"base64": base64.b64encode(chunk[error.start : error.end]).decode()})
             chunk = chunk[error.end :]
     return pieces
@@ -62,6 +63,8 @@ def output_bytes(data: dict[str, Any]) -> bytes:
     """The bytes an output event holds."""
     if "text" in data:
         return data["text"].encode("utf-8")
+    import base64
+
     return base64.b64decode(data.get("base64", ""))
 
 

@@ -24,11 +24,11 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from kleio.core.commandline import CONFIG_SUFFIXES, Assignment, Command, Option
 from kleio.core.errors import KleioError
+from kleio.record import Record
 from kleio.store.base import mask_address
 
 #: What Kleio stores in place of a secret value.
@@ -89,25 +89,37 @@ def masked_value(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class MaskedWords:
-    """The words of a command line as Kleio stores them (see the module documentation)."""
+class MaskedWords(Record):
+    """The words of a command line as Kleio stores them (see the module documentation):
+    ``masked`` is what was masked, as the user wrote it (option names, or the words
+    themselves); ``unknown`` those whose value was a mask already (a stored command line
+    given back to Kleio): their real value is unknown, the command cannot run."""
 
-    argv: tuple[str, ...]
-    #: What was masked, as the user wrote it: option names, or the words themselves.
-    masked: tuple[str, ...] = ()
-    #: Of those, the ones whose value was a mask already (a stored command line given
-    #: back to Kleio): their real value is unknown, the command cannot run.
-    unknown: tuple[str, ...] = ()
+    FIELDS = ("argv", "masked", "unknown")
+
+    def __init__(
+        self, argv: tuple[str, ...], masked: tuple[str, ...] = (), unknown: tuple[str, ...] = ()
+    ):
+        self.argv, self.masked, self.unknown = argv, masked, unknown
 
 
-@dataclass(frozen=True)
 class MaskedCommand(MaskedWords):
-    """A command line and its configuration as Kleio stores them."""
+    """A command line and its configuration as Kleio stores them; ``fingerprint`` is a
+    hash of the real values standing for them in the identity, "" with no secret."""
 
-    configuration: dict[str, Any] = field(default_factory=dict)
-    #: A hash of the real values standing for them in the identity; "" with no secret.
-    fingerprint: str = ""
+    FIELDS = (*MaskedWords.FIELDS, "configuration", "fingerprint")
+
+    def __init__(
+        self,
+        argv: tuple[str, ...],
+        masked: tuple[str, ...] = (),
+        unknown: tuple[str, ...] = (),
+        configuration: dict[str, Any] | None = None,
+        fingerprint: str = "",
+    ):
+        super().__init__(argv, masked, unknown)
+        self.configuration = {} if configuration is None else configuration
+        self.fingerprint = fingerprint
 
 
 def mask_words(command: Command, cwd: str) -> MaskedWords:

@@ -5,30 +5,36 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from kleio.core.errors import SettingsError
 from kleio.core.status import STATUSES, observed_status, stored_statuses
 from kleio.core.trial import INCOMPLETE, TrialDocument, resolve_trial
+from kleio.record import Record
 from kleio.store.base import Store
 
 #: What selecting needs of each document, whatever else the caller reads.
 _NEEDED = ("status", "heartbeat", "created", INCOMPLETE)
 
 
-@dataclass(frozen=True)
-class Selection:
+class Selection(Record):
     """Trials with all of ``tags``, one of ``statuses`` (as observed: ``lost``
     included), of ``project``, child of ``parent``, created at or after ``since``
     (seconds since the epoch) and, when ``ids`` are given, among those ids or unique
     prefixes; a filter left empty takes all."""
 
-    tags: Sequence[str] = ()
-    statuses: Sequence[str] = ()
-    project: str | None = None
-    parent: str | None = None
-    ids: Sequence[str] = ()
-    since: float | None = None
+    FIELDS = ("tags", "statuses", "project", "parent", "ids", "since")
+
+    def __init__(
+        self,
+        tags: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        project: str | None = None,
+        parent: str | None = None,
+        ids: Sequence[str] = (),
+        since: float | None = None,
+    ):
+        self.tags, self.statuses, self.project = tags, statuses, project
+        self.parent, self.ids, self.since = parent, ids, since
 
 
 def split_tags(text: str | None) -> list[str]:

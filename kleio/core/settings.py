@@ -25,11 +25,11 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kleio.core.errors import SettingsError
+from kleio.record import Record
 
 #: Setting name -> (environment variable, path in a configuration file).
 _SOURCES = {
@@ -45,15 +45,14 @@ DEFAULT_HEARTBEAT = 10.0
 DEFAULT_LEASE = 60.0
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(Record):
     """Resolved settings; ``db_address`` is never empty."""
 
-    home: Path
-    db_address: str
-    db_name: str
-    heartbeat: float
-    lease: float
+    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease")
+
+    def __init__(self, home: Path, db_address: str, db_name: str, heartbeat: float, lease: float):
+        self.home, self.db_address, self.db_name = home, db_address, db_name
+        self.heartbeat, self.lease = heartbeat, lease
 
     def environment(self) -> dict[str, str]:
         """The ``KLEIO_*`` variables that give a child process these same settings."""

@@ -24,8 +24,9 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
+
+from kleio.record import Record
 
 #: Signals that ask a program to stop: one the script died of, or caught and answered by
 #: ending, interrupts its trial.
@@ -78,16 +79,15 @@ def _is_stopped(pid: int) -> bool:
         return True
 
 
-@dataclass
-class Delivery:
-    """A signal passed on to the script, and what the script did with it."""
+class Delivery(Record):
+    """A signal passed on to the script, and what the script did with it: its
+    ``disposition`` when it was delivered (``ignored``, ``caught``, ``default`` or
+    ``unknown``), and whether the script died of it (``fatal``)."""
 
-    signum: int
-    time: float
-    #: ``ignored``, ``caught``, ``default`` or ``unknown`` (when it was delivered).
-    disposition: str
-    #: The script died of it.
-    fatal: bool = False
+    FIELDS = ("signum", "time", "disposition", "fatal")
+
+    def __init__(self, signum: int, time: float, disposition: str, fatal: bool = False):
+        self.signum, self.time, self.disposition, self.fatal = signum, time, disposition, fatal
 
     @property
     def effect(self) -> str:
@@ -186,7 +186,7 @@ class Forwarder:
         if len(self.deliveries) < MOST_RECORDED:
             try:
                 effect = disposition(self.pid, signum)
-            except Exception:  # noqa: BLE001 - recorded as unknown, the signal still passed on
+            except Exception:  # recorded as unknown; the signal is still passed on
                 effect = "unknown"
             self.deliveries.append(Delivery(signum, time.time(), effect))
         if signum == signal.SIGCONT:

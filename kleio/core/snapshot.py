@@ -8,11 +8,9 @@ ran with something else, and is refused or branched (:mod:`kleio.core.matching`)
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from kleio.core.redact import MaskedCommand, MaskedWords, mask_command, mask_wor
 from kleio.core.settings import Settings
 from kleio.core.trial import TrialDocument, TrialSpec
 from kleio.core.written import own_outputs
+from kleio.record import Record
 from kleio.store.base import Store
 
 
@@ -64,8 +63,7 @@ def _stored_as_is(store: Store, trial_id: str, part: dict[str, Any]) -> dict[str
     return part
 
 
-@dataclass(frozen=True)
-class Component:
+class Component(Record):
     """One part of what a trial runs with, recorded once per trial.
 
     ``take`` reads it now; ``identity`` says whether two runs had the same; ``describe``
@@ -74,13 +72,20 @@ class Component:
     change (``--allow-<flag>-change``); ``stored`` turns it into what is stored.
     """
 
-    name: str
-    field: str
-    flag: str
-    take: Callable[[Command, str, dict[str, str], Settings], dict[str, Any]]
-    identity: Callable[[dict[str, Any]], str]
-    describe: Callable[[dict[str, Any], dict[str, Any]], str]
-    stored: Callable[[Store, str, dict[str, Any]], dict[str, Any]] = _stored_as_is
+    FIELDS = ("name", "field", "flag", "take", "identity", "describe", "stored")
+
+    def __init__(
+        self,
+        name: str,
+        field: str,
+        flag: str,
+        take: Callable[[Command, str, dict[str, str], Settings], dict[str, Any]],
+        identity: Callable[[dict[str, Any]], str],
+        describe: Callable[[dict[str, Any], dict[str, Any]], str],
+        stored: Callable[[Store, str, dict[str, Any]], dict[str, Any]] = _stored_as_is,
+    ):
+        self.name, self.field, self.flag = name, field, flag
+        self.take, self.identity, self.describe, self.stored = take, identity, describe, stored
 
     @property
     def identity_field(self) -> str:
@@ -107,22 +112,30 @@ COMPONENTS = (
 )
 
 
-@dataclass
-class Snapshot:
+class Snapshot(Record):
     """What a command is, and the code and environment it would run with, now."""
 
-    #: The command as given: what runs.
-    command: Command
-    cwd: str
-    #: Component name -> its snapshot.
-    parts: dict[str, dict[str, Any]]
-    project: str
-    #: Configuration files named by the command that are not read: the trial's own
-    #: outputs (see :mod:`kleio.core.written`).
-    unread: frozenset[str] = frozenset()
-    #: Where a trial made from this snapshot gets its working folder (its id below it),
-    #: see :mod:`kleio.core.templates`; None: none is recorded.
-    working_root: str | None = None
+    FIELDS = ("command", "cwd", "parts", "project", "unread", "working_root")
+
+    def __init__(
+        self,
+        command: Command,
+        cwd: str,
+        parts: dict[str, dict[str, Any]],
+        project: str,
+        unread: frozenset[str] = frozenset(),
+        working_root: str | None = None,
+    ):
+        #: The command as given: what runs.
+        self.command, self.cwd, self.project = command, cwd, project
+        #: Component name -> its snapshot.
+        self.parts = parts
+        #: Configuration files named by the command that are not read: the trial's own
+        #: outputs (see :mod:`kleio.core.written`).
+        self.unread = unread
+        #: Where a trial made from this snapshot gets its working folder (its id below
+        #: it), see :mod:`kleio.core.templates`; None: none is recorded.
+        self.working_root = working_root
 
     @cached_property
     def words(self) -> MaskedWords:
@@ -156,7 +169,7 @@ class Snapshot:
 
     def unreading(self, unread: Collection[str]) -> Snapshot:
         """This snapshot with the files ``unread`` not read."""
-        return dataclasses.replace(self, unread=frozenset(unread))
+        return self.replace(unread=frozenset(unread))
 
     def without_outputs_of(self, document: TrialDocument) -> Snapshot:
         """This snapshot not reading the files that hold what ``document``'s trial wrote."""

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from kleio.core import clock
 from kleio.core.errors import KleioError, TrialNotReservable, UnknownTrial
 from kleio.core.journal import writer
 from kleio.core.trial import INCOMPLETE, TrialDocument, short_id
+from kleio.record import Record
 from kleio.store.base import Store
 
 NEW = "new"
@@ -52,19 +52,27 @@ TRANSITIONS = {
 }
 
 
-@dataclass(frozen=True)
-class Worker:
+class Worker(Record):
     """Who holds a trial: the token proves it, host and pid explain it."""
 
-    # gethostname(2) is uname's node name: the socket module (and secrets) cost a
-    # run's start 8 ms of imports.
-    host: str = field(default_factory=lambda: os.uname().nodename)
-    pid: int = field(default_factory=os.getpid)
-    token: str = field(default_factory=lambda: os.urandom(8).hex())
-    since: float = field(default_factory=clock.now)
+    FIELDS = ("host", "pid", "token", "since")
+
+    def __init__(
+        self,
+        host: str | None = None,
+        pid: int | None = None,
+        token: str | None = None,
+        since: float | None = None,
+    ):
+        # gethostname(2) is uname's node name: the socket module (and secrets) cost a
+        # run's start 8 ms of imports.
+        self.host = os.uname().nodename if host is None else host
+        self.pid = os.getpid() if pid is None else pid
+        self.token = os.urandom(8).hex() if token is None else token
+        self.since = clock.now() if since is None else since
 
     def as_document(self) -> dict[str, Any]:
-        return asdict(self)
+        return {name: getattr(self, name) for name in self.FIELDS}
 
 
 def observed_status(document: TrialDocument, lease: float, now: float | None = None) -> str:

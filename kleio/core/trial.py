@@ -13,11 +13,11 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 from kleio.core import clock
 from kleio.core.errors import AmbiguousTrial, UnknownTrial
+from kleio.record import Record
 from kleio.store.base import Store
 
 #: Hex characters in a trial id (128 bits of a sha256).
@@ -111,21 +111,28 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-@dataclass(frozen=True)
-class TrialSpec:
-    """What a trial is; its hash is the trial id."""
+class TrialSpec(Record):
+    """What a trial is; its hash is the trial id.
 
-    project: str
-    #: The command line and configuration as stored: secret values masked.
-    commandline: tuple[str, ...]
-    configuration: Mapping[str, Any] = field(default_factory=dict)
-    refers: Mapping[str, Any] = field(default_factory=dict)
-    #: A hash of the masked secrets' real values (:func:`kleio.core.redact.fingerprint`),
-    #: never stored: the same values give the same id. Empty without secrets.
-    secrets: str = ""
+    The command line and configuration are as stored: secret values masked. ``secrets``
+    is a hash of the masked secrets' real values (:func:`kleio.core.redact.fingerprint`),
+    never stored: the same values give the same id. Empty without secrets.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "commandline", tuple(self.commandline))
+    FIELDS = ("project", "commandline", "configuration", "refers", "secrets")
+
+    def __init__(
+        self,
+        project: str,
+        commandline: Sequence[str],
+        configuration: Mapping[str, Any] | None = None,
+        refers: Mapping[str, Any] | None = None,
+        secrets: str = "",
+    ):
+        self.project, self.commandline = project, tuple(commandline)
+        self.configuration = {} if configuration is None else configuration
+        self.refers = {} if refers is None else refers
+        self.secrets = secrets
 
     @property
     def id(self) -> str:

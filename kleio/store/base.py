@@ -82,8 +82,9 @@ import os
 import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, BinaryIO, NamedTuple
+
+from kleio.record import Record
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
 BLOB_CHUNK_SIZE = 255 * 1024
@@ -170,8 +171,7 @@ class Unset:
 UNSET = Unset()
 
 
-@dataclass(frozen=True)
-class TrialQuery:
+class TrialQuery(Record):
     """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
 
     Every filter given must match: ``id_prefix`` starts the id; ``status`` is any of the
@@ -182,13 +182,20 @@ class TrialQuery:
     as None.
     """
 
-    id_prefix: str | None = None
-    status: Sequence[str] | None = None
-    tags: Sequence[str] | None = None
-    project: str | None = None
-    parent: str | None = None
-    limit: int | None = None
-    fields: Sequence[str] | None = None
+    FIELDS = ("id_prefix", "status", "tags", "project", "parent", "limit", "fields")
+
+    def __init__(
+        self,
+        id_prefix: str | None = None,
+        status: Sequence[str] | None = None,
+        tags: Sequence[str] | None = None,
+        project: str | None = None,
+        parent: str | None = None,
+        limit: int | None = None,
+        fields: Sequence[str] | None = None,
+    ):
+        self.id_prefix, self.status, self.tags, self.project = id_prefix, status, tags, project
+        self.parent, self.limit, self.fields = parent, limit, fields
 
 
 def _make_compact_json():
