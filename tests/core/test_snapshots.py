@@ -347,6 +347,24 @@ def test_the_host_records_the_scheduler_job_and_allowlisted_variables_but_no_sec
     assert (snapshot["gpus"], snapshot["gpu_driver"]) == ([], None)
 
 
+def test_the_host_is_read_without_starting_a_process_when_no_tool_is_on_the_path(
+    empty_path, monkeypatch
+):
+    # It is taken while the script starts: a process (`uname -p`, which
+    # platform.platform() runs) would compete with the script for the CPU.
+    def refused(*args, **kwargs):
+        raise AssertionError(f"the host snapshot started {args[0]!r}")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refused)
+    snapshot = host_snapshot({"PATH": empty_path})
+    system = os.uname()
+    assert snapshot["platform"].startswith(f"{system.sysname}-{system.release}-{system.machine}")
+    if system.sysname == "Linux":
+        assert snapshot["platform"].endswith(
+            "-with-" + platform.libc_ver()[0] + platform.libc_ver()[1]
+        )
+
+
 def test_the_host_gpus_come_from_nvidia_smi_on_the_path(tmp_path):
     folder = tmp_path / "bin"
     folder.mkdir()
