@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 #: The strings standing for the floats JSON cannot hold.
@@ -57,3 +58,93 @@ def row_encoder():
             return encoder.encode(json_ready(value))
 
     return encode
+
+
+#: Between two rows of a JSON listing (see :func:`rows_encoder`).
+ROW_SEPARATOR = ",\n  "
+
+
+def rows_encoder():
+    """A function giving the strict JSON of each row of a list, as :func:`row_encoder`
+    gives it, joined by :data:`ROW_SEPARATOR`; for rows of what JSON decoding gives
+    (dicts with text keys, lists, text, numbers, booleans, None), such as statistics
+    read from the journal. Several times as fast for a page of statistics.
+
+    orjson encodes the whole page, and its compact text is spaced as the standard
+    library spaces it (``", "``, ``": "``) where that is certain: no backslash (so every
+    ``"`` delimits text, and ``":`` ends a key), no list (so every separating comma is
+    followed by a key), no ``null`` (orjson writes NaN and infinities so), and ``},{``
+    only between rows. The only floats orjson writes otherwise than ``repr``
+    (``0.00001``, ``1e-7`` for ``1e-05``, ``1e-07``) are rewritten where no text but
+    the keys can hold them. Any other page, and any value orjson refuses, is encoded
+    row by row.
+    """
+    from kleio.store.base import orjson_module
+
+    encode = row_encoder()
+    orjson = orjson_module()
+    join = ROW_SEPARATOR.join
+    between_rows = ("}" + ROW_SEPARATOR + "{").encode()
+
+    def encode_rows(rows: list) -> str:
+        if orjson:
+            try:
+                text = orjson.dumps(rows)
+            except TypeError:  # orjson.JSONEncodeError: beyond 64 bits, a lone surrogate
+                text = b""
+            if _spaced_as_standard(text, len(rows)):
+                if b"e-" in text or b"0.0000" in text:
+                    text = _floats_as_repr(text, rows)
+                if text:
+                    spaced = text[1:-1].replace(b'":', b'": ').replace(b',"', b', "')
+                    return spaced.replace(b"},{", between_rows).decode()
+        return join(map(encode, rows))
+
+    return encode_rows
+
+
+def _spaced_as_standard(text: bytes, rows: int) -> bool:
+    """Whether orjson's ``text`` of ``rows`` dicts becomes the standard library's by
+    spacing its separators and rewriting its small floats (see :func:`rows_encoder`)."""
+    return (
+        text.startswith(b"[{")
+        and b"\\" not in text
+        and text.find(b"[", 1) < 0
+        and b"null" not in text
+        and text.count(b"},{") == rows - 1
+    )
+
+
+#: An exponent of two digits or more after ``e-`` became ``e-0``.
+_PADDED_TOO_MUCH = re.compile(rb"e-0([0-9][0-9])")
+_DIGITS = b"0123456789"
+
+
+def _floats_as_repr(text: bytes, rows: list[dict]) -> bytes:
+    """orjson's ``text`` of ``rows`` with the floats below 1e-4 as ``repr`` writes them;
+    empty when they could not be told apart from text (rows holding text values, or
+    keys holding such a float's characters)."""
+    if text.count(b'"') != 2 * sum(map(len, rows)) or any(
+        "e-" in key or "0.0000" in key for key in set().union(*rows)
+    ):
+        return b""
+    # Only numbers remain outside the keys, each after ":" (rows hold no list).
+    if b"e-" in text:  # 1e-7 -> 1e-07 (1e-10 stays)
+        text = _PADDED_TOO_MUCH.sub(rb"e-\1", text.replace(b"e-", b"e-0"))
+    for start in (b":0.0000", b":-0.0000"):  # 0.0000123 -> 1.23e-05
+        if start not in text:
+            continue
+        pieces = text.split(start)
+        parts = [pieces[0]]
+        for piece in pieces[1:]:
+            rest = piece.lstrip(_DIGITS)
+            digits = piece[: len(piece) - len(rest)]
+            if digits[:1] in (b"", b"0"):  # no float orjson writes: leave the page
+                return b""
+            parts.append(
+                digits[:1] + b"." + digits[1:] + b"e-05" + rest
+                if digits[1:]
+                else digits + b"e-05" + rest
+            )
+        text = start[:-6].join(parts)
+    return text
