@@ -70,14 +70,14 @@ def rows_encoder():
     (dicts with text keys, lists, text, numbers, booleans, None), such as statistics
     read from the journal. Several times as fast for a page of statistics.
 
-    orjson encodes the whole page, and its compact text is spaced as the standard
-    library spaces it (``", "``, ``": "``) where that is certain: no backslash (so every
-    ``"`` delimits text, and ``":`` ends a key), no list (so every separating comma is
-    followed by a key), no ``null`` (orjson writes NaN and infinities so), and ``},{``
-    only between rows. The only floats orjson writes otherwise than ``repr``
-    (``0.00001``, ``1e-7`` for ``1e-05``, ``1e-07``) are rewritten where no text but
-    the keys can hold them. Any other page, and any value orjson refuses, is encoded
-    row by row.
+    orjson encodes the whole page, and its compact text becomes the standard library's
+    by spacing its separators (``", "``, ``": "``) and rewriting the only floats it
+    writes otherwise than ``repr`` (``0.00001``, ``1e-7`` for ``1e-05``, ``1e-07``),
+    where that is certain: rows of numbers and booleans only, whose keys hold none of
+    ``,:{}\\`` nor such a float (so every ``":`` ends a key, every ``,"`` starts one,
+    ``},{`` separates rows, and every ``e-`` or ``0.0000`` is in a number). Any other
+    page (text values, lists, dicts in dicts, None, NaN and infinities, which orjson writes
+    as ``null``), and any value orjson refuses, is encoded row by row.
     """
     from kleio.store.base import orjson_module
 
@@ -92,9 +92,9 @@ def rows_encoder():
                 text = orjson.dumps(rows)
             except TypeError:  # orjson.JSONEncodeError: beyond 64 bits, a lone surrogate
                 text = b""
-            if _spaced_as_standard(text, len(rows)):
+            if _only_numbers(text, rows):
                 if b"e-" in text or b"0.0000" in text:
-                    text = _floats_as_repr(text, rows)
+                    text = _floats_as_repr(text)
                 if text:
                     spaced = text[1:-1].replace(b'":', b'": ').replace(b',"', b', "')
                     return spaced.replace(b"},{", between_rows).decode()
@@ -103,15 +103,21 @@ def rows_encoder():
     return encode_rows
 
 
-def _spaced_as_standard(text: bytes, rows: int) -> bool:
-    """Whether orjson's ``text`` of ``rows`` dicts becomes the standard library's by
-    spacing its separators and rewriting its small floats (see :func:`rows_encoder`)."""
+#: What a key of a page :func:`rows_encoder` spaces at once may not hold.
+_UNSAFE_IN_KEYS = re.compile(r"[,:{}\\\[\]]|e-|0\.0000")
+
+
+def _only_numbers(text: bytes, rows: list[dict]) -> bool:
+    """Whether orjson's ``text`` of the dicts ``rows`` holds numbers and booleans only,
+    keyed by plain keys (see :func:`rows_encoder`)."""
     return (
         text.startswith(b"[{")
         and b"\\" not in text
-        and text.find(b"[", 1) < 0
         and b"null" not in text
-        and text.count(b"},{") == rows - 1
+        and text.find(b"[", 1) < 0
+        and text.count(b"},{") == len(rows) - 1
+        and text.count(b'"') == 2 * sum(map(len, rows))  # no text but the keys
+        and not any(map(_UNSAFE_IN_KEYS.search, set().union(*rows)))
     )
 
 
@@ -120,15 +126,9 @@ _PADDED_TOO_MUCH = re.compile(rb"e-0([0-9][0-9])")
 _DIGITS = b"0123456789"
 
 
-def _floats_as_repr(text: bytes, rows: list[dict]) -> bytes:
-    """orjson's ``text`` of ``rows`` with the floats below 1e-4 as ``repr`` writes them;
-    empty when they could not be told apart from text (rows holding text values, or
-    keys holding such a float's characters)."""
-    if text.count(b'"') != 2 * sum(map(len, rows)) or any(
-        "e-" in key or "0.0000" in key for key in set().union(*rows)
-    ):
-        return b""
-    # Only numbers remain outside the keys, each after ":" (rows hold no list).
+def _floats_as_repr(text: bytes) -> bytes:
+    """orjson's ``text`` of rows of numbers (see :func:`_only_numbers`) with the floats
+    below 1e-4 as ``repr`` writes them; empty if one is not as orjson writes it."""
     if b"e-" in text:  # 1e-7 -> 1e-07 (1e-10 stays)
         text = _PADDED_TOO_MUCH.sub(rb"e-\1", text.replace(b"e-", b"e-0"))
     for start in (b":0.0000", b":-0.0000"):  # 0.0000123 -> 1.23e-05

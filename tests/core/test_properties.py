@@ -498,7 +498,23 @@ PRINTED_FLOATS = st.one_of(
 #: Keys and text that look like separators or like the rewritten floats.
 PRINTED_TEXTS = st.one_of(
     st.text(max_size=8),
-    st.sampled_from(['":', ',"', "},{", "e-5", "0.00001", "é 日本", "a\\b", "[", "null"]),
+    st.sampled_from(
+        [
+            '":',
+            ',"',
+            "},{",
+            ":x",
+            "done,",
+            "a:",
+            ",",
+            "e-5",
+            "0.00001",
+            "é 日本",
+            "a\\b",
+            "[",
+            "null",
+        ]
+    ),
 )
 PRINTED_SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), PRINTED_FLOATS, PRINTED_TEXTS
@@ -511,6 +527,7 @@ PRINTED_VALUES = st.recursive(
 PRINTED_NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), PRINTED_FLOATS)
 
 
+FLAT_ROWS = st.dictionaries(PRINTED_TEXTS, PRINTED_TEXTS | PRINTED_NUMBERS, max_size=3)
 NUMERIC_ROWS = st.dictionaries(
     st.sampled_from(["step", "loss", "lr", "e"]), PRINTED_NUMBERS, max_size=4
 )
@@ -520,6 +537,7 @@ NUMERIC_ROWS = st.dictionaries(
 @given(
     st.one_of(
         st.lists(NUMERIC_ROWS, min_size=1, max_size=12),  # the usual page
+        st.lists(FLAT_ROWS, min_size=1, max_size=12),
         st.lists(
             NUMERIC_ROWS | st.dictionaries(PRINTED_TEXTS, PRINTED_VALUES, max_size=4),
             min_size=1,
