@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.commandline import parse_assignment
     from kleio.core.errors import SettingsError
-    from kleio.core.statistics import META_KEYS, statistic_pages
+    from kleio.core.statistics import META_KEYS, statistic_pages, statistics_of
 
     if args.resources and args.with_meta:
         raise SettingsError(
@@ -61,7 +61,14 @@ def execute(args: argparse.Namespace, context) -> int:
             return 0
         _print_stream(context, args, record.statistics_stream(args.with_meta), where, chosen)
         return 0
-    statistics = record.usage if args.resources else record.statistics
+    if args.resources:
+        statistics = record.usage
+    elif args.with_meta:  # read with the statistics, not after them
+        statistics = statistics_of(
+            record.store, record.document, segments=record.segments, meta=True
+        )
+    else:
+        statistics = record.statistics
     if where:
         statistics = statistics.where(**where)
     if args.sort:

@@ -160,10 +160,22 @@ class Statistics(list):
 
 
 def statistics_of(
-    store: Store, document: TrialDocument, where: dict[str, Any] | None = None, segments=None
+    store: Store,
+    document: TrialDocument,
+    where: dict[str, Any] | None = None,
+    segments=None,
+    meta: bool = False,
 ) -> Statistics:
-    """The statistics of the trial's whole view, in logging order, with their meta."""
+    """The statistics of the trial's whole view, in logging order, with their meta:
+    read with them when ``meta`` is asked for (one read), else when first asked (a
+    second read, which most readers never make)."""
     segments = segments if segments is not None else lineage(store, document)
+    if meta:
+        starts = _starts(store, segments)
+        events = list(_statistic_events(store, document, segments))
+        origins = {id(event.data): (event.data, _meta_of(event, starts)) for event in events}
+        statistics = Statistics((event.data for event in events), origins)
+        return statistics.where(**where) if where else statistics
     pages = list(statistic_pages(store, segments))
     statistics = Statistics(
         chain.from_iterable(page.datas for page in pages),

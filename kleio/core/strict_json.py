@@ -74,7 +74,7 @@ def rows_encoder():
     by spacing its separators (``", "``, ``": "``) and rewriting the only floats it
     writes otherwise than ``repr`` (``0.00001``, ``1e-7`` for ``1e-05``, ``1e-07``),
     where that is certain: rows of numbers and booleans only, whose keys hold none of
-    ``,:{}\\`` nor such a float (so every ``":`` ends a key, every ``,"`` starts one,
+    ``,:{}\\`` nor such a float (so every colon ends a key, every comma separates items,
     ``},{`` separates rows, and every ``e-`` or ``0.0000`` is in a number). Any other
     page (text values, lists, dicts in dicts, None, NaN and infinities, which orjson writes
     as ``null``), and any value orjson refuses, is encoded row by row.
@@ -95,9 +95,9 @@ def rows_encoder():
             if _only_numbers(text, rows):
                 if b"e-" in text or b"0.0000" in text:
                     text = _floats_as_repr(text)
-                if text:
-                    spaced = text[1:-1].replace(b'":', b'": ').replace(b',"', b', "')
-                    return spaced.replace(b"},{", between_rows).decode()
+                if text:  # colons and commas are all separators: keys hold none
+                    spaced = text[1:-1].replace(b":", b": ").replace(b",", b", ")
+                    return spaced.replace(b"}, {", between_rows).decode()
         return join(map(encode, rows))
 
     return encode_rows

@@ -57,7 +57,8 @@ Durability
 Reading large data
     Events and blob chunks are read in bounded pages (keyset pagination on the event key,
     ranges of chunk numbers), so memory stays bounded and a dropped connection costs one
-    page, never the whole read.
+    page, never the whole read. :meth:`Store.read_data` reads only the events' data, the
+    cheapest way to read millions.
 Deleting
     A trial's document, its events (with their summaries) and each blob are deleted by
     separate calls, each atomic on its own: the caller orders them so that an

@@ -23,9 +23,10 @@ def _journal(store) -> list[Event]:
     return logged
 
 
-def test_meta_is_that_of_each_statistic_read(store):
+@pytest.mark.parametrize("meta", [False, True], ids=["meta-when-asked", "meta-read-with"])
+def test_meta_is_that_of_each_statistic_read(store, meta):
     logged = _journal(store)
-    statistics = statistics_of(store, {"_id": "t", "refers": {}})
+    statistics = statistics_of(store, {"_id": "t", "refers": {}}, meta=meta)
     assert statistics == [event.data for event in logged]
     assert [statistics.meta(s) for s in statistics] == [("t", 1, e.time) for e in logged]
 
