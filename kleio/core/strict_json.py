@@ -115,7 +115,6 @@ def _only_numbers(text: bytes, rows: list[dict]) -> bool:
         and b"\\" not in text
         and b"null" not in text
         and text.find(b"[", 1) < 0
-        and text.count(b"},{") == len(rows) - 1
         and text.count(b'"') == 2 * sum(map(len, rows))  # no text but the keys
         and not any(map(_UNSAFE_IN_KEYS.search, set().union(*rows)))
     )
@@ -136,15 +135,15 @@ def _floats_as_repr(text: bytes) -> bytes:
             continue
         pieces = text.split(start)
         parts = [pieces[0]]
+        sign = start[:-6]
         for piece in pieces[1:]:
             rest = piece.lstrip(_DIGITS)
-            digits = piece[: len(piece) - len(rest)]
-            if digits[:1] in (b"", b"0"):  # no float orjson writes: leave the page
+            end = len(piece) - len(rest)  # the digits after 0.0000
+            if not end or piece[0] == 48:  # "0": no float orjson writes: leave the page
                 return b""
-            parts.append(
-                digits[:1] + b"." + digits[1:] + b"e-05" + rest
-                if digits[1:]
-                else digits + b"e-05" + rest
-            )
-        text = start[:-6].join(parts)
+            if end > 1:
+                parts += (sign, piece[:1], b".", piece[1:end], b"e-05", rest)
+            else:
+                parts += (sign, piece[:1], b"e-05", rest)
+        text = b"".join(parts)
     return text
