@@ -56,7 +56,7 @@ def execute(args: argparse.Namespace, context) -> int:
     if args.format == "json" and not (args.resources or args.sort or args.reverse):
         # Streamed page by page: a million statistics in bounded memory.
         if not (where or chosen is not None or args.with_meta):  # each page as it is read
-            pages = statistic_pages(record.store, record.segments, ahead=True)
+            pages = statistic_pages(record.store, record.segments)
             _print_pages(context, (page.datas for page in pages))
             return 0
         _print_stream(context, args, record.statistics_stream(args.with_meta), where, chosen)

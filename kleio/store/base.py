@@ -80,7 +80,9 @@ import json
 import math
 import operator
 import os
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -300,6 +302,51 @@ def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
         except error:  # NaN, Infinity: not JSON to orjson
             append(json.loads(text))
     return values
+
+
+#: Pages :func:`read_ahead` holds at most.
+AHEAD = 2
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, taken by a thread while the caller works on those before: on two
+    cores, a database fetching without the GIL (SQLite) or waiting for the network
+    overlaps the caller's work. At most :data:`AHEAD` items wait, so memory stays
+    bounded; the thread stops after its current item when the caller stops, and an
+    error taking one is raised to the caller."""
+    waiting: queue.Queue = queue.Queue(maxsize=AHEAD)
+    stopped = threading.Event()
+
+    def hand_over(item: tuple) -> bool:
+        while not stopped.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def take() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item, None)):
+                    return
+        except BaseException as error:  # raised again in the caller's thread
+            hand_over((False, None, error))
+        else:
+            hand_over((False, None, None))
+
+    threading.Thread(target=take, name="kleio-read-ahead", daemon=True).start()
+    try:
+        while True:
+            more, item, error = waiting.get()
+            if error is not None:
+                raise error
+            if not more:
+                return
+            yield item
+    finally:
+        stopped.set()
 
 
 def time_key(seconds: float) -> str:
@@ -616,18 +663,34 @@ class Store(abc.ABC):
             page = page._replace(low=events[-1].key, strict=True)
 
     def read_data(
-        self, trial: str, kind: str, *, until: float | None = None, page_size: int = EVENT_PAGE_SIZE
+        self,
+        trial: str,
+        kind: str,
+        *,
+        until: float | None = None,
+        page_size: int = EVENT_PAGE_SIZE,
+        ahead: bool = False,
     ) -> Iterator[DataPage]:
         """The data of one trial's events of one kind, in key order, page by page, without
         their keys and times: the cheapest way to read many (a million statistics). Each
         :class:`DataPage` says where its events lie, so their keys and times can be read
-        later with :meth:`read_page`, if ever needed."""
+        later with :meth:`read_page`, if ever needed.
+
+        ``ahead``: after a full first page, a thread fetches the next pages while the
+        caller decodes and uses those before (see :func:`read_ahead`): SQLite fetches
+        without holding the GIL, MongoDB waits for the network."""
         low, high = key_range(None, until)
-        page = EventPage(trial, kind, low, False, high, page_size)
+        fetched = self._fetched_pages(EventPage(trial, kind, low, False, high, page_size))
+        first = next(fetched)
+        rest = read_ahead(fetched) if ahead and first[1] == page_size else fetched
+        for data, _, page, last in itertools.chain([first], rest):
+            yield DataPage(self._decoded(data), page, last)
+
+    def _fetched_pages(self, page: EventPage) -> Iterator[tuple[Any, int, EventPage, str | None]]:
         while True:
-            datas, last = self._data_page(page)
-            yield DataPage(datas, page, last)
-            if len(datas) < page.limit:
+            data, count, last = self._fetch_data(page)
+            yield data, count, page, last
+            if count < page.limit:
                 return
             page = page._replace(low=last, strict=True)
 
@@ -635,11 +698,16 @@ class Store(abc.ABC):
         """The events ``page`` describes, in key order (one round trip)."""
         return self._event_page(page)
 
-    def _data_page(self, page: EventPage) -> tuple[list[Any], str | None]:
-        """The data of the events ``page`` describes, in key order, and the last one's key
-        (None when there is none). Backends that can skip making the events override it."""
+    def _fetch_data(self, page: EventPage) -> tuple[Any, int, str | None]:
+        """The data of the events ``page`` describes, in key order, as the backend gives
+        them (:meth:`_decoded` makes them values), how many, and the last one's key (None
+        when there is none). Backends that can skip making the events override both."""
         events = self._event_page(page)
-        return [event.data for event in events], events[-1].key if events else None
+        return [event.data for event in events], len(events), events[-1].key if events else None
+
+    def _decoded(self, data: Any) -> list[Any]:
+        """The values of what :meth:`_fetch_data` gave."""
+        return data
 
     @abc.abstractmethod
     def _event_page(self, page: EventPage) -> list[Event]:

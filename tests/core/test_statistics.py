@@ -73,7 +73,7 @@ def test_statistics_read_ahead_come_in_order_and_the_reader_stops_with_the_calle
 
 def test_an_error_reading_ahead_is_raised_to_the_caller(store, monkeypatch):
     _many(store, 3 * STATISTICS_PAGE)
-    read, calls = store._data_page, []
+    read, calls = store._fetch_data, []
 
     def failing(page):
         calls.append(page)
@@ -81,7 +81,7 @@ def test_an_error_reading_ahead_is_raised_to_the_caller(store, monkeypatch):
             raise StoreUnavailable("the database went away")
         return read(page)
 
-    monkeypatch.setattr(store, "_data_page", failing)
+    monkeypatch.setattr(store, "_fetch_data", failing)
     pages = statistic_pages(store, [Segment("t", None)], ahead=True)
     assert len(next(pages).datas) == len(next(pages).datas) == STATISTICS_PAGE
     with pytest.raises(StoreUnavailable, match="went away"):

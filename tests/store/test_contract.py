@@ -250,6 +250,7 @@ def test_data_are_read_in_key_order_page_by_page_and_each_page_finds_its_events(
     pages = list(store.read_data("t", "statistic", page_size=100))
     assert [len(page.datas) for page in pages] == [100, 100, 50]
     assert [data for page in pages for data in page.datas] == [e.data for e in many]
+    assert list(store.read_data("t", "statistic", page_size=100, ahead=True)) == pages
     assert [page.last for page in pages] == [many[99].key, many[199].key, many[249].key]
     assert [store.read_page(page.page) for page in pages] == [
         many[:100],
