@@ -80,9 +80,7 @@ import json
 import math
 import operator
 import os
-import queue
 import re
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -314,6 +312,9 @@ def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
     overlaps the caller's work. At most :data:`AHEAD` items wait, so memory stays
     bounded; the thread stops after its current item when the caller stops, and an
     error taking one is raised to the caller."""
+    import queue  # only a process reading many events needs it: off the start-up path
+    import threading
+
     waiting: queue.Queue = queue.Queue(maxsize=AHEAD)
     stopped = threading.Event()
 
