@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from kleio.core.strict_json import json_text, row_encoder
+from kleio.core.strict_json import ROW_SEPARATOR, json_text, row_encoder, rows_encoder
 
 FORMATS = ("table", "csv", "json")
 
@@ -201,14 +201,7 @@ def output_rows(
     times = [column.key for column in columns if column.time]
     if format == "json":
         encode = row_encoder()
-        empty = True
-        for row in rows:
-            stream.write(
-                ("[\n  " if empty else ",\n  ")
-                + encode(_with_iso_times(row, times) if times else row)
-            )
-            empty = False
-        stream.write("[]\n" if empty else "\n]\n")
+        _write_json(stream, (encode(_with_iso_times(row, times) if times else row) for row in rows))
     elif format == "csv":
         writer = csv.writer(stream, lineterminator="\n")
         writer.writerow([column.key for column in columns])
@@ -241,6 +234,23 @@ def output_rows(
                 display.status if column.status and display.color else None for column in columns
             ],
         )
+
+
+def output_json_pages(stream: IO[str], pages: Iterable[list[dict[str, Any]]]) -> None:
+    """Print rows read from JSON (see :func:`~kleio.core.strict_json.rows_encoder`),
+    given page by page, as :func:`output_rows` prints them in JSON, byte for byte."""
+    encode = rows_encoder()
+    _write_json(stream, (encode(page) for page in pages if page))
+
+
+def _write_json(stream: IO[str], texts: Iterable[str]) -> None:
+    """A JSON list of the rows whose ``texts`` (each of one row or more, joined by
+    :data:`~kleio.core.strict_json.ROW_SEPARATOR`) are given, one row a line."""
+    empty = True
+    for text in texts:
+        stream.write(("[\n  " if empty else ROW_SEPARATOR) + text)
+        empty = False
+    stream.write("[]\n" if empty else "\n]\n")
 
 
 def _with_iso_times(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.commandline import parse_assignment
     from kleio.core.errors import SettingsError
-    from kleio.core.statistics import META_KEYS
+    from kleio.core.statistics import META_KEYS, statistic_pages, statistics_of
 
     if args.resources and args.with_meta:
         raise SettingsError(
@@ -55,9 +55,20 @@ def execute(args: argparse.Namespace, context) -> int:
     chosen = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
     if args.format == "json" and not (args.resources or args.sort or args.reverse):
         # Streamed page by page: a million statistics in bounded memory.
+        if not (where or chosen is not None or args.with_meta):  # each page as it is read
+            pages = statistic_pages(record.store, record.segments)
+            _print_pages(context, (page.datas for page in pages))
+            return 0
         _print_stream(context, args, record.statistics_stream(args.with_meta), where, chosen)
         return 0
-    statistics = record.usage if args.resources else record.statistics
+    if args.resources:
+        statistics = record.usage
+    elif args.with_meta:  # read with the statistics, not after them
+        statistics = statistics_of(
+            record.store, record.document, segments=record.segments, meta=True
+        )
+    else:
+        statistics = record.statistics
     if where:
         statistics = statistics.where(**where)
     if args.sort:
@@ -77,14 +88,57 @@ def execute(args: argparse.Namespace, context) -> int:
     return 0
 
 
-def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen) -> None:
-    """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
-    order: each row's keys in the order of their first appearance, as a list read whole
-    gives them (a key's place is known once it has appeared)."""
-    from kleio.core.statistics import META_KEYS, matches
-
+def _key_order():
+    """A function giving the order in which a statistic's keys (a tuple) are printed:
+    that of their first appearance in the statistics seen so far, as a list read whole
+    gives them (a key's place is known once it has appeared). Call it in logging order."""
     seen: dict[str, int] = {}
     orders: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def order_of(names: tuple[str, ...]) -> tuple[str, ...]:
+        order = orders.get(names)
+        if order is None:
+            for name in names:
+                seen.setdefault(name, len(seen))
+            order = orders[names] = tuple(sorted(names, key=seen.__getitem__))
+        return order
+
+    return order_of
+
+
+def _in_order(statistic: dict, order_of) -> dict:
+    """``statistic`` with its keys in the order ``order_of`` gives (itself if they are)."""
+    names = tuple(statistic)
+    order = order_of(names)
+    return statistic if order == names else {key: statistic[key] for key in order}
+
+
+def _print_pages(context, pages) -> None:
+    """The statistics of ``pages`` (lists in logging order), as ``_print_stream``
+    prints them without options, a page at a time: a page whose statistics all have
+    their keys in order (the usual case, checked once per distinct tuple of keys) is
+    encoded as it was read."""
+    from kleio.cli.output import output_json_pages
+
+    order_of = _key_order()
+
+    def ordered():
+        for page in pages:
+            names = dict.fromkeys(map(tuple, page))
+            if all([order_of(keys) == keys for keys in names]):
+                yield page
+                continue
+            yield [_in_order(statistic, order_of) for statistic in page]
+
+    output_json_pages(context.stdout, ordered())
+
+
+def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen) -> None:
+    """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
+    order: each row's keys in the order of their first appearance (see :func:`_key_order`)."""
+    from kleio.core.statistics import META_KEYS, matches
+
+    order_of = _key_order()
     wanted = None if chosen is None else chosen + [k for k in META_KEYS if k not in chosen]
 
     def rows():
@@ -100,13 +154,7 @@ def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen)
                 full = {**statistic, **extra} if extra else statistic
                 yield {key: full[key] for key in (wanted if extra else chosen) if key in full}
                 continue
-            names = tuple(statistic)
-            order = orders.get(names)
-            if order is None:
-                for name in names:
-                    seen.setdefault(name, len(seen))
-                order = orders[names] = tuple(sorted(names, key=seen.__getitem__))
-            row = statistic if order == names else {key: statistic[key] for key in order}
+            row = _in_order(statistic, order_of)
             yield {**row, **extra} if extra else row
 
     columns = [Column("_time", "_TIME", time=True)] if args.with_meta else []

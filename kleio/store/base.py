@@ -57,7 +57,8 @@ Durability
 Reading large data
     Events and blob chunks are read in bounded pages (keyset pagination on the event key,
     ranges of chunk numbers), so memory stays bounded and a dropped connection costs one
-    page, never the whole read.
+    page, never the whole read. :meth:`Store.read_data` reads only the events' data, the
+    cheapest way to read millions.
 Deleting
     A trial's document, its events (with their summaries) and each blob are deleted by
     separate calls, each atomic on its own: the caller orders them so that an
@@ -147,6 +148,15 @@ class EventPage(NamedTuple):
     strict: bool
     high: str | None
     limit: int
+
+
+class DataPage(NamedTuple):
+    """The data of a page of events (see :meth:`Store.read_data`): those ``page``
+    describes, up to the one whose key is ``last`` (None: the page was empty)."""
+
+    datas: list[Any]
+    page: EventPage
+    last: str | None
 
 
 class BlobInfo(NamedTuple):
@@ -268,6 +278,20 @@ def encode_events_data(datas: Iterable[Any]) -> list[str]:
     return texts
 
 
+def decode_json_array(text: str) -> list[Any]:
+    """The values of a JSON array of event data (:func:`encode_events_data`'s texts
+    joined by commas in brackets), read in one call: a third faster than one call per
+    text. A page holding NaN or an infinity, which orjson refuses, is read by the
+    standard library."""
+    orjson = orjson_module()
+    if orjson:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:  # NaN, Infinity: not JSON to orjson
+            pass
+    return json.loads(text)
+
+
 def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
     """The values of JSON texts written by :func:`encode_events_data` (NaN and
     infinities included), with orjson where it takes them."""
@@ -283,6 +307,54 @@ def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
         except error:  # NaN, Infinity: not JSON to orjson
             append(json.loads(text))
     return values
+
+
+#: Pages :func:`read_ahead` holds at most.
+AHEAD = 2
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """``items``, taken by a thread while the caller works on those before: on two
+    cores, a database fetching without the GIL (SQLite) or waiting for the network
+    overlaps the caller's work. At most :data:`AHEAD` items wait, so memory stays
+    bounded; the thread stops after its current item when the caller stops, and an
+    error taking one is raised to the caller."""
+    import queue  # only a process reading many events needs it: off the start-up path
+    import threading
+
+    waiting: queue.Queue = queue.Queue(maxsize=AHEAD)
+    stopped = threading.Event()
+
+    def hand_over(item: tuple) -> bool:
+        while not stopped.is_set():
+            try:
+                waiting.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def take() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item, None)):
+                    return
+        except BaseException as error:  # raised again in the caller's thread
+            hand_over((False, None, error))
+        else:
+            hand_over((False, None, None))
+
+    threading.Thread(target=take, name="kleio-read-ahead", daemon=True).start()
+    try:
+        while True:
+            more, item, error = waiting.get()
+            if error is not None:
+                raise error
+            if not more:
+                return
+            yield item
+    finally:
+        stopped.set()
 
 
 def time_key(seconds: float) -> str:
@@ -597,6 +669,53 @@ class Store(abc.ABC):
             if len(events) < page.limit:
                 return
             page = page._replace(low=events[-1].key, strict=True)
+
+    def read_data(
+        self,
+        trial: str,
+        kind: str,
+        *,
+        until: float | None = None,
+        page_size: int = EVENT_PAGE_SIZE,
+        ahead: bool = False,
+    ) -> Iterator[DataPage]:
+        """The data of one trial's events of one kind, in key order, page by page, without
+        their keys and times: the cheapest way to read many (a million statistics). Each
+        :class:`DataPage` says where its events lie, so their keys and times can be read
+        later with :meth:`read_page`, if ever needed.
+
+        ``ahead``: after a full first page, a thread fetches the next pages while the
+        caller decodes and uses those before (see :func:`read_ahead`): SQLite fetches
+        without holding the GIL, MongoDB waits for the network."""
+        low, high = key_range(None, until)
+        fetched = self._fetched_pages(EventPage(trial, kind, low, False, high, page_size))
+        first = next(fetched)
+        rest = read_ahead(fetched) if ahead and first[1] == page_size else fetched
+        for data, _, page, last in itertools.chain([first], rest):
+            yield DataPage(self._decoded(data), page, last)
+
+    def _fetched_pages(self, page: EventPage) -> Iterator[tuple[Any, int, EventPage, str | None]]:
+        while True:
+            data, count, last = self._fetch_data(page)
+            yield data, count, page, last
+            if count < page.limit:
+                return
+            page = page._replace(low=last, strict=True)
+
+    def read_page(self, page: EventPage) -> list[Event]:
+        """The events ``page`` describes, in key order (one round trip)."""
+        return self._event_page(page)
+
+    def _fetch_data(self, page: EventPage) -> tuple[Any, int, str | None]:
+        """The data of the events ``page`` describes, in key order, as the backend gives
+        them (:meth:`_decoded` makes them values), how many, and the last one's key (None
+        when there is none). Backends that can skip making the events override both."""
+        events = self._event_page(page)
+        return [event.data for event in events], len(events), events[-1].key if events else None
+
+    def _decoded(self, data: Any) -> list[Any]:
+        """The values of what :meth:`_fetch_data` gave."""
+        return data
 
     @abc.abstractmethod
     def _event_page(self, page: EventPage) -> list[Event]:

@@ -43,6 +43,7 @@ from kleio.store.base import (
     TrialQuery,
     blob_age,
     decode_events_data,
+    decode_json_array,
     encode_events_data,
     group_events,
     merge_summaries,
@@ -161,6 +162,23 @@ def _json_param(value: Any) -> Any:
     if isinstance(value, (list, dict)):
         return _dumps(value)
     return value
+
+
+def _page_clauses(page: EventPage) -> tuple[str, tuple]:
+    """The WHERE clause of the events ``page`` describes, and its parameters (the limit
+    last)."""
+    clauses, parameters = ["trial = ?", "kind = ?"], [page.trial, page.kind]
+    if page.low is not None:
+        clauses.append("key > ?" if page.strict else "key >= ?")
+        parameters.append(page.low)
+    if page.high is not None:
+        clauses.append("key < ?")
+        parameters.append(page.high)
+    return " AND ".join(clauses), (*parameters, page.limit)
+
+
+#: group_concat's own ORDER BY, where SQLite knows it (3.44).
+_IN_KEY_ORDER = " ORDER BY key" if sqlite3.sqlite_version_info >= (3, 44) else ""
 
 
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
@@ -616,19 +634,11 @@ class SQLiteStore(Store):
 
     def _event_page(self, page: EventPage) -> list[Event]:
         trial, kind = page.trial, page.kind
-        clauses, parameters = ["trial = ?", "kind = ?"], [trial, kind]
-        if page.low is not None:
-            clauses.append("key > ?" if page.strict else "key >= ?")
-            parameters.append(page.low)
-        if page.high is not None:
-            clauses.append("key < ?")
-            parameters.append(page.high)
+        where, parameters = _page_clauses(page)
         with self._reading() as connection:
             rows = connection.execute(
-                "SELECT key, time, data FROM events WHERE "
-                + " AND ".join(clauses)
-                + " ORDER BY key LIMIT ?",
-                (*parameters, page.limit),
+                f"SELECT key, time, data FROM events WHERE {where} ORDER BY key LIMIT ?",
+                parameters,
             ).fetchall()
         return list(
             map(
@@ -640,6 +650,22 @@ class SQLiteStore(Store):
                 decode_events_data(map(_row_data, rows)),
             )
         )
+
+    def _fetch_data(self, page: EventPage) -> tuple[str | None, int, str | None]:
+        # The page's texts joined by SQLite into one JSON array, decoded in one call: a
+        # million statistics make no million Python strings, keys and times (0.8 s).
+        # The rows come in key order from the ordered subquery (SQLite 3.44 also takes
+        # the order inside group_concat, which older versions do not parse).
+        where, parameters = _page_clauses(page)
+        with self._reading() as connection:
+            return connection.execute(
+                f"SELECT '[' || group_concat(data, ','{_IN_KEY_ORDER}) || ']', count(*), max(key)"
+                f" FROM (SELECT key, data FROM events WHERE {where} ORDER BY key LIMIT ?)",
+                parameters,
+            ).fetchone()
+
+    def _decoded(self, data: str | None) -> list[Any]:
+        return decode_json_array(data) if data else []
 
     def count_events(self, trial: str, kinds: Sequence[str] | None = None) -> int:
         query, parameters = "SELECT count(*) FROM events WHERE trial = ?", [trial]

@@ -804,6 +804,62 @@ def test_stats_as_json_streamed_keeps_the_keys_order_and_meta_of_the_whole_list(
     assert dict(meta[0])["_trial"] == trial and dict(meta[0])["_time"].endswith("Z")
 
 
+#: Statistics of every kind, in pages of numbers (small floats of every form, a key order
+#: changed midway) and pages holding the odd ones; the first execution is interrupted.
+EVERY_KIND = """\
+import math, os, sys
+from kleio.client.logger import kleio_logger as log
+
+execution, child = int(os.environ["KLEIO_EXECUTION"]), "--child" in sys.argv
+odd = [
+    {"loss": math.nan, "high": math.inf, "low": -math.inf},
+    {"nested": {"a": {"b": [1, 2.5e-06, None]}, "c": {}}, "tags": ["x", "y"]},
+    {"text": 'é 日本 "quoted" back\\\\slash, },{ tab\\t', "clé": 1, "e-5": 0.00001},
+    {"big": 2**63 - 1, "small": -(2**63), "zero": -0.0, "flag": True, "none": None},
+    {"lr": 3e-05, "tiny": 1.5e-07, "tinier": 1e-10, "huge": 1e22},
+]
+first = 12_000 * (execution - 1) + (30_000 if child else 0)
+for step in range(first, first + 12_000):
+    log.log_statistic(step=step, loss=1.0 / (step + 1), tiny=-1.0 / (step + 1) ** 2)
+    if step % 12_000 in (0, 1, 2, 3, 4, 6_000):
+        log.log_statistic(**odd[step % len(odd)])
+    if step % 12_000 == 9_000:
+        log.log_statistic(tiny=0.5, step=step)  # another order of the same keys
+log.flush()
+if execution == 1 and not child:
+    sys.exit(130)
+"""
+
+
+def test_stats_as_json_prints_page_by_page_exactly_what_the_whole_list_prints(kleio, project):
+    # Printing in logging order reads a page at a time and encodes each page at once;
+    # sorted, the list is read whole and printed row by row: the same bytes.
+    write_script(project, "kinds.py", EVERY_KIND)
+    first = kleio("python", "kinds.py")
+    parent = trial_id_in(first.stderr)
+    assert first.returncode == 130, text(first.stderr)
+    assert kleio("run", parent[:7]).returncode == 0  # a second execution
+    branched = kleio("branch", "--timestamp", "step=20000", parent[:7], "--child", "1")
+    assert branched.returncode == 0, text(branched.stderr)
+    child = trial_id_in(branched.stderr)
+
+    # 12,007 statistics an execution; the branch has its parent's up to step 20,000.
+    for trial, count in ((parent, 2 * 12_007), (child, 12_007 + 8_007 + 12_007)):
+        paged = kleio("stats", trial, "--format", "json")
+        whole = kleio("stats", trial, "--format", "json", "--sort", "no-such-key")
+        assert paged.returncode == whole.returncode == 0, text(paged.stderr)
+        assert paged.stdout == whole.stdout
+        rows = json.loads(paged.stdout)
+        assert len(rows) == count
+        assert {"loss": "NaN", "high": "Infinity", "low": "-Infinity"} in rows
+        # Floats as repr writes them: 1e-05 and 1e-07, never orjson's 0.00001 and 1e-7.
+        assert b"e-05, " in paged.stdout and b"e-09}" in paged.stdout
+        assert not re.search(rb"0\.0000|e-[1-9][,}]", paged.stdout)
+    assert paged.stdout.endswith(
+        b'  {"step": 41999, "loss": 2.380952380952381e-05, "tiny": -5.668934240362812e-10}\n]\n'
+    )
+
+
 def test_stats_in_all_three_formats_parse_back(kleio, statistics_trial):
     selection = ("--keys", "epoch,loss,note", "--sort", "loss")
 

@@ -5,7 +5,8 @@
 * Trial ids: stable under the key order of every mapping, changed by any leaf or by the
   order of the command line.
 * Statistics: every value ``log_statistic`` accepts comes back from a store as it was
-  journalled, on SQLite and on MongoDB (mongomock).
+  journalled, on SQLite and on MongoDB (mongomock); and a page of statistics read back
+  is printed as JSON, page at once, exactly as row by row.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from kleio.core.commandline import (
     typed,
     with_options,
 )
+from kleio.core.strict_json import ROW_SEPARATOR, row_encoder, rows_encoder
 from kleio.core.trial import TrialSpec
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
@@ -482,3 +484,80 @@ def test_numpy_statistics_come_back_from_the_store_as_python_values(statistics_s
     expected = {key: value.item() for key, value in values.items()}
     assert difference(checked, expected) is None
     assert difference(_round_trip(statistics_store, checked), expected) is None
+
+
+# -- JSON of a page of statistics --------------------------------------------------------
+
+#: Floats of every form: those orjson writes otherwise than repr (1e-05, 1e-07) most.
+PRINTED_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=1e-10, max_value=1e-3),
+    st.floats(min_value=-1e-4, max_value=-1e-6),
+    st.sampled_from([1e-05, 1.5e-05, 1e-07, 1e-10, 0.0001, 1e16, 1e22, -0.0, 10.00001]),
+)
+#: Keys and text that look like separators or like the rewritten floats.
+PRINTED_TEXTS = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(
+        [
+            '":',
+            ',"',
+            "},{",
+            ":x",
+            "done,",
+            "a:",
+            ",",
+            "e-5",
+            "0.00001",
+            "é 日本",
+            "a\\b",
+            "[",
+            "null",
+        ]
+    ),
+)
+PRINTED_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1), PRINTED_FLOATS, PRINTED_TEXTS
+)
+PRINTED_VALUES = st.recursive(
+    PRINTED_SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PRINTED_TEXTS, inner, max_size=3),
+    max_leaves=6,
+)
+PRINTED_NUMBERS = st.one_of(st.integers(-(2**63), 2**63 - 1), PRINTED_FLOATS)
+
+
+FLAT_ROWS = st.dictionaries(PRINTED_TEXTS, PRINTED_TEXTS | PRINTED_NUMBERS, max_size=3)
+NUMERIC_ROWS = st.dictionaries(
+    st.sampled_from(["step", "loss", "lr", "e"]), PRINTED_NUMBERS, max_size=4
+)
+
+
+@settings(max_examples=600)
+@given(
+    st.one_of(
+        st.lists(NUMERIC_ROWS, min_size=1, max_size=12),  # the usual page
+        st.lists(FLAT_ROWS, min_size=1, max_size=12),
+        st.lists(
+            NUMERIC_ROWS | st.dictionaries(PRINTED_TEXTS, PRINTED_VALUES, max_size=4),
+            min_size=1,
+            max_size=12,
+        ),
+    )
+)
+def test_a_page_of_statistics_is_printed_as_json_exactly_as_row_by_row(rows):
+    by_row = ROW_SEPARATOR.join(map(row_encoder(), rows))
+    assert rows_encoder()(rows) == by_row
+
+
+def test_a_page_of_numbers_is_printed_at_once_small_floats_included(monkeypatch):
+    import kleio.core.strict_json as strict_json
+
+    rows = [
+        {"step": step, "loss": 1.0 / (step + 1), "tiny": -1.0 / (step + 1) ** 2, "lr": 3e-05}
+        for step in range(0, 200_000, 1000)
+    ]
+    by_row = ROW_SEPARATOR.join(map(row_encoder(), rows))
+    assert "e-05" in by_row and "e-07" in by_row and "e-10" in by_row
+    monkeypatch.setattr(strict_json, "row_encoder", lambda: None)  # no row by row
+    assert rows_encoder()(rows) == by_row

@@ -241,6 +241,30 @@ def test_reading_resumes_strictly_after_a_key_across_pages(store):
     assert list(store.read_events("t", since=many[10].time, after=many[1199].key)) == many[1200:]
 
 
+def test_data_are_read_in_key_order_page_by_page_and_each_page_finds_its_events(store):
+    many = events("t", "statistic", [100.0 + i / 1000 for i in range(250)])
+    many[7] = many[7]._replace(data={"nested": [1, {"a": None}], "text": 'é, "}]'})
+    store.append_events(many[::-1])  # stored last first: the order is the keys'
+    store.append_events(events("t", "stdout", [100.1]) + events("other", "statistic", [100.1]))
+
+    pages = list(store.read_data("t", "statistic", page_size=100))
+    assert [len(page.datas) for page in pages] == [100, 100, 50]
+    assert [data for page in pages for data in page.datas] == [e.data for e in many]
+    assert list(store.read_data("t", "statistic", page_size=100, ahead=True)) == pages
+    assert [page.last for page in pages] == [many[99].key, many[199].key, many[249].key]
+    assert [store.read_page(page.page) for page in pages] == [
+        many[:100],
+        many[100:200],
+        many[200:],
+    ]
+    until = list(store.read_data("t", "statistic", until=many[4].time, page_size=100))
+    assert [page.datas for page in until] == [[e.data for e in many[:5]]]
+    exact = list(store.read_data("t", "statistic", page_size=125))
+    assert [len(page.datas) for page in exact] == [125, 125, 0]
+    assert exact[-1].last is None
+    assert [page.datas for page in store.read_data("missing", "statistic")] == [[]]
+
+
 def test_appending_events_again_adds_nothing(store):
     batch = events("t", "statistic", [1.0, 2.0, 3.0])
     store.append_events(batch)
