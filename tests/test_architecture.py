@@ -86,20 +86,24 @@ def test_kleio_version_imports_nothing_but_the_entry_point():
     assert not {"kleio.store", "dataclasses", "typing", "json"} & imported
 
 
+def _loaded_by(argv: list[str]) -> set[str]:
+    """The modules in ``sys.modules`` after ``kleio ARGV`` (modules loaded by
+    importlib.import_module escape -X importtime: ask sys.modules)."""
+    code = (
+        f"import sys; from kleio.cli.main import main; main({argv!r}); print(*sorted(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    return set(result.stdout.splitlines()[-1].split())
+
+
 def test_a_run_imports_only_what_it_needs(tmp_path):
     """Every import of `kleio python ...` delays the script: a run builds no dataclass
     (dataclasses imports inspect, ast and dis), imports no other backend, no GitPython,
     no PyYAML without a configuration file, and no psutil for a script shorter than a
     resource sample."""
-    code = (
-        "import sys; from kleio.cli.main import main; "
-        f"main(['--home', {str(tmp_path / 'home')!r}, {sys.executable!r}, '-c', 'pass']); "
-        "print(*sorted(sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=60
-    )
-    imported = set(result.stdout.splitlines()[-1].split())
+    imported = _loaded_by(["--home", str(tmp_path / "home"), sys.executable, "-c", "pass"])
     assert {"kleio.core.execution", "kleio.core.launcher", "kleio.store.sqlite"} <= imported
     assert (
         not {
@@ -117,17 +121,12 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
 
 
 def test_a_command_imports_its_own_module_only(tmp_path):
-    """`kleio ls` (and a run) build the parser of their command, not the 22 others
-    (modules loaded by importlib.import_module escape -X importtime: ask sys.modules)."""
-    code = (
-        "import sys; from kleio.cli.main import main; "
-        f"main(['--home', {str(tmp_path)!r}, 'ls']); "
-        "print(*sorted(name for name in sys.modules if name.startswith('kleio.cli.')))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    commands = set(result.stdout.splitlines()[-1].split())
+    """`kleio ls` (and a run) build the parser of their command, not the 22 others."""
+    commands = {
+        name
+        for name in _loaded_by(["--home", str(tmp_path), "ls"])
+        if name.startswith("kleio.cli.")
+    }
     assert "kleio.cli.ls" in commands
     assert commands <= {
         "kleio.cli.main",
