@@ -264,7 +264,7 @@ class _Origins(Mapping):
         return iter(self._worked_out())
 
     def __len__(self) -> int:
-        return len(self._events)
+        return len(self._worked_out())
 
 
 def _events_of(store: Store, page: DataPage) -> list[Event | None]:

@@ -29,6 +29,7 @@ def test_meta_is_that_of_each_statistic_read(store, meta):
     statistics = statistics_of(store, {"_id": "t", "refers": {}}, meta=meta)
     assert statistics == [event.data for event in logged]
     assert [statistics.meta(s) for s in statistics] == [("t", 1, e.time) for e in logged]
+    assert len(statistics._meta) == len(logged)  # read with them or worked out later
 
 
 def test_meta_stays_right_when_statistics_arrive_among_those_read(store):
