@@ -11,13 +11,14 @@ Rows (functions ``bench/all.py`` can call with a scratch folder; each returns it
   ``--long`` calls (then the loop waits for the writer);
   and statistics per second until all are durable (``flush()`` returned and
   every one counted in the store), beside the encoder plus SQLite ``executemany`` of the
-  same rows in batches of the same size; and the script's peak RSS for ``--calls`` and
+  same rows in batches of the same size (and of one row per statistic, the layout before
+  schema 3); and the script's peak RSS for ``--calls`` and
   for ``--long`` statistics (it must not grow with the volume);
 - :func:`reading`: ``kleio stats ID --format json`` of ``--read`` statistics, beside a
-  bare read of the same rows (the faster of ``SELECT data ... ORDER BY key`` decoded row
-  by row, and of pages joined by SQLite's ``group_concat`` decoded by orjson in one
-  call), and its peak RSS; and ``kleio_logger.load_statistics()`` of the same
-  statistics in a script, beside the same bare read;
+  bare read of the same rows (the faster of each row's data decoded by orjson, and of
+  the rows of each page of 10,000 joined and decoded in one call), and its peak RSS;
+  and ``kleio_logger.load_statistics()`` of the same statistics in a script, beside the
+  same bare read;
 - :func:`round_trips`: MongoDB commands (counted by a pymongo ``CommandListener``) of a
   ``log_statistic`` flush and of ``kleio stats``.
 """
@@ -54,63 +55,81 @@ for i in range(count):
 print(json.dumps({"in_loop": count / (time.perf_counter() - started)}))
 """
 
-#: The rows the writer makes, encoded and inserted as they are, in batches of its size.
+#: The rows the writer makes, encoded and inserted as they are, in batches of its size:
+#: rows of ROW_EVENTS statistics (their keys, times and data as three JSON arrays, each
+#: written by orjson in one call). ``--one-per-row``: one row per statistic, encoded one
+#: by one (the layout before schema 3), for comparison.
 BARE_WRITE = """
 import json, sqlite3, sys, time
-sys.path.insert(0, sys.argv[3])  # this repository's encoder, whichever kleio is measured
+import orjson
+sys.path.insert(0, sys.argv[3])  # this repository's schema and encoder, whichever is measured
 from kleio.store.base import encode_events_data
-count, path = int(sys.argv[1]), sys.argv[2]
+from kleio.store.sqlite import _EVENT_ROWS, ROW_EVENTS
+count, path, one_per_row = int(sys.argv[1]), sys.argv[2], sys.argv[4:] == ["--one-per-row"]
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode = WAL"); db.execute("PRAGMA synchronous = NORMAL")
-db.execute("CREATE TABLE events (trial TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
-           " time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (trial, kind, key)) WITHOUT ROWID")
+if one_per_row:
+    db.execute("CREATE TABLE events (trial TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,"
+               " time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (trial, kind, key))"
+               " WITHOUT ROWID")
+else:
+    for statement in _EVENT_ROWS.split(";"):
+        db.execute(statement)
 values = [{"step": i, "loss": 1.0 / (i + 1), "acc": i / count} for i in range(count)]
+keys = [f"{i:017d}.w.{i:012d}" for i in range(count)]
+times = [1.0 + i for i in range(count)]
+dumps = orjson.dumps
 started = time.perf_counter()
 for start in range(0, count, 5000):
-    batch = values[start:start + 5000]
+    end = min(start + 5000, count)
     db.execute("BEGIN IMMEDIATE")
-    db.executemany("INSERT INTO events VALUES ('t', 'statistic', ?, ?, ?)",
-                   zip([f"{start + n:017d}.w.{n:012d}" for n in range(len(batch))],
-                       [1.0] * len(batch), encode_events_data(batch)))
+    if one_per_row:
+        db.executemany("INSERT INTO events VALUES ('t', 'statistic', ?, ?, ?)",
+                       zip(keys[start:end], times[start:end],
+                           encode_events_data(values[start:end])))
+    else:
+        rows = []
+        for row in range(start, end, ROW_EVENTS):
+            stop = min(row + ROW_EVENTS, end)
+            rows.append((keys[row], keys[stop - 1], stop - row, dumps(keys[row:stop]).decode(),
+                         dumps(times[row:stop]).decode(), dumps(values[row:stop]).decode()))
+        db.executemany("INSERT INTO events VALUES ('t', 'statistic', ?, ?, ?, ?, ?, ?)", rows)
     db.execute("COMMIT")
 print(json.dumps({"rate": count / (time.perf_counter() - started)}))
 """
 
+#: The same rows read back row by row, each row's data decoded by orjson in one call.
 BARE_READ = """
 import json, sqlite3, sys, time
-sys.path.insert(0, sys.argv[3])  # this repository's decoder, whichever kleio is measured
-from kleio.store.base import decode_events_data
+import orjson
 path, trial = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 db = sqlite3.connect(path)
-rows = db.execute("SELECT data FROM events WHERE trial = ? AND kind = 'statistic' ORDER BY key",
-                  (trial,))
-count = 0
-while True:
-    page = rows.fetchmany(10_000)
-    if not page:
-        break
-    count += len(decode_events_data([data for (data,) in page]))
+rows = db.execute("SELECT data FROM events WHERE trial = ? AND kind = 'statistic'"
+                  " ORDER BY first_key", (trial,))
+count = sum(len(orjson.loads(data)) for (data,) in rows)
 print(json.dumps({"seconds": time.perf_counter() - started, "count": count}))
 """
 
-#: The same rows read in bulk: each page of 10,000 joined by SQLite into one JSON array,
-#: decoded by orjson in one call (what the stack allows with no Python object per row).
+#: The same rows read in bulk: the rows of each page of 10,000 statistics joined into one
+#: JSON array, decoded by orjson in one call.
 BARE_BULK_READ = """
 import json, sqlite3, sys, time
 import orjson
 path, trial = sys.argv[1], sys.argv[2]
 started = time.perf_counter()
 db = sqlite3.connect(path)
-count, last = 0, ""
-while True:
-    text, rows, last = db.execute(
-        "SELECT '[' || group_concat(data, ',') || ']', count(*), max(key) FROM (SELECT key, data"
-        " FROM events WHERE trial = ? AND kind = 'statistic' AND key > ? ORDER BY key LIMIT 10000)",
-        (trial, last)).fetchone()
-    count += len(orjson.loads(text)) if rows else 0
-    if rows < 10_000:
-        break
+rows = db.execute("SELECT data, count FROM events WHERE trial = ? AND kind = 'statistic'"
+                  " ORDER BY first_key", (trial,))
+count, texts, held = 0, [], 0
+for data, events in rows:
+    texts.append(data[1:-1])
+    held += events
+    if held >= 10_000:
+        count += len(orjson.loads("[" + ",".join(texts) + "]"))
+        texts, held = [], 0
+if texts:
+    count += len(orjson.loads("[" + ",".join(texts) + "]"))
 print(json.dumps({"seconds": time.perf_counter() - started, "count": count}))
 """
 
@@ -224,8 +243,12 @@ def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_00
             raise SystemExit(f"{_stored(env, trial)} of {count} statistics stored")
         runs.append(figures)
     bare = max(_run(BARE_LOOP, str(calls), env=env)["in_loop"] for _ in range(2))
-    scratch = Path(folder) / "bare.db"
-    ceiling = _run(BARE_WRITE, str(calls), str(scratch), str(ROOT), env=env)["rate"]
+    ceiling, one_per_row = (
+        _run(BARE_WRITE, str(calls), str(Path(folder) / f"bare{n}.db"), str(ROOT), *flag, env=env)[
+            "rate"
+        ]
+        for n, flag in enumerate(((), ("--one-per-row",)))
+    )
     in_loop = max(run["in_loop"] for run in runs[:2])
     end_to_end = max(run["end_to_end"] for run in runs[:2])
     return [
@@ -233,8 +256,9 @@ def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_00
         f"(over {long:,}: {runs[2]['in_loop']:,.0f}/s); ceiling (def f(**kw): "
         f"queue.append(kw)) {bare:,.0f}/s, ratio {in_loop / bare:.2f}",
         f"statistics durable end-to-end, SQLite ({calls:,}): {end_to_end:,.0f}/s "
-        f"(over {long:,}: {runs[2]['end_to_end']:,.0f}/s); ceiling (encoder + executemany) "
-        f"{ceiling:,.0f}/s, ratio {end_to_end / ceiling:.2f}",
+        f"(over {long:,}: {runs[2]['end_to_end']:,.0f}/s); ceiling (encoder + executemany "
+        f"of the same rows) {ceiling:,.0f}/s, ratio {end_to_end / ceiling:.2f} (one row per "
+        f"statistic, the layout before: {one_per_row:,.0f}/s)",
         f"peak RSS of the logging script: {runs[0]['rss_mb']:.0f} MB for {calls:,} "
         f"statistics, {runs[2]['rss_mb']:.0f} MB for {long:,}",
     ]

@@ -69,6 +69,8 @@ def _cut_summary(
     if high is None or all(summary.last_key < high for summary in whole.values()):
         cut = whole
     else:
-        cut = summarise_events(store.read_events(trial, [kind], until=until, page_size=10_000))
+        cut = summarise_events(
+            store.read_events(trial, [kind], until=until, page_size=10_000), ordered=True
+        )
     cache[(trial, until)] = cut
     return cut

@@ -376,6 +376,7 @@ def _key_of(event: Event) -> str:
 
 
 _group_of = operator.itemgetter(0, 1)  # an event's (trial, kind)
+_event_key, _event_data = operator.itemgetter(2), operator.itemgetter(4)
 
 
 def key_range(since: float | None, until: float | None) -> tuple[str | None, str | None]:
@@ -435,9 +436,10 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def summarise_events(events: Iterable[Event]) -> dict[str, Summary]:
+def summarise_events(events: Iterable[Event], ordered: bool = False) -> dict[str, Summary]:
     """The summary of each top-level field of ``events`` (one trial, one kind), in any
-    order: first and last go by key."""
+    order: first and last go by key (``ordered``: the events come in key order, so the
+    first and the last holding a field are found without comparing keys)."""
     summaries: dict[str, Summary] = {}
     batch: list[Event] = []
     # Field by field over pages of events: the builtins (min, max, map) then do per
@@ -446,10 +448,10 @@ def summarise_events(events: Iterable[Event]) -> dict[str, Summary]:
     for event in events:
         batch.append(event)
         if len(batch) == SUMMARY_PAGE:
-            summaries = merge_summaries(summaries, _summarise_page(batch))
+            summaries = merge_summaries(summaries, _summarise_page(batch, ordered))
             batch = []
     if batch or not summaries:
-        summaries = merge_summaries(summaries, _summarise_page(batch))
+        summaries = merge_summaries(summaries, _summarise_page(batch, ordered))
     return summaries
 
 
@@ -458,9 +460,9 @@ SUMMARY_PAGE = 10_000
 _NUMBERS = frozenset((int, float))
 
 
-def _summarise_page(events: list[Event]) -> dict[str, Summary]:
-    datas = [event.data for event in events]
-    keys = [event.key for event in events]
+def _summarise_page(events: list[Event], ordered: bool) -> dict[str, Summary]:
+    datas = list(map(_event_data, events))
+    keys = list(map(_event_key, events))
     summaries = {}
     for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
         try:
@@ -469,9 +471,12 @@ def _summarise_page(events: list[Event]) -> dict[str, Summary]:
             held = [index for index, data in enumerate(datas) if name in data]
             values = [datas[index][name] for index in held]
             field_keys = [keys[index] for index in held]
-        first_key, last_key = min(field_keys), max(field_keys)
-        first = values[field_keys.index(first_key)]
-        last = values[len(field_keys) - 1 - field_keys[::-1].index(last_key)]
+        if ordered:
+            first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
+        else:
+            first_key, last_key = min(field_keys), max(field_keys)
+            first = values[field_keys.index(first_key)]
+            last = values[len(field_keys) - 1 - field_keys[::-1].index(last_key)]
         if set(map(type, values)) <= _NUMBERS:
             numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
         else:  # booleans and NaN are not numbers here

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import sqlite3
 import threading
 import time
 
@@ -16,6 +15,7 @@ from kleio.core.journal import EventWriter
 from kleio.core.output import CHUNK, OutputRecorder
 from kleio.core.sink import EventSink
 from kleio.core.spool import read_spool, replay_spool, write_spool
+from kleio.store import sqlite as sqlite_module
 from kleio.store.base import Event, StoreError, StoreUnavailable, event_key
 from kleio.store.sqlite import SQLiteStore
 
@@ -426,23 +426,23 @@ def test_a_forked_child_writes_its_own_events_through_the_parents_sink(store, sp
     assert keys_in(store) == [e.key for e in parent]
 
 
-def test_a_child_forked_while_the_parent_is_writing_does_not_hang(store, spool):
+def test_a_child_forked_while_the_parent_is_writing_does_not_hang(store, spool, monkeypatch):
     # kleio_logger shares one store between its sink and whatever the script forks
     # (data-loader workers...): a fork may come while the sink's thread is in a write.
-    class PausingTime(float):
-        """An event time read inside the store's write: it pauses there until the fork."""
-
     inside, forked = threading.Event(), threading.Event()
+    insert_rows, parent = sqlite_module._insert_rows, os.getpid()
 
-    def adapt(value):
-        inside.set()
-        forked.wait(2.0)
-        return float(value)
+    def pausing(connection, events):
+        """The parent's insert, inside the store's write: it pauses there until the fork."""
+        if os.getpid() == parent:
+            inside.set()
+            forked.wait(2.0)
+        insert_rows(connection, events)
 
-    sqlite3.register_adapter(PausingTime, adapt)
+    monkeypatch.setattr(sqlite_module, "_insert_rows", pausing)
     sink = EventSink(lambda: store, spool, interval=0.01)
     now = time.time()
-    sink.put(Event(TRIAL, "statistic", event_key(now, "parent", 0), PausingTime(now), {}))
+    sink.put(Event(TRIAL, "statistic", event_key(now, "parent", 0), now, {}))
     assert inside.wait(10)  # the parent's sink thread is writing
     child = make_events(5, trial="child")
     pid = child_puts_and_closes(sink, child)

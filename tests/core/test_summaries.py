@@ -78,3 +78,15 @@ def test_a_branch_whose_parent_was_deleted_starts_with_its_own(store):
     store.delete_events("p")
     store.delete_trial("p")
     assert view_summaries(store, [child])["c"]["loss"][:3] == (1, 0.5, 0.5)
+
+
+def test_events_in_key_order_are_summarised_as_events_in_any_order():
+    events = [
+        Event("t", "statistic", event_key(100.0 + i, "w", i), 100.0 + i, data)
+        for i, data in enumerate(
+            [{"loss": 0.5}, {"loss": 0.2, "note": "a"}, {"note": "b"}, {"loss": 0.9, "x": [1]}]
+        )
+    ]
+    shuffled = [events[2], events[0], events[3], events[1]]
+    assert summarise_events(events, ordered=True) == summarise_events(shuffled)
+    assert summarise_events(events, ordered=True)["note"][1:3] == ("a", "b")

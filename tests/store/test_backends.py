@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
-from kleio.store.sqlite import SQLiteStore
+from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.mongo_server import unique_database_name
 
 
@@ -191,23 +191,76 @@ def _statistics(trial: str, count: int, writer: str = "w", start: int = 0) -> li
     ]
 
 
+#: The tables of a journal as Kleio wrote it with schema 1 (schema 2 added the summaries):
+#: one row per event.
+SCHEMA_1 = """
+CREATE TABLE trials (id TEXT PRIMARY KEY, created REAL NOT NULL, status TEXT, project TEXT,
+    parent TEXT, document TEXT NOT NULL);
+CREATE TABLE trial_tags (trial TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (tag, trial))
+    WITHOUT ROWID;
+CREATE TABLE events (trial TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL,
+    time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (trial, kind, key)) WITHOUT ROWID;
+CREATE TABLE blobs (id TEXT PRIMARY KEY, length INTEGER NOT NULL, chunk_size INTEGER NOT NULL,
+    uploaded REAL NOT NULL, metadata TEXT NOT NULL);
+CREATE TABLE blob_chunks (blob TEXT NOT NULL, n INTEGER NOT NULL, data BLOB NOT NULL,
+    PRIMARY KEY (blob, n));
+PRAGMA application_id = 1263290703;
+PRAGMA user_version = 1;
+"""
+SUMMARIES_2 = """
+CREATE TABLE summaries (trial TEXT NOT NULL, kind TEXT NOT NULL, field TEXT NOT NULL,
+    count INTEGER NOT NULL, first_key TEXT NOT NULL, first TEXT NOT NULL,
+    last_key TEXT NOT NULL, last TEXT NOT NULL, min, max, PRIMARY KEY (trial, kind, field))
+    WITHOUT ROWID;
+CREATE TABLE stale_summaries (trial TEXT NOT NULL, kind TEXT NOT NULL,
+    PRIMARY KEY (trial, kind)) WITHOUT ROWID;
+PRAGMA user_version = 2;
+"""
+
+
+def _old_journal(path, version: int, rows: list[tuple]) -> None:
+    """A journal as Kleio wrote it with schema ``version`` (1 or 2), holding the event
+    ``rows`` (``trial, kind, key, time, data`` as JSON text)."""
+    with sqlite3.connect(path) as connection:
+        connection.executescript(SCHEMA_1 + (SUMMARIES_2 if version == 2 else ""))
+        connection.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+    connection.close()
+
+
+def _rows(events: list[Event]) -> list[tuple]:
+    return [(e.trial, e.kind, e.key, e.time, json.dumps(e.data)) for e in events]
+
+
 def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_path):
     path = tmp_path / "kleio.db"
-    store = open_store(str(path))
-    store.append_events(_statistics("old", 5))
-    store.close()
-    with sqlite3.connect(path) as connection:  # as Kleio 0.2 wrote it: schema 1
-        connection.executescript(
-            "DROP TABLE summaries; DROP TABLE stale_summaries; PRAGMA user_version = 1;"
-        )
+    _old_journal(path, 1, _rows(_statistics("old", 5)))  # as Kleio 0.2 wrote it
     store = open_store(str(path))
     store.append_events(_statistics("old", 2, start=5))  # a resumed trial logs on
     loss = store.read_summaries(["old"], "statistic")["old"]["loss"]
     assert (loss.count, loss.first, loss.last) == (7, 1.0, 1 / 7)
+    assert [e.data["loss"] for e in store.read_events("old")] == [1 / i for i in range(1, 8)]
     store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert connection.execute("SELECT count(*) FROM stale_summaries").fetchone() == (0,)
+
+
+def test_sqlite_keeps_every_event_of_a_journal_written_one_row_per_event(tmp_path):
+    # Schema 3 stores rows of many events; a journal of schema 2 is converted on opening.
+    path = tmp_path / "kleio.db"
+    events = [
+        *_statistics("a", 2_345),
+        *_statistics("a", 3, writer="x"),  # a second writer, its keys among the first's
+        *_statistics("b", 7),
+        Event("a", "output", event_key(2.0, "w", 0), 2.0, {"text": "hello"}),
+    ]
+    _old_journal(path, 2, _rows(events))
+    store = open_store(str(path))
+    by_trial = {trial: list(store.read_events(trial)) for trial in ("a", "b")}
+    assert [*by_trial["a"], *by_trial["b"]] == sorted(events, key=lambda e: (e.trial, e.key))
+    assert store.count_events("a", ["statistic"]) == 2_348
+    assert store.append_events(_statistics("a", 10)) == 0  # already there: not again
+    store.close()
 
 
 #: Values whose JSON text the standard library and orjson write differently, or not at all.
@@ -228,17 +281,13 @@ def _same(value, other) -> bool:
     return json.dumps(value, sort_keys=True) == json.dumps(other, sort_keys=True)
 
 
-def test_sqlite_reads_events_written_before_orjson_and_writes_what_older_kleio_reads(tmp_path):
+def test_sqlite_reads_events_written_before_orjson_and_writes_what_the_json_module_reads(tmp_path):
     # Pages and batches of 100 events and more are decoded and encoded with orjson.
     path = tmp_path / "kleio.db"
-    store = open_store(str(path))
-    store.count_events("old")  # creates the schema
     keys = [event_key(1.0, "w0", number) for number in range(150)]
-    with sqlite3.connect(path) as connection:  # as Kleio wrote events with the json module
-        connection.executemany(
-            "INSERT INTO events (trial, kind, key, time, data) VALUES (?, ?, ?, ?, ?)",
-            [("old", "statistic", key, 1.0, json.dumps(AWKWARD)) for key in keys],
-        )
+    # As Kleio wrote events with the json module, one row per event (schema 2).
+    _old_journal(path, 2, [("old", "statistic", key, 1.0, json.dumps(AWKWARD)) for key in keys])
+    store = open_store(str(path))
     read = [event.data for event in store.read_events("old", ["statistic"])]
     assert len(read) == 150 and all(_same(data, AWKWARD) for data in read)
     assert math.isnan(read[0]["nan"]) and math.copysign(1, read[0]["negative_zero"]) == -1
@@ -246,7 +295,9 @@ def test_sqlite_reads_events_written_before_orjson_and_writes_what_older_kleio_r
     store.append_events([Event("new", "statistic", key, 1.0, AWKWARD) for key in keys])
     with sqlite3.connect(path) as connection:
         texts = connection.execute("SELECT data FROM events WHERE trial = 'new'").fetchall()
-    assert all(_same(json.loads(text), AWKWARD) for (text,) in texts)  # as older Kleio reads
+    # The stored text is JSON the standard library reads (NaN and infinities as Python's).
+    stored = [data for (text,) in texts for data in json.loads(text)]
+    assert len(stored) == 150 and all(_same(data, AWKWARD) for data in stored)
     assert all(_same(event.data, AWKWARD) for event in store.read_events("new"))
     store.close()
 

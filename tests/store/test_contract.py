@@ -265,6 +265,38 @@ def test_data_are_read_in_key_order_page_by_page_and_each_page_finds_its_events(
     assert [page.datas for page in store.read_data("missing", "statistic")] == [[]]
 
 
+def test_events_of_writers_whose_batches_interleave_are_read_in_key_order(store):
+    # Two processes logging at once: each batch's keys fall among the other's.
+    first = [
+        Event("t", "statistic", event_key(100 + i / 500, "a", i), 100 + i / 500, {"i": i})
+        for i in range(600)
+    ]
+    second = [
+        Event("t", "statistic", event_key(100.001 + i / 500, "b", i), 100.001 + i / 500, {"i": -i})
+        for i in range(600)
+    ]
+    for start in range(0, 600, 150):
+        store.append_events(first[start : start + 150])
+        store.append_events(second[start : start + 150][::-1])
+    ordered = sorted(first + second, key=lambda e: e.key)
+
+    assert list(store.read_events("t", page_size=50)) == ordered
+    assert list(store.read_events("t", after=ordered[234].key, page_size=80)) == ordered[235:]
+    window = [e for e in ordered if 100.5 <= e.time <= 101.5]
+    assert list(store.read_events("t", since=100.5, until=101.5, page_size=60)) == window
+    pages = list(store.read_data("t", "statistic", page_size=67))
+    assert [data for page in pages for data in page.datas] == [e.data for e in ordered]
+    assert [store.read_page(page.page) for page in pages[:3]] == [
+        ordered[:67],
+        ordered[67:134],
+        ordered[134:201],
+    ]
+    assert store.count_events("t") == 1200
+    assert store.append_events(ordered[200:700]) == 0  # replayed, cut otherwise: nothing new
+    summary = store.read_summaries(["t"], "statistic")["t"]["i"]
+    assert (summary.count, summary.first, summary.last) == (1200, 0, -599)
+
+
 def test_appending_events_again_adds_nothing(store):
     batch = events("t", "statistic", [1.0, 2.0, 3.0])
     store.append_events(batch)
