@@ -101,8 +101,8 @@ def _loaded_by(argv: list[str]) -> set[str]:
 def test_a_run_imports_only_what_it_needs(tmp_path):
     """Every import of `kleio python ...` delays the script: a run builds no dataclass
     (dataclasses imports inspect, ast and dis), imports no other backend, no GitPython,
-    no PyYAML without a configuration file, and no psutil for a script shorter than a
-    resource sample."""
+    no PyYAML without a configuration file, no psutil for a script shorter than a
+    resource sample, and no shutil (which imports zlib, bz2 and lzma: 3 ms)."""
     imported = _loaded_by(["--home", str(tmp_path / "home"), sys.executable, "-c", "pass"])
     assert {"kleio.core.execution", "kleio.core.launcher", "kleio.store.sqlite"} <= imported
     assert (
@@ -115,6 +115,8 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
             "yaml",
             "psutil",
             "argcomplete",
+            "shutil",
+            "lzma",
         }
         & imported
     )

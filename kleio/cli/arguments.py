@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 
 from kleio.cli import completion
+from kleio.core.programs import which
 from kleio.core.status import STATUSES
 
 
@@ -296,7 +296,7 @@ def runner(args: argparse.Namespace, context):
 
 def is_program(word: str) -> bool:
     """An executable on PATH, or a path that exists (``./train.sh``, ``train.py``)."""
-    return bool(word) and (shutil.which(word) is not None or os.path.exists(word))
+    return bool(word) and (which(word) is not None or os.path.exists(word))
 
 
 def command_not_found(word: str, suggest: bool):

@@ -68,20 +68,26 @@ def _gits(cwd: str, commands: list[list[str]]) -> list[str | None]:
     return outputs
 
 
+#: The commands of a git snapshot, all run side by side from the folder: what they
+#: print covers the whole repository, paths from its top (``--full-name :/``; a diff's
+#: are, unless ``diff.relative`` is set).
+_SNAPSHOT = [
+    ["rev-parse", "--show-toplevel", "--verify", "-q", "HEAD"],
+    ["symbolic-ref", "-q", "--short", "HEAD"],
+    ["-c", "diff.relative=false", "diff", "HEAD", "--binary"],
+    ["ls-files", "--others", "--exclude-standard", "-z", "--full-name", ":/"],
+    ["config", "--get-regexp", r"^remote\..*\.url$"],
+]
+
+
 def _git_snapshot(cwd: str) -> dict[str, Any] | None:
-    """The repository holding ``cwd``, read with five git commands, two then three side
-    by side (a few milliseconds: the start waits for two, not five).
+    """The repository holding ``cwd``, read with five git commands side by side (a few
+    milliseconds: the start waits for the slowest, where it waited for two rounds).
 
     Runs git directly rather than through GitPython, whose import alone costs about
     80 ms: a third of Kleio's whole start-up budget, paid on every run.
     """
-    head, branch = _gits(
-        cwd,
-        [
-            ["rev-parse", "--show-toplevel", "--verify", "-q", "HEAD"],
-            ["symbolic-ref", "-q", "--short", "HEAD"],
-        ],
-    )
+    head, branch, diff, untracked, remote_lines = _gits(cwd, _SNAPSHOT)
     if head is None:
         root = _git(cwd, "rev-parse", "--show-toplevel")
         if root is None:
@@ -89,13 +95,7 @@ def _git_snapshot(cwd: str) -> dict[str, Any] | None:
         root, commit = root.strip(), None  # a repository without commits yet
     else:
         root, commit = head.split("\n")[:2]
-    listing = [
-        ["ls-files", "--others", "--exclude-standard", "-z"],
-        ["config", "--get-regexp", r"^remote\..*\.url$"],
-    ]
-    outputs = _gits(root, [["diff", "HEAD", "--binary"], *listing] if commit else listing)
-    diff = (outputs.pop(0) or "") if commit else ""
-    untracked, remote_lines = outputs
+    diff = (diff or "") if commit else ""
     remotes: dict[str, str] = {}
     for line in (remote_lines or "").splitlines():
         key, _, url = line.partition(" ")

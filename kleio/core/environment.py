@@ -13,12 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from kleio.core.commandline import Command
+from kleio.core.programs import which
 from kleio.core.trial import canonical_json
 from kleio.private_files import private_folder, private_opener
 
@@ -94,7 +94,7 @@ def python_environment(
     interpreter: str, environ: dict[str, str], cwd: str, cache: Path | None
 ) -> dict[str, Any] | None:
     """The interpreter's version and distributions, from the cache when still valid."""
-    resolved = shutil.which(interpreter, path=environ.get("PATH"))
+    resolved = which(interpreter, path=environ.get("PATH"))
     if resolved is None:
         return None
     key = hashlib.sha256(

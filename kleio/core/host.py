@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import subprocess
 from typing import Any
 
+from kleio.core.programs import which
 from kleio.core.redact import is_secret_name, safe_environment
 
 #: Variables recorded when set (values of secret-looking names never are).
@@ -70,7 +70,7 @@ def _mib(text: str) -> int | None:
 
 def nvidia_smi(environ: dict[str, str], fields: str, timeout: float = 15) -> str | None:
     """The CSV ``nvidia-smi`` prints for ``--query-gpu=FIELDS``; None without it."""
-    executable = shutil.which("nvidia-smi", path=environ.get("PATH"))
+    executable = which("nvidia-smi", path=environ.get("PATH"))
     if executable is None:
         return None
     try:
@@ -179,7 +179,7 @@ _INTEGER_FACTS = ("restart_count", "job_id", "array_job_id", "array_task_id")
 
 def _slurm_time_limit(job_id: str, environ: dict[str, str]) -> str | None:
     """The job's time limit (``1-00:00:00``, ``UNLIMITED``): SLURM does not export it."""
-    squeue = shutil.which("squeue", path=environ.get("PATH"))
+    squeue = which("squeue", path=environ.get("PATH"))
     if squeue is None:
         return None
     try:

@@ -320,6 +320,10 @@ if signal_group(signal.SIGTERM):
 """
 
 
+#: Watchers dismissed, maybe not reaped yet.
+_dismissed: list[subprocess.Popen] = []
+
+
 class _Watcher:
     """A process that stops the script's group if Kleio dies: it waits on a pipe whose
     other end only Kleio holds; the end of file that Kleio's death brings (or
@@ -328,6 +332,7 @@ class _Watcher:
     """
 
     def __init__(self, group: int, grace: float):
+        _dismissed[:] = [process for process in _dismissed if process.poll() is None]
         self._process: subprocess.Popen | None = None
         if not sys.executable:  # an embedded interpreter: PR_SET_PDEATHSIG only
             return
@@ -347,7 +352,8 @@ class _Watcher:
         """Let the watcher go without touching the group: it reads the byte and leaves.
 
         Kleio does not wait for it (after a quick script, the watcher was still starting:
-        waiting cost every run 15 ms); a thread reaps it, or init once Kleio has exited.
+        waiting cost every run 15 ms), nor starts a thread to (as many milliseconds under
+        load): the next watcher reaps it, or init once Kleio has exited.
         """
         process, self._process = self._process, None
         if process is None:
@@ -357,7 +363,7 @@ class _Watcher:
             process.stdin.close()
         except OSError:
             pass
-        threading.Thread(target=process.wait, name="kleio-watcher-reaper", daemon=True).start()
+        _dismissed.append(process)
 
     def close(self) -> None:
         """Leave the watcher to its duty (stopping the group) unless dismissed."""

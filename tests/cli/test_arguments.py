@@ -103,3 +103,13 @@ def test_a_table_cuts_its_widest_cuttable_column_to_the_width():
     piped = io.StringIO()
     table(piped, ["ID", "COMMAND", "TAGS"], rows, fit=[False, True, True])
     assert "x" * 50 in piped.getvalue()
+
+
+@pytest.mark.parametrize("columns", ["60", "100"])
+def test_help_is_wrapped_to_the_terminal_width(columns, monkeypatch):
+    # The width is read without shutil (its import costs every run 3 ms), as argparse
+    # reads it: COLUMNS, less the two columns argparse keeps free.
+    monkeypatch.setenv("COLUMNS", columns)
+    text = _subparser(build_parser(["ls"]), "ls").format_help()
+    widest = max(len(line) for line in text.splitlines())
+    assert int(columns) - 12 <= widest <= int(columns) - 2

@@ -108,6 +108,22 @@ def test_a_snapshot_from_a_subfolder_describes_the_whole_repository(repo):
     assert snapshot["changed_files"] == ["model.py"]
 
 
+def test_a_snapshot_from_a_subfolder_records_every_change_and_untracked_file(repo):
+    # git runs from the subfolder: what it prints must still cover the repository,
+    # with paths from its top, even for a user whose git shows diffs relative.
+    git(repo, "config", "diff.relative", "true")
+    (repo / "scripts").mkdir()
+    (repo / "scripts" / "run.py").write_text("print('run')\n")
+    (repo / "notes.txt").write_text("outside the subfolder\n")
+    (repo / "model.py").write_text("LAYERS = 3\n")
+    snapshot = code_snapshot(str(repo / "scripts"), "run.py")
+    assert snapshot["dirty"] is True
+    assert "+LAYERS = 3" in snapshot["diff"]
+    assert snapshot["changed_files"] == ["model.py"]
+    assert sorted(snapshot["untracked"]) == ["notes.txt", "scripts/run.py"]
+    assert snapshot == {**code_snapshot(str(repo), "run.py"), "root": snapshot["root"]}
+
+
 def test_a_detached_head_has_no_branch(repo):
     git(repo, "checkout", "-q", "--detach")
     snapshot = code_snapshot(str(repo), "train.py")
