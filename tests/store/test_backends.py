@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
-from kleio.store.sqlite import SQLiteStore
+from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.mongo_server import unique_database_name
 
 
@@ -206,8 +206,42 @@ def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_
     assert (loss.count, loss.first, loss.last) == (7, 1.0, 1 / 7)
     store.close()
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert connection.execute("SELECT count(*) FROM stale_summaries").fetchone() == (0,)
+
+
+def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
+    """A database of schema 3 has no listing column: opening it fills one from each
+    document, a document holding NaN (which SQLite's JSON functions refuse) included."""
+    path = tmp_path / "kleio.db"
+    store = open_store(str(path))
+    documents = [
+        {"_id": "a1", "created": 1.5, "status": "completed", "tags": ["x"], "run_time": 2.0},
+        {"_id": "b2", "created": 2.5, "status": "running", "configuration": {"lr": math.nan}},
+    ]
+    for document in documents:
+        store.create_trial(document)
+    store.close()
+    with sqlite3.connect(path) as connection:  # as Kleio wrote it before listings
+        connection.executescript(
+            "DROP INDEX trials_listing; ALTER TABLE trials DROP COLUMN listing;"
+            " PRAGMA user_version = 3;"
+        )
+    store = open_store(str(path))
+    listed = store.find_trials(fields=["status", "tags", "run_time", "created"])
+    assert [{k: v for k, v in d.items() if v is not None} for d in listed] == [
+        {"_id": "b2", "status": "running", "created": 2.5},
+        {"_id": "a1", "status": "completed", "tags": ["x"], "run_time": 2.0, "created": 1.5},
+    ]
+    store.update_trial("b2", {"status": "completed", "run_time": 4.0})
+    assert store.find_trials(fields=["run_time", "status"])[0] == {
+        "_id": "b2",
+        "run_time": 4.0,
+        "status": "completed",
+    }
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 #: Values whose JSON text the standard library and orjson write differently, or not at all.
