@@ -37,6 +37,18 @@ def _columns() -> list[Column]:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    import gc
+
+    # A listing makes some 20 objects a trial and frees none of them in a cycle: the
+    # collector's passes over them took 10 % of listing 10,000 trials (26 ms).
+    gc.disable()
+    try:
+        return _list(args, context)
+    finally:
+        gc.enable()
+
+
+def _list(args: argparse.Namespace, context) -> int:
     from kleio.core.query import DOCUMENT_FIELDS, query_trials
 
     # The configuration is read only when a condition or an order may need it: listing
