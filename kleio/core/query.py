@@ -189,6 +189,21 @@ def flatten(configuration: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return flat
 
 
+def tags_of(document: TrialDocument) -> list[str]:
+    """The ``tags`` field of a trial (a list of its own)."""
+    return list(document.get("tags") or ())
+
+
+def command_of(document: TrialDocument) -> str:
+    """The ``command`` field of a trial: its command line as a shell would take it."""
+    return shell_join(document.get("commandline") or ())
+
+
+def parent_of(document: TrialDocument) -> str | None:
+    """The ``parent`` field of a trial: the id of the trial it branches from."""
+    return (document.get("refers") or {}).get("parent")
+
+
 class TrialFacts:
     """One trial as a query sees it: its fields, its flattened configuration and, once
     loaded, its view's statistic summaries."""
@@ -212,13 +227,13 @@ class TrialFacts:
         if name == "status":
             return self.status
         if name == "tags":
-            return list(document.get("tags") or [])
+            return tags_of(document)
         if name == "run_time":
             return run_time(document, self.status)
         if name == "command":
-            return shell_join(document.get("commandline") or [])
+            return command_of(document)
         if name == "parent":
-            return (document.get("refers") or {}).get("parent")
+            return parent_of(document)
         if name.startswith(JOB):
             return (document.get("job") or {}).get(name[len(JOB) :])
         return document.get(name)
