@@ -23,10 +23,10 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from kleio.core.strict_json import ROW_SEPARATOR, json_text, row_encoder, rows_encoder
+from kleio.record import Record
 
 FORMATS = ("table", "csv", "json")
 
@@ -70,14 +70,19 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
     display_options(parser)
 
 
-@dataclass(frozen=True)
-class Display:
+class Display(Record):
     """How values are shown to a person: the time zone, colours, the terminal's width
     (None when the output is not a terminal: nothing is cut)."""
 
-    zone: datetime.tzinfo = datetime.timezone.utc
-    color: bool = False
-    width: int | None = None
+    FIELDS = ("zone", "color", "width")
+
+    def __init__(
+        self,
+        zone: datetime.tzinfo = datetime.timezone.utc,
+        color: bool = False,
+        width: int | None = None,
+    ):
+        self.zone, self.color, self.width = zone, color, width
 
     def time(self, seconds: float | None, precise: bool = False) -> str:
         from kleio.core import clock
@@ -194,8 +199,7 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Record):
     """A column of a listing: ``key`` in each row, ``header`` above it in a table, and
     how a table shows its values (CSV and JSON have the raw value).
 
@@ -204,14 +208,22 @@ class Column:
     ``fit``: cut with ``…`` when the table is wider than the terminal.
     """
 
-    key: str
-    header: str
-    text: Callable[[Any], str] = readable
-    time: bool = False
-    status: bool = False
-    fit: bool = False
-    #: Table text of a time column: to the second (True: to the microsecond).
-    precise: bool = field(default=False, compare=False)
+    FIELDS = ("key", "header", "text", "time", "status", "fit")
+
+    def __init__(
+        self,
+        key: str,
+        header: str,
+        text: Callable[[Any], str] = readable,
+        time: bool = False,
+        status: bool = False,
+        fit: bool = False,
+        precise: bool = False,
+    ):
+        self.key, self.header, self.text = key, header, text
+        self.time, self.status, self.fit = time, status, fit
+        #: Table text of a time column: to the second (True: to the microsecond).
+        self.precise = precise
 
 
 def output_rows(

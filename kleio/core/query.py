@@ -31,7 +31,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -44,6 +43,7 @@ from kleio.core.statistics import sort_value
 from kleio.core.status import run_time
 from kleio.core.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
 from kleio.core.trial import TrialDocument, short_id
+from kleio.record import Record
 from kleio.store.base import Store, Summary
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).
@@ -78,46 +78,52 @@ class QueryError(SettingsError):
 _MISSING = object()
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(Record):
     """Where a value comes from: a trial ``field``, the ``config`` or a ``statistic``."""
 
-    source: str
-    name: str
-    aggregate: str | None = None
+    FIELDS = ("source", "name", "aggregate")
+
+    def __init__(self, source: str, name: str, aggregate: str | None = None):
+        self.source, self.name, self.aggregate = source, name, aggregate
 
     @property
     def label(self) -> str:
         return f"{self.name}:{self.aggregate}" if self.aggregate else self.name
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(Record):
     """One ``--where`` condition, as written and parsed."""
 
-    text: str
-    key: str
-    operator: str
-    value: str
+    FIELDS = ("text", "key", "operator", "value")
+
+    def __init__(self, text: str, key: str, operator: str, value: str):
+        self.text, self.key, self.operator, self.value = text, key, operator, value
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(Record):
     """Which trials, filtered by conditions, in which order, how many: what ``ls``,
     ``compare``, ``export`` and ``kleio.compare`` ask for."""
 
-    selection: Selection = field(default_factory=Selection)
-    where: Sequence[str] = ()
-    sort: Sequence[str] = ()
-    limit: int | None = None
+    FIELDS = ("selection", "where", "sort", "limit")
+
+    def __init__(
+        self,
+        selection: Selection | None = None,
+        where: Sequence[str] = (),
+        sort: Sequence[str] = (),
+        limit: int | None = None,
+    ):
+        self.selection = Selection() if selection is None else selection
+        self.where, self.sort, self.limit = where, sort, limit
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(Record):
     """One ``--sort`` key, ascending unless ``descending``."""
 
-    key: str
-    descending: bool = False
+    FIELDS = ("key", "descending")
+
+    def __init__(self, key: str, descending: bool = False):
+        self.key, self.descending = key, descending
 
 
 def parse_condition(text: str) -> Condition:
@@ -253,14 +259,12 @@ class TrialFacts:
         return short_id(self.id)
 
 
-@dataclass
 class Trials:
     """Trials found by :func:`query_trials`, and how their keys resolve."""
 
-    store: Store
-    facts: list[TrialFacts]
-    statistics_loaded: bool = False
-    _pool: list[TrialFacts] = field(default_factory=list)
+    def __init__(self, store: Store, facts: list[TrialFacts], _pool: list[TrialFacts]):
+        self.store, self.facts, self._pool = store, facts, _pool
+        self.statistics_loaded = False
 
     def load_statistics(self) -> None:
         """Read the summaries of every trial considered (once)."""
