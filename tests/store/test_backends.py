@@ -244,6 +244,29 @@ def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
+def test_mongodb_lists_a_thousand_trials_in_one_round_trip(wire_server):
+    """Each batch of a cursor is a round trip (20 ms or more to a hosted MongoDB): a
+    listing asks for every trial in its first batch, not 101 (MongoDB's default)."""
+    import pymongo
+
+    name = unique_database_name()
+    commands = _command_listener()
+    client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
+    try:
+        store = MongoStore(wire_server.uri, name, client)
+        client[name].trials.insert_many(
+            [{"_id": f"t{i:04d}", "created": float(i), "status": "new"} for i in range(1000)]
+        )
+        store.get_trial("x")  # set up
+        del commands.names[:]
+        listed = store.find_trials(fields=["status", "created"])
+        assert len(listed) == 1000 and listed[0]["_id"] == "t0999"
+        assert commands.names == ["find"]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
 #: Values whose JSON text the standard library and orjson write differently, or not at all.
 AWKWARD = {
     "small": 1e-07,
@@ -354,10 +377,8 @@ def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mon
     assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept
 
 
-def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_server):
-    """Opening a database already set up costs one round trip, not ten (a command's
-    start at 20 ms a round trip); a dropped database gets its indexes back."""
-    import pymongo
+def _command_listener():
+    """A pymongo listener whose ``names`` are the commands sent, in order."""
     from pymongo import monitoring
 
     class Commands(monitoring.CommandListener):
@@ -373,11 +394,19 @@ def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_serv
         def failed(self, event):
             pass
 
+    return Commands()
+
+
+def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_server):
+    """Opening a database already set up costs one round trip, not ten (a command's
+    start at 20 ms a round trip); a dropped database gets its indexes back."""
+    import pymongo
+
     name = unique_database_name()
     first = MongoStore(wire_server.uri, name)
     first.get_trial("x")
     first.close()
-    commands = Commands()
+    commands = _command_listener()
     client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
     try:
         store = MongoStore(wire_server.uri, name, client)
