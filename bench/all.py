@@ -19,8 +19,8 @@ Rows (``--only`` takes their names):
 - ``statistics``: ``log_statistic`` in the loop and durable end to end, ``kleio stats
   --format json`` and ``load_statistics()`` of 1,000,000 statistics;
 - ``ls``: ``kleio ls`` over 10,000 trials, against ``python`` reading the same fields of
-  the same rows bare (on SQLite, the listing column kept beside each document; on
-  MongoDB, a projection of the listed fields);
+  the same rows bare (on SQLite, the listing kept beside each document; on MongoDB, a
+  projection of the listed fields, all in one batch);
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
   the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
   ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``).
@@ -171,7 +171,7 @@ import json, sys, pymongo
 fields = json.loads(sys.argv[3])
 client = pymongo.MongoClient(sys.argv[1])
 for document in client[sys.argv[2]].trials.find({}, dict.fromkeys(fields, 1)).sort(
-        [("created", -1), ("_id", 1)]):
+        [("created", -1), ("_id", 1)]).batch_size(1_000_000):
     print(document["_id"][:7], *(document.get(f) for f in fields))
 client.close()
 """
