@@ -536,14 +536,21 @@ class SQLiteStore(Store):
         return documents
 
     def _find_listings(self, names: list[str], clauses: str, parameters: list) -> list[dict]:
-        """``names`` (all listed fields) of the trials of ``clauses``, from the listings:
-        SQLite joins them, with their ids, into one JSON text, parsed at once."""
+        """``names`` (all listed fields) of the trials of ``clauses``, from the listings
+        (which hold the id): SQLite joins them into one JSON text, parsed at once, unless
+        that text would pass its limit (1 GB by default, some 4 million trials)."""
         with self._reading() as connection:
-            (text,) = connection.execute(
-                f"SELECT '[' || group_concat(listing, ','{_LISTING_ORDER}) || ']'"
-                f" FROM (SELECT id, created, listing FROM trials{clauses})",
-                parameters,
-            ).fetchone()
+            try:
+                (text,) = connection.execute(
+                    f"SELECT '[' || group_concat(listing, ','{_LISTING_ORDER}) || ']'"
+                    f" FROM (SELECT id, created, listing FROM trials{clauses})",
+                    parameters,
+                ).fetchone()
+            except sqlite3.DataError:  # string or blob too big
+                rows = connection.execute(
+                    f"SELECT listing FROM trials{clauses}", parameters
+                ).fetchall()
+                text = "[" + ",".join([row[0] for row in rows]) + "]"
         documents = json.loads(text) if text else []
         if len(names) == len(LISTED_FIELDS):
             return documents

@@ -377,6 +377,22 @@ def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mon
     assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept
 
 
+@pytest.mark.skipif(
+    not hasattr(sqlite3.Connection, "setlimit"), reason="Python 3.11 sets SQLite's limits"
+)
+def test_sqlite_lists_trials_whose_listings_pass_sqlites_longest_text(tmp_path):
+    """A listing is one text joined by SQLite, within its limit on a text's length (1 GB
+    by default); past it, the trials are listed all the same."""
+    store = open_store(str(tmp_path / "kleio.db"))
+    for index in range(50):
+        store.create_trial({"_id": f"t{index:02d}", "created": float(index), "tags": ["x"]})
+    store._connect().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # 50 listings: 2 KB
+    listed = store.find_trials(fields=["tags", "created"], limit=40)
+    assert [d["_id"] for d in listed] == [f"t{index:02d}" for index in range(49, 9, -1)]
+    assert listed[0] == {"_id": "t49", "tags": ["x"], "created": 49.0}
+    store.close()
+
+
 def _command_listener():
     """A pymongo listener whose ``names`` are the commands sent, in order."""
     from pymongo import monitoring
