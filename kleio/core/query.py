@@ -338,7 +338,7 @@ def query_trials(
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
     if any(key.source == "statistic" for key, _ in [*tests, *keys]):
         trials.load_statistics()
-    kept = [facts for facts in pool if all(_holds(facts.value(key), c) for key, c in tests)]
+    kept = [f for f in pool if all(_holds(f.value(key), c) for key, c in tests)] if tests else pool
     for key, order in reversed(keys):
         kept = sort_by(kept, key, order.descending)
     trials.facts = kept[:limit] if limit is not None else kept
