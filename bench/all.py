@@ -179,8 +179,8 @@ client.close()
 
 def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) -> None:
     """``kleio ls`` against a bare read and print of what it shows, by the same driver."""
-    from kleio.core.query import DOCUMENT_FIELDS
     from kleio.store import open_store
+    from kleio.store.base import LISTED_FIELDS
 
     address, name = env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")
     started = time.perf_counter()
@@ -188,7 +188,7 @@ def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) 
         for index in range(trials):
             store.create_trial(realistic_document(index))
     filled = time.perf_counter() - started
-    fields = [f for f in DOCUMENT_FIELDS if f not in ("configuration", "resolved")]
+    fields = list(LISTED_FIELDS)
     if label == "sqlite":  # the listing SQLite keeps of each trial, as kleio ls reads it
         ceiling = [PYTHON, "-c", _BARE_SQLITE, address, json.dumps(fields)]
     else:

@@ -53,12 +53,11 @@ def _list(args: argparse.Namespace, context) -> int:
     from kleio.core.query import DOCUMENT_FIELDS, command_of, parent_of, query_trials, tags_of
     from kleio.core.status import run_time
     from kleio.core.trial import short_id
+    from kleio.store.base import LISTED_FIELDS
 
-    # The configuration is read only when a condition or an order may need it: listing
-    # reads as little of each document as it can.
-    fields = DOCUMENT_FIELDS
-    if not args.where and not args.sort:
-        fields = [name for name in DOCUMENT_FIELDS if name not in ("configuration", "resolved")]
+    # The configuration is read only when a condition or an order may need it: a listing
+    # reads the fields a store keeps for listings, not the documents.
+    fields = DOCUMENT_FIELDS if args.where or args.sort else LISTED_FIELDS
     trials = query_trials(
         context.store, arguments.trial_query(args), context.settings.lease, fields
     )

@@ -44,27 +44,15 @@ from kleio.core.status import run_time
 from kleio.core.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
 from kleio.core.trial import TrialDocument, short_id
 from kleio.record import Record
-from kleio.store.base import Store, Summary
+from kleio.store.base import LISTED_FIELDS, Store, Summary
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).
 FIELDS = ("id", "status", "tags", "project", "created", "run_time", "command", "parent")
 #: The prefix of the facts of the latest execution's batch job (``job.partition``).
 JOB = "job."
-#: What a query reads of each trial document.
-DOCUMENT_FIELDS = [
-    "status",
-    "heartbeat",
-    "created",
-    "started",
-    "run_time",
-    "tags",
-    "commandline",
-    "refers",
-    "project",
-    "configuration",
-    "resolved",
-    "job",
-]
+#: What a query reads of each trial document: what a listing shows, and what a condition
+#: or an order may name.
+DOCUMENT_FIELDS = [*LISTED_FIELDS, "configuration", "resolved"]
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
 _RELATIVE = re.compile(r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])")
