@@ -255,16 +255,19 @@ def output_rows(
         texts = [
             list(
                 map(
-                    display.times(column.precise) if column.time else column.text,
-                    [row.get(column.key) for row in rows],
+                    str,
+                    map(
+                        display.times(column.precise) if column.time else column.text,
+                        [row.get(column.key) for row in rows],
+                    ),
                 )
             )
             for column in columns
         ]
-        table(
+        _table(
             stream,
             headers,
-            list(zip(*texts, strict=True)),
+            texts,
             width=display.width,
             fit=[column.fit for column in columns],
             paint=[
@@ -315,8 +318,21 @@ def table(
     lines fit in it (none narrower than its header); ``paint`` styles a column's padded
     cells (colours do not count in the width).
     """
-    # Column by column: 10,000 rows of 6 columns in 15 ms instead of 60.
-    cells = [list(map(str, column)) for column in zip(*rows, strict=True)] or [[] for _ in headers]
+    columns = [list(map(str, column)) for column in zip(*rows, strict=True)]
+    _table(stream, headers, columns or [[] for _ in headers], width=width, fit=fit, paint=paint)
+
+
+def _table(
+    stream: IO[str],
+    headers: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    *,
+    width: int | None = None,
+    fit: Sequence[bool] | None = None,
+    paint: Sequence[Callable[[str], str] | None] | None = None,
+) -> None:
+    """:func:`table` of its columns of text (``cells``), built column by column: 10,000
+    rows of 6 columns in 15 ms instead of 60."""
     widths = [
         max(len(header), max(map(len, column), default=0))
         for header, column in zip(headers, cells, strict=True)
