@@ -19,7 +19,8 @@ Rows (``--only`` takes their names):
 - ``statistics``: ``log_statistic`` in the loop and durable end to end, ``kleio stats
   --format json`` and ``load_statistics()`` of 1,000,000 statistics;
 - ``ls``: ``kleio ls`` over 10,000 trials, against ``python`` reading the same fields of
-  the same rows bare;
+  the same rows bare (on SQLite, the listing kept beside each document; on MongoDB, a
+  projection of the listed fields, all in one batch);
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
   the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
   ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``).
@@ -158,19 +159,19 @@ def lines(
 
 _BARE_SQLITE = """\
 import json, sqlite3, sys
-paths = json.loads(sys.argv[2])
-rows = sqlite3.connect(sys.argv[1]).execute(
-    "SELECT id, json_extract(document, %s) FROM trials ORDER BY created DESC, id"
-    % ", ".join("?" * len(paths)), paths).fetchall()
-for trial, values in rows:
-    print(trial[:7], *json.loads(values))
+fields = json.loads(sys.argv[2])
+(text,) = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT '[' || group_concat(listing, ',') || ']'"
+    " FROM (SELECT id, created, listing FROM trials ORDER BY created DESC, id)").fetchone()
+for document in json.loads(text or "[]"):
+    print(document["_id"][:7], *(document.get(f) for f in fields))
 """
 _BARE_MONGO = """\
 import json, sys, pymongo
 fields = json.loads(sys.argv[3])
 client = pymongo.MongoClient(sys.argv[1])
 for document in client[sys.argv[2]].trials.find({}, dict.fromkeys(fields, 1)).sort(
-        [("created", -1), ("_id", 1)]):
+        [("created", -1), ("_id", 1)]).batch_size(1_000_000):
     print(document["_id"][:7], *(document.get(f) for f in fields))
 client.close()
 """
@@ -178,8 +179,8 @@ client.close()
 
 def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) -> None:
     """``kleio ls`` against a bare read and print of what it shows, by the same driver."""
-    from kleio.core.query import DOCUMENT_FIELDS
     from kleio.store import open_store
+    from kleio.store.base import LISTED_FIELDS
 
     address, name = env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")
     started = time.perf_counter()
@@ -187,10 +188,9 @@ def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) 
         for index in range(trials):
             store.create_trial(realistic_document(index))
     filled = time.perf_counter() - started
-    fields = [f for f in DOCUMENT_FIELDS if f not in ("configuration", "resolved")]
-    if label == "sqlite":
-        paths = json.dumps([f'$."{f}"' for f in fields])
-        ceiling = [PYTHON, "-c", _BARE_SQLITE, address, paths]
+    fields = list(LISTED_FIELDS)
+    if label == "sqlite":  # the listing SQLite keeps of each trial, as kleio ls reads it
+        ceiling = [PYTHON, "-c", _BARE_SQLITE, address, json.dumps(fields)]
     else:
         ceiling = [PYTHON, "-c", _BARE_MONGO, address, name, json.dumps(fields)]
     bare, kleio, _ = paired(lambda i: ceiling, lambda i: [KLEIO, "ls"], env, cwd, runs)

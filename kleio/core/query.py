@@ -30,14 +30,12 @@ from __future__ import annotations
 
 import math
 import re
-import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 from kleio.core import clock
-from kleio.core.commandline import typed
+from kleio.core.commandline import shell_join, typed
 from kleio.core.errors import SettingsError
 from kleio.core.resolved import resolved_configuration
 from kleio.core.selection import Selection, select_trials
@@ -45,27 +43,16 @@ from kleio.core.statistics import sort_value
 from kleio.core.status import run_time
 from kleio.core.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
 from kleio.core.trial import TrialDocument, short_id
-from kleio.store.base import Store, Summary
+from kleio.record import Record
+from kleio.store.base import LISTED_FIELDS, Store, Summary
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).
 FIELDS = ("id", "status", "tags", "project", "created", "run_time", "command", "parent")
 #: The prefix of the facts of the latest execution's batch job (``job.partition``).
 JOB = "job."
-#: What a query reads of each trial document.
-DOCUMENT_FIELDS = [
-    "status",
-    "heartbeat",
-    "created",
-    "started",
-    "run_time",
-    "tags",
-    "commandline",
-    "refers",
-    "project",
-    "configuration",
-    "resolved",
-    "job",
-]
+#: What a query reads of each trial document: what a listing shows, and what a condition
+#: or an order may name.
+DOCUMENT_FIELDS = [*LISTED_FIELDS, "configuration", "resolved"]
 OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
 _RELATIVE = re.compile(r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])")
@@ -79,46 +66,52 @@ class QueryError(SettingsError):
 _MISSING = object()
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(Record):
     """Where a value comes from: a trial ``field``, the ``config`` or a ``statistic``."""
 
-    source: str
-    name: str
-    aggregate: str | None = None
+    FIELDS = ("source", "name", "aggregate")
+
+    def __init__(self, source: str, name: str, aggregate: str | None = None):
+        self.source, self.name, self.aggregate = source, name, aggregate
 
     @property
     def label(self) -> str:
         return f"{self.name}:{self.aggregate}" if self.aggregate else self.name
 
 
-@dataclass(frozen=True)
-class Condition:
+class Condition(Record):
     """One ``--where`` condition, as written and parsed."""
 
-    text: str
-    key: str
-    operator: str
-    value: str
+    FIELDS = ("text", "key", "operator", "value")
+
+    def __init__(self, text: str, key: str, operator: str, value: str):
+        self.text, self.key, self.operator, self.value = text, key, operator, value
 
 
-@dataclass(frozen=True)
-class Query:
+class Query(Record):
     """Which trials, filtered by conditions, in which order, how many: what ``ls``,
     ``compare``, ``export`` and ``kleio.compare`` ask for."""
 
-    selection: Selection = field(default_factory=Selection)
-    where: Sequence[str] = ()
-    sort: Sequence[str] = ()
-    limit: int | None = None
+    FIELDS = ("selection", "where", "sort", "limit")
+
+    def __init__(
+        self,
+        selection: Selection | None = None,
+        where: Sequence[str] = (),
+        sort: Sequence[str] = (),
+        limit: int | None = None,
+    ):
+        self.selection = Selection() if selection is None else selection
+        self.where, self.sort, self.limit = where, sort, limit
 
 
-@dataclass(frozen=True)
-class Order:
+class Order(Record):
     """One ``--sort`` key, ascending unless ``descending``."""
 
-    key: str
-    descending: bool = False
+    FIELDS = ("key", "descending")
+
+    def __init__(self, key: str, descending: bool = False):
+        self.key, self.descending = key, descending
 
 
 def parse_condition(text: str) -> Condition:
@@ -190,6 +183,21 @@ def flatten(configuration: Mapping[str, Any], prefix: str = "") -> dict[str, Any
     return flat
 
 
+def tags_of(document: TrialDocument) -> list[str]:
+    """The ``tags`` field of a trial (a list of its own)."""
+    return list(document.get("tags") or ())
+
+
+def command_of(document: TrialDocument) -> str:
+    """The ``command`` field of a trial: its command line as a shell would take it."""
+    return shell_join(document.get("commandline") or ())
+
+
+def parent_of(document: TrialDocument) -> str | None:
+    """The ``parent`` field of a trial: the id of the trial it branches from."""
+    return (document.get("refers") or {}).get("parent")
+
+
 class TrialFacts:
     """One trial as a query sees it: its fields, its flattened configuration and, once
     loaded, its view's statistic summaries."""
@@ -213,13 +221,13 @@ class TrialFacts:
         if name == "status":
             return self.status
         if name == "tags":
-            return list(document.get("tags") or [])
+            return tags_of(document)
         if name == "run_time":
             return run_time(document, self.status)
         if name == "command":
-            return shlex.join(document.get("commandline") or [])
+            return command_of(document)
         if name == "parent":
-            return (document.get("refers") or {}).get("parent")
+            return parent_of(document)
         if name.startswith(JOB):
             return (document.get("job") or {}).get(name[len(JOB) :])
         return document.get(name)
@@ -239,14 +247,12 @@ class TrialFacts:
         return short_id(self.id)
 
 
-@dataclass
 class Trials:
     """Trials found by :func:`query_trials`, and how their keys resolve."""
 
-    store: Store
-    facts: list[TrialFacts]
-    statistics_loaded: bool = False
-    _pool: list[TrialFacts] = field(default_factory=list)
+    def __init__(self, store: Store, facts: list[TrialFacts], _pool: list[TrialFacts]):
+        self.store, self.facts, self._pool = store, facts, _pool
+        self.statistics_loaded = False
 
     def load_statistics(self) -> None:
         """Read the summaries of every trial considered (once)."""
@@ -320,7 +326,7 @@ def query_trials(
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
     if any(key.source == "statistic" for key, _ in [*tests, *keys]):
         trials.load_statistics()
-    kept = [facts for facts in pool if all(_holds(facts.value(key), c) for key, c in tests)]
+    kept = [f for f in pool if all(_holds(f.value(key), c) for key, c in tests)] if tests else pool
     for key, order in reversed(keys):
         kept = sort_by(kept, key, order.descending)
     trials.facts = kept[:limit] if limit is not None else kept

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from kleio.core import clock
 from kleio.core.errors import SettingsError
 from kleio.core.status import STATUSES, observed_status, stored_statuses
 from kleio.core.trial import INCOMPLETE, TrialDocument, resolve_trial
@@ -92,12 +93,13 @@ def select_trials(
             limit=early,
         )
     selected = []
+    now = clock.now()  # one time for them all
     for document in documents:
         if document.get(INCOMPLETE) and not (named_incomplete and selection.ids):
             continue
         if selection.since is not None and (document.get("created") or 0.0) < selection.since:
             continue
-        status = observed_status(document, lease)
+        status = observed_status(document, lease, now)
         if not wanted or status in wanted:
             selected.append((document, status))
     return selected[:limit] if limit is not None else selected

@@ -181,6 +181,24 @@ class Unset:
 UNSET = Unset()
 
 
+#: The small top-level fields of a trial document that a listing shows (``kleio ls``):
+#: a backend may keep them apart from the document, updated with it, so a listing of
+#: 10,000 trials reads 2 MB instead of every 5 KB document (SQLite does).
+LISTED_FIELDS = (
+    "status",
+    "heartbeat",
+    "created",
+    "started",
+    "run_time",
+    "tags",
+    "commandline",
+    "refers",
+    "project",
+    "job",
+    "incomplete",
+)
+
+
 class TrialQuery(Record):
     """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
 
@@ -189,7 +207,8 @@ class TrialQuery(Record):
     ``document['refers']['parent']``. ``limit`` caps the count (newest first).
     ``fields`` (top-level names) returns only those fields and ``_id``, which is much
     cheaper than whole documents for a listing; a field a document lacks may come back
-    as None.
+    as None. Fields all among :data:`LISTED_FIELDS` are the cheapest: a backend may keep
+    them apart from the document.
     """
 
     FIELDS = ("id_prefix", "status", "tags", "project", "parent", "limit", "fields")

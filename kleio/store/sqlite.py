@@ -33,6 +33,7 @@ from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     BULK,
+    LISTED_FIELDS,
     SUMMARY_PAGE,
     UNSET,
     BlobInfo,
@@ -56,7 +57,7 @@ from kleio.store.base import compact_json as _dumps
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Events deleted per transaction: the lock is held a fraction of a second at a time.
 DELETE_BATCH = 20_000
 
@@ -67,6 +68,7 @@ CREATE TABLE trials (
     status TEXT,
     project TEXT,
     parent TEXT,
+    listing TEXT,
     document TEXT NOT NULL
 );
 CREATE INDEX trials_created ON trials (created DESC, id);
@@ -179,12 +181,51 @@ def _events_as_rows(connection: sqlite3.Connection) -> None:
     connection.execute("DROP TABLE events_2")
 
 
-#: What brings a database of each older schema version to the next one: statements, or a
-#: function of the connection.
+# Version 4: ``listing``, the JSON object of the id and the LISTED_FIELDS a document holds
+# (not None), written with it, and an index holding it in listing order: ``kleio ls``
+# reads 200 bytes a trial from the index, not the whole document (json_extract over
+# 10,000 documents of 5 KB took 0.1 s; the column alone, after the document in each row,
+# 30 ms).
+_LISTING_INDEX = "CREATE INDEX IF NOT EXISTS trials_listing ON trials (created DESC, id, listing)"
+_LISTED = frozenset(LISTED_FIELDS)
+#: Trials given their listing per transaction when a database is upgraded to version 4.
+_UPGRADE_BATCH = 1_000
+
+
+def _listing(document: Mapping[str, Any]) -> str:
+    listed = {name: document[name] for name in LISTED_FIELDS if document.get(name) is not None}
+    return _dumps({"_id": document["_id"], **listed})
+
+
+def _add_listings(connection: sqlite3.Connection) -> None:
+    """Version 3 -> 4: the listing of every trial, from its document (json_extract would
+    refuse a document holding NaN, which Python reads)."""
+    columns = [row[1] for row in connection.execute("PRAGMA table_info(trials)")]
+    if "listing" not in columns:  # present where a test made a new journal look older
+        connection.execute("ALTER TABLE trials ADD COLUMN listing TEXT")
+    connection.execute(_LISTING_INDEX)
+    last = ""
+    while True:
+        rows = connection.execute(
+            "SELECT id, document FROM trials WHERE id > ? ORDER BY id LIMIT ?",
+            (last, _UPGRADE_BATCH),
+        ).fetchall()
+        if not rows:
+            return
+        connection.executemany(
+            "UPDATE trials SET listing = ? WHERE id = ?",
+            [(_listing(json.loads(document)), trial) for trial, document in rows],
+        )
+        last = rows[-1][0]
+
+
+#: What brings a database of each older schema version to the next one, in the
+#: transaction of the upgrade: statements, or a function of the connection.
 _UPGRADES: dict[int, Any] = {
     # The events journalled before summaries existed are summarised when first read.
     1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
     2: _events_as_rows,
+    3: _add_listings,
 }
 
 
@@ -240,6 +281,7 @@ def _page_clauses(page: EventPage) -> tuple[str, tuple]:
 
 #: group_concat's own ORDER BY, where SQLite knows it (3.44).
 _IN_KEY_ORDER = " ORDER BY key" if sqlite3.sqlite_version_info >= (3, 44) else ""
+_LISTING_ORDER = " ORDER BY created DESC, id" if sqlite3.sqlite_version_info >= (3, 44) else ""
 
 
 def _run_script(connection: sqlite3.Connection, script: str) -> None:
@@ -470,7 +512,7 @@ class SQLiteStore(Store):
                 if application_id == 0 and tables:
                     raise StoreError(f"{self.address} is not a Kleio database")
                 if application_id == 0:
-                    _run_script(connection, _SCHEMA + _SUMMARIES + _EVENT_ROWS)
+                    _run_script(connection, _SCHEMA + _SUMMARIES + _EVENT_ROWS + _LISTING_INDEX)
                     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -569,6 +611,7 @@ class SQLiteStore(Store):
             document.get("project"),
             refers.get("parent") if isinstance(refers, Mapping) else None,
             _dumps(document),
+            _listing(document),
         )
 
     @staticmethod
@@ -584,8 +627,8 @@ class SQLiteStore(Store):
         with self._writing() as connection:
             try:
                 connection.execute(
-                    "INSERT INTO trials (id, created, status, project, parent, document)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO trials (id, created, status, project, parent, document,"
+                    " listing) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (trial_id, *self._columns(document)),
                 )
             except sqlite3.IntegrityError:
@@ -621,6 +664,9 @@ class SQLiteStore(Store):
         order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
         if query.limit is not None:
             parameters.append(int(query.limit))
+        names = [name for name in dict.fromkeys(query.fields or ()) if name != "_id"]
+        if names and _LISTED.issuperset(names):
+            return self._find_listings(names, f"{where}{order}", parameters)
         if query.fields:
             # Only the fields asked for, extracted by SQLite: a listing does not parse
             # every environment snapshot. A document SQLite cannot parse (NaN in a
@@ -630,7 +676,6 @@ class SQLiteStore(Store):
             # 10,000 trials) and gives each value's own text (json_object rounds floats
             # to 15 digits). With two paths or more it returns a JSON array (a lone
             # path is given twice: zip drops the copy).
-            names = [name for name in dict.fromkeys(query.fields) if name != "_id"]
             paths = [_json_path(name) for name in names] or ["$._id"]
             paths += paths[:1] * (len(paths) < 2)
             try:
@@ -656,6 +701,28 @@ class SQLiteStore(Store):
             documents = [{k: v for k, v in d.items() if k in keep} for d in documents]
         return documents
 
+    def _find_listings(self, names: list[str], clauses: str, parameters: list) -> list[dict]:
+        """``names`` (all listed fields) of the trials of ``clauses``, from the listings
+        (which hold the id): SQLite joins them into one JSON text, parsed at once, unless
+        that text would pass its limit (1 GB by default, some 4 million trials)."""
+        with self._reading() as connection:
+            try:
+                (text,) = connection.execute(
+                    f"SELECT '[' || group_concat(listing, ','{_LISTING_ORDER}) || ']'"
+                    f" FROM (SELECT id, created, listing FROM trials{clauses})",
+                    parameters,
+                ).fetchone()
+            except sqlite3.DataError:  # string or blob too big
+                rows = connection.execute(
+                    f"SELECT listing FROM trials{clauses}", parameters
+                ).fetchall()
+                text = "[" + ",".join([row[0] for row in rows]) + "]"
+        documents = json.loads(text) if text else []
+        if len(names) == len(LISTED_FIELDS):
+            return documents
+        kept = ("_id", *names)
+        return [{name: d[name] for name in kept if name in d} for d in documents]
+
     def update_trial(
         self,
         trial_id: str,
@@ -674,10 +741,11 @@ class SQLiteStore(Store):
                     return False
             for path, value in changes.items():
                 _set_path(document, path, value)
-            created, status, project, parent, text = self._columns(document)
+            created, status, project, parent, text, listing = self._columns(document)
             connection.execute(
-                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ? WHERE id = ?",
-                (status, project, parent, text, trial_id),
+                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ?,"
+                " listing = ? WHERE id = ?",
+                (status, project, parent, text, listing, trial_id),
             )
             if "tags" in changes:
                 self._write_tags(connection, trial_id, document.get("tags"))

@@ -5,10 +5,13 @@ from __future__ import annotations
 import io
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kleio.cli import arguments
 from kleio.cli.main import _subparser, build_parser
-from kleio.cli.output import number, table
+from kleio.cli.output import Display, _cut, _fitted, number, table
+from kleio.core.clock import zone_named
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +116,47 @@ def test_help_is_wrapped_to_the_terminal_width(columns, monkeypatch):
     text = _subparser(build_parser(["ls"]), "ls").format_help()
     widest = max(len(line) for line in text.splitlines())
     assert int(columns) - 12 <= widest <= int(columns) - 2
+
+
+def _table_one_line_at_a_time(headers, rows, width=None, fit=None, paint=None) -> str:
+    """What a table is, written plainly: the widths, then each line cut, padded, painted."""
+    widths = [
+        max([len(header), *(len(row[i]) for row in rows)]) for i, header in enumerate(headers)
+    ]
+    if width is not None and fit:
+        widths = _fitted(widths, headers, fit, width)
+    lines = []
+    for number_, row in enumerate([list(headers), *rows]):
+        shown = [_cut(value, widths[i]) for i, value in enumerate(row)] if width else row
+        padded = [value.ljust(widths[i]) for i, value in enumerate(shown)]
+        if number_ and paint:
+            padded = [p(value) if p else value for value, p in zip(padded, paint, strict=True)]
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+@given(
+    st.lists(st.lists(st.text(alphabet="ab …é ", max_size=12), min_size=3, max_size=3), max_size=8),
+    st.one_of(st.none(), st.integers(0, 40)),
+    st.booleans(),
+)
+def test_a_table_is_the_same_built_column_by_column_as_line_by_line(rows, width, painted):
+    headers, fit = ["ID", "STATUS", "COMMAND"], [False, True, True]
+    paint = [None, lambda text: f"<{text}>", None] if painted else None
+    out = io.StringIO()
+    table(out, headers, rows, width=width, fit=fit, paint=paint)
+    assert out.getvalue() == _table_one_line_at_a_time(headers, rows, width, fit, paint)
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Kolkata", "America/New_York"])
+def test_times_formatted_once_a_second_read_as_each_formatted_alone(zone):
+    display = Display(zone=zone_named(zone))
+    shown = display.times()
+    # Around second boundaries (a time a hair under the next second rounds up to it),
+    # before the epoch, at a change of daylight saving time, repeated.
+    moments = [1.7e9, 1.7e9 + 0.9999994, 1.7e9 + 0.9999996, 1.7e9 + 0.5, -1.5, -0.0000004]
+    moments += [1710054000.0 + delta for delta in (-0.5, 0, 3599.9999999, 3600)] * 2
+    assert [shown(moment) for moment in [*moments, None]] == [
+        display.time(moment) for moment in [*moments, None]
+    ]
+    assert display.times(precise=True)(1.7e9 + 0.25) == display.time(1.7e9 + 0.25, True)

@@ -1,7 +1,8 @@
 """Properties, checked on generated inputs (hypothesis).
 
-* Command lines: re-formatting a parsed command line gives it back, and changing options
-  for a branch (``with_options``) changes exactly those keys of the configuration, once.
+* Command lines: re-formatting a parsed command line gives it back, quoted as shlex
+  quotes it, and changing options for a branch (``with_options``) changes exactly those
+  keys of the configuration, once.
 * Trial ids: stable under the key order of every mapping, changed by any leaf or by the
   order of the command line.
 * Statistics: every value ``log_statistic`` accepts comes back from a store as it was
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import math
+import shlex
 import tempfile
 import uuid
 from pathlib import Path
@@ -30,6 +32,7 @@ from kleio.core.commandline import (
     as_assignment,
     configuration_of,
     option_key,
+    shell_join,
     split_command,
     typed,
     with_options,
@@ -561,3 +564,8 @@ def test_a_page_of_numbers_is_printed_at_once_small_floats_included(monkeypatch)
     assert "e-05" in by_row and "e-07" in by_row and "e-10" in by_row
     monkeypatch.setattr(strict_json, "row_encoder", lambda: None)  # no row by row
     assert rows_encoder()(rows) == by_row
+
+
+@given(st.lists(st.text(alphabet="ab -='\"$é\t/.", max_size=5), max_size=6))
+def test_a_command_line_is_quoted_as_shlex_quotes_it(words):
+    assert shell_join(words) == shlex.join(words)

@@ -263,6 +263,63 @@ def test_sqlite_keeps_every_event_of_a_journal_written_one_row_per_event(tmp_pat
     store.close()
 
 
+def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
+    """A database of schema 3 has no listing column: opening it fills one from each
+    document, a document holding NaN (which SQLite's JSON functions refuse) included."""
+    path = tmp_path / "kleio.db"
+    store = open_store(str(path))
+    documents = [
+        {"_id": "a1", "created": 1.5, "status": "completed", "tags": ["x"], "run_time": 2.0},
+        {"_id": "b2", "created": 2.5, "status": "running", "configuration": {"lr": math.nan}},
+    ]
+    for document in documents:
+        store.create_trial(document)
+    store.close()
+    with sqlite3.connect(path) as connection:  # as Kleio wrote it before listings
+        connection.executescript(
+            "DROP INDEX trials_listing; ALTER TABLE trials DROP COLUMN listing;"
+            " PRAGMA user_version = 3;"
+        )
+    store = open_store(str(path))
+    listed = store.find_trials(fields=["status", "tags", "run_time", "created"])
+    assert [{k: v for k, v in d.items() if v is not None} for d in listed] == [
+        {"_id": "b2", "status": "running", "created": 2.5},
+        {"_id": "a1", "status": "completed", "tags": ["x"], "run_time": 2.0, "created": 1.5},
+    ]
+    store.update_trial("b2", {"status": "completed", "run_time": 4.0})
+    assert store.find_trials(fields=["run_time", "status"])[0] == {
+        "_id": "b2",
+        "run_time": 4.0,
+        "status": "completed",
+    }
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_mongodb_lists_a_thousand_trials_in_one_round_trip(wire_server):
+    """Each batch of a cursor is a round trip (20 ms or more to a hosted MongoDB): a
+    listing asks for every trial in its first batch, not 101 (MongoDB's default)."""
+    import pymongo
+
+    name = unique_database_name()
+    commands = _command_listener()
+    client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
+    try:
+        store = MongoStore(wire_server.uri, name, client)
+        client[name].trials.insert_many(
+            [{"_id": f"t{i:04d}", "created": float(i), "status": "new"} for i in range(1000)]
+        )
+        store.get_trial("x")  # set up
+        del commands.names[:]
+        listed = store.find_trials(fields=["status", "created"])
+        assert len(listed) == 1000 and listed[0]["_id"] == "t0999"
+        assert commands.names == ["find"]
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
 #: Values whose JSON text the standard library and orjson write differently, or not at all.
 AWKWARD = {
     "small": 1e-07,
@@ -371,10 +428,24 @@ def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mon
     assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept
 
 
-def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_server):
-    """Opening a database already set up costs one round trip, not ten (a command's
-    start at 20 ms a round trip); a dropped database gets its indexes back."""
-    import pymongo
+@pytest.mark.skipif(
+    not hasattr(sqlite3.Connection, "setlimit"), reason="Python 3.11 sets SQLite's limits"
+)
+def test_sqlite_lists_trials_whose_listings_pass_sqlites_longest_text(tmp_path):
+    """A listing is one text joined by SQLite, within its limit on a text's length (1 GB
+    by default); past it, the trials are listed all the same."""
+    store = open_store(str(tmp_path / "kleio.db"))
+    for index in range(50):
+        store.create_trial({"_id": f"t{index:02d}", "created": float(index), "tags": ["x"]})
+    store._connect().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # 50 listings: 2 KB
+    listed = store.find_trials(fields=["tags", "created"], limit=40)
+    assert [d["_id"] for d in listed] == [f"t{index:02d}" for index in range(49, 9, -1)]
+    assert listed[0] == {"_id": "t49", "tags": ["x"], "created": 49.0}
+    store.close()
+
+
+def _command_listener():
+    """A pymongo listener whose ``names`` are the commands sent, in order."""
     from pymongo import monitoring
 
     class Commands(monitoring.CommandListener):
@@ -390,11 +461,19 @@ def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_serv
         def failed(self, event):
             pass
 
+    return Commands()
+
+
+def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_server):
+    """Opening a database already set up costs one round trip, not ten (a command's
+    start at 20 ms a round trip); a dropped database gets its indexes back."""
+    import pymongo
+
     name = unique_database_name()
     first = MongoStore(wire_server.uri, name)
     first.get_trial("x")
     first.close()
-    commands = Commands()
+    commands = _command_listener()
     client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
     try:
         store = MongoStore(wire_server.uri, name, client)
