@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from itertools import repeat
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ _AHEAD = 100_000
 #: hold NUL). A tuple a call doubled the objects the garbage collector tracks, and its
 #: collections took a quarter of the loop.
 _TIME = "\x00time"
+_DICTS = frozenset((dict,))
 
 
 class _Outside:
@@ -151,6 +153,9 @@ class _Inside:
             return self._store
 
     def _events(self, items: list[tuple[str, float, dict] | dict]):
+        if _DICTS.issuperset(map(type, items)):  # statistics of the in-loop path alone
+            times = list(map(dict.pop, items, repeat(_TIME)))
+            return self._writer.events_of(self.trial_id, repeat("statistic"), times, items)
         return self._writer.events(self.trial_id, list(map(_as_item, items)))
 
     def _install_exit_handlers(self) -> None:

@@ -9,7 +9,7 @@ import operator
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kleio.forking import at_fork
@@ -50,11 +50,18 @@ class EventWriter:
 
     def events(self, trial: str, items: list[tuple[str, float, dict[str, Any]]]) -> list[Event]:
         """Events for ``(kind, time, data)`` items in their order, times made monotonic."""
+        kinds, times, datas = map(_kind_of, items), map(_time_of, items), map(_data_of, items)
+        return self.events_of(trial, kinds, times, datas)
+
+    def events_of(
+        self, trial: str, kinds: Iterable[str], times: Iterable[float], datas: Iterable[Any]
+    ) -> list[Event]:
+        """Events of the same items given as columns (kinds, times, data)."""
         with self._lock:
             if self._pid != os.getpid():
                 self._renew()
             # The builtins loop over the items (a million per second of statistics).
-            times = list(itertools.accumulate(map(_time_of, items), max, initial=self._last))
+            times = list(itertools.accumulate(times, max, initial=self._last))
             del times[0]
             if not times:
                 return []
@@ -66,9 +73,7 @@ class EventWriter:
         template = f"%017d.{self.id}.%012d"
         microseconds = [seconds * 1_000_000 + 0.5 for seconds in times]
         keys = map(template.__mod__, zip(microseconds, itertools.count(first)))
-        columns = zip(
-            itertools.repeat(trial), map(_kind_of, items), keys, times, map(_data_of, items)
-        )
+        columns = zip(itertools.repeat(trial), kinds, keys, times, datas)
         return list(map(_make_event, columns))
 
 
