@@ -6,7 +6,7 @@ Measures on SQLite, then on the MongoDB wire backend (nx-27017 started here, or 
 MongoDB at ``--mongodb``) where a row applies, and prints one line per row: Kleio's
 figure, the ceiling measured in the same run on this machine (what Python, SQLite or
 pymongo do bare), their ratio, and the target. Bare and Kleio runs alternate, so that
-machine noise hits both alike. About 5 minutes on 2 cores (``--quick``: 1 minute, fewer
+machine noise hits both alike. About 2 minutes on 2 cores (``--quick``: 1 minute, fewer
 runs and smaller volumes, for a smoke test).
 
 Rows (``--only`` takes their names):
