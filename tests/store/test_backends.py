@@ -428,16 +428,32 @@ def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mon
     assert mongo_store._db.summaries.count_documents({"stale": True}) == 0  # kept
 
 
-@pytest.mark.skipif(
-    not hasattr(sqlite3.Connection, "setlimit"), reason="Python 3.11 sets SQLite's limits"
-)
-def test_sqlite_lists_trials_whose_listings_pass_sqlites_longest_text(tmp_path):
+class _LongestText:
+    """A connection past which SQLite's joined listing is too long, as it is for a journal
+    of millions of trials: for Python 3.10, whose sqlite3 cannot lower SQLite's limit."""
+
+    def __init__(self, connection):
+        self._connection = connection
+
+    def execute(self, statement, *parameters):
+        if "group_concat(listing" in statement:
+            raise sqlite3.DataError("string or blob too big")  # SQLite's own error
+        return self._connection.execute(statement, *parameters)
+
+
+def test_sqlite_lists_trials_whose_listings_pass_sqlites_longest_text(tmp_path, monkeypatch):
     """A listing is one text joined by SQLite, within its limit on a text's length (1 GB
     by default); past it, the trials are listed all the same."""
     store = open_store(str(tmp_path / "kleio.db"))
     for index in range(50):
         store.create_trial({"_id": f"t{index:02d}", "created": float(index), "tags": ["x"]})
-    store._connect().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # 50 listings: 2 KB
+    connection = store._connect()
+    if hasattr(connection, "setlimit"):  # Python 3.11: SQLite's own limit, lowered
+        connection.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 1_000)  # 50 listings: 2 KB
+    else:
+        monkeypatch.setattr(
+            store, "_reading", contextlib.contextmanager(lambda: iter([_LongestText(connection)]))
+        )
     listed = store.find_trials(fields=["tags", "created"], limit=40)
     assert [d["_id"] for d in listed] == [f"t{index:02d}" for index in range(49, 9, -1)]
     assert listed[0] == {"_id": "t49", "tags": ["x"], "created": 49.0}
