@@ -15,8 +15,8 @@ Rows (functions ``bench/all.py`` can call with a scratch folder; each returns it
   schema 3); and the script's peak RSS for ``--calls`` and
   for ``--long`` statistics (it must not grow with the volume);
 - :func:`reading`: ``kleio stats ID --format json`` of ``--read`` statistics, beside a
-  bare read of the same rows (the faster of each row's data decoded by orjson, and of
-  the rows of each page of 10,000 joined and decoded in one call), and its peak RSS;
+  bare read of the same rows (each row's data decoded by orjson in one call), and its
+  peak RSS;
   and ``kleio_logger.load_statistics()`` of the same statistics in a script, beside the
   same bare read;
 - :func:`round_trips`: MongoDB commands (counted by a pymongo ``CommandListener``) of a
@@ -98,7 +98,8 @@ for start in range(0, count, 5000):
 print(json.dumps({"rate": count / (time.perf_counter() - started)}))
 """
 
-#: The same rows read back row by row, each row's data decoded by orjson in one call.
+#: The same rows read back, each row's data (1,000 statistics) decoded by orjson in one
+#: call.
 BARE_READ = """
 import json, sqlite3, sys, time
 import orjson
@@ -108,28 +109,6 @@ db = sqlite3.connect(path)
 rows = db.execute("SELECT data FROM events WHERE trial = ? AND kind = 'statistic'"
                   " ORDER BY first_key", (trial,))
 count = sum(len(orjson.loads(data)) for (data,) in rows)
-print(json.dumps({"seconds": time.perf_counter() - started, "count": count}))
-"""
-
-#: The same rows read in bulk: the rows of each page of 10,000 statistics joined into one
-#: JSON array, decoded by orjson in one call.
-BARE_BULK_READ = """
-import json, sqlite3, sys, time
-import orjson
-path, trial = sys.argv[1], sys.argv[2]
-started = time.perf_counter()
-db = sqlite3.connect(path)
-rows = db.execute("SELECT data, count FROM events WHERE trial = ? AND kind = 'statistic'"
-                  " ORDER BY first_key", (trial,))
-count, texts, held = 0, [], 0
-for data, events in rows:
-    texts.append(data[1:-1])
-    held += events
-    if held >= 10_000:
-        count += len(orjson.loads("[" + ",".join(texts) + "]"))
-        texts, held = [], 0
-if texts:
-    count += len(orjson.loads("[" + ",".join(texts) + "]"))
 print(json.dumps({"seconds": time.perf_counter() - started, "count": count}))
 """
 
@@ -305,17 +284,11 @@ def reading(folder: Path, count: int = 1_000_000) -> list[str]:
     """The ``kleio stats --format json`` and ``load_statistics()`` rows."""
     env = environment(folder)
     trial = fill_statistics(env, count)
-    bares = {
-        name: min(
-            _run(code, env["KLEIO_DB_ADDRESS"], trial, str(ROOT), env=env)["seconds"]
-            for _ in range(2)
-        )
-        for name, code in (("per row", BARE_READ), ("in bulk", BARE_BULK_READ))
-    }
-    bare = min(bares.values())
-    read = f"bare read and decode, the faster of {bares['per row']:.2f} s per row and " + (
-        f"{bares['in bulk']:.2f} s in bulk"
+    bare = min(
+        _run(BARE_READ, env["KLEIO_DB_ADDRESS"], trial, str(ROOT), env=env)["seconds"]
+        for _ in range(2)
     )
+    read = "bare read, each row's data decoded by orjson"
     stats = [_peak_rss_mb([KLEIO, "stats", trial, "--format", "json"], env) for _ in range(2)]
     seconds, rss = min(stats)
     loads = [_run(LOADING, env={**env, "KLEIO_TRIAL_ID": trial}) for _ in range(2)]

@@ -69,8 +69,6 @@ def _cut_summary(
     if high is None or all(summary.last_key < high for summary in whole.values()):
         cut = whole
     else:
-        cut = summarise_events(
-            store.read_events(trial, [kind], until=until, page_size=10_000), ordered=True
-        )
+        cut = summarise_events(store.read_events(trial, [kind], until=until, page_size=10_000))
     cache[(trial, until)] = cut
     return cut

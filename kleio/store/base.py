@@ -311,23 +311,6 @@ def decode_json_array(text: str) -> list[Any]:
     return json.loads(text)
 
 
-def decode_events_data(texts: Iterable[str | bytes]) -> list[Any]:
-    """The values of JSON texts written by :func:`encode_events_data` (NaN and
-    infinities included), with orjson where it takes them."""
-    texts = texts if isinstance(texts, list) else list(texts)
-    orjson = orjson_module() if len(texts) >= BULK else None
-    if not orjson:
-        return list(map(json.loads, texts))
-    loads, error, values = orjson.loads, orjson.JSONDecodeError, []
-    append = values.append
-    for text in texts:
-        try:
-            append(loads(text))
-        except error:  # NaN, Infinity: not JSON to orjson
-            append(json.loads(text))
-    return values
-
-
 #: Pages :func:`read_ahead` holds at most.
 AHEAD = 2
 
@@ -454,10 +437,10 @@ def _bounded(value: Any) -> Any:
     return value
 
 
-def summarise_events(events: Iterable[Event], ordered: bool = False) -> dict[str, Summary]:
-    """The summary of each top-level field of ``events`` (one trial, one kind), in any
-    order: first and last go by key (``ordered``: the events come in key order, so the
-    first and the last holding a field are found without comparing keys)."""
+def summarise_events(events: Iterable[Event]) -> dict[str, Summary]:
+    """The summary of each top-level field of ``events`` (one trial, one kind), given in
+    key order, as every store reads and appends them: first and last are the first and
+    the last event holding the field."""
     summaries: dict[str, Summary] = {}
     # Field by field over pages of events: the builtins (min, max, map) then do per
     # value what a loop over every field of every event did in Python (3x faster for
@@ -468,8 +451,8 @@ def summarise_events(events: Iterable[Event], ordered: bool = False) -> dict[str
         rest = iter(events)
         pages = iter(lambda: list(itertools.islice(rest, SUMMARY_PAGE)), [])
     for batch in pages:
-        summaries = merge_summaries(summaries, _summarise_page(batch, ordered))
-    return summaries or _summarise_page([], ordered)
+        summaries = merge_summaries(summaries, _summarise_page(batch))
+    return summaries
 
 
 def _slices(items: list, size: int) -> Iterator[list]:
@@ -481,7 +464,7 @@ SUMMARY_PAGE = 10_000
 _NUMBERS = frozenset((int, float))
 
 
-def _summarise_page(events: list[Event], ordered: bool) -> dict[str, Summary]:
+def _summarise_page(events: list[Event]) -> dict[str, Summary]:
     datas = list(map(_data_of, events))
     keys = list(map(_key_of, events))
     summaries = {}
@@ -492,12 +475,7 @@ def _summarise_page(events: list[Event], ordered: bool) -> dict[str, Summary]:
             held = [index for index, data in enumerate(datas) if name in data]
             values = [datas[index][name] for index in held]
             field_keys = [keys[index] for index in held]
-        if ordered:
-            first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
-        else:
-            first_key, last_key = min(field_keys), max(field_keys)
-            first = values[field_keys.index(first_key)]
-            last = values[len(field_keys) - 1 - field_keys[::-1].index(last_key)]
+        first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
         if set(map(type, values)) <= _NUMBERS:
             numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
         else:  # booleans and NaN are not numbers here

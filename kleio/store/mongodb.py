@@ -368,7 +368,7 @@ class MongoStore(Store):
                     )
             for (trial, kind), group in groups.items():
                 new = [e for e in group if (trial, kind, e.key) not in refused]
-                self._add_to_summary(trial, kind, summarise_events(new, ordered=True))
+                self._add_to_summary(trial, kind, summarise_events(new))
         return len(documents) - len(refused)
 
     def _mark_writing(self, trial: str, kind: str) -> None:
@@ -470,9 +470,7 @@ class MongoStore(Store):
         summaries_id = _summary_id(trial, kind)
         with self._translated():
             document = self._db.summaries.find_one({"_id": summaries_id}) or {}
-        summaries = summarise_events(
-            self.read_events(trial, [kind], page_size=10_000), ordered=True
-        )
+        summaries = summarise_events(self.read_events(trial, [kind], page_size=10_000))
         writing = document.get("writing") or 0
         abandoned = time.time() - (document.get("touched") or 0.0) > ABANDONED_WRITE_AGE
         if document and (writing == 0 or abandoned):

@@ -266,21 +266,7 @@ def _json_param(value: Any) -> Any:
     return value
 
 
-def _page_clauses(page: EventPage) -> tuple[str, tuple]:
-    """The WHERE clause of the events ``page`` describes, and its parameters (the limit
-    last)."""
-    clauses, parameters = ["trial = ?", "kind = ?"], [page.trial, page.kind]
-    if page.low is not None:
-        clauses.append("key > ?" if page.strict else "key >= ?")
-        parameters.append(page.low)
-    if page.high is not None:
-        clauses.append("key < ?")
-        parameters.append(page.high)
-    return " AND ".join(clauses), (*parameters, page.limit)
-
-
 #: group_concat's own ORDER BY, where SQLite knows it (3.44).
-_IN_KEY_ORDER = " ORDER BY key" if sqlite3.sqlite_version_info >= (3, 44) else ""
 _LISTING_ORDER = " ORDER BY created DESC, id" if sqlite3.sqlite_version_info >= (3, 44) else ""
 
 
@@ -336,16 +322,13 @@ def _array(values: list[Any]) -> str:
     values (integers beyond 64 bits), so such an array is written by the standard
     library value by value, which also raises the errors :func:`compact_json` raises."""
     orjson = orjson_module() if len(values) >= BULK else None
-    if orjson:
-        try:
-            text = orjson.dumps(values)
-        except TypeError:
-            text = b"null"
-        if b"null" not in text:
-            return text.decode()
-        if values and not isinstance(values[0], (str, float)):
-            return f"[{','.join(encode_events_data(values))}]"
-    return _dumps(values)
+    if not orjson:
+        return _dumps(values)
+    try:
+        text = orjson.dumps(values)
+    except TypeError:
+        text = b"null"
+    return text.decode() if b"null" not in text else f"[{','.join(encode_events_data(values))}]"
 
 
 def _rows_of(events: list[Event]) -> Iterator[tuple]:
@@ -788,7 +771,7 @@ class SQLiteStore(Store):
             for group in fresh.values():
                 _insert_rows(connection, group)
             for (trial, kind), new in fresh.items():
-                self._add_to_summaries(connection, trial, kind, summarise_events(new, ordered=True))
+                self._add_to_summaries(connection, trial, kind, summarise_events(new))
         return sum(map(len, fresh.values()))
 
     @staticmethod
@@ -839,7 +822,7 @@ class SQLiteStore(Store):
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
         # One transaction: no event can be appended between the reading and the keeping.
         with self._writing() as connection:
-            summaries = summarise_events(self._every_event(connection, trial, kind), ordered=True)
+            summaries = summarise_events(self._every_event(connection, trial, kind))
             connection.execute("DELETE FROM summaries WHERE trial = ? AND kind = ?", (trial, kind))
             connection.executemany(
                 "INSERT INTO summaries (trial, kind, field, count, first_key, first,"
@@ -921,8 +904,11 @@ class SQLiteStore(Store):
             parameters.append(page.high)
         return connection.execute(query + " ORDER BY first_key", parameters)
 
-    def _page_events(self, connection: sqlite3.Connection, page: EventPage) -> list[Event]:
-        overlapping = self._overlapping(connection, page)
+    def _page_events(
+        self, connection: sqlite3.Connection, page: EventPage, overlapping: bool | None = None
+    ) -> list[Event]:
+        if overlapping is None:
+            overlapping = self._overlapping(connection, page)
         events: list[Event] = []
         rows = self._rows(connection, page, overlapping)
         for row in rows:
@@ -944,7 +930,7 @@ class SQLiteStore(Store):
         # decoded in one call: a million statistics make no million keys and times.
         with self._reading() as connection:
             if self._overlapping(connection, page):
-                events = self._page_events(connection, page)
+                events = self._page_events(connection, page, overlapping=True)
                 datas = [event.data for event in events]
                 return [datas], len(events), events[-1].key if events else None
             pieces: list[Any] = []
@@ -976,7 +962,7 @@ class SQLiteStore(Store):
                 texts.append(piece[1:-1])  # the events of a row, without its brackets
                 continue
             if texts:
-                values += _loads(f"[{','.join(texts)}]", BULK if len(texts) > 1 else 0)
+                values += decode_json_array(f"[{','.join(texts)}]")
                 texts = []
             if piece is not None:
                 values += piece

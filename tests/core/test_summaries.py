@@ -80,13 +80,13 @@ def test_a_branch_whose_parent_was_deleted_starts_with_its_own(store):
     assert view_summaries(store, [child])["c"]["loss"][:3] == (1, 0.5, 0.5)
 
 
-def test_events_in_key_order_are_summarised_as_events_in_any_order():
+def test_a_field_some_events_lack_is_summarised_over_those_that_hold_it():
+    values = [{"loss": 0.5}, {"loss": 0.2, "note": "a"}, {"note": "b"}, {"loss": 0.9, "x": [1]}]
     events = [
         Event("t", "statistic", event_key(100.0 + i, "w", i), 100.0 + i, data)
-        for i, data in enumerate(
-            [{"loss": 0.5}, {"loss": 0.2, "note": "a"}, {"note": "b"}, {"loss": 0.9, "x": [1]}]
-        )
+        for i, data in enumerate(values)
     ]
-    shuffled = [events[2], events[0], events[3], events[1]]
-    assert summarise_events(events, ordered=True) == summarise_events(shuffled)
-    assert summarise_events(events, ordered=True)["note"][1:3] == ("a", "b")
+    summaries = summarise_events(events)
+    assert summaries["loss"] == (3, 0.5, 0.9, 0.2, 0.9, events[0].key, events[3].key)
+    assert summaries["note"] == (2, "a", "b", None, None, events[1].key, events[2].key)
+    assert summaries["x"][:3] == (1, [1], [1])
