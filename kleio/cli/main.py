@@ -71,15 +71,14 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=_terminal_width() - 2)
 
     def error(self, message: str):  # one line and the usage, exit 2, like argparse
-        import shutil  # not at import: it loads compression modules `--version` needs not
-
+        from kleio.core.programs import which
         from kleio.store import mask_address
 
         self.print_usage(sys.stderr)
         # argparse quotes the words it refused: a misplaced --database may hold a password.
         message = " ".join(mask_address(word) for word in message.split(" "))
         name = self.prog.rpartition(" ")[2]
-        if name in COMMANDS and shutil.which(name):
+        if name in COMMANDS and which(name):
             message += f" (`kleio {name}` is Kleio's; `kleio run {name} ...` runs the program)"
         self.exit(2, f"kleio: error: {message}\n")
 
