@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -392,7 +393,7 @@ class MongoStore(Store):
 
     def _add_to_summary(self, trial: str, kind: str, added: dict[str, Summary]) -> None:
         summaries = self._db.summaries
-        for _ in range(_SUMMARY_ATTEMPTS):
+        for attempt in range(_SUMMARY_ATTEMPTS):
             document = summaries.find_one({"_id": _summary_id(trial, kind)})
             if document is None:  # deleted meanwhile: the trial's events went with it
                 return
@@ -408,7 +409,13 @@ class MongoStore(Store):
                 {"_id": document["_id"], "version": document.get("version")}, update
             ).matched_count:
                 return
-        raise StoreError(f"MongoDB at {self.address}: the summary of {trial} kept changing")
+            time.sleep(random.uniform(0, 0.001 * attempt))  # writers racing fall out of step
+        # Writers busy on the same summary all along (processes logging to one trial): the
+        # events are in, the summary is left for the next reader to work out from them.
+        summaries.update_one(
+            {"_id": _summary_id(trial, kind)},
+            {"$inc": {"writing": -1, "version": 1}, "$set": {"stale": True}},
+        )
 
     def _event_kinds(self, trial: str) -> list[str]:
         with self._translated():

@@ -416,6 +416,18 @@ def test_mongodb_trusts_no_summary_a_writer_left_half_written(mongo_store, monke
     assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"].count == 7
 
 
+def test_mongodb_leaves_a_summary_that_keeps_changing_to_its_readers(mongo_store, monkeypatch):
+    # Processes logging to one trial all at once may update its summary between each
+    # other's read and write, every time: the events are kept, the summary is recomputed.
+    mongo_store.append_events(_statistics("t", 2))
+    monkeypatch.setattr("kleio.store.mongodb._SUMMARY_ATTEMPTS", 0)  # every attempt lost
+    assert mongo_store.append_events(_statistics("t", 3, start=2)) == 3
+    assert mongo_store._db.summaries.find_one({"trial": "t"})["stale"]  # nx-27017 gives 1
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"][:3] == (5, 1.0, 1 / 5)
+    document = mongo_store._db.summaries.find_one({"trial": "t"})
+    assert not document["stale"] and document["writing"] == 0  # recomputed and kept
+
+
 def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mongo_store):
     mongo_store.append_events(_statistics("old", 3) + _statistics("older", 1))
     database = mongo_store._db
