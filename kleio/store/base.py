@@ -34,7 +34,9 @@ Summaries
     transaction on SQLite; on MongoDB by an update of the summary right after the events,
     which marks it as being written before and clears the mark after, so a reader that
     finds the mark (a writer in flight, or one that died in between) recomputes the
-    summary from the events instead of trusting it. Only events actually appended are
+    summary from the events instead of trusting it; a writer that other writers keep
+    beating to the summary leaves it marked stale, for the next reader to recompute (the
+    append never fails for a summary's sake). Only events actually appended are
     counted: appending a batch again, replaying a spool or importing twice never counts
     an event twice. Summaries missing for older journals are recomputed from the events
     on first read and kept.
