@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reading import realistic_document  # noqa: E402
 
-from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.core.output import CHUNK, output_data  # noqa: E402
+from kleio.core.model.journal import EventWriter  # noqa: E402
+from kleio.core.model.printed import CHUNK, output_data  # noqa: E402
 from kleio.store import open_store  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"

@@ -59,7 +59,7 @@ def secrets(folder: Path, runs: int) -> None:
 
 
 def configuration_files(folder: Path) -> None:
-    from kleio.core.commandline import MAX_CONFIG_VALUES, ConfigFileError, load_config_file
+    from kleio.core.model.commandline import MAX_CONFIG_VALUES, ConfigFileError, load_config_file
 
     lines = ['a: &a ["l","l","l","l","l","l","l","l","l"]']
     for level, name in enumerate("bcdefghi"):
@@ -88,8 +88,8 @@ def configuration_files(folder: Path) -> None:
 
 
 def spool(folder: Path) -> None:
-    from kleio.core.journal import EventWriter
-    from kleio.core.spool import replay_trial_spools, write_spool
+    from kleio.core.model.journal import EventWriter
+    from kleio.core.running.spool import replay_trial_spools, write_spool
     from kleio.store.sqlite import SQLiteStore
 
     writer, trial = EventWriter(), "t" * 32

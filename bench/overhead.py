@@ -126,7 +126,7 @@ def hook_cost(env: dict[str, str], cwd: Path, runs: int) -> None:
     and its CPU time, which machine load disturbs far less."""
     import resource
 
-    from kleio.core.hook import HookChannel
+    from kleio.core.capture.hook import HookChannel
 
     script = cwd / "parser.py"
     script.write_text(PARSER)

@@ -40,10 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
-from kleio.core.artifacts import put_artifact  # noqa: E402
-from kleio.core.journal import EventWriter  # noqa: E402
-from kleio.core.output import CHUNK, output_data  # noqa: E402
-from kleio.core.trial import TrialSpec, new_trial_document  # noqa: E402
+from kleio.core.model.artifacts import put_artifact  # noqa: E402
+from kleio.core.model.journal import EventWriter  # noqa: E402
+from kleio.core.model.printed import CHUNK, output_data  # noqa: E402
+from kleio.core.model.trial import TrialSpec, new_trial_document  # noqa: E402
 from kleio.store import open_store  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"

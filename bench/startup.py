@@ -37,7 +37,7 @@ PYTHON = sys.executable
 #: What ``kleio python -c pass`` imports, as one import line.
 RUN_MODULES = (
     "import kleio.cli.main, kleio.cli.context, kleio.cli.arguments, kleio.cli.run, "
-    "kleio.core.execution, kleio.core.snapshot, kleio.store.sqlite"
+    "kleio.core.running.execution, kleio.core.capture.snapshot, kleio.store.sqlite"
 )
 #: The journal's file as a run uses it: opened, a trial written and changed, closed.
 SQLITE = """
@@ -50,7 +50,9 @@ store.update_trial(name, {"status": "running"})
 store.close()
 """
 #: The git snapshot, taken in a fresh interpreter (less the interpreter: see below).
-GIT = "import os; from kleio.core.code import code_snapshot; code_snapshot(os.getcwd(), None)"
+GIT = (
+    "import os; from kleio.core.capture.code import code_snapshot; code_snapshot(os.getcwd(), None)"
+)
 
 
 def seconds(argv: list[str], env: dict[str, str], cwd: Path) -> float:

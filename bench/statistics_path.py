@@ -245,8 +245,8 @@ def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_00
 
 def fill_statistics(env: dict[str, str], count: int) -> str:
     """A trial with ``count`` statistics (and one execution), as kleio writes them."""
-    from kleio.core.journal import EventWriter
-    from kleio.core.trial import TrialSpec, new_trial_document
+    from kleio.core.model.journal import EventWriter
+    from kleio.core.model.trial import TrialSpec, new_trial_document
     from kleio.store import open_store
 
     writer = EventWriter()

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the `tests` package
 
-from kleio.core.journal import EventWriter
+from kleio.core.model.journal import EventWriter
 from kleio.store import Store, open_store
 
 BATCH = 1000

@@ -69,7 +69,13 @@ def test_commands_that_do_not_run_load_no_launcher(args, tmp_path):
     imported = _imported("-m", "kleio", *args)
     assert "kleio.cli.main" in imported
     assert (
-        not {"kleio.core.execution", "kleio.core.launcher", "pymongo", "argcomplete", "git"}
+        not {
+            "kleio.core.running.execution",
+            "kleio.core.running.launcher",
+            "pymongo",
+            "argcomplete",
+            "git",
+        }
         & imported
     )
 
@@ -104,7 +110,11 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
     no PyYAML without a configuration file, no psutil for a script shorter than a
     resource sample, and no shutil (which imports zlib, bz2 and lzma: 3 ms)."""
     imported = _loaded_by(["--home", str(tmp_path / "home"), sys.executable, "-c", "pass"])
-    assert {"kleio.core.execution", "kleio.core.launcher", "kleio.store.sqlite"} <= imported
+    assert {
+        "kleio.core.running.execution",
+        "kleio.core.running.launcher",
+        "kleio.store.sqlite",
+    } <= imported
     assert (
         not {
             "dataclasses",
@@ -166,9 +176,11 @@ def test_commands_that_shadow_a_program_say_how_to_run_the_program():
 
 
 def test_gitpython_is_imported_by_the_commands_that_work_with_history_only():
-    assert "git" not in _imported("-c", "import kleio.core.code, kleio.core.snapshot")
+    assert "git" not in _imported(
+        "-c", "import kleio.core.capture.code, kleio.core.capture.snapshot"
+    )
     assert "git" in _imported(
-        "-c", "import kleio.core.repository; kleio.core.repository._repository('.')"
+        "-c", "import kleio.core.reading.repository; kleio.core.reading.repository._repository('.')"
     )
 
 
@@ -227,3 +239,216 @@ def test_the_dashboards_page_and_assets_install_with_the_package(installed):
     ), loaded
     for name in ("index.html", "app.js", "app.css"):
         assert not re.search(r"https?://", (static / name).read_text()), name
+
+
+#: What each layer may import of Kleio besides itself and the modules every layer shares
+#: (each package's docstring says the same in words). The core's sub-packages point
+#: downward, from ``reading`` to ``model``; the store knows no trial; only the faces of
+#: Kleio (cli, ui, client) import one another, the command line on top.
+LAYERS: dict[str, tuple[str, ...]] = {
+    "kleio.store": (),
+    "kleio.core": (),  # its docstring, the map of its packages
+    "kleio.core.model": ("kleio.store",),
+    "kleio.core.capture": ("kleio.store", "kleio.core.model"),
+    "kleio.core.running": ("kleio.store", "kleio.core.model", "kleio.core.capture"),
+    "kleio.core.curation": ("kleio.store", "kleio.core.model"),
+    "kleio.core.reading": (
+        "kleio.store",
+        "kleio.core.model",
+        "kleio.core.capture",
+        "kleio.core.curation",
+    ),
+    "kleio.client": ("kleio.store", "kleio.core"),
+    "kleio.ui": ("kleio.store", "kleio.core", "kleio.client"),
+    "kleio.cli": ("kleio.store", "kleio.core", "kleio.client", "kleio.ui"),
+    # The package's own face: `import kleio` loads the logger and the reading API lazily.
+    "kleio.__init__": ("kleio.client",),
+    "kleio.__main__": ("kleio.cli",),
+}
+#: Modules every layer may import: they know nothing of trials nor of any layer.
+SHARED = ("kleio.value", "kleio.forking", "kleio.private_files")
+
+
+def _sources() -> dict[str, tuple[Path, str]]:
+    """Every module of the package by dotted name (a package as ``NAME.__init__``)."""
+    found = {}
+    for path in sorted((ROOT / "kleio").rglob("*.py")):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        found[name] = (path.relative_to(ROOT), path.read_text(encoding="utf-8"))
+    return found
+
+
+def _kleio_imports(name: str, source: str) -> list[tuple[int, str]]:
+    """(line, dotted name) of every import of Kleio in a module, wherever it stands:
+    at the top, in a function or under ``TYPE_CHECKING``."""
+    import ast
+
+    package = name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.rsplit(".", node.level - 1)[0]
+                base = f"{anchor}.{base}".rstrip(".")
+            found += [(node.lineno, f"{base}.{alias.name}") for alias in node.names]
+    return [(line, target) for line, target in found if target.split(".")[0] == "kleio"]
+
+
+def _within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in prefixes)
+
+
+def _import_violations(sources: dict[str, tuple[Path, str]]) -> list[str]:
+    violations = []
+    for name, (path, source) in sources.items():
+        if _within(name, SHARED):
+            allowed: tuple[str, ...] = ()
+        else:
+            layer = max((layer for layer in LAYERS if _within(name, (layer,))), key=len)
+            allowed = (layer, *LAYERS[layer])
+        for line, target in _kleio_imports(name, source):
+            if (
+                target.count(".") == 1
+                and f"{target}.__init__" not in sources
+                and (target not in sources)
+            ):
+                continue  # a name the package itself defines: kleio.__version__
+            if not _within(target, (*allowed, *SHARED)):
+                violations.append(f"{path}:{line} imports {target}")
+    return violations
+
+
+def test_imports_point_downward_between_layers_and_between_the_cores_packages():
+    assert _import_violations(_sources()) == []
+
+
+@pytest.mark.parametrize(
+    ("module", "line"),
+    [
+        ("kleio.core.model.trial", "from kleio.core.running.execution import Runner"),
+        ("kleio.core.capture.code", "from kleio.core.reading import record"),
+        ("kleio.store.base", "from kleio.core.model.trial import TrialDocument"),
+        ("kleio.core.curation.removal", "import kleio.core.reading.selection"),
+        ("kleio.client.logger", "    from kleio.cli.output import print_json"),
+        ("kleio.core.model.view", "from ..running import execution"),
+        ("kleio.value", "from kleio.core.model import errors"),
+    ],
+)
+def test_the_import_rule_fails_on_an_import_that_points_upward(module, line):
+    sources = _sources()
+    path, source = sources[module]
+    body = f"def _later():\n{line}\n" if line.startswith(" ") else f"{line}\n"
+    sources[module] = (path, source + "\n" + body)
+    assert len(_import_violations(sources)) == 1
+
+
+def _map_entries(page: str) -> dict[str, str]:
+    """The architecture page's paragraph for each folder, by the folder's path."""
+    import re
+
+    entries: dict[str, str] = {}
+    folder = None
+    for line in page.splitlines():
+        term = re.match(r"^``(kleio/[\w/]*)``", line)
+        if term:
+            folder = term.group(1).rstrip("/") + "/"
+            entries[folder] = ""
+        elif folder is not None and (line.startswith(" ") or not line):
+            entries[folder] += line + "\n"
+        else:
+            folder = None
+    return entries
+
+
+def _missing_from_the_map(page: str) -> list[str]:
+    entries = _map_entries(page)
+    missing = []
+    for path in sorted((ROOT / "kleio").rglob("*.py")):
+        folder = path.parent.relative_to(ROOT).as_posix() + "/"
+        if path.name == "__init__.py" and folder in entries and folder != "kleio/":
+            continue  # a package is its folder's paragraph
+        owner = folder if folder in entries else path.parent.parent.relative_to(ROOT).as_posix()
+        text = entries.get(owner, entries.get(owner + "/", ""))
+        named = path.name if owner == folder else f"{path.parent.name}/{path.name}"
+        if f"``{named}``" not in text:
+            missing.append(path.relative_to(ROOT).as_posix())
+    return missing
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.rst"
+
+
+def test_the_architecture_page_names_every_module_with_its_job():
+    assert _missing_from_the_map(ARCHITECTURE.read_text(encoding="utf-8")) == []
+
+
+def test_the_map_check_fails_when_a_module_is_left_out():
+    page = ARCHITECTURE.read_text(encoding="utf-8")
+    assert _missing_from_the_map(page.replace("``sink.py``", "the sink")) == [
+        "kleio/core/running/sink.py"
+    ]
+
+
+def _unused_functions(sources: dict[str, tuple[Path, str]]) -> list[str]:
+    """Module-level functions nothing calls or names: a private one (``_name``) within its
+    module, a public one anywhere in the package (a table of names, a string given to
+    ``getattr`` and ``module.name`` count as uses)."""
+    import ast
+    from collections import Counter
+
+    trees = {name: ast.parse(source) for name, (_, source) in sources.items()}
+
+    def uses(tree: ast.Module) -> Counter:
+        found: Counter = Counter()
+        docstrings = {  # words of prose are no use
+            id(node.value)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        }
+        for node in ast.walk(tree):
+            if id(node) in docstrings:
+                continue
+            if isinstance(node, ast.Name):
+                found[node.id] += 1
+            elif isinstance(node, ast.Attribute):
+                found[node.attr] += 1
+            elif isinstance(node, ast.alias):
+                found[node.name.rpartition(".")[2]] += 1
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                found.update(word for word in node.value.replace(":", " ").split())
+        return found
+
+    own = {name: uses(tree) for name, tree in trees.items()}
+    everywhere = sum(own.values(), Counter())
+    unused = []
+    for name, tree in trees.items():
+        for node in tree.body:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if node.name.startswith("__"):
+                continue
+            counted = own[name] if node.name.startswith("_") else everywhere
+            if counted[node.name] == 0:
+                unused.append(f"{sources[name][0]}:{node.lineno} {node.name}")
+    return unused
+
+
+def test_every_module_level_function_is_used():
+    assert _unused_functions(_sources()) == []
+
+
+def test_the_unused_function_check_finds_one():
+    sources = _sources()
+    path, source = sources["kleio.core.model.clock"]
+    sources["kleio.core.model.clock"] = (path, source + "\n\ndef _forgotten():\n    pass\n")
+    sources["kleio.cli.output"] = (
+        sources["kleio.cli.output"][0],
+        sources["kleio.cli.output"][1] + "\n\ndef print_nothing():\n    pass\n",
+    )
+    assert [entry.split()[-1] for entry in _unused_functions(sources)] == [
+        "print_nothing",
+        "_forgotten",
+    ]

@@ -12,8 +12,8 @@ import argparse
 import os
 
 from kleio.cli import completion
-from kleio.core.programs import which
-from kleio.core.status import STATUSES
+from kleio.core.capture.programs import which
+from kleio.core.model.status import STATUSES
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
@@ -42,7 +42,8 @@ def trial_ids(parser: argparse.ArgumentParser, what: str = "trials") -> None:
 
 
 def query_options(parser: argparse.ArgumentParser) -> None:
-    """``--where``, ``--sort``, ``--limit`` and ``--since`` (see :mod:`kleio.core.query`)."""
+    """``--where``, ``--sort``, ``--limit`` and ``--since``
+    (see :mod:`kleio.core.reading.query`)."""
     parser.add_argument(
         "--where",
         metavar="KEY<OP>VALUE",
@@ -76,18 +77,18 @@ DASHED_VALUES = ("--sort",)
 
 
 def trial_query(args: argparse.Namespace):
-    """The :class:`~kleio.core.query.Query` of ``selection``, ``trial_ids`` and
+    """The :class:`~kleio.core.reading.query.Query` of ``selection``, ``trial_ids`` and
     ``query_options``."""
-    from kleio.core.query import Query
+    from kleio.core.reading.query import Query
 
     return Query(trial_selection(args), args.where, args.sort, args.limit)
 
 
 def trial_selection(args: argparse.Namespace):
-    """The :class:`~kleio.core.selection.Selection` of ``selection``, ``trial_ids`` and
+    """The :class:`~kleio.core.reading.selection.Selection` of ``selection``, ``trial_ids`` and
     ``query_options``."""
-    from kleio.core.query import parse_since
-    from kleio.core.selection import Selection, split_statuses, split_tags
+    from kleio.core.reading.query import parse_since
+    from kleio.core.reading.selection import Selection, split_statuses, split_tags
 
     since = getattr(args, "since", None)
     return Selection(
@@ -177,7 +178,7 @@ def _seconds(text: str) -> float:
 def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
     """``--allow-code-change``, ``--allow-env-change`` (one per identity component) and
     ``--allow-any-change``; ``what`` starts their help (``"branch the trial if"``)."""
-    from kleio.core.snapshot import COMPONENTS
+    from kleio.core.capture.snapshot import COMPONENTS
 
     for component in COMPONENTS:
         parser.add_argument(
@@ -198,7 +199,7 @@ def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
 
 def allowed_changes(args: argparse.Namespace) -> frozenset[str]:
     """The identity components a run may change (``--allow-*-change``)."""
-    from kleio.core.snapshot import COMPONENTS
+    from kleio.core.capture.snapshot import COMPONENTS
 
     allowed = set(getattr(args, "allow", None) or ())
     if "any" in allowed:
@@ -275,9 +276,9 @@ def options_around_id(
 
 
 def runner(args: argparse.Namespace, context):
-    """The :class:`~kleio.core.execution.Runner` of ``run``, ``save`` and ``branch``."""
-    from kleio.core.execution import Runner, RunOptions
-    from kleio.core.selection import split_tags
+    """The :class:`~kleio.core.running.execution.Runner` of ``run``, ``save`` and ``branch``."""
+    from kleio.core.reading.selection import split_tags
+    from kleio.core.running.execution import Runner, RunOptions
 
     options = RunOptions(
         tags=split_tags(args.tags),
@@ -304,7 +305,7 @@ def command_not_found(word: str, suggest: bool):
     commands ``word`` looks like a typo of (one letter wrong, missing, extra or swapped;
     two for names longer than 5 letters)."""
     from kleio.cli.main import COMMANDS
-    from kleio.core.errors import CommandNotFound, SettingsError
+    from kleio.core.model.errors import CommandNotFound, SettingsError
 
     if not word.strip():
         return SettingsError("the command is empty: try `kleio python train.py`")

@@ -55,10 +55,10 @@ def _matching(record, name: str | None, where: dict) -> list:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import display
-    from kleio.core.commandline import parse_assignment
-    from kleio.core.errors import KleioError
-    from kleio.core.record import artifact_entry
+    from kleio.core.model.commandline import parse_assignment
+    from kleio.core.model.errors import KleioError
+    from kleio.core.reading import readable
+    from kleio.core.reading.record import artifact_entry
 
     words = args.words
     where = dict(parse_assignment(text) for text in args.where)
@@ -71,9 +71,9 @@ def execute(args: argparse.Namespace, context) -> int:
     record = context.record(words[0])
     columns = [
         Column("filename", "NAME"),
-        Column("size", "SIZE", display.size),
+        Column("size", "SIZE", readable.size),
         Column("time", "TIME", time=True),
-        Column("attributes", "METADATA", display.attributes, fit=True),
+        Column("attributes", "METADATA", readable.attributes, fit=True),
     ]
     entries = [artifact_entry(artifact) for artifact in _matching(record, None, where)]
     output_rows(context.stdout, args.format, columns, entries, display_of(args, context.stdout))
@@ -81,7 +81,7 @@ def execute(args: argparse.Namespace, context) -> int:
 
 
 def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
-    from kleio.core.errors import KleioError
+    from kleio.core.model.errors import KleioError
 
     record = context.record(trial)
     matching = _matching(record, name, where)

@@ -103,7 +103,7 @@ def draw(
 ) -> str:
     """The plot as text: ``height`` rows of curves between y labels and an x axis, then
     the legend, every line at most ``width`` characters wide (``width`` >= 30)."""
-    from kleio.core.series import downsample
+    from kleio.core.reading.series import downsample
 
     shown: list[tuple[Line, list[float], list[float]]] = []
     for line in lines:

@@ -49,8 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.branching import make_branch
-    from kleio.core.trial import resolve_trial, short_id
+    from kleio.core.model.trial import resolve_trial, short_id
+    from kleio.core.running.branching import make_branch
 
     parent = resolve_trial(context.store, args.id)
     run = arguments.runner(args, context)

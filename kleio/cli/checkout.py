@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.repository import checkout_trial
+    from kleio.core.reading.repository import checkout_trial
 
     record = context.record(args.id)
     done = checkout_trial(context.store, record.document, args.folder)

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.comparison import compare_trials
+    from kleio.core.reading.comparison import compare_trials
 
     comparison = compare_trials(
         context.store,
@@ -87,7 +87,7 @@ def _width(stream: IO[str]) -> int | None:
 
 
 def _print_table(args, context, comparison) -> None:
-    from kleio.core import clock
+    from kleio.core.model import clock
 
     labels = ["short_id", "status", *comparison.configuration, *comparison.statistics, "run_time"]
     headers = {"short_id": "ID", "status": "STATUS", "run_time": "RUN TIME"}

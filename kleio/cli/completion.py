@@ -25,7 +25,7 @@ def complete(parser: argparse.ArgumentParser) -> NoReturn:
 
 
 def _store(parsed_args: argparse.Namespace):
-    from kleio.core.settings import load_settings
+    from kleio.core.model.settings import load_settings
     from kleio.store import open_store
 
     flags = {

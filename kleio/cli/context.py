@@ -7,11 +7,11 @@ import sys
 from functools import cached_property
 from typing import IO, TYPE_CHECKING
 
-from kleio.core.settings import Settings, load_settings
+from kleio.core.model.settings import Settings, load_settings
 from kleio.store import Store, open_store
 
 if TYPE_CHECKING:
-    from kleio.core.record import TrialRecord
+    from kleio.core.reading.record import TrialRecord
 
 
 class Context:
@@ -45,8 +45,8 @@ class Context:
 
     def record(self, id_or_prefix: str) -> TrialRecord:
         """The trial an id or unique prefix names (one-line errors otherwise)."""
-        from kleio.core.record import TrialRecord
-        from kleio.core.trial import resolve_trial
+        from kleio.core.model.trial import resolve_trial
+        from kleio.core.reading.record import TrialRecord
 
         document = resolve_trial(self.store, id_or_prefix)
         return TrialRecord(self.store, document, self.settings.lease)

@@ -28,9 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _shown(value: Any) -> str:
     """A value in full: a difference must not be rounded away."""
-    from kleio.core import display
+    from kleio.core.reading import readable
 
-    return "-" if value is None else display.value(value)
+    return "-" if value is None else readable.value(value)
 
 
 def _changes(out: Sections, difference: dict[str, Any]) -> bool:
@@ -78,7 +78,7 @@ def _environment(out: Sections, environment: dict[str, Any]) -> None:
 
 
 def _hosts(out: Sections, hosts: list[list[dict[str, Any]]], labels: list[str]) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     out.title("Hosts")
     for label, found in zip(labels, hosts, strict=True):
@@ -88,7 +88,7 @@ def _hosts(out: Sections, hosts: list[list[dict[str, Any]]], labels: list[str]) 
                 f"  {label}  {host.get('hostname') or '(never ran)'}"
                 + (
                     f"  {host.get('cpus')} CPUs ({host.get('cpu') or '?'}), "
-                    f"{display.size(host.get('memory'))}, {gpus}"
+                    f"{readable.size(host.get('memory'))}, {gpus}"
                     if host
                     else ""
                 )
@@ -113,7 +113,7 @@ def _statistics(out: Sections, statistics: dict[str, Any], labels: list[str]) ->
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.difference import trial_difference
+    from kleio.core.reading.difference import trial_difference
 
     a, b = context.record(args.a), context.record(args.b)
     difference = trial_difference(a, b)

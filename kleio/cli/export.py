@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _with_ancestors(store, documents: list[dict]) -> tuple[list[dict], int]:
     """The documents and the ancestors their views read, ancestors first."""
-    from kleio.core.view import lineage
+    from kleio.core.model.view import lineage
 
     chosen = {document["_id"]: document for document in documents}
     ordered: dict[str, dict] = {}
@@ -46,10 +46,10 @@ def _with_ancestors(store, documents: list[dict]) -> tuple[list[dict], int]:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import display
-    from kleio.core.errors import SettingsError
-    from kleio.core.query import query_trials
-    from kleio.core.transfer import export_trials
+    from kleio.core.curation.transfer import export_trials
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.reading import readable
+    from kleio.core.reading.query import query_trials
 
     store = context.store
     trials = query_trials(store, arguments.trial_query(args), context.settings.lease, None)
@@ -74,9 +74,9 @@ def execute(args: argparse.Namespace, context) -> int:
                 os.unlink(partial)
         where = args.output
     context.notify(
-        f"exported {display.count(counts.trials, 'trial')}"
+        f"exported {readable.count(counts.trials, 'trial')}"
         + (f" ({ancestors} of them ancestors the selected branches read)" if ancestors else "")
-        + f", {display.count(counts.events, 'event')} and {display.count(counts.blobs, 'blob')}"
-        f" ({display.size(counts.bytes)}) to {where}"
+        + f", {readable.count(counts.events, 'event')} and {readable.count(counts.blobs, 'blob')}"
+        f" ({readable.size(counts.bytes)}) to {where}"
     )
     return 0

@@ -17,38 +17,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import display
-    from kleio.core.removal import collect_garbage
-    from kleio.core.trial import short_id
+    from kleio.core.curation.removal import collect_garbage
+    from kleio.core.model.trial import short_id
+    from kleio.core.reading import readable
 
     collected = collect_garbage(context.store)
     say = context.notify
     if collected.deletions:
         say(
-            f"finished deleting {display.count(len(collected.deletions), 'trial')} an "
+            f"finished deleting {readable.count(len(collected.deletions), 'trial')} an "
             f"interrupted `kleio rm` left: {', '.join(map(short_id, collected.deletions))}"
         )
     if collected.orphan_trials:
         say(
-            f"removed {display.count(collected.orphan_events, 'event')} of "
-            f"{display.count(len(collected.orphan_trials), 'trial')} that no longer exist"
+            f"removed {readable.count(collected.orphan_events, 'event')} of "
+            f"{readable.count(len(collected.orphan_trials), 'trial')} that no longer exist"
         )
     if collected.orphan_blobs or collected.abandoned_chunks:
         say(
-            f"removed {display.count(collected.orphan_blobs, 'blob')} of trials that no "
-            f"longer exist and {display.count(collected.abandoned_chunks, 'chunk')} of "
+            f"removed {readable.count(collected.orphan_blobs, 'blob')} of trials that no "
+            f"longer exist and {readable.count(collected.abandoned_chunks, 'chunk')} of "
             "abandoned uploads"
         )
     if collected.half_imported:
         say(
-            f"{display.count(len(collected.half_imported), 'trial')} half imported "
+            f"{readable.count(len(collected.half_imported), 'trial')} half imported "
             f"({', '.join(map(short_id, collected.half_imported[:5]))}): import the file "
             "again to finish, or delete them with `kleio rm`"
         )
     if collected.size_before is not None and collected.size_after is not None:
         say(
-            f"database {context.store.address}: {display.size(collected.size_before)} -> "
-            f"{display.size(collected.size_after)}"
+            f"database {context.store.address}: {readable.size(collected.size_before)} -> "
+            f"{readable.size(collected.size_after)}"
         )
     else:
         say(f"database {context.store.address}: done")

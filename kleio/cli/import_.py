@@ -18,15 +18,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import display
-    from kleio.core.transfer import import_trials
+    from kleio.core.curation.transfer import import_trials
+    from kleio.core.reading import readable
 
     holds, added = import_trials(context.store, args.file)
-    held = [display.count(holds.trials, "trial"), display.count(holds.events, "event")]
-    new = [display.count(added.trials, "trial"), display.count(added.events, "event")]
+    held = [readable.count(holds.trials, "trial"), readable.count(holds.events, "event")]
+    new = [readable.count(added.trials, "trial"), readable.count(added.events, "event")]
     context.notify(
-        f"{args.file} holds {', '.join(held)} and {display.count(holds.blobs, 'blob')}; new "
-        f"here: {', '.join(new)}, {display.count(added.blobs, 'blob')} "
-        f"({display.size(added.bytes)})"
+        f"{args.file} holds {', '.join(held)} and {readable.count(holds.blobs, 'blob')}; new "
+        f"here: {', '.join(new)}, {readable.count(added.blobs, 'blob')} "
+        f"({readable.size(added.bytes)})"
     )
     return 0

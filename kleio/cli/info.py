@@ -11,7 +11,7 @@ from kleio.cli import arguments
 from kleio.cli.output import Display, Sections, display_of, display_options, print_json
 
 if TYPE_CHECKING:
-    from kleio.core.record import TrialRecord
+    from kleio.core.reading.record import TrialRecord
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _trial(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import clock
+    from kleio.core.model import clock
 
     document = record.document
     out.title(f"Trial {record.id}")
@@ -44,7 +44,7 @@ def _trial(record: TrialRecord, out: Sections) -> None:
 
 
 def _command_lines(record: TrialRecord, out: Sections) -> None:
-    from kleio.core.trial import short_id
+    from kleio.core.model.trial import short_id
 
     out.title("Command lines")
     for ancestor in reversed(record.ancestors):
@@ -53,13 +53,13 @@ def _command_lines(record: TrialRecord, out: Sections) -> None:
 
 
 def _configuration(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     out.title("Configuration")
     configuration = record.configuration
     defaults = set(record.defaults)
     for key, value in configuration.items():
-        shown = display.value(value)
+        shown = readable.value(value)
         out.item(key, f"{shown}  (default)" if key in defaults else shown, indent=2)
     if not configuration:
         out.text("  (none)")
@@ -110,7 +110,8 @@ def _environment(record: TrialRecord, out: Sections) -> None:
 
 
 def _executions(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import clock, display
+    from kleio.core.model import clock
+    from kleio.core.reading import readable
 
     out.title("Executions")
     for execution in record.executions:
@@ -124,7 +125,7 @@ def _executions(record: TrialRecord, out: Sections) -> None:
             "host",
             f"{host.get('hostname', '-')} ({host.get('user') or '-'}), "
             f"{(host.get('cpu') or {}).get('count', '-')} CPUs, "
-            f"{display.size(host.get('memory'))} memory",
+            f"{readable.size(host.get('memory'))} memory",
             indent=6,
         )
         if gpus:
@@ -169,7 +170,7 @@ def _job(job: dict[str, Any]) -> str:
 
 
 def _lineage(record: TrialRecord, out: Sections) -> None:
-    from kleio.core.trial import short_id
+    from kleio.core.model.trial import short_id
 
     out.title("Lineage")
     parent = record.parent
@@ -191,23 +192,23 @@ def _lineage(record: TrialRecord, out: Sections) -> None:
 
 
 def _statistics(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     out.title("Statistics")
     summary = record.statistics_summary()
     out.item("count", summary["count"], indent=2)
     for key, value in summary["last"].items():
-        out.item(key, f"last {display.value(value)}", indent=2)
+        out.item(key, f"last {readable.value(value)}", indent=2)
 
 
 def _artifacts(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     out.title("Artifacts")
     for artifact in record.artifacts:
-        attributes = display.attributes(artifact.attributes)
+        attributes = readable.attributes(artifact.attributes)
         out.text(
-            f"  {artifact.filename}  {display.size(artifact.size)}  "
+            f"  {artifact.filename}  {readable.size(artifact.size)}  "
             f"{out.display.zoned(artifact.time)}" + (f"  {attributes}" if attributes else "")
         )
     if not record.artifacts:
@@ -215,7 +216,7 @@ def _artifacts(record: TrialRecord, out: Sections) -> None:
 
 
 def _outputs(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     outputs = record.document.get("outputs") or []
     if not outputs:
@@ -224,21 +225,21 @@ def _outputs(record: TrialRecord, out: Sections) -> None:
     for output in outputs:
         digest = output.get("sha256")
         out.text(
-            f"  {output.get('path')}  {display.size(output.get('size'))}"
+            f"  {output.get('path')}  {readable.size(output.get('size'))}"
             f"  written by execution #{output.get('execution')}"
             + (f"  sha256 {digest[:16]}" if digest else "")
         )
 
 
 def _resources(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
+    from kleio.core.reading import readable
 
     if not record.resources:
         return
     out.title("Resources")
     for resource in record.resources:
         out.text(
-            f"  {resource.get('path')}  {display.size(resource.get('size'))}  "
+            f"  {resource.get('path')}  {readable.size(resource.get('size'))}  "
             f"sha256 {str(resource.get('sha256'))[:16]}"
         )
 
@@ -252,8 +253,8 @@ def _notes(record: TrialRecord, out: Sections) -> None:
 
 
 def _usage(record: TrialRecord, out: Sections) -> None:
-    from kleio.core import display
-    from kleio.core.usage import usage_summary
+    from kleio.core.capture.usage import usage_summary
+    from kleio.core.reading import readable
 
     summary = usage_summary(record.usage)
     if not summary["samples"]:
@@ -261,7 +262,7 @@ def _usage(record: TrialRecord, out: Sections) -> None:
     out.title("Resource use")
     out.item("samples", summary["samples"], indent=2)
     if "peak_rss" in summary:
-        out.item("peak memory", display.size(summary["peak_rss"]), indent=2)
+        out.item("peak memory", readable.size(summary["peak_rss"]), indent=2)
     if "mean_cpu_percent" in summary:
         out.item("mean CPU", f"{summary['mean_cpu_percent']:g}% of a core", indent=2)
     if "peak_threads" in summary:
@@ -273,7 +274,7 @@ def _usage(record: TrialRecord, out: Sections) -> None:
     for index, gpu in (summary.get("gpus") or {}).items():
         parts = []
         if "peak_memory" in gpu:
-            parts.append(f"peak memory {display.size(gpu['peak_memory'])}")
+            parts.append(f"peak memory {readable.size(gpu['peak_memory'])}")
         if "mean_utilization" in gpu:
             parts.append(f"mean utilization {gpu['mean_utilization']:g}%")
         out.item(f"gpu {index}", ", ".join(parts), indent=2)
@@ -305,7 +306,7 @@ def render(record: TrialRecord, display: Display | None = None) -> str:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.record import with_iso_times
+    from kleio.core.reading.record import with_iso_times
 
     record = context.record(args.id)
     if args.json:

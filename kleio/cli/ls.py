@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _columns() -> list[Column]:
-    from kleio.core import clock
+    from kleio.core.model import clock
 
     return [
         Column("short_id", "ID"),
@@ -49,10 +49,16 @@ def execute(args: argparse.Namespace, context) -> int:
 
 
 def _list(args: argparse.Namespace, context) -> int:
-    from kleio.core import clock
-    from kleio.core.query import DOCUMENT_FIELDS, command_of, parent_of, query_trials, tags_of
-    from kleio.core.status import run_time
-    from kleio.core.trial import short_id
+    from kleio.core.model import clock
+    from kleio.core.model.status import run_time
+    from kleio.core.model.trial import short_id
+    from kleio.core.reading.query import (
+        DOCUMENT_FIELDS,
+        command_of,
+        parent_of,
+        query_trials,
+        tags_of,
+    )
     from kleio.store.base import LISTED_FIELDS
 
     # The configuration is read only when a condition or an order may need it: a listing

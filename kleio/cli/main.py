@@ -71,7 +71,7 @@ class _Parser(argparse.ArgumentParser):
         return self.formatter_class(prog=self.prog, width=_terminal_width() - 2)
 
     def error(self, message: str):  # one line and the usage, exit 2, like argparse
-        from kleio.core.programs import which
+        from kleio.core.capture.programs import which
         from kleio.store import mask_address
 
         self.print_usage(sys.stderr)
@@ -173,7 +173,7 @@ def main(
         stdout.write(f"kleio {__version__}\n")
         return 0
     from kleio.cli.context import Context
-    from kleio.core.errors import KleioError
+    from kleio.core.model.errors import KleioError
     from kleio.store import StoreError
 
     not_text = next((word for word in argv if not _is_text(word)), None)

@@ -20,8 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import clock
-    from kleio.core.curation import add_note, notes_of
+    from kleio.core.curation.notes import add_note, notes_of
+    from kleio.core.model import clock
 
     record = context.record(args.id)
     if args.text is not None:

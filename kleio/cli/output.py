@@ -10,7 +10,7 @@ The conventions, the same for every command:
   human units; on a terminal it fits its width (the widest of the columns that may be
   cut, such as the command or the tags, ends with ``…``) and statuses are coloured
   unless ``NO_COLOR`` is set or ``--no-color`` given. Piped, lines are never cut.
-- JSON is strict JSON (:mod:`kleio.core.strict_json`): the floats it cannot hold are
+- JSON is strict JSON (:mod:`kleio.core.reading.strict_json`): the floats it cannot hold are
   written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
 """
 
@@ -25,8 +25,8 @@ import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
-from kleio.core.strict_json import ROW_SEPARATOR, json_text, row_encoder, rows_encoder
-from kleio.record import Record
+from kleio.core.reading.strict_json import ROW_SEPARATOR, json_text, row_encoder, rows_encoder
+from kleio.value import Value
 
 FORMATS = ("table", "csv", "json")
 
@@ -70,7 +70,7 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
     display_options(parser)
 
 
-class Display(Record):
+class Display(Value):
     """How values are shown to a person: the time zone, colours, the terminal's width
     (None when the output is not a terminal: nothing is cut)."""
 
@@ -85,7 +85,7 @@ class Display(Record):
         self.zone, self.color, self.width = zone, color, width
 
     def time(self, seconds: float | None, precise: bool = False) -> str:
-        from kleio.core import clock
+        from kleio.core.model import clock
 
         return clock.iso(seconds, precise=precise, zone=self.zone)
 
@@ -113,13 +113,13 @@ class Display(Record):
 
     def zoned(self, seconds: float | None) -> str:
         """A time with its zone, where no header names it: ``2026-11-26 04:02:09 UTC``."""
-        from kleio.core import clock
+        from kleio.core.model import clock
 
         return "-" if seconds is None else f"{self.time(seconds)} {clock.zone_label(self.zone)}"
 
     @property
     def zone_label(self) -> str:
-        from kleio.core import clock
+        from kleio.core.model import clock
 
         return clock.zone_label(self.zone)
 
@@ -131,8 +131,8 @@ class Display(Record):
 
 def display_of(args: argparse.Namespace, stream: IO[str]) -> Display:
     """The :class:`Display` of a command's options and environment, for ``stream``."""
-    from kleio.core import clock
-    from kleio.core.errors import SettingsError
+    from kleio.core.model import clock
+    from kleio.core.model.errors import SettingsError
 
     terminal = _is_terminal(stream)
     if getattr(args, "local_time", False):
@@ -199,7 +199,7 @@ def _rounded(value: Any) -> Any:
     return value
 
 
-class Column(Record):
+class Column(Value):
     """A column of a listing: ``key`` in each row, ``header`` above it in a table, and
     how a table shows its values (CSV and JSON have the raw value).
 
@@ -277,7 +277,7 @@ def output_rows(
 
 
 def output_json_pages(stream: IO[str], pages: Iterable[list[dict[str, Any]]]) -> None:
-    """Print rows read from JSON (see :func:`~kleio.core.strict_json.rows_encoder`),
+    """Print rows read from JSON (see :func:`~kleio.core.reading.strict_json.rows_encoder`),
     given page by page, as :func:`output_rows` prints them in JSON, byte for byte."""
     encode = rows_encoder()
     _write_json(stream, (encode(page) for page in pages if page))
@@ -285,7 +285,7 @@ def output_json_pages(stream: IO[str], pages: Iterable[list[dict[str, Any]]]) ->
 
 def _write_json(stream: IO[str], texts: Iterable[str]) -> None:
     """A JSON list of the rows whose ``texts`` (each of one row or more, joined by
-    :data:`~kleio.core.strict_json.ROW_SEPARATOR`) are given, one row a line."""
+    :data:`~kleio.core.reading.strict_json.ROW_SEPARATOR`) are given, one row a line."""
     empty = True
     for text in texts:
         stream.write(("[\n  " if empty else ROW_SEPARATOR) + text)
@@ -294,7 +294,7 @@ def _write_json(stream: IO[str], texts: Iterable[str]) -> None:
 
 
 def _with_iso_times(row: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    from kleio.core import clock
+    from kleio.core.model import clock
 
     converted = dict(row)
     for key in keys:

@@ -62,8 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.errors import SettingsError
-    from kleio.core.series import chosen_keys, plot_curves
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.reading.series import chosen_keys, plot_curves
 
     keys = chosen_keys(args.y)
     output = args.output
@@ -101,7 +101,7 @@ def execute(args: argparse.Namespace, context) -> int:
 def _matplotlib():
     """matplotlib, imported here only (it costs half a second); a one-line error naming
     the extra to install when it is missing."""
-    from kleio.core.errors import KleioError
+    from kleio.core.model.errors import KleioError
 
     try:
         import matplotlib
@@ -145,7 +145,7 @@ def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace) -> No
         try:
             figure.savefig(output)
         except OSError as error:
-            from kleio.core.errors import KleioError
+            from kleio.core.model.errors import KleioError
 
             raise KleioError(f"cannot write {output}: {error.strerror or error}") from None
 

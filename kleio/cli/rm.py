@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _ask(context, question: str) -> bool:
     stdin = sys.stdin
     if stdin is None or not stdin.isatty():
-        from kleio.core.errors import SettingsError
+        from kleio.core.model.errors import SettingsError
 
         raise SettingsError(
             "kleio rm asks before deleting, and no terminal is there to answer: "
@@ -44,12 +44,13 @@ def _ask(context, question: str) -> bool:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core import clock, display
-    from kleio.core.errors import SettingsError
-    from kleio.core.removal import finish_pending_deletions, plan_removal, remove_trials
-    from kleio.core.selection import select_trials
-    from kleio.core.status import observed_status
-    from kleio.core.trial import short_id
+    from kleio.core.curation.removal import finish_pending_deletions, plan_removal, remove_trials
+    from kleio.core.model import clock
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.model.status import observed_status
+    from kleio.core.model.trial import short_id
+    from kleio.core.reading import readable
+    from kleio.core.reading.selection import select_trials
 
     selection = arguments.trial_selection(args)
     if not (selection.ids or selection.tags or selection.statuses or selection.project):
@@ -61,7 +62,7 @@ def execute(args: argparse.Namespace, context) -> int:
     finished = [] if args.dry_run else finish_pending_deletions(store)
     if finished:
         context.notify(
-            f"finished deleting {display.count(len(finished), 'trial')} an interrupted "
+            f"finished deleting {readable.count(len(finished), 'trial')} an interrupted "
             f"`kleio rm` left: {', '.join(short_id(trial_id) for trial_id in finished)}"
         )
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
@@ -79,8 +80,8 @@ def execute(args: argparse.Namespace, context) -> int:
             f"{clock.iso(document.get('created'))}  {command}\n"
         )
     summary = (
-        f"{display.count(len(plan.trials), 'trial')}, {display.count(plan.events, 'event')}, "
-        f"{display.count(plan.artifacts, 'artifact')} ({display.size(plan.bytes)} of blobs)"
+        f"{readable.count(len(plan.trials), 'trial')}, {readable.count(plan.events, 'event')}, "
+        f"{readable.count(plan.artifacts, 'artifact')} ({readable.size(plan.bytes)} of blobs)"
     )
     if args.dry_run:
         context.notify(f"would delete {summary}")
@@ -89,5 +90,5 @@ def execute(args: argparse.Namespace, context) -> int:
         context.notify("nothing deleted")
         return 1
     count = remove_trials(store, plan, lease)
-    context.notify(f"deleted {display.count(count, 'trial')}; `kleio gc` gives their space back")
+    context.notify(f"deleted {readable.count(count, 'trial')}; `kleio gc` gives their space back")
     return 0

@@ -41,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.errors import KleioError, UnknownTrial
-    from kleio.core.trial import resolve_trial
+    from kleio.core.model.errors import KleioError, UnknownTrial
+    from kleio.core.model.trial import resolve_trial
 
     command = args.command
     run = arguments.runner(args, context)

@@ -22,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.errors import KleioError
-    from kleio.core.status import observed_status
-    from kleio.core.trial import short_id
+    from kleio.core.model.errors import KleioError
+    from kleio.core.model.status import observed_status
+    from kleio.core.model.trial import short_id
 
     command = args.command
     if not command:

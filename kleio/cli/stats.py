@@ -42,9 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.commandline import parse_assignment
-    from kleio.core.errors import SettingsError
-    from kleio.core.statistics import META_KEYS, statistic_pages, statistics_of
+    from kleio.core.model.commandline import parse_assignment
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.reading.statistics import META_KEYS, statistic_pages, statistics_of
 
     if args.resources and args.with_meta:
         raise SettingsError(
@@ -136,7 +136,7 @@ def _print_pages(context, pages) -> None:
 def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen) -> None:
     """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
     order: each row's keys in the order of their first appearance (see :func:`_key_order`)."""
-    from kleio.core.statistics import META_KEYS, matches
+    from kleio.core.reading.statistics import META_KEYS, matches
 
     order_of = _key_order()
     wanted = None if chosen is None else chosen + [k for k in META_KEYS if k not in chosen]

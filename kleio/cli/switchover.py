@@ -19,8 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.status import switch_over
-    from kleio.core.trial import resolve_trial, short_id
+    from kleio.core.model.status import switch_over
+    from kleio.core.model.trial import resolve_trial, short_id
 
     document = resolve_trial(context.store, args.id)
     switch_over(context.store, document["_id"])

@@ -16,8 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.errors import KleioError
-    from kleio.core.spool import pending_spools, replay_trial_spools, spool_folder
+    from kleio.core.model.errors import KleioError
+    from kleio.core.running.spool import pending_spools, replay_trial_spools, spool_folder
     from kleio.store import StoreError
 
     folder = spool_folder(context.settings.home)

@@ -22,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.curation import change_tags
-    from kleio.core.errors import SettingsError
-    from kleio.core.trial import short_id
+    from kleio.core.curation.notes import change_tags
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.model.trial import short_id
 
     ids = [word for word in args.words if not word.startswith(("+", "-"))]
     add = [word[1:] for word in args.words if word.startswith("+")]

@@ -51,8 +51,8 @@ def _last_lines(chunks, count: int) -> bytes:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.output import output_bytes
-    from kleio.core.status import ACTIVE
+    from kleio.core.model.printed import output_bytes
+    from kleio.core.model.status import ACTIVE
 
     record = context.record(args.id)
     kinds = ["stdout", "stderr"] if args.stderr else ["stdout"]

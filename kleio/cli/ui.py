@@ -43,7 +43,7 @@ def execute(args: argparse.Namespace, context) -> int:
 
     settings = context.settings
     if not 0 <= args.port <= 65535:
-        from kleio.core.errors import SettingsError
+        from kleio.core.model.errors import SettingsError
 
         raise SettingsError(f"--port must be from 0 to 65535, not {args.port}")
     database = mask_address(settings.db_address)

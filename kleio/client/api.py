@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kleio.core.record import TrialRecord
-from kleio.core.settings import Settings, load_settings
+from kleio.core.model.settings import Settings, load_settings
+from kleio.core.reading.record import TrialRecord
 from kleio.store import Store, open_store
 
 _STORES: dict[tuple[str, str], Store] = {}
@@ -131,10 +131,10 @@ class Trial:
 def load_trial(id_or_prefix: str, *, _record: TrialRecord | None = None, **settings: Any) -> Trial:
     """The trial whose id is or starts with ``id_or_prefix``.
 
-    Raises ``kleio.core.errors.UnknownTrial`` or ``AmbiguousTrial`` (listing candidates).
+    Raises ``kleio.core.model.errors.UnknownTrial`` or ``AmbiguousTrial`` (listing candidates).
     ``settings`` may give ``db_address``, ``db_name`` or ``home`` as the command's flags do.
     """
-    from kleio.core.trial import resolve_trial
+    from kleio.core.model.trial import resolve_trial
 
     if _record is not None:
         store, lease = _record.store, _record.lease
@@ -153,7 +153,7 @@ def list_trials(
     **settings: Any,
 ) -> list[Trial]:
     """Trials matching every filter given, newest first (``status`` may be ``"lost"``)."""
-    from kleio.core.selection import Selection, select_trials
+    from kleio.core.reading.selection import Selection, select_trials
 
     resolved = load_settings(settings)
     store = _store(resolved)
@@ -199,9 +199,9 @@ def compare(
 
         kleio.compare(tags="sweep", where="loss:min<0.1", sort="loss:min", limit=5)
     """
-    from kleio.core.comparison import compare_trials
-    from kleio.core.query import Query, parse_since
-    from kleio.core.selection import Selection
+    from kleio.core.reading.comparison import compare_trials
+    from kleio.core.reading.query import Query, parse_since
+    from kleio.core.reading.selection import Selection
 
     resolved = load_settings(settings)
     store = _store(resolved)

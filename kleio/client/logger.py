@@ -16,7 +16,7 @@ under ``$KLEIO_HOME/spool`` that is replayed when the database answers again (an
 ``kleio sync``); when the spool cannot be written either (a full disk), they are held
 in memory, within a bound, and retried: logging never raises because of the database.
 What could not be journalled is said on stderr and told to ``kleio``
-(:mod:`kleio.core.losses`).
+(:mod:`kleio.core.running.losses`).
 
 A process whose ``kleio`` is gone writes into the trial only while the trial is still
 its execution's: once another execution may take it over, it journals nothing more.
@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 from kleio.client.values import checked_values
 
 if TYPE_CHECKING:
-    from kleio.core.trial import TrialDocument
+    from kleio.core.model.trial import TrialDocument
 
 #: Statistics held in memory at most while the database and the spool take none.
 _BACKLOG = 1_000_000
@@ -73,13 +73,13 @@ class _Outside:
         self._warn("artifacts are not saved")
 
     def resource(self, path: Any, attributes: dict[str, Any]) -> dict[str, Any]:
-        from kleio.core.artifacts import describe_resource
+        from kleio.core.model.artifacts import describe_resource
 
         self._warn("resources are not recorded")
         return describe_resource(path)
 
     def load_statistics(self, where: dict[str, Any]):
-        from kleio.core.statistics import Statistics
+        from kleio.core.reading.statistics import Statistics
 
         return Statistics()
 
@@ -103,10 +103,10 @@ class _Inside:
     """Under Kleio: journal everything in the trial's store."""
 
     def __init__(self, trial_id: str) -> None:
-        from kleio.core.journal import EventWriter
-        from kleio.core.settings import load_settings
-        from kleio.core.sink import EventSink, leaving_time
-        from kleio.core.spool import spool_folder
+        from kleio.core.model.journal import EventWriter
+        from kleio.core.model.settings import load_settings
+        from kleio.core.running.sink import EventSink, leaving_time
+        from kleio.core.running.spool import spool_folder
 
         self.trial_id = trial_id
         self.pid = os.getpid()
@@ -186,14 +186,14 @@ class _Inside:
             )
         missing = sink.lost + sink.refused + Counter(artifact=self._lost_artifacts)
         if +missing:
-            from kleio.core.losses import describe, tell_kleio
+            from kleio.core.running.losses import describe, tell_kleio
 
             reason = "; ".join(dict.fromkeys(sink.reasons.values())) or "unknown"
             _say(f"{describe(missing)} of trial {label} were not journalled ({reason})")
             tell_kleio(missing, reason)
 
     def _patiently(self, action, patience: float):
-        from kleio.core.sink import retrying
+        from kleio.core.running.sink import retrying
 
         return retrying(action, patience)
 
@@ -215,7 +215,7 @@ class _Inside:
         self._sink.wait_below(_AHEAD // 2)
 
     def artifact(self, filename: str, artifact: Any, attributes: dict[str, Any]) -> None:
-        from kleio.core.artifacts import put_artifact
+        from kleio.core.model.artifacts import put_artifact
         from kleio.store.base import StoreError
 
         moment = time.time()
@@ -258,7 +258,7 @@ class _Inside:
         attributes: dict[str, Any],
         moment: float,
     ) -> dict[str, Any]:
-        from kleio.core.spool import spool_artifact
+        from kleio.core.running.spool import spool_artifact
 
         if start is not None:
             source.seek(start)
@@ -266,14 +266,14 @@ class _Inside:
         return spool_artifact(self._spool, self.trial_id, filename, source, attributes, moment)
 
     def resource(self, path: Any, attributes: dict[str, Any]) -> dict[str, Any]:
-        from kleio.core.artifacts import describe_resource
+        from kleio.core.model.artifacts import describe_resource
 
         description = {**describe_resource(path), "attributes": attributes}
         self._put(("resource", time.time(), description))
         return description
 
     def _document(self) -> TrialDocument:
-        from kleio.core.errors import UnknownTrial
+        from kleio.core.model.errors import UnknownTrial
 
         document = self._patiently(lambda: self._open_store().get_trial(self.trial_id), 30.0)
         if document is None:
@@ -281,14 +281,14 @@ class _Inside:
         return document
 
     def load_statistics(self, where: dict[str, Any]):
-        from kleio.core.statistics import statistics_of
+        from kleio.core.reading.statistics import statistics_of
 
         self._sink.flush(timeout=30)
         document = self._document()
         return self._patiently(lambda: statistics_of(self._open_store(), document, where), 30.0)
 
     def load_artifacts(self, filename: str | None, where: dict[str, Any]) -> list:
-        from kleio.core.artifacts import find_artifacts
+        from kleio.core.model.artifacts import find_artifacts
 
         document = self._document()
         return self._patiently(
@@ -427,7 +427,7 @@ class _Holder:
     """
 
     def __init__(self, trial_id: str, lease: float, open_store: Any):
-        from kleio.core.losses import LAUNCHER
+        from kleio.core.running.losses import LAUNCHER
 
         self._trial, self._lease, self._open_store = trial_id, lease, open_store
         self._margin = min(lease / 4, 5.0)
@@ -460,7 +460,7 @@ class _Holder:
     def _document_holds(self, expiring: bool) -> bool:
         """The trial is still this execution's; with ``expiring`` (nobody renews the
         lease any more), for longer than the margin."""
-        from kleio.core import status as st
+        from kleio.core.model import status as st
         from kleio.store.base import StoreError
 
         try:
@@ -560,13 +560,6 @@ def _preload() -> None:
     leaves no import in progress for the logger's thread or first use to be caught in.
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
-    import kleio.core.artifacts
-    import kleio.core.journal
-    import kleio.core.losses
-    import kleio.core.settings
-    import kleio.core.sink
-    import kleio.core.statistics
-    import kleio.core.status  # noqa: F401 - the logger imports these lazily
     from kleio.store import StoreError, backend_class
     from kleio.store.base import orjson_module
 

@@ -64,7 +64,7 @@ Reading large data
 Deleting
     A trial's document, its events (with their summaries) and each blob are deleted by
     separate calls, each atomic on its own: the caller orders them so that an
-    interruption leaves something it can finish (see ``kleio.core.removal``).
+    interruption leaves something it can finish (see ``kleio.core.curation.removal``).
     :meth:`Store.reclaim` gives the space of deleted data back.
 Errors
     Every backend failure is a :class:`StoreError` with a one-line message in which a
@@ -87,7 +87,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
-from kleio.record import Record
+from kleio.value import Value
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
 BLOB_CHUNK_SIZE = 255 * 1024
@@ -201,7 +201,7 @@ LISTED_FIELDS = (
 )
 
 
-class TrialQuery(Record):
+class TrialQuery(Value):
     """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
 
     Every filter given must match: ``id_prefix`` starts the id; ``status`` is any of the

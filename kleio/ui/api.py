@@ -3,12 +3,12 @@
 Each public method of :class:`Dashboard` is one endpoint of ``/api/`` (see
 :mod:`kleio.ui.server` for the routes) and takes the query's parameters as
 ``urllib.parse.parse_qs`` gives them. The trials list is ``kleio compare``'s rows
-(:mod:`kleio.core.comparison`), a trial is ``kleio info``'s record
-(:mod:`kleio.core.record`), curves are ``kleio plot``'s (:mod:`kleio.core.series`):
+(:mod:`kleio.core.reading.comparison`), a trial is ``kleio info``'s record
+(:mod:`kleio.core.reading.record`), curves are ``kleio plot``'s (:mod:`kleio.core.reading.series`):
 the dashboard is another face of the same core, and shows what the commands show.
 
 Times are ISO 8601 UTC (``Z``) and floats JSON cannot hold are strings, as in every
-JSON Kleio writes (:mod:`kleio.core.strict_json`), but for curves, whose points are
+JSON Kleio writes (:mod:`kleio.core.reading.strict_json`), but for curves, whose points are
 plain numbers (only finite numbers are drawn).
 """
 
@@ -21,11 +21,11 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from kleio.core.errors import KleioError, SettingsError
-from kleio.core.record import TrialRecord
-from kleio.core.series import Columns, read_columns
-from kleio.core.summaries import STATISTIC
-from kleio.core.trial import TrialDocument, short_id
+from kleio.core.model.errors import KleioError, SettingsError
+from kleio.core.model.trial import TrialDocument, short_id
+from kleio.core.reading.record import TrialRecord
+from kleio.core.reading.series import Columns, read_columns
+from kleio.core.reading.summaries import STATISTIC
 from kleio.store.base import Store
 
 Params = Mapping[str, Sequence[str]]
@@ -72,10 +72,10 @@ class NotFound(KleioError):
 
 
 class ColumnCache:
-    """The statistics of the trials drawn lately (:class:`~kleio.core.series.Columns`),
+    """The statistics of the trials drawn lately (:class:`~kleio.core.reading.series.Columns`),
     so that drawing another key, or a running trial again, reads only what was logged
     since; every ``recount`` seconds a trial's statistics are counted too, which finds
-    those a spool replayed late (see :func:`~kleio.core.series.read_columns`). The least
+    those a spool replayed late (see :func:`~kleio.core.reading.series.read_columns`). The least
     recently drawn are forgotten past ``limit`` numbers."""
 
     def __init__(self, limit: int = COLUMNS_LIMIT, recount: float = RECOUNT):
@@ -142,8 +142,8 @@ class Dashboard:
         return {"version": self.version, "database": self.database, "read_only": True}
 
     def _query(self, params: Params, limit: int | None = None):
-        from kleio.core.query import Query, parse_since
-        from kleio.core.selection import Selection, split_statuses, split_tags
+        from kleio.core.reading.query import Query, parse_since
+        from kleio.core.reading.selection import Selection, split_statuses, split_tags
 
         since = _one(params, "since")
         selection = Selection(
@@ -161,8 +161,8 @@ class Dashboard:
         """One page of ``kleio compare``'s rows: the same selection (``ids``, ``tags``,
         ``status``, ``project``, ``since``, ``where``), ``sort``, ``keys`` and ``all``,
         then ``offset`` and ``limit``."""
-        from kleio.core.comparison import compare_trials
-        from kleio.core.strict_json import json_ready
+        from kleio.core.reading.comparison import compare_trials
+        from kleio.core.reading.strict_json import json_ready
 
         keys = _one(params, "keys")
         comparison = compare_trials(
@@ -187,8 +187,8 @@ class Dashboard:
 
     # -- one trial ---------------------------------------------------------------------
     def _record(self, trial: str) -> TrialRecord:
-        from kleio.core.errors import UnknownTrial
-        from kleio.core.trial import resolve_trial
+        from kleio.core.model.errors import UnknownTrial
+        from kleio.core.model.trial import resolve_trial
 
         try:
             document = resolve_trial(self.store, trial)
@@ -200,20 +200,20 @@ class Dashboard:
         """Everything ``kleio info --json`` shows, and for the page: the command line,
         the configuration as typed entries, the recorded diff, the ancestors and
         children with their statuses, and the summary of each statistic key."""
-        from kleio.core import display
-        from kleio.core.query import flatten
-        from kleio.core.record import with_iso_times
-        from kleio.core.repository import recorded_diff
-        from kleio.core.status import observed_status
-        from kleio.core.strict_json import json_ready
-        from kleio.core.summaries import view_summaries
+        from kleio.core.model.status import observed_status
+        from kleio.core.reading import readable
+        from kleio.core.reading.query import flatten
+        from kleio.core.reading.record import with_iso_times
+        from kleio.core.reading.repository import recorded_diff
+        from kleio.core.reading.strict_json import json_ready
+        from kleio.core.reading.summaries import view_summaries
 
         record = self._record(trial)
         document = record.document
         answer = with_iso_times(record.as_dict())
         answer["command"] = shlex.join(document.get("commandline") or [])
         answer["configuration_entries"] = [
-            {"key": key, "value": display.value(value), "type": _type_name(value)}
+            {"key": key, "value": readable.value(value), "type": _type_name(value)}
             for key, value in flatten(document.get("configuration") or {}).items()
         ]
         diff = recorded_diff(self.store, document.get("version") or {})
@@ -248,7 +248,7 @@ class Dashboard:
         """The end of the trial's output (its last ``OUTPUT_TAIL`` bytes), or, given the
         ``cursor`` of a former answer, what it printed since: ``{"pieces": [{"kind",
         "text"}], "cursor", "truncated", "status"}``. ``stderr=1`` adds stderr."""
-        from kleio.core.output import output_bytes
+        from kleio.core.model.printed import output_bytes
 
         record = self._record(trial)
         kinds = ["stdout", "stderr"] if _one(params, "stderr") in ("1", "true") else ["stdout"]
@@ -285,7 +285,7 @@ class Dashboard:
 
     def artifact(self, trial: str, blob: str):
         """The artifact ``blob`` of the trial's view (an
-        :class:`~kleio.core.artifacts.Artifact`); any other blob is not found."""
+        :class:`~kleio.core.model.artifacts.Artifact`); any other blob is not found."""
         record = self._record(trial)
         for artifact in record.artifacts:
             if artifact.id == blob:
@@ -302,10 +302,10 @@ class Dashboard:
     def keys(self, params: Params) -> dict[str, Any]:
         """The statistic keys of the ``trials`` that hold numbers (what a curve may
         draw), and what the x axis may be; ``kind=usage``: those of resource samples."""
-        from kleio.core.query import Query
-        from kleio.core.selection import Selection, select_trials
-        from kleio.core.series import STEP, TIME
-        from kleio.core.summaries import view_summaries
+        from kleio.core.reading.query import Query
+        from kleio.core.reading.selection import Selection, select_trials
+        from kleio.core.reading.series import STEP, TIME
+        from kleio.core.reading.summaries import view_summaries
 
         kind = self._kind(params)
         ids = [word for word in _list(params, "trials") if word]
@@ -331,9 +331,9 @@ class Dashboard:
         "key", "label", "x": [...], "y": [...], "points", "branch_points"}], "missing"}``.
         ``kind=usage`` draws resource samples instead of statistics.
         """
-        from kleio.core.query import Query
-        from kleio.core.selection import Selection
-        from kleio.core.series import STEP, plot_curves
+        from kleio.core.reading.query import Query
+        from kleio.core.reading.selection import Selection
+        from kleio.core.reading.series import STEP, plot_curves
 
         kind = self._kind(params)
         ids = [word for word in _list(params, "trials") if word]

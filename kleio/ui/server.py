@@ -37,7 +37,7 @@ from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from kleio.core.errors import KleioError, UnknownTrial
+from kleio.core.model.errors import KleioError, UnknownTrial
 from kleio.store.base import StoreError
 from kleio.ui.api import Dashboard, NotFound
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core.transfer import export_trials, import_trials
+from kleio.core.curation.transfer import export_trials, import_trials
 from kleio.store import open_store
 from tests.conftest import commit, git
 from tests.helpers import (
@@ -459,7 +459,7 @@ def test_an_interrupted_rm_hides_the_trial_and_running_again_finishes(fresh, mon
 
 
 def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, monkeypatch):
-    from kleio.core import transfer
+    from kleio.core.curation import transfer
 
     archive = fresh.project.parent / "one.tar"
     fresh.ok("export", fresh.short("c"), "-o", str(archive))
@@ -485,7 +485,7 @@ def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, mo
 
 
 def test_gc_removes_what_deleted_trials_left(fresh):
-    from kleio.core.removal import collect_garbage
+    from kleio.core.curation.removal import collect_garbage
 
     orphan = "0" * 32
     with fresh.store() as store:
@@ -721,6 +721,29 @@ def test_importing_a_file_that_is_not_a_whole_export_imports_nothing(sweep, tmp_
     assert json.loads(listed.stdout) == []
     with open_store(target["KLEIO_DB_ADDRESS"]) as store:
         assert store.event_trials() == set()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"{not json\n", b'{"kind": "statistic", "key": "k"}\n', b'{"text": "\xff\xfe"}\n', b"[]\n"],
+    ids=["not-json", "missing-keys", "not-utf-8", "not-an-object"],
+)
+def test_an_archive_with_a_damaged_event_line_is_refused_in_one_line(sweep, tmp_path, damage):
+    target = {**sweep.env, "KLEIO_DB_ADDRESS": str(tmp_path / "t.db"), "KLEIO_DB_NAME": "kleio"}
+    archive = tmp_path / "all.tar"
+    sweep.ok("export", "-o", str(archive))
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(archive) as whole, tarfile.open(damaged, "w") as copy:
+        for member in whole.getmembers():
+            data = whole.extractfile(member).read()
+            if "/events-" in member.name:
+                data = damage + data
+                member.size = len(data)
+            copy.addfile(member, io.BytesIO(data))
+    one_line_error(
+        run_kleio("import", str(damaged), env=target, cwd=sweep.project),
+        "is damaged: an event of trial",
+    )
 
 
 # -- code that is not at hand ----------------------------------------------------------

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from kleio.cli import arguments
 from kleio.cli.main import _subparser, build_parser
 from kleio.cli.output import Display, _cut, _fitted, number, table
-from kleio.core.clock import zone_named
+from kleio.core.model.clock import zone_named
 
 
 @pytest.fixture(scope="module")

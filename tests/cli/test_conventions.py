@@ -15,7 +15,7 @@ import pytest
 
 import kleio
 from kleio.cli.main import COMMANDS, build_parser
-from kleio.core import clock
+from kleio.core.model import clock
 from tests.conftest import write_script
 from tests.helpers import KLEIO, invoke, text, trial_id_in
 

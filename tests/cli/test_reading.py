@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core import clock
+from kleio.core.model import clock
 from tests.conftest import TRAIN, commit, git, write_script
 from tests.helpers import (
     clean_environment,

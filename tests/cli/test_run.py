@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core.output import output_bytes
+from kleio.core.model.printed import output_bytes
 from tests.conftest import commit, git, write_script
 from tests.helpers import start_kleio, text, trial_id_in, wait_for
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from kleio.core.signals import ANSWER_WINDOW, Delivery, Forwarder, Terminal, disposition
+from kleio.core.running.signals import ANSWER_WINDOW, Delivery, Forwarder, Terminal, disposition
 from tests.conftest import write_script
 from tests.helpers import KLEIO, start_kleio, text, trial_id_in, wait_for
 
@@ -258,7 +258,7 @@ def test_dispositions_are_read_from_proc():
 
 ARRIVING_MEANWHILE = """\
 import inspect, os, signal, subprocess, sys
-from kleio.core.signals import Forwarder, Terminal
+from kleio.core.running.signals import Forwarder, Terminal
 
 script = subprocess.Popen(["sleep", "30"], start_new_session=True, stdout=subprocess.DEVNULL)
 forwarder = Forwarder(script.pid, Terminal())

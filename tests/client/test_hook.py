@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kleio.core.hook import HOOK_FOLDER, HookChannel
+from kleio.core.capture.hook import HOOK_FOLDER, HookChannel
 
 SHOW = (
     "import sys, os; "
@@ -118,7 +118,7 @@ def test_values_keep_their_types_through_the_pipe(tmp_path):
 
 
 def test_the_hook_goes_to_python_commands_that_read_pythonpath_and_site():
-    from kleio.core.hook import hook_wanted
+    from kleio.core.capture.hook import hook_wanted
 
     assert hook_wanted(["python", "train.py"], {})
     assert hook_wanted(["python3.11", "-u", "-W", "error", "-m", "pkg.train"], {})
@@ -131,7 +131,7 @@ def test_the_hook_goes_to_python_commands_that_read_pythonpath_and_site():
 
 
 def test_the_hook_buffers_stdout_only_where_kleio_made_it_unbuffered():
-    from kleio.core.hook import buffering_wanted
+    from kleio.core.capture.hook import buffering_wanted
 
     assert buffering_wanted(["python", "train.py"], {})
     assert buffering_wanted(["python3", "-B", "-m", "pkg.train"], {})

@@ -269,8 +269,8 @@ def test_a_statistic_no_backend_stores_is_refused_at_the_call_and_the_rest_is_ke
 def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_the_rest(
     env, wire_server
 ):
-    from kleio.core.journal import EventWriter
-    from kleio.core.spool import new_spool_path, spool_folder, write_spool
+    from kleio.core.model.journal import EventWriter
+    from kleio.core.running.spool import new_spool_path, spool_folder, write_spool
 
     name = unique_database_name()
     env = {**env, "KLEIO_DB_ADDRESS": wire_server.uri, "KLEIO_DB_NAME": name}

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from kleio.core.commandline import (
+from kleio.core.model.commandline import (
     ConfigFileError,
     configuration_of,
     split_command,
     typed,
     with_options,
 )
-from kleio.core.errors import KleioError
+from kleio.core.model.errors import KleioError
 
 
 def configuration(*argv: str, cwd=None) -> dict:

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from kleio.core.commandline import (
+from kleio.core.model.commandline import (
     MAX_CONFIG_DEPTH,
     MAX_CONFIG_VALUES,
     ConfigFileError,
     configuration_of,
     split_command,
 )
-from kleio.core.settings import SettingsError, read_config_file
+from kleio.core.model.settings import SettingsError, read_config_file
 
 
 def laughs(levels: int) -> str:

@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from kleio.core.losses import REPORT, LossReport, describe
+from kleio.core.running.losses import REPORT, LossReport, describe
 
 TELL = (
-    "import sys; from kleio.core.losses import tell_kleio; "
+    "import sys; from kleio.core.running.losses import tell_kleio; "
     "tell_kleio({'statistic': int(sys.argv[1]), 'artifact': 0}, 'database or disk is full')"
 )
 
@@ -46,7 +46,7 @@ def test_a_descriptor_that_is_not_the_pipe_is_never_written(report, tmp_path):
     # A process that did not inherit the pipe may have a file of its own at that number.
     target = tmp_path / "a file of the script"
     code = (
-        "import os, sys; from kleio.core.losses import tell_kleio; "
+        "import os, sys; from kleio.core.running.losses import tell_kleio; "
         f"fd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT); "
         f"os.environ[{REPORT!r}] = f'{{fd}}:' + sys.argv[1].split(':')[1]; "
         "os.environ.pop('KLEIO_PID'); tell_kleio({'statistic': 1}, 'x')"

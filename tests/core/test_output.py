@@ -7,8 +7,9 @@ import random
 
 import pytest
 
-from kleio.core.journal import EventWriter
-from kleio.core.output import CHUNK, OutputRecorder, output_bytes, output_data, utf8_boundary
+from kleio.core.model.journal import EventWriter
+from kleio.core.model.printed import CHUNK, output_bytes, output_data
+from kleio.core.running.recorder import OutputRecorder, utf8_boundary
 
 #: One character of each UTF-8 length: 1, 2, 3 and 4 bytes.
 CHARACTERS = ["a", "\n", "é", "ß", "€", "中", "😀", "𝔘"]

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from kleio.core.programs import which
+from kleio.core.capture.programs import which
 
 
 def _program(path, runnable: bool = True):

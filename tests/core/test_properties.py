@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import from_dtype
 
 from kleio.client.values import checked_values
-from kleio.core.commandline import (
+from kleio.core.model.commandline import (
     CONFIG_SUFFIXES,
     as_assignment,
     configuration_of,
@@ -37,8 +37,8 @@ from kleio.core.commandline import (
     typed,
     with_options,
 )
-from kleio.core.strict_json import ROW_SEPARATOR, row_encoder, rows_encoder
-from kleio.core.trial import TrialSpec
+from kleio.core.model.trial import TrialSpec
+from kleio.core.reading.strict_json import ROW_SEPARATOR, row_encoder, rows_encoder
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
@@ -554,7 +554,7 @@ def test_a_page_of_statistics_is_printed_as_json_exactly_as_row_by_row(rows):
 
 
 def test_a_page_of_numbers_is_printed_at_once_small_floats_included(monkeypatch):
-    import kleio.core.strict_json as strict_json
+    import kleio.core.reading.strict_json as strict_json
 
     rows = [
         {"step": step, "loss": 1.0 / (step + 1), "tiny": -1.0 / (step + 1) ** 2, "lr": 3e-05}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kleio.core.query import (
+from kleio.core.reading.query import (
     Condition,
     Order,
     QueryError,

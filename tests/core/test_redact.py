@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kleio.core.commandline import configuration_of, split_command
-from kleio.core.redact import MASK, is_secret_name, mask_command, masked_value
+from kleio.core.capture.redact import MASK, is_secret_name, mask_command, masked_value
+from kleio.core.model.commandline import configuration_of, split_command
 
 
 @pytest.mark.parametrize(

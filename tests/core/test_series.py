@@ -9,9 +9,9 @@ import random
 
 import pytest
 
-from kleio.core.query import Query
-from kleio.core.selection import Selection
-from kleio.core.series import (
+from kleio.core.reading.query import Query
+from kleio.core.reading.selection import Selection
+from kleio.core.reading.series import (
     PER_BUCKET,
     SeriesError,
     downsample,

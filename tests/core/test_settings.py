@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core.errors import SettingsError
-from kleio.core.settings import load_settings
+from kleio.core.model.errors import SettingsError
+from kleio.core.model.settings import load_settings
 
 
 def write(path: Path, text: str) -> Path:

@@ -10,11 +10,12 @@ import time
 
 import pytest
 
-from kleio.core import sink as sink_module
-from kleio.core.journal import EventWriter
-from kleio.core.output import CHUNK, OutputRecorder
-from kleio.core.sink import EventSink
-from kleio.core.spool import read_spool, replay_spool, write_spool
+from kleio.core.model.journal import EventWriter
+from kleio.core.model.printed import CHUNK
+from kleio.core.running import sink as sink_module
+from kleio.core.running.recorder import OutputRecorder
+from kleio.core.running.sink import EventSink
+from kleio.core.running.spool import read_spool, replay_spool, write_spool
 from kleio.store import sqlite as sqlite_module
 from kleio.store.base import Event, StoreError, StoreUnavailable, event_key
 from kleio.store.sqlite import SQLiteStore

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core import environment
-from kleio.core.code import code_identity, code_snapshot, describe_code_change
-from kleio.core.commandline import split_command
-from kleio.core.environment import environment_snapshot, python_environment
-from kleio.core.host import host_snapshot, parse_gpu_query, scheduler_job
+from kleio.core.capture import environment
+from kleio.core.capture.code import code_identity, code_snapshot, describe_code_change
+from kleio.core.capture.environment import environment_snapshot, python_environment
+from kleio.core.capture.host import host_snapshot, parse_gpu_query, scheduler_job
+from kleio.core.model.commandline import split_command
 
 GPU_QUERY = Path(__file__).parent.parent / "fixtures" / "nvidia-smi" / "nvidia-smi-query.csv"
 

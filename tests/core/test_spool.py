@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from kleio.core.spool import (
+from kleio.core.running.spool import (
     pending_spools,
     replay_trial_spools,
     spool_artifact,
@@ -21,8 +21,8 @@ TRIAL = "a" * 32
 WRITER = """\
 import sys, time
 from pathlib import Path
-from kleio.core.journal import EventWriter
-from kleio.core.sink import EventSink
+from kleio.core.model.journal import EventWriter
+from kleio.core.running.sink import EventSink
 from kleio.store.base import StoreUnavailable
 
 class Down:

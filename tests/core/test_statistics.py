@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from kleio.core.statistics import STATISTICS_PAGE, statistic_pages, statistics_of
-from kleio.core.view import Segment
+from kleio.core.model.view import Segment
+from kleio.core.reading.statistics import STATISTICS_PAGE, statistic_pages, statistics_of
 from kleio.store.base import Event, StoreUnavailable, event_key
 
 

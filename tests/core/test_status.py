@@ -6,9 +6,9 @@ import multiprocessing
 
 import pytest
 
-from kleio.core import status as st
-from kleio.core.errors import TrialNotReservable
-from kleio.core.trial import TrialSpec, new_trial_document
+from kleio.core.model import status as st
+from kleio.core.model.errors import TrialNotReservable
+from kleio.core.model.trial import TrialSpec, new_trial_document
 from kleio.store.sqlite import SQLiteStore
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -121,8 +121,8 @@ def test_switching_over_a_trial_that_is_not_broken_is_an_error(store, trial_id):
 
 
 def _reserve(path: str, trial_id: str, go, results) -> None:
-    from kleio.core.errors import TrialNotReservable
-    from kleio.core.status import Worker, reserve_trial
+    from kleio.core.model.errors import TrialNotReservable
+    from kleio.core.model.status import Worker, reserve_trial
 
     store = SQLiteStore(path)
     store.get_trial(trial_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from kleio.core.summaries import view_summaries
-from kleio.core.view import read_view
+from kleio.core.model.view import read_view
+from kleio.core.reading.summaries import view_summaries
 from kleio.store.base import Event, event_key, summarise_events
 
 

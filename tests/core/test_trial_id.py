@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kleio.core.errors import AmbiguousTrial, UnknownTrial
-from kleio.core.trial import ID_LENGTH, TrialSpec, new_trial_document, resolve_trial, short_id
+from kleio.core.model.errors import AmbiguousTrial, UnknownTrial
+from kleio.core.model.trial import ID_LENGTH, TrialSpec, new_trial_document, resolve_trial, short_id
 
 SPEC = TrialSpec(
     project="mnist",

@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core.host import query_rows
-from kleio.core.usage import GPU_FIELDS, UsageSampler, gpu_usage, sample_interval, usage_summary
+from kleio.core.capture.host import query_rows
+from kleio.core.capture.usage import (
+    GPU_FIELDS,
+    UsageSampler,
+    gpu_usage,
+    sample_interval,
+    usage_summary,
+)
 
 NVIDIA_SMI = Path(__file__).parents[1] / "fixtures" / "nvidia-smi"
 UUID = "GPU-1c27f95c-baae-e316-605e-007c6d86f3a6"
@@ -57,7 +63,7 @@ def test_busy_and_unsupported_fields():
 
 
 def test_interval_from_option_environment_or_default():
-    from kleio.core.errors import SettingsError
+    from kleio.core.model.errors import SettingsError
 
     assert sample_interval(None, {}) == 10.0
     assert sample_interval(None, {"KLEIO_SAMPLE_INTERVAL": "0.5"}) == 0.5

@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from kleio.core.launcher import _Watcher
+from kleio.core.running.launcher import _Watcher
 
 
 def _state(pid: int) -> str | None:

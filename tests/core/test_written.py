@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from kleio.core.code import sha256_file
-from kleio.core.commandline import configuration_of, split_command
-from kleio.core.written import WatchedFiles, own_outputs
+from kleio.core.capture.code import sha256_file
+from kleio.core.capture.written import WatchedFiles, own_outputs
+from kleio.core.model.commandline import configuration_of, split_command
 
 
 def document(tmp_path, *words: str, outputs=None) -> dict:

@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from kleio.core.commandline import configuration_of, split_command
-from kleio.core.trial import TrialSpec
+from kleio.core.model.commandline import configuration_of, split_command
+from kleio.core.model.trial import TrialSpec
 from kleio.store.base import Store
 
 

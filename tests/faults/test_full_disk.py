@@ -31,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kleio.core import status as st
+from kleio.core.model import status as st
 from tests.conftest import commit, git, write_script
 from tests.helpers import KLEIO, clean_environment
 
@@ -105,7 +105,7 @@ code = kleio.wait()
 reader.join()
 if os.path.exists(filler):
     os.remove(filler)
-from kleio.core.output import output_bytes
+from kleio.core.model.printed import output_bytes
 from kleio.store.sqlite import SQLiteStore
 with SQLiteStore(os.path.join(home, "kleio.db")) as store:
     [document] = store.find_trials()

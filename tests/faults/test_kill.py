@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core import status as st
+from kleio.core.model import status as st
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, git, write_script
 from tests.faults.common import (

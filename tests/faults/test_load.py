@@ -12,10 +12,10 @@ from collections import Counter
 
 import pytest
 
-from kleio.core import status as st
-from kleio.core.execution import Runner, RunOptions
-from kleio.core.output import output_bytes
-from kleio.core.settings import load_settings
+from kleio.core.model import status as st
+from kleio.core.model.printed import output_bytes
+from kleio.core.model.settings import load_settings
+from kleio.core.running.execution import Runner, RunOptions
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import store_errors_in

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core import status as st
-from kleio.core.output import output_bytes
-from kleio.core.spool import pending_spools, spool_folder
+from kleio.core.model import status as st
+from kleio.core.model.printed import output_bytes
+from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kleio.core import status as st
+from kleio.core.model import status as st
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, git, write_script
 from tests.faults.common import store_errors_in, trial_id_of

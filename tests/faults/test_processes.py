@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core import status as st
-from kleio.core.spool import pending_spools, spool_folder
+from kleio.core.model import status as st
+from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, write_script
 from tests.faults.common import children_of, process_alive, trial_id_of, wait_until

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from kleio.core.journal import EventWriter
+from kleio.core.model.journal import EventWriter
 from kleio.ui.api import Dashboard
 from kleio.ui.server import make_server
 from tests.cli.test_after_a_sweep import Sweep

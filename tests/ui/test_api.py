@@ -11,9 +11,9 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from kleio.core.journal import EventWriter
-from kleio.core.output import output_data
-from kleio.core.trial import TrialSpec, new_trial_document
+from kleio.core.model.journal import EventWriter
+from kleio.core.model.printed import output_data
+from kleio.core.model.trial import TrialSpec, new_trial_document
 from kleio.ui.api import cut_to_a_line
 from tests.cli.test_after_a_sweep import loss
 from tests.helpers import invoke, text

@@ -374,7 +374,7 @@ class _Loader:
             _say_failed(error)
 
 
-class _Watcher:
+class _PatchingFinder:
     """A finder that lets the other finders find ``argparse``, wraps its loader, and
     takes itself off ``sys.meta_path``."""
 
@@ -422,7 +422,7 @@ def _install():
     if "argparse" in sys.modules:
         patch(sys.modules["argparse"])
     else:
-        sys.meta_path.insert(0, _Watcher({"argparse": patch}))
+        sys.meta_path.insert(0, _PatchingFinder({"argparse": patch}))
 
 
 try:

@@ -1,0 +1,118 @@
+"""Choosing trials: the filters that ``kleio ls``, ``compare``, ``rm``, ``export`` and
+``kleio.list_trials`` share."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from kleio.core.model import clock
+from kleio.core.model.errors import SettingsError
+from kleio.core.model.status import STATUSES, observed_status, stored_statuses
+from kleio.core.model.trial import INCOMPLETE, TrialDocument, resolve_trial
+from kleio.store.base import Store
+from kleio.value import Value
+
+#: What selecting needs of each document, whatever else the caller reads.
+_NEEDED = ("status", "heartbeat", "created", INCOMPLETE)
+
+
+class Selection(Value):
+    """Trials with all of ``tags``, one of ``statuses`` (as observed: ``lost``
+    included), of ``project``, child of ``parent``, created at or after ``since``
+    (seconds since the epoch) and, when ``ids`` are given, among those ids or unique
+    prefixes; a filter left empty takes all."""
+
+    FIELDS = ("tags", "statuses", "project", "parent", "ids", "since")
+
+    def __init__(
+        self,
+        tags: Sequence[str] = (),
+        statuses: Sequence[str] = (),
+        project: str | None = None,
+        parent: str | None = None,
+        ids: Sequence[str] = (),
+        since: float | None = None,
+    ):
+        self.tags, self.statuses, self.project = tags, statuses, project
+        self.parent, self.ids, self.since = parent, ids, since
+
+
+def split_tags(text: str | None) -> list[str]:
+    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``."""
+    if not text:
+        return []
+    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
+
+
+def split_statuses(text: str | None) -> list[str]:
+    """``"lost,broken"`` -> ``["lost", "broken"]``; an unknown status is an error."""
+    wanted = [status.strip() for status in (text or "").split(",") if status.strip()]
+    unknown = [status for status in wanted if status not in STATUSES]
+    if unknown:
+        raise SettingsError(f"unknown status {unknown[0]!r}: choose among {', '.join(STATUSES)}")
+    return wanted
+
+
+def select_trials(
+    store: Store,
+    selection: Selection,
+    lease: float,
+    fields: Sequence[str] | None = None,
+    limit: int | None = None,
+    named_incomplete: bool = False,
+) -> list[tuple[TrialDocument, str]]:
+    """``(document, observed status)`` of the selected trials, newest first, at most
+    ``limit``. A trial half deleted or half imported is never selected, unless named by
+    its id with ``named_incomplete`` (``kleio rm`` deletes a half-imported trial).
+
+    ``fields`` limits what is read of each document (what selecting needs is added).
+    Unknown or ambiguous ids are errors (:class:`~kleio.core.model.errors.UnknownTrial`...).
+    """
+    wanted = list(selection.statuses)
+    if fields is not None:
+        fields = list(dict.fromkeys([*fields, *_NEEDED]))
+    if selection.ids:
+        named = {}
+        for text in selection.ids:
+            document = resolve_trial(store, text)
+            named[document["_id"]] = document
+        documents = sorted(
+            (d for d in named.values() if _matches(d, selection)),
+            key=lambda d: (-(d.get("created") or 0.0), d["_id"]),
+        )
+    else:
+        # The store can stop early only when nothing is filtered after it.
+        early = limit if not wanted and selection.since is None else None
+        documents = store.find_trials(
+            tags=list(selection.tags) or None,
+            status=stored_statuses(wanted) if wanted else None,
+            project=selection.project,
+            parent=selection.parent,
+            fields=fields,
+            limit=early,
+        )
+    selected = []
+    now = clock.now()  # one time for them all
+    for document in documents:
+        if document.get(INCOMPLETE) and not (named_incomplete and selection.ids):
+            continue
+        if selection.since is not None and (document.get("created") or 0.0) < selection.since:
+            continue
+        status = observed_status(document, lease, now)
+        if not wanted or status in wanted:
+            selected.append((document, status))
+    return selected[:limit] if limit is not None else selected
+
+
+def _matches(document: TrialDocument, selection: Selection) -> bool:
+    """Whether a document named by id passes the other filters."""
+    tags = set(document.get("tags") or ())
+    return (
+        set(selection.tags) <= tags
+        and (selection.project is None or document.get("project") == selection.project)
+        and (
+            selection.parent is None
+            or (document.get("refers") or {}).get("parent") == selection.parent
+        )
+    )

@@ -1,0 +1,426 @@
+"""Statistics as curves: one statistic key against another over a trial's view, smoothed
+and cut down to what a plot can show.
+
+What ``kleio plot`` and the dashboard draw. A trial's statistics are read once into
+:class:`Columns` (the numbers of each key, by record), which a reader following a
+running trial extends with the records logged since (:func:`read_columns`); a curve is
+taken from them by :func:`series`, and :func:`downsample` keeps, per pixel, the first,
+lowest, highest and last points: a 1,000,000-point curve is drawn from a few thousand
+points and looks the same, its spikes included.
+
+The x axis is a statistic key (``epoch``), or, unless the script logged a key of that
+name, ``step`` (the record's number in the view, from 0) or ``time`` (seconds since the
+view's first record). Only numbers are drawn: text, booleans, NaN and infinities are
+left out. A branch's view is its parent's statistics up to the branch point, then its
+own: :attr:`Series.branch_points` are the x values where a later generation starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+from kleio.core.model.errors import KleioError
+from kleio.core.model.trial import TrialDocument
+from kleio.core.model.view import Segment, lineage
+from kleio.core.reading.summaries import STATISTIC
+from kleio.store.base import Store
+
+#: The x axes every trial has, unless its script logged a key of that name.
+STEP, TIME = "step", "time"
+#: Points a curve keeps per pixel bucket at most (first, lowest, highest, last).
+PER_BUCKET = 4
+
+
+class SeriesError(KleioError):
+    """A key asked for is not one any of the trials logged."""
+
+    exit_code = 2
+
+
+@dataclass
+class Column:
+    """The numbers of one key: the records holding one (``positions``; None while every
+    record so far has, the usual case, which saves memory) and their values."""
+
+    values: array = field(default_factory=lambda: array("d"))
+    positions: array | None = None
+
+    def add(self, position: int, value: float) -> None:
+        if self.positions is None and position != len(self.values):
+            self.positions = array("q", range(len(self.values)))
+        if self.positions is not None:
+            self.positions.append(position)
+        self.values.append(value)
+
+    def position_list(self) -> Sequence[int]:
+        return range(len(self.values)) if self.positions is None else self.positions
+
+
+@dataclass
+class Columns:
+    """A trial's view's statistics (or other records, see :func:`read_columns`) by key:
+    every record's time, each key's numbers, where each later generation starts, and
+    where reading stopped."""
+
+    trial: str
+    kind: str = STATISTIC
+    times: array = field(default_factory=lambda: array("d"))
+    columns: dict[str, Column] = field(default_factory=dict)
+    #: Record numbers where the records of a later generation (a branch) start.
+    boundaries: list[int] = field(default_factory=list)
+    #: The key of the last event read of the trial's own statistics (None: none yet).
+    last_key: str | None = None
+    #: How many of the trial's own statistics were read.
+    own: int = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.times)
+
+    def size(self) -> int:
+        """Numbers held (what a cache of columns counts)."""
+        return len(self.times) + sum(
+            len(c.values) * (1 if c.positions is None else 2) for c in self.columns.values()
+        )
+
+    def copy(self) -> Columns:
+        return Columns(
+            self.trial,
+            self.kind,
+            array("d", self.times),
+            {
+                key: Column(
+                    array("d", c.values), None if c.positions is None else array("q", c.positions)
+                )
+                for key, c in self.columns.items()
+            },
+            list(self.boundaries),
+            self.last_key,
+            self.own,
+        )
+
+    def add(self, seconds: float, data: dict[str, Any]) -> None:
+        position = len(self.times)
+        self.times.append(seconds)
+        for key, value in data.items():
+            if type(value) in (int, float) and math.isfinite(value):
+                column = self.columns.get(key)
+                if column is None:
+                    column = self.columns[key] = Column()
+                    if position:
+                        column.positions = array("q")
+                column.add(position, value)
+
+
+def read_columns(
+    store: Store,
+    document: TrialDocument,
+    previous: Columns | None = None,
+    segments: list[Segment] | None = None,
+    recount: bool = True,
+    kind: str = STATISTIC,
+) -> Columns:
+    """The statistics of the trial's view as :class:`Columns`; or, for another ``kind``
+    of event holding numbers (``usage``: the resource samples the launcher takes while a
+    script runs), those of the trial's own executions.
+
+    With ``previous`` (columns read before, left as they are: another thread may be
+    drawing them), only the trial's own records written since are read, and added to a
+    copy. With ``recount``, the journal's records of the trial are counted too: when it
+    holds more than ``previous`` and those read since account for (older events a spool
+    replayed late), or fewer (a trial deleted and made again), everything is read anew.
+    Counting costs a scan of the trial's index (0.1 s for 1,000,000 statistics on
+    SQLite): a reader following a trial does it now and then.
+    """
+    trial = document["_id"]
+    if previous is not None:
+        stored = store.count_events(trial, [kind]) if recount else None
+        if stored is None or stored > previous.own:
+            previous = _extended(store, previous)
+        if stored is None or previous.own >= stored:  # more: logged since counting
+            return previous
+    if segments is None:
+        segments = lineage(store, document) if kind == STATISTIC else [Segment(trial, None)]
+    columns = Columns(trial, kind)
+    for index, segment in enumerate(segments):
+        if index:
+            columns.boundaries.append(columns.count)
+        own = segment.trial == trial
+        for event in store.read_events(
+            segment.trial, [kind], until=segment.until, page_size=10_000
+        ):
+            columns.add(event.time, event.data)
+            if own:
+                columns.last_key, columns.own = event.key, columns.own + 1
+    # An ancestor with no statistic before its branch point starts nothing to mark.
+    columns.boundaries = sorted({b for b in columns.boundaries if b > 0})
+    return columns
+
+
+def _extended(store: Store, previous: Columns) -> Columns:
+    """``previous`` and the trial's own records written since (a copy when there are)."""
+    events = store.read_events(
+        previous.trial, [previous.kind], after=previous.last_key, page_size=10_000
+    )
+    first = next(events, None)
+    if first is None:
+        return previous
+    extended = previous.copy()
+    for event in itertools.chain([first], events):
+        extended.add(event.time, event.data)
+        extended.last_key, extended.own = event.key, extended.own + 1
+    return extended
+
+
+@dataclass
+class Series:
+    """One curve: ``y`` against ``x`` of a trial, and the x values where a branch's own
+    records start. ``points`` is how many points the curve had before downsampling."""
+
+    trial: str
+    x: str
+    y: str
+    xs: Sequence[float]
+    ys: Sequence[float]
+    branch_points: list[float] = field(default_factory=list)
+    points: int = 0
+
+
+def series(columns: Columns, x: str, y: str) -> Series | None:
+    """``y`` against ``x`` (see the module documentation), in the order of x; None when
+    the trial has no number of ``y`` (or of ``x``)."""
+    column = columns.columns.get(y)
+    if column is None or not column.values:
+        return None
+    positions = column.position_list()
+    if x in columns.columns:
+        xs, ys, positions = _joined(columns.columns[x], column)
+        if not xs:
+            return None
+    elif x == STEP:
+        xs, ys = array("d", positions), column.values
+    elif x == TIME:
+        start = columns.times[0]
+        times = columns.times
+        xs, ys = array("d", (times[p] - start for p in positions)), column.values
+    else:
+        return None
+    branch_points = _branch_points(columns, x, xs, positions)
+    if not _ascending(xs):
+        order = sorted(range(len(xs)), key=xs.__getitem__)
+        xs = array("d", (xs[i] for i in order))
+        ys = array("d", (ys[i] for i in order))
+    return Series(columns.trial, x, y, xs, ys, branch_points, points=len(xs))
+
+
+def _joined(x: Column, y: Column) -> tuple[array, array, Sequence[int]]:
+    """The values of ``x`` and ``y`` of the records that hold both, and those records."""
+    if x.positions is None and y.positions is None:
+        count = min(len(x.values), len(y.values))
+        return x.values[:count], y.values[:count], range(count)
+    x_at = dict(zip(x.position_list(), x.values, strict=True))
+    xs, ys, kept = array("d"), array("d"), array("q")
+    for position, value in zip(y.position_list(), y.values, strict=True):
+        found = x_at.get(position)
+        if found is not None:
+            xs.append(found)
+            ys.append(value)
+            kept.append(position)
+    return xs, ys, kept
+
+
+def _branch_points(
+    columns: Columns, x: str, xs: Sequence[float], positions: Sequence[int]
+) -> list[float]:
+    """The x where each later generation branched off: its parent's last point before
+    the boundary (the branch's first, when the parent has none there)."""
+    points = []
+    for boundary in columns.boundaries:
+        index = bisect_left(positions, boundary) - 1
+        points.append(xs[min(max(index, 0), len(xs) - 1)])
+    return points
+
+
+def _ascending(values: Sequence[float]) -> bool:
+    return all(map(operator.le, values, islice(values, 1, None)))
+
+
+def smooth(values: Sequence[float], weight: float) -> array:
+    """An exponential moving average (``weight`` of the past, 0 to 1 excluded),
+    corrected at the start as TensorBoard does, so the first points are not pulled to 0."""
+    if not 0 <= weight < 1:
+        raise SeriesError(f"smoothing must be at least 0 and below 1, not {weight:g}")
+    smoothed = array("d")
+    average, kept = 0.0, 1.0
+    for value in values:
+        average = average * weight + (1 - weight) * value
+        kept *= weight
+        smoothed.append(average / (1 - kept))
+    return smoothed
+
+
+def downsample(
+    xs: Sequence[float], ys: Sequence[float], buckets: int
+) -> tuple[list[float], list[float]]:
+    """At most ``PER_BUCKET * buckets`` points of a curve (``xs`` ascending) drawn like
+    the whole: the x range cut into ``buckets`` equal parts (pixels), each keeps its
+    first, lowest, highest and last point, in order."""
+    count = len(xs)
+    if count <= PER_BUCKET * buckets or buckets < 1:
+        return list(xs), list(ys)
+    low, high = xs[0], xs[-1]
+    width = (high - low) / buckets
+    kept: list[int] = []
+    start = 0
+    for bucket in range(1, buckets + 1):
+        end = (
+            count
+            if bucket == buckets or width == 0
+            else bisect_right(xs, low + bucket * width, start)
+        )
+        if end > start:
+            part = ys[start:end]
+            lowest = start + part.index(min(part))
+            highest = start + part.index(max(part))
+            kept.extend(sorted({start, lowest, highest, end - 1}))
+        start = end
+        if start >= count:
+            break
+    return [xs[i] for i in kept], [ys[i] for i in kept]
+
+
+def chosen_keys(text: str | Iterable[str]) -> list[str]:
+    """``"loss,acc"`` -> ``["loss", "acc"]``."""
+    words = text.split(",") if isinstance(text, str) else text
+    return [word.strip() for word in words if word.strip()]
+
+
+@dataclass
+class Curve:
+    """A curve to draw: ``key`` of one trial, named by ``label`` in a legend."""
+
+    trial: str
+    short_id: str
+    status: str
+    key: str
+    label: str
+    xs: list[float]
+    ys: list[float]
+    branch_points: list[float]
+    #: Points before downsampling.
+    points: int
+
+
+@dataclass
+class Plot:
+    """The curves of several trials and keys against one x; ``missing`` names the
+    ``(short id, key)`` pairs a trial did not log."""
+
+    x: str
+    curves: list[Curve]
+    missing: list[tuple[str, str]]
+
+
+def trial_labels(rows: Sequence[dict[str, Any]], configuration: Sequence[str]) -> dict[str, str]:
+    """Each trial's name in a legend: its short id and the configuration keys whose
+    values differ between the trials (the columns of ``kleio compare``):
+    ``2762dec lr=0.01 batch=32``."""
+    from kleio.core.reading.readable import value
+
+    return {
+        row["id"]: " ".join(
+            [row["short_id"]]
+            + [f"{key}={value(row[key])}" for key in configuration if row.get(key) is not None]
+        )
+        for row in rows
+    }
+
+
+def plot_curves(
+    store: Store,
+    query: Any,
+    lease: float,
+    x: str,
+    keys: Sequence[str],
+    *,
+    smoothing: float = 0.0,
+    buckets: int | None = None,
+    read=read_columns,
+) -> Plot:
+    """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
+    :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
+    sorts), each smoothed (``smoothing``, see
+    :func:`smooth`) and downsampled to ``buckets`` pixels when given. ``read`` reads a
+    trial's :class:`Columns` (the dashboard passes its cache).
+
+    An ``x`` or a key that no selected trial logged is a :class:`SeriesError` naming
+    those they did.
+    """
+    from kleio.core.reading.comparison import compare_trials
+
+    if not keys:
+        raise SeriesError("no statistic to draw: name one or more keys (loss,acc)")
+    if smoothing:
+        smooth([], smoothing)  # checks the weight before reading anything
+    comparison = compare_trials(store, query, lease, keys=[])
+    if not comparison.rows:
+        raise SeriesError("no trial matches: nothing to draw")
+    rows = comparison.rows
+    named = [text.strip().lower() for text in query.selection.ids]
+    if named and not query.sort:  # in the order the trials were named
+        rows = sorted(
+            rows, key=lambda row: next(i for i, p in enumerate(named) if row["id"].startswith(p))
+        )
+    labels = trial_labels(rows, comparison.configuration)
+    several = len(keys) > 1
+    read_of: dict[str, Columns] = {}
+    for row in rows:
+        document = store.get_trial(row["id"])
+        if document is not None:
+            read_of[row["id"]] = read(store, document)
+    logged = list(dict.fromkeys(k for columns in read_of.values() for k in columns.columns))
+    if x not in (STEP, TIME) and x not in logged:
+        raise SeriesError(
+            f"no trial logged a number {x!r} for the x axis; {_choices(logged, STEP, TIME)}"
+        )
+    unknown = [key for key in keys if key not in logged]
+    if unknown:
+        raise SeriesError(f"no trial logged a number {unknown[0]!r}; {_choices(logged)}")
+    curves, missing = [], []
+    for row in rows:
+        columns = read_of.get(row["id"])
+        for key in keys:
+            found = series(columns, x, key) if columns is not None else None
+            if found is None:
+                missing.append((row["short_id"], key))
+                continue
+            ys = smooth(found.ys, smoothing) if smoothing else found.ys
+            xs, ys = downsample(found.xs, ys, buckets) if buckets else (found.xs, ys)
+            curves.append(
+                Curve(
+                    row["id"],
+                    row["short_id"],
+                    row["status"],
+                    key,
+                    f"{labels[row['id']]} {key}" if several else labels[row["id"]],
+                    list(xs),
+                    list(ys),
+                    found.branch_points,
+                    found.points,
+                )
+            )
+    return Plot(x, curves, missing)
+
+
+def _choices(logged: Sequence[str], *extra: str) -> str:
+    shown = [*extra, *logged]
+    more = f" and {len(shown) - 25} more" if len(shown) > 25 else ""
+    return f"keys: {', '.join(shown[:25])}{more}" if shown else "no statistic was logged"

@@ -1,0 +1,560 @@
+"""Executing a trial: reserve it, run its command, record its end.
+
+The :class:`Runner` bundles what every way of running shares (store, settings, the
+user's environment, how to tell the user, the run options); which trial a command is
+comes from :mod:`kleio.core.running.matching`, and the life of one execution (start, launch,
+end) is :class:`_Execution`.
+
+Messages for the user go through a ``notify`` callback; this module prints nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+
+from kleio.core.capture.host import host_snapshot, scheduler_job
+from kleio.core.capture.redact import MaskedValuesError
+from kleio.core.capture.snapshot import Background, Snapshot, take_snapshot
+from kleio.core.capture.usage import sample_interval
+from kleio.core.capture.written import WatchedFiles
+from kleio.core.model import clock
+from kleio.core.model import status as st
+from kleio.core.model.errors import KleioError, TrialNotReservable
+from kleio.core.model.journal import EventWriter
+from kleio.core.model.settings import Settings
+from kleio.core.model.trial import TrialDocument, short_id
+from kleio.core.running.launcher import Outcome, exit_status, launch
+from kleio.core.running.losses import describe
+from kleio.core.running.matching import Notify, find_or_create_trial, matching_trial, reading_like
+from kleio.core.running.observers import Observers
+from kleio.core.running.signals import STOPPING, stopping_signals
+from kleio.core.running.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
+from kleio.core.running.spool import (
+    new_spool_path,
+    pending_spools,
+    replay_trial_spools,
+    spool_folder,
+    write_spool,
+)
+from kleio.core.running.templates import (
+    check_templates,
+    default_working_root,
+    expand_templates,
+    make_working_dir,
+    working_dir_of,
+)
+from kleio.store.base import Store, StoreError
+from kleio.value import Value
+
+#: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
+_INTERRUPTED_CODES = {-1, -2, -15, 129, 130, 143}
+#: ``kleio``'s exit code when the script succeeded but its journal is incomplete
+#: (``EX_IOERR`` of sysexits.h); the trial is then broken.
+INCOMPLETE_JOURNAL = 74
+#: Output events appended per call (16 KB each: 4 MB) and held at most (16 MB): a
+#: script printing faster than the store writes waits, so Kleio's memory stays bounded.
+OUTPUT_BATCH = 256
+OUTPUT_LIMIT = 1024
+
+
+class RunOptions(Value):
+    """How ``kleio`` runs a trial: the options of ``run``, ``branch`` and the default
+    command.
+
+    ``allowed``: identity components allowed to change (``code``, ``environment``): a
+    branch is made. ``working_root``: where new trials get their working folders
+    (default ``$KLEIO_HOME/trials``). ``hook``: record the configuration the script's
+    argument parser resolved (:mod:`kleio.core.capture.hook`); ``KLEIO_HOOK=0`` in the
+    environment turns it off too. ``sample_interval``: seconds between resource samples
+    (:mod:`kleio.core.capture.usage`); None: the environment's ``KLEIO_SAMPLE_INTERVAL``, else
+    the default; 0: none.
+    """
+
+    FIELDS = (
+        "tags",
+        "project",
+        "capture",
+        "switch_over",
+        "allowed",
+        "working_root",
+        "hook",
+        "sample_interval",
+    )
+
+    def __init__(
+        self,
+        tags: list[str] | None = None,
+        project: str | None = None,
+        capture: bool = False,
+        switch_over: bool = False,
+        allowed: frozenset[str] = frozenset(),
+        working_root: str | None = None,
+        hook: bool = True,
+        sample_interval: float | None = None,
+    ):
+        self.tags = [] if tags is None else tags
+        self.project, self.capture, self.switch_over = project, capture, switch_over
+        self.allowed, self.working_root, self.hook = allowed, working_root, hook
+        self.sample_interval = sample_interval
+
+
+def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
+    """Completed, interrupted (a signal asked it to stop and it did) or broken; a success
+    whose journal is incomplete is broken."""
+    interrupted = outcome.interrupted_by is not None
+    if outcome.start_error is None and not interrupted and outcome.returncode == 0:
+        return st.BROKEN if incomplete else st.COMPLETED
+    if interrupted or outcome.returncode in _INTERRUPTED_CODES:
+        return st.INTERRUPTED
+    return st.BROKEN
+
+
+def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> None:
+    merged = list(dict.fromkeys([*(document.get("tags") or []), *tags]))
+    if merged != (document.get("tags") or []):
+        store.update_trial(document["_id"], {"tags": merged})
+        document["tags"] = merged
+
+
+class Runner:
+    """What every way of running a trial shares: the store, the settings, the user's
+    environment, how to tell the user, and the run options."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        environ: dict[str, str],
+        notify: Notify,
+        options: RunOptions | None = None,
+    ):
+        self.store, self.settings, self.environ, self.notify = store, settings, environ, notify
+        self.options = RunOptions() if options is None else options
+        #: A stopping signal this runner received: a worker takes no new trial after it.
+        self.stopped_by: int | None = None
+        #: Command lines as stored -> as given, for those with secrets masked: what runs.
+        self._given: dict[tuple[str, ...], tuple[str, ...]] = {}
+        # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
+        self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
+
+    def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
+        """The snapshot of a command; one whose masked values are unknown (a stored
+        command line given back) is refused: it cannot run."""
+        check_templates(argv)
+        snapshot = take_snapshot(argv, cwd, self.environ, self.settings, project)
+        snapshot.working_root = self.options.working_root or default_working_root(
+            self.settings.home
+        )
+        if snapshot.words.unknown:
+            raise MaskedValuesError(snapshot.words)
+        if snapshot.masked:
+            self._given[snapshot.commandline] = tuple(snapshot.command.argv)
+        return snapshot
+
+    def command_to_run(self, document: TrialDocument) -> list[str]:
+        """The command line to run for a trial: as given to this runner, for one
+        whose stored command line has secrets masked; its templates filled."""
+        stored = tuple(document["commandline"])
+        given = self._given.get(stored, stored)
+        return expand_templates(given, document, self.store, self.settings.home)
+
+    # -- the commands ------------------------------------------------------------------
+    def run_command(self, argv: list[str], cwd: str) -> int:
+        """``kleio [run] COMMAND``."""
+        snapshot = self.snapshot(argv, cwd, self.options.project)
+        return self.run(self._find_or_create(snapshot))
+
+    def save_command(self, argv: list[str], cwd: str) -> TrialDocument:
+        """``kleio save COMMAND``: register the trial without running it."""
+        snapshot = self.snapshot(argv, cwd, self.options.project)
+        document = self._find_or_create(snapshot)
+        _add_tags(self.store, document, self.options.tags)
+        if snapshot.masked:
+            them = "them" if len(snapshot.masked) > 1 else "it"
+            self.notify(
+                f"{', '.join(snapshot.masked)} recorded masked: `kleio run "
+                f"{short_id(document['_id'])}` cannot replay {them}; run the command itself"
+            )
+        return document
+
+    def resume(self, document: TrialDocument) -> int:
+        """``kleio run ID``: the recorded command, in its recorded folder."""
+        return self.run(self.checked(document))
+
+    def checked(self, document: TrialDocument) -> TrialDocument:
+        """The trial (or its branch) to run for a recorded trial, given today's code."""
+        label = short_id(document["_id"])
+        cwd = document.get("cwd") or os.getcwd()
+        if not os.path.isdir(cwd):
+            raise KleioError(f"trial {label} ran in {cwd}, which no longer exists")
+        snapshot = reading_like(
+            document, self.snapshot(list(document["commandline"]), cwd, document.get("project"))
+        )
+        if snapshot is None:
+            raise KleioError(
+                f"the configuration files of trial {label} changed since it was recorded;"
+                " run the command itself to make a trial of the new configuration"
+            )
+        return matching_trial(self.store, document, snapshot, self.options.allowed, self.notify)
+
+    def _find_or_create(self, snapshot: Snapshot) -> TrialDocument:
+        options = self.options
+        return find_or_create_trial(
+            self.store, snapshot, options.tags, options.allowed, self.notify
+        )
+
+    def run_tagged(self, tag: str) -> int:
+        """``kleio run --tags T``: run reservable trials tagged T, oldest first, until none
+        is left. Returns 0 if every trial it ran completed.
+
+        A stopping signal (SIGTERM from a scheduler...) ends the worker: the trial it runs
+        gets the signal and ends ``interrupted``, and no new trial is taken; the worker
+        exits as a process killed by that signal would (128 + N).
+        """
+        with stopping_signals(self.stop):
+            return self._run_tagged(tag)
+
+    def stop(self, signum: int, _frame: object = None) -> None:
+        """Take no new trial: a stopping signal arrived."""
+        self.stopped_by = self.stopped_by or signum
+
+    def _run_tagged(self, tag: str) -> int:
+        skipped: set[str] = set()
+        ran = failed = 0
+        reservable = {st.NEW, st.INTERRUPTED, st.LOST}
+        while self.stopped_by is None:
+            candidates = sorted(
+                (
+                    document
+                    for document in self.store.find_trials(
+                        tags=[tag], status=[st.NEW, st.INTERRUPTED, st.RESERVED, st.RUNNING]
+                    )
+                    if document["_id"] not in skipped
+                    and st.observed_status(document, self.settings.lease) in reservable
+                ),
+                key=lambda document: (document.get("created") or 0, document["_id"]),
+            )
+            progressed = False
+            for document in candidates:
+                try:
+                    code = self.run(self.checked(document), completed_is_done=False)
+                except TrialNotReservable:
+                    continue  # another worker took it
+                except KleioError as error:
+                    self.notify(f"skipping trial {short_id(document['_id'])}: {error}")
+                    skipped.add(document["_id"])
+                    continue
+                ran += 1
+                failed += code != 0
+                progressed = True
+                break
+            if not progressed:
+                break
+        ran_text = f"this worker ran {ran}" + (f", {failed} of them failed" if failed else "")
+        if self.stopped_by is not None:
+            name = signal.Signals(self.stopped_by).name
+            self.notify(f"stopped by {name}: {ran_text}; the rest wait for another worker")
+            return 128 + self.stopped_by
+        self.notify(f"no trial tagged {tag!r} left to run; {ran_text}")
+        return 1 if failed else 0
+
+    # -- running one trial -------------------------------------------------------------
+    def run(self, document: TrialDocument, completed_is_done: bool = True) -> int:
+        """Reserve the trial, run it, record its end; returns ``kleio``'s exit status.
+
+        A completed trial is reported and counts as success; a worker passes
+        ``completed_is_done=False`` to get TrialNotReservable instead: another worker ran
+        it, not this one.
+        """
+        store, trial_id, worker = self.store, document["_id"], st.Worker()
+        self.command_to_run(document)  # templates it cannot fill: refused before reserving
+        try:
+            document = st.reserve_trial(
+                store,
+                trial_id,
+                worker,
+                lease=self.settings.lease,
+                allow_broken=self.options.switch_over,
+            )
+        except TrialNotReservable as refusal:
+            if refusal.status == st.COMPLETED and completed_is_done:
+                self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
+                return 0
+            raise
+        self.notify(f"trial reserved with id: {trial_id}", plain=True)
+        try:
+            return self._execute(document, worker)
+        except BaseException:
+            # Interrupted before or while starting: leave the trial resumable, not held.
+            current = store.get_trial(trial_id) or {}
+            holder = (current.get("worker") or {}).get("token")
+            if current.get("status") in st.ACTIVE and holder == worker.token:
+                try:
+                    st.change_status(
+                        store, trial_id, worker, st.INTERRUPTED, previous=current["status"]
+                    )
+                except (KleioError, StoreError):
+                    pass  # the lease will expire: the trial shows as lost, resumable
+            raise
+
+    def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
+        """The life of one execution of a reserved trial."""
+        _add_tags(self.store, document, self.options.tags)
+        execution = _Execution(self, document, worker)
+        execution.start()
+        outcome = execution.launch()
+        final, missing = execution.record_end(outcome)
+        self._replay_spools(document["_id"])
+        return execution.finish(outcome, final, missing)
+
+    def _replay_spools(self, trial_id: str) -> None:
+        """Upload what the script or the launcher kept on disk while the store was down."""
+        folder = spool_folder(self.settings.home)
+        pending = pending_spools(folder, trial_id)
+        if not pending:
+            return
+        refused: list[str] = []
+        try:
+            events, artifacts = replay_trial_spools(
+                self.store, folder, trial_id, lambda event, error: refused.append(str(error))
+            )
+        except StoreError as error:
+            self.notify(
+                f"the database did not answer ({error}): {len(pending)} spool files "
+                f"of trial {short_id(trial_id)} wait in {folder}; `kleio sync` "
+                "uploads them"
+            )
+            return
+        if refused:
+            self.notify(
+                f"left out {len(refused)} spooled events of trial {short_id(trial_id)} "
+                f"that the database refuses ({refused[0]})"
+            )
+        if not events and not artifacts:
+            return
+        self.notify(
+            f"uploaded {events} events and {artifacts} artifacts of trial "
+            f"{short_id(trial_id)} kept on disk while the database did not answer"
+        )
+
+
+class _Execution:
+    """One execution of a reserved trial: started, launched, ended, finished."""
+
+    def __init__(self, runner: Runner, document: TrialDocument, worker: st.Worker):
+        self.runner, self.document, self.worker = runner, document, worker
+        self.store, self.trial_id = runner.store, document["_id"]
+        self.label = short_id(self.trial_id)
+        self.number = int(document.get("executions") or 0) + 1
+        self.writer = EventWriter()
+        # The recorders already batch output (16 KB, or 0.2 s): write each as it comes,
+        # so `kleio tail -f` lags by a fraction of a second.
+        self.sink = EventSink(
+            lambda: self.store,
+            spool_folder(runner.settings.home),
+            name="output",
+            wake_at=1,
+            batch=OUTPUT_BATCH,
+            limit=OUTPUT_LIMIT,
+            on_trouble=runner.notify,
+        )
+        self.started = clock.now()
+        # nvidia-smi can take a while on a GPU node: the script need not wait for it.
+        self.host = Background(host_snapshot, runner.environ)
+
+    def start(self) -> None:
+        """The trial is running from now on, its working folder made."""
+        settings = self.runner.settings
+        working_dir = self.document["working_dir"] = working_dir_of(self.document, settings.home)
+        make_working_dir(working_dir, settings.home)
+        st.change_status(
+            self.store,
+            self.trial_id,
+            self.worker,
+            st.RUNNING,
+            previous=st.RESERVED,
+            executions=self.number,
+            started=self.started,
+            working_dir=working_dir,
+            # The batch job of the latest execution, on the trial: `--where job.partition=gpu`.
+            job=scheduler_job(self.runner.environ, ask=False),
+        )
+
+    def child_environment(self) -> dict[str, str]:
+        runner = self.runner
+        environment = {
+            **runner.environ,
+            **runner.settings.environment(),
+            "KLEIO_TRIAL_ID": self.trial_id,
+            "KLEIO_EXECUTION": str(self.number),
+            "KLEIO_TRIAL_WORKING_DIR": self.document["working_dir"],
+        }
+        # The script writes to a pipe, so Python would buffer its output by blocks of
+        # 8 KB: `kleio tail -f` and a terminal alike expect each line as it comes,
+        # wherever kleio's own output goes (a file, /dev/null, nohup, sbatch).
+        environment.setdefault("PYTHONUNBUFFERED", "1")
+        return environment
+
+    def record_start(self, pid: int | None) -> None:
+        """Where and when the execution runs: written at once, not queued, so a kleio
+        killed a moment later still leaves the record of it."""
+        event = self.writer.event(
+            self.trial_id,
+            "execution",
+            {
+                "phase": "start",
+                "number": self.number,
+                "host": self.host.result(),
+                "pid": pid,
+                "cwd": self.document["cwd"],
+                "commandline": self.document["commandline"],
+                "kleio_pid": os.getpid(),
+                "start": self.started,
+            },
+        )
+        try:
+            self.store.append_events([event])
+        except StoreError:
+            self.sink.put(event)
+
+    def launch(self) -> Outcome:
+        """Run the command to its end, its output journalled and its lease renewed."""
+        runner = self.runner
+        self.watched = WatchedFiles(self.document)
+        observers = Observers(
+            store=self.store,
+            sink=self.sink,
+            writer=self.writer,
+            trial_id=self.trial_id,
+            execution=self.number,
+            argv=list(self.document["commandline"]),
+            environ=runner.environ,
+            hook=runner.options.hook,
+            interval=runner.options.sample_interval or 0.0,
+            notify=runner.notify,
+        )
+        try:
+            outcome = launch(
+                runner.command_to_run(self.document),
+                cwd=self.document["cwd"],
+                environ=observers.environment(self.child_environment()),
+                sink=self.sink,
+                writer=self.writer,
+                trial_id=self.trial_id,
+                capture=runner.options.capture,
+                heartbeat=runner.settings.heartbeat,
+                lease=runner.settings.lease,
+                beat=lambda: st.beat(self.store, self.trial_id, self.worker),
+                on_start=lambda pid: (self.record_start(pid), observers.started(pid)),
+                pass_fds=observers.fds,
+            )
+        finally:
+            observers.stop()
+        if outcome.pid is None:  # the command could not start: still record the attempt
+            self.record_start(None)
+        return outcome
+
+    def record_end(self, outcome: Outcome) -> tuple[str, Counter]:
+        """Journal everything still queued and how the execution ended; the final
+        status, and what the execution could not journal, by event kind."""
+        # As the script's logger: what cannot be written by then is lost.
+        self.sink.close(timeout=leaving_time(self.runner.settings.lease))
+        missing = outcome.unjournalled + self.sink.lost + self.sink.refused
+        final = _final_status(outcome, incomplete=bool(missing))
+        end = self.writer.event(
+            self.trial_id,
+            "execution",
+            {
+                "phase": "end",
+                "number": self.number,
+                "pid": outcome.pid,
+                "end": outcome.ended,
+                "duration": outcome.ended - outcome.started,
+                "exit_code": outcome.returncode,
+                "signal": outcome.interrupted_by,
+                "signals": outcome.signals,
+                "status": final,
+                "error": outcome.start_error,
+                **({"unjournalled": dict(missing)} if missing else {}),
+                **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
+            },
+        )
+        try:
+            retrying(lambda: self.store.append_events([end]), patience=CLOSING_PATIENCE)
+        except StoreError:
+            folder = spool_folder(self.runner.settings.home)
+            try:
+                write_spool(new_spool_path(folder, self.trial_id, "execution"), [end])
+            except OSError:
+                missing["execution"] += 1
+        if outcome.start_error:
+            self.runner.notify(outcome.start_error)
+        return final, missing
+
+    def finish(self, outcome: Outcome, final: str, missing: Counter) -> int:
+        """Release the trial with its final status; ``kleio``'s exit status."""
+        notify, settings, label = self.runner.notify, self.runner.settings, self.label
+        for delivered in outcome.signals:
+            signum = signal.Signals[delivered["signal"]]
+            if signum in STOPPING:
+                self.runner.stop(signum)
+        if outcome.lease_lost:
+            raise KleioError(
+                f"trial {label} was taken over by another process "
+                "(heartbeat refused): this execution was stopped"
+            )
+        if outcome.left_behind:
+            count = outcome.left_behind
+            how = f"SIGKILL after {outcome.grace:g} s" if outcome.killed_left_behind else "SIGTERM"
+            notify(
+                f"the script left {count} process{'es' if count > 1 else ''} running in its "
+                f"process group: stopped ({how})"
+            )
+        if outcome.output_abandoned:
+            notify(
+                "processes outside the script's process group still hold its output: "
+                "the rest of it is not journalled"
+            )
+        run_time = float(self.document.get("run_time") or 0.0) + outcome.ended - outcome.started
+        outputs = self.watched.written(self.number)
+        recorded = True
+        try:
+            retrying(
+                lambda: st.change_status(
+                    self.store,
+                    self.trial_id,
+                    self.worker,
+                    final,
+                    previous=st.RUNNING,
+                    exit_code=outcome.returncode,
+                    run_time=run_time,
+                    ended=outcome.ended,
+                    outputs=outputs,
+                    **({"unjournalled": dict(missing)} if missing else {}),
+                ),
+                patience=min(settings.lease, 30.0),
+            )
+        except StoreError as error:
+            recorded = False
+            notify(
+                f"could not record the end of trial {label} ({error}); "
+                "it will show as lost and can be resumed"
+            )
+        succeeded = outcome.returncode == 0 and outcome.start_error is None
+        if missing:
+            reasons = "; ".join(dict.fromkeys([*outcome.reasons, *self.sink.reasons.values()]))
+            broken = final == st.BROKEN and succeeded and recorded
+            notify(
+                f"the journal of trial {label} is incomplete: {describe(missing)} were not "
+                f"journalled ({reasons or 'see the messages above'})"
+                + ("; the trial is marked broken" if broken else "")
+            )
+        if final == st.BROKEN and outcome.start_error is None and outcome.returncode != 0:
+            notify(f"trial {label} is broken (exit code {outcome.returncode})")
+        elif final == st.INTERRUPTED:
+            notify(f"trial {label} interrupted; run the same command to resume it")
+        if missing and succeeded and outcome.interrupted_by is None:
+            return INCOMPLETE_JOURNAL
+        return exit_status(outcome.returncode)
