@@ -243,7 +243,7 @@ def main(
     finally:
         try:
             context.close()
-        except StoreError:
+        except (StoreError, KeyboardInterrupt):  # Ctrl-C as Kleio leaves: it leaves
             pass
 
 

@@ -329,3 +329,166 @@ def test_a_caught_signal_interrupts_only_a_script_that_ends_soon_after_it():
     died = _forwarder(Delivery(signal.SIGUSR1, 100.0, "default"), Delivery(term, 200.0, "caught"))
     assert died.interrupted_by(-signal.SIGUSR1, 1000.0) == signal.SIGUSR1
     assert died.deliveries[0].effect == "died" and died.deliveries[1].effect == "caught"
+
+
+EVALUATES_ON_CTRL_C = """\
+import sys, time
+from kleio.client.logger import kleio_logger as log
+open("ready", "w").close()
+try:
+    for step in range(600):
+        log.log_statistic(step=step)
+        time.sleep(0.05)
+except KeyboardInterrupt:
+    print("interrupted at", step, "- evaluating", flush=True)
+print("done")
+"""
+
+
+def _ready_then(project, action) -> None:
+    wait_for(project / "ready")
+    action()
+
+
+def test_ctrl_c_in_a_terminal_interrupts_a_script_that_catches_it_and_exits_0(
+    env, project, journal, kleio
+):
+    """The terminal sends SIGINT to the script's process group, not to kleio (which gave
+    it the terminal): the PyTorch examples catch KeyboardInterrupt, evaluate and exit 0.
+    The trial is interrupted, the record says the signal came to the group, and running
+    the command again resumes it."""
+    import pty
+
+    write_script(project, "train.py", EVALUATES_ON_CTRL_C)
+    pid, controller = pty.fork()
+    if pid == 0:  # the child: a session of its own on the terminal, as a shell's job
+        os.chdir(project)
+        os.execve(KLEIO[0], [*KLEIO, "python", "train.py"], env)
+    output = b""
+    try:
+        wait_for(project / "ready")
+        os.write(controller, b"\x03")  # Ctrl-C
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the terminal closed: kleio has exited
+                break
+            if not chunk:
+                break
+            output += chunk
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(controller)
+    said = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, said
+    assert "evaluating" in said and "Traceback" not in said
+    trial_id = trial_id_in(output)
+    assert journal.get_trial(trial_id)["status"] == "interrupted", said
+    (end,) = _executions(journal, trial_id)
+    assert end["signal"] == signal.SIGINT
+    assert [(s["signal"], s["to"], s["disposition"]) for s in end["signals"]] == [
+        ("SIGINT", "group", "caught")
+    ]
+    assert f"trial {trial_id[:7]} interrupted" in said
+    resumed = kleio("python", "train.py")
+    assert trial_id_in(resumed.stderr) == trial_id, text(resumed.stderr)
+
+
+def test_a_signal_sent_to_the_scripts_group_alone_is_recorded_as_sent_there(env, project, journal):
+    write_script(project, "train.py", EVALUATES_ON_CTRL_C)
+    process = start_kleio(env, project, "python", "train.py")
+    wait_for(project / "ready")
+    script = int(
+        subprocess.run(
+            ["pgrep", "-P", str(process.pid), "-f", "train.py"], capture_output=True, text=True
+        ).stdout.split()[0]
+    )
+    os.killpg(os.getpgid(script), signal.SIGINT)  # as `kill -INT -PGID` would
+    assert process.wait(30) == 0
+    _, err = process.communicate()
+    trial_id = trial_id_in(err)
+    assert journal.get_trial(trial_id)["status"] == "interrupted", text(err)
+    (end,) = _executions(journal, trial_id)
+    assert [(s["signal"], s["to"]) for s in end["signals"]] == [("SIGINT", "group")]
+
+
+#: kleio with a profile hook that sends it SIGINT at the Nth call of a Python function
+#: once its script has ended (the audit-hook technique above, with calls for events):
+#: points all along the record of the end, the store's close and the exit.
+AT_THE_END = """\
+import os, signal, sys
+from kleio.core.running import signals
+
+point, state = int(sys.argv[1]), {"ended": False, "events": 0}
+waiting = signals.Forwarder.wait
+
+def wait(self, process):
+    code = waiting(self, process)
+    state["ended"] = True
+    if point == 0:
+        os.kill(os.getpid(), signal.SIGINT)
+    return code
+
+signals.Forwarder.wait = wait
+
+def hook(frame, event, arg):
+    if state["ended"] and event == "call":
+        state["events"] += 1
+        if state["events"] == point:
+            os.kill(os.getpid(), signal.SIGINT)
+
+sys.setprofile(hook)
+import atexit
+atexit.register(lambda: print("events after the end:", state["events"], file=sys.stderr))
+sys.argv = ["kleio", *sys.argv[2:]]
+from kleio.cli.main import entry
+entry()
+"""
+
+
+def test_ctrl_c_at_any_moment_of_the_end_of_a_run_leaves_its_record_whole(
+    env, project, journal, tmp_path
+):
+    """37 tries in a terminal, ^C sent as the last line printed: 8 tracebacks from the
+    store's close, 3 trials interrupted with their execution left without an end. Here
+    kleio gets SIGINT at one point after another of its end: each time it exits with the
+    script's code, says at most one line of it, and the trial is completed with its
+    execution closed."""
+    write_script(project, "quick.py", "print('the last line')\n")
+    (tmp_path / "at_the_end.py").write_text(AT_THE_END)
+
+    def run(point: int) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [
+                sys.executable,
+                str(tmp_path / "at_the_end.py"),
+                str(point),
+                "--tags",
+                f"point-{point}",
+                "python",
+                "quick.py",
+                "--point",
+                str(point),
+            ],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+
+    probe = run(10**6)
+    total = int(re.search(r"events after the end: (\d+)", text(probe.stderr))[1])
+    assert total > 100, text(probe.stderr)
+    for point in sorted({0, 1, 2, 3, *range(5, total + 1, max(1, total // 30)), total}):
+        done = run(point)
+        said = text(done.stderr)
+        assert done.returncode in (0, 130), said
+        assert "Traceback" not in said, said
+        extra = [line for line in said.splitlines() if "SIGINT" in line or "interrupted" in line]
+        assert len(extra) <= 1, said
+        trial_id = trial_id_in(done.stderr)
+        document = journal.get_trial(trial_id)
+        assert document["status"] == "completed", (point, said)
+        (end,) = _executions(journal, trial_id)
+        assert end["exit_code"] == 0 and end["status"] == "completed", (point, end)

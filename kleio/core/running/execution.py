@@ -305,9 +305,21 @@ class Runner:
         execution = _Execution(self, document, worker)
         execution.start()
         outcome = execution.launch()
-        final, missing = execution.record_end(outcome)
-        self._replay_spools(document["_id"])
-        return execution.finish(outcome, final, missing)
+        try:
+            final, missing = execution.record_end(outcome)
+            self._replay_spools(document["_id"])
+            code = execution.finish(outcome, final, missing)
+        finally:
+            late = outcome.late_signals.release() if outcome.late_signals else []
+        if late:
+            names = ", ".join(dict.fromkeys(signal.Signals(signum).name for signum in late))
+            self.notify(
+                f"{names} came as the end of trial {short_id(document['_id'])} was being "
+                "recorded: it is recorded whole"
+            )
+            for signum in late:  # a worker takes no new trial
+                self.stop(signum)
+        return code
 
     def _replay_spools(self, trial_id: str) -> None:
         """Upload what the script or the launcher kept on disk while the store was down."""

@@ -36,7 +36,7 @@ from typing import Any
 from kleio.core.model.journal import EventWriter
 from kleio.core.running.losses import LossReport
 from kleio.core.running.recorder import FLUSH_INTERVAL, OutputRecorder
-from kleio.core.running.signals import Forwarder, Terminal
+from kleio.core.running.signals import Forwarder, LateSignals, Terminal
 from kleio.core.running.sink import EventSink, background_thread, leaving_time
 
 #: Pipe capacity asked for, and largest read.
@@ -94,6 +94,10 @@ class Outcome:
         self.reasons: list[str] = []
         #: Seconds given to stop after SIGTERM.
         self.grace = grace
+        #: Stopping signals sent to Kleio once the script ended, kept from interrupting
+        #: the record of its end: :meth:`~kleio.core.running.signals.LateSignals.release`
+        #: gives them, and Kleio's own handlers, back.
+        self.late_signals: LateSignals | None = None
 
 
 def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
@@ -245,14 +249,18 @@ def launch(
                 return
 
     beater = background_thread(keep_alive, "kleio-heartbeat")
+    ended = False
     try:
         on_start(process.pid)
         returncode = process.returncode = forwarder.wait(process)
         # The script's exit is final: a signal from now on goes to what it left behind.
         outcome.ended = time.time()
+        forwarder.add_group_signals(watcher.signals())
         outcome.interrupted_by = forwarder.interrupted_by(returncode, outcome.ended)
         outcome.signals = [delivery.as_data() for delivery in forwarder.deliveries]
-        outcome.left_behind, outcome.killed_left_behind = _stop_left_behind(process.pid, grace)
+        outcome.left_behind, outcome.killed_left_behind = _stop_left_behind(
+            process.pid, grace, watcher.pid
+        )
         for reader in readers:
             reader.join(READ_AFTER_EXIT)
         if any(reader.is_alive() for reader in readers):
@@ -261,6 +269,7 @@ def launch(
         for reader in readers:
             reader.join()
         watcher.dismiss()  # the group is gone or stopped: nothing left to watch
+        ended = True
     finally:
         watcher.close()  # if we got here by an error, the watcher stops the group
         stop_reading.set()
@@ -269,7 +278,12 @@ def launch(
         stop.set()
         beater.join()
         terminal.take_back()
-        forwarder.restore()
+        if ended:
+            # From now on a stopping signal to Kleio waits until the end is recorded
+            # (outcome.late_signals): a Ctrl-C as the script ends must not cut it short.
+            outcome.late_signals = forwarder.settle()
+        else:
+            forwarder.restore()
     for recorder in recorders.values():
         recorder.finish()
     report.collect()
@@ -279,23 +293,83 @@ def launch(
     return outcome
 
 
-#: The watcher: run by its own interpreter (``-I -S``: no site, nothing of the user's),
-#: in its own session, so that it outlives Kleio and whatever kills Kleio's group.
+#: The watcher: run by its own interpreter (``-I -S``: no site, nothing of the user's).
+#: It joins the script's process group, so it sees what the group is sent (the
+#: terminal's Ctrl-C goes to the script's group, not to ``kleio``) and tells ``kleio``
+#: on its stdout: ``ready``, then ``SIGNUM TIME DISPOSITION`` for each stopping signal
+#: (with what the script did with it then), and ``pong`` after each ``p`` on its stdin
+#: once it has told all it saw. A ``x`` dismisses it; the end of file that Kleio's death
+#: brings makes it stop the group: SIGTERM, then SIGKILL after the grace period.
 _WATCHER = """
-import os, signal, sys, time
+import os, select, signal, sys, time
 group, grace = int(sys.argv[1]), float(sys.argv[2])
-# Whatever a user or a scheduler sends every process of the job is for the script.
-for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGQUIT", "SIGTSTP"):
-    signal.signal(getattr(signal, name), signal.SIG_IGN)
-if os.read(0, 1):
-    sys.exit(0)
+STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2,
+            signal.SIGQUIT)
+woken, wake = os.pipe()
+os.set_blocking(wake, False)
+signal.set_wakeup_fd(wake)
+for signum in STOPPING:  # caught, not ignored: the wakeup descriptor tells which
+    signal.signal(signum, lambda *_: None)
+signal.signal(signal.SIGTSTP, signal.SIG_IGN)
+def say(line):
+    try:
+        os.write(1, line.encode() + b"\\n")
+    except OSError:
+        pass
+def disposition(signum):  # as kleio.core.running.signals.disposition says it
+    try:
+        with open("/proc/%d/status" % group, "rb") as status:
+            masks = dict((n, v.strip()) for n, _, v in (l.partition(b":") for l in status)
+                         if n in (b"SigIgn", b"SigCgt", b"State"))
+        ignored, caught = int(masks.get(b"SigIgn", b"0"), 16), int(masks.get(b"SigCgt", b"0"), 16)
+    except FileNotFoundError:
+        return "ended"
+    except (OSError, ValueError):
+        return "unknown"
+    if masks.get(b"State", b"").startswith(b"Z"):
+        return "ended"
+    bit = 1 << (signum - 1)
+    if ignored & bit:
+        return "ignored"
+    if caught & bit:
+        return "caught"
+    return "default" if len(masks) == 3 else "unknown"
+def tell():
+    try:
+        received = os.read(woken, 256)
+    except BlockingIOError:
+        return
+    for signum in received:
+        say("%d %r %s" % (signum, time.time(), disposition(signum)))
+os.set_blocking(woken, False)
+try:
+    os.setpgid(0, group)
+    say("ready")
+except OSError:  # the group is gone, or in another session: nothing to watch in it
+    pass
+while True:
+    try:
+        ready = select.select([0, woken], [], [])[0]
+    except OSError:
+        continue
+    if woken in ready:
+        tell()
+    if 0 in ready:
+        asked = os.read(0, 1)
+        if asked == b"p":
+            tell()
+            say("pong")
+            continue
+        if asked:
+            sys.exit(0)
+        break
 def signal_group(signum):
     try:
         os.killpg(group, signum)
         return True
     except OSError:
         return False
-def living():  # zombies count for killpg: nobody may reap an orphan soon
+def living():  # zombies count for killpg: nobody may reap an orphan soon; nor do we
     if not signal_group(0):
         return False
     try:
@@ -303,6 +377,8 @@ def living():  # zombies count for killpg: nobody may reap an orphan soon
     except OSError:
         return True
     for pid in pids:
+        if int(pid) == os.getpid():
+            continue
         try:
             with open("/proc/%s/stat" % pid, "rb") as stat:
                 fields = stat.read().rsplit(b")", 1)[1].split()
@@ -322,31 +398,80 @@ if signal_group(signal.SIGTERM):
 
 #: Watchers dismissed, maybe not reaped yet.
 _dismissed: list[subprocess.Popen] = []
+#: Seconds Kleio waits for the watcher to say what the group was sent, at most.
+_TELLING = 2.0
 
 
 class _Watcher:
     """A process that stops the script's group if Kleio dies: it waits on a pipe whose
     other end only Kleio holds; the end of file that Kleio's death brings (or
     :meth:`close`) means SIGTERM to the group, then SIGKILL after ``grace`` seconds.
-    :meth:`dismiss` sends it away instead.
+    :meth:`dismiss` sends it away instead. As a member of the script's group, it also
+    sees the signals sent to the group alone (:meth:`signals`).
     """
 
     def __init__(self, group: int, grace: float):
         _dismissed[:] = [process for process in _dismissed if process.poll() is None]
         self._process: subprocess.Popen | None = None
+        self._said = b""
         if not sys.executable:  # an embedded interpreter: PR_SET_PDEATHSIG only
             return
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-I", "-S", "-c", _WATCHER, str(group), f"{grace:g}"],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
                 close_fds=True,
-                start_new_session=True,
             )
+            os.set_blocking(self._process.stdout.fileno(), False)
         except OSError:  # the script runs anyway; PR_SET_PDEATHSIG still covers it
             pass
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _read(self) -> bool:
+        """Read what the watcher said so far; False at its end."""
+        try:
+            data = os.read(self._process.stdout.fileno(), 65536)  # type: ignore[union-attr]
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        self._said += data
+        return bool(data)
+
+    def signals(self) -> list[tuple[int, float, str]]:
+        """``(signal, time, what the script did with it)`` of each stopping signal the
+        script's group was sent while the watcher was in it, up to now. Asks the
+        watcher, and waits for its answer, only if it had joined the group: a watcher
+        still starting as a quick script ends saw nothing of it."""
+        process = self._process
+        if process is None:
+            return []
+        self._read()
+        if self._said.startswith(b"ready\n"):
+            try:
+                process.stdin.write(b"p")
+                process.stdin.flush()
+            except OSError:
+                pass
+            deadline = time.monotonic() + _TELLING
+            while b"pong\n" not in self._said and time.monotonic() < deadline:
+                select.select([process.stdout], [], [], _TELLING / 20)
+                if not self._read():
+                    break
+        found = []
+        for line in self._said.split(b"\n"):
+            fields = line.split()
+            if len(fields) == 3 and fields[0].isdigit():
+                try:
+                    found.append((int(fields[0]), float(fields[1]), fields[2].decode()))
+                except ValueError:
+                    continue
+        return found
 
     def dismiss(self) -> None:
         """Let the watcher go without touching the group: it reads the byte and leaves.
@@ -363,6 +488,7 @@ class _Watcher:
             process.stdin.close()
         except OSError:
             pass
+        process.stdout.close()
         _dismissed.append(process)
 
     def close(self) -> None:
@@ -374,14 +500,16 @@ class _Watcher:
             process.stdin.close()
         except OSError:
             pass
+        process.stdout.close()
         try:
             process.wait(5)
         except subprocess.TimeoutExpired:
             pass  # stopping a stubborn group: it finishes on its own
 
 
-def _group_members(group: int) -> list[int]:
-    """The living processes of a process group (zombies waiting to be reaped are not)."""
+def _group_members(group: int, besides: int | None = None) -> list[int]:
+    """The living processes of a process group (zombies waiting to be reaped are not),
+    but ``besides`` (the watcher, which is one of them)."""
     try:
         os.killpg(group, 0)
     except ProcessLookupError:
@@ -393,17 +521,22 @@ def _group_members(group: int) -> list[int]:
     members = []
     for pid in psutil.pids():
         try:
-            if os.getpgid(pid) == group and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            if (
+                pid != besides
+                and os.getpgid(pid) == group
+                and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+            ):
                 members.append(pid)
         except (OSError, psutil.Error):
             continue
     return members
 
 
-def _stop_left_behind(group: int, grace: float) -> tuple[int, bool]:
+def _stop_left_behind(group: int, grace: float, watcher: int | None) -> tuple[int, bool]:
     """SIGTERM the processes the script left in its group, SIGKILL those still there
-    after ``grace`` seconds; how many there were, and whether SIGKILL was needed."""
-    left = _group_members(group)
+    after ``grace`` seconds; how many there were, and whether SIGKILL was needed. The
+    watcher, a member, is none of them (it takes SIGTERM without a word)."""
+    left = _group_members(group, watcher)
     if not left:
         return 0, False
     try:
@@ -412,7 +545,7 @@ def _stop_left_behind(group: int, grace: float) -> tuple[int, bool]:
         return len(left), False
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not _group_members(group):
+        if not _group_members(group, watcher):
             return len(left), False
         time.sleep(0.05)
     try:

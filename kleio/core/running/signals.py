@@ -51,23 +51,27 @@ MOST_RECORDED = 100
 
 
 def disposition(pid: int, signum: int) -> str:
-    """What process ``pid`` does with ``signum``: ``ignored``, ``caught``, ``default``, or
-    ``unknown`` where ``/proc`` does not tell."""
+    """What process ``pid`` does with ``signum``: ``ignored``, ``caught``, ``default``,
+    ``ended`` when it has exited (a zombie), or ``unknown`` where ``/proc`` does not
+    tell (no such process: reaped, or never was)."""
     try:
         with open(f"/proc/{pid}/status", "rb") as status:  # bytes: no codec to import
             masks = {
-                name: int(value, 16)
+                name: value.strip()
                 for name, _, value in (line.partition(b":") for line in status)
-                if name in (b"SigIgn", b"SigCgt")
+                if name in (b"SigIgn", b"SigCgt", b"State")
             }
-    except (OSError, ValueError):
+        ignored, caught = int(masks.get(b"SigIgn", b"0"), 16), int(masks.get(b"SigCgt", b"0"), 16)
+    except (OSError, ValueError):  # no such process, or no /proc
         return "unknown"
+    if masks.get(b"State", b"").startswith(b"Z"):
+        return "ended"
     bit = 1 << (signum - 1)
-    if masks.get(b"SigIgn", 0) & bit:
+    if ignored & bit:
         return "ignored"
-    if masks.get(b"SigCgt", 0) & bit:
+    if caught & bit:
         return "caught"
-    return "default" if len(masks) == 2 else "unknown"
+    return "default" if b"SigIgn" in masks and b"SigCgt" in masks else "unknown"
 
 
 def _is_stopped(pid: int) -> bool:
@@ -80,19 +84,25 @@ def _is_stopped(pid: int) -> bool:
 
 
 class Delivery(Value):
-    """A signal passed on to the script, and what the script did with it: its
-    ``disposition`` when it was delivered (``ignored``, ``caught``, ``default`` or
-    ``unknown``), and whether the script died of it (``fatal``)."""
+    """A signal the script got, and what it did with it: its ``disposition`` when it was
+    delivered (``ignored``, ``caught``, ``default`` or ``unknown``), whether it died of
+    it (``fatal``), and whom it was sent to (``to``): ``kleio``, which passed it on, or
+    the script's ``group`` alone (the terminal's Ctrl-C, ``kill -INT -PGID``), which
+    Kleio learns from its watcher, a member of the group."""
 
-    FIELDS = ("signum", "time", "disposition", "fatal")
+    FIELDS = ("signum", "time", "disposition", "fatal", "to")
 
-    def __init__(self, signum: int, time: float, disposition: str, fatal: bool = False):
+    def __init__(
+        self, signum: int, time: float, disposition: str, fatal: bool = False, to: str = "kleio"
+    ):
         self.signum, self.time, self.disposition, self.fatal = signum, time, disposition, fatal
+        self.to = to
 
     @property
     def effect(self) -> str:
         """``died``, ``ignored``, ``caught``, ``default`` (no handler, yet it did not die:
-        another process of its group took it) or ``unknown``."""
+        another process of its group took it), ``ended`` (it came once the script had
+        exited) or ``unknown``."""
         return "died" if self.fatal else self.disposition
 
     def as_data(self) -> dict[str, Any]:
@@ -101,6 +111,7 @@ class Delivery(Value):
             "time": self.time,
             "disposition": self.disposition,
             "effect": self.effect,
+            "to": self.to,
         }
 
 
@@ -186,6 +197,8 @@ class Forwarder:
         if len(self.deliveries) < MOST_RECORDED:
             try:
                 effect = disposition(self.pid, signum)
+                if effect == "unknown" and self._reaped():
+                    effect = "ended"
             except Exception:  # recorded as unknown; the signal is still passed on
                 effect = "unknown"
             self.deliveries.append(Delivery(signum, time.time(), effect))
@@ -197,6 +210,11 @@ class Forwarder:
             pass
         if signum == signal.SIGTSTP:
             self.suspend()
+
+    def _reaped(self) -> bool:
+        """Whether the script is gone from ``/proc`` (where there is one): Kleio reaped
+        it, so a signal now came after its end."""
+        return not os.path.exists(f"/proc/{self.pid}") and os.path.exists("/proc/self")
 
     def suspend(self) -> None:
         """Stop ``kleio`` too, the terminal handed back to the shell; SIGCONT resumes."""
@@ -220,16 +238,72 @@ class Forwarder:
                 continue
             return os.waitstatus_to_exitcode(status)
 
+    def add_group_signals(self, seen: list[tuple[int, float, str]]) -> None:
+        """Record the stopping signals the script's group was sent that did not come
+        through Kleio (``(signal, time, disposition)``, as the watcher saw them): one
+        Kleio passed on reached the watcher too, within a second of its delivery."""
+        for signum, moment, effect in seen:
+            if signum not in STOPPING or len(self.deliveries) >= MOST_RECORDED:
+                continue
+            passed_on = any(
+                d.signum == signum and d.to == "kleio" and -1.0 <= moment - d.time <= 1.0
+                for d in self.deliveries
+            )
+            if not passed_on:
+                self.deliveries.append(Delivery(signum, moment, effect, to="group"))
+        self.deliveries.sort(key=lambda delivery: delivery.time)
+
     def interrupted_by(self, returncode: int, ended: float) -> int | None:
         """The stopping signal that ended the script, if one did: it died of it, or it
-        caught it and ended within :data:`ANSWER_WINDOW` seconds. Marks the fatal one."""
-        stopping = [d for d in self.deliveries if d.signum in STOPPING]
+        caught it and ended within :data:`ANSWER_WINDOW` seconds, whatever its exit code
+        (a script that catches Ctrl-C, saves and exits 0 was interrupted: running it again
+        must resume it). Marks the fatal one. A signal that came once the script had
+        ended, or that the script ignored, or left to its default action and lived
+        through, ended nothing."""
+        stopping = [d for d in self.deliveries if d.signum in STOPPING and d.time <= ended]
         died_of = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
         for delivery in reversed(stopping):
             if delivery.signum == died_of and delivery.disposition != "ignored":
                 delivery.fatal = True
                 return delivery.signum
         for delivery in reversed(stopping):
-            if delivery.disposition != "ignored" and ended - delivery.time <= ANSWER_WINDOW:
+            if delivery.disposition in ("caught", "unknown") and (
+                ended - delivery.time <= ANSWER_WINDOW
+            ):
                 return delivery.signum
         return None
+
+    def settle(self) -> LateSignals:
+        """The script has ended: stop passing signals on, and keep the stopping ones
+        sent to Kleio from now on until :meth:`LateSignals.release`, so the record of the
+        end is made whole (a Ctrl-C as the script ends once cut it short, with a
+        traceback and an execution left without its end)."""
+        late = LateSignals(self._previous)
+        self._previous = {}
+        for signum in FORWARDED:
+            signal.signal(signum, late.handler(signum))
+        return late
+
+
+class LateSignals:
+    """Stopping signals that came once the script ended, kept until the end is recorded."""
+
+    def __init__(self, previous: dict[int, Any]):
+        self._previous = previous
+        self.received: list[int] = []
+
+    def handler(self, signum: int) -> Any:
+        if signum in STOPPING:
+            return self._keep
+        # Resizing, suspending and resuming matter no more: Kleio's own handling.
+        return self._previous.get(signum, signal.SIG_DFL)
+
+    def _keep(self, signum: int, _frame: Any) -> None:
+        self.received.append(signum)
+
+    def release(self) -> list[int]:
+        """Kleio's own handlers back; the stopping signals that came meanwhile."""
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
+        return self.received
