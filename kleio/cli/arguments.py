@@ -122,7 +122,10 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
     ).completer = completion.tags
-    parser.add_argument("--project", help="project name (default: the git repository's folder)")
+    parser.add_argument(
+        "--project",
+        help="project name (default: the git repository's, the same in every copy of it)",
+    )
     working_dir(parser)
     allow_changes(parser, "branch the trial if")
     parser.add_argument(

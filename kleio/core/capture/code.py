@@ -72,12 +72,44 @@ def _gits(cwd: str, commands: list[list[str]]) -> list[str | None]:
 #: print covers the whole repository, paths from its top (``--full-name :/``; a diff's
 #: are, unless ``diff.relative`` is set).
 _SNAPSHOT = [
-    ["rev-parse", "--show-toplevel", "--verify", "-q", "HEAD"],
+    ["rev-parse", "--show-toplevel", "--git-common-dir", "--verify", "-q", "HEAD"],
     ["symbolic-ref", "-q", "--short", "HEAD"],
     ["-c", "diff.relative=false", "diff", "HEAD", "--binary"],
     ["ls-files", "--others", "--exclude-standard", "-z", "--full-name", ":/"],
-    ["config", "--get-regexp", r"^remote\..*\.url$"],
+    ["config", "--get-regexp", r"^(remote\..*\.url|kleio\.project)$"],
 ]
+#: The git setting that names a repository's project when neither its ``origin`` nor
+#: its folder does.
+PROJECT_SETTING = "kleio.project"
+
+
+def remote_name(url: str) -> str:
+    """The repository's name in a remote's address: ``git@host:org/mnist.git``,
+    ``https://host/org/mnist``, ``/srv/git/mnist.git`` and ``../mnist/.git`` are all
+    ``mnist``."""
+    path = url.rstrip("/").removesuffix("/.git").rstrip("/")
+    name = path.replace(":", "/").rsplit("/", 1)[-1]
+    return name.removesuffix(".git")
+
+
+def repository_name(
+    cwd: str, root: str, common_dir: str, setting: str | None, origin: str | None
+) -> str:
+    """The name of the repository holding ``cwd``, the same in every copy of it: the
+    ``kleio.project`` setting if set; else the name in its ``origin`` remote's address
+    (a clone in a folder of another name is the same repository); else the name of its
+    main folder, the one holding the ``.git`` folder its working copies share (a ``git
+    worktree`` named ``co`` is still ``mnist``); else the folder's own name."""
+    if setting:
+        return setting
+    if origin and remote_name(origin):
+        return remote_name(origin)
+    shared = os.path.realpath(os.path.join(cwd, common_dir)) if common_dir else ""
+    if os.path.basename(shared) == ".git":
+        return os.path.basename(os.path.dirname(shared))
+    if shared:
+        return os.path.basename(shared).removesuffix(".git") or os.path.basename(root)
+    return os.path.basename(root)
 
 
 def _git_snapshot(cwd: str) -> dict[str, Any] | None:
@@ -87,22 +119,27 @@ def _git_snapshot(cwd: str) -> dict[str, Any] | None:
     Runs git directly rather than through GitPython, whose import alone costs about
     80 ms: a third of Kleio's whole start-up budget, paid on every run.
     """
-    head, branch, diff, untracked, remote_lines = _gits(cwd, _SNAPSHOT)
+    head, branch, diff, untracked, setting_lines = _gits(cwd, _SNAPSHOT)
     if head is None:
-        root = _git(cwd, "rev-parse", "--show-toplevel")
-        if root is None:
+        found = _git(cwd, "rev-parse", "--show-toplevel", "--git-common-dir")
+        if found is None:
             return None  # not in a repository, or no git
-        root, commit = root.strip(), None  # a repository without commits yet
+        (root, common_dir), commit = found.split("\n")[:2], None  # no commits yet
     else:
-        root, commit = head.split("\n")[:2]
+        root, common_dir, commit = head.split("\n")[:3]
     diff = (diff or "") if commit else ""
     remotes: dict[str, str] = {}
-    for line in (remote_lines or "").splitlines():
-        key, _, url = line.partition(" ")
-        remotes.setdefault(key[len("remote.") : -len(".url")], without_credentials(url))
+    project = None
+    for line in (setting_lines or "").splitlines():
+        key, _, value = line.partition(" ")
+        if key == PROJECT_SETTING:
+            project = value.strip() or None
+        else:
+            remotes.setdefault(key[len("remote.") : -len(".url")], without_credentials(value))
     return {
         "type": "git",
         "root": root,
+        "repository": repository_name(cwd, root, common_dir, project, remotes.get("origin")),
         "commit": commit,
         "branch": branch.strip() or None if branch else None,
         "remotes": remotes,
@@ -161,15 +198,19 @@ def files_in(diff: str) -> list[str]:
 
 
 def code_snapshot(cwd: str, program: str | None) -> dict[str, Any]:
-    """What code ran: git when ``cwd`` is in a repository, else the program's hash."""
-    snapshot = _git_snapshot(cwd)
+    """What code ran: that of the repository holding the program when it is a file
+    (``python ../elsewhere/tiny.py`` is versioned by its own repository, or by its hash
+    outside any), else that of the repository holding ``cwd`` (``python -c``, a program
+    on the ``PATH``), else the program's hash."""
+    path = os.path.join(cwd, program) if program else None
+    is_file = path is not None and os.path.isfile(path)
+    snapshot = _git_snapshot(os.path.dirname(os.path.abspath(path)) if is_file else cwd)
     if snapshot is not None:
         return snapshot
-    path = os.path.join(cwd, program) if program else None
     return {
         "type": "file",
         "path": program,
-        "sha256": sha256_file(path) if path and os.path.isfile(path) else None,
+        "sha256": sha256_file(path) if is_file else None,
     }
 
 

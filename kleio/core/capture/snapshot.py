@@ -115,7 +115,7 @@ COMPONENTS = (
 class Snapshot(Value):
     """What a command is, and the code and environment it would run with, now."""
 
-    FIELDS = ("command", "cwd", "parts", "project", "unread", "working_root")
+    FIELDS = ("command", "cwd", "parts", "project", "unread", "working_root", "former_project")
 
     def __init__(
         self,
@@ -125,9 +125,13 @@ class Snapshot(Value):
         project: str,
         unread: frozenset[str] = frozenset(),
         working_root: str | None = None,
+        former_project: str | None = None,
     ):
         #: The command as given: what runs.
         self.command, self.cwd, self.project = command, cwd, project
+        #: The project this command had before Kleio named projects after their
+        #: repository (its folder's name), where that differs: its trials still resume.
+        self.former_project = former_project
         #: Component name -> its snapshot.
         self.parts = parts
         #: Configuration files named by the command that are not read: the trial's own
@@ -219,13 +223,14 @@ def take_snapshot(
         for component in COMPONENTS
     }
     parts = {name: future.result() for name, future in pending.items()}
+    folder = os.path.basename(parts["code"].get("root") or os.path.abspath(cwd)) or "default"
+    former = None
     if not project:
-        project = (
-            environ.get("KLEIO_PROJECT")
-            or os.path.basename(parts["code"].get("root") or os.path.abspath(cwd))
-            or "default"
-        )
-    return Snapshot(command, os.path.abspath(cwd), parts, project)
+        project = environ.get("KLEIO_PROJECT") or parts["code"].get("repository") or folder
+        # Kleio named a project after its folder alone, until a checkout or a clone in
+        # another folder made another project: trials of that name still resume.
+        former = folder if folder != project and not environ.get("KLEIO_PROJECT") else None
+    return Snapshot(command, os.path.abspath(cwd), parts, project, former_project=former)
 
 
 class Background(threading.Thread):

@@ -168,6 +168,11 @@ def find_or_create_trial(
     if document is None:
         try:
             document = store.get_trial(snapshot.spec.id)
+            if document is None and snapshot.former_project:
+                former = snapshot.replace(project=snapshot.former_project, former_project=None)
+                document = store.get_trial(former.spec.id)
+                if document is not None:
+                    snapshot = former
         except ConfigFileError:  # unless another trial of the command wrote it
             document = None
     if document is None:
