@@ -260,3 +260,22 @@ def test_a_failure_inside_the_hook_is_said_once_and_the_script_runs_on(kleio, pr
         "goes on, its resolved configuration is not recorded"
     ]
     assert "resolved" not in journal.get_trial(trial_id_in(result.stderr))
+
+
+def test_the_value_the_script_typed_wins_over_the_command_lines_text(kleio, project, env):
+    """``--lr 20`` with ``type=float``: the script ran with 20.0, and every reader says
+    so (compare, ls, --where, the API), though the command line's text reads as 20."""
+    write_script(project, "train_args.py", WITH_DEFAULTS)
+    commit(project)
+    trial = trial_id_in(kleio("python", "train_args.py", "--lr", "20", "--epochs", "2").stderr)
+    shown = invoke("compare", "--format", "json", "--keys", "lr", env=env, cwd=project)
+    rows = json.loads(shown.stdout)
+    assert [row["lr"] for row in rows] == [20.0] and isinstance(rows[0]["lr"], float)
+    for condition in ("lr=20.0", "lr=20", "lr>19.5"):
+        listed = invoke("ls", "--where", condition, "--format", "json", env=env, cwd=project)
+        assert [row["id"] for row in json.loads(listed.stdout)] == [trial], condition
+    import kleio as api
+
+    found = api.load_trial(trial, home=str(env["KLEIO_HOME"]))
+    assert found.configuration["lr"] == 20.0 and isinstance(found.configuration["lr"], float)
+    assert found.command_configuration["lr"] == 20  # the identity: the command line's

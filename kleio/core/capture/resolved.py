@@ -17,7 +17,8 @@ several times (``parse_known_args`` then ``parse_args``, a second parser) adds i
 values; a value any of them took from the command line is not a default.
 
 :func:`resolved_configuration` is what every reader shows (``kleio info``, the Python
-API, comparisons): the command line's configuration, with the defaults added.
+API, comparisons, ``--where``): the command line's configuration with each value the
+script resolved in its place, defaults added.
 """
 
 from __future__ import annotations
@@ -67,12 +68,16 @@ class Resolution:
 
 
 def resolved_configuration(document: TrialDocument) -> dict[str, Any]:
-    """What the trial's script ran with: the command line's configuration, plus the
-    defaults its parser filled in. The command line's values win: they are the
-    trial's identity, typed as Kleio types them."""
+    """What the trial's script ran with: the command line's configuration, each value
+    as the script's parser typed it (``--lr 20`` with ``type=float`` is ``20.0``, not the
+    integer Kleio reads on the command line), plus the defaults it filled in. The
+    command line's own values stay the trial's identity."""
     configuration = dict(document.get("configuration") or {})
     resolved = document.get(FIELD) or {}
     values = resolved.get("values") or {}
+    for key, value in values.items():
+        if key in configuration:
+            configuration[key] = value
     for key in resolved.get("defaults") or ():
         if key in values and key not in configuration:
             configuration[key] = values[key]
