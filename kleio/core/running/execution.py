@@ -29,6 +29,7 @@ from kleio.core.running.launcher import Outcome, exit_status, launch
 from kleio.core.running.losses import describe
 from kleio.core.running.matching import Notify, find_or_create_trial, matching_trial, reading_like
 from kleio.core.running.observers import Observers
+from kleio.core.running.restarts import describe_restarts, restarted_keys
 from kleio.core.running.signals import STOPPING, stopping_signals
 from kleio.core.running.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
 from kleio.core.running.spool import (
@@ -373,6 +374,7 @@ class _Execution:
             on_trouble=runner.notify,
         )
         self.started = clock.now()
+        self.restarted: dict[str, tuple[float, float]] = {}
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
 
@@ -475,6 +477,7 @@ class _Execution:
         self.sink.close(timeout=leaving_time(self.runner.settings.lease))
         missing = outcome.unjournalled + self.sink.lost + self.sink.refused
         final = _final_status(outcome, incomplete=bool(missing))
+        self.restarted = self._restarted()
         end = self.writer.event(
             self.trial_id,
             "execution",
@@ -491,6 +494,7 @@ class _Execution:
                 "error": outcome.start_error,
                 **({"unjournalled": dict(missing)} if missing else {}),
                 **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
+                **({"restarted": self.restarted} if self.restarted else {}),
             },
         )
         try:
@@ -505,9 +509,22 @@ class _Execution:
             self.runner.notify(outcome.start_error)
         return final, missing
 
+    def _restarted(self) -> dict[str, tuple[float, float]]:
+        """Keys this execution logged below where the view it continues had reached
+        (:mod:`kleio.core.running.restarts`); none for a trial's first execution."""
+        continues = self.number > 1 or (self.document.get("refers") or {}).get("parent")
+        if not continues:
+            return {}
+        try:
+            return restarted_keys(self.store, self.document, self.started)
+        except StoreError:  # the database is away: the end matters more
+            return {}
+
     def finish(self, outcome: Outcome, final: str, missing: Counter) -> int:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
+        if self.restarted:
+            notify(f"trial {label}: {describe_restarts(self.restarted)}")
         for delivered in outcome.signals:
             signum = signal.Signals[delivered["signal"]]
             if signum in STOPPING:
