@@ -279,3 +279,45 @@ def test_the_value_the_script_typed_wins_over_the_command_lines_text(kleio, proj
     found = api.load_trial(trial, home=str(env["KLEIO_HOME"]))
     assert found.configuration["lr"] == 20.0 and isinstance(found.configuration["lr"], float)
     assert found.command_configuration["lr"] == 20  # the identity: the command line's
+
+
+CRASHES_BEFORE_PARSING = """\
+import argparse, sys
+from kleio.client.logger import kleio_logger as log
+if "--crash" in sys.argv:
+    sys.exit(3)  # before the parser resolved its defaults
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, required=True)
+for name in "abcdefghijklmno":
+    parser.add_argument(f"--{name}", type=int, default=ord(name))
+args = parser.parse_args()
+log.log_statistic(loss=args.lr * 2)
+"""
+
+
+def test_a_key_differs_only_when_two_trials_hold_different_values(kleio, project, env):
+    """A trial that failed before its parser resolved 15 defaults made every default
+    'differ' in compare, plot legends and the dashboard: 16 columns for 1 swept key."""
+    write_script(project, "sweep.py", CRASHES_BEFORE_PARSING)
+    commit(project)
+    for lr in ("0.1", "0.2", "0.3"):
+        assert kleio("python", "sweep.py", "--lr", lr).returncode == 0
+    assert kleio("python", "sweep.py", "--lr", "0.4", "--crash").returncode == 3
+    compared = invoke("compare", "--format", "json", env=env, cwd=project)
+    rows = json.loads(compared.stdout)
+    keys = set().union(*map(set, rows)) - {"id", "short_id", "status", "run_time", "loss:last"}
+    assert keys == {"lr"}, keys
+    from kleio.core.reading.comparison import compare_trials
+    from kleio.core.reading.query import Query
+    from kleio.core.reading.series import trial_labels
+    from kleio.store import open_store
+
+    with open_store(str(env["KLEIO_HOME"]) + "/kleio.db") as store:
+        comparison = compare_trials(store, Query(), 60.0)
+    labels = trial_labels(comparison.rows, comparison.configuration)
+    assert sorted(label.split(" ", 1)[1] for label in labels.values()) == [
+        "lr=0.1",
+        "lr=0.2",
+        "lr=0.3",
+        "lr=0.4",
+    ]

@@ -1,7 +1,7 @@
 """Trials side by side: one row per trial, the columns that tell them apart.
 
 The rows of ``kleio compare`` and ``kleio.compare``: short id, status, the configuration
-keys whose values differ between the rows (all of them when asked), statistic summaries
+keys two rows hold different values of (all of them when asked), statistic summaries
 (the last value of every statistic key, or the keys chosen), and the run time. Sorting,
 filtering and keys follow :mod:`kleio.core.reading.query`.
 """
@@ -109,17 +109,17 @@ def _statistic_keys(facts: list[TrialFacts]) -> list[str]:
 
 
 def _configuration_keys(facts: list[TrialFacts], every: bool) -> list[str]:
-    """Configuration keys of the rows: those whose values differ, or all."""
+    """Configuration keys of the rows: those two trials hold different values of, or all.
+
+    A trial that lacks a key (one that failed before its parser resolved the defaults,
+    one of an older version of the script) makes no difference: it shows a blank, and
+    25 unchanging defaults do not bury the 3 keys a sweep changes."""
     names = list(dict.fromkeys(name for f in facts for name in f.configuration))
     if every:
         return names
-    missing = object()
-    differing = []
-    for name in names:
-        values = {
-            canonical_json(f.configuration[name]) if name in f.configuration else missing
-            for f in facts
-        }
-        if len(values) > 1:
-            differing.append(name)
-    return differing
+    return [
+        name
+        for name in names
+        if len({canonical_json(f.configuration[name]) for f in facts if name in f.configuration})
+        > 1
+    ]
