@@ -281,14 +281,34 @@ def _streams(stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
         yield
 
 
+#: Where pymongo defines the exit function that closes its monitors (pymongo 4.9 and
+#: later, then 4.6 to 4.8), registered with :mod:`atexit` when pymongo is imported.
+_PYMONGO_MONITORS = ("pymongo.synchronous.monitor", "pymongo.monitor")
+
+
+def _unregister_pymongos_exit() -> None:
+    """Take pymongo's exit function off :mod:`atexit`'s list, when pymongo is loaded.
+
+    It stops pymongo's monitors and joins their threads, which sleep half a second
+    between checks of the server: every MongoDB command would end 0.5 s late. The store
+    has told them to stop when it closed, and ``os._exit`` ends them: nothing is lost.
+    """
+    import atexit
+
+    for name in _PYMONGO_MONITORS:
+        shutdown = getattr(sys.modules.get(name), "_shutdown_resources", None)
+        if shutdown is not None:
+            atexit.unregister(shutdown)
+
+
 def entry() -> None:
     """The ``kleio`` command: :func:`main`, then a prompt exit.
 
     Once the command is done, its output flushed and its store closed, nothing is left
     to wait for, nor to tear down: Python's own exit clears every module Kleio loaded
-    (10 to 15 ms of every command). The exit functions registered (coverage, a logger)
-    still run, but for pymongo's: it waits for its background threads, which sleep half
-    a second between checks (every MongoDB command would end 0.5 s late).
+    (10 to 15 ms of every command). Every exit function registered (coverage, a logger)
+    runs, but pymongo's (see :func:`_unregister_pymongos_exit`); Python's own end of the
+    interpreter does not: no module is torn down and no thread is joined.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
@@ -296,8 +316,8 @@ def entry() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-    if "pymongo" not in sys.modules:
-        import atexit
+    import atexit
 
-        atexit._run_exitfuncs()
+    _unregister_pymongos_exit()
+    atexit._run_exitfuncs()
     os._exit(code)
