@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
 #: A module whose command takes a program's words (``run``) defines
-#: ``split_words(parser, words)``: Kleio's words, and the others by the attribute they fill.
+#: ``split_words(parser, words)``: Kleio's words, and the others by the attribute they fill
+#: (see :mod:`kleio.cli.words`).
 COMMANDS = {
     "run": "run",
     "save": "save",
@@ -65,6 +66,20 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def option_width(self, word: str) -> int:
+        """How many words the option ``word`` takes, itself included (``--tags a`` 2,
+        ``--tags=a`` 1, ``--capture`` 1); 0 when ``word`` is no option of this parser.
+
+        Names match exactly: a prefix (``--c`` for ``--capture``) is no option of Kleio's.
+        """
+        if not word.startswith("-") or word == "-":
+            return 0
+        name, equals, _ = word.partition("=") if word.startswith("--") else (word, "", "")
+        action = self._option_string_actions.get(name)
+        if action is None:
+            return 0
+        return 1 if equals or action.nargs == 0 else 2
+
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse asks shutil for the terminal's width, on every add_argument: shutil
         # imports the compression modules, 3 ms of every run's start.
@@ -98,7 +113,7 @@ def _terminal_width() -> int:
     return columns or 80
 
 
-def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
+def build_parser(commands: Iterable[str] = COMMANDS) -> _Parser:
     """The ``kleio`` parser with the global options and the subcommands ``commands``
     (all by default; more can be added with :func:`_add_commands`)."""
     from kleio.store import schemes_help
@@ -140,16 +155,14 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return action.choices[name]
 
 
-def _command_position(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
+def _command_position(parser: _Parser, argv: list[str]) -> int | None:
     """Where the global options end: the index of the subcommand (or of the command
     ``run`` runs), None when ``--help``, ``--version`` or nothing comes first."""
-    from kleio.cli import arguments  # not at import: `kleio --version` loads nothing more
-
     index = 0
     while index < len(argv):
         if argv[index] in ("-h", "--help", "--version"):
             return None
-        width = arguments.option_width(parser, argv[index])
+        width = parser.option_width(argv[index])
         if width == 0:
             return index
         index += width
@@ -220,7 +233,9 @@ def main(
     if args.subcommand is None or args.subcommand == "help":
         parser.print_help(stdout)
         return 0 if args.subcommand == "help" else 2
-    vars(args).update(foreign, implicit=implicit)
+    # `implicit`: Kleio put `run` before a word that is none of its commands (a typo of
+    # one, maybe: see kleio.cli.suggestions).
+    vars(args).update(foreign, implicit=implicit, kleio_commands=tuple(COMMANDS))
     context = Context(
         {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
         getattr(args, "run_config", None) or args.config,

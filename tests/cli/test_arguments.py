@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kleio.cli import arguments
+from kleio.cli import suggestions
 from kleio.cli.main import _subparser, build_parser
 from kleio.cli.output import Display, _cut, _fitted, number, table
+from kleio.cli.words import command_after_options, options_around_id
 from kleio.core.model.clock import zone_named
 
 
@@ -32,7 +33,7 @@ def parser():
     ],
 )
 def test_run_reads_its_options_before_the_command_only(parser, words, kleio, command):
-    assert arguments.command_after_options(_subparser(parser, "run"), words) == (
+    assert command_after_options(_subparser(parser, "run"), words) == (
         kleio,
         {"command": command},
     )
@@ -57,7 +58,7 @@ def test_run_reads_its_options_before_the_command_only(parser, words, kleio, com
     ],
 )
 def test_branch_reads_its_options_on_both_sides_of_the_id(parser, words, kleio, changes):
-    assert arguments.options_around_id(_subparser(parser, "branch"), words) == (
+    assert options_around_id(_subparser(parser, "branch"), words) == (
         kleio,
         {"changes": changes},
     )
@@ -76,7 +77,7 @@ def test_branch_reads_its_options_on_both_sides_of_the_id(parser, words, kleio, 
     ],
 )
 def test_edits_count_insertions_deletions_replacements_and_swaps(typo, name, edits):
-    assert arguments._edits(typo, name) == edits
+    assert suggestions._edits(typo, name) == edits
 
 
 @pytest.mark.parametrize(
