@@ -12,7 +12,18 @@ from __future__ import annotations
 import argparse
 
 from kleio.cli import completion
-from kleio.core.model.status import STATUSES
+
+# The help of every command is built from these definitions, so they import nothing of
+# the domain: the statuses and the identity components are written out below, and
+# tests/cli/test_arguments.py checks that they are the domain's. Their modules would
+# bring the store's contract (dataclasses, json, uuid) and 19 of Kleio's modules into
+# `kleio --help`.
+
+#: The statuses ``--status`` accepts (:data:`kleio.core.model.status.STATUSES`).
+STATUSES = ("new", "reserved", "running", "completed", "broken", "interrupted", "lost")
+#: The identity component each ``--allow-*-change`` lets change, by option
+#: (:data:`kleio.core.capture.snapshot.COMPONENTS`, their ``option`` and ``name``).
+CHANGES = {"--allow-code-change": "code", "--allow-env-change": "environment"}
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
@@ -177,15 +188,13 @@ def _seconds(text: str) -> float:
 def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
     """``--allow-code-change``, ``--allow-env-change`` (one per identity component) and
     ``--allow-any-change``; ``what`` starts their help (``"branch the trial if"``)."""
-    from kleio.core.capture.snapshot import COMPONENTS
-
-    for component in COMPONENTS:
+    for option, name in CHANGES.items():
         parser.add_argument(
-            component.option,
+            option,
             dest="allow",
             action="append_const",
-            const=component.name,
-            help=f"{what} its {component.name} changed since it was recorded",
+            const=name,
+            help=f"{what} its {name} changed since it was recorded",
         )
     parser.add_argument(
         "--allow-any-change",
@@ -198,9 +207,7 @@ def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
 
 def allowed_changes(args: argparse.Namespace) -> frozenset[str]:
     """The identity components a run may change (``--allow-*-change``)."""
-    from kleio.core.capture.snapshot import COMPONENTS
-
     allowed = set(getattr(args, "allow", None) or ())
     if "any" in allowed:
-        allowed = {component.name for component in COMPONENTS}
+        allowed = set(CHANGES.values())
     return frozenset(allowed)

@@ -5,7 +5,8 @@
 ``kleio run python train.py``. Each subcommand is a module of this package with
 ``register(subparsers)`` (its arguments) and ``execute(args, context) -> int``;
 a module imports what its command does inside ``execute``, so building the parser loads
-no behaviour (``kleio --version`` and ``kleio ls`` never import the launcher).
+no behaviour (``kleio --version`` and ``kleio ls`` never import the launcher, help never
+imports the store).
 """
 
 from __future__ import annotations
@@ -113,11 +114,15 @@ def _terminal_width() -> int:
     return columns or 80
 
 
+#: The addresses of the backends (:data:`kleio.store.BACKENDS`), written out: the table
+#: comes with the store's contract, which `kleio --help` has no use for (a test checks
+#: that every backend is named).
+_ADDRESSES = "mongodb://..., mongodb+srv://..., sqlite:///PATH or a file path"
+
+
 def build_parser(commands: Iterable[str] = COMMANDS) -> _Parser:
     """The ``kleio`` parser with the global options and the subcommands ``commands``
     (all by default; more can be added with :func:`_add_commands`)."""
-    from kleio.store import schemes_help
-
     parser = _Parser(
         prog="kleio",
         description="Journal every execution of a command: code version, environment, "
@@ -131,7 +136,7 @@ def build_parser(commands: Iterable[str] = COMMANDS) -> _Parser:
         "--database",
         metavar="ADDRESS",
         dest="db_address",
-        help=f"database address: {schemes_help()}",
+        help=f"database address: {_ADDRESSES}",
     )
     parser.add_argument("--db-name", metavar="NAME", help="MongoDB database name (default kleio)")
     parser.add_argument(
@@ -185,10 +190,6 @@ def main(
     if argv == ["--version"]:  # before the parser: nothing else to load
         stdout.write(f"kleio {__version__}\n")
         return 0
-    from kleio.cli.context import Context
-    from kleio.core.model.errors import KleioError
-    from kleio.store import StoreError
-
     not_text = next((word for word in argv if not _is_text(word)), None)
     if not_text is not None:
         shown = not_text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -236,6 +237,11 @@ def main(
     # `implicit`: Kleio put `run` before a word that is none of its commands (a typo of
     # one, maybe: see kleio.cli.suggestions).
     vars(args).update(foreign, implicit=implicit, kleio_commands=tuple(COMMANDS))
+    # Not before: help and usage errors load neither the settings nor the store.
+    from kleio.cli.context import Context
+    from kleio.core.model.errors import KleioError
+    from kleio.store import StoreError
+
     context = Context(
         {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
         getattr(args, "run_config", None) or args.config,

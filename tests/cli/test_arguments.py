@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kleio.cli import suggestions
+from kleio.cli import arguments, main, suggestions
 from kleio.cli.main import _subparser, build_parser
 from kleio.cli.output import Display, _cut, _fitted, number, table
 from kleio.cli.words import command_after_options, options_around_id
@@ -62,6 +62,31 @@ def test_branch_reads_its_options_on_both_sides_of_the_id(parser, words, kleio, 
         kleio,
         {"changes": changes},
     )
+
+
+# -- what the help writes out, checked against the domain ------------------------------
+# `kleio --help` imports no module of the domain (tests/test_architecture.py): the names
+# it shows are written out in the command line's definitions, and must stay the domain's.
+
+
+def test_the_statuses_of_the_help_are_the_trials_statuses():
+    from kleio.core.model.status import STATUSES
+
+    assert arguments.STATUSES == STATUSES, "update STATUSES in kleio/cli/arguments.py"
+
+
+def test_an_allow_option_per_identity_component():
+    from kleio.core.capture.snapshot import COMPONENTS
+
+    assert {c.option: c.name for c in COMPONENTS} == arguments.CHANGES, (
+        "a new identity component needs its option in CHANGES of kleio/cli/arguments.py"
+    )
+
+
+def test_the_database_option_names_every_backend():
+    from kleio.store import schemes_help
+
+    assert schemes_help() == main._ADDRESSES, "update _ADDRESSES in kleio/cli/main.py"
 
 
 @pytest.mark.parametrize(
