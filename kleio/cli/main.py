@@ -242,12 +242,7 @@ def main(
     from kleio.core.model.errors import KleioError
     from kleio.store import StoreError
 
-    context = Context(
-        {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
-        getattr(args, "run_config", None) or args.config,
-        stdout=stdout,
-        stderr=stderr,
-    )
+    context = Context.of(args, stdout, stderr)
     module = importlib.import_module(f"kleio.cli.{COMMANDS[args.subcommand]}")
     try:
         return module.execute(args, context)
