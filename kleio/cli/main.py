@@ -116,7 +116,7 @@ def _terminal_width() -> int:
 
 #: The addresses of the backends (:data:`kleio.store.BACKENDS`), written out: the table
 #: comes with the store's contract, which `kleio --help` has no use for (a test checks
-#: that every backend is named).
+#: this is the store's own ``schemes_help()``).
 _ADDRESSES = "mongodb://..., mongodb+srv://..., sqlite:///PATH or a file path"
 
 
@@ -297,8 +297,8 @@ def _streams(stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
         yield
 
 
-#: Where pymongo defines the exit function that closes its monitors (pymongo 4.9 and
-#: later, then 4.6 to 4.8), registered with :mod:`atexit` when pymongo is imported.
+#: Where pymongo defines the exit function that closes its monitors (from pymongo 4.9 on;
+#: ``pymongo.monitor`` before), registered with :mod:`atexit` when pymongo is imported.
 _PYMONGO_MONITORS = ("pymongo.synchronous.monitor", "pymongo.monitor")
 
 
