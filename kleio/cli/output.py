@@ -9,7 +9,9 @@ The conventions, the same for every command:
   ``KLEIO_TIMEZONE``) named in the header, numbers to 4 significant digits, sizes in
   human units; on a terminal it fits its width (the widest of the columns that may be
   cut, such as the command or the tags, ends with ``…``) and statuses are coloured
-  unless ``NO_COLOR`` is set or ``--no-color`` given. Piped, lines are never cut.
+  unless ``NO_COLOR`` is set or ``--no-color`` given. Piped, lines are never cut. A
+  table of values (``kleio compare``) cuts none: it leaves whole columns out, and says
+  which.
 - JSON is strict JSON (:mod:`kleio.core.reading.strict_json`): the floats it cannot hold are
   written as the strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``.
 """
@@ -129,8 +131,15 @@ class Display(Value):
         return f"\033[{colour}m{text}\033[0m" if self.color and colour else text
 
 
-def display_of(args: argparse.Namespace, stream: IO[str]) -> Display:
-    """The :class:`Display` of a command's options and environment, for ``stream``."""
+def display_of(
+    args: argparse.Namespace, stream: IO[str], *, columns_when_piped: bool = False
+) -> Display:
+    """The :class:`Display` of a command's options and environment, for ``stream``.
+
+    ``columns_when_piped``: ``COLUMNS``, when set, is the width even when ``stream`` is
+    not a terminal (``kleio compare`` has always fitted it so: a table that leaves
+    columns out is as narrow piped as on the terminal it is read on).
+    """
     from kleio.core.model import clock
     from kleio.core.model.errors import SettingsError
 
@@ -143,7 +152,8 @@ def display_of(args: argparse.Namespace, stream: IO[str]) -> Display:
         except ValueError as error:
             raise SettingsError(f"KLEIO_TIMEZONE: {error}") from None
     color = terminal and not getattr(args, "no_color", False) and not os.environ.get("NO_COLOR")
-    width = shutil.get_terminal_size().columns if terminal else None
+    sized = terminal or columns_when_piped and bool(os.environ.get("COLUMNS"))
+    width = shutil.get_terminal_size().columns if sized else None
     return Display(zone, color, width)
 
 
@@ -232,8 +242,15 @@ def output_rows(
     columns: Sequence[Column],
     rows: Iterable[dict[str, Any]],
     display: Display | None = None,
-) -> None:
-    """Print ``rows`` (dicts) in ``format``; JSON and CSV stream, a table is aligned."""
+    *,
+    leave_out: Sequence[str] = (),
+) -> list[str]:
+    """Print ``rows`` (dicts) in ``format``; JSON and CSV stream, a table is aligned.
+
+    ``leave_out``: the keys of the columns a table may leave out, first first, while it
+    is wider than the display (before it cuts any); the keys left out are returned, for
+    the command to say so.
+    """
     times = [column.key for column in columns if column.time]
     if format == "json":
         encode = row_encoder()
@@ -264,7 +281,7 @@ def output_rows(
             )
             for column in columns
         ]
-        _table(
+        left_out = _table(
             stream,
             headers,
             texts,
@@ -273,7 +290,12 @@ def output_rows(
             paint=[
                 display.status if column.status and display.color else None for column in columns
             ],
+            leave_out=[
+                index for key in leave_out for index, c in enumerate(columns) if c.key == key
+            ],
         )
+        return [columns[index].key for index in left_out]
+    return []
 
 
 def output_json_pages(stream: IO[str], pages: Iterable[list[dict[str, Any]]]) -> None:
@@ -330,16 +352,26 @@ def _table(
     width: int | None = None,
     fit: Sequence[bool] | None = None,
     paint: Sequence[Callable[[str], str] | None] | None = None,
-) -> None:
+    leave_out: Sequence[int] = (),
+) -> list[int]:
     """:func:`table` of its columns of text (``cells``), built column by column: 10,000
-    rows of 6 columns in 15 ms instead of 60."""
+    rows of 6 columns in 15 ms instead of 60. With ``width``, the columns of
+    ``leave_out`` (indices, first first) are left out while the lines are wider; returns
+    those left out."""
     widths = [
         max(len(header), max(map(len, column), default=0))
         for header, column in zip(headers, cells, strict=True)
     ]
-    if width is not None and fit:
-        widths = _fitted(widths, headers, fit, width)
+    fit = fit or [False] * len(headers)
     paint = paint or [None] * len(headers)
+    left_out = _left_out(widths, leave_out, width) if width is not None else []
+    if left_out:
+        kept = [index for index in range(len(headers)) if index not in left_out]
+        headers, cells, widths, fit, paint = (
+            [values[index] for index in kept] for values in (headers, cells, widths, fit, paint)
+        )
+    if width is not None and any(fit):
+        widths = _fitted(widths, headers, fit, width)
     shown = []
     last = len(headers) - 1
     for index, (header, column) in enumerate(zip(headers, cells, strict=True)):
@@ -352,6 +384,21 @@ def _table(
             column = list(map(painter, column))
         shown.append([header.ljust(size), *column])
     stream.write("\n".join(["  ".join(line).rstrip() for line in zip(*shown, strict=True)]) + "\n")
+    return left_out
+
+
+def _left_out(widths: Sequence[int], leave_out: Sequence[int], width: int) -> list[int]:
+    """The columns of ``leave_out`` left out, in its order, until the line of the others
+    fits in ``width`` (or none is left to leave out)."""
+    left_out: list[int] = []
+    total = sum(widths) + 2 * (len(widths) - 1)
+    for index in leave_out:
+        if total <= width:
+            break
+        if index not in left_out:
+            left_out.append(index)
+            total -= widths[index] + 2
+    return left_out
 
 
 def _fitted(
