@@ -298,11 +298,12 @@ SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
 )
 
 
-def render(record: TrialRecord, display: Display | None = None) -> str:
+def sections(record: TrialRecord, display: Display | None = None) -> Sections:
+    """Everything about ``record``, section by section (:data:`SECTIONS`)."""
     out = Sections(display)
     for section in SECTIONS:
         section(record, out)
-    return "\n".join(out.lines) + "\n"
+    return out
 
 
 def execute(args: argparse.Namespace, context) -> int:
@@ -312,5 +313,5 @@ def execute(args: argparse.Namespace, context) -> int:
     if args.json:
         print_json(with_iso_times(record.as_dict()), context.stdout)
     else:
-        context.stdout.write(render(record, display_of(args, context.stdout)))
+        sections(record, display_of(args, context.stdout)).write(context.stdout)
     return 0

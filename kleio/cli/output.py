@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import io
 import math
 import os
 import shutil
@@ -433,13 +434,24 @@ def print_json(value: Any, stream: IO[str]) -> None:
     stream.write(json_text(value, indent=2, default=str) + "\n")
 
 
+def print_lines(stream: IO[str], lines: Iterable[str]) -> None:
+    """Lines of text that are not rows (``kleio tag``'s, ``kleio note``'s, and
+    :class:`Sections`), each written as it comes: what a command did before it failed
+    is shown."""
+    for line in lines:
+        stream.write(line + "\n")
+
+
 class Sections:
     """Text in titled sections, the way ``kleio info`` and ``kleio diff`` print, with
-    times shown by ``display``."""
+    times shown by ``display``; :meth:`write` prints it."""
 
     def __init__(self, display: Display | None = None) -> None:
         self.lines: list[str] = []
         self.display = display or Display()
+
+    def write(self, stream: IO[str]) -> None:
+        print_lines(stream, self.lines)
 
     def title(self, text: str) -> None:
         if self.lines:
@@ -450,4 +462,11 @@ class Sections:
         self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
 
     def text(self, value: str) -> None:
+        """A line (or lines joined by newlines), as it is."""
         self.lines.append(value)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """A table among the lines, as :func:`table` prints it."""
+        buffer = io.StringIO()
+        table(buffer, headers, rows)
+        self.text(buffer.getvalue().rstrip("\n"))
