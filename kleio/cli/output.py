@@ -1,4 +1,4 @@
-"""One way to print: rows as a table, CSV or JSON, records as JSON, and Kleio's messages.
+"""One way to print: rows as a table, CSV or JSON, records as JSON, text as sections and lines.
 
 Every listing command takes :func:`output_options` and prints with :func:`output_rows`.
 The conventions, the same for every command:
@@ -138,8 +138,8 @@ def display_of(
     """The :class:`Display` of a command's options and environment, for ``stream``.
 
     ``columns_when_piped``: ``COLUMNS``, when set, is the width even when ``stream`` is
-    not a terminal (``kleio compare`` has always fitted it so: a table that leaves
-    columns out is as narrow piped as on the terminal it is read on).
+    not a terminal, as ``kleio compare`` has always fitted its table
+    (``COLUMNS=100 kleio compare | less`` leaves out what a terminal 100 wide would).
     """
     from kleio.core.model import clock
     from kleio.core.model.errors import SettingsError
@@ -153,7 +153,7 @@ def display_of(
         except ValueError as error:
             raise SettingsError(f"KLEIO_TIMEZONE: {error}") from None
     color = terminal and not getattr(args, "no_color", False) and not os.environ.get("NO_COLOR")
-    sized = terminal or columns_when_piped and bool(os.environ.get("COLUMNS"))
+    sized = terminal or (columns_when_piped and bool(os.environ.get("COLUMNS")))
     width = shutil.get_terminal_size().columns if sized else None
     return Display(zone, color, width)
 
