@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kleio.cli.output import Sections, print_json
+from kleio.cli.output import Sections, print_json, record_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stat", action="store_true", help="name the files whose code differs, not the diff"
     )
-    parser.add_argument("--json", action="store_true", help="print every section as JSON")
+    record_options(parser, json_help="print every section as JSON")
 
 
 def _shown(value: Any) -> str:

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import Display, Sections, display_of, display_options, print_json
+from kleio.cli.output import (
+    Display,
+    Sections,
+    display_of,
+    display_options,
+    print_json,
+    record_options,
+)
 
 if TYPE_CHECKING:
     from kleio.core.reading.record import TrialRecord
@@ -25,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
     )
     arguments.trial_id(parser)
-    parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    record_options(parser, json_help="print the whole record as JSON")
     display_options(parser)
 
 

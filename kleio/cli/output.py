@@ -73,6 +73,12 @@ def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) ->
     display_options(parser)
 
 
+def record_options(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """``--json`` for a command that prints one record in :class:`Sections` (``info``,
+    ``diff``), ``json_help`` saying what the JSON holds: :func:`print_json` prints it."""
+    parser.add_argument("--json", action="store_true", help=json_help)
+
+
 class Display(Value):
     """How values are shown to a person: the time zone, colours, the terminal's width
     (None when the output is not a terminal: nothing is cut)."""
