@@ -37,7 +37,8 @@ PYTHON = sys.executable
 #: What ``kleio python -c pass`` imports, as one import line.
 RUN_MODULES = (
     "import kleio.cli.main, kleio.cli.context, kleio.cli.arguments, kleio.cli.run, "
-    "kleio.core.running.execution, kleio.core.capture.snapshot, kleio.store.sqlite"
+    "kleio.cli.running, kleio.core.running.execution, kleio.core.capture.snapshot, "
+    "kleio.store.sqlite"
 )
 #: The journal's file as a run uses it: opened, a trial written and changed, closed.
 SQLITE = """

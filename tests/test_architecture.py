@@ -92,6 +92,29 @@ def test_kleio_version_imports_nothing_but_the_entry_point():
     assert not {"kleio.store", "dataclasses", "typing", "json"} & imported
 
 
+def test_help_loads_neither_the_store_nor_the_domain():
+    """`kleio --help` and the help of every command show names of the domain (statuses,
+    identity components, backends) without importing it: the store's contract alone
+    imports dataclasses, json and uuid."""
+    helps = ", ".join(repr([name, "--help"]) for name in COMMANDS)
+    code = (
+        "import io, sys; from kleio.cli.main import main; out = io.StringIO(); "
+        f"codes = [main(argv, out, out) for argv in (['--help'], {helps})]; "
+        "print(set(codes), *sorted(sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    codes, *imported = result.stdout.split(" ")
+    assert codes == "{0}", result.stderr
+    loaded = {name.strip() for name in imported}
+    assert not {name for name in loaded if name.startswith(("kleio.store", "kleio.core."))} - {
+        "kleio.core.reading",
+        "kleio.core.reading.strict_json",  # the JSON every face writes, for --format
+    }
+    assert not {"dataclasses", "uuid"} & loaded
+
+
 def _loaded_by(argv: list[str]) -> set[str]:
     """The modules in ``sys.modules`` after ``kleio ARGV`` (modules loaded by
     importlib.import_module escape -X importtime: ask sys.modules)."""

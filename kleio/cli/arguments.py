@@ -1,19 +1,29 @@
-"""Arguments several commands share, defined once: a trial id, a selection of trials,
-tags, the options of a run and the command it runs, and where Kleio's words end and
-the script's begin.
+"""Arguments several commands share, each defined once with what it reads as: a trial
+id, a selection of trials (read as a :class:`~kleio.core.reading.query.Query`), tags, the
+options of a run and the command it runs.
 
 Registering arguments loads no behaviour: ``kleio --help`` and ``kleio ls`` never import
-the launcher.
+the launcher. Where Kleio's words end and the script's begin is :mod:`kleio.cli.words`;
+what a run makes of its options, :mod:`kleio.cli.running`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 
 from kleio.cli import completion
-from kleio.core.capture.programs import which
-from kleio.core.model.status import STATUSES
+
+# The help of every command is built from these definitions, so they import nothing of
+# the domain: the statuses and the identity components are written out below, and
+# tests/cli/test_arguments.py checks that they are the domain's. Their modules would
+# bring the store's contract (dataclasses, json, uuid) and 19 of Kleio's modules into
+# `kleio --help`.
+
+#: The statuses ``--status`` accepts (:data:`kleio.core.model.status.STATUSES`).
+STATUSES = ("new", "reserved", "running", "completed", "broken", "interrupted", "lost")
+#: The identity component each ``--allow-*-change`` lets change, by option
+#: (:data:`kleio.core.capture.snapshot.COMPONENTS`, their ``option`` and ``name``).
+CHANGES = {"--allow-code-change": "code", "--allow-env-change": "environment"}
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
@@ -181,15 +191,13 @@ def _seconds(text: str) -> float:
 def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
     """``--allow-code-change``, ``--allow-env-change`` (one per identity component) and
     ``--allow-any-change``; ``what`` starts their help (``"branch the trial if"``)."""
-    from kleio.core.capture.snapshot import COMPONENTS
-
-    for component in COMPONENTS:
+    for option, name in CHANGES.items():
         parser.add_argument(
-            component.option,
+            option,
             dest="allow",
             action="append_const",
-            const=component.name,
-            help=f"{what} its {component.name} changed since it was recorded",
+            const=name,
+            help=f"{what} its {name} changed since it was recorded",
         )
     parser.add_argument(
         "--allow-any-change",
@@ -202,136 +210,7 @@ def allow_changes(parser: argparse.ArgumentParser, what: str) -> None:
 
 def allowed_changes(args: argparse.Namespace) -> frozenset[str]:
     """The identity components a run may change (``--allow-*-change``)."""
-    from kleio.core.capture.snapshot import COMPONENTS
-
     allowed = set(getattr(args, "allow", None) or ())
     if "any" in allowed:
-        allowed = {component.name for component in COMPONENTS}
+        allowed = set(CHANGES.values())
     return frozenset(allowed)
-
-
-def option_width(parser: argparse.ArgumentParser, word: str) -> int:
-    """How many words the option ``word`` of ``parser`` takes, itself included (``--tags
-    a`` 2, ``--tags=a`` 1, ``--capture`` 1); 0 when ``word`` is no option of ``parser``.
-
-    Names match exactly: a prefix (``--c`` for ``--capture``) is no option of Kleio's.
-    """
-    if not word.startswith("-") or word == "-":
-        return 0
-    name, equals, _ = word.partition("=") if word.startswith("--") else (word, "", "")
-    action = parser._option_string_actions.get(name)
-    if action is None:
-        return 0
-    return 1 if equals or action.nargs == 0 else 2
-
-
-def command_after_options(
-    parser: argparse.ArgumentParser, words: list[str]
-) -> tuple[list[str], dict[str, list[str]]]:
-    """``run`` and ``save``: Kleio's options, then the command from its first word on.
-
-    Kleio's options end at the first word that is none of them, or at ``--``; everything
-    after reaches the script unchanged, even words spelled like Kleio's options. An
-    unknown option before the command stays Kleio's, for argparse to refuse.
-    """
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == "--":
-            return words[:index], {"command": words[index + 1 :]}
-        width = option_width(parser, word)
-        if width == 0:
-            if word.startswith("-") and word != "-":
-                return words[: index + 1], {"command": words[index + 1 :]}
-            break
-        index += width
-    return words[:index], {"command": words[index:]}
-
-
-def options_around_id(
-    parser: argparse.ArgumentParser, words: list[str]
-) -> tuple[list[str], dict[str, list[str]]]:
-    """``branch``: Kleio's options on both sides of the id, up to ``--``; other words
-    after the id, and everything after ``--``, are the script's options to change."""
-    options: list[str] = []
-    positionals: list[str] = []
-    changes: list[str] = []
-    index = 0
-    while index < len(words):
-        word = words[index]
-        if word == "--":
-            changes.extend(words[index + 1 :])
-            break
-        width = option_width(parser, word)
-        if width:
-            options.extend(words[index : index + width])
-            index += width
-            continue
-        if positionals:
-            changes.append(word)
-        elif word.startswith("-") and word != "-":
-            options.append(word)  # an unknown option before the id: argparse refuses it
-        else:
-            positionals.append(word)
-        index += 1
-    # Options first: argparse's remainder positional would take options after the id.
-    return options + positionals, {"changes": changes}
-
-
-def runner(args: argparse.Namespace, context):
-    """The :class:`~kleio.core.running.execution.Runner` of ``run``, ``save`` and ``branch``."""
-    from kleio.core.reading.selection import split_tags
-    from kleio.core.running.execution import Runner, RunOptions
-
-    options = RunOptions(
-        tags=split_tags(args.tags),
-        project=getattr(args, "project", None),
-        capture=getattr(args, "capture", False),
-        switch_over=getattr(args, "switch_over", False),
-        allowed=allowed_changes(args),
-        working_root=os.path.abspath(args.working_dir)
-        if getattr(args, "working_dir", None)
-        else None,
-        hook=not getattr(args, "no_hook", False),
-        sample_interval=getattr(args, "sample_interval", None),
-    )
-    return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
-
-
-def is_program(word: str) -> bool:
-    """An executable on PATH, or a path that exists (``./train.sh``, ``train.py``)."""
-    return bool(word) and (which(word) is not None or os.path.exists(word))
-
-
-def command_not_found(word: str, suggest: bool):
-    """The error for a command that names nothing to run; with ``suggest``, the Kleio
-    commands ``word`` looks like a typo of (one letter wrong, missing, extra or swapped;
-    two for names longer than 5 letters)."""
-    from kleio.cli.main import COMMANDS
-    from kleio.core.model.errors import CommandNotFound, SettingsError
-
-    if not word.strip():
-        return SettingsError("the command is empty: try `kleio python train.py`")
-    message = f"command not found: {word} (no program, file or trial id of that name)"
-    close = [name for name in COMMANDS if _edits(word, name) <= (2 if len(name) > 5 else 1)]
-    if suggest and close:
-        message = f"{message}; did you mean {' or '.join(f'`kleio {n}`' for n in close)}?"
-    return CommandNotFound(message)
-
-
-def _edits(a: str, b: str) -> int:
-    """Edits (insert, delete, replace, swap two neighbours) turning ``a`` into ``b``."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        current = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            current[j] = min(
-                previous[j] + 1,
-                current[j - 1] + 1,
-                previous[j - 1] + (a[i - 1] != b[j - 1]),
-            )
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[len(b)]

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from kleio.cli import arguments, completion
+from kleio.cli import arguments, completion, words
 
-split_words = arguments.options_around_id
+split_words = words.options_around_id
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,11 +49,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.cli.running import runner
     from kleio.core.model.trial import resolve_trial, short_id
     from kleio.core.running.branching import make_branch
 
     parent = resolve_trial(context.store, args.id)
-    run = arguments.runner(args, context)
+    run = runner(args, context)
     branch = make_branch(run, parent, args.changes, args.timestamp)
     context.notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
     if args.no_run:

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-from typing import IO, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import (
-    Column,
-    display_of,
-    output_options,
-    output_rows,
-    readable,
-    table,
-)
+from kleio.cli.output import ELLIPSIS, Column, display_of, output_options, output_rows, readable
+
+if TYPE_CHECKING:
+    from kleio.core.reading.comparison import Comparison
 
 #: Longest cell of a table before it is cut (``…``): a long value must not hide the rest.
 _CELL = 24
 #: What marks the best value of a sorted column in a table.
 BEST = "*"
+#: What no value equals: the best of a column that is not sorted.
+_UNSORTED = object()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,64 +63,48 @@ def execute(args: argparse.Namespace, context) -> int:
         columns = [Column(label, label) for label in comparison.columns if label != "short_id"]
         output_rows(context.stdout, args.format, columns, comparison.rows)
         return 0
-    _print_table(args, context, comparison)
-    return 0
-
-
-def _text(value: Any) -> str:
-    text = "" if value is None else readable(value)
-    return text if len(text) <= _CELL else text[: _CELL - 1] + "…"
-
-
-def _width(stream: IO[str]) -> int | None:
-    """The terminal's width when printing to one (or ``COLUMNS`` says), else no limit."""
-    try:
-        terminal = stream.isatty()
-    except (AttributeError, ValueError):
-        terminal = False
-    if not terminal and not os.environ.get("COLUMNS"):
-        return None
-    return shutil.get_terminal_size().columns
-
-
-def _print_table(args, context, comparison) -> None:
-    from kleio.core.model import clock
-
-    labels = ["short_id", "status", *comparison.configuration, *comparison.statistics, "run_time"]
-    headers = {"short_id": "ID", "status": "STATUS", "run_time": "RUN TIME"}
-
-    display = display_of(args, context.stdout)
-
-    def shown(label: str, value: Any) -> str:
-        if label == "run_time":
-            return clock.duration(value)
-        best = label in comparison.best and value == comparison.best[label]
-        return _text(value) + (BEST if best else "")
-
-    texts = {label: [shown(label, row[label]) for row in comparison.rows] for label in labels}
-    # Left out first when the terminal is too narrow: configuration keys, the run time,
-    # then statistics, the rightmost first; never the id, status or a sorted column.
+    # A column of values cut short would show another value: when the table is too wide,
+    # whole columns are left out (configuration keys, then the run time, then statistics,
+    # the rightmost first; never the id, the status or a sorted column), and named.
     order = [*reversed(comparison.configuration), "run_time", *reversed(comparison.statistics)]
-    droppable = [label for label in order if label not in comparison.best]
-    limit = _width(context.stdout)
-    left_out = []
-
-    def width() -> int:
-        kept = [label for label in labels if label not in left_out]
-        sizes = [max([len(headers.get(k, k)), *map(len, texts[k])]) for k in kept]
-        return sum(sizes) + 2 * (len(kept) - 1)
-
-    while limit is not None and droppable and width() > limit:
-        left_out.append(droppable.pop(0))
-    kept = [label for label in labels if label not in left_out]
-    table(
+    left_out = output_rows(
         context.stdout,
-        [headers.get(label, label) for label in kept],
-        [[texts[label][index] for label in kept] for index in range(len(comparison.rows))],
-        paint=[display.status if label == "status" else None for label in kept],
+        "table",
+        _table_columns(comparison),
+        comparison.rows,
+        display_of(args, context.stdout, columns_when_piped=True),
+        leave_out=[label for label in order if label not in comparison.best],
     )
     if left_out:
         context.notify(
             f"{len(left_out)} columns left out to fit the terminal ({', '.join(left_out)}): "
             "choose columns with --keys, or print them all with --format csv"
         )
+    return 0
+
+
+def _table_columns(comparison: Comparison) -> list[Column]:
+    from kleio.core.model import clock
+
+    def column(label: str, header: str, status: bool = False) -> Column:
+        return Column(label, header, _cell(comparison.best.get(label, _UNSORTED)), status=status)
+
+    return [
+        column("short_id", "ID"),
+        column("status", "STATUS", status=True),
+        *(column(label, label) for label in [*comparison.configuration, *comparison.statistics]),
+        Column("run_time", "RUN TIME", clock.duration),
+    ]
+
+
+def _cell(best: Any) -> Callable[[Any], str]:
+    """A value as a table cell: at most :data:`_CELL` characters, then :data:`BEST` if it
+    is the best of its sorted column."""
+
+    def text(value: Any) -> str:
+        shown = readable(value)
+        if len(shown) > _CELL:
+            shown = shown[: _CELL - 1] + ELLIPSIS
+        return shown + BEST if value == best else shown
+
+    return text

@@ -25,17 +25,10 @@ def complete(parser: argparse.ArgumentParser) -> NoReturn:
 
 
 def _store(parsed_args: argparse.Namespace):
-    from kleio.core.model.settings import load_settings
-    from kleio.store import open_store
+    """The store of the command line being completed, as the command would open it."""
+    from kleio.cli.context import Context
 
-    flags = {
-        "db_address": getattr(parsed_args, "db_address", None),
-        "db_name": getattr(parsed_args, "db_name", None),
-        "home": getattr(parsed_args, "home", None),
-    }
-    config = getattr(parsed_args, "run_config", None) or getattr(parsed_args, "config", None)
-    settings = load_settings(flags, config)
-    return open_store(settings.db_address, settings.db_name)
+    return Context.of(parsed_args).store
 
 
 def _quietly(find: Any) -> Iterable[str]:

@@ -11,6 +11,8 @@ from kleio.core.model.settings import Settings, load_settings
 from kleio.store import Store, open_store
 
 if TYPE_CHECKING:
+    import argparse
+
     from kleio.core.reading.record import TrialRecord
 
 
@@ -28,6 +30,20 @@ class Context:
         self._config_file = config_file
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+
+    @classmethod
+    def of(
+        cls,
+        args: argparse.Namespace,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> Context:
+        """The context of parsed arguments: the global flags, and the settings file of
+        ``run --config`` or else of ``kleio --config``. Any of them may be missing (a
+        command line being completed)."""
+        flags = {name: getattr(args, name, None) for name in ("db_address", "db_name", "home")}
+        config = getattr(args, "run_config", None) or getattr(args, "config", None)
+        return cls(flags, config, stdout, stderr)
 
     @cached_property
     def settings(self) -> Settings:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import io
 from typing import Any
 
-from kleio.cli.output import Sections, print_json, table
+from kleio.cli.output import Sections, print_json, record_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stat", action="store_true", help="name the files whose code differs, not the diff"
     )
-    parser.add_argument("--json", action="store_true", help="print every section as JSON")
+    record_options(parser, json_help="print every section as JSON")
 
 
 def _shown(value: Any) -> str:
@@ -61,7 +60,7 @@ def _code(out: Sections, code: dict[str, Any], stat: bool, labels: list[str]) ->
         out.item("files", ", ".join(code["files"]), indent=2)
     if code["diff"] and not stat:
         out.text("")
-        out.lines.extend(code["diff"].rstrip("\n").split("\n"))
+        out.text(code["diff"].rstrip("\n"))
 
 
 def _environment(out: Sections, environment: dict[str, Any]) -> None:
@@ -107,9 +106,7 @@ def _statistics(out: Sections, statistics: dict[str, Any], labels: list[str]) ->
                 continue
             mark = "" if old == new else "  *"
             rows.append([f"  {key}", name, _shown(old), _shown(new) + mark])
-    buffer = io.StringIO()
-    table(buffer, ["  KEY", "SUMMARY", labels[0], labels[1]], rows)
-    out.lines.extend(buffer.getvalue().rstrip("\n").split("\n"))
+    out.table(["  KEY", "SUMMARY", labels[0], labels[1]], rows)
 
 
 def execute(args: argparse.Namespace, context) -> int:
@@ -130,5 +127,5 @@ def execute(args: argparse.Namespace, context) -> int:
     _environment(out, difference["environment"])
     _hosts(out, difference["hosts"], labels)
     _statistics(out, difference["statistics"], labels)
-    context.stdout.write("\n".join(out.lines) + "\n")
+    out.write(context.stdout)
     return 0

@@ -8,7 +8,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from kleio.cli import arguments
-from kleio.cli.output import Display, Sections, display_of, display_options, print_json
+from kleio.cli.output import (
+    Display,
+    Sections,
+    display_of,
+    display_options,
+    print_json,
+    record_options,
+)
 
 if TYPE_CHECKING:
     from kleio.core.reading.record import TrialRecord
@@ -25,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples: kleio info 3f9c2e0; kleio info 3f9c2e0 --json | jq .executions",
     )
     arguments.trial_id(parser)
-    parser.add_argument("--json", action="store_true", help="print the whole record as JSON")
+    record_options(parser, json_help="print the whole record as JSON")
     display_options(parser)
 
 
@@ -298,11 +305,12 @@ SECTIONS: tuple[Callable[[TrialRecord, Sections], None], ...] = (
 )
 
 
-def render(record: TrialRecord, display: Display | None = None) -> str:
+def sections(record: TrialRecord, display: Display | None = None) -> Sections:
+    """Everything about ``record``, section by section (:data:`SECTIONS`)."""
     out = Sections(display)
     for section in SECTIONS:
         section(record, out)
-    return "\n".join(out.lines) + "\n"
+    return out
 
 
 def execute(args: argparse.Namespace, context) -> int:
@@ -312,5 +320,5 @@ def execute(args: argparse.Namespace, context) -> int:
     if args.json:
         print_json(with_iso_times(record.as_dict()), context.stdout)
     else:
-        context.stdout.write(render(record, display_of(args, context.stdout)))
+        sections(record, display_of(args, context.stdout)).write(context.stdout)
     return 0

@@ -5,7 +5,8 @@
 ``kleio run python train.py``. Each subcommand is a module of this package with
 ``register(subparsers)`` (its arguments) and ``execute(args, context) -> int``;
 a module imports what its command does inside ``execute``, so building the parser loads
-no behaviour (``kleio --version`` and ``kleio ls`` never import the launcher).
+no behaviour (``kleio --version`` and ``kleio ls`` never import the launcher, help never
+imports the store).
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ if TYPE_CHECKING:
 
 #: Subcommand -> module of ``kleio.cli`` implementing it, in the order of ``--help``.
 #: A module whose command takes a program's words (``run``) defines
-#: ``split_words(parser, words)``: Kleio's words, and the others by the attribute they fill.
+#: ``split_words(parser, words)``: Kleio's words, and the others by the attribute they fill
+#: (see :mod:`kleio.cli.words`).
 COMMANDS = {
     "run": "run",
     "save": "save",
@@ -65,6 +67,20 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
+    def option_width(self, word: str) -> int:
+        """How many words the option ``word`` takes, itself included (``--tags a`` 2,
+        ``--tags=a`` 1, ``--capture`` 1); 0 when ``word`` is no option of this parser.
+
+        Names match exactly: a prefix (``--c`` for ``--capture``) is no option of Kleio's.
+        """
+        if not word.startswith("-") or word == "-":
+            return 0
+        name, equals, _ = word.partition("=") if word.startswith("--") else (word, "", "")
+        action = self._option_string_actions.get(name)
+        if action is None:
+            return 0
+        return 1 if equals or action.nargs == 0 else 2
+
     def _get_formatter(self) -> argparse.HelpFormatter:
         # argparse asks shutil for the terminal's width, on every add_argument: shutil
         # imports the compression modules, 3 ms of every run's start.
@@ -98,11 +114,15 @@ def _terminal_width() -> int:
     return columns or 80
 
 
-def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
+#: The addresses of the backends (:data:`kleio.store.BACKENDS`), written out: the table
+#: comes with the store's contract, which `kleio --help` has no use for (a test checks
+#: this is the store's own ``schemes_help()``).
+_ADDRESSES = "mongodb://..., mongodb+srv://..., sqlite:///PATH or a file path"
+
+
+def build_parser(commands: Iterable[str] = COMMANDS) -> _Parser:
     """The ``kleio`` parser with the global options and the subcommands ``commands``
     (all by default; more can be added with :func:`_add_commands`)."""
-    from kleio.store import schemes_help
-
     parser = _Parser(
         prog="kleio",
         description="Journal every execution of a command: code version, environment, "
@@ -116,7 +136,7 @@ def build_parser(commands: Iterable[str] = COMMANDS) -> argparse.ArgumentParser:
         "--database",
         metavar="ADDRESS",
         dest="db_address",
-        help=f"database address: {schemes_help()}",
+        help=f"database address: {_ADDRESSES}",
     )
     parser.add_argument("--db-name", metavar="NAME", help="MongoDB database name (default kleio)")
     parser.add_argument(
@@ -140,16 +160,14 @@ def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentP
     return action.choices[name]
 
 
-def _command_position(parser: argparse.ArgumentParser, argv: list[str]) -> int | None:
+def _command_position(parser: _Parser, argv: list[str]) -> int | None:
     """Where the global options end: the index of the subcommand (or of the command
     ``run`` runs), None when ``--help``, ``--version`` or nothing comes first."""
-    from kleio.cli import arguments  # not at import: `kleio --version` loads nothing more
-
     index = 0
     while index < len(argv):
         if argv[index] in ("-h", "--help", "--version"):
             return None
-        width = arguments.option_width(parser, argv[index])
+        width = parser.option_width(argv[index])
         if width == 0:
             return index
         index += width
@@ -172,10 +190,6 @@ def main(
     if argv == ["--version"]:  # before the parser: nothing else to load
         stdout.write(f"kleio {__version__}\n")
         return 0
-    from kleio.cli.context import Context
-    from kleio.core.model.errors import KleioError
-    from kleio.store import StoreError
-
     not_text = next((word for word in argv if not _is_text(word)), None)
     if not_text is not None:
         shown = not_text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -220,13 +234,15 @@ def main(
     if args.subcommand is None or args.subcommand == "help":
         parser.print_help(stdout)
         return 0 if args.subcommand == "help" else 2
-    vars(args).update(foreign, implicit=implicit)
-    context = Context(
-        {"db_address": args.db_address, "db_name": args.db_name, "home": args.home},
-        getattr(args, "run_config", None) or args.config,
-        stdout=stdout,
-        stderr=stderr,
-    )
+    # `implicit`: Kleio put `run` before a word that is none of its commands (a typo of
+    # one, maybe: see kleio.cli.suggestions).
+    vars(args).update(foreign, implicit=implicit, kleio_commands=tuple(COMMANDS))
+    # Not before: help and usage errors load neither the settings nor the store.
+    from kleio.cli.context import Context
+    from kleio.core.model.errors import KleioError
+    from kleio.store import StoreError
+
+    context = Context.of(args, stdout, stderr)
     module = importlib.import_module(f"kleio.cli.{COMMANDS[args.subcommand]}")
     try:
         return module.execute(args, context)
@@ -281,14 +297,34 @@ def _streams(stdout: IO[str], stderr: IO[str]) -> Iterator[None]:
         yield
 
 
+#: Where pymongo defines the exit function that closes its monitors (from pymongo 4.9 on;
+#: ``pymongo.monitor`` before), registered with :mod:`atexit` when pymongo is imported.
+_PYMONGO_MONITORS = ("pymongo.synchronous.monitor", "pymongo.monitor")
+
+
+def _unregister_pymongos_exit() -> None:
+    """Take pymongo's exit function off :mod:`atexit`'s list, when pymongo is loaded.
+
+    It stops pymongo's monitors and joins their threads, which sleep half a second
+    between checks of the server: every MongoDB command would end 0.5 s late. The store
+    has told them to stop when it closed, and ``os._exit`` ends them: nothing is lost.
+    """
+    import atexit
+
+    for name in _PYMONGO_MONITORS:
+        shutdown = getattr(sys.modules.get(name), "_shutdown_resources", None)
+        if shutdown is not None:
+            atexit.unregister(shutdown)
+
+
 def entry() -> None:
     """The ``kleio`` command: :func:`main`, then a prompt exit.
 
     Once the command is done, its output flushed and its store closed, nothing is left
     to wait for, nor to tear down: Python's own exit clears every module Kleio loaded
-    (10 to 15 ms of every command). The exit functions registered (coverage, a logger)
-    still run, but for pymongo's: it waits for its background threads, which sleep half
-    a second between checks (every MongoDB command would end 0.5 s late).
+    (10 to 15 ms of every command). Every exit function registered (coverage, a logger)
+    runs, but pymongo's (see :func:`_unregister_pymongos_exit`); Python's own end of the
+    interpreter does not: no module is torn down and no thread is joined.
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
@@ -296,8 +332,8 @@ def entry() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-    if "pymongo" not in sys.modules:
-        import atexit
+    import atexit
 
-        atexit._run_exitfuncs()
+    _unregister_pymongos_exit()
+    atexit._run_exitfuncs()
     os._exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from kleio.cli import arguments
+from kleio.cli.output import display_of, display_options, print_lines
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,16 +18,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     arguments.trial_id(parser)
     parser.add_argument("text", nargs="?", help="the note (quote it)")
+    display_options(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.curation.notes import add_note, notes_of
-    from kleio.core.model import clock
 
     record = context.record(args.id)
     if args.text is not None:
         add_note(context.store, record.id, args.text)
         return 0
-    for note in notes_of(context.store, record.id):
-        context.stdout.write(f"{clock.iso(note['time'])}  {note['text']}\n")
+    # As `kleio info` shows them: no header names the zone, so each time does.
+    zoned = display_of(args, context.stdout).zoned
+    notes = notes_of(context.store, record.id)
+    print_lines(context.stdout, (f"{zoned(note['time'])}  {note['text']}" for note in notes))
     return 0

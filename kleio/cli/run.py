@@ -15,11 +15,11 @@ import argparse
 import os
 import re
 
-from kleio.cli import arguments
+from kleio.cli import arguments, words
 
 _LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
 
-split_words = arguments.command_after_options
+split_words = words.command_after_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,18 +41,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.cli.running import is_program, runner
     from kleio.core.model.errors import KleioError, UnknownTrial
     from kleio.core.model.trial import resolve_trial
 
     command = args.command
-    run = arguments.runner(args, context)
+    run = runner(args, context)
     if not command:
         if run.options.tags:
             if len(run.options.tags) != 1:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
             return run.run_tagged(run.options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
-    if arguments.is_program(command[0]):
+    if is_program(command[0]):
         return run.run_command(command, os.getcwd())
     if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
         try:  # an ambiguous prefix is an error that lists the candidates
@@ -61,4 +62,6 @@ def execute(args: argparse.Namespace, context) -> int:
             pass
         else:
             return run.resume(document)
-    raise arguments.command_not_found(command[0], suggest=args.implicit)
+    from kleio.cli.suggestions import command_not_found
+
+    raise command_not_found(command[0], args.kleio_commands if args.implicit else ())

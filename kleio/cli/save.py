@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 
-from kleio.cli import arguments
+from kleio.cli import arguments, words
 
-split_words = arguments.command_after_options
+split_words = words.command_after_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.cli.running import is_program, runner
     from kleio.core.model.errors import KleioError
     from kleio.core.model.status import observed_status
     from kleio.core.model.trial import short_id
@@ -29,9 +30,11 @@ def execute(args: argparse.Namespace, context) -> int:
     command = args.command
     if not command:
         raise KleioError("no command given: try `kleio save python train.py --lr 0.1`")
-    if not arguments.is_program(command[0]):
-        raise arguments.command_not_found(command[0], suggest=False)
-    document = arguments.runner(args, context).save_command(command, os.getcwd())
+    if not is_program(command[0]):
+        from kleio.cli.suggestions import command_not_found
+
+        raise command_not_found(command[0])
+    document = runner(args, context).save_command(command, os.getcwd())
     status = observed_status(document, context.settings.lease)
     if status == "new":
         context.notify(f"trial saved with id: {document['_id']}", plain=True)

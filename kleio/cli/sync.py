@@ -17,28 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.errors import KleioError
-    from kleio.core.running.spool import pending_spools, replay_trial_spools, spool_folder
-    from kleio.store import StoreError
+    from kleio.core.running.spool import replay_messages, replay_spools, spool_folder
 
-    folder = spool_folder(context.settings.home)
-    pending = pending_spools(folder)
-    if not pending:
-        context.notify(f"nothing to upload: {folder} holds no spooled events")
-        return 0
-    refused: list[str] = []
-    try:
-        events, artifacts = replay_trial_spools(
-            context.store, folder, on_refused=lambda event, error: refused.append(str(error))
-        )
-    except StoreError as error:
-        left = len(pending_spools(folder))
-        raise KleioError(f"{error}; {left} spool files remain in {folder}") from None
-    context.notify(
-        f"uploaded {events} events and {artifacts} artifacts from {len(pending)} spool files"
-    )
-    if refused:
-        context.notify(
-            f"left out {len(refused)} events the database refuses ({refused[0]}): "
-            "they can never be stored"
-        )
+    replay = replay_spools(lambda: context.store, spool_folder(context.settings.home))
+    messages = replay_messages(replay)
+    if replay.error is not None:
+        raise KleioError(messages[0])
+    for message in messages:
+        context.notify(message)
     return 0

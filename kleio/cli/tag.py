@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from kleio.cli.output import print_lines
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -32,7 +34,11 @@ def execute(args: argparse.Namespace, context) -> int:
     if not ids:
         raise SettingsError("kleio tag needs a trial id: kleio tag ID... +TAG -TAG")
     records = [context.record(text) for text in ids]  # every id resolves before a change
-    for record in records:
-        tags = change_tags(context.store, record.document, add, remove)
-        context.stdout.write(f"{short_id(record.id)}  {', '.join(tags) or '-'}\n")
+
+    def changed():  # each trial's line as soon as its tags changed
+        for record in records:
+            tags = change_tags(context.store, record.document, add, remove)
+            yield f"{short_id(record.id)}  {', '.join(tags) or '-'}"
+
+    print_lines(context.stdout, changed())
     return 0

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kleio.cli import arguments
+from kleio.cli import arguments, main, suggestions
 from kleio.cli.main import _subparser, build_parser
 from kleio.cli.output import Display, _cut, _fitted, number, table
+from kleio.cli.words import command_after_options, options_around_id
 from kleio.core.model.clock import zone_named
 
 
@@ -32,7 +33,7 @@ def parser():
     ],
 )
 def test_run_reads_its_options_before_the_command_only(parser, words, kleio, command):
-    assert arguments.command_after_options(_subparser(parser, "run"), words) == (
+    assert command_after_options(_subparser(parser, "run"), words) == (
         kleio,
         {"command": command},
     )
@@ -57,10 +58,35 @@ def test_run_reads_its_options_before_the_command_only(parser, words, kleio, com
     ],
 )
 def test_branch_reads_its_options_on_both_sides_of_the_id(parser, words, kleio, changes):
-    assert arguments.options_around_id(_subparser(parser, "branch"), words) == (
+    assert options_around_id(_subparser(parser, "branch"), words) == (
         kleio,
         {"changes": changes},
     )
+
+
+# -- what the help writes out, checked against the domain ------------------------------
+# `kleio --help` imports no module of the domain (tests/test_architecture.py): the names
+# it shows are written out in the command line's definitions, and must stay the domain's.
+
+
+def test_the_statuses_of_the_help_are_the_trials_statuses():
+    from kleio.core.model.status import STATUSES
+
+    assert arguments.STATUSES == STATUSES, "update STATUSES in kleio/cli/arguments.py"
+
+
+def test_an_allow_option_per_identity_component():
+    from kleio.core.capture.snapshot import COMPONENTS
+
+    assert {c.option: c.name for c in COMPONENTS} == arguments.CHANGES, (
+        "a new identity component needs its option in CHANGES of kleio/cli/arguments.py"
+    )
+
+
+def test_the_database_option_names_every_backend():
+    from kleio.store import schemes_help
+
+    assert schemes_help() == main._ADDRESSES, "update _ADDRESSES in kleio/cli/main.py"
 
 
 @pytest.mark.parametrize(
@@ -76,7 +102,7 @@ def test_branch_reads_its_options_on_both_sides_of_the_id(parser, words, kleio, 
     ],
 )
 def test_edits_count_insertions_deletions_replacements_and_swaps(typo, name, edits):
-    assert arguments._edits(typo, name) == edits
+    assert suggestions._edits(typo, name) == edits
 
 
 @pytest.mark.parametrize(

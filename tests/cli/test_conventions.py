@@ -158,6 +158,27 @@ def test_tables_name_their_zone_and_show_local_time_when_asked(kleio, project):
     assert wrong.returncode == 2 and "unknown time zone 'Mars/Olympus'" in text(wrong.stderr)
 
 
+def test_notes_show_their_time_in_the_zone_asked_as_info_does(kleio, project):
+    trial = trial_id_in(kleio("python", "train.py").stderr)
+    assert kleio("note", trial, "diverged after warm-up").returncode == 0
+    (note,) = [event for event in json.loads(kleio("info", trial, "--json").stdout)["notes"]]
+    noted = clock.parse_iso(note["time"])
+    utc, kolkata = clock.iso(noted), clock.iso(noted + 5.5 * 3600)
+    listed = {
+        "utc": text(kleio("note", trial).stdout),
+        "zoned": text(kleio("note", trial, KLEIO_TIMEZONE="Asia/Kolkata").stdout),
+        "local": text(kleio("note", trial, "--local-time", TZ="Asia/Kolkata").stdout),
+    }
+    assert listed == {
+        "utc": f"{utc} UTC  diverged after warm-up\n",
+        "zoned": f"{kolkata} Asia/Kolkata  diverged after warm-up\n",
+        "local": f"{kolkata} IST  diverged after warm-up\n",
+    }
+    # As the notes of `kleio info`, in the same zone.
+    info = text(kleio("info", trial, KLEIO_TIMEZONE="Asia/Kolkata").stdout)
+    assert f"  {listed['zoned']}" in info
+
+
 # -- tables for reading -----------------------------------------------------------------
 
 

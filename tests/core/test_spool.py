@@ -9,11 +9,13 @@ import time
 
 from kleio.core.running.spool import (
     pending_spools,
+    replay_messages,
+    replay_spools,
     replay_trial_spools,
     spool_artifact,
     write_spool,
 )
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event, StoreUnavailable, event_key
 
 TRIAL = "a" * 32
 
@@ -86,3 +88,49 @@ def test_an_existing_spool_file_keeps_its_permissions(tmp_path):
     path.chmod(0o640)
     write_spool(path, [Event(TRIAL, "statistic", event_key(1.0, "w", 0), 1.0, {"i": 0})])
     assert mode(path) == 0o640 and mode(folder) == 0o750
+
+
+def _spool_two_events(folder) -> None:
+    events = [Event(TRIAL, "statistic", event_key(t, "w", 0), t, {"i": t}) for t in (1.0, 2.0)]
+    write_spool(folder / f"{TRIAL}-statistics-1-1.jsonl", events)
+
+
+def test_a_replay_says_what_it_did_to_a_run_and_to_kleio_sync(tmp_path, store):
+    """One account of a replay for both readers: a run speaks of its trial and says
+    nothing when nothing waited; `kleio sync` speaks of spool files."""
+    folder = tmp_path / "spool"
+
+    def unopened():
+        raise AssertionError("nothing waits: no store is opened")
+
+    nothing = replay_spools(unopened, folder, TRIAL)
+    assert replay_messages(nothing) == []
+    assert replay_messages(replay_spools(unopened, folder)) == [
+        f"nothing to upload: {folder} holds no spooled events"
+    ]
+    _spool_two_events(folder)
+    assert replay_messages(replay_spools(lambda: store, folder, TRIAL)) == [
+        "uploaded 2 events and 0 artifacts of trial aaaaaaa kept on disk while the "
+        "database did not answer"
+    ]
+    _spool_two_events(folder)
+    assert replay_messages(replay_spools(lambda: store, folder)) == [
+        "uploaded 2 events and 0 artifacts from 1 spool files"
+    ]
+
+
+def test_a_replay_the_store_stops_keeps_its_files_and_says_so(tmp_path):
+    folder = tmp_path / "spool"
+    _spool_two_events(folder)
+
+    class Down:
+        def append_events(self, events):
+            raise StoreUnavailable("the database is down")
+
+    stopped = replay_spools(Down, folder, TRIAL)
+    assert stopped.error is not None and stopped.left == 1
+    (message,) = replay_messages(stopped)
+    assert message.startswith("the database did not answer (the database is down): 1 spool")
+    (message,) = replay_messages(replay_spools(Down, folder))
+    assert message == f"the database is down; 1 spool files remain in {folder}"
+    assert len(pending_spools(folder)) == 1

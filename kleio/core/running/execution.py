@@ -34,8 +34,8 @@ from kleio.core.running.signals import STOPPING, stopping_signals
 from kleio.core.running.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
 from kleio.core.running.spool import (
     new_spool_path,
-    pending_spools,
-    replay_trial_spools,
+    replay_messages,
+    replay_spools,
     spool_folder,
     write_spool,
 )
@@ -324,33 +324,9 @@ class Runner:
 
     def _replay_spools(self, trial_id: str) -> None:
         """Upload what the script or the launcher kept on disk while the store was down."""
-        folder = spool_folder(self.settings.home)
-        pending = pending_spools(folder, trial_id)
-        if not pending:
-            return
-        refused: list[str] = []
-        try:
-            events, artifacts = replay_trial_spools(
-                self.store, folder, trial_id, lambda event, error: refused.append(str(error))
-            )
-        except StoreError as error:
-            self.notify(
-                f"the database did not answer ({error}): {len(pending)} spool files "
-                f"of trial {short_id(trial_id)} wait in {folder}; `kleio sync` "
-                "uploads them"
-            )
-            return
-        if refused:
-            self.notify(
-                f"left out {len(refused)} spooled events of trial {short_id(trial_id)} "
-                f"that the database refuses ({refused[0]})"
-            )
-        if not events and not artifacts:
-            return
-        self.notify(
-            f"uploaded {events} events and {artifacts} artifacts of trial "
-            f"{short_id(trial_id)} kept on disk while the database did not answer"
-        )
+        replay = replay_spools(lambda: self.store, spool_folder(self.settings.home), trial_id)
+        for message in replay_messages(replay):
+            self.notify(message)
 
 
 class _Execution:

@@ -24,10 +24,10 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kleio.private_files import FILE_MODE, private_folder, private_opener
-from kleio.store.base import Event, Store
+from kleio.store.base import Event, Store, StoreError
 
 #: Events appended per call while replaying.
 REPLAY_BATCH = 5000
@@ -238,3 +238,86 @@ def replay_trial_spools(
             replay_artifact(store, path)
             artifacts += 1
     return events, artifacts
+
+
+class Replay(NamedTuple):
+    """What a replay of spool files did (see :func:`replay_spools`), for
+    :func:`replay_messages` to say."""
+
+    #: Whose files were replayed: one trial's (at the end of its run), or None for every
+    #: trial's (``kleio sync``).
+    trial_id: str | None
+    folder: Path
+    #: Spool files waiting when the replay began, and when it ended.
+    files: int
+    left: int
+    events: int
+    artifacts: int
+    #: Why the store refused each event it left out (see :func:`replay_spool`).
+    refused: list[str]
+    #: The store error that stopped the replay, leaving the rest for later.
+    error: StoreError | None
+
+
+def replay_spools(opened: Callable[[], Store], folder: Path, trial_id: str | None = None) -> Replay:
+    """Replay the spool files of one trial (or all) as :func:`replay_trial_spools` does,
+    and keep what it did; a store error is kept in the result, not raised. ``opened``
+    gives the store, asked only when something waits: ``kleio sync`` with nothing to
+    upload opens no journal (opening a SQLite one creates it)."""
+    files = len(pending_spools(folder, trial_id))
+    refused: list[str] = []
+    if not files:
+        return Replay(trial_id, folder, 0, 0, 0, 0, refused, None)
+    try:
+        events, artifacts = replay_trial_spools(
+            opened(), folder, trial_id, lambda event, error: refused.append(str(error))
+        )
+    except StoreError as error:
+        left = len(pending_spools(folder, trial_id))
+        return Replay(trial_id, folder, files, left, 0, 0, refused, error)
+    return Replay(trial_id, folder, files, 0, events, artifacts, refused, None)
+
+
+def replay_messages(replay: Replay) -> list[str]:
+    """What ``replay`` did, in the words the user reads, in order; a store error is the
+    only message when there is one. One trial's replay (the end of a run) says nothing
+    when nothing waited and speaks of that trial; ``kleio sync``'s speaks of spool files."""
+    if replay.trial_id is None:
+        return _sync_messages(replay)
+    from kleio.core.model.trial import short_id
+
+    trial = short_id(replay.trial_id)
+    if replay.error is not None:
+        return [
+            f"the database did not answer ({replay.error}): {replay.files} spool files "
+            f"of trial {trial} wait in {replay.folder}; `kleio sync` uploads them"
+        ]
+    messages = []
+    if replay.refused:
+        messages.append(
+            f"left out {len(replay.refused)} spooled events of trial {trial} "
+            f"that the database refuses ({replay.refused[0]})"
+        )
+    if replay.events or replay.artifacts:
+        messages.append(
+            f"uploaded {replay.events} events and {replay.artifacts} artifacts of trial "
+            f"{trial} kept on disk while the database did not answer"
+        )
+    return messages
+
+
+def _sync_messages(replay: Replay) -> list[str]:
+    if replay.error is not None:
+        return [f"{replay.error}; {replay.left} spool files remain in {replay.folder}"]
+    if not replay.files:
+        return [f"nothing to upload: {replay.folder} holds no spooled events"]
+    messages = [
+        f"uploaded {replay.events} events and {replay.artifacts} artifacts "
+        f"from {replay.files} spool files"
+    ]
+    if replay.refused:
+        messages.append(
+            f"left out {len(replay.refused)} events the database refuses "
+            f"({replay.refused[0]}): they can never be stored"
+        )
+    return messages

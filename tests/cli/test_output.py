@@ -1,0 +1,47 @@
+"""The one table writer: a table of values leaves whole columns out to fit, never cuts them."""
+
+from __future__ import annotations
+
+import io
+
+from kleio.cli.output import Column, Display, output_rows
+
+ROWS = [
+    {"id": "3f9c2e0", "lr": 0.1, "batch": 64, "loss": 0.0123, "acc": 0.91},
+    {"id": "4d1a7b2", "lr": 0.01, "batch": 128, "loss": 0.3745, "acc": 0.52},
+]
+COLUMNS = [Column(key, key.upper()) for key in ("id", "lr", "batch", "loss", "acc")]
+
+
+def printed(width: int | None, leave_out=("batch", "lr", "acc")) -> tuple[str, list[str]]:
+    out = io.StringIO()
+    left_out = output_rows(out, "table", COLUMNS, ROWS, Display(width=width), leave_out=leave_out)
+    return out.getvalue(), left_out
+
+
+def test_a_table_leaves_columns_out_in_the_order_given_until_it_fits():
+    whole, none = printed(None)
+    assert none == [] and whole.splitlines()[0] == "ID       LR    BATCH  LOSS    ACC"
+    widest = max(map(len, whole.splitlines()))
+    assert printed(widest)[1] == []  # it fits: nothing left out
+    assert printed(widest - 1)[1] == ["batch"]
+    narrow, left_out = printed(26)
+    assert left_out == ["batch", "lr"]
+    assert narrow.splitlines() == [
+        "ID       LOSS    ACC",
+        "3f9c2e0  0.0123  0.91",
+        "4d1a7b2  0.3745  0.52",
+    ]
+
+
+def test_a_table_never_leaves_out_a_column_it_was_not_told_it_may():
+    shown, left_out = printed(5, leave_out=("acc",))
+    assert left_out == ["acc"]
+    assert shown.splitlines()[1] == "3f9c2e0  0.1   64     0.0123"  # wider than 5: nothing cut
+
+
+def test_json_and_csv_leave_nothing_out():
+    for format in ("json", "csv"):
+        out = io.StringIO()
+        assert output_rows(out, format, COLUMNS, ROWS, Display(width=5), leave_out=["lr"]) == []
+        assert "0.01" in out.getvalue()
