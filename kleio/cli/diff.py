@@ -32,6 +32,17 @@ def _shown(value: Any) -> str:
     return "-" if value is None else readable.value(value)
 
 
+def _rounded(old: Any, new: Any) -> tuple[str, str]:
+    """Two statistics as tables show them (4 significant digits), in full where the
+    rounding would make two different values look the same."""
+    from kleio.cli.output import readable
+
+    shown = tuple("-" if value is None else readable(value) for value in (old, new))
+    if old != new and shown[0] == shown[1]:
+        return _shown(old), _shown(new)
+    return shown
+
+
 def _changes(out: Sections, difference: dict[str, Any]) -> bool:
     for key, value in difference["added"].items():
         out.text(f"  + {key} = {_shown(value)}")
@@ -105,7 +116,8 @@ def _statistics(out: Sections, statistics: dict[str, Any], labels: list[str]) ->
             if old is None and new is None:
                 continue
             mark = "" if old == new else "  *"
-            rows.append([f"  {key}", name, _shown(old), _shown(new) + mark])
+            shown_old, shown_new = _rounded(old, new)
+            rows.append([f"  {key}", name, shown_old, shown_new + mark])
     out.table(["  KEY", "SUMMARY", labels[0], labels[1]], rows)
 
 

@@ -146,13 +146,30 @@ def _executions(record: TrialRecord, out: Sections) -> None:
         out.item("duration", clock.duration(execution.get("duration")), indent=6)
         if execution.get("signals"):
             out.item("signals", _signals(execution["signals"]), indent=6)
+        if execution.get("restarted"):
+            out.item("restarted", _restarted(execution["restarted"]), indent=6)
     if not record.executions:
         out.text("  (never run)")
 
 
 def _signals(signals: list[dict[str, Any]]) -> str:
-    """``SIGUSR1 (caught), SIGTERM (ignored)``: what the script did with each signal."""
-    return ", ".join(f"{s.get('signal')} ({s.get('effect')})" for s in signals)
+    """``SIGUSR1 (caught), SIGINT (caught, sent to the script's group)``: what the script
+    did with each signal, and where it was sent when not to ``kleio``."""
+    return ", ".join(
+        f"{s.get('signal')} ({s.get('effect')}"
+        + (", sent to the script's group" if s.get("to") == "group" else "")
+        + ")"
+        for s in signals
+    )
+
+
+def _restarted(restarted: dict[str, Any]) -> str:
+    """``epoch=1 (the trial had reached epoch=2): does it load its checkpoint?``"""
+    from kleio.cli.output import readable
+
+    starts = ", ".join(f"{key}={readable(first)}" for key, (first, _) in restarted.items())
+    reached = ", ".join(f"{key}={readable(value)}" for key, (_, value) in restarted.items())
+    return f"at {starts} (the trial had reached {reached}): does it load its checkpoint?"
 
 
 def _job(job: dict[str, Any]) -> str:
@@ -199,13 +216,13 @@ def _lineage(record: TrialRecord, out: Sections) -> None:
 
 
 def _statistics(record: TrialRecord, out: Sections) -> None:
-    from kleio.core.reading import readable
+    from kleio.cli.output import readable as table_text  # numbers as tables show them
 
     out.title("Statistics")
     summary = record.statistics_summary()
     out.item("count", summary["count"], indent=2)
     for key, value in summary["last"].items():
-        out.item(key, f"last {readable.value(value)}", indent=2)
+        out.item(key, f"last {table_text(value)}", indent=2)
 
 
 def _artifacts(record: TrialRecord, out: Sections) -> None:
@@ -275,7 +292,8 @@ def _usage(record: TrialRecord, out: Sections) -> None:
     if "peak_threads" in summary:
         out.item(
             "at most",
-            f"{summary['peak_threads']} threads in {summary['peak_processes']} processes",
+            f"{_many(summary['peak_threads'], 'thread')} in "
+            f"{_many(summary['peak_processes'], 'process', 'processes')}",
             indent=2,
         )
     for index, gpu in (summary.get("gpus") or {}).items():
@@ -285,6 +303,10 @@ def _usage(record: TrialRecord, out: Sections) -> None:
         if "mean_utilization" in gpu:
             parts.append(f"mean utilization {gpu['mean_utilization']:g}%")
         out.item(f"gpu {index}", ", ".join(parts), indent=2)
+
+
+def _many(number: int, one: str, several: str | None = None) -> str:
+    return f"{number} {one if number == 1 else several or one + 's'}"
 
 
 #: The sections of ``kleio info``, in order.

@@ -465,7 +465,9 @@ class Sections:
         self.lines.extend([text, "-" * len(text)])
 
     def item(self, label: str, value: Any, indent: int = 0) -> None:
-        self.lines.append(f"{' ' * indent}{label + ':':<14}{value}")
+        """``label:`` then ``value`` in a column, a space after a label too long for it
+        (``use-optimizer: false``, never ``use-optimizer:false``)."""
+        self.lines.append(f"{' ' * indent}{label + ':':<13} {value}")
 
     def text(self, value: str) -> None:
         """A line (or lines joined by newlines), as it is."""

@@ -97,6 +97,7 @@ class UsageSampler:
         self._thread: threading.Thread | None = None
         self._cpu: dict[tuple[int, float], tuple[float, float]] = {}  # process -> (cpu, when)
         self._gpus = True  # nvidia-smi answered (or was not asked yet)
+        self.emitted = 0
 
     def start(self, pid: int) -> None:
         self._thread = threading.Thread(
@@ -126,8 +127,26 @@ class UsageSampler:
             if sample is None:
                 return
             self._emit(sample)
+            self.emitted += 1
             if self._stop.wait(self.interval):
                 return
+
+    def at_end(self, cpu_seconds: float, peak_rss: int, duration: float) -> None:
+        """A run shorter than the interval got no sample: one at its end from what the
+        kernel counted of the script's own process (its CPU time and peak memory; not
+        what its children used), without psutil."""
+        if self.emitted:
+            return
+        self._emit(
+            {
+                "execution": self._execution,
+                "processes": 1,
+                "cpu_percent": round(100.0 * cpu_seconds / duration, 1) if duration > 0 else 0.0,
+                "rss": peak_rss,
+                "at_end": True,
+            }
+        )
+        self.emitted += 1
 
     def sample(self, root) -> dict[str, Any] | None:
         """One sample of ``root``'s tree (a ``psutil.Process``); None once it is gone."""

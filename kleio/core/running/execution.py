@@ -442,6 +442,7 @@ class _Execution:
             )
         finally:
             observers.stop()
+        observers.ended(outcome.used, outcome.ended - outcome.started)
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome

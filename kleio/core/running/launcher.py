@@ -94,6 +94,9 @@ class Outcome:
         self.reasons: list[str] = []
         #: Seconds given to stop after SIGTERM.
         self.grace = grace
+        #: CPU seconds and peak memory (bytes) of the script's own process, as the kernel
+        #: counted them, once it ended.
+        self.used: tuple[float, int] | None = None
         #: Stopping signals sent to Kleio once the script ended, kept from interrupting
         #: the record of its end: :meth:`~kleio.core.running.signals.LateSignals.release`
         #: gives them, and Kleio's own handlers, back.
@@ -256,6 +259,9 @@ def launch(
         # The script's exit is final: a signal from now on goes to what it left behind.
         outcome.ended = time.time()
         forwarder.add_group_signals(watcher.signals())
+        if forwarder.rusage is not None:  # Linux counts the peak in kilobytes
+            usage = forwarder.rusage
+            outcome.used = (usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
         outcome.interrupted_by = forwarder.interrupted_by(returncode, outcome.ended)
         outcome.signals = [delivery.as_data() for delivery in forwarder.deliveries]
         outcome.left_behind, outcome.killed_left_behind = _stop_left_behind(
@@ -297,9 +303,11 @@ def launch(
 #: It joins the script's process group, so it sees what the group is sent (the
 #: terminal's Ctrl-C goes to the script's group, not to ``kleio``) and tells ``kleio``
 #: on its stdout: ``ready``, then ``SIGNUM TIME DISPOSITION`` for each stopping signal
-#: (with what the script did with it then), and ``pong`` after each ``p`` on its stdin
-#: once it has told all it saw. A ``x`` dismisses it; the end of file that Kleio's death
-#: brings makes it stop the group: SIGTERM, then SIGKILL after the grace period.
+#: (with what the script did with it then), and ``pong`` after a ``p`` on its stdin once
+#: it has told all it saw and left the group (the script has ended: what it left in the
+#: group is counted, and stopped, without the watcher among them). A ``x`` dismisses
+#: it; the end of file that Kleio's death brings makes it stop the group: SIGTERM, then
+#: SIGKILL after the grace period.
 _WATCHER = """
 import os, select, signal, sys, time
 group, grace = int(sys.argv[1]), float(sys.argv[2])
@@ -356,8 +364,12 @@ while True:
         tell()
     if 0 in ready:
         asked = os.read(0, 1)
-        if asked == b"p":
-            tell()
+        if asked == b"p":  # the script has ended: all it was sent is told; leave its group,
+            tell()         # so that what it left there is counted without the watcher
+            try:
+                os.setpgid(0, 0)
+            except OSError:
+                pass
             say("pong")
             continue
         if asked:

@@ -79,6 +79,12 @@ class Observers:
         if self.hook:
             self.hook.close()
 
+    def ended(self, used: tuple[float, int] | None, duration: float) -> None:
+        """The script ended having used ``used`` (CPU seconds, peak bytes): a sample of it
+        if the sampler took none."""
+        if self.sampler and used is not None:
+            self.sampler.at_end(*used, duration)
+
     def _resolved(self, record: dict[str, Any]) -> None:
         """A report of the hook: the trial's resolved configuration, updated."""
         if "too_large" in record:

@@ -180,6 +180,8 @@ class Forwarder:
         self.pid, self.terminal = pid, terminal
         self.deliveries: list[Delivery] = []
         self._previous: dict[int, Any] = {}
+        #: What the script's process used, as the kernel counted it (``os.wait4``).
+        self.rusage: Any = None
 
     def install(self) -> None:
         for signum in FORWARDED:
@@ -229,7 +231,8 @@ class Forwarder:
         """
         while True:
             try:
-                _, status = os.waitpid(self.pid, os.WUNTRACED)
+                # wait4: the kernel's account of the script's resources comes with it.
+                _, status, self.rusage = os.wait4(self.pid, os.WUNTRACED)
             except ChildProcessError:  # reaped by another thread's process.wait()
                 return process.wait()
             if os.WIFSTOPPED(status):
