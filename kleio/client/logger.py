@@ -560,6 +560,15 @@ def _preload() -> None:
     leaves no import in progress for the logger's thread or first use to be caught in.
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
+    import atexit  # noqa: F401 - the logger imports these lazily
+
+    import kleio.core.model.artifacts
+    import kleio.core.model.journal
+    import kleio.core.model.settings
+    import kleio.core.model.status
+    import kleio.core.reading.statistics
+    import kleio.core.running.losses
+    import kleio.core.running.sink  # noqa: F401 - the logger imports these lazily
     from kleio.store import StoreError, backend_class
     from kleio.store.base import orjson_module
 
