@@ -35,7 +35,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from itertools import repeat
 from time import time as _now
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +42,7 @@ from kleio.client.values import checked_values
 
 if TYPE_CHECKING:
     from kleio.core.model.trial import TrialDocument
+    from kleio.core.running.sink import StatisticQueue
 
 #: Statistics held in memory at most while the database and the spool take none.
 _BACKLOG = 1_000_000
@@ -50,12 +50,6 @@ _BACKLOG = 1_000_000
 #: catch up: a burst of this many costs only the calls, and memory stays bounded (about
 #: 35 MB for three numbers a call, whatever the number of calls).
 _AHEAD = 100_000
-#: Where the in-loop path keeps a statistic's time: in the call's own dict of values
-#: (made for the call by ``**values``), under a key no statistic can have (keys cannot
-#: hold NUL). A tuple a call doubled the objects the garbage collector tracks, and its
-#: collections took a quarter of the loop.
-_TIME = "\x00time"
-_DICTS = frozenset((dict,))
 
 
 class _Outside:
@@ -103,9 +97,11 @@ class _Inside:
     """Under Kleio: journal everything in the trial's store."""
 
     def __init__(self, trial_id: str) -> None:
+        from functools import partial
+
         from kleio.core.model.journal import EventWriter
         from kleio.core.model.settings import load_settings
-        from kleio.core.running.sink import EventSink, leaving_time
+        from kleio.core.running.sink import EventSink, StatisticQueue, leaving_time
         from kleio.core.running.spool import spool_folder
 
         self.trial_id = trial_id
@@ -129,6 +125,7 @@ class _Inside:
         self._close_timeout = leaving_time(settings.lease)
         self._holder = _Holder(trial_id, settings.lease, self._open_store)
         self._lost_artifacts = 0
+        self._statistics = StatisticQueue(partial(self._writer.events_of, trial_id))
         self._sink = EventSink(
             self._open_store,
             self._spool,
@@ -137,7 +134,7 @@ class _Inside:
             # A loop's burst runs alone and is written after it or at the interval: the
             # writer would take half of the interpreter from the loop while it runs.
             wake_at=_AHEAD // 2,
-            prepare=self._events,
+            queue=self._statistics,
             allowed=self._holder.holds,
             on_trouble=_say,
         )
@@ -151,12 +148,6 @@ class _Inside:
 
                 self._store = open_store(self._address, self._db_name)
             return self._store
-
-    def _events(self, items: list[tuple[str, float, dict] | dict]):
-        if _DICTS.issuperset(map(type, items)):  # statistics of the in-loop path alone
-            times = list(map(dict.pop, items, repeat(_TIME)))
-            return self._writer.events_of(self.trial_id, repeat("statistic"), times, items)
-        return self._writer.events(self.trial_id, list(map(_as_item, items)))
 
     def _install_exit_handlers(self) -> None:
         import atexit
@@ -206,10 +197,10 @@ class _Inside:
     def statistic(self, values: dict[str, Any]) -> None:
         self._put(("statistic", time.time(), values))
 
-    @property
-    def backlog(self):
+    def in_loop_queue(self) -> StatisticQueue:
+        """The queue the in-loop path appends statistics to itself, its writer started."""
         self._sink.start()
-        return self._sink.backlog
+        return self._statistics
 
     def slow_down(self) -> None:
         self._sink.wait_below(_AHEAD // 2)
@@ -329,7 +320,7 @@ class KleioLogger:
     def __init__(self) -> None:
         self._state: _Inside | _Outside | None = None
         #: Under Kleio, the statistics queue itself: the in-loop fast path.
-        self._backlog = None
+        self._statistics: StatisticQueue | None = None
         self._lock = threading.Lock()
 
     def _start(self) -> _Inside | _Outside:
@@ -338,7 +329,7 @@ class KleioLogger:
                 trial_id = os.environ.get("KLEIO_TRIAL_ID")
                 self._state = _Inside(trial_id) if trial_id else _Outside()
                 if trial_id and not self._state.synchronous:
-                    self._backlog = self._state.backlog
+                    self._statistics = self._state.in_loop_queue()
             return self._state
 
     @property
@@ -353,7 +344,7 @@ class KleioLogger:
         dicts of these; numpy scalars and 0-d arrays are converted. Anything else raises
         TypeError naming the key, here and now.
         """
-        # The hot path of a training loop: the checks, then one deque append.
+        # The hot path of a training loop: the checks, then one append to the queue.
         if args or not values:
             raise TypeError(
                 "statistics must be named: log_statistic(loss=0.5), not log_statistic(0.5)"
@@ -361,11 +352,10 @@ class KleioLogger:
                 else "log_statistic needs at least one named value"
             )
         checked_values(values)
-        backlog = self._backlog
-        if backlog is not None:
-            values[_TIME] = _now()
-            backlog.append(values)
-            if len(backlog) > _AHEAD:
+        statistics = self._statistics
+        if statistics is not None:
+            statistics.append(values, _now())
+            if len(statistics) > _AHEAD:
                 self._state.slow_down()
         else:
             (self._state or self._start()).statistic(values)
@@ -560,6 +550,15 @@ def _preload() -> None:
     leaves no import in progress for the logger's thread or first use to be caught in.
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
+    import atexit  # noqa: F401 - the logger imports these lazily
+
+    import kleio.core.model.artifacts
+    import kleio.core.model.journal
+    import kleio.core.model.settings
+    import kleio.core.model.status
+    import kleio.core.reading.statistics
+    import kleio.core.running.losses
+    import kleio.core.running.sink  # noqa: F401 - the logger imports these lazily
     from kleio.store import StoreError, backend_class
     from kleio.store.base import orjson_module
 
@@ -586,14 +585,6 @@ def _in_multiprocessing_child() -> bool:
         )
     except Exception:  # a multiprocessing without these: assume a plain process
         return False
-
-
-def _as_item(item: tuple[str, float, Any] | dict[str, Any]) -> tuple[str, float, Any]:
-    """A queued item as ``(kind, time, data)``: the in-loop path queues a statistic's
-    values alone, its time inside them (see :data:`_TIME`)."""
-    if type(item) is dict:
-        return "statistic", item.pop(_TIME), item
-    return item
 
 
 def _forget_in_child() -> None:

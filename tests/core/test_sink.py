@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ from kleio.core.model.journal import EventWriter
 from kleio.core.model.printed import CHUNK
 from kleio.core.running import sink as sink_module
 from kleio.core.running.recorder import OutputRecorder
-from kleio.core.running.sink import EventSink
+from kleio.core.running.sink import EventSink, StatisticQueue
 from kleio.core.running.spool import read_spool, replay_spool, write_spool
 from kleio.store import sqlite as sqlite_module
 from kleio.store.base import Event, StoreError, StoreUnavailable, event_key
@@ -332,6 +333,54 @@ def test_output_faster_than_the_store_waits_instead_of_piling_up_in_memory(store
     sink.close()
     assert highest <= 32 + 1
     assert store.count_events(TRIAL) == 300
+
+
+# -- a logger's statistics queue -------------------------------------------------------
+
+
+def statistic_queue() -> StatisticQueue:
+    return StatisticQueue(functools.partial(EventWriter().events_of, TRIAL))
+
+
+def test_a_statistic_queue_writes_statistics_and_other_events_in_the_order_logged(store, spool):
+    queue = statistic_queue()
+    sink = EventSink(lambda: store, spool, interval=0.01, queue=queue)
+    sink.start()
+    queue.append({"i": 0}, 10.0)
+    sink.put(("artifact", 11.0, {"name": "weights"}))
+    queue.append({"i": 1}, 12.0)
+    sink.put(("statistic", 13.0, {"i": 2}))
+    assert sink.flush(timeout=10)
+    for i in range(3, 6):  # a batch of the in-loop path's statistics alone
+        queue.append({"i": i}, 10.0 + i + 1)
+    sink.close()
+    assert [(e.kind, e.time, e.data) for e in store.read_events(TRIAL)] == [
+        ("statistic", 10.0, {"i": 0}),
+        ("artifact", 11.0, {"name": "weights"}),
+        ("statistic", 12.0, {"i": 1}),
+        ("statistic", 13.0, {"i": 2}),
+        *(("statistic", 10.0 + i + 1, {"i": i}) for i in range(3, 6)),
+    ]
+
+
+def test_a_statistic_queue_gives_its_oldest_and_its_newest_items_as_events_in_order():
+    queue = statistic_queue()
+    for i in range(4):
+        queue.append({"i": i}, float(i))
+    queue.put(("artifact", 4.0, {"name": "weights"}))
+    queue.append({"i": 5}, 5.0)
+    oldest = queue.take(3)
+    newest = queue.take_newest(2)
+    assert [(e.kind, e.time, e.data) for e in oldest] == [
+        ("statistic", float(i), {"i": i}) for i in range(3)
+    ]
+    assert [(e.kind, e.time, e.data) for e in newest] == [
+        ("artifact", 4.0, {"name": "weights"}),
+        ("statistic", 5.0, {"i": 5}),
+    ]
+    assert [(e.kind, e.data) for e in queue.take()] == [("statistic", {"i": 3})]
+    assert len(queue) == 0
+    assert queue.take() == []
 
 
 # -- replaying a spool file ------------------------------------------------------------
