@@ -742,7 +742,8 @@ def test_an_archive_with_a_damaged_event_line_is_refused_in_one_line(sweep, tmp_
             copy.addfile(member, io.BytesIO(data))
     one_line_error(
         run_kleio("import", str(damaged), env=target, cwd=sweep.project),
-        "is damaged: an event of trial",
+        "is damaged: trials/",
+        "/events-000001.jsonl: an event",
     )
 
 
