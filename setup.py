@@ -39,6 +39,9 @@ setup(
         "GitPython>=3.1.30",
         # Encodes and decodes journal events 4x faster than json; imported on first use.
         "orjson>=3.9",
+        # --where KEY~PATTERN: Python's syntax without backtracking that never ends, and a
+        # time budget (the dashboard serves patterns from any page); imported there.
+        "regex>=2022.1.18",
     ],
     extras_require={
         "test": [

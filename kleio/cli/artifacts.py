@@ -4,8 +4,7 @@ one to a folder."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
+import sys
 from pathlib import Path
 
 from kleio.cli import arguments, completion
@@ -30,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         metavar="DIR",
         default=".",
-        help="folder to write into (default: the current folder)",
+        help="folder to write into (default: the current folder; -: standard output); "
+        "the file is created for you alone",
     )
     output_options(parser, json_alias=True)
 
@@ -91,21 +91,26 @@ def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
             + (f" with {', '.join(f'{k}={v!r}' for k, v in where.items())}" if where else "")
         )
     artifact = matching[0]  # the latest
-    target = folder / safe_name(artifact.filename)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        artifact.save(temporary)
-        os.replace(temporary, target)
-    except OSError as error:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-        reason = (
-            "it is a file, not a folder"
-            if isinstance(error, (FileExistsError, NotADirectoryError))
-            else error.strerror or str(error)
-        )
-        raise KleioError(f"cannot write artifact {name!r} into {folder}: {reason}") from None
+    if str(folder) == "-":
+        stdout = getattr(context.stdout, "buffer", None) or sys.stdout.buffer
+        if stdout.isatty():
+            raise KleioError(f"artifact {name!r} holds bytes: redirect them, or give -o DIR")
+        for chunk in artifact.chunks():
+            stdout.write(chunk)
+        stdout.flush()
+        target = "standard output"
+    else:
+        target = folder / safe_name(artifact.filename)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            reason = (
+                "it is a file, not a folder"
+                if isinstance(error, (FileExistsError, NotADirectoryError))
+                else error.strerror or str(error)
+            )
+            raise KleioError(f"cannot write artifact {name!r} into {folder}: {reason}") from None
+        artifact.save(target)
     context.notify(
         f"wrote {target} ({artifact.size} bytes"
         + (f", {len(matching)} artifacts matched: the latest" if len(matching) > 1 else "")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from kleio.cli import arguments
@@ -23,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     arguments.selection(parser)
     arguments.query_options(parser)
     parser.add_argument(
-        "-o", "--output", metavar="FILE", help="the file to write (default: standard output)"
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="the file to write, created for you alone (default, or -: standard output)",
     )
 
 
@@ -47,11 +49,14 @@ def _with_ancestors(store, documents: list[dict]) -> tuple[list[dict], int]:
 
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.curation.transfer import export_trials
+    from kleio.core.model.destinations import check_destination, destination
     from kleio.core.model.errors import SettingsError
     from kleio.core.reading import readable
     from kleio.core.reading.query import query_trials
 
     store = context.store
+    if args.output not in (None, "-"):
+        check_destination(args.output)  # before reading anything
     trials = query_trials(store, arguments.trial_query(args), context.settings.lease, None)
     documents, ancestors = _with_ancestors(store, [facts.document for facts in trials.facts])
     if args.output in (None, "-"):
@@ -62,16 +67,8 @@ def execute(args: argparse.Namespace, context) -> int:
         stream.flush()
         where = "standard output"
     else:
-        partial = f"{args.output}.partial"
-        try:
-            with open(partial, "wb") as stream:
-                counts = export_trials(store, documents, stream)
-            os.replace(partial, args.output)
-        except OSError as error:
-            raise SettingsError(f"cannot write {args.output}: {error.strerror}") from None
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+        with destination(args.output) as stream:
+            counts = export_trials(store, documents, stream)
         where = args.output
     context.notify(
         f"exported {readable.count(counts.trials, 'trial')}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 
 from kleio.cli import arguments
 
@@ -46,7 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="write the plot to FILE (.png, .svg or .pdf) instead of the terminal",
+        help="write the plot to FILE (.png, .svg or .pdf; -: a PNG on standard output) "
+        "instead of drawing it in the terminal",
     )
     parser.add_argument("--log", action="store_true", help="logarithmic y axis")
     parser.add_argument(
@@ -62,16 +64,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    from kleio.core.model.destinations import check_destination
     from kleio.core.model.errors import SettingsError
     from kleio.core.reading.series import chosen_keys, plot_curves
 
     keys = chosen_keys(args.y)
     output = args.output
-    if output is not None and os.path.splitext(output)[1].lower() not in FORMATS:
-        raise SettingsError(
-            f"cannot write {output!r}: name a .png, .svg or .pdf file (or leave out -o "
-            "to draw in the terminal)"
-        )
+    if output == "-":
+        if _binary_stdout(context).isatty():
+            raise SettingsError("kleio plot -o - writes a PNG: redirect it, or give -o FILE")
+    elif output is not None:
+        if os.path.splitext(output)[1].lower() not in FORMATS:
+            raise SettingsError(
+                f"cannot write {output!r}: name a .png, .svg or .pdf file (or leave out -o "
+                "to draw in the terminal)"
+            )
+        check_destination(output)
     matplotlib = _matplotlib() if output is not None else None
     width = FIGURE_SIZE[0] * DPI if output is not None else _terminal_size()[0]
     plot = plot_curves(
@@ -82,20 +90,25 @@ def execute(args: argparse.Namespace, context) -> int:
         keys,
         smoothing=args.smooth,
         # Two points per dot column on a terminal; per pixel (and more for vectors) in a file.
-        buckets=int(width) if output is not None and output.endswith(".png") else 2000,
+        buckets=int(width) if output is not None and output[-4:] in ("-", ".png") else 2000,
     )
     for short, key in plot.missing:
         context.notify(f"{short} logged no number {key!r}: left out")
     if not plot.curves:
         raise SettingsError(f"the trials logged no number {', '.join(keys)} to draw")
     if output is not None:
-        _write_figure(matplotlib, plot, output, args)
+        _write_figure(matplotlib, plot, output, args, _binary_stdout(context))
+        where = "standard output" if output == "-" else output
         context.notify(
-            f"wrote {output} ({len(plot.curves)} curve{'s' if len(plot.curves) > 1 else ''})"
+            f"wrote {where} ({len(plot.curves)} curve{'s' if len(plot.curves) > 1 else ''})"
         )
     else:
         context.stdout.write(_terminal_plot(plot, args, context.stdout))
     return 0
+
+
+def _binary_stdout(context):
+    return getattr(context.stdout, "buffer", None) or sys.stdout.buffer
 
 
 def _matplotlib():
@@ -125,8 +138,10 @@ def _markers(plot) -> list[tuple[str, float]]:
     return found
 
 
-def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace) -> None:
+def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace, stdout) -> None:
     from matplotlib.figure import Figure
+
+    from kleio.core.model.destinations import destination
 
     # Text stays text in an SVG (searchable, editable), not outlines.
     with matplotlib.rc_context({"svg.fonttype": "none"}):
@@ -142,12 +157,9 @@ def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace) -> No
         axes.set_ylabel(", ".join(dict.fromkeys(curve.key for curve in plot.curves)))
         axes.grid(True, alpha=0.3)
         axes.legend(fontsize="small")
-        try:
-            figure.savefig(output)
-        except OSError as error:
-            from kleio.core.model.errors import KleioError
-
-            raise KleioError(f"cannot write {output}: {error.strerror or error}") from None
+        kind = "png" if output == "-" else os.path.splitext(output)[1][1:].lower()
+        with destination(output, stdout) as stream:
+            figure.savefig(stream, format=kind)
 
 
 def _terminal_size() -> tuple[int, int]:

@@ -291,16 +291,47 @@ class _Inside:
 
 
 def _check_artifact(artifact: Any) -> None:
-    """TypeError unless ``artifact`` is bytes, a path or a binary file object."""
+    """TypeError unless ``artifact`` is bytes, a path or a binary file object; ValueError
+    for a path or a file that is not a regular file (a FIFO would block the script for
+    ever, ``/dev/zero`` never ends): such bytes are the script's to read and pass."""
     import io
 
-    if isinstance(artifact, (bytes, bytearray, memoryview, str, os.PathLike)):
+    if isinstance(artifact, (bytes, bytearray, memoryview)):
+        return
+    if isinstance(artifact, (str, os.PathLike)):
+        _check_regular(os.stat(artifact).st_mode, os.fspath(artifact))
         return
     if isinstance(artifact, io.TextIOBase):
         raise TypeError("log_artifact needs a binary file: open it with 'rb', not 'r'")
     if not hasattr(artifact, "read"):
         kind = type(artifact).__name__
         raise TypeError(f"log_artifact needs bytes, a path or a binary file object, not {kind}")
+    try:
+        descriptor = artifact.fileno()
+    except (AttributeError, OSError, ValueError):  # in memory (BytesIO): it ends
+        return
+    _check_regular(os.fstat(descriptor).st_mode, getattr(artifact, "name", "the file"))
+
+
+def _check_regular(mode: int, name: Any) -> None:
+    import stat
+
+    if not stat.S_ISREG(mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a folder"
+            if stat.S_ISDIR(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "not a regular file"
+        )
+        raise ValueError(
+            f"log_artifact stores regular files: {name} is {kind} (read the bytes you want "
+            "from it and pass them)"
+        )
 
 
 def _binary_source(artifact: Any) -> tuple[Any, bool]:
@@ -310,7 +341,14 @@ def _binary_source(artifact: Any) -> tuple[Any, bool]:
     if isinstance(artifact, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(artifact)), True
     if isinstance(artifact, (str, os.PathLike)):
-        return open(artifact, "rb"), True
+        # Without blocking: a FIFO put in the path's place since the check opens at once.
+        descriptor = os.open(artifact, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            _check_regular(os.fstat(descriptor).st_mode, os.fspath(artifact))
+        except ValueError:
+            os.close(descriptor)
+            raise
+        return os.fdopen(descriptor, "rb"), True
     return artifact, False
 
 

@@ -12,18 +12,31 @@ Routes (``GET`` only; any other method is refused)::
     /api/keys?trials=ID,ID              statistic keys the trials logged as numbers
     /api/series?trials=...&y=...        curves, downsampled
 
-Safe by default: it listens on 127.0.0.1, and then answers only requests addressed to
-this machine by name (``Host: 127.0.0.1:PORT``, ``localhost`` or ``[::1]``), so a web
-page elsewhere cannot reach it through a DNS name it points here. Every answer forbids
-scripts but the page's own (``Content-Security-Policy``); the page writes every value of
-a trial as text, never as HTML. Artifacts are sent as attachments of an opaque type,
-found by the id of a blob the trial lists: no path is ever read from a request.
+Safe by default, as Jupyter's server is:
+
+- it listens on 127.0.0.1, and then answers only requests addressed to this machine by
+  name (``Host: 127.0.0.1:PORT``, ``localhost`` or ``[::1]``), so a web page elsewhere
+  cannot reach it through a DNS name it points here;
+- every request must carry the dashboard's token, a random secret printed in the address
+  ``kleio ui`` shows: other users of the machine reach the port, not the journal. The
+  address's ``?token=`` is traded at once for an ``HttpOnly``, ``SameSite=Strict``
+  cookie, and the page is served again without it; programs may send ``Authorization:
+  token TOKEN`` instead;
+- a request another site's page makes (``Sec-Fetch-Site`` or ``Origin`` say so) is
+  refused before any work, whatever it carries;
+- an idle connection is closed after :data:`IDLE_TIMEOUT` seconds.
+
+Every answer forbids scripts but the page's own (``Content-Security-Policy``); the page
+writes every value of a trial as text, never as HTML. Artifacts are sent as attachments
+of an opaque type, found by the id of a blob the trial lists: no path is ever read from a
+request.
 """
 
 from __future__ import annotations
 
 import errno
 import gzip
+import hmac
 import ipaddress
 import json
 import mimetypes
@@ -32,10 +45,11 @@ import socket
 import time
 from collections.abc import Callable, Iterator
 from http import HTTPStatus
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from kleio.core.model.errors import KleioError, UnknownTrial
 from kleio.store.base import StoreError
@@ -51,6 +65,12 @@ COMPRESS_FROM = 1024
 _TRIAL = re.compile(r"/api/trials/(?P<id>[^/]+)(?P<rest>/.*)?")
 _ARTIFACT = re.compile(r"/artifacts/(?P<blob>[^/]+)")
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+#: Seconds a connection may stay silent before the server closes it (a browser's idle
+#: keep-alive connection, or a client that sends half a request and waits).
+IDLE_TIMEOUT = 30.0
+#: ``Sec-Fetch-Site`` values of requests the dashboard's own page or the user makes
+#: (an address typed, a bookmark): anything else is another site's page.
+_OWN_SITE = ("same-origin", "none")
 
 
 def static_files() -> dict[str, tuple[bytes, str]]:
@@ -82,19 +102,46 @@ class DashboardServer(ThreadingHTTPServer):
     # A restarted dashboard takes its port back at once.
     allow_reuse_address = True
 
-    def __init__(self, dashboard: Dashboard, host: str, port: int, log: Callable[[str], None]):
+    def __init__(
+        self,
+        dashboard: Dashboard,
+        host: str,
+        port: int,
+        log: Callable[[str], None],
+        token: str | None,
+    ):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
         super().__init__((host.strip("[]"), port), _Handler)
         self.dashboard = dashboard
         self.log = log
         self.static = static_files()
         self.loopback = is_loopback(host)
+        self.token = token
 
     @property
-    def url(self) -> str:
+    def address(self) -> str:
+        """Where the dashboard listens, without its token."""
         host, port = self.server_address[:2]
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}/"
+
+    @property
+    def url(self) -> str:
+        """The address to open: with its token, when it has one."""
+        return self.address + (f"?{urlencode({'token': self.token})}" if self.token else "")
+
+    @property
+    def cookie(self) -> str:
+        """The name of the cookie holding the token: a browser shares a host's cookies
+        between its ports, so each dashboard has its own."""
+        return f"kleio-ui-{self.server_address[1]}"
+
+    def holds_token(self, given: str | None) -> bool:
+        """Whether ``given`` is the token (compared in constant time); always true
+        without a token."""
+        if self.token is None:
+            return True
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
     def allowed_host(self, header: str | None) -> bool:
         """On a loopback address, only requests addressed to this machine by name."""
@@ -111,6 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: DashboardServer
     protocol_version = "HTTP/1.1"
     server_version = "kleio-ui"
+    timeout = IDLE_TIMEOUT
 
     # -- answers -----------------------------------------------------------------------
     def _headers(self, status: int, kind: str, length: int, extra: dict[str, str]) -> None:
@@ -127,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Server-Timing", f"answer;dur={spent:.1f}")
         for name, value in extra.items():
             self.send_header(name, value)
+        if self._set_cookie is not None:
+            self.send_header("Set-Cookie", self._set_cookie)
         self.end_headers()
 
     def _send(self, status: int, body: bytes, kind: str, **extra: str) -> None:
@@ -155,17 +205,76 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in chunks:
                 self.wfile.write(chunk)
 
-    # -- requests ----------------------------------------------------------------------
-    def do_GET(self) -> None:
-        self._started = time.perf_counter()
+    # -- who may ask -------------------------------------------------------------------
+    def _from_another_site(self) -> bool:
+        """Whether the browser says another site's page made this request (an image,
+        a script or a form of a page elsewhere, even on another port of this host)."""
+        site = self.headers.get("Sec-Fetch-Site")
+        if site is not None and site not in _OWN_SITE:
+            return True
+        origin = self.headers.get("Origin")
+        if origin is None:
+            return False
+        own = {f"http://{self.headers.get('Host', '')}".lower(), self.server.address[:-1]}
+        return origin.lower() not in own
+
+    def _cookie_token(self) -> str | None:
+        try:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+        except CookieError:
+            return None
+        found = cookie.get(self.server.cookie)
+        return found.value if found is not None else None
+
+    def _admitted(self, parts, params: dict[str, list[str]]) -> bool:
+        """Whether the request may be answered; if not, the refusal is sent. A valid
+        ``?token=`` sets the cookie, and a page asked for with it is sent again without
+        it (the token stays out of the address bar and the history)."""
         if not self.server.allowed_host(self.headers.get("Host")):
             self._error(
                 HTTPStatus.FORBIDDEN,
                 "this dashboard answers requests to 127.0.0.1 or localhost only",
             )
-            return
+            return False
+        if self._from_another_site():
+            self._error(HTTPStatus.FORBIDDEN, "this dashboard answers its own page only")
+            return False
+        if self.server.token is None:
+            return True
+        authorization = self.headers.get("Authorization", "")
+        given = params.pop("token", [None])[-1]
+        if self.server.holds_token(given):
+            cookie = f"{self.server.cookie}={self.server.token}; Path=/; HttpOnly; SameSite=Strict"
+            if parts.path in ("/", "/index.html"):
+                rest = urlencode(params, doseq=True)
+                self._headers(
+                    HTTPStatus.SEE_OTHER,
+                    "text/plain; charset=utf-8",
+                    0,
+                    {"Location": parts.path + (f"?{rest}" if rest else ""), "Set-Cookie": cookie},
+                )
+                return False
+            self._set_cookie = cookie
+            return True
+        if self.server.holds_token(self._cookie_token()) or (
+            authorization.startswith("token ")
+            and self.server.holds_token(authorization[len("token ") :])
+        ):
+            return True
+        self._error(
+            HTTPStatus.FORBIDDEN,
+            "this dashboard needs its token: open the address kleio ui printed, with its ?token=",
+        )
+        return False
+
+    # -- requests ----------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._started = time.perf_counter()
+        self._set_cookie = None
         parts = urlsplit(self.path)
         path, params = unquote(parts.path), parse_qs(parts.query, keep_blank_values=True)
+        if not self._admitted(parts, params):
+            return
         try:
             self._route(path, params)
         except (NotFound, UnknownTrial) as error:
@@ -190,6 +299,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self) -> None:
         self._started = time.perf_counter()
+        self._set_cookie = None
         self._error(HTTPStatus.METHOD_NOT_ALLOWED, "the dashboard only reads")
 
     do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
@@ -232,12 +342,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    dashboard: Dashboard, host: str, port: int, log: Callable[[str], None]
+    dashboard: Dashboard,
+    host: str,
+    port: int,
+    log: Callable[[str], None],
+    token: str | None,
 ) -> DashboardServer:
-    """A server listening on ``host:port`` (port 0: any free port); a one-line error
-    when it cannot listen there."""
+    """A server listening on ``host:port`` (port 0: any free port) that answers
+    requests carrying ``token`` (None: any request); a one-line error when it cannot
+    listen there."""
     try:
-        return DashboardServer(dashboard, host, port, log)
+        return DashboardServer(dashboard, host, port, log, token)
     except OSError as error:
         reason = error.strerror or str(error)
         if isinstance(error, socket.gaierror):

@@ -742,7 +742,8 @@ def test_an_archive_with_a_damaged_event_line_is_refused_in_one_line(sweep, tmp_
             copy.addfile(member, io.BytesIO(data))
     one_line_error(
         run_kleio("import", str(damaged), env=target, cwd=sweep.project),
-        "is damaged: an event of trial",
+        "is damaged: trials/",
+        "/events-000001.jsonl: an event",
     )
 
 
@@ -804,3 +805,35 @@ def test_checkout_of_a_commit_rebased_away_names_it_and_the_remotes(kleio, proje
     line = one_line_error(kleio("checkout", ran[:8], str(folder)), recorded, "rebased away")
     assert f"origin={tmp_path / 'gone.git'}" in line
     assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ext::sh -c touch% {marker}", "--upload-pack=touch {marker}", "fd::17", "hg::http://x/y"],
+    ids=["ext", "option", "fd", "remote-helper"],
+)
+def test_checkout_never_clones_a_remote_whose_transport_runs_a_command(
+    kleio, project, tmp_path, url
+):
+    """A recorded remote comes from the journal, which an imported archive may have
+    written: git's ext:: transport would run its command. Nothing runs; one line says
+    which remotes were not tried."""
+    marker = tmp_path / "ran"
+    git(project, "config", "remote.origin.url", url.format(marker=marker))
+    ran = trial_id_in(kleio("python", "train.py").stderr)
+    project.rename(tmp_path / "moved")
+    line = one_line_error(
+        kleio("checkout", ran[:8], str(tmp_path / "copy"), cwd=tmp_path),
+        "transport could run a command: origin",
+    )
+    assert "Traceback" not in line
+    assert not marker.exists() and not (tmp_path / "copy").exists()
+
+
+def test_checkout_into_a_symbolic_link_is_refused(kleio, project, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "link").symlink_to(elsewhere)
+    ran = trial_id_in(kleio("python", "train.py").stderr)
+    one_line_error(kleio("checkout", ran[:8], str(tmp_path / "link")), "is a symbolic link")
+    assert not any(elsewhere.iterdir())

@@ -291,3 +291,42 @@ def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_th
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
     with open_store(wire_server.uri, name) as store:
         assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))
+
+
+ODD_ARTIFACTS = """\
+import os, sys
+from kleio.client.logger import kleio_logger as log
+
+os.mkfifo("pipe")
+for name, source in [
+    ("fifo-path", "pipe"),
+    ("zero-file", open("/dev/zero", "rb")),
+    ("a-folder", "."),
+    ("stdin", sys.stdin.buffer),
+]:
+    try:
+        log.log_artifact(name, source)
+        print(name, "stored")
+    except (TypeError, ValueError) as error:
+        print(name, "refused:", error)
+log.log_artifact("fine", b"bytes are fine")
+"""
+
+
+def test_an_artifact_that_is_not_a_regular_file_is_refused_at_the_call(kleio, project, journal):
+    """A FIFO blocked the script for ever, and /dev/zero was read without end: an artifact
+    is a regular file, or bytes the script read itself."""
+    write_script(project, "odd.py", ODD_ARTIFACTS)
+    result = kleio("python", "odd.py")
+    assert result.returncode == 0, text(result.stderr)
+    printed = text(result.stdout).splitlines()
+    assert printed[0].startswith(
+        "fifo-path refused: log_artifact stores regular files: pipe is a FIFO"
+    )
+    assert printed[1].startswith("zero-file refused: log_artifact stores regular files: /dev/zero")
+    assert "is a device" in printed[1]
+    assert printed[2].startswith("a-folder refused:") and "is a folder" in printed[2]
+    assert printed[3].startswith("stdin refused:")
+    trial_id = trial_id_in(result.stderr)
+    names = [e.data["filename"] for e in journal.read_events(trial_id, ["artifact"])]
+    assert names == ["fine"]

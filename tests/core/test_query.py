@@ -95,3 +95,41 @@ def test_nested_configuration_keys_are_joined_by_dots():
         "model.act.name": "relu",
         "empty": {},
     }
+
+
+@pytest.mark.parametrize(
+    "pattern, text",
+    [
+        (r"(a+)+$", "a" * 40 + "!"),
+        (r"(x+x+)+y", "x" * 40),
+        (r"^(\w+\s?)*$", "every word of a long sentence, then a comma"),
+        (r"(a|aa)*c", "a" * 60),
+    ],
+)
+def test_a_pattern_written_to_backtrack_without_end_is_searched_at_once(pattern, text):
+    """Python's own engine takes hours on each of these (2 ** 40 steps): a journal
+    searched by such a pattern, from the command line or any page reaching the
+    dashboard, would hold the process with the GIL taken. The one Kleio uses does not."""
+    condition = parse_condition(f"command~{pattern}")
+    assert _holds(text, condition, deadline=__import__("time").monotonic() + 30) is False
+
+
+def test_matching_past_its_budget_stops_the_query_with_one_line(monkeypatch):
+    """Whatever the pattern, all `~` conditions of a query share a time budget; past it,
+    the query is refused instead of holding a terminal or the dashboard."""
+    from kleio.core.reading import query as query_module
+
+    class FakeStore:  # what select_trials reads: trial documents, no events
+        def find_trials(self, *args, **kwargs):
+            return iter(
+                {"_id": f"{i:032x}", "status": "completed", "command": ["python", "t.py"]}
+                for i in range(200)
+            )
+
+    monkeypatch.setattr(query_module, "MATCH_BUDGET", 0.0)
+    with pytest.raises(QueryError) as raised:
+        query_module.query_trials(
+            FakeStore(), query_module.Query(where=["command~t.py"]), lease=60.0
+        )
+    message = str(raised.value)
+    assert "'command~t.py'" in message and "took over 0 s" in message and "\n" not in message

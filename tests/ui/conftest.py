@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -182,14 +183,19 @@ class Answer:
 
 
 class Client:
-    """Requests to a dashboard, as a browser makes them (no proxy)."""
+    """Requests to a dashboard, as a program makes them (no proxy): with the token of the
+    address it is given (``?token=``) in an ``Authorization`` header."""
 
     def __init__(self, url: str):
-        self.url = url.rstrip("/")
+        parts = urllib.parse.urlsplit(url)
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self.token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def get(self, path: str, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
-        request = urllib.request.Request(self.url + path, headers=headers or {}, method=method)
+        sent = {"Authorization": f"token {self.token}"} if self.token else {}
+        sent.update(headers or {})
+        request = urllib.request.Request(self.url + path, headers=sent, method=method)
         try:
             with self._opener.open(request, timeout=60) as response:
                 status, found, body = response.status, dict(response.headers), response.read()
@@ -206,10 +212,15 @@ class Client:
         return answer.json()
 
 
+#: The token of the dashboards the tests serve in-process.
+TOKEN = "tests-token-0123456789"
+
+
 @contextlib.contextmanager
 def serving(store, lease: float = 60.0, database: str = "test journal") -> Iterator[Client]:
-    """The dashboard of ``store`` on a free port of 127.0.0.1, in a thread of this process."""
-    server = make_server(Dashboard(store, lease, database, "test"), "127.0.0.1", 0, print)
+    """The dashboard of ``store`` on a free port of 127.0.0.1, in a thread of this process,
+    with the token :data:`TOKEN`."""
+    server = make_server(Dashboard(store, lease, database, "test"), "127.0.0.1", 0, print, TOKEN)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
     try:

@@ -383,3 +383,57 @@ def test_the_alert_trap_sees_a_script_that_runs(browser, dashboard):
     _open(browser, dashboard)
     browser.execute_script("alert('on purpose');")
     assert browser.execute_script("return window.__alerts;") == ["alert: on purpose"]
+
+
+#: A page of another site, open in the same browser as the dashboard: it loads the
+#: dashboard's trials as an image (with a pattern made to backtrack) and as a fetch.
+OTHER_SITE = """<!doctype html><title>other</title>
+<img src="{dashboard}/api/trials?where=command~(x%2Bx%2B)%2By"
+     onload="document.title += ' image-loaded'" onerror="document.title += ' image-refused'">
+<script>
+fetch("{dashboard}/api/trials", {{credentials: "include"}})
+  .then((r) => r.text()).then((t) => {{ document.title += " read " + t.length; }})
+  .catch(() => {{ document.title += " fetch-refused"; }});
+</script>"""
+
+
+def test_a_page_of_another_site_reads_nothing_from_an_open_dashboard(
+    browser, sqlite_journal, tmp_path, monkeypatch
+):
+    """The user has the dashboard open (its cookie is set), then visits another site
+    whose page asks the dashboard for trials: the dashboard does no work for it."""
+    import functools
+    import http.server
+    import threading
+
+    from kleio.ui.api import Dashboard
+    from tests.ui.conftest import TOKEN, serving
+
+    asked = []
+    original = Dashboard.trials
+    monkeypatch.setattr(
+        Dashboard, "trials", lambda self, params: asked.append(params) or original(self, params)
+    )
+    with sqlite_journal.store() as store, serving(store) as client:
+        _open(browser, f"{client.url}/?token={TOKEN}#/")
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length > 0")
+        opened = len(asked)
+        assert opened >= 1
+        (tmp_path / "index.html").write_text(OTHER_SITE.format(dashboard=client.url))
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path)
+        other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        try:
+            # localhost is another site than 127.0.0.1, as any domain would be.
+            browser.get(f"http://localhost:{other.server_address[1]}/index.html")
+            _wait(
+                browser,
+                "document.title.includes('image-') && document.title.includes('fe')"
+                " || document.title.includes('read')",
+            )
+            title = browser.title
+        finally:
+            other.shutdown()
+            other.server_close()
+    assert "image-refused" in title and "fetch-refused" in title, title
+    assert len(asked) == opened, asked[opened:]

@@ -34,9 +34,9 @@ def test_kleio_ui_on_another_address_warns_that_others_can_read_the_journal(sqli
         port = urllib.parse.urlsplit(running.url).port
         assert running.said.startswith(
             f"kleio: warning: listening on 0.0.0.0: anyone who can reach this machine on "
-            f"port {port} can read this journal"
+            f"port {port} and learns the token can read this journal"
         ), running.said
-        client = Client(f"http://127.0.0.1:{port}")
+        client = Client(running.url.replace("0.0.0.0", "127.0.0.1"))
         # Reachable by any name now: the user asked for it.
         assert client.get("/api/info", {"Host": f"workstation.example:{port}"}).status == 200
 
@@ -105,7 +105,9 @@ def test_open_shows_the_dashboard_in_the_users_browser(sqlite_journal, tmp_path)
     browser = tmp_path / "browser.py"
     browser.write_text(
         "import sys, urllib.request\n"
-        "opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))\n"
+        "opener = urllib.request.build_opener(\n"
+        "    urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor()\n"
+        ")\n"
         "page = opener.open(sys.argv[1], timeout=30).read()\n"
         f"open({str(seen)!r}, 'w').write(sys.argv[1] + ' ' + str(b'<title>Kleio' in page))\n"
     )

@@ -71,12 +71,15 @@ class Artifact:
         return b"".join(self.chunks())
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the bytes to ``path``; returns it."""
-        path = Path(path)
-        with open(path, "wb") as stream:
+        """Write the bytes to ``path`` (for the owner only when it creates the file; never
+        replacing a link, a folder or a device: see :mod:`kleio.core.model.destinations`);
+        returns it."""
+        from kleio.core.model.destinations import destination
+
+        with destination(path) as stream:
             for chunk in self.chunks():
                 stream.write(chunk)
-        return path
+        return Path(path)
 
     def __repr__(self) -> str:
         return f"Artifact({self.filename!r}, size={self.size}, attributes={self.attributes!r})"

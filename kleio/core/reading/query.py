@@ -18,7 +18,10 @@ A condition is ``KEY OP VALUE`` with ``OP`` among ``=``, ``!=``, ``<``, ``<=``, 
 command-line value (``0.1``, ``3``, ``true``, text), except against a value that is text,
 which it matches as written; for ``created`` it is a date or time
 (ISO 8601, UTC unless it says otherwise). Order comparisons hold between numbers or
-between texts; ``~`` searches a regular expression in the text of the value. For a list
+between texts; ``~`` searches a regular expression in the text of the value (Python's
+syntax, run by the ``regex`` engine, which does not backtrack without end: all the
+``~`` conditions of a query get :data:`MATCH_BUDGET` seconds, after which the query is
+refused rather than left to hold a dashboard or a terminal). For a list
 (``tags``), ``=`` holds if an item equals ``VALUE``, ``!=`` if none does, ``~`` if an item
 matches. A trial without the key never matches.
 
@@ -28,8 +31,10 @@ last either way.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import time
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -57,6 +62,9 @@ OPERATORS = ("<=", ">=", "!=", "=", "<", ">", "~")
 _CONDITION = re.compile(r"\s*(?P<key>[^=!<>~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)(?P<value>.*)", re.S)
 _RELATIVE = re.compile(r"(?P<amount>\d+(?:\.\d+)?)\s*(?P<unit>[smhdw])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: Seconds the ``~`` conditions of one query may spend matching, over all trials: a
+#: pattern written to backtrack without end (``(a+)+$``) is refused, never left to run.
+MATCH_BUDGET = 2.0
 
 
 class QueryError(SettingsError):
@@ -130,8 +138,8 @@ def parse_condition(text: str) -> Condition:
         raise QueryError(f"bad --where {text!r}: the value {value!r} starts with an operator")
     if operator == "~":
         try:
-            re.compile(value)
-        except re.error as error:
+            _pattern(value)
+        except Exception as error:  # regex.error, and what its compiler may raise
             raise QueryError(f"bad --where {text!r}: bad regular expression ({error})") from None
     _check_aggregate(key, f"--where {text!r}")
     return Condition(text, key, operator, value)
@@ -345,7 +353,15 @@ def query_trials(
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
     if any(key.source == "statistic" for key, _ in [*tests, *keys]):
         trials.load_statistics()
-    kept = [f for f in pool if all(_holds(f.value(key), c) for key, c in tests)] if tests else pool
+    deadline = time.monotonic() + MATCH_BUDGET
+    try:
+        kept = [f for f in pool if all(_holds(f.value(key), c, deadline) for key, c in tests)]
+    except TimeoutError:
+        searched = next(c.text for c in conditions if c.operator == "~")
+        raise QueryError(
+            f"--where {searched!r}: the regular expression took over {MATCH_BUDGET:g} s to "
+            f"search {len(pool)} trials; write a simpler one"
+        ) from None
     for key, order in reversed(keys):
         kept = sort_by(kept, key, order.descending)
     trials.facts = kept[:limit] if limit is not None else kept
@@ -364,19 +380,28 @@ def is_missing(value: Any) -> bool:
     return value is _MISSING
 
 
-def _holds(value: Any, condition: Condition) -> bool:
+@functools.lru_cache(maxsize=64)
+def _pattern(text: str):
+    import regex  # here: only a `~` condition needs it
+
+    return regex.compile(text)
+
+
+def _holds(value: Any, condition: Condition, deadline: float | None = None) -> bool:
+    """Whether ``value`` meets ``condition``; a ``~`` search that runs past ``deadline``
+    (a ``time.monotonic()``) raises :class:`TimeoutError`."""
     if value is _MISSING:
         return False
     operator, text = condition.operator, condition.value
     if isinstance(value, list):
         if operator == "!=":
-            return not any(_compare(item, "=", text, condition.key) for item in value)
+            return not any(_compare(item, "=", text, condition.key, deadline) for item in value)
         if operator in ("=", "~"):
-            return any(_compare(item, operator, text, condition.key) for item in value)
-    return _compare(value, operator, text, condition.key)
+            return any(_compare(item, operator, text, condition.key, deadline) for item in value)
+    return _compare(value, operator, text, condition.key, deadline)
 
 
-def _compare(value: Any, operator: str, text: str, key: str) -> bool:
+def _compare(value: Any, operator: str, text: str, key: str, deadline: float | None) -> bool:
     if operator == "~":
         shown = (
             value
@@ -385,7 +410,12 @@ def _compare(value: Any, operator: str, text: str, key: str) -> bool:
             if isinstance(value, float)
             else str(value)
         )
-        return re.search(text, shown) is not None
+        # `concurrent`: the engine lets go of the GIL, so a dashboard answers others
+        # meanwhile.
+        timeout = None if deadline is None else deadline - time.monotonic()
+        if timeout is not None and timeout <= 0:
+            raise TimeoutError
+        return _pattern(text).search(shown, concurrent=True, timeout=timeout) is not None
     # Text equals the text as written (`job.job_id=12.pbs`, `tags=0001`); an order
     # compares like with like, so text is never smaller than a number.
     wanted: Any = text if isinstance(value, str) and operator in ("=", "!=") else typed(text)

@@ -217,7 +217,11 @@ def checkout_trial(store: Store, document: TrialDocument, destination: str) -> C
     commit = version.get("commit")
     if not commit:
         raise CodeUnavailable(f"trial {label} ran in a repository without commits")
-    folder = Path(destination).expanduser().resolve()
+    folder = Path(destination).expanduser().absolute()
+    if folder.is_symlink():  # following it would write where the user did not name
+        raise CodeUnavailable(
+            f"{destination} is a symbolic link: name a new or empty folder, not a link"
+        )
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise CodeUnavailable(f"{destination} is not an empty folder: choose a new one")
     diff = recorded_diff(store, version)
@@ -235,7 +239,7 @@ def checkout_trial(store: Store, document: TrialDocument, destination: str) -> C
         if applicable:
             with _bytes_file(applicable) as stream:
                 git.Repo(folder).git.apply("--binary", "--whitespace=nowarn", "-", istream=stream)
-    except (git.GitCommandError, CodeUnavailable) as error:
+    except (git.GitError, CodeUnavailable) as error:
         _undo(folder, created, repo)
         if isinstance(error, CodeUnavailable):
             raise
@@ -248,16 +252,38 @@ def checkout_trial(store: Store, document: TrialDocument, destination: str) -> C
     return Checkout(folder, how, command, not_restored)
 
 
+#: How a remote's address may reach a repository: git's own transports. Anything else
+#: (``ext::COMMAND``, ``fd::``, a remote helper's ``NAME::``, an address starting with
+#: ``-`` that git would read as an option) may run a command: a recorded remote comes
+#: from the journal, which anyone may have written (an imported archive).
+_SAFE_SCHEMES = ("https://", "http://", "ssh://", "git://", "file://", "git+ssh://")
+_SCP_LIKE = re.compile(r"(?:[A-Za-z0-9._~-]+@)?[A-Za-z0-9.-]+:(?!:)[^\s]*")
+
+
+def safe_remote(url: Any) -> bool:
+    """Whether cloning ``url`` runs nothing but git's own transports."""
+    if not isinstance(url, str) or not url or url.startswith("-") or "::" in url:
+        return False
+    if "://" in url:
+        return url.lower().startswith(_SAFE_SCHEMES)
+    return _SCP_LIKE.fullmatch(url) is not None or not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url)
+
+
 def _clone(version: dict[str, Any], folder: Path, label: str) -> str:
     """Clone a recorded remote that has the commit; the error names them all."""
     import git
 
     commit = version["commit"]
     remotes = version.get("remotes") or {}
+    if not isinstance(remotes, dict):
+        remotes = {}
+    unsafe = [name for name, url in remotes.items() if not safe_remote(url)]
     for name, url in remotes.items():
+        if name in unsafe:
+            continue
         try:
             clone = git.Repo.clone_from(url, folder, no_checkout=True)
-        except git.GitCommandError:
+        except git.GitError:  # unreachable, or refused by GitPython's own checks
             _undo(folder, created=False, repo=None)
             continue
         if _has_commit(clone, commit):
@@ -265,10 +291,15 @@ def _clone(version: dict[str, Any], folder: Path, label: str) -> str:
             return f"clone of {name} ({url})"
         _undo(folder, created=False, repo=None)
     listed = ", ".join(f"{name}={url}" for name, url in remotes.items()) or "none"
+    skipped = (
+        f" (not tried, as their transport could run a command: {', '.join(unsafe)})"
+        if unsafe
+        else ""
+    )
     raise CodeUnavailable(
         f"commit {commit} of trial {label} is not in the repository at "
         f"{version.get('root')} (rebased away?) nor in a recorded remote; remotes recorded: "
-        f"{listed}"
+        f"{listed}{skipped}"
     )
 
 

@@ -1,0 +1,224 @@
+"""What a trial document, a journal event and a blob's metadata may hold: one schema,
+checked wherever Kleio reads what another program wrote.
+
+The fields of a trial document and their types are what
+:class:`~kleio.core.model.trial.TrialDocument` declares: its annotations are the schema,
+read here, so a field added there is checked here. The same checks serve ``kleio
+import`` (an archive is believed only once every document, event and blob in it holds)
+and the readers (a journal a buggy or hostile writer touched: a document that does not
+hold is skipped with a warning, not a traceback).
+
+Limits, for anything read from outside (documented in docs/store.rst):
+- JSON values nest :data:`MAX_DEPTH` levels deep at most (orjson refuses 255, and every
+  reader walks them recursively);
+- a time is a finite number; an id, a key and a kind have the shapes Kleio writes;
+- a field declared true or false may hold 0 or 1 (what some MongoDB-compatible servers
+  store for a boolean an update sets): it reads the same.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import types
+import typing
+from collections.abc import Mapping
+from typing import Any
+
+#: Levels a JSON value may nest at most.
+MAX_DEPTH = 64
+#: The fields every trial document holds.
+REQUIRED = ("_id", "project", "commandline", "configuration", "status", "created")
+#: Hex characters of a trial id and of a blob id.
+_ID = re.compile(r"[0-9a-f]{32}")
+#: An event key: the time in microseconds, the writer, its counter (``event_key``).
+_KEY = re.compile(r"[0-9]{17}\.[0-9a-z]{1,64}\.[0-9]{12}")
+#: An event kind, a blob kind: a short name.
+_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+
+
+def depth_problem(value: Any, limit: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` nests too deep, or None (iterative: a deep value cannot overflow)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return f"values nest deeper than {limit} levels"
+        stack.extend((child, depth + 1) for child in children)
+    return None
+
+
+def _name(hint: Any) -> str:
+    if hint is Any:
+        return "any value"
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_name(arg) for arg in typing.get_args(hint))
+    if origin is list:
+        return "a list"
+    if origin is dict or typing.is_typeddict(hint):
+        return "an object"
+    return {str: "text", int: "an integer", float: "a number", bool: "true or false"}.get(
+        hint, "null" if hint is type(None) else str(hint)
+    )
+
+
+def _shape_problem(value: Any, hint: Any, where: str) -> str | None:
+    """Why ``value`` is not of the type ``hint`` says (as TypedDict annotations write
+    them), or None."""
+    if hint is Any:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            if _shape_problem(value, option, where) is None:
+                return None
+        return f"{where} is {_kind_of(value)}, not {_name(hint)}"
+    if typing.is_typeddict(hint):
+        if not isinstance(value, dict):
+            return f"{where} is {_kind_of(value)}, not an object"
+        return _fields_problem(value, hint, where + ".")
+    if origin is list:
+        if not isinstance(value, list):
+            return f"{where} is {_kind_of(value)}, not a list"
+        (item,) = typing.get_args(hint) or (Any,)
+        for index, element in enumerate(value):
+            problem = _shape_problem(element, item, f"{where}[{index}]")
+            if problem:
+                return problem
+        return None
+    if origin is dict:
+        if not isinstance(value, dict):
+            return f"{where} is {_kind_of(value)}, not an object"
+        key_hint, item = typing.get_args(hint) or (str, Any)
+        for key, element in value.items():
+            if not isinstance(key, str):
+                return f"{where} has a key that is not text"
+            problem = _shape_problem(element, item, f"{where}.{key}")
+            if problem:
+                return problem
+        return None
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"{where} is {_kind_of(value)}, not a number"
+        return None if math.isfinite(value) else f"{where} is {value!r}, not a finite number"
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{where} is {_kind_of(value)}, not an integer"
+        return None
+    if hint is type(None):
+        return None if value is None else f"{where} is {_kind_of(value)}, not null"
+    if hint is bool and type(value) is int and value in (0, 1):
+        # Some MongoDB-compatible servers store a boolean set by an update as 0 or 1: it
+        # reads the same.
+        return None
+    if hint in (str, bool):
+        return None if type(value) is hint else f"{where} is {_kind_of(value)}, not {_name(hint)}"
+    return None
+
+
+def _kind_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true or false"
+    return {
+        str: "text",
+        int: "an integer",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
+
+
+@functools.cache
+def _hints(typed: type) -> dict[str, Any]:
+    return typing.get_type_hints(typed)
+
+
+def _fields_problem(value: Mapping[str, Any], typed: type, prefix: str) -> str | None:
+    hints = _hints(typed)
+    for name in getattr(typed, "__required_keys__", ()):
+        if name not in value:
+            return f"{prefix}{name} is missing"
+    for name, field in value.items():
+        hint = hints.get(name)
+        if hint is not None:
+            problem = _shape_problem(field, hint, prefix + name)
+            if problem:
+                return problem
+    return None
+
+
+def document_problem(document: Any) -> str | None:
+    """Why ``document`` is no trial document Kleio can read, or None."""
+    from kleio.core.model.status import STATUSES
+    from kleio.core.model.trial import TrialDocument
+
+    if not isinstance(document, dict):
+        return f"the trial document is {_kind_of(document)}, not an object"
+    for name in REQUIRED:
+        if name not in document:
+            return f"the trial document has no {name}"
+    if not isinstance(document["_id"], str) or not _ID.fullmatch(document["_id"]):
+        return f"_id {document['_id']!r} is not a trial id (32 hexadecimal characters)"
+    problem = depth_problem(document) or _fields_problem(document, TrialDocument, "")
+    if problem:
+        return problem
+    if document["status"] not in STATUSES:
+        return f"status {document['status']!r} is none of {', '.join(STATUSES)}"
+    return None
+
+
+def event_problem(record: Any) -> str | None:
+    """Why ``record`` (an event as an export writes it: kind, key, time, data) is not one,
+    or None."""
+    if not isinstance(record, dict):
+        return f"an event is {_kind_of(record)}, not an object"
+    for name in ("kind", "key", "time", "data"):
+        if name not in record:
+            return f"an event has no {name}"
+    if set(record) - {"kind", "key", "time", "data"}:
+        return f"an event holds {', '.join(sorted(set(record) - {'kind', 'key', 'time'}))}"
+    kind, key = record["kind"], record["key"]
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        return f"an event's kind {kind!r} is not a kind Kleio writes"
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
+        return f"an event's key {key!r} is not a key Kleio writes"
+    return (
+        _shape_problem(record["time"], float, "an event's time")
+        or _shape_problem(record["data"], dict[str, Any], "an event's data")
+        or depth_problem(record["data"])
+    )
+
+
+def blob_problem(record: Any, trial_id: str) -> str | None:
+    """Why ``record`` (a blob's metadata and length, as an export writes them) is not the
+    record of a blob of ``trial_id``, or None."""
+    if not isinstance(record, dict) or set(record) != {"metadata", "length"}:
+        return "a blob's record is not {metadata, length}"
+    metadata, length = record["metadata"], record["length"]
+    if isinstance(length, bool) or not isinstance(length, int) or length < 0:
+        return f"a blob's length {length!r} is not a size"
+    problem = _shape_problem(metadata, dict[str, Any], "a blob's metadata") or depth_problem(
+        metadata
+    )
+    if problem:
+        return problem
+    if metadata.get("trial") != trial_id:
+        return f"a blob's metadata names trial {metadata.get('trial')!r}, not its own"
+    kind = metadata.get("kind")
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        return f"a blob's kind {kind!r} is not a kind Kleio writes"
+    return None
+
+
+def is_blob_id(text: Any) -> bool:
+    return isinstance(text, str) and _ID.fullmatch(text) is not None
