@@ -121,6 +121,19 @@ def where(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
+def conditions(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--where KEY<OP>VALUE``, repeatable: the conditions of ``kleio ls``, for records
+    that are not trials (statistics)."""
+    parser.add_argument(
+        "--where",
+        metavar="KEY<OP>VALUE",
+        action="append",
+        default=[],
+        help=f"only {what} that meet this condition: OP is one of = != < <= > >= ~ "
+        "(repeatable, all must hold)",
+    )
+
+
 def capture(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--capture", action="store_true", help="journal the output without echoing it"

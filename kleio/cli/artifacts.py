@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder to write into (default: the current folder; -: standard output); "
         "the file is created for you alone",
     )
-    output_options(parser, json_alias=True)
+    output_options(parser)
 
 
 def safe_name(filename: str) -> str:

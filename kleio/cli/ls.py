@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     arguments.trial_ids(parser)
     arguments.selection(parser)
     arguments.query_options(parser)
-    output_options(parser, json_alias=True)
+    output_options(parser)
 
 
 def _columns() -> list[Column]:

@@ -57,19 +57,18 @@ def display_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def output_options(parser: argparse.ArgumentParser, json_alias: bool = False) -> None:
-    """``--format table|csv|json`` (``--json`` too where a command had it before), and
-    :func:`display_options`."""
+def output_options(parser: argparse.ArgumentParser) -> None:
+    """``--format table|csv|json``, ``--json`` for ``--format json`` (as every reader
+    takes it), and :func:`display_options`."""
     parser.add_argument(
         "--format",
         choices=FORMATS,
         default="table",
         help="print a table (default), CSV, or a JSON list of objects",
     )
-    if json_alias:
-        parser.add_argument(
-            "--json", dest="format", action="store_const", const="json", help="--format json"
-        )
+    parser.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="--format json"
+    )
     display_options(parser)
 
 

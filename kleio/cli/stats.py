@@ -20,12 +20,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     arguments.trial_id(parser)
     parser.add_argument(
         "--sort",
-        metavar="KEY",
-        help="sort by this key (any key: there is no special timestamp field)",
+        metavar="[-]KEY",
+        help="sort by this key (any key: there is no special timestamp field); -KEY: in "
+        "descending order, as kleio ls sorts",
     )
     parser.add_argument("--reverse", action="store_true", help="sort in descending order")
     parser.add_argument("--keys", metavar="A,B", help="only these keys, in this order")
-    arguments.where(parser, "statistics")
+    arguments.conditions(parser, "statistics")
     parser.add_argument(
         "--with-meta",
         action="store_true",
@@ -42,17 +43,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.model.commandline import parse_assignment
     from kleio.core.model.errors import SettingsError
+    from kleio.core.reading.query import matching, parse_condition, parse_order
     from kleio.core.reading.statistics import META_KEYS, statistic_pages, statistics_of
 
     if args.resources and args.with_meta:
         raise SettingsError(
             "--with-meta is for statistics: resource samples have their time and execution"
         )
+    conditions = [parse_condition(text) for text in args.where]
+    where = matching(conditions) if conditions else None
+    if args.sort:  # -KEY descends, as kleio ls sorts
+        order = parse_order(args.sort)
+        args.sort, args.reverse = order.key, args.reverse != order.descending
     record = context.record(args.id)
-    where = dict(parse_assignment(text) for text in args.where)
     chosen = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
+    if not args.resources:
+        # Not --sort: sorting by a key no statistic holds keeps the logging order.
+        _check_keys(record, [*(chosen or ()), *(c.key for c in conditions)])
     if args.format == "json" and not (args.resources or args.sort or args.reverse):
         # Streamed page by page: a million statistics in bounded memory.
         if not (where or chosen is not None or args.with_meta):  # each page as it is read
@@ -70,7 +78,7 @@ def execute(args: argparse.Namespace, context) -> int:
     else:
         statistics = record.statistics
     if where:
-        statistics = statistics.where(**where)
+        statistics = statistics._like(s for s in statistics if where(s))
     if args.sort:
         statistics = statistics.sorted_by(args.sort, reverse=args.reverse)
     elif args.reverse:
@@ -86,6 +94,30 @@ def execute(args: argparse.Namespace, context) -> int:
     rows = ({key: statistic[key] for key in keys if key in statistic} for statistic in statistics)
     output_rows(context.stdout, args.format, columns, rows, display_of(args, context.stdout))
     return 0
+
+
+def _check_keys(record, named) -> None:
+    """A key --keys or --where names that no statistic holds is an error naming
+    those that exist, as ``kleio compare`` says it (not an empty column); read from the
+    view's summaries, not its statistics."""
+    from kleio.core.reading.query import QueryError
+    from kleio.core.reading.statistics import META_KEYS
+    from kleio.core.reading.summaries import view_summaries
+
+    named = [key for key in named if key and key not in META_KEYS]
+    if not named:
+        return
+    logged = list(view_summaries(record.store, [record.document])[record.id])
+    if not logged:
+        return
+    unknown = [key for key in dict.fromkeys(named) if key not in logged]
+    if unknown:
+        shown = ", ".join(logged[:25]) + (
+            f" and {len(logged) - 25} more" if len(logged) > 25 else ""
+        )
+        raise QueryError(
+            f"no statistic holds {', '.join(map(repr, unknown))}: the keys logged are {shown}"
+        )
 
 
 def _key_order():
@@ -133,17 +165,17 @@ def _print_pages(context, pages) -> None:
     output_json_pages(context.stdout, ordered())
 
 
-def _print_stream(context, args: argparse.Namespace, pairs, where: dict, chosen) -> None:
+def _print_stream(context, args: argparse.Namespace, pairs, where, chosen) -> None:
     """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
     order: each row's keys in the order of their first appearance (see :func:`_key_order`)."""
-    from kleio.core.reading.statistics import META_KEYS, matches
+    from kleio.core.reading.statistics import META_KEYS
 
     order_of = _key_order()
     wanted = None if chosen is None else chosen + [k for k in META_KEYS if k not in chosen]
 
     def rows():
         for statistic, meta in pairs:
-            if where and not matches(statistic, where):
+            if where is not None and not where(statistic):
                 continue
             extra = (
                 {"_trial": meta.trial, "_execution": meta.execution, "_time": meta.time}

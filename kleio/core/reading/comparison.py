@@ -58,7 +58,11 @@ def compare_trials(
         if keys is not None
         else [Key("statistic", name, "last") for name in _statistic_keys(facts)]
     )
-    configuration = _configuration_keys(facts, every=all_configuration)
+    named = {key.name for key in chosen if key.source == "config"}
+    # A configuration key --keys names is its column, once (`--keys lr,loss:min`).
+    configuration = [
+        name for name in _configuration_keys(facts, every=all_configuration) if name not in named
+    ]
     orders = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in map(parse_order, query.sort)]
     shown = {key.label for key in chosen} | {f"config:{k}" for k in configuration}
     for key, _ in orders:

@@ -380,6 +380,26 @@ def is_missing(value: Any) -> bool:
     return value is _MISSING
 
 
+def matching(conditions: Sequence[Condition]):
+    """A test of a record (a statistic, a sample: a dict of keys) against ``conditions``,
+    with the budget of ``~`` conditions that a query of trials has (:data:`MATCH_BUDGET`
+    for all the records it tests): ``kleio stats --where 'loss<0.02'`` reads as ``kleio
+    ls --where`` does."""
+    deadline = time.monotonic() + MATCH_BUDGET
+
+    def test(record: Mapping[str, Any]) -> bool:
+        try:
+            return all(_holds(record.get(c.key, _MISSING), c, deadline) for c in conditions)
+        except TimeoutError:
+            searched = next(c.text for c in conditions if c.operator == "~")
+            raise QueryError(
+                f"--where {searched!r}: the regular expression took over {MATCH_BUDGET:g} s;"
+                " write a simpler one"
+            ) from None
+
+    return test
+
+
 @functools.lru_cache(maxsize=64)
 def _pattern(text: str):
     import regex  # here: only a `~` condition needs it
