@@ -24,6 +24,7 @@ import datetime
 import io
 import math
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -242,6 +243,43 @@ class Column(Value):
         self.precise = precise
 
 
+#: What a terminal would act on rather than show: control characters (but tab and
+#: newline), DEL, the C1 controls, and the marks that reorder text (bidirectional
+#: overrides, "Trojan source"): a command line, a tag or a note may hold any of them.
+_CONTROLS = {
+    code: f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    for code in (
+        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+        *range(0x7F, 0xA0),
+        0x200E,
+        0x200F,
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
+
+
+#: Kleio's own colours (a status), kept as they are in a line made visible.
+_OWN_COLOURS = re.compile("(\x1b\\[(?:" + "|".join(sorted(set(_STATUS_COLOURS.values()))) + "|0)m)")
+
+
+def visible(text: str) -> str:
+    """``text`` with what a terminal would act on written as escapes (``\\x1b``), as
+    git shows such file names: a trial's values cannot move the cursor, retitle the
+    window or hide text on the terminal of whoever lists them."""
+    return text.translate(_CONTROLS)
+
+
+def _visible_line(line: str) -> str:
+    """:func:`visible` of a line Kleio wrote, its own status colours kept."""
+    if "\x1b" not in line:
+        return visible(line)
+    return "".join(
+        piece if index % 2 else visible(piece)
+        for index, piece in enumerate(_OWN_COLOURS.split(line))
+    )
+
+
 def output_rows(
     stream: IO[str],
     format: str,
@@ -287,6 +325,8 @@ def output_rows(
             )
             for column in columns
         ]
+        if display.width is not None:  # a terminal: shown, never acted on
+            texts = [[visible(text) for text in column] for column in texts]
         left_out = _table(
             stream,
             headers,
@@ -434,6 +474,13 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + ELLIPSIS
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def print_json(value: Any, stream: IO[str]) -> None:
     """One record (not rows) as indented JSON."""
     stream.write(json_text(value, indent=2, default=str) + "\n")
@@ -443,8 +490,9 @@ def print_lines(stream: IO[str], lines: Iterable[str]) -> None:
     """Lines of text that are not rows (``kleio tag``'s, ``kleio note``'s, and
     :class:`Sections`), each written as it comes: what a command did before it failed
     is shown."""
+    terminal = _is_terminal(stream)
     for line in lines:
-        stream.write(line + "\n")
+        stream.write((_visible_line(line) if terminal else line) + "\n")
 
 
 class Sections:

@@ -455,6 +455,7 @@ def test_info_shows_every_section_of_a_trial(kleio, project):
         "Code version",
         "Environment",
         "Executions",
+        "Resource use",  # a run shorter than the sample interval has its sample at its end
         "Lineage",
         "Statistics",
         "Artifacts",
