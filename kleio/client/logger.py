@@ -21,6 +21,12 @@ What could not be journalled is said on stderr and told to ``kleio``
 A process whose ``kleio`` is gone writes into the trial only while the trial is still
 its execution's: once another execution may take it over, it journals nothing more.
 
+What is logged after the logger closed (from an ``atexit`` function registered before
+the logger's own, a ``multiprocessing`` finalizer, a thread still running as the
+interpreter leaves) is written before the call returns. A signal handler that logs while
+the code it interrupted is in the logger never waits for it: its statistics are queued,
+its artifacts uploaded as the interrupted call returns, and only the loads are refused.
+
 Without ``kleio``, statistics are printed, artifacts are not saved (with one warning),
 loads return nothing, and nothing is written anywhere.
 
@@ -34,13 +40,17 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from functools import partial, wraps
+from threading import get_ident
 from time import time as _now
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kleio.client.values import checked_values
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from kleio.core.model.trial import TrialDocument
     from kleio.core.running.sink import StatisticQueue
 
@@ -51,6 +61,9 @@ _BACKLOG = 1_000_000
 #: 35 MB for three numbers a call, whatever the number of calls).
 _AHEAD = 100_000
 
+#: The methods _unless_reentered guards.
+_Method = TypeVar("_Method", bound="Callable[..., Any]")
+
 
 class _Outside:
     """Not under Kleio: print statistics, save nothing."""
@@ -60,7 +73,7 @@ class _Outside:
     def __init__(self) -> None:
         self._warned = False
 
-    def statistic(self, values: dict[str, Any]) -> None:
+    def statistic(self, values: dict[str, Any], moment: float | None = None) -> None:
         print(" ".join(f"{key}={value!r}" for key, value in values.items()), flush=True)
 
     def artifact(self, filename: str, artifact: Any, attributes: dict[str, Any]) -> None:
@@ -93,12 +106,59 @@ class _Outside:
             )
 
 
+def _unless_reentered(on_reentry: Callable[..., Any]) -> Callable[[_Method], _Method]:
+    """Run an :class:`_Inside` method with its thread marked as inside the logger.
+
+    Python runs a signal handler in the main thread between two bytecodes of whatever
+    that thread runs, the logger included. A handler that logs while the code it
+    interrupted is in the logger must not wait for that code: the interrupted call may be
+    the one waiting (a back-pressure wait re-entered from a timer's handler nested a wait
+    in a wait, every millisecond, until RecursionError), or hold the store's lock, which
+    the writer needs before the wait can end. Such a call runs ``on_reentry`` instead,
+    which never waits: it queues what it was given, and leaves what it cannot do at once
+    in ``_later``, for the interrupted call to do before it returns.
+    """
+
+    def decorate(method: _Method) -> _Method:
+        @wraps(method)
+        def guarded(self: _Inside, *args: Any) -> Any:
+            ident = get_ident()
+            if ident in self._within:
+                return on_reentry(self, *args)
+            self._within.add(ident)
+            try:
+                return method(self, *args)
+            finally:
+                self._within.discard(ident)
+                self._do_later()
+
+        return guarded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _refused_in_handler(verb: str, interrupted: str = "a call of the logger") -> RuntimeError:
+    return RuntimeError(
+        f"kleio_logger.{verb}() cannot run in a signal handler that interrupted "
+        f"{interrupted}: it would wait for the code it interrupted; call it from the "
+        "script's code (the handler may set a flag for it)"
+    )
+
+
+def _refusing(verb: str) -> Callable[..., Any]:
+    """An ``on_reentry`` for a call that must answer, and cannot before the call it
+    interrupted returns."""
+
+    def refuse(*args: Any) -> Any:
+        raise _refused_in_handler(verb)
+
+    return refuse
+
+
 class _Inside:
     """Under Kleio: journal everything in the trial's store."""
 
-    def __init__(self, trial_id: str) -> None:
-        from functools import partial
-
+    def __init__(self, trial_id: str, on_close: Callable[[_Inside], None]) -> None:
         from kleio.core.model.journal import EventWriter
         from kleio.core.model.settings import load_settings
         from kleio.core.running.sink import EventSink, StatisticQueue, leaving_time
@@ -119,10 +179,19 @@ class _Inside:
         self._writer = EventWriter()
         self._spooled_artifacts = 0
         self._closed = False
+        self._on_close = on_close
         self._terminating = False
         # Leaving must not outlast the lease: past it, another process may resume the
         # trial. What is not written by then waits in the spool.
         self._close_timeout = leaving_time(settings.lease)
+        self._leave_by = float("inf")  # when closing, the end of that time
+        #: Threads inside a call that may wait or use the store (see _unless_reentered),
+        #: and what calls made meanwhile by their signal handlers left them to do.
+        self._within: set[int] = set()
+        self._later: deque[Callable[[], Any]] = deque()
+        self._late = threading.Lock()  # one thread at a time writes after the close
+        self._told_kept = (0, 0)
+        self._told_missing: Counter[str] = Counter()
         self._holder = _Holder(trial_id, settings.lease, self._open_store)
         self._lost_artifacts = 0
         self._statistics = StatisticQueue(partial(self._writer.events_of, trial_id))
@@ -159,29 +228,71 @@ class _Inside:
             util.Finalize(None, self.close, exitpriority=100)
         _install_sigterm_handler()
 
+    def start(self) -> StatisticQueue | None:
+        """Start the writer. The queue the in-loop path appends statistics to itself;
+        None when each statistic is written before ``log_statistic`` returns."""
+        self._sink.start()
+        return None if self.synchronous else self._statistics
+
+    @_unless_reentered(lambda self: self._later.append(self.close))
     def close(self) -> None:
+        """Write what is queued (within half the lease) and say what was not. Anything
+        logged afterwards is written as it is logged (:meth:`_settle`)."""
         if self._closed:
             return
         self._closed = True
+        self._on_close(self)  # the in-loop path ends: each statistic comes through _put
         self._holder.leaving = True  # the lease may be gone though kleio lives: check it
-        self._sink.close(timeout=self._close_timeout)
+        self._leave_by = time.monotonic() + self._close_timeout
+        with self._late:
+            self._sink.close(timeout=self._close_timeout)
+            self._report()
+        if self._sink.backlog:  # appended by a thread that was in the in-loop path
+            self._write_late()
+
+    def _write_late(self) -> None:
+        """Write what was put after the close, in this thread (no thread may start as
+        the interpreter leaves), by the sink's own rounds: its retries, its spool, its
+        holder's check. Once the leaving time is spent, each write gets one try."""
+        with self._late:
+            self._sink.close(timeout=max(0.0, self._leave_by - time.monotonic()))
+            self._report()
+
+    def _missing(self) -> Counter[str]:
+        sink = self._sink
+        return sink.lost + sink.refused + Counter(artifact=self._lost_artifacts)
+
+    def _report(self) -> None:
+        """Say what is spooled and what was not journalled, each time either grew."""
         sink, label = self._sink, self.trial_id[:7]
-        spooled = sink.spooled
-        if spooled or self._spooled_artifacts:
-            what = f"{spooled} events" + (
-                f" and {self._spooled_artifacts} artifacts" if self._spooled_artifacts else ""
-            )
+        kept = (sink.spooled, self._spooled_artifacts)
+        if any(kept) and kept != self._told_kept:
+            self._told_kept = kept
+            spooled, artifacts = kept
+            what = f"{spooled} events" + (f" and {artifacts} artifacts" if artifacts else "")
             _say(
                 f"the database did not answer ({sink.last_error}); {what} of "
                 f"trial {label} are kept in {self._spool}: `kleio sync` uploads them"
             )
-        missing = sink.lost + sink.refused + Counter(artifact=self._lost_artifacts)
-        if +missing:
+        missing = self._missing()
+        new = missing - self._told_missing
+        if new:
             from kleio.core.running.losses import describe, tell_kleio
 
+            self._told_missing = missing
             reason = "; ".join(dict.fromkeys(sink.reasons.values())) or "unknown"
-            _say(f"{describe(missing)} of trial {label} were not journalled ({reason})")
-            tell_kleio(missing, reason)
+            _say(f"{describe(new)} of trial {label} were not journalled ({reason})")
+            tell_kleio(new, reason)
+
+    def _do_later(self) -> None:
+        """Do what signal handlers left to do while this thread was in the logger."""
+        later = self._later
+        while later:
+            try:
+                action = later.popleft()
+            except IndexError:  # another thread took it
+                return
+            action()
 
     def _patiently(self, action, patience: float):
         from kleio.core.running.sink import retrying
@@ -191,25 +302,44 @@ class _Inside:
     # -- the logger's verbs ------------------------------------------------------------
     def _put(self, item: tuple[str, float, Any]) -> None:
         self._sink.put(item)
-        if self.synchronous:
+        if self.synchronous or self._closed:
+            self._settle()
+
+    @_unless_reentered(lambda self: self._later.append(self._settle))
+    def _settle(self) -> None:
+        """Write what was put before returning: after the close, or in a worker."""
+        if self._closed:
+            self._write_late()
+        else:
             self._sink.flush(self._close_timeout)
 
-    def statistic(self, values: dict[str, Any]) -> None:
-        self._put(("statistic", time.time(), values))
+    def statistic(self, values: dict[str, Any], moment: float | None = None) -> None:
+        self._put(("statistic", time.time() if moment is None else moment, values))
 
-    def in_loop_queue(self) -> StatisticQueue:
-        """The queue the in-loop path appends statistics to itself, its writer started."""
-        self._sink.start()
-        return self._statistics
-
+    @_unless_reentered(lambda self: None)  # the statistic is queued: that is enough
     def slow_down(self) -> None:
         self._sink.wait_below(_AHEAD // 2)
 
-    def artifact(self, filename: str, artifact: Any, attributes: dict[str, Any]) -> None:
+    def _artifact_later(
+        self, filename: str, artifact: Any, attributes: dict[str, Any], moment: Any = None
+    ) -> None:
+        # Its bytes now: a file object may be closed, a file changed, once the handler
+        # returned.
+        data = _bytes_of(artifact)
+        self._later.append(partial(self.artifact, filename, data, attributes, time.time()))
+
+    @_unless_reentered(_artifact_later)
+    def artifact(
+        self,
+        filename: str,
+        artifact: Any,
+        attributes: dict[str, Any],
+        moment: float | None = None,
+    ) -> None:
         from kleio.core.model.artifacts import put_artifact
         from kleio.store.base import StoreError
 
-        moment = time.time()
+        moment = time.time() if moment is None else moment
         source, close = _binary_source(artifact)
         try:
             start = source.tell() if hasattr(source, "seek") and source.seekable() else None
@@ -271,13 +401,15 @@ class _Inside:
             raise UnknownTrial(f"trial {self.trial_id} is not in the database")
         return document
 
+    @_unless_reentered(_refusing("load_statistics"))
     def load_statistics(self, where: dict[str, Any]):
         from kleio.core.reading.statistics import statistics_of
 
-        self._sink.flush(timeout=30)
+        self._flush(30)
         document = self._document()
         return self._patiently(lambda: statistics_of(self._open_store(), document, where), 30.0)
 
+    @_unless_reentered(_refusing("load_artifacts"))
     def load_artifacts(self, filename: str | None, where: dict[str, Any]) -> list:
         from kleio.core.model.artifacts import find_artifacts
 
@@ -286,8 +418,21 @@ class _Inside:
             lambda: find_artifacts(self._open_store(), document, filename, where), 30.0
         )
 
+    def _flush_later(self, timeout: float | None) -> bool:
+        if self._closed:
+            self._later.append(self._settle)
+        return False  # queued, and written as usual; not yet
+
+    @_unless_reentered(_flush_later)
     def flush(self, timeout: float | None) -> bool:
-        return self._sink.flush(timeout)
+        return self._flush(timeout)
+
+    def _flush(self, timeout: float | None) -> bool:
+        if not self._closed:
+            return self._sink.flush(timeout)
+        missing = self._missing()
+        self._write_late()  # written, spooled or counted lost: nothing waits
+        return self._missing() == missing
 
 
 def _check_artifact(artifact: Any) -> None:
@@ -334,6 +479,15 @@ def _check_regular(mode: int, name: Any) -> None:
         )
 
 
+def _bytes_of(artifact: Any) -> bytes:
+    source, close = _binary_source(artifact)
+    try:
+        return source.read()
+    finally:
+        if close:
+            source.close()
+
+
 def _binary_source(artifact: Any) -> tuple[Any, bool]:
     """A binary file object for bytes, a path or a file object; whether to close it."""
     import io
@@ -352,23 +506,85 @@ def _binary_source(artifact: Any) -> tuple[Any, bool]:
     return artifact, False
 
 
+class _Starting:
+    """What a signal handler finds when it interrupted the logger's start (a few
+    milliseconds, in the first call): its statistics wait here, and the logger puts them
+    once made; what needs the logger itself is refused, since the start it would wait
+    for cannot go on before the handler returns."""
+
+    def __init__(self) -> None:
+        self._statistics: deque[tuple[dict[str, Any], float]] = deque()
+
+    def statistic(self, values: dict[str, Any], moment: float | None = None) -> None:
+        self._statistics.append((values, time.time()))
+
+    def hand_over(self, state: _Inside | _Outside) -> None:
+        while self._statistics:
+            try:
+                values, moment = self._statistics.popleft()
+            except IndexError:  # another thread handed it over
+                return
+            state.statistic(values, moment)
+
+    def flush(self, timeout: float | None) -> bool:
+        return False
+
+    def _refuse(self, verb: str) -> RuntimeError:
+        return _refused_in_handler(verb, "the logger's start")
+
+    def artifact(self, *args: Any) -> None:
+        raise self._refuse("log_artifact")
+
+    def resource(self, *args: Any) -> dict[str, Any]:
+        raise self._refuse("log_resource")
+
+    def load_statistics(self, *args: Any) -> Any:
+        raise self._refuse("load_statistics")
+
+    def load_artifacts(self, *args: Any) -> list:
+        raise self._refuse("load_artifacts")
+
+
 class KleioLogger:
     """The script's interface to its trial's journal (see the module documentation)."""
 
     def __init__(self) -> None:
         self._state: _Inside | _Outside | None = None
-        #: Under Kleio, the statistics queue itself: the in-loop fast path.
+        #: Under Kleio, the statistics queue itself: the in-loop fast path; None once
+        #: the logger closed (each statistic is then written as it is logged).
         self._statistics: StatisticQueue | None = None
         self._lock = threading.Lock()
+        #: Threads in _start, and what signal handlers logged meanwhile (see _Starting).
+        self._starting: set[int] = set()
+        self._early = _Starting()
 
-    def _start(self) -> _Inside | _Outside:
-        with self._lock:
-            if self._state is None:
-                trial_id = os.environ.get("KLEIO_TRIAL_ID")
-                self._state = _Inside(trial_id) if trial_id else _Outside()
-                if trial_id and not self._state.synchronous:
-                    self._statistics = self._state.in_loop_queue()
-            return self._state
+    def _start(self) -> _Inside | _Outside | _Starting:
+        ident = get_ident()
+        if ident in self._starting:  # a signal handler interrupted the start below
+            return self._early
+        self._starting.add(ident)
+        try:
+            with self._lock:
+                if self._state is None:
+                    self._state, self._statistics = self._made()
+        finally:
+            self._starting.discard(ident)
+        self._early.hand_over(self._state)
+        return self._state
+
+    def _made(self) -> tuple[_Inside | _Outside, StatisticQueue | None]:
+        trial_id = os.environ.get("KLEIO_TRIAL_ID")
+        if not trial_id:
+            return _Outside(), None
+        state = _Inside(trial_id, self._closing)
+        if _exiting():  # its close would never run: it writes each call as it comes
+            state.close()
+            return state, None
+        return state, state.start()
+
+    def _closing(self, state: _Inside) -> None:
+        if self._state is state:  # not a forked child's copy of its parent's logger
+            self._statistics = None
 
     @property
     def trial_id(self) -> str | None:
@@ -546,8 +762,15 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def _exiting() -> bool:
+    """Whether the interpreter is leaving (its ``atexit`` functions run, or ran): an exit
+    handler registered now is never called, and a thread started now may never run
+    (Python 3.12 refuses to start one)."""
+    return bool(getattr(threading, "_SHUTTING_DOWN", False)) or sys.is_finalizing()
+
+
 def _exit_under_way(frame: Any) -> bool:
-    exits = {_Inside.close.__code__}
+    exits = {_Inside.close.__wrapped__.__code__}  # type: ignore[attr-defined]
     util = sys.modules.get("multiprocessing.util")
     if util is not None:
         exits.update(f.__code__ for f in (util._exit_function, util._run_finalizers) if callable(f))

@@ -279,6 +279,56 @@ def test_closing_when_nothing_takes_the_events_counts_them_lost(flaky, store, sp
     assert store.count_events(TRIAL) == 0
 
 
+def test_closing_again_writes_what_was_put_after_the_close_in_the_calling_thread(
+    flaky, store, spool, full_spool
+):
+    # What an exit function logs after the logger closed, with no thread to start any
+    # more: the store takes it though the spool cannot (a full local disk).
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    first, later, last = make_events(5), make_events(3, start=5), make_events(2, start=8)
+    sink.put_many(first)
+    sink.close()
+    started = threading.active_count()
+    sink.put_many(later)
+    sink.close(timeout=0)
+    assert keys_in(store) == [e.key for e in first + later]
+    full_spool.clear()
+    flaky.down.set()  # then the store is gone: the spool takes them, at once
+    sink.put_many(last)
+    sink.close(timeout=0)
+    [path] = spool_files(spool)
+    assert list(read_spool(path)) == last
+    assert threading.active_count() == started  # all of it in this thread
+    assert not sink.lost and not sink.refused
+
+
+def test_closing_again_writes_nothing_once_the_writer_may_no_longer_write(store, spool):
+    allowed = threading.Event()
+    allowed.set()
+    sink = EventSink(lambda: store, spool, interval=0.01, allowed=allowed.is_set)
+    sink.put_many(make_events(3))
+    sink.close()
+    allowed.clear()  # another execution took the trial over meanwhile
+    sink.put_many(make_events(2, start=3))
+    sink.close(timeout=0)
+    assert store.count_events(TRIAL) == 3
+    assert spool_files(spool) == []
+    assert sink.lost == {"statistic": 2}
+
+
+def test_closing_again_while_nothing_takes_the_events_counts_them_lost(
+    flaky, store, spool, full_spool
+):
+    sink = EventSink(lambda: flaky, spool, interval=0.01, patience=PATIENCE)
+    sink.close()
+    flaky.down.set()
+    sink.put_many(make_events(4))
+    started = time.monotonic()
+    sink.close(timeout=0)  # the leaving time is spent: one try, then counted
+    assert time.monotonic() - started < 5
+    assert sink.lost == {"statistic": 4}
+
+
 def test_a_sink_no_longer_allowed_to_write_drops_everything_after(store, spool):
     allowed, troubles = threading.Event(), []
     allowed.set()

@@ -296,14 +296,14 @@ class EventSink:
 
     def put(self, item: Any) -> None:
         self._queue.put(item)
-        if self._thread is None:
+        if self._thread is None and not self._closing:  # closed: close() writes it
             self._start()
         if len(self._queue) >= self._wake_at:
             self._wake.set()
 
     def put_many(self, items: Iterable[Any]) -> None:
         self._queue.extend(items)
-        if self._thread is None:
+        if self._thread is None and not self._closing:
             self._start()
         if len(self._queue) >= self._wake_at:
             self._wake.set()
@@ -338,7 +338,13 @@ class EventSink:
 
     def close(self, timeout: float | None = None) -> None:
         """Write or spool everything, then stop the thread; what still cannot be taken
-        ``timeout`` seconds from now is counted in :attr:`lost`."""
+        ``timeout`` seconds from now is counted in :attr:`lost`.
+
+        A closed sink still takes items, and closing it again writes them: in the
+        calling thread, by the rounds the thread makes (retries, the spool, ``allowed``),
+        as no thread may start once the interpreter is leaving (Python 3.12 refuses one
+        in an ``atexit`` function). One thread at a time may close a sink.
+        """
         patience = CLOSING_PATIENCE if timeout is None else timeout
         self._deadline = time.monotonic() + patience
         self._closing = True
@@ -352,13 +358,14 @@ class EventSink:
             # The batch being written may never commit before the process ends. Keep
             # it on disk too; if it did commit, replaying it adds nothing.
             leftover = [*self._inflight, *self._held, *self._queue.take()]
-        else:
-            leftover = [*self._held, *self._queue.take()]
-        self._held = []
-        if leftover and not self._revoked:
-            self._spool_or_lose(leftover)
-        elif leftover:
-            self._lose(leftover)
+            self._held = []
+            if leftover and not self._revoked:
+                self._spool_or_lose(leftover)
+            elif leftover:
+                self._lose(leftover)
+        else:  # no thread (it ended): this one makes its rounds, until the deadline
+            while not self._write_waiting():
+                time.sleep(0.1)  # as the closing thread waits between two tries
         if self.last_error is None and not self._revoked:  # the store answered last time
             self.replay_pending()
 
@@ -386,25 +393,34 @@ class EventSink:
                 self._retry.wait(STUCK_PAUSE)
                 self._retry.clear()
             self._wake.clear()
-            while self._queue or self._held:
-                self._busy = True
-                try:
-                    progressed = self._round()
-                except Exception as error:  # a bug: say it, lose only this batch
-                    progressed = True
-                    reason = f"{type(error).__name__}: {error}"
-                    self._lose(self._inflight, reason)
-                    self._tell("bug", f"{self._name} events could not be journalled ({reason})")
-                finally:
-                    self._busy, self._inflight = False, []
-                with self._drained:  # producers held back by wait_below may go on
-                    self._drained.notify_all()
-                if not progressed:
-                    break  # nothing takes the events now: wait before the next try
+            self._write_waiting()  # False: nothing takes the events now, wait to try again
             with self._drained:
                 self._drained.notify_all()
             if self._closing and not self._queue and not self._held:
                 return
+
+    def _write_waiting(self) -> bool:
+        """Rounds while items wait; False as soon as one found nothing to take them."""
+        while self._queue or self._held:
+            self._busy = True
+            try:
+                progressed = self._round()
+            except Exception as error:  # a bug: say it, lose only this batch
+                progressed = True
+                reason = f"{type(error).__name__}: {error}"
+                self._lose(self._inflight, reason)
+                self._tell("bug", f"{self._name} events could not be journalled ({reason})")
+            except BaseException:  # a closing caller interrupted (Ctrl-C): keep the batch
+                if self._inflight is not self._held:
+                    self._held = [*self._inflight, *self._held]
+                raise
+            finally:
+                self._busy, self._inflight = False, []
+            with self._drained:  # producers held back by wait_below may go on
+                self._drained.notify_all()
+            if not progressed:
+                return False
+        return True
 
     def _round(self) -> bool:
         """Write, spool or hold the next events; False when nothing took them."""
