@@ -548,7 +548,8 @@ def test_diff_shows_configuration_code_environment_hosts_and_statistics(sweep):
     assert same_code["hosts"][0] == same_code["hosts"][1] and same_code["hosts"][0][0]["hostname"]
 
     uncommitted = json.loads(sweep.ok("diff", a, h, "--json"))
-    assert uncommitted["configuration"]["added"] == {"batch": 128}
+    # The script's default batch (32) against the 128 typed: a change, not an addition.
+    assert uncommitted["configuration"]["changed"] == {"batch": [32, 128]}
     code = uncommitted["code"]
     assert not code["same"] and code["between"] == [] and code["files"] == ["train.py"]
     assert "+# tuned by hand, not committed" in code["diff"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from tests.conftest import commit, write_script
@@ -32,3 +33,33 @@ def test_info_says_what_a_short_run_used_in_words_not_run_together(kleio, projec
     assert re.search(r"  samples: +1\n  peak memory: +\d", shown), shown
     assert "last 0.01204\n" in shown, shown
     assert "0.012037582709643698  (default)" in shown  # configuration: in full
+
+
+FIT = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--epochs", type=int, default=3)
+parser.parse_args()
+"""
+
+
+def test_diff_tells_trials_apart_by_the_defaults_their_scripts_filled_in(kleio, project):
+    """The same command line, run before and after the script's default changed: diff
+    said "same configuration" because it compared the command lines only."""
+    write_script(project, "fit.py", FIT)
+    commit(project)
+    first = trial_id_in(kleio("python", "fit.py", "--lr", "0.1").stderr)
+    write_script(project, "fit.py", FIT.replace("default=3", "default=5"))
+    commit(project, "five epochs")
+    second = trial_id_in(kleio("--allow-code-change", "python", "fit.py", "--lr", "0.1").stderr)
+    shown = text(kleio("diff", first[:7], second[:7]).stdout)
+    assert "\n  ~ epochs: 3 (default) -> 5 (default)\n" in shown, shown
+    assert "same configuration" not in shown and "lr" not in shown.split("Code")[0], shown
+    difference = json.loads(kleio("diff", first[:7], second[:7], "--json").stdout)
+    assert difference["configuration"]["changed"] == {"epochs": [3, 5]}
+    assert difference["defaults"] == [["epochs"], ["epochs"]]
+    # A value typed on one command line and left to its default on the other: a change.
+    typed = trial_id_in(kleio("python", "fit.py", "--epochs", "7").stderr)
+    changed = json.loads(kleio("diff", second[:7], typed[:7], "--json").stdout)["configuration"]
+    assert changed == {"added": {}, "removed": {}, "changed": {"epochs": [5, 7]}}
