@@ -63,3 +63,18 @@ def test_diff_tells_trials_apart_by_the_defaults_their_scripts_filled_in(kleio, 
     typed = trial_id_in(kleio("python", "fit.py", "--epochs", "7").stderr)
     changed = json.loads(kleio("diff", second[:7], typed[:7], "--json").stdout)["configuration"]
     assert changed == {"added": {}, "removed": {}, "changed": {"epochs": [5, 7]}}
+
+
+def test_tags_given_to_a_completed_command_are_added_and_said(kleio, journal):
+    """`kleio --tags best python train.py` of a trial already completed ran nothing and
+    dropped the tag without a word."""
+    ran = trial_id_in(kleio("--tags", "sweep", "python", "train.py").stderr)
+    again = kleio("--tags", "best;sweep", "python", "train.py")
+    said = text(again.stderr)
+    assert again.returncode == 0, said
+    assert f"kleio: trial {ran[:7]} tagged best\n" in said, said
+    assert "is already completed" in said and "trial reserved" not in said, said
+    assert journal.get_trial(ran)["tags"] == ["sweep", "best"]
+    assert ran[:7] in text(kleio("ls", "--tags", "best").stdout)
+    # Nothing new to add: nothing said.
+    assert "tagged" not in text(kleio("--tags", "best", "python", "train.py").stderr)

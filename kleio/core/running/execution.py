@@ -112,11 +112,14 @@ def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
     return st.BROKEN
 
 
-def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> None:
-    merged = list(dict.fromkeys([*(document.get("tags") or []), *tags]))
-    if merged != (document.get("tags") or []):
-        store.update_trial(document["_id"], {"tags": merged})
-        document["tags"] = merged
+def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> list[str]:
+    """Add ``tags`` to the trial; returns those it did not have."""
+    current = document.get("tags") or []
+    added = [tag for tag in dict.fromkeys(tags) if tag not in current]
+    if added:
+        store.update_trial(document["_id"], {"tags": [*current, *added]})
+        document["tags"] = [*current, *added]
+    return added
 
 
 class Runner:
@@ -171,7 +174,7 @@ class Runner:
         """``kleio save COMMAND``: register the trial without running it."""
         snapshot = self.snapshot(argv, cwd, self.options.project)
         document = self._find_or_create(snapshot)
-        _add_tags(self.store, document, self.options.tags)
+        self._tag(document)
         if snapshot.masked:
             them = "them" if len(snapshot.masked) > 1 else "it"
             self.notify(
@@ -199,6 +202,13 @@ class Runner:
                 " run the command itself to make a trial of the new configuration"
             )
         return matching_trial(self.store, document, snapshot, self.options.allowed, self.notify)
+
+    def _tag(self, document: TrialDocument) -> None:
+        """Give the trial the tags of ``--tags``, saying so when it did not have them (a
+        trial made by this command has them already)."""
+        added = _add_tags(self.store, document, self.options.tags)
+        if added:
+            self.notify(f"trial {short_id(document['_id'])} tagged {', '.join(added)}")
 
     def _find_or_create(self, snapshot: Snapshot) -> TrialDocument:
         options = self.options
@@ -281,6 +291,7 @@ class Runner:
             )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
+                self._tag(document)  # a finished trial is still tagged: `--tags t` is asked
                 self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
                 return 0
             raise
@@ -302,7 +313,7 @@ class Runner:
 
     def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
         """The life of one execution of a reserved trial."""
-        _add_tags(self.store, document, self.options.tags)
+        self._tag(document)
         execution = _Execution(self, document, worker)
         execution.start()
         outcome = execution.launch()
