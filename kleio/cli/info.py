@@ -272,8 +272,9 @@ def _notes(record: TrialRecord, out: Sections) -> None:
     if not record.notes:
         return
     out.title("Notes")
-    for note in record.notes:
-        out.text(f"  {out.display.zoned(note['time'])}  {note['text']}")
+    for note in record.notes:  # as `kleio note ID` lists them
+        edited = "  (edited)" if note.get("edited") is not None else ""
+        out.text(f"  {note['number']}  {out.display.zoned(note['time'])}  {note['text']}{edited}")
 
 
 def _usage(record: TrialRecord, out: Sections) -> None:

@@ -335,7 +335,7 @@ def test_tags_and_notes_are_journalled_and_selectable(fresh):
     info = fresh.ok("info", a)
     assert "Notes" in info and "lr 0.1 looks best" in info and "second seed" in info
     assert info.index("lr 0.1 looks best") < info.index("second seed")
-    assert [line.split("  ", 1)[1] for line in fresh.ok("note", a).splitlines()] == [
+    assert [line.split("  ", 2)[2] for line in fresh.ok("note", a).splitlines()] == [
         "lr 0.1 looks best so far",
         "confirmed on the second seed",
     ]

@@ -78,3 +78,48 @@ def test_tags_given_to_a_completed_command_are_added_and_said(kleio, journal):
     assert ran[:7] in text(kleio("ls", "--tags", "best").stdout)
     # Nothing new to add: nothing said.
     assert "tagged" not in text(kleio("--tags", "best", "python", "train.py").stderr)
+
+
+def test_notes_are_edited_and_removed_by_number_and_their_history_kept(kleio, journal):
+    """A note written could not be corrected nor taken back."""
+    ran = trial_id_in(kleio("python", "train.py").stderr)
+    short = ran[:7]
+    for note in ("diverged at epoch 3", "typo here", "check the seed"):
+        assert kleio("note", short, note).returncode == 0
+    edited = kleio("note", short, "--edit", "1", "diverged at epoch 4")
+    assert edited.returncode == 0 and f"note 1 of trial {short} edited" in text(edited.stderr)
+    removed = kleio("note", short, "--remove", "2")
+    assert removed.returncode == 0 and f"note 2 of trial {short} removed" in text(removed.stderr)
+    listed = text(kleio("note", short).stdout).splitlines()
+    assert [line.split("  ", 2)[::2] for line in listed] == [
+        ["1", "diverged at epoch 4  (edited)"],
+        ["3", "check the seed"],  # numbers stay: 3 is still 3
+    ], listed
+    info = text(kleio("info", short).stdout)
+    assert "diverged at epoch 4" in info and "typo here" not in info
+    assert [n["text"] for n in json.loads(kleio("info", short, "--json").stdout)["notes"]] == [
+        "diverged at epoch 4",
+        "check the seed",
+    ]
+    history = text(kleio("note", short, "--history").stdout).splitlines()
+    assert [line.split("  ", 2)[0] + " " + line.split("  ", 2)[2] for line in history] == [
+        "1 added  diverged at epoch 3",
+        "2 added  typo here",
+        "3 added  check the seed",
+        "1 edited  diverged at epoch 4",
+        "2 removed",
+    ], history
+    assert len(list(journal.read_events(ran, ["note"]))) == 5  # nothing lost
+    # Bad numbers: one line, nothing written.
+    for args, said in (
+        (("--remove", "2"), f"note 2 of trial {short} was removed: its notes are 1, 3"),
+        (("--edit", "9", "x"), f"note 9 of trial {short} does not exist"),
+        (("--edit", "1"), "--edit: expected 2 arguments"),
+        (("--remove", "0"), "expected a note's number (1, 2...), not '0'"),
+        (("--remove", "1", "text"), "unrecognized arguments: text"),
+        (("--edit", "1", "  "), "a note needs some text"),
+    ):
+        refused = kleio("note", short, *args)
+        assert refused.returncode != 0 and said in text(refused.stderr), text(refused.stderr)
+        assert "Traceback" not in text(refused.stderr), text(refused.stderr)
+    assert len(list(journal.read_events(ran, ["note"]))) == 5

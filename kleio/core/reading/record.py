@@ -221,7 +221,7 @@ _TIMES_IN = {
     "artifacts": ("time",),
     "outputs": ("time",),
     "lineage": ("until",),
-    "notes": ("time",),
+    "notes": ("time", "edited"),
 }
 
 

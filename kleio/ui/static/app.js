@@ -544,7 +544,8 @@
               : "-"],
           ]),
           h("h2", {}, "Notes"),
-          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text)))
+          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text,
+            n.edited ? h("span", { class: "muted" }, " (edited)") : "")))
             : h("p", { class: "muted" }, "No notes."))),
       h("h2", {}, "Statistics"),
       statisticKeys.length || ACTIVE.includes(trial.status)
