@@ -59,9 +59,15 @@ def execute(args: argparse.Namespace, context) -> int:
         keys=args.keys.split(",") if args.keys is not None else None,
         all_configuration=args.all_configuration,
     )
-    if args.format != "table":
+    if not comparison.rows:
+        from kleio.core.reading.selection import nothing_selected
+
+        context.notify(nothing_selected(context.store))
+    if args.format != "table":  # JSON and CSV stay whole: `[]`, the header
         columns = [Column(label, label) for label in comparison.columns if label != "short_id"]
         output_rows(context.stdout, args.format, columns, comparison.rows)
+        return 0
+    if not comparison.rows:
         return 0
     # A column of values cut short would show another value: when the table is too wide,
     # whole columns are left out (configuration keys, then the run time, then statistics,

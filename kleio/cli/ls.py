@@ -59,5 +59,10 @@ def _list(args: argparse.Namespace, context) -> int:
         context.store, arguments.trial_query(args), context.settings.lease, fields
     )
     rows = [facts.listing() for facts in trials.facts]
-    output_rows(context.stdout, args.format, _columns(), rows, display_of(args, context.stdout))
+    if rows or args.format != "table":  # JSON and CSV stay whole: `[]`, the header
+        output_rows(context.stdout, args.format, _columns(), rows, display_of(args, context.stdout))
+    if not rows:
+        from kleio.core.reading.selection import nothing_selected
+
+        context.notify(nothing_selected(context.store))
     return 0

@@ -123,3 +123,30 @@ def test_notes_are_edited_and_removed_by_number_and_their_history_kept(kleio, jo
         assert refused.returncode != 0 and said in text(refused.stderr), text(refused.stderr)
         assert "Traceback" not in text(refused.stderr), text(refused.stderr)
     assert len(list(journal.read_events(ran, ["note"]))) == 5
+
+
+NO_TRIALS = "kleio: no trials yet: run `kleio python train.py` to make one\n"
+
+
+def test_an_empty_journal_says_how_to_make_a_trial_and_json_stays_valid(kleio):
+    """`kleio ls` on a new journal printed a header alone: no word of why, nor what to do."""
+    for command in ("ls", "compare"):
+        shown = kleio(command)
+        assert (shown.returncode, text(shown.stdout), text(shown.stderr)) == (0, "", NO_TRIALS)
+        as_json = kleio(command, "--format", "json")
+        assert json.loads(as_json.stdout) == [] and text(as_json.stderr) == NO_TRIALS
+        as_csv = kleio(command, "--format", "csv")
+        assert len(text(as_csv.stdout).splitlines()) == 1  # the header: a valid empty table
+    for command in (("info", "3f9c2e0"), ("stats", "3f9c"), ("plot", "--y", "loss")):
+        refused = kleio(*command)
+        said = text(refused.stderr)
+        assert refused.returncode != 0 and "no trials yet" in said and said.count("\n") == 1, said
+    # A selection that matches nothing in a journal that has trials says so.
+    ran = trial_id_in(kleio("python", "train.py").stderr)
+    for command in ("ls", "compare"):
+        none = kleio(command, "--tags", "nope")
+        assert (text(none.stdout), text(none.stderr)) == ("", "kleio: no trial matches\n")
+        none = kleio(command, "--tags", "nope", "--json" if command == "ls" else "--format=json")
+        assert json.loads(none.stdout) == []
+    assert ran[:7] in text(kleio("ls").stdout) and not kleio("ls").stderr
+    assert "see `kleio ls`" in text(kleio("info", "0" if ran[0] != "0" else "1").stderr)

@@ -184,6 +184,13 @@ def new_trial_document(
 
 
 _HEX = re.compile(r"[0-9a-f]+")
+#: What a reader says of a journal that holds no trial yet, and how to make one.
+NO_TRIALS = "no trials yet: run `kleio python train.py` to make one"
+
+
+def has_trials(store: Store) -> bool:
+    """Whether the journal holds a trial: one row of a listing read."""
+    return bool(store.find_trials(limit=1, fields=["status"]))
 
 
 def resolve_trial(store: Store, id_or_prefix: str) -> TrialDocument:
@@ -201,7 +208,9 @@ def resolve_trial(store: Store, id_or_prefix: str) -> TrialDocument:
             return document
     matches = store.find_trials(id_prefix=text, limit=51)
     if not matches:
-        raise UnknownTrial(f"no trial with id {text} (see `kleio ls`)")
+        raise UnknownTrial(
+            f"no trial with id {text} ({'see `kleio ls`' if has_trials(store) else NO_TRIALS})"
+        )
     if len(matches) == 1:
         return matches[0]
     width = max(SHORT_LENGTH + 5, len(text) + 4)

@@ -365,6 +365,7 @@ def plot_curves(
     those they did.
     """
     from kleio.core.reading.comparison import compare_trials
+    from kleio.core.reading.selection import nothing_selected
 
     if not keys:
         raise SeriesError("no statistic to draw: name one or more keys (loss,acc)")
@@ -372,7 +373,7 @@ def plot_curves(
         smooth([], smoothing)  # checks the weight before reading anything
     comparison = compare_trials(store, query, lease, keys=[])
     if not comparison.rows:
-        raise SeriesError("no trial matches: nothing to draw")
+        raise SeriesError(nothing_selected(store, "nothing to draw"))
     rows = comparison.rows
     named = [text.strip().lower() for text in query.selection.ids]
     if named and not query.sort:  # in the order the trials were named

@@ -391,7 +391,7 @@
       });
       clear(table, answer.total
         ? h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows))
-        : h("p", { class: "muted" }, "No trial matches."));
+        : h("p", { class: "muted", id: "nothing" }, (answer.nothing || "no trial matches").replace(/^./, (c) => c.toUpperCase()) + "."));
       const last = Math.min(answer.offset + answer.rows.length, answer.total);
       count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
       clear(pager,
