@@ -586,7 +586,7 @@ def test_checkout_rebuilds_the_files_a_trial_ran_and_prints_its_command(sweep, t
         assert "scratch.txt (untracked, not recorded)" in text(result.stderr)
         batch = "128" if name == "h" else "256"
         assert text(result.stdout) == (
-            f"cd {folder} && python train.py --lr 0.1 --batch {batch} --epochs 4\n"
+            f"cd {folder} && kleio python train.py --lr 0.1 --batch {batch} --epochs 4\n"
         )
     assert b"# tuned by hand" in (tmp_path / "code-h" / "train.py").read_bytes()
     assert not (tmp_path / "code-h" / "notes.txt").exists()

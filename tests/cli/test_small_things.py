@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 
 from tests.conftest import commit, write_script
 from tests.helpers import text, trial_id_in
@@ -150,3 +151,33 @@ def test_an_empty_journal_says_how_to_make_a_trial_and_json_stays_valid(kleio):
         assert json.loads(none.stdout) == []
     assert ran[:7] in text(kleio("ls").stdout) and not kleio("ls").stderr
     assert "see `kleio ls`" in text(kleio("info", "0" if ran[0] != "0" else "1").stderr)
+
+
+WRITES = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--out")
+args = parser.parse_args()
+open(args.out, "w").write("weights")
+"""
+
+
+def test_checkout_prints_a_command_that_finds_the_trial_again(kleio, project, env, tmp_path):
+    """checkout printed `cd DIR && python fit.py --out '{trial.working_dir}/...'`: no
+    kleio, so the trial was not found again and the template reached the script raw."""
+    write_script(project, "fit.py", WRITES)
+    commit(project)
+    template = "{trial.working_dir}/model.txt"
+    for project_option in ([], ["--project", "elsewhere"]):
+        ran = trial_id_in(kleio(*project_option, "python", "fit.py", "--out", template).stderr)
+        folder = tmp_path / f"copy{len(project_option)}"
+        printed = text(kleio("checkout", ran[:7], str(folder)).stdout)
+        assert printed == (
+            f"cd {folder} && kleio {' '.join(project_option)}{' ' if project_option else ''}"
+            f"python fit.py --out '{template}'\n"
+        ), printed
+        again = subprocess.run(["bash", "-c", printed], env=env, capture_output=True, timeout=120)
+        said = text(again.stderr)
+        assert again.returncode == 0, said
+        assert f"trial {ran[:7]} is already completed" in said and "reserved" not in said, said
+        assert not list(folder.rglob("model.txt"))  # nothing ran there
