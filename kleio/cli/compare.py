@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="compare trials side by side: the configuration that differs and statistic summaries",
-        description="One row per trial: its status, the configuration keys whose values "
+        description="One row per trial: its name (if it has one), its status, the "
+        "configuration keys whose values "
         "differ between the rows, summaries of its statistics and its run time. Select "
         "trials as for ls; --keys picks the summaries (KEY:last, :min, :max, :first, "
         ":count), --sort orders rows by any column.",
@@ -97,6 +98,7 @@ def _table_columns(comparison: Comparison) -> list[Column]:
 
     return [
         column("short_id", "ID"),
+        *([Column("trial_name", "NAME")] if comparison.named else []),
         column("status", "STATUS", status=True),
         *(column(label, label) for label in [*comparison.configuration, *comparison.statistics]),
         Column("run_time", "RUN TIME", clock.duration),

@@ -41,6 +41,8 @@ def _trial(record: TrialRecord, out: Sections) -> None:
 
     document = record.document
     out.title(f"Trial {record.id}")
+    if document.get("name"):
+        out.item("name", document["name"])
     out.item("status", out.display.status(record.status))
     out.item("tags", ", ".join(document.get("tags") or []) or "-")
     out.item("project", document.get("project"))

@@ -229,6 +229,7 @@ class Dashboard:
             return {
                 "id": found["_id"],
                 "short_id": short_id(found["_id"]),
+                "name": found.get("name"),
                 "status": observed_status(found, self.lease),
                 "command": shlex.join(found.get("commandline") or []),
                 "tags": list(found.get("tags") or []),

@@ -181,3 +181,107 @@ def test_checkout_prints_a_command_that_finds_the_trial_again(kleio, project, en
         assert again.returncode == 0, said
         assert f"trial {ran[:7]} is already completed" in said and "reserved" not in said, said
         assert not list(folder.rglob("model.txt"))  # nothing ran there
+
+
+NAMED = """\
+import argparse
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--name", default="resnet")
+parser.parse_args()
+"""
+
+
+def _one_line(result, *fragments: str) -> str:
+    said = text(result.stderr)
+    assert result.returncode != 0 and "Traceback" not in said and said.count("\n") == 1, said
+    for fragment in fragments:
+        assert fragment in said, said
+    return said
+
+
+def test_a_trial_has_a_name_every_reader_shows_and_every_command_takes(kleio, project, journal):
+    """Trials had ids only: `3f9c2e0` in a notebook says nothing a week later."""
+    write_script(project, "fit.py", NAMED)
+    commit(project)
+    ran = trial_id_in(kleio("--name", "baseline", "python", "fit.py", "--lr", "0.1").stderr)
+    assert journal.get_trial(ran)["name"] == "baseline"
+    # Shown by ls, compare and info, as text and as JSON.
+    listed = text(kleio("ls").stdout).splitlines()
+    assert listed[0].split()[:3] == ["ID", "NAME", "STATUS"] and "baseline" in listed[1]
+    assert json.loads(kleio("ls", "--json").stdout)[0]["name"] == "baseline"
+    rows = json.loads(kleio("compare", "--format", "json").stdout)
+    assert rows[0]["trial_name"] == "baseline"
+    assert "\nname:         baseline\n" in text(kleio("info", "baseline").stdout)
+    # Accepted wherever an id is: readers, curation, and a run that resumes it.
+    assert kleio("tag", "baseline", "+keep").returncode == 0
+    assert kleio("note", "baseline", "first try").returncode == 0
+    assert json.loads(kleio("info", "baseline", "--json").stdout)["tags"] == ["keep"]
+    resumed = kleio("run", "baseline")
+    assert f"trial {ran[:7]} is already completed" in text(resumed.stderr)
+    # A name is the journal's once: the same name for another trial is refused, before
+    # any trial is made.
+    taken = kleio("--name", "baseline", "python", "fit.py", "--lr", "0.2")
+    _one_line(taken, f"the name 'baseline' is taken by trial {ran[:7]}")
+    assert len(journal.find_trials()) == 1
+    # A word of hexadecimal digits is an id, never a name.
+    for bad in ("cafe", "1234", "-x", "a b", "x" * 65):
+        assert kleio("save", "--name", bad, "python", "fit.py").returncode == 2
+    assert len(journal.find_trials()) == 1
+    # Named later: save and branch take --name; kleio name renames; run --name names a
+    # completed trial and says so.
+    other = kleio("save", "--name", "low-lr", "python", "fit.py", "--lr", "0.01")
+    low = text(other.stderr).split("id: ")[1].strip()
+    assert journal.get_trial(low)["name"] == "low-lr"
+    branched = kleio("branch", "--no-run", "baseline", "--name", "tuned", "--", "--lr", "0.5")
+    assert branched.returncode == 0, text(branched.stderr)
+    assert [d["_id"] for d in journal.find_trials() if d.get("name") == "tuned"]
+    renamed = kleio("run", "--name", "first", "baseline")
+    assert f"trial {ran[:7]} renamed baseline -> first" in text(renamed.stderr)
+    assert text(kleio("name", ran[:7]).stdout) == "first\n"
+    _one_line(kleio("info", "baseline"), "no trial is named 'baseline'")
+    assert kleio("diff", "first", "low-lr").returncode == 0
+    # The script's own --name after a branch's id is ambiguous: refused, not guessed.
+    _one_line(
+        kleio("branch", "--no-run", "first", "--name", "vgg"),
+        "the script of trial",
+        "takes --name too",
+    )
+    kept = kleio("branch", "--no-run", "first", "--", "--name", "vgg")
+    assert kept.returncode == 0, text(kept.stderr)
+
+
+def test_the_dashboard_and_the_python_api_show_a_trials_name(kleio, journal, home):
+    ran = trial_id_in(kleio("--name", "baseline", "python", "train.py").stderr)
+    import kleio as api
+    from kleio.ui.api import Dashboard
+
+    dashboard = Dashboard(journal, 60.0, "kleio.db", "test")
+    listed = dashboard.trials({})
+    assert "trial_name" in listed["columns"] and listed["rows"][0]["trial_name"] == "baseline"
+    assert dashboard.trial("baseline", {})["name"] == "baseline"
+    loaded = api.load_trial("baseline", home=str(home))
+    assert (loaded.id, loaded.name) == (ran, "baseline")
+    rows = api.compare(home=str(home))  # a DataFrame, or dicts without pandas
+    rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
+    assert [row["trial_name"] for row in rows] == ["baseline"]
+
+
+def test_a_trial_imported_where_its_name_is_taken_comes_without_it(kleio, tmp_path):
+    ran = trial_id_in(kleio("--name", "baseline", "python", "train.py", "--lr", "1").stderr)
+    archive = tmp_path / "baseline.tar"
+    assert kleio("export", "-o", str(archive)).returncode == 0
+    other = str(tmp_path / "other-home")
+    here = trial_id_in(
+        kleio("--name", "baseline", "python", "train.py", "--lr", "2", KLEIO_HOME=other).stderr
+    )
+    imported = kleio("import", str(archive), KLEIO_HOME=other)
+    assert imported.returncode == 0, text(imported.stderr)
+    assert f"trial {ran[:7]} imported without its name 'baseline'" in text(imported.stderr)
+    assert text(kleio("name", "baseline", KLEIO_HOME=other).stdout) == "baseline\n"
+    assert json.loads(kleio("info", "baseline", "--json", KLEIO_HOME=other).stdout)["id"] == here
+    assert "name" not in json.loads(kleio("info", ran, "--json", KLEIO_HOME=other).stdout)
+    # Into a journal where the name is free, it comes with its name.
+    third = str(tmp_path / "third-home")
+    assert kleio("import", str(archive), KLEIO_HOME=third).returncode == 0
+    assert json.loads(kleio("info", "baseline", "--json", KLEIO_HOME=third).stdout)["id"] == ran

@@ -28,13 +28,15 @@ import json
 import tarfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from kleio import __version__
 from kleio.core.curation.removal import IMPORTING, mark_complete
 from kleio.core.model.errors import KleioError
+from kleio.core.model.names import FIELD as NAME
+from kleio.core.model.names import names_in
 from kleio.core.model.trial import INCOMPLETE, TrialDocument
 from kleio.store.base import DuplicateTrialError, Event, Store, compact_json
 
@@ -58,6 +60,9 @@ class Counts:
     events: int = 0
     blobs: int = 0
     bytes: int = 0
+    #: ``(trial id, name)`` of the trials imported without their name: a trial of this
+    #: journal has it (names are unique in a journal).
+    unnamed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -262,13 +267,14 @@ def import_trials(
     with _open(path) as archive:
         batch: list[Event] = []
         metadata: dict[str, dict[str, Any]] = {}
+        names = _Names(store)
         for member in _members(archive, path):
             name = PurePosixPath(member.name)
             if len(name.parts) < 3 or name.parts[0] != "trials":
                 continue
             trial_id = name.parts[1]
             if name.name == "trial.json":
-                if _create(store, _read_json(archive, member, path)):
+                if _create(store, _read_json(archive, member, path), added, names):
                     added.trials += 1
             elif name.parts[2].startswith("events-"):
                 for line in archive.extractfile(member) or ():
@@ -294,11 +300,38 @@ def import_trials(
     return holds, added
 
 
-def _create(store: Store, document: dict[str, Any]) -> bool:
+class _Names:
+    """The names of the journal imported into, read once when a trial imported has one."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._taken: dict[str, str] | None = None
+
+    def holder(self, name: str) -> str | None:
+        if self._taken is None:
+            self._taken = names_in(self.store)
+        return self._taken.get(name)
+
+    def add(self, name: str, trial_id: str) -> None:
+        if self._taken is not None:
+            self._taken.setdefault(name, trial_id)
+
+
+def _create(store: Store, document: dict[str, Any], added: Counts, names: _Names) -> bool:
     """Create the document marked as being imported; False if it exists (complete, or
-    left by an interrupted import of this file, which this one finishes)."""
+    left by an interrupted import of this file, which this one finishes). A name another
+    trial of this journal has is left out (and listed in ``added.unnamed``)."""
+    document = {**document, INCOMPLETE: IMPORTING}
+    name = document.get(NAME)
+    if name is not None:
+        holder = names.holder(name)
+        if holder is not None and holder != document["_id"]:
+            del document[NAME]
+            added.unnamed.append((document["_id"], name))
+        else:
+            names.add(name, document["_id"])
     try:
-        store.create_trial({**document, INCOMPLETE: IMPORTING})
+        store.create_trial(document)
         return True
     except DuplicateTrialError:
         return False

@@ -80,7 +80,8 @@ class TrialRecord:
     @cached_property
     def children(self) -> list[dict[str, Any]]:
         return self.store.find_trials(
-            parent=self.id, fields=["status", "commandline", "refers", "created", "tags"]
+            parent=self.id,
+            fields=["status", "commandline", "refers", "created", "tags", "name"],
         )
 
     @cached_property
