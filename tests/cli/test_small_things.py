@@ -251,20 +251,26 @@ def test_a_trial_has_a_name_every_reader_shows_and_every_command_takes(kleio, pr
     assert kept.returncode == 0, text(kept.stderr)
 
 
-def test_the_dashboard_and_the_python_api_show_a_trials_name(kleio, journal, home):
-    ran = trial_id_in(kleio("--name", "baseline", "python", "train.py").stderr)
+def test_the_dashboard_and_the_python_api_show_a_trials_name(kleio, project, journal, home):
+    write_script(project, "quick.py", QUICK)
+    commit(project)
+    ran = trial_id_in(kleio("--name", "baseline", "python", "quick.py").stderr)
+    other = trial_id_in(kleio("python", "quick.py", "--lr", "0.5").stderr)
+    drawn = kleio("plot", other[:7], "baseline", "--y", "loss")  # named trials are drawn too
+    assert drawn.returncode == 0, text(drawn.stderr)
     import kleio as api
     from kleio.ui.api import Dashboard
 
     dashboard = Dashboard(journal, 60.0, "kleio.db", "test")
     listed = dashboard.trials({})
-    assert "trial_name" in listed["columns"] and listed["rows"][0]["trial_name"] == "baseline"
+    assert "trial_name" in listed["columns"]
+    assert [row["trial_name"] for row in listed["rows"]] == [None, "baseline"]
     assert dashboard.trial("baseline", {})["name"] == "baseline"
     loaded = api.load_trial("baseline", home=str(home))
     assert (loaded.id, loaded.name) == (ran, "baseline")
     rows = api.compare(home=str(home))  # a DataFrame, or dicts without pandas
     rows = rows.to_dict("records") if hasattr(rows, "to_dict") else rows
-    assert [row["trial_name"] for row in rows] == ["baseline"]
+    assert [row["trial_name"] == "baseline" for row in rows] == [False, True]  # NaN in pandas
 
 
 def test_a_trial_imported_where_its_name_is_taken_comes_without_it(kleio, tmp_path):
