@@ -291,3 +291,13 @@ def test_a_trial_imported_where_its_name_is_taken_comes_without_it(kleio, tmp_pa
     third = str(tmp_path / "third-home")
     assert kleio("import", str(archive), KLEIO_HOME=third).returncode == 0
     assert json.loads(kleio("info", "baseline", "--json", KLEIO_HOME=third).stdout)["id"] == ran
+
+
+def test_names_complete_where_ids_do(kleio, env, project):
+    from tests.cli.test_conventions import completions
+
+    for name, lr in (("baseline", "1"), ("best", "2"), ("final", "3")):
+        assert kleio("--name", name, "python", "train.py", "--lr", lr).returncode == 0
+    assert completions(env, project, "kleio info bes") == ["best"]
+    assert {"baseline", "best"} <= set(completions(env, project, "kleio cat b"))  # hex too
+    assert completions(env, project, "kleio note fi") == ["final"]
