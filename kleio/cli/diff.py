@@ -155,7 +155,8 @@ def execute(args: argparse.Namespace, context) -> int:
         return 0
     labels = [a.short_id, b.short_id]
     out = Sections()
-    out.text(f"Trials {a.id} -> {b.id}")
+    named = [f"{r.id} ({r.document['name']})" if r.document.get("name") else r.id for r in (a, b)]
+    out.text(f"Trials {named[0]} -> {named[1]}")
     _configuration(out, difference, labels)
     _code(out, difference["code"], args.stat, labels)
     _environment(out, difference["environment"])

@@ -240,7 +240,8 @@ def test_a_trial_has_a_name_every_reader_shows_and_every_command_takes(kleio, pr
     assert f"trial {ran[:7]} renamed baseline -> first" in text(renamed.stderr)
     assert text(kleio("name", ran[:7]).stdout) == "first\n"
     _one_line(kleio("info", "baseline"), "no trial is named 'baseline'")
-    assert kleio("diff", "first", "low-lr").returncode == 0
+    diffed = text(kleio("diff", "first", "low-lr").stdout)
+    assert diffed.startswith(f"Trials {ran} (first) -> {low} (low-lr)\n"), diffed
     # The script's own --name after a branch's id is ambiguous: refused, not guessed.
     _one_line(
         kleio("branch", "--no-run", "first", "--name", "vgg"),
