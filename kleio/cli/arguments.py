@@ -27,8 +27,10 @@ CHANGES = {"--allow-code-change": "code", "--allow-env-change": "environment"}
 
 
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
-    """The positional ``ID``: a trial id or any unique prefix of it."""
-    parser.add_argument(name, help="trial id or unique prefix").completer = completion.trial_ids
+    """The positional ``ID``: a trial id, any unique prefix of it, or the trial's name."""
+    parser.add_argument(
+        name, help="trial id, unique prefix or name"
+    ).completer = completion.trial_ids
 
 
 def selection(parser: argparse.ArgumentParser) -> None:
@@ -47,7 +49,7 @@ def selection(parser: argparse.ArgumentParser) -> None:
 def trial_ids(parser: argparse.ArgumentParser, what: str = "trials") -> None:
     """Positional ``ID...``: ids or unique prefixes, optional."""
     parser.add_argument(
-        "ids", nargs="*", metavar="ID", help=f"{what} with these ids or unique prefixes"
+        "ids", nargs="*", metavar="ID", help=f"{what} with these ids, unique prefixes or names"
     )
 
 
@@ -140,11 +142,23 @@ def capture(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def trial_name(parser: argparse.ArgumentParser, what: str = "the trial") -> None:
+    """``--name NAME``: a human name for the trial, usable wherever an id is."""
+    parser.add_argument(
+        "--name",
+        dest="trial_name",
+        metavar="NAME",
+        help=f"a name for {what}, unique in the journal, usable wherever an id is "
+        "(letters, digits, . _ -; not only hexadecimal digits, which read as an id)",
+    )
+
+
 def run_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` and ``save`` that describe the trial, then COMMAND."""
     parser.add_argument(
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
     ).completer = completion.tags
+    trial_name(parser)
     parser.add_argument(
         "--project",
         help="project name (default: the git repository's, the same in every copy of it)",

@@ -12,7 +12,14 @@ import argparse
 
 from kleio.cli import arguments, completion, words
 
-split_words = words.options_around_id
+
+def split_words(
+    parser: argparse.ArgumentParser, given: list[str]
+) -> tuple[list[str], dict[str, list[str] | bool]]:
+    """:func:`~kleio.cli.words.options_around_id`, and whether ``--`` separated the
+    script's options (``separated``): then ``--name`` before it is surely Kleio's."""
+    kleio, foreign = words.options_around_id(parser, given)
+    return kleio, {**foreign, "separated": "--" in given}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -35,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tags", metavar="A;B", help="tags added to the parent's"
     ).completer = completion.tags
+    arguments.trial_name(parser, "the branch")
     arguments.capture(parser)
     arguments.execution(parser)
     arguments.working_dir(parser)
@@ -54,6 +62,7 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.running.branching import make_branch
 
     parent = resolve_trial(context.store, args.id)
+    _check_name_is_kleios(args, parent)
     run = runner(args, context)
     branch = make_branch(run, parent, args.changes, args.timestamp)
     context.notify(f"branched trial {short_id(parent['_id'])} into trial {short_id(branch['_id'])}")
@@ -61,3 +70,24 @@ def execute(args: argparse.Namespace, context) -> int:
         context.notify(f"trial saved with id: {branch['_id']}", plain=True)
         return 0
     return run.run(branch)
+
+
+def _check_name_is_kleios(args: argparse.Namespace, parent) -> None:
+    """``--name`` after the id is Kleio's (the branch's name); a script with an option
+    ``--name`` of its own makes that a guess the user must not lose to: without ``--``
+    to separate the script's options, it is refused."""
+    from kleio.core.capture.resolved import resolved_configuration
+    from kleio.core.model.errors import SettingsError
+    from kleio.core.model.trial import short_id
+
+    if args.trial_name is None or getattr(args, "separated", False):
+        return
+    commandline = parent.get("commandline") or []
+    given = any(word == "--name" or word.startswith("--name=") for word in commandline)
+    if given or "name" in resolved_configuration(parent):  # typed, or the parser's default
+        label = short_id(parent["_id"])
+        raise SettingsError(
+            f"the script of trial {label} takes --name too: to name the branch write "
+            f"`kleio branch {label} --name {args.trial_name} -- OPTIONS`, to change the "
+            f"script's --name write `kleio branch {label} -- --name {args.trial_name}`"
+        )

@@ -1,4 +1,5 @@
-"""``kleio checkout ID DIR``: the code a trial ran, rebuilt in a folder."""
+"""``kleio checkout ID DIR``: the code a trial ran, rebuilt in a folder, and the command
+that resumes the trial there."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "commit, with its uncommitted changes) and print the command to run there",
         description="Rebuild the code a trial ran in DIR: a git worktree (or clone) of its "
         "repository at the recorded commit, with its recorded uncommitted changes applied; "
-        "print the command to run there.",
+        "print the command that runs the trial there: `cd FOLDER && kleio COMMAND`, the "
+        "command line as recorded ({trial.*} templates kept, Kleio fills them), so it "
+        "finds the same trial (a completed one is not run again).",
         epilog="examples: kleio checkout 3f9c2e0 ../best-run",
     )
     arguments.trial_id(parser)
@@ -22,12 +25,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace, context) -> int:
+    import shlex
+
+    from kleio.cli.main import COMMANDS
     from kleio.core.reading.repository import checkout_trial
 
     record = context.record(args.id)
     done = checkout_trial(context.store, record.document, args.folder)
-    context.notify(f"trial {record.short_id}'s code is in {done.folder} ({done.how})")
+    label = record.short_id
+    context.notify(f"trial {label}'s code is in {done.folder} ({done.how})")
     for name in done.not_restored:
         context.notify(f"not restored: {name}")
-    context.stdout.write(done.command + "\n")
+    # `kleio run` before a program named like a Kleio command (`kleio rm` is Kleio's).
+    words = ["kleio"] + (["run"] if done.argv and done.argv[0] in COMMANDS else [])
+    words += ["--project", done.project] if done.project else []
+    masked = record.document.get("masked") or []
+    if masked:
+        context.notify(
+            f"{', '.join(masked)} recorded masked (***): put the real value back in the "
+            "command before you run it"
+        )
+    refers = record.document.get("refers") or {}
+    if refers.get("reason") == "branch":
+        context.notify(
+            f"trial {label} is a branch of trial {refers['parent'][:7]}: this command makes a "
+            f"trial of the same command line, not the branch (`kleio run {label}` resumes "
+            "the branch, in its own folder)"
+        )
+    elif not done.same_code:
+        context.notify(
+            f"the code rebuilt is not quite the code trial {label} ran (see above): Kleio "
+            "will see a code change and ask for --allow-code-change"
+        )
+    context.stdout.write(f"cd {shlex.quote(str(done.where))} && {shlex.join(words + done.argv)}\n")
     return 0

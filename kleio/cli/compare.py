@@ -24,7 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="compare trials side by side: the configuration that differs and statistic summaries",
-        description="One row per trial: its status, the configuration keys whose values "
+        description="One row per trial: its name (if it has one), its status, the "
+        "configuration keys whose values "
         "differ between the rows, summaries of its statistics and its run time. Select "
         "trials as for ls; --keys picks the summaries (KEY:last, :min, :max, :first, "
         ":count), --sort orders rows by any column.",
@@ -59,9 +60,15 @@ def execute(args: argparse.Namespace, context) -> int:
         keys=args.keys.split(",") if args.keys is not None else None,
         all_configuration=args.all_configuration,
     )
-    if args.format != "table":
+    if not comparison.rows:
+        from kleio.core.reading.selection import nothing_selected
+
+        context.notify(nothing_selected(context.store))
+    if args.format != "table":  # JSON and CSV stay whole: `[]`, the header
         columns = [Column(label, label) for label in comparison.columns if label != "short_id"]
         output_rows(context.stdout, args.format, columns, comparison.rows)
+        return 0
+    if not comparison.rows:
         return 0
     # A column of values cut short would show another value: when the table is too wide,
     # whole columns are left out (configuration keys, then the run time, then statistics,
@@ -91,6 +98,7 @@ def _table_columns(comparison: Comparison) -> list[Column]:
 
     return [
         column("short_id", "ID"),
+        *([Column("trial_name", "NAME")] if comparison.named else []),
         column("status", "STATUS", status=True),
         *(column(label, label) for label in [*comparison.configuration, *comparison.statistics]),
         Column("run_time", "RUN TIME", clock.duration),

@@ -40,10 +40,12 @@ def _quietly(find: Any) -> Iterable[str]:
 
 
 def trial_ids(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:
-    """Ids of the trials starting with ``prefix``: short ids, or as long as the prefix."""
+    """Ids of the trials starting with ``prefix``: short ids, or as long as the prefix;
+    then the names starting with it (``ba`` may start an id or ``baseline``)."""
     text = prefix.strip().lower()
+    names = list(_quietly(lambda: _names(prefix.strip(), parsed_args))) if text else []
     if text and not all(character in "0123456789abcdef" for character in text):
-        return []
+        return names
 
     def find() -> list[str]:
         store = _store(parsed_args)
@@ -56,7 +58,16 @@ def trial_ids(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[st
         width = max(7, len(text))
         return list(dict.fromkeys(document["_id"][:width] for document in documents))
 
-    return list(_quietly(find))
+    return [*_quietly(find), *names]
+
+
+def _names(prefix: str, parsed_args: argparse.Namespace) -> list[str]:
+    store = _store(parsed_args)
+    try:
+        documents = store.find_trials(fields=["name"])
+    finally:
+        store.close()
+    return sorted({d["name"] for d in documents if (d.get("name") or "").startswith(prefix)})
 
 
 def tags(prefix: str, parsed_args: argparse.Namespace, **_: Any) -> list[str]:

@@ -43,14 +43,38 @@ def _rounded(old: Any, new: Any) -> tuple[str, str]:
     return shown
 
 
-def _changes(out: Sections, difference: dict[str, Any]) -> bool:
+def _changes(
+    out: Sections, difference: dict[str, Any], defaults: tuple[list[str], list[str]] = ([], [])
+) -> bool:
+    """The lines of a difference; a value a script's parser filled in says ``(default)``."""
+    old_defaults, new_defaults = set(defaults[0]), set(defaults[1])
+
+    def shown(value: Any, key: str, default_keys: set[str]) -> str:
+        return _shown(value) + (" (default)" if key in default_keys else "")
+
     for key, value in difference["added"].items():
-        out.text(f"  + {key} = {_shown(value)}")
+        out.text(f"  + {key} = {shown(value, key, new_defaults)}")
     for key, value in difference["removed"].items():
-        out.text(f"  - {key} = {_shown(value)}")
+        out.text(f"  - {key} = {shown(value, key, old_defaults)}")
     for key, (old, new) in difference["changed"].items():
-        out.text(f"  ~ {key}: {_shown(old)} -> {_shown(new)}")
+        old_text, new_text = shown(old, key, old_defaults), shown(new, key, new_defaults)
+        out.text(f"  ~ {key}: {old_text} -> {new_text}")
     return any(difference[part] for part in ("added", "removed", "changed"))
+
+
+def _configuration(out: Sections, difference: dict[str, Any], labels: list[str]) -> None:
+    out.title("Configuration")
+    changed = _changes(out, difference["configuration"], difference["defaults"])
+    unknown = [
+        label for label, known in zip(labels, difference["resolved"], strict=True) if not known
+    ]
+    if len(unknown) == 1:  # its defaults would show as keys added or removed
+        out.text(
+            f"  ({unknown[0]}'s script never reported its defaults: it has not run, or ran "
+            "without Kleio's hook; only its command line is compared)"
+        )
+    elif not changed:
+        out.text("  (same configuration)")
 
 
 def _code(out: Sections, code: dict[str, Any], stat: bool, labels: list[str]) -> None:
@@ -131,10 +155,9 @@ def execute(args: argparse.Namespace, context) -> int:
         return 0
     labels = [a.short_id, b.short_id]
     out = Sections()
-    out.text(f"Trials {a.id} -> {b.id}")
-    out.title("Configuration")
-    if not _changes(out, difference["configuration"]):
-        out.text("  (same configuration)")
+    named = [f"{r.id} ({r.document['name']})" if r.document.get("name") else r.id for r in (a, b)]
+    out.text(f"Trials {named[0]} -> {named[1]}")
+    _configuration(out, difference, labels)
     _code(out, difference["code"], args.stat, labels)
     _environment(out, difference["environment"])
     _hosts(out, difference["hosts"], labels)

@@ -42,4 +42,9 @@ def execute(args: argparse.Namespace, context) -> int:
         f"here: {', '.join(new)}, {readable.count(added.blobs, 'blob')} "
         f"({readable.size(added.bytes)}){present}"
     )
+    for trial_id, name in added.unnamed:
+        context.notify(
+            f"trial {trial_id[:7]} imported without its name {name!r}: another trial here has "
+            f"it (name it with `kleio name {trial_id[:7]} NAME`)"
+        )
     return 0

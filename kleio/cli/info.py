@@ -41,6 +41,8 @@ def _trial(record: TrialRecord, out: Sections) -> None:
 
     document = record.document
     out.title(f"Trial {record.id}")
+    if document.get("name"):
+        out.item("name", document["name"])
     out.item("status", out.display.status(record.status))
     out.item("tags", ", ".join(document.get("tags") or []) or "-")
     out.item("project", document.get("project"))
@@ -272,8 +274,9 @@ def _notes(record: TrialRecord, out: Sections) -> None:
     if not record.notes:
         return
     out.title("Notes")
-    for note in record.notes:
-        out.text(f"  {out.display.zoned(note['time'])}  {note['text']}")
+    for note in record.notes:  # as `kleio note ID` lists them
+        edited = "  (edited)" if note.get("edited") is not None else ""
+        out.text(f"  {note['number']}  {out.display.zoned(note['time'])}  {note['text']}{edited}")
 
 
 def _usage(record: TrialRecord, out: Sections) -> None:

@@ -12,8 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ls",
         help="list trials, newest first",
-        description="List the trials of the journal, newest first: id, status, creation "
-        "time, run time, tags and command.",
+        description="List the trials of the journal, newest first: id, name (when a "
+        "trial listed has one), status, creation time, run time, tags and command.",
         epilog="examples: kleio ls --tags sweep --status broken,lost; "
         "kleio ls --where 'loss:min<0.1' --sort created -n 5; kleio ls --format csv",
     )
@@ -23,11 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     output_options(parser)
 
 
-def _columns() -> list[Column]:
+def _columns(named: bool) -> list[Column]:
+    """The columns of a listing; a NAME after the id when a trial listed has a name."""
     from kleio.core.model import clock
 
     return [
         Column("short_id", "ID"),
+        *([Column("name", "NAME")] if named else []),  # never cut: it names a trial
         Column("status", "STATUS", status=True),
         Column("created", "CREATED", time=True),
         Column("run_time", "RUN TIME", clock.duration),
@@ -59,5 +61,11 @@ def _list(args: argparse.Namespace, context) -> int:
         context.store, arguments.trial_query(args), context.settings.lease, fields
     )
     rows = [facts.listing() for facts in trials.facts]
-    output_rows(context.stdout, args.format, _columns(), rows, display_of(args, context.stdout))
+    if rows or args.format != "table":  # JSON and CSV stay whole: `[]`, the header
+        columns = _columns(named=any([row["name"] for row in rows]))
+        output_rows(context.stdout, args.format, columns, rows, display_of(args, context.stdout))
+    if not rows:
+        from kleio.core.reading.selection import nothing_selected
+
+        context.notify(nothing_selected(context.store))
     return 0

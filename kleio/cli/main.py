@@ -49,6 +49,7 @@ COMMANDS = {
     "ui": "ui",
     "tag": "tag",
     "note": "note",
+    "name": "name",
     "diff": "diff",
     "checkout": "checkout",
     "rm": "rm",

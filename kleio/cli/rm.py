@@ -50,7 +50,7 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.status import observed_status
     from kleio.core.model.trial import short_id
     from kleio.core.reading import readable
-    from kleio.core.reading.selection import select_trials
+    from kleio.core.reading.selection import nothing_selected, select_trials
 
     selection = arguments.trial_selection(args)
     if not (selection.ids or selection.tags or selection.statuses or selection.project):
@@ -70,7 +70,7 @@ def execute(args: argparse.Namespace, context) -> int:
         return 0
     selected = select_trials(store, selection.replace(ids=ids), lease, named_incomplete=True)
     if not selected:
-        context.notify("no trial matches: nothing to delete")
+        context.notify(nothing_selected(store, "nothing to delete"))
         return 0
     plan = plan_removal(store, [document for document, _ in selected], lease, args.with_children)
     for document in plan.trials:

@@ -4,7 +4,8 @@ Also ``kleio run ID`` (resume a recorded trial in its folder) and ``kleio run --
 with no command (a worker running every reservable trial tagged T, one after another).
 
 The first word of the command decides what it is, in this order: an existing program
-or path runs; a trial id (or unique prefix) that is no program resumes that trial;
+or path runs; a trial id (or unique prefix), or a trial's name, that is no program
+resumes that trial;
 anything else is refused with exit status 127, and no trial is recorded (a mistyped
 Kleio command must not run, nor leave a broken trial).
 """
@@ -51,11 +52,18 @@ def execute(args: argparse.Namespace, context) -> int:
         if run.options.tags:
             if len(run.options.tags) != 1:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
+            if run.options.name is not None:
+                raise KleioError(
+                    "--name names one trial, and a worker (kleio run --tags T) runs many: "
+                    "name each with `kleio name ID NAME`"
+                )
             return run.run_tagged(run.options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
     if is_program(command[0]):
         return run.run_command(command, os.getcwd())
-    if len(command) == 1 and _LOOKS_LIKE_ID.fullmatch(command[0]):
+    from kleio.core.model.names import could_be_name  # not on a run's path
+
+    if len(command) == 1 and (_LOOKS_LIKE_ID.fullmatch(command[0]) or could_be_name(command[0])):
         try:  # an ambiguous prefix is an error that lists the candidates
             document = resolve_trial(context.store, command[0])
         except UnknownTrial:

@@ -26,6 +26,7 @@ def runner(args: argparse.Namespace, context):
         else None,
         hook=not getattr(args, "no_hook", False),
         sample_interval=getattr(args, "sample_interval", None),
+        name=getattr(args, "trial_name", None),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
 

@@ -48,6 +48,10 @@ class Trial:
 
     id = property(lambda self: self._record.id, doc="The full trial id.")
     short_id = property(lambda self: self._record.short_id)
+    name = property(
+        lambda self: self._record.document.get("name"),
+        doc="The trial's name (``--name``, ``kleio name``), or None.",
+    )
     status = property(
         lambda self: self._record.status,
         doc="new, reserved, running, completed, broken, interrupted or lost.",
@@ -129,7 +133,7 @@ class Trial:
 
 
 def load_trial(id_or_prefix: str, *, _record: TrialRecord | None = None, **settings: Any) -> Trial:
-    """The trial whose id is or starts with ``id_or_prefix``.
+    """The trial whose id is or starts with ``id_or_prefix``, or whose name it is.
 
     Raises ``kleio.core.model.errors.UnknownTrial`` or ``AmbiguousTrial`` (listing candidates).
     ``settings`` may give ``db_address``, ``db_name`` or ``home`` as the command's flags do.
@@ -191,9 +195,9 @@ def compare(
 ):
     """The rows of ``kleio compare``: a ``pandas.DataFrame`` when pandas is installed, a
     list of dicts otherwise; one row per trial, with ``id``, ``short_id``, ``status``,
-    the configuration keys that differ (all with ``all_configuration``), statistic
-    summaries (``keys=["loss:min", "acc:max"]``; the last value of each statistic by
-    default) and ``run_time``.
+    ``trial_name`` (when a trial compared has a name), the configuration keys that
+    differ (all with ``all_configuration``), statistic summaries (``keys=["loss:min",
+    "acc:max"]``; the last value of each statistic by default) and ``run_time``.
 
     Selection, ``where`` conditions and ``sort`` keys are those of the command::
 

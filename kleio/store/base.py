@@ -198,6 +198,7 @@ LISTED_FIELDS = (
     "project",
     "job",
     "incomplete",
+    "name",
 )
 
 

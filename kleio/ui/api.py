@@ -174,7 +174,7 @@ class Dashboard:
         )
         offset = _number(params, "offset", 0, 0, 10**9)
         limit = _number(params, "limit", PAGE, 1, MAX_PAGE)
-        return {
+        answer = {
             "total": len(comparison.rows),
             "offset": offset,
             "limit": limit,
@@ -184,6 +184,11 @@ class Dashboard:
             "best": json_ready(comparison.best),
             "rows": json_ready(comparison.rows[offset : offset + limit]),
         }
+        if not comparison.rows:  # why: no trial matches, or none yet (and how to make one)
+            from kleio.core.reading.selection import nothing_selected
+
+            answer["nothing"] = nothing_selected(self.store)
+        return answer
 
     # -- one trial ---------------------------------------------------------------------
     def _record(self, trial: str) -> TrialRecord:
@@ -224,6 +229,7 @@ class Dashboard:
             return {
                 "id": found["_id"],
                 "short_id": short_id(found["_id"]),
+                "name": found.get("name"),
                 "status": observed_status(found, self.lease),
                 "command": shlex.join(found.get("commandline") or []),
                 "tags": list(found.get("tags") or []),

@@ -335,7 +335,7 @@ def test_tags_and_notes_are_journalled_and_selectable(fresh):
     info = fresh.ok("info", a)
     assert "Notes" in info and "lr 0.1 looks best" in info and "second seed" in info
     assert info.index("lr 0.1 looks best") < info.index("second seed")
-    assert [line.split("  ", 1)[1] for line in fresh.ok("note", a).splitlines()] == [
+    assert [line.split("  ", 2)[2] for line in fresh.ok("note", a).splitlines()] == [
         "lr 0.1 looks best so far",
         "confirmed on the second seed",
     ]
@@ -548,7 +548,8 @@ def test_diff_shows_configuration_code_environment_hosts_and_statistics(sweep):
     assert same_code["hosts"][0] == same_code["hosts"][1] and same_code["hosts"][0][0]["hostname"]
 
     uncommitted = json.loads(sweep.ok("diff", a, h, "--json"))
-    assert uncommitted["configuration"]["added"] == {"batch": 128}
+    # The script's default batch (32) against the 128 typed: a change, not an addition.
+    assert uncommitted["configuration"]["changed"] == {"batch": [32, 128]}
     code = uncommitted["code"]
     assert not code["same"] and code["between"] == [] and code["files"] == ["train.py"]
     assert "+# tuned by hand, not committed" in code["diff"]
@@ -585,7 +586,7 @@ def test_checkout_rebuilds_the_files_a_trial_ran_and_prints_its_command(sweep, t
         assert "scratch.txt (untracked, not recorded)" in text(result.stderr)
         batch = "128" if name == "h" else "256"
         assert text(result.stdout) == (
-            f"cd {folder} && python train.py --lr 0.1 --batch {batch} --epochs 4\n"
+            f"cd {folder} && kleio python train.py --lr 0.1 --batch {batch} --epochs 4\n"
         )
     assert b"# tuned by hand" in (tmp_path / "code-h" / "train.py").read_bytes()
     assert not (tmp_path / "code-h" / "notes.txt").exists()

@@ -169,10 +169,10 @@ def test_notes_show_their_time_in_the_zone_asked_as_info_does(kleio, project):
         "zoned": text(kleio("note", trial, KLEIO_TIMEZONE="Asia/Kolkata").stdout),
         "local": text(kleio("note", trial, "--local-time", TZ="Asia/Kolkata").stdout),
     }
-    assert listed == {
-        "utc": f"{utc} UTC  diverged after warm-up\n",
-        "zoned": f"{kolkata} Asia/Kolkata  diverged after warm-up\n",
-        "local": f"{kolkata} IST  diverged after warm-up\n",
+    assert listed == {  # each note after its number
+        "utc": f"1  {utc} UTC  diverged after warm-up\n",
+        "zoned": f"1  {kolkata} Asia/Kolkata  diverged after warm-up\n",
+        "local": f"1  {kolkata} IST  diverged after warm-up\n",
     }
     # As the notes of `kleio info`, in the same zone.
     info = text(kleio("info", trial, KLEIO_TIMEZONE="Asia/Kolkata").stdout)

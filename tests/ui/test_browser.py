@@ -437,3 +437,25 @@ def test_a_page_of_another_site_reads_nothing_from_an_open_dashboard(
             other.server_close()
     assert "image-refused" in title and "fetch-refused" in title, title
     assert len(asked) == opened, asked[opened:]
+
+
+def test_the_dashboard_says_why_it_lists_nothing_and_shows_names_and_edited_notes(
+    browser, kleio, env, project
+):
+    with kleio_ui(env, project) as running:
+        _open(browser, running.url)
+        said = _wait(browser, "document.querySelector('#nothing')?.textContent")
+        assert said == "No trials yet: run `kleio python train.py` to make one.", said
+    ran = trial_id_in(kleio("--name", "baseline", "python", "train.py").stderr)
+    assert kleio("python", "train.py", "--lr", "0.5").returncode == 0
+    assert kleio("note", "baseline", "frist try").returncode == 0
+    assert kleio("note", "baseline", "--edit", "1", "first try").returncode == 0
+    with kleio_ui(env, project) as running:
+        _open(browser, running.url)
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 2")
+        assert _texts(browser, "#trials th")[1:3] == ["ID", "name"]
+        assert "baseline" in _texts(browser, "#trials tbody td")
+        _open(browser, f"{running.url}#/trial/baseline")
+        assert _wait(browser, "document.querySelector('#trial-name')?.textContent") == "baseline"
+        assert _texts(browser, "#trial-id") == [ran[:7]]
+        assert _texts(browser, "#notes li")[0].endswith("first try (edited)")

@@ -53,6 +53,8 @@ from typing import Any, BinaryIO
 from kleio import __version__
 from kleio.core.curation.removal import IMPORTING, mark_complete
 from kleio.core.model.errors import KleioError
+from kleio.core.model.names import FIELD as NAME
+from kleio.core.model.names import names_in
 from kleio.core.model.schema import blob_problem, document_problem, event_problem, is_blob_id
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, canonical_json
 from kleio.store.base import DuplicateTrialError, Event, Store, compact_json
@@ -87,6 +89,9 @@ class Counts:
     events: int = 0
     blobs: int = 0
     bytes: int = 0
+    #: ``(trial id, name)`` of the trials imported without their name: a trial of this
+    #: journal has it (names are unique in a journal).
+    unnamed: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _json_bytes(value: Any) -> bytes:
@@ -443,9 +448,10 @@ class Contents:
 
 
 def _digest(document: dict[str, Any]) -> str:
-    """The content of a trial document, whatever an import marked on it."""
+    """The content of a trial document, whatever an import marked on it or left out of it
+    (its name, when another trial of the journal has it)."""
     return hashlib.sha256(
-        canonical_json({k: v for k, v in document.items() if k != INCOMPLETE}).encode()
+        canonical_json({k: v for k, v in document.items() if k not in (INCOMPLETE, NAME)}).encode()
     ).hexdigest()
 
 
@@ -512,11 +518,12 @@ def import_trials(
         return imported
     added = imported.added
     with _open(path) as archive:
+        names = _Names(store)
         for what, trial_id, value in _Reader(archive, path, _expansion_limit(path)).items():
             if trial_id not in chosen:
                 continue
             if what == "trial":
-                if _create(store, value):
+                if _create(store, value, added, names):
                     added.trials += 1
             elif what == "events":
                 added.events += store.append_events(value)
@@ -534,11 +541,38 @@ def import_trials(
     return imported
 
 
-def _create(store: Store, document: dict[str, Any]) -> bool:
-    """Create the document marked as being imported; False if it exists (left by an
-    interrupted import of this file, which this one finishes)."""
+class _Names:
+    """The names of the journal imported into, read once when a trial imported has one."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self._taken: dict[str, str] | None = None
+
+    def holder(self, name: str) -> str | None:
+        if self._taken is None:
+            self._taken = names_in(self.store)
+        return self._taken.get(name)
+
+    def add(self, name: str, trial_id: str) -> None:
+        if self._taken is not None:
+            self._taken.setdefault(name, trial_id)
+
+
+def _create(store: Store, document: dict[str, Any], added: Counts, names: _Names) -> bool:
+    """Create the document marked as being imported; False if it exists (complete, or
+    left by an interrupted import of this file, which this one finishes). A name another
+    trial of this journal has is left out (and listed in ``added.unnamed``)."""
+    document = {**document, INCOMPLETE: IMPORTING}
+    name = document.get(NAME)
+    if name is not None:
+        holder = names.holder(name)
+        if holder is not None and holder != document["_id"]:
+            del document[NAME]
+            added.unnamed.append((document["_id"], name))
+        else:
+            names.add(name, document["_id"])
     try:
-        store.create_trial({**document, INCOMPLETE: IMPORTING})
+        store.create_trial(document)
         return True
     except DuplicateTrialError:
         return False

@@ -104,6 +104,9 @@ class TrialDocument(TypedDict, total=False):
     job: dict[str, Any] | None
     #: ``deleting`` or ``importing`` while that is under way (see :data:`INCOMPLETE`).
     incomplete: str
+    #: The trial's human name, unique in the journal, not part of its identity
+    #: (:mod:`kleio.core.model.names`).
+    name: str
 
 
 def canonical_json(value: Any) -> str:
@@ -184,24 +187,47 @@ def new_trial_document(
 
 
 _HEX = re.compile(r"[0-9a-f]+")
+#: What a reader says of a journal that holds no trial yet, and how to make one.
+NO_TRIALS = "no trials yet: run `kleio python train.py` to make one"
+
+
+def has_trials(store: Store) -> bool:
+    """Whether the journal holds a trial: one row of a listing read."""
+    return bool(store.find_trials(limit=1, fields=["status"]))
 
 
 def resolve_trial(store: Store, id_or_prefix: str) -> TrialDocument:
-    """The one trial whose id is or starts with ``id_or_prefix``.
+    """The one trial whose id is or starts with ``id_or_prefix``, or whose name it is.
 
-    Raises :class:`UnknownTrial` when none matches and :class:`AmbiguousTrial`, listing
-    the candidates, when several do.
+    A word of hexadecimal digits is an id or an id prefix; any other word is a name
+    (names always hold another character: :mod:`kleio.core.model.names`), so the two
+    never compete. Raises :class:`UnknownTrial` when none matches and
+    :class:`AmbiguousTrial`, listing the candidates, when several do.
     """
     text = id_or_prefix.strip().lower()
     if not _HEX.fullmatch(text) or len(text) > ID_LENGTH:
-        raise UnknownTrial(f"{id_or_prefix!r} is not a trial id (ids are hexadecimal)")
+        from kleio.core.model.names import could_be_name, named_trial
+
+        named = named_trial(store, id_or_prefix.strip())
+        if named is not None:
+            return named
+        if could_be_name(id_or_prefix.strip()):
+            raise UnknownTrial(
+                f"no trial is named {id_or_prefix.strip()!r}, and it is not a trial id "
+                f"(ids are hexadecimal; {'see `kleio ls`' if has_trials(store) else NO_TRIALS})"
+            )
+        raise UnknownTrial(
+            f"{id_or_prefix!r} is not a trial id (ids are hexadecimal) nor a trial's name"
+        )
     if len(text) == ID_LENGTH:
         document = store.get_trial(text)
         if document is not None:
             return document
     matches = store.find_trials(id_prefix=text, limit=51)
     if not matches:
-        raise UnknownTrial(f"no trial with id {text} (see `kleio ls`)")
+        raise UnknownTrial(
+            f"no trial with id {text} ({'see `kleio ls`' if has_trials(store) else NO_TRIALS})"
+        )
     if len(matches) == 1:
         return matches[0]
     width = max(SHORT_LENGTH + 5, len(text) + 4)

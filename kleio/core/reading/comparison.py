@@ -1,6 +1,7 @@
 """Trials side by side: one row per trial, the columns that tell them apart.
 
-The rows of ``kleio compare`` and ``kleio.compare``: short id, status, the configuration
+The rows of ``kleio compare`` and ``kleio.compare``: short id, name (when a trial
+compared has one), status, the configuration
 keys two rows hold different values of (all of them when asked), statistic summaries
 (the last value of every statistic key, or the keys chosen), and the run time. Sorting,
 filtering and keys follow :mod:`kleio.core.reading.query`.
@@ -20,6 +21,9 @@ from kleio.store.base import Store
 #: Columns every comparison starts with, and the one it ends with.
 LEADING = ("id", "short_id", "status")
 TRAILING = ("run_time",)
+#: The column of trials' names, after the leading ones when a trial compared has one
+#: (not ``name``: scripts often have a configuration key of that name).
+NAME = "trial_name"
 
 
 @dataclass
@@ -27,18 +31,21 @@ class Comparison:
     """Rows (dicts by column label) and what the columns are.
 
     ``configuration`` and ``statistics`` are the labels of the columns between the
-    leading ones (``id``, ``short_id``, ``status``) and ``run_time``; ``best`` gives, for
-    each sorted column, its best value (the first in the order asked).
+    leading ones (``id``, ``short_id``, ``status``, then ``trial_name`` when ``named``: a
+    trial compared has a name) and ``run_time``; ``best`` gives, for each sorted column, its
+    best value (the first in the order asked).
     """
 
     rows: list[dict[str, Any]]
     configuration: list[str]
     statistics: list[str]
     best: dict[str, Any] = field(default_factory=dict)
+    named: bool = False
 
     @property
     def columns(self) -> list[str]:
-        return [*LEADING, *self.configuration, *self.statistics, *TRAILING]
+        named = [NAME] if self.named else []
+        return [*LEADING, *named, *self.configuration, *self.statistics, *TRAILING]
 
 
 def compare_trials(
@@ -67,7 +74,7 @@ def compare_trials(
     shown = {key.label for key in chosen} | {f"config:{k}" for k in configuration}
     for key, _ in orders:
         taken = f"config:{key.label}" if key.source == "config" else key.label
-        if taken in shown or key.label in (*LEADING, *TRAILING):
+        if taken in shown or key.label in (*LEADING, *TRAILING, NAME):
             continue
         if key.source == "config":
             configuration.append(key.name)
@@ -75,7 +82,8 @@ def compare_trials(
             chosen.append(key)
         shown.add(taken)
     config_keys = [Key("config", name) for name in configuration]
-    rows = [_row(f, config_keys + chosen) for f in facts]
+    named = any([f.document.get("name") for f in facts])
+    rows = [_row(f, config_keys + chosen, named) for f in facts]
     best = {}
     for key, order in orders:
         label = key.label
@@ -83,15 +91,17 @@ def compare_trials(
         if values:
             pick = max if order.descending else min
             best[label] = pick(values, key=sort_value)
-    return Comparison(rows, configuration, [key.label for key in chosen], best)
+    return Comparison(rows, configuration, [key.label for key in chosen], best, named)
 
 
-def _row(facts: TrialFacts, keys: list[Key]) -> dict[str, Any]:
+def _row(facts: TrialFacts, keys: list[Key], named: bool) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": facts.id,
         "short_id": facts.short_id,
         "status": facts.status,
     }
+    if named:
+        row[NAME] = facts.document.get("name")
     for key in keys:
         value = facts.value(key)
         row[key.label] = None if is_missing(value) else value

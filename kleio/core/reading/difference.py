@@ -1,12 +1,20 @@
 """What differs between two trials: configuration, code, environment, hosts and
-statistic summaries (``kleio diff A B``)."""
+statistic summaries (``kleio diff A B``).
+
+The configuration compared is what each script ran with
+(:func:`~kleio.core.capture.resolved.resolved_configuration`): two trials of one command
+line whose scripts' defaults differ (``--epochs`` defaulting to 3, then 5) differ, and a
+value given on one command line and left to its default on the other is a change, not
+an addition."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from kleio.core.model.trial import canonical_json
+from kleio.core.capture.resolved import FIELD as RESOLVED
+from kleio.core.capture.resolved import default_keys, resolved_configuration
+from kleio.core.model.trial import TrialDocument, canonical_json
 from kleio.core.reading.query import flatten
 from kleio.core.reading.record import TrialRecord
 from kleio.core.reading.repository import CodeDifference, code_difference
@@ -57,6 +65,14 @@ def _environment(record: TrialRecord) -> dict[str, Any]:
     }
 
 
+def _configuration(document: TrialDocument) -> tuple[dict[str, Any], list[str]]:
+    """The trial's resolved configuration, flattened, and which of its keys are
+    defaults its script's parser filled in (a nested default's keys included)."""
+    configuration = resolved_configuration(document)
+    defaults = default_keys(document)
+    return flatten(configuration), list(flatten({k: configuration[k] for k in defaults}))
+
+
 def trial_difference(a: TrialRecord, b: TrialRecord) -> dict[str, Any]:
     """Every section of ``kleio diff``, as JSON-ready data."""
     env_a, env_b = _environment(a), _environment(b)
@@ -76,12 +92,15 @@ def trial_difference(a: TrialRecord, b: TrialRecord) -> dict[str, Any]:
         }
     hosts_a, hosts_b = _hosts(a), _hosts(b)
     version_a, version_b = a.document.get("version") or {}, b.document.get("version") or {}
+    config_a, defaults_a = _configuration(a.document)
+    config_b, defaults_b = _configuration(b.document)
     return {
         "trials": [a.id, b.id],
-        "configuration": mapping_difference(
-            flatten(a.document.get("configuration") or {}),
-            flatten(b.document.get("configuration") or {}),
-        ),
+        "configuration": mapping_difference(config_a, config_b),
+        # Which keys of each trial's configuration are its script's defaults, and whether
+        # its script reported them at all (not before it ran, nor with the hook off).
+        "defaults": [defaults_a, defaults_b],
+        "resolved": [bool(a.document.get(RESOLVED)), bool(b.document.get(RESOLVED))],
         "code": {
             "same": code.same,
             "commits": [version_a.get("commit"), version_b.get("commit")],

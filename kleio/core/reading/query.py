@@ -247,6 +247,7 @@ class TrialFacts:
                 "commandline": command_of(document),
                 "parent": parent_of(document),
                 "project": document.get("project"),
+                "name": document.get("name"),
             }
         return listing
 

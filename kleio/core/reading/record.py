@@ -80,7 +80,8 @@ class TrialRecord:
     @cached_property
     def children(self) -> list[dict[str, Any]]:
         return self.store.find_trials(
-            parent=self.id, fields=["status", "commandline", "refers", "created", "tags"]
+            parent=self.id,
+            fields=["status", "commandline", "refers", "created", "tags", "name"],
         )
 
     @cached_property
@@ -221,7 +222,7 @@ _TIMES_IN = {
     "artifacts": ("time",),
     "outputs": ("time",),
     "lineage": ("until",),
-    "notes": ("time",),
+    "notes": ("time", "edited"),
 }
 
 

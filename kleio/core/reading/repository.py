@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kleio.core.capture.code import files_in
+from kleio.core.capture.code import code_identity, code_snapshot, files_in
 from kleio.core.model.errors import KleioError
 from kleio.core.model.trial import TrialDocument, short_id
 from kleio.store.base import Store
@@ -194,11 +193,23 @@ def _first_line(error: Exception) -> str:
 
 @dataclass
 class Checkout:
-    """A working copy of a trial's code, and how to run the trial there."""
+    """A working copy of a trial's code, and how to run the trial there.
+
+    ``where`` is the folder the trial ran in, inside the copy; ``argv`` its command line
+    as recorded, templates (``{trial.working_dir}``) kept, for Kleio expands them as it
+    did for the trial, and the command line as written is the trial's identity.
+    ``project`` is the trial's project when the copy would not be it by default (a
+    ``--project`` given when it ran), else None. ``same_code`` says whether the copy's
+    code is what the trial ran (not when a change could not be restored): only then does
+    running ``argv`` there find the trial.
+    """
 
     folder: Path
     how: str  # "worktree" or "clone from URL"
-    command: str
+    where: Path
+    argv: list[str]
+    project: str | None = None
+    same_code: bool = True
     not_restored: list[str] = field(default_factory=list)
 
 
@@ -248,8 +259,18 @@ def checkout_trial(store: Store, document: TrialDocument, destination: str) -> C
     not_restored += [f"{name} (untracked, not recorded)" for name in version.get("untracked") or []]
     relative = os.path.relpath(document.get("cwd") or version["root"], version["root"])
     where = folder if relative == "." else folder / relative
-    command = f"cd {shlex.quote(str(where))} && {shlex.join(document.get('commandline') or [])}"
-    return Checkout(folder, how, command, not_restored)
+    # What `kleio COMMAND` run there will take for the trial's project and code.
+    rebuilt = code_snapshot(str(where), document.get("program"))
+    project = document.get("project")
+    return Checkout(
+        folder,
+        how,
+        where,
+        list(document.get("commandline") or []),
+        project=None if rebuilt.get("repository") == project else project,
+        same_code=code_identity(rebuilt) == document.get("code_identity"),
+        not_restored=not_restored,
+    )
 
 
 #: How a remote's address may reach a repository: git's own transports. Anything else

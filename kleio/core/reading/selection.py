@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from kleio.core.model import clock
 from kleio.core.model.errors import SettingsError
 from kleio.core.model.status import STATUSES, observed_status, stored_statuses
-from kleio.core.model.trial import INCOMPLETE, TrialDocument, resolve_trial
+from kleio.core.model.trial import (
+    INCOMPLETE,
+    NO_TRIALS,
+    TrialDocument,
+    has_trials,
+    resolve_trial,
+)
 from kleio.store.base import Store
 from kleio.value import Value
 
@@ -116,3 +122,13 @@ def _matches(document: TrialDocument, selection: Selection) -> bool:
             or (document.get("refers") or {}).get("parent") == selection.parent
         )
     )
+
+
+def nothing_selected(store: Store, consequence: str = "") -> str:
+    """What to say when a selection finds no trial: that none matches (then
+    ``consequence``: ``"nothing to draw"``), or, in a journal without a trial, how to
+    make one. A listing that shows nothing must not look like a journal that lost its
+    trials."""
+    if not has_trials(store):
+        return NO_TRIALS
+    return "no trial matches" + (f": {consequence}" if consequence else "")

@@ -364,7 +364,8 @@ def plot_curves(
     An ``x`` or a key that no selected trial logged is a :class:`SeriesError` naming
     those they did.
     """
-    from kleio.core.reading.comparison import compare_trials
+    from kleio.core.reading.comparison import NAME, compare_trials
+    from kleio.core.reading.selection import nothing_selected
 
     if not keys:
         raise SeriesError("no statistic to draw: name one or more keys (loss,acc)")
@@ -372,12 +373,17 @@ def plot_curves(
         smooth([], smoothing)  # checks the weight before reading anything
     comparison = compare_trials(store, query, lease, keys=[])
     if not comparison.rows:
-        raise SeriesError("no trial matches: nothing to draw")
+        raise SeriesError(nothing_selected(store, "nothing to draw"))
     rows = comparison.rows
-    named = [text.strip().lower() for text in query.selection.ids]
+    named = [text.strip() for text in query.selection.ids]  # ids, prefixes or names
     if named and not query.sort:  # in the order the trials were named
         rows = sorted(
-            rows, key=lambda row: next(i for i, p in enumerate(named) if row["id"].startswith(p))
+            rows,
+            key=lambda row: next(
+                i
+                for i, p in enumerate(named)
+                if row["id"].startswith(p.lower()) or row.get(NAME) == p
+            ),
         )
     labels = trial_labels(rows, comparison.configuration)
     several = len(keys) > 1

@@ -115,7 +115,7 @@ def make_branch(
     }
     spec = snapshot.spec.replace(project=parent["project"], refers=refers)
     tags = list(dict.fromkeys([*(parent.get("tags") or []), *runner.options.tags]))
-    document, created = create_trial(store, spec, snapshot, tags)
+    document, created = create_trial(store, spec, snapshot, tags, runner.options.name)
     if not created:
         label = short_id(document["_id"])
         raise BranchExists(

@@ -70,7 +70,8 @@ class RunOptions(Value):
     argument parser resolved (:mod:`kleio.core.capture.hook`); ``KLEIO_HOOK=0`` in the
     environment turns it off too. ``sample_interval``: seconds between resource samples
     (:mod:`kleio.core.capture.usage`); None: the environment's ``KLEIO_SAMPLE_INTERVAL``, else
-    the default; 0: none.
+    the default; 0: none. ``name``: the trial's human name (:mod:`kleio.core.model.names`):
+    a trial made by the run is born with it, one that exists is given it.
     """
 
     FIELDS = (
@@ -82,6 +83,7 @@ class RunOptions(Value):
         "working_root",
         "hook",
         "sample_interval",
+        "name",
     )
 
     def __init__(
@@ -94,11 +96,12 @@ class RunOptions(Value):
         working_root: str | None = None,
         hook: bool = True,
         sample_interval: float | None = None,
+        name: str | None = None,
     ):
         self.tags = [] if tags is None else tags
         self.project, self.capture, self.switch_over = project, capture, switch_over
         self.allowed, self.working_root, self.hook = allowed, working_root, hook
-        self.sample_interval = sample_interval
+        self.sample_interval, self.name = sample_interval, name
 
 
 def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
@@ -112,11 +115,14 @@ def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
     return st.BROKEN
 
 
-def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> None:
-    merged = list(dict.fromkeys([*(document.get("tags") or []), *tags]))
-    if merged != (document.get("tags") or []):
-        store.update_trial(document["_id"], {"tags": merged})
-        document["tags"] = merged
+def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> list[str]:
+    """Add ``tags`` to the trial; returns those it did not have."""
+    current = document.get("tags") or []
+    added = [tag for tag in dict.fromkeys(tags) if tag not in current]
+    if added:
+        store.update_trial(document["_id"], {"tags": [*current, *added]})
+        document["tags"] = [*current, *added]
+    return added
 
 
 class Runner:
@@ -137,8 +143,12 @@ class Runner:
         self.stopped_by: int | None = None
         #: Command lines as stored -> as given, for those with secrets masked: what runs.
         self._given: dict[tuple[str, ...], tuple[str, ...]] = {}
-        # A bad KLEIO_SAMPLE_INTERVAL is refused before any trial is touched.
+        # A bad KLEIO_SAMPLE_INTERVAL or name is refused before any trial is touched.
         self.options.sample_interval = sample_interval(self.options.sample_interval, self.environ)
+        if self.options.name is not None:
+            from kleio.core.model.names import check_name
+
+            check_name(self.options.name)
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
@@ -171,7 +181,8 @@ class Runner:
         """``kleio save COMMAND``: register the trial without running it."""
         snapshot = self.snapshot(argv, cwd, self.options.project)
         document = self._find_or_create(snapshot)
-        _add_tags(self.store, document, self.options.tags)
+        self._tag(document)
+        self._name(document)
         if snapshot.masked:
             them = "them" if len(snapshot.masked) > 1 else "it"
             self.notify(
@@ -198,12 +209,44 @@ class Runner:
                 f"the configuration files of trial {label} changed since it was recorded;"
                 " run the command itself to make a trial of the new configuration"
             )
-        return matching_trial(self.store, document, snapshot, self.options.allowed, self.notify)
+        return matching_trial(
+            self.store, document, snapshot, self.options.allowed, self.notify, self.options.name
+        )
+
+    def _tag(self, document: TrialDocument) -> None:
+        """Give the trial the tags of ``--tags``, saying so when it did not have them (a
+        trial made by this command has them already)."""
+        added = _add_tags(self.store, document, self.options.tags)
+        if added:
+            self.notify(f"trial {short_id(document['_id'])} tagged {', '.join(added)}")
+
+    def _name(self, document: TrialDocument) -> None:
+        """Give the trial the name of ``--name``, saying so when it had none or another
+        (a trial made by this command has it already); raises
+        :class:`~kleio.core.model.names.NameTaken` if another trial has it."""
+        name = self.options.name
+        if name is None or document.get("name") == name:
+            return
+        from kleio.core.model.names import name_trial
+
+        former = name_trial(self.store, document, name)
+        label = short_id(document["_id"])
+        self.notify(
+            f"trial {label} renamed {former} -> {name}" if former else f"trial {label} named {name}"
+        )
+
+    def _check_name(self, document: TrialDocument) -> None:
+        """Refuse a name another trial has, before the trial is reserved."""
+        name = self.options.name
+        if name is not None and document.get("name") != name:
+            from kleio.core.model.names import check_free
+
+            check_free(self.store, name, document["_id"])
 
     def _find_or_create(self, snapshot: Snapshot) -> TrialDocument:
         options = self.options
         return find_or_create_trial(
-            self.store, snapshot, options.tags, options.allowed, self.notify
+            self.store, snapshot, options.tags, options.allowed, self.notify, options.name
         )
 
     def run_tagged(self, tag: str) -> int:
@@ -271,6 +314,7 @@ class Runner:
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
+        self._check_name(document)  # a name taken: refused before reserving too
         try:
             document = st.reserve_trial(
                 store,
@@ -281,6 +325,9 @@ class Runner:
             )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
+                # A finished trial is still tagged and named: `--tags t` asks for it.
+                self._tag(document)
+                self._name(document)
                 self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
                 return 0
             raise
@@ -302,7 +349,11 @@ class Runner:
 
     def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
         """The life of one execution of a reserved trial."""
-        _add_tags(self.store, document, self.options.tags)
+        self._tag(document)
+        try:
+            self._name(document)
+        except KleioError as error:  # taken by another since _check_name: run unnamed
+            self.notify(f"{error}; trial {short_id(document['_id'])} runs unnamed")
         execution = _Execution(self, document, worker)
         execution.start()
         outcome = execution.launch()

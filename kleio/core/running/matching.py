@@ -34,10 +34,25 @@ class ChangeRefused(KleioError):
 
 
 def create_trial(
-    store: Store, spec: TrialSpec, snapshot: Snapshot, tags: list[str], **fields: Any
+    store: Store,
+    spec: TrialSpec,
+    snapshot: Snapshot,
+    tags: list[str],
+    name: str | None = None,
+    **fields: Any,
 ) -> tuple[TrialDocument, bool]:
     """Create the trial, or return the one a concurrent process just created; the bool
-    says whether this call created it."""
+    says whether this call created it. A ``name`` another trial has is refused
+    (:class:`~kleio.core.model.names.NameTaken`) before anything is created; a trial
+    that exists is returned as it is (the caller names it)."""
+    if name is not None:
+        from kleio.core.model.names import FIELD, check_free, settle
+
+        existing = store.get_trial(spec.id)
+        if existing is not None:
+            return existing, False
+        check_free(store, name)
+        fields[FIELD] = name
     document = new_trial_document(
         spec,
         tags=tags,
@@ -53,12 +68,14 @@ def create_trial(
     )
     try:
         store.create_trial(document)
-        return document, True
     except DuplicateTrialError:
         existing = store.get_trial(spec.id)
         if existing is None:  # pragma: no cover - deleted in between
             raise
         return existing, False
+    if name is not None:
+        settle(store, document)  # another process gave the name at once: this one backs out
+    return document, True
 
 
 def _same_command(store: Store, snapshot: Snapshot) -> list[TrialDocument]:
@@ -153,10 +170,11 @@ def find_or_create_trial(
     tags: list[str],
     allowed: Collection[str],
     notify: Notify,
+    name: str | None = None,
 ) -> TrialDocument:
     """The trial this command resumes, a branch for changed code or environment, or a
-    new trial (with ``tags``). ``allowed`` names the components that may change: a
-    branch is made for them.
+    new trial (with ``tags`` and ``name``). ``allowed`` names the components that may
+    change: a branch is made for them.
 
     Named files that hold a trial's own outputs are not read (see
     :mod:`kleio.core.capture.written`): the same command run again after its script wrote
@@ -184,8 +202,8 @@ def find_or_create_trial(
             document = store.get_trial(snapshot.spec.id)
         if document is None:
             _check_missing_config_files(snapshot, same_command)
-            document, _ = create_trial(store, snapshot.spec, snapshot, tags)
-    return matching_trial(store, document, snapshot, allowed, notify)
+            document, _ = create_trial(store, snapshot.spec, snapshot, tags, name)
+    return matching_trial(store, document, snapshot, allowed, notify, name)
 
 
 def _descendants(store: Store, document: TrialDocument) -> Iterator[TrialDocument]:
@@ -230,8 +248,10 @@ def matching_trial(
     snapshot: Snapshot,
     allowed: Collection[str],
     notify: Notify,
+    name: str | None = None,
 ) -> TrialDocument:
-    """``document`` if the code and environment match it, else its branch for them."""
+    """``document`` if the code and environment match it, else its branch for them (a
+    new branch gets ``name``)."""
     identities = {component.name: snapshot.identity(component) for component in COMPONENTS}
     if all(document.get(c.identity_field) == identities[c.name] for c in COMPONENTS):
         return document
@@ -261,7 +281,7 @@ def matching_trial(
         document.get("configuration") or {},
         refers,
     )
-    branch, created = create_trial(store, spec, snapshot, list(document.get("tags") or []))
+    branch, created = create_trial(store, spec, snapshot, list(document.get("tags") or []), name)
     if created:
         notify(f"{'; '.join(changes)}")
         notify(f"branched trial {label} into trial {short_id(branch['_id'])} ({branch['_id']})")

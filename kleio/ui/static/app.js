@@ -357,11 +357,13 @@
 
     function renderTable(answer) {
       const sorts = (params.get("sort") || "").split(",").map((s) => s.trim()).filter(Boolean);
-      const labels = ["short_id", "status", ...answer.configuration, ...answer.statistics, "run_time"];
-      const names = { short_id: "ID", status: "status", run_time: "run time" };
+      const named = answer.columns.includes("trial_name") ? ["trial_name"] : [];
+      const labels = ["short_id", ...named, "status", ...answer.configuration, ...answer.statistics, "run_time"];
+      const names = { short_id: "ID", trial_name: "name", status: "status", run_time: "run time" };
       const header = h("tr", {}, h("th", {}, ""), labels.map((label) => {
         const sorted = sorts[0] === label ? " ▲" : sorts[0] === "-" + label ? " ▼" : "";
         const key = label === "short_id" ? "id" : label;
+        if (label === "trial_name") return h("th", {}, names[label]);  // not a sort key
         return h("th", {
           class: "sortable", title: "sort by " + key,
           onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
@@ -379,6 +381,7 @@
           labels.map((label) => {
             const value = row[label];
             if (label === "short_id") return h("td", {}, trialLink(row.id, value));
+            if (label === "trial_name") return h("td", {}, value ? trialLink(row.id, value) : "");
             if (label === "status") return h("td", {}, status(value));
             if (label === "run_time") return h("td", { class: "number" }, duration(value));
             const best = label in answer.best && value === answer.best[label];
@@ -391,7 +394,7 @@
       });
       clear(table, answer.total
         ? h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows))
-        : h("p", { class: "muted" }, "No trial matches."));
+        : h("p", { class: "muted", id: "nothing" }, (answer.nothing || "no trial matches").replace(/^./, (c) => c.toUpperCase()) + "."));
       const last = Math.min(answer.offset + answer.rows.length, answer.total);
       count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
       clear(pager,
@@ -505,13 +508,15 @@
     const notes = trial.notes || [];
 
     clear(main,
-      h("h1", {}, "Trial ", h("span", { class: "mono", id: "trial-id" }, trial.short_id), " ", status(trial.status)),
+      h("h1", {}, "Trial ", h("span", { class: "mono", id: "trial-id" }, trial.short_id),
+        trial.name ? [" ", h("span", { id: "trial-name" }, trial.name)] : "", " ", status(trial.status)),
       h("p", { class: "mono", id: "command" }, trial.command),
       h("div", { class: "columns" },
         h("div", {},
           h("h2", {}, "Trial"),
           facts([
             ["id", h("span", { class: "mono" }, trial.id)],
+            trial.name ? ["name", trial.name] : null,
             ["project", trial.project || "-"],
             ["created", when(trial.created)],
             ["run time", duration(trial.run_time)],
@@ -544,7 +549,8 @@
               : "-"],
           ]),
           h("h2", {}, "Notes"),
-          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text)))
+          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text,
+            n.edited ? h("span", { class: "muted" }, " (edited)") : "")))
             : h("p", { class: "muted" }, "No notes."))),
       h("h2", {}, "Statistics"),
       statisticKeys.length || ACTIVE.includes(trial.status)
