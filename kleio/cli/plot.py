@@ -7,6 +7,7 @@ import argparse
 import os
 import shutil
 import sys
+from typing import Any
 
 from kleio.cli import arguments
 
@@ -14,8 +15,26 @@ from kleio.cli import arguments
 FORMATS = (".png", ".svg", ".pdf")
 #: Size of a written figure: inches and dots per inch (a PNG of 1000 x 560 pixels).
 FIGURE_SIZE, DPI = (10.0, 5.6), 100
-#: Rows of a terminal plot at most, and at least.
-MAX_ROWS, MIN_ROWS = 20, 6
+#: Rows of a terminal plot at most, and at least (a long legend scrolls the terminal
+#: rather than flatten the curves).
+MAX_ROWS, MIN_ROWS = 20, 10
+#: Characters of a label in a figure's legend at most (cut with "…"): two columns of
+#: such labels fit across the figure, five of short ones ("3f9c2e0 lr=0.05").
+LABEL_WIDTH = 40
+#: Rows of a figure's legend at most: past them, its last entry counts the curves left out.
+LEGEND_ROWS = 12
+#: The share of the figure's height a legend below the axes takes before the figure
+#: grows taller instead: the axes keep at least half of a PNG.
+LEGEND_SHARE = 0.25
+#: matplotlib's line style of each of series.STYLES (lengths in line widths).
+LINESTYLES = {
+    "solid": "-",
+    "dashed": (0, (4, 2)),
+    "dotted": (0, (1, 1.5)),
+    "dash-dot": (0, (5, 2, 1, 2)),
+    "sparse": (0, (1, 4)),
+    "long-dash": (0, (9, 2.5)),
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,8 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Draw statistics of one or more trials against a key (a branch shows "
         "its parent's statistics up to the branch point, which is marked). In the "
         "terminal with braille characters; with -o, a PNG, SVG or PDF file drawn by "
-        "matplotlib (pip install 'kleio[plot]'). Legends name trials by short id and the "
-        "configuration keys that differ between them. Select trials as for compare.",
+        "matplotlib (pip install 'kleio[plot]'). Each trial has a colour, each key a line "
+        "style (without colour, each curve a dot pattern); legends name trials by short id "
+        "and the configuration keys that differ between them. Several values logged at "
+        "one x are drawn as their mean. Select trials as for compare.",
         epilog="examples: kleio plot 3f9c2e0 a81b2c4 --y loss; "
         "kleio plot --tags sweep --y loss,acc --x epoch -o loss.png",
     )
@@ -38,10 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--x",
-        default="step",
         metavar="KEY",
-        help="the x axis: a statistic key, or step (the record's number, the default) or "
-        "time (seconds since the first record)",
+        help="the x axis: a statistic key, or step (the record's number) or time (seconds "
+        "since the first record); default: epoch when every record of the keys drawn has "
+        "one, else step",
     )
     parser.add_argument(
         "-o",
@@ -96,6 +117,12 @@ def execute(args: argparse.Namespace, context) -> int:
         context.notify(f"{short} logged no number {key!r}: left out")
     if not plot.curves:
         raise SettingsError(f"the trials logged no number {', '.join(keys)} to draw")
+    if plot.per_x > 1:
+        averaged = dict.fromkeys(curve.key for curve in plot.curves if curve.per_x > 1)
+        context.notify(
+            f"{', '.join(averaged)}: up to {plot.per_x} values at one {plot.x}, drawn as "
+            f"their mean (--x step draws every value)"
+        )
     if output is not None:
         _write_figure(matplotlib, plot, output, args, _binary_stdout(context))
         where = "standard output" if output == "-" else output
@@ -126,6 +153,34 @@ def _matplotlib():
     return matplotlib
 
 
+def _cut(label: str, width: int) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def _legend(plot, color: bool) -> list[tuple[str, str | None, str]]:
+    """The legend's curve entries, ``(label, colour or None, line style)``: with colour
+    and several keys, one entry per trial (its colour) then one per key (its style,
+    uncoloured), as long as the colours alone tell the trials apart; else one per
+    curve. Without colour, each curve has a style of its own, in turn."""
+    from kleio.core.reading.series import PALETTE, STYLES
+
+    if not color:
+        return [
+            (curve.label, None, STYLES[index % len(STYLES)])
+            for index, curve in enumerate(plot.curves)
+        ]
+    trials: dict[str, Any] = {}
+    styles: dict[str, str] = {}
+    for curve in plot.curves:
+        trials.setdefault(curve.trial, curve)
+        styles.setdefault(curve.key, curve.style)
+    if len(styles) > 1 and plot.trials <= len(PALETTE):
+        return [(curve.trial_label, curve.colour, STYLES[0]) for curve in trials.values()] + [
+            (key, None, style) for key, style in styles.items()
+        ]
+    return [(curve.label, curve.colour, curve.style) for curve in plot.curves]
+
+
 def _markers(plot) -> list[tuple[str, float]]:
     """``(legend label, x)`` of each branch point, once per trial."""
     found, seen = [], set()
@@ -140,6 +195,7 @@ def _markers(plot) -> list[tuple[str, float]]:
 
 def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace, stdout) -> None:
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     from kleio.core.model.destinations import destination
 
@@ -148,18 +204,78 @@ def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace, stdou
         figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
         axes = figure.add_subplot()
         for curve in plot.curves:
-            axes.plot(curve.xs, curve.ys, label=curve.label, linewidth=1.3)
+            axes.plot(
+                curve.xs,
+                curve.ys,
+                color=curve.colour,
+                linestyle=LINESTYLES[curve.style],
+                linewidth=1.5,
+            )
+        handles, labels = [], []
+        for label, colour, style in _legend(plot, color=True):
+            handles.append(
+                Line2D([], [], color=colour or "0.2", linestyle=LINESTYLES[style], linewidth=1.5)
+            )
+            labels.append(label)
         for label, x in _markers(plot):
-            axes.axvline(x, color="0.45", linestyle="--", linewidth=1, label=label)
+            axes.axvline(x, color="0.45", linestyle="--", linewidth=1)
+            handles.append(Line2D([], [], color="0.45", linestyle="--", linewidth=1))
+            labels.append(label)
         if args.log:
             axes.set_yscale("log")
         axes.set_xlabel(plot.x)
-        axes.set_ylabel(", ".join(dict.fromkeys(curve.key for curve in plot.curves)))
+        y_label = ", ".join(dict.fromkeys(curve.key for curve in plot.curves))
+        if plot.per_x > 1:
+            y_label += f" (mean per {plot.x})"
+        axes.set_ylabel(y_label)
         axes.grid(True, alpha=0.3)
-        axes.legend(fontsize="small")
+        _place_legend(figure, handles, labels)
         kind = "png" if output == "-" else os.path.splitext(output)[1][1:].lower()
         with destination(output, stdout) as stream:
             figure.savefig(stream, format=kind)
+
+
+def _place_legend(figure, handles: list, labels: list[str]) -> None:
+    """The legend below the axes, never over them nor squeezing them: labels cut at
+    :data:`LABEL_WIDTH` characters, in as many columns as the figure's width holds, at
+    most :data:`LEGEND_ROWS` rows (the last entry then counts those left out); past
+    :data:`LEGEND_SHARE` of the figure's height, the figure grows taller for it."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.lines import Line2D
+
+    # A "$" would start mathtext: a label is shown as it is.
+    labels = [_cut(label, LABEL_WIDTH).replace("$", r"\$") for label in labels]
+    options = {"loc": "outside lower center", "fontsize": "small", "frameon": False}
+    # A column's width, measured without laying out the figure (each layout of 24 curves
+    # costs 0.1 s): the widest label, its line's sample and their spacing (the legend's
+    # handlelength 2, handletextpad 0.8 and columnspacing 2, in font sizes), within the
+    # legend's padding (0.4 on each side).
+    font = FontProperties(size="small")
+    size = font.get_size_in_points() * figure.dpi / 72
+    measure = RendererAgg(1, 1, figure.dpi).get_text_width_height_descent
+    widest = max(measure(label, font, ismath=False)[0] for label in labels)
+    one, spacing = widest + 2.8 * size, 2.0 * size
+    room = figure.bbox.width - size + spacing
+    columns = max(1, min(len(labels), int(room // (one + spacing))))
+    while True:
+        if len(labels) > columns * LEGEND_ROWS:
+            kept = columns * LEGEND_ROWS - 1
+            left_out = len(labels) - kept
+            shown = labels[:kept] + [f"… and {left_out} more"]
+            drawn = handles[:kept] + [Line2D([], [], linestyle="none")]
+        else:
+            shown, drawn = labels, handles
+        legend = figure.legend(drawn, shown, ncols=columns, **options)
+        figure.draw_without_rendering()
+        if columns == 1 or legend.get_window_extent().width <= figure.bbox.width:
+            break
+        legend.remove()
+        columns -= 1
+    height = legend.get_window_extent().height
+    base = FIGURE_SIZE[1] * figure.dpi
+    if height > LEGEND_SHARE * base:
+        figure.set_size_inches(FIGURE_SIZE[0], (base + height - LEGEND_SHARE * base) / figure.dpi)
 
 
 def _terminal_size() -> tuple[int, int]:
@@ -169,20 +285,45 @@ def _terminal_size() -> tuple[int, int]:
 
 
 def _terminal_plot(plot, args: argparse.Namespace, stream) -> str:
-    from kleio.cli.braille import Line, Marker, draw
+    from kleio.cli.braille import (
+        MARKER_COLOUR,
+        SAMPLE,
+        Entry,
+        Line,
+        Marker,
+        ansi_colour,
+        draw,
+        legend_lines,
+    )
     from kleio.cli.output import display_of
+    from kleio.core.reading.series import STYLES
 
     color = display_of(args, stream).color
     columns, lines = _terminal_size()
     markers = [Marker(label, x) for label, x in _markers(plot)]
-    legend = len(plot.curves) + len(markers)
+    entries = [
+        Entry(label, ansi_colour(colour) if colour else None, style)
+        for label, colour, style in _legend(plot, color)
+    ] + [Entry(marker.label, MARKER_COLOUR, None) for marker in markers]
+    legend = len(legend_lines(entries, columns, False))
     rows = max(MIN_ROWS, min(MAX_ROWS, lines - legend - 4))
-    return draw(
-        [Line(curve.label, curve.xs, curve.ys) for curve in plot.curves],
-        markers,
-        columns,
-        rows,
-        x_label=plot.x,
-        log=args.log,
-        color=color,
+    drawn = [
+        Line(
+            curve.label,
+            curve.xs,
+            curve.ys,
+            ansi_colour(curve.colour),
+            curve.style if color else STYLES[index % len(STYLES)],
+        )
+        for index, curve in enumerate(plot.curves)
+    ]
+    text = draw(
+        drawn, markers, columns, rows, x_label=plot.x, log=args.log, color=color, legend=entries
     )
+    if not color and len(drawn) > len(STYLES):
+        note = (
+            f"{' ' * SAMPLE} (patterns repeat after {len(STYLES)} curves: in colour, or with "
+            "-o FILE, they do not)"
+        )
+        text += _cut(note, columns) + "\n"
+    return text

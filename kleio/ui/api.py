@@ -331,15 +331,18 @@ class Dashboard:
         return {"statistics": numeric, "x": list(dict.fromkeys([STEP, TIME, *numeric]))}
 
     def series(self, params: Params) -> dict[str, Any]:
-        """The curves of ``y`` (keys, comma separated) against ``x`` (default ``step``)
-        of the ``trials``, smoothed by ``smooth`` (0 to 1) and cut to ``points`` pixel
+        """The curves of ``y`` (keys, comma separated) against ``x`` (default: ``epoch``
+        when every record drawn has one, else ``step``; the answer's ``x`` says which) of
+        the ``trials``, smoothed by ``smooth`` (0 to 1) and cut to ``points`` pixel
         buckets (default 1000): ``{"x", "curves": [{"trial", "short_id", "status",
-        "key", "label", "x": [...], "y": [...], "points", "branch_points"}], "missing"}``.
+        "key", "label", "x": [...], "y": [...], "points", "branch_points", "colour",
+        "style", "per_x"}], "missing"}``; ``colour`` and ``style`` are those ``kleio plot``
+        draws the curve with, ``per_x`` the most values at one x (drawn as their mean).
         ``kind=usage`` draws resource samples instead of statistics.
         """
         from kleio.core.reading.query import Query
         from kleio.core.reading.selection import Selection
-        from kleio.core.reading.series import STEP, plot_curves
+        from kleio.core.reading.series import plot_curves
 
         kind = self._kind(params)
         ids = [word for word in _list(params, "trials") if word]
@@ -354,7 +357,7 @@ class Dashboard:
             self.store,
             Query(Selection(ids=ids)),
             self.lease,
-            _one(params, "x") or STEP,
+            _one(params, "x") or None,
             [key for key in _list(params, "y") if key],
             smoothing=smoothing,
             buckets=_number(params, "points", BUCKETS, 10, MAX_BUCKETS),
@@ -373,6 +376,9 @@ class Dashboard:
                     "y": curve.ys,
                     "points": curve.points,
                     "branch_points": curve.branch_points,
+                    "colour": curve.colour,
+                    "style": curve.style,
+                    "per_x": curve.per_x,
                 }
                 for curve in plot.curves
             ],

@@ -233,3 +233,61 @@ def test_a_cache_of_columns_forgets_the_least_recently_drawn_past_its_limit(stor
     for document in documents:  # 5 times and 5 values each: 10 numbers a trial
         cache.read(store, document)
     assert [trial for trial, _kind in cache._entries] == ["2" * 32, "3" * 32]
+
+
+def test_several_values_at_one_x_are_drawn_as_their_mean_one_point_per_x(store):
+    document = _trial(store, "5" * 32)
+    batches = [{"epoch": e, "loss": 10 * e + b} for e in range(3) for b in range(4)]
+    _log(store, document["_id"], 100.0, [*batches, {"epoch": 1, "loss": 100.0}])  # a late one
+    curve = series(read_columns(store, document), "epoch", "loss")
+    assert list(curve.xs) == [0, 1, 2]
+    assert list(curve.ys) == [1.5, (10 + 11 + 12 + 13 + 100) / 5, 21.5]
+    assert curve.per_x == 5 and curve.points == 3
+    every = series(read_columns(store, document), "step", "loss")
+    assert len(every.xs) == 13 and every.per_x == 1
+
+
+def test_the_x_axis_is_the_epoch_when_every_record_drawn_has_one_else_the_step(store):
+    from kleio.core.reading.series import default_x
+
+    every = _trial(store, "6" * 32)
+    _log(store, every["_id"], 100.0, [{"epoch": i // 2, "loss": 1.0, "acc": 0.5} for i in range(4)])
+    apart = _trial(store, "7" * 32)  # the epoch in records of its own
+    _log(store, apart["_id"], 100.0, [{"loss": 1.0}, {"loss": 0.9}, {"epoch": 0, "acc": 0.5}])
+    both, alone = read_columns(store, every), read_columns(store, apart)
+    assert default_x([both], ["loss", "acc"]) == "epoch"
+    assert default_x([alone], ["acc"]) == "epoch"
+    assert default_x([alone], ["loss"]) == "step"  # against the epoch, loss has no point
+    assert default_x([both, alone], ["loss"]) == "step"  # one trial is enough
+    assert default_x([both], ["epoch"]) == "step"  # the epoch against itself: no
+    plot = plot_curves(store, Query(Selection(ids=[every["_id"]])), 60.0, None, ["loss"])
+    assert plot.x == "epoch" and plot.curves[0].xs == [0, 1] and plot.per_x == 2
+    plot = plot_curves(store, Query(Selection(ids=[apart["_id"]])), 60.0, None, ["loss"])
+    assert plot.x == "step" and plot.curves[0].xs == [0, 1]
+
+
+def test_a_trial_keeps_one_colour_for_every_key_and_colours_start_again_after_twenty(store):
+    from kleio.core.reading.series import PALETTE, STYLES, curve_style
+
+    assert len(set(PALETTE)) == 20
+    assert [curve_style(t, 0, 2)[0] for t in range(20)] == list(PALETTE)
+    assert {curve_style(t, k, 2)[1] for t in range(20) for k in (0, 1)} == {"solid", "dashed"}
+    # Past 20 trials, the colours come back with other styles: no two curves look alike.
+    for keys in (1, 2, 3):
+        trials = len(PALETTE) * len(STYLES) // keys
+        looks = {curve_style(t, k, keys) for t in range(trials) for k in range(keys)}
+        assert len(looks) == trials * keys
+    assert curve_style(20, 0, 1) == (PALETTE[0], "dashed")
+    for name in "89":
+        _trial(store, name * 32, configuration={"lr": int(name)})
+        _log(store, name * 32, 100.0, [{"loss": 1.0, "acc": 0.5}, {"loss": 0.5, "acc": 0.7}])
+    plot = plot_curves(
+        store, Query(Selection(ids=["8" * 32, "9" * 32])), 60.0, None, ["loss", "acc"]
+    )
+    looks = [(curve.short_id, curve.key, curve.colour, curve.style) for curve in plot.curves]
+    assert looks == [
+        ("8888888", "loss", PALETTE[0], "solid"),
+        ("8888888", "acc", PALETTE[0], "dashed"),
+        ("9999999", "loss", PALETTE[1], "solid"),
+        ("9999999", "acc", PALETTE[1], "dashed"),
+    ]

@@ -244,6 +244,7 @@ def test_series_are_the_curves_of_kleio_plot(journal, client):
     )
     assert set(curve) == {
         "trial", "short_id", "status", "key", "label", "x", "y", "points", "branch_points",
+        "colour", "style", "per_x",
     }  # fmt: skip
     assert curve["x"] == [0, 1, 2, 3]
     assert curve["y"] == [loss(0.1, 32, epoch) for epoch in range(4)]
@@ -252,6 +253,34 @@ def test_series_are_the_curves_of_kleio_plot(journal, client):
     smoothed = client.json("/api/series" + _query(trials=ids, y="loss", smooth="0.5"))
     first = next(c for c in smoothed["curves"] if c["trial"] == journal.ids["a"])
     assert first["y"][0] == curve["y"][0] and first["y"][1] != curve["y"][1]
+
+
+def test_a_curve_comes_with_the_colour_and_style_of_kleio_plot_against_its_default_x(
+    journal, client
+):
+    from pathlib import Path
+
+    import kleio.ui
+    from kleio.core.reading.series import PALETTE, STYLES
+
+    ids = f"{journal.ids['a']},{journal.ids['b']}"
+    answer = client.json("/api/series" + _query(trials=ids, y="loss,acc"))
+    assert answer["x"] == "epoch"  # none asked for: every record has an epoch
+    looks = [(c["trial"], c["key"], c["colour"], c["style"]) for c in answer["curves"]]
+    assert looks == [
+        (journal.ids["a"], "loss", PALETTE[0], "solid"),
+        (journal.ids["a"], "acc", PALETTE[0], "dashed"),
+        (journal.ids["b"], "loss", PALETTE[1], "solid"),
+        (journal.ids["b"], "acc", PALETTE[1], "dashed"),
+    ]
+    assert all(c["per_x"] == 1 for c in answer["curves"])
+    # The page draws the colour it is given, and has a dash pattern for every style.
+    script = (Path(kleio.ui.__file__).parent / "static" / "app.js").read_text()
+    dashes = script.split("const DASHES = {", 1)[1].split("};", 1)[0]
+    assert [name for name in STYLES if f'"{name}":' in dashes or f"{name}:" in dashes] == list(
+        STYLES
+    )
+    assert "stroke: c.colour" in script and "#1f77b4" not in script
 
 
 def test_resource_use_is_drawn_against_time_from_the_samples(journal, client):

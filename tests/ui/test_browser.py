@@ -277,6 +277,21 @@ def test_the_plot_of_two_trials_draws_both_curves(browser, dashboard, sqlite_jou
     _save(browser, screenshots, "dashboard-plot.png", sqlite_journal.project.parent)
 
 
+def test_two_keys_of_two_trials_are_drawn_in_two_colours_against_the_epoch(
+    browser, dashboard, sqlite_journal
+):
+    pair = f"{sqlite_journal.ids['a']},{sqlite_journal.ids['b']}"
+    _open(browser, f"{dashboard}#/plot?trials={pair}&y=loss,acc")  # no x: the server's
+    _wait(browser, "document.querySelector('#plot-chart')?.dataset.curves === '4'")
+    assert browser.execute_script("return document.querySelector('#x-key').value") == "epoch"
+    blue, orange, green, red = _pixels_of(
+        browser, "#plot-chart canvas", ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    )
+    assert blue > 100 and orange > 100, (blue, orange)
+    assert green == red == 0  # a trial's acc is in its colour, dashed, as kleio plot -o draws it
+    assert "x=" not in browser.execute_script("return location.hash")
+
+
 def test_a_running_trials_curve_and_output_grow_without_a_reload(browser, tmp_path):
     journal = _make_running_journal(tmp_path)
     stop = tmp_path / "stop"

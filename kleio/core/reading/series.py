@@ -10,9 +10,17 @@ points and looks the same, its spikes included.
 
 The x axis is a statistic key (``epoch``), or, unless the script logged a key of that
 name, ``step`` (the record's number in the view, from 0) or ``time`` (seconds since the
-view's first record). Only numbers are drawn: text, booleans, NaN and infinities are
-left out. A branch's view is its parent's statistics up to the branch point, then its
-own: :attr:`Series.branch_points` are the x values where a later generation starts.
+view's first record). Left to choose (:func:`default_x`), it is ``epoch`` when every
+record holding a drawn key holds an epoch too, else ``step``. Several values at one x (a
+loss logged every batch with its epoch) are drawn as their mean there, one point per x,
+not as a vertical sawtooth; :attr:`Series.per_x` says how many were averaged at most.
+Only numbers are drawn: text, booleans, NaN and infinities are left out. A branch's view
+is its parent's statistics up to the branch point, then its own:
+:attr:`Series.branch_points` are the x values where a later generation starts.
+
+Each curve of a plot gets a colour and a line style (:func:`curve_style`), the same in
+``kleio plot``'s terminal drawing, its files and the dashboard: one colour per trial and
+one style per key, so the statistics of one trial share its colour.
 """
 
 from __future__ import annotations
@@ -35,6 +43,21 @@ from kleio.store.base import Store
 
 #: The x axes every trial has, unless its script logged a key of that name.
 STEP, TIME = "step", "time"
+#: The x axis chosen, when none is asked for, if every drawn record has it (see default_x).
+EPOCH = "epoch"
+#: Colours of curves, one per trial in order: matplotlib's default ten (tab10), then ten
+#: more taken greedily from tab20b, tab20c, Dark2 and Set1, each the farthest in CIELAB
+#: from those before it (at least 23 units apart; tab10's closest pair is 28 apart), and
+#: none too light to see on white. The 21st trial takes the first colour again, with the
+#: next line styles.
+PALETTE = (
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#a6761d", "#637939", "#1b9e77", "#e7969c", "#e7298a",
+    "#393b79", "#9e9ac8", "#7b4173", "#a65628", "#d6616b",
+)  # fmt: skip
+#: Line styles of curves, one per key in order (each drawer knows how to draw each).
+STYLES = ("solid", "dashed", "dotted", "dash-dot", "sparse", "long-dash")
 #: Points a curve keeps per pixel bucket at most (first, lowest, highest, last).
 PER_BUCKET = 4
 
@@ -192,11 +215,14 @@ class Series:
     ys: Sequence[float]
     branch_points: list[float] = field(default_factory=list)
     points: int = 0
+    #: The most values ``y`` had at one x, drawn as their mean (1: one value per x).
+    per_x: int = 1
 
 
 def series(columns: Columns, x: str, y: str) -> Series | None:
-    """``y`` against ``x`` (see the module documentation), in the order of x; None when
-    the trial has no number of ``y`` (or of ``x``)."""
+    """``y`` against ``x`` (see the module documentation), in the order of x, one point
+    per x (the mean of the values there); None when the trial has no number of ``y``
+    (or of ``x``)."""
     column = columns.columns.get(y)
     if column is None or not column.values:
         return None
@@ -214,11 +240,29 @@ def series(columns: Columns, x: str, y: str) -> Series | None:
     else:
         return None
     branch_points = _branch_points(columns, x, xs, positions)
-    if not _ascending(xs):
-        order = sorted(range(len(xs)), key=xs.__getitem__)
-        xs = array("d", (xs[i] for i in order))
-        ys = array("d", (ys[i] for i in order))
-    return Series(columns.trial, x, y, xs, ys, branch_points, points=len(xs))
+    per_x = 1
+    if not _strictly_ascending(xs):
+        if not _ascending(xs):
+            order = sorted(range(len(xs)), key=xs.__getitem__)  # stable: records in order
+            xs = array("d", (xs[i] for i in order))
+            ys = array("d", (ys[i] for i in order))
+        xs, ys, per_x = _mean_per_x(xs, ys)
+    return Series(columns.trial, x, y, xs, ys, branch_points, points=len(xs), per_x=per_x)
+
+
+def _mean_per_x(xs: Sequence[float], ys: Sequence[float]) -> tuple[array, array, int]:
+    """One point per x (``xs`` ascending): the mean of the ys there; and the most ys one
+    x had. Drawn one after the other, 100 losses of one epoch would be a vertical line
+    at each epoch: a sawtooth that hides the trend."""
+    means, at, most = array("d"), array("d"), 1
+    start, count = 0, len(xs)
+    while start < count:
+        end = bisect_right(xs, xs[start], start)
+        at.append(xs[start])
+        means.append(math.fsum(ys[start:end]) / (end - start))
+        most = max(most, end - start)
+        start = end
+    return at, means, most
 
 
 def _joined(x: Column, y: Column) -> tuple[array, array, Sequence[int]]:
@@ -251,6 +295,45 @@ def _branch_points(
 
 def _ascending(values: Sequence[float]) -> bool:
     return all(map(operator.le, values, islice(values, 1, None)))
+
+
+def _strictly_ascending(values: Sequence[float]) -> bool:
+    return all(map(operator.lt, values, islice(values, 1, None)))
+
+
+def default_x(columns: Iterable[Columns], keys: Sequence[str]) -> str:
+    """The x axis when none is asked for: ``epoch`` when every record holding one of
+    ``keys`` (other than epoch) in every trial holds a number ``epoch`` too, so that no
+    point is left out; else ``step``. A script that logs its loss every batch with the
+    epoch is drawn against the epoch (the mean per epoch, see :func:`series`); one that
+    logs the epoch in other records than the loss, against the step."""
+    drawn = [
+        (found, found.columns[key])
+        for found in columns
+        for key in keys
+        if key != EPOCH and key in found.columns
+    ]
+    if drawn and all(
+        EPOCH in found.columns and _covers(found.columns[EPOCH], column) for found, column in drawn
+    ):
+        return EPOCH
+    return STEP
+
+
+def _covers(x: Column, y: Column) -> bool:
+    """Whether every record holding ``y`` holds ``x``."""
+    if x.positions is None:
+        return y.position_list()[-1] < len(x.values) if y.values else True
+    return set(y.position_list()) <= set(x.positions)
+
+
+def curve_style(trial: int, key: int, keys: int) -> tuple[str, str]:
+    """The colour and line style of the curve of the ``key``-th of ``keys`` keys of the
+    ``trial``-th trial (from 0): the trial's colour and the key's style. Past the
+    palette's 20 colours, the colours start again with the styles that follow those of
+    the keys: every curve of up to 20 x 6 / ``keys`` trials has a look of its own."""
+    round_, colour = divmod(trial, len(PALETTE))
+    return PALETTE[colour], STYLES[(round_ * keys + key) % len(STYLES)]
 
 
 def smooth(values: Sequence[float], weight: float) -> array:
@@ -317,16 +400,31 @@ class Curve:
     branch_points: list[float]
     #: Points before downsampling.
     points: int
+    #: Colour (``#rrggbb``) and line style (one of :data:`STYLES`), see :func:`curve_style`.
+    colour: str = PALETTE[0]
+    style: str = STYLES[0]
+    #: The most values logged at one x, drawn as their mean (1: one per x).
+    per_x: int = 1
+    #: The trial's name in a legend (``label`` without the key).
+    trial_label: str = ""
 
 
 @dataclass
 class Plot:
     """The curves of several trials and keys against one x; ``missing`` names the
-    ``(short id, key)`` pairs a trial did not log."""
+    ``(short id, key)`` pairs a trial did not log; ``trials`` and ``keys`` are those
+    asked for, in order (each curve's colour and style follow from them)."""
 
     x: str
     curves: list[Curve]
     missing: list[tuple[str, str]]
+    trials: int = 0
+    keys: list[str] = field(default_factory=list)
+
+    @property
+    def per_x(self) -> int:
+        """The most values a curve had at one x, drawn as their mean (1: none averaged)."""
+        return max((curve.per_x for curve in self.curves), default=1)
 
 
 def trial_labels(rows: Sequence[dict[str, Any]], configuration: Sequence[str]) -> dict[str, str]:
@@ -348,7 +446,7 @@ def plot_curves(
     store: Store,
     query: Any,
     lease: float,
-    x: str,
+    x: str | None,
     keys: Sequence[str],
     *,
     smoothing: float = 0.0,
@@ -359,7 +457,10 @@ def plot_curves(
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
     sorts), each smoothed (``smoothing``, see
     :func:`smooth`) and downsampled to ``buckets`` pixels when given. ``read`` reads a
-    trial's :class:`Columns` (the dashboard passes its cache).
+    trial's :class:`Columns` (the dashboard passes its cache). ``x`` None: the x of
+    :func:`default_x`. Each curve's colour and style come from :func:`curve_style`, by
+    the trial's place in the selection and the key's in ``keys``, so a trial keeps its
+    colour when another key is drawn or another trial did not log one.
 
     An ``x`` or a key that no selected trial logged is a :class:`SeriesError` naming
     those they did.
@@ -393,6 +494,8 @@ def plot_curves(
         if document is not None:
             read_of[row["id"]] = read(store, document)
     logged = list(dict.fromkeys(k for columns in read_of.values() for k in columns.columns))
+    if x is None:
+        x = default_x(read_of.values(), keys)
     if x not in (STEP, TIME) and x not in logged:
         raise SeriesError(
             f"no trial logged a number {x!r} for the x axis; {_choices(logged, STEP, TIME)}"
@@ -401,9 +504,9 @@ def plot_curves(
     if unknown:
         raise SeriesError(f"no trial logged a number {unknown[0]!r}; {_choices(logged)}")
     curves, missing = [], []
-    for row in rows:
+    for place, row in enumerate(rows):
         columns = read_of.get(row["id"])
-        for key in keys:
+        for index, key in enumerate(keys):
             found = series(columns, x, key) if columns is not None else None
             if found is None:
                 missing.append((row["short_id"], key))
@@ -421,9 +524,12 @@ def plot_curves(
                     list(ys),
                     found.branch_points,
                     found.points,
+                    *curve_style(place, index, len(keys)),
+                    per_x=found.per_x,
+                    trial_label=labels[row["id"]],
                 )
             )
-    return Plot(x, curves, missing)
+    return Plot(x, curves, missing, trials=len(rows), keys=list(keys))
 
 
 def _choices(logged: Sequence[str], *extra: str) -> str:

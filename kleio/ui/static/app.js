@@ -6,9 +6,13 @@
 "use strict";
 
 (() => {
-  // Matplotlib's default colours: `kleio plot -o` draws the same curves alike.
-  const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-                   "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"];
+  // Each curve's colour and line style come with it from /api/series, as `kleio plot`
+  // draws it (one colour per trial, one style per key); these draw the styles, in pixels.
+  const DASHES = { solid: [], dashed: [6, 3], dotted: [1.5, 2.25], "dash-dot": [7.5, 3, 1.5, 3],
+                   sparse: [1.5, 6], "long-dash": [13.5, 3.75] };
+  // The legend's marker of each style: a CSS border style.
+  const BORDERS = { solid: "solid", dashed: "dashed", dotted: "dotted", "dash-dot": "dashed",
+                    sparse: "dotted", "long-dash": "dashed" };
   const STATUSES = ["new", "reserved", "running", "completed", "broken", "interrupted", "lost"];
   const ACTIVE = ["reserved", "running"];
   const POLL = 2000;            // ms between two reads of a running trial
@@ -174,7 +178,7 @@
       const tables = curves.map((c) => [c.x, log ? c.y.map((v) => (v > 0 ? v : null)) : c.y]);
       const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
       const marks = [...new Set(curves.flatMap((c) => c.branch_points))];
-      const now = JSON.stringify([answer.x, log, curves.map((c) => c.label)]);
+      const now = JSON.stringify([answer.x, log, curves.map((c) => [c.label, c.colour, c.style])]);
       if (plot && now === shape) {
         plot.branchPoints = marks;
         plot.setData(data);
@@ -188,15 +192,16 @@
       plot = new uPlot({
         width,
         height: options.height || 340,
-        legend: { show: legend, live: true },
+        legend: { show: legend, live: true, markers: { dash: (u, i) => BORDERS[curves[i - 1].style] || "solid" } },
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
         axes: [integral ? { label: answer.x, incrs: WHOLE } : { label: answer.x }, { size: 70 }],
         series: [
           { label: answer.x, value: (u, v) => (v === null ? "-" : number(v)) },
-          ...curves.map((c, i) => ({
+          ...curves.map((c) => ({
             label: c.label,
-            stroke: COLOURS[i % COLOURS.length],
+            stroke: c.colour,
+            dash: DASHES[c.style] || [],
             width: 1.5,
             spanGaps: true,
             points: { show: false },
@@ -644,7 +649,9 @@
     const wanted = new Set((params.get("y") || "").split(",").filter((k) => keys.statistics.includes(k)));
     if (!wanted.size && keys.statistics.length) wanted.add(firstKey(keys.statistics));
     const xSelect = h("select", { id: "x-key" }, keys.x.map((k) => h("option", { value: k }, k)));
-    xSelect.value = keys.x.includes(params.get("x")) ? params.get("x") : "step";
+    // No x asked for: the server's choice (epoch when every record drawn has one, else step).
+    let xChosen = keys.x.includes(params.get("x")) ? params.get("x") : null;
+    xSelect.value = xChosen || "step";
     const logBox = h("input", { type: "checkbox", id: "log-scale", checked: params.get("log") === "1" });
     const smoothing = h("input", { type: "range", id: "smoothing", min: "0", max: "0.99", step: "0.01", value: params.get("smooth") || "0" });
     const smoothText = h("span", { class: "mono" }, number(parseFloat(smoothing.value)));
@@ -653,7 +660,8 @@
     const view = chart(area, { height: 420 });
 
     function remember() {
-      const next = new URLSearchParams({ trials: trials.join(","), y: [...wanted].join(","), x: xSelect.value });
+      const next = new URLSearchParams({ trials: trials.join(","), y: [...wanted].join(",") });
+      if (xChosen) next.set("x", xChosen);
       if (logBox.checked) next.set("log", "1");
       if (parseFloat(smoothing.value) > 0) next.set("smooth", smoothing.value);
       history.replaceState(null, "", "#/plot?" + next.toString());
@@ -665,12 +673,19 @@
       if (!wanted.size) { view.update({ x: xSelect.value, curves: [] }, false); return; }
       try {
         const answer = await api("/api/series", {
-          trials: trials.join(","), y: [...wanted].join(","), x: xSelect.value,
+          trials: trials.join(","), y: [...wanted].join(","), x: xChosen,
           smooth: smoothing.value, points: Math.round(Math.max(400, area.clientWidth || 1000)),
         });
-        clear(message, answer.missing.length
-          ? h("p", { class: "muted" }, "Not logged: " + answer.missing.map((m) => `${m.key} by ${m.short_id}`).join(", "))
-          : null);
+        xSelect.value = answer.x;
+        const averaged = answer.curves.filter((c) => c.per_x > 1);
+        clear(message,
+          answer.missing.length
+            ? h("p", { class: "muted" }, "Not logged: " + answer.missing.map((m) => `${m.key} by ${m.short_id}`).join(", "))
+            : null,
+          averaged.length
+            ? h("p", { class: "muted", id: "averaged" }, `${[...new Set(averaged.map((c) => c.key))].join(", ")}: up to ` +
+                `${Math.max(...averaged.map((c) => c.per_x))} values at one ${answer.x}, drawn as their mean (x step draws every value)`)
+            : null);
         view.update(answer, logBox.checked);
         running = answer.curves.some((c) => ACTIVE.includes(c.status));
       } catch (error) {
@@ -691,7 +706,7 @@
         h("label", {}, logBox, " log scale"),
         h("label", {}, "smoothing ", smoothing, " ", smoothText)),
       message, area);
-    xSelect.addEventListener("change", redraw);
+    xSelect.addEventListener("change", () => { xChosen = xSelect.value; redraw(); });
     logBox.addEventListener("change", redraw);
     smoothing.addEventListener("input", () => { smoothText.textContent = number(parseFloat(smoothing.value)); });
     smoothing.addEventListener("change", redraw);
