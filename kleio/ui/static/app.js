@@ -426,8 +426,9 @@
       h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "value"), h("th", {}, "type"))),
       h("tbody", {}, entries.map((entry) => h("tr", {},
         h("td", { class: "mono" }, entry.key),
-        h("td", { class: "mono" }, entry.value),
-        h("td", { class: "muted" }, entry.type + (entry.default ? " (default)" : ""))))));
+        // As `kleio info`: a value the script's parser filled in is marked.
+        h("td", { class: "mono" }, entry.value, entry.default ? h("span", { class: "default" }, " (default)") : null),
+        h("td", { class: "muted" }, entry.type)))));
   }
 
   function executionsTable(executions) {
