@@ -2,16 +2,18 @@
 chromedriver, against the real ``kleio ui``.
 
 The trials page lists and sorts a sweep; a trial's page shows its configuration (the
-defaults its parser filled in marked), diff and output; a plot of two trials draws both; a
-running trial's curve and output grow without a reload; a trial full of ``<script>`` and
-``onerror=`` runs nothing. The pages are saved as screenshots: into ``KLEIO_SCREENSHOTS``
-when set (the guide's pictures are made so: ``KLEIO_SCREENSHOTS=docs/images``), else into
-the test's folder.
+defaults its parser filled in marked), diff, output and times, each with its zone; a plot
+of two trials draws both; a running trial's curve and output grow without a reload; a
+trial full of ``<script>`` and ``onerror=`` runs nothing. The pages are saved as
+screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's pictures are made so:
+``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -406,6 +408,38 @@ def test_a_trial_page_shows_the_defaults_marked_as_kleio_info_does(
         assert _texts(browser, "#configuration tbody td") == [
             "lr", "0.3", "float", "optimiser", "adam", "text",
         ]  # fmt: skip
+
+
+def test_every_time_on_a_trial_page_names_its_zone(first_view, wide_sweep):
+    browser = first_view
+    trial = wide_sweep.ids["0"]
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, f"{running.url}#/trial/{trial[:7]}")
+        zoned = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+        # When it was created, when its execution started, when it logged its artifact.
+        times = _texts(browser, "time")
+        assert len(times) == 3 and all(zoned.fullmatch(t) for t in times), times
+        # In the browser's own zone, named.
+        browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+        try:
+            browser.execute_script(
+                "const zone = document.querySelector('#zone');"
+                "zone.value = 'local'; zone.dispatchEvent(new Event('change'));"
+            )
+            _wait(browser, "document.querySelector('time')?.textContent.endsWith('Asia/Tokyo')")
+            local = _texts(browser, "time")
+            assert all(t.endswith(" Asia/Tokyo") for t in local), local
+            utc = datetime.datetime.strptime(times[0][: -len(" UTC")], "%Y-%m-%d %H:%M:%S")
+            shifted = datetime.datetime.strptime(
+                local[0][: -len(" Asia/Tokyo")], "%Y-%m-%d %H:%M:%S"
+            )
+            assert shifted - utc == datetime.timedelta(hours=9)
+            # Kept for the next page.
+            _open(browser, f"{running.url}#/trial/{trial[:7]}")
+            assert _texts(browser, "time")[0].endswith(" Asia/Tokyo")
+        finally:
+            browser.execute_script("localStorage.clear();")
+            browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
 
 
 def test_a_running_trials_curve_and_output_grow_without_a_reload(browser, tmp_path):

@@ -14,6 +14,7 @@
   const POLL = 2000;            // ms between two reads of a running trial
   const TRIALS_POLL = 5000;     // ms between two reads of a list showing running trials
   const SELECTED = "kleio-selected";
+  const ZONE = "kleio-zone";
   // Ticks of an x axis of whole numbers (steps, epochs): never 0.2 of a step.
   const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
                  1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
@@ -88,10 +89,40 @@
     return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m`;
   }
 
-  function when(iso) {
+  // Times carry their zone, as `kleio info` prints them: UTC unless the reader chose
+  // the browser's own zone, which is then named (a bare "05:18" is read in any zone).
+  function zone() {
+    try { return localStorage.getItem(ZONE) === "local" ? "local" : "utc"; }
+    catch (error) { return "utc"; }
+  }
+
+  function localZone(date) {
+    // The zone's name (Europe/Paris), else its offset then (UTC+05:30), as Kleio names it.
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (name && !name.startsWith("Etc/")) return name;
+    const minutes = -date.getTimezoneOffset();
+    if (!minutes) return "UTC";
+    const sign = minutes < 0 ? "-" : "+", hours = Math.floor(Math.abs(minutes) / 60);
+    return `UTC${sign}${String(hours).padStart(2, "0")}:${String(Math.abs(minutes) % 60).padStart(2, "0")}`;
+  }
+
+  function when(iso, inZone) {
     if (!iso) return "-";
     const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+    if (Number.isNaN(date.getTime())) return String(iso);
+    if ((inZone || zone()) === "utc") return date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+    const parts = {};
+    for (const part of new Intl.DateTimeFormat("en-GB", {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    }).formatToParts(date)) parts[part.type] = part.value;
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${localZone(date)}`;
+  }
+
+  function moment(iso) {
+    // A time as a <time> node; its title gives it in the other zone.
+    if (!iso) return "-";
+    return h("time", { datetime: iso, title: when(iso, zone() === "utc" ? "local" : "utc") }, when(iso));
   }
 
   function size(bytes) {
@@ -443,7 +474,7 @@
           h("td", {}, `${host.hostname || "-"} (${host.user || "-"})`),
           h("td", {}, (host.cpu || {}).count || "-"), h("td", {}, size(host.memory)),
           h("td", {}, gpus ? `${gpus}; driver ${host.gpu_driver || "-"}` : "-"),
-          h("td", {}, when(e.start)), h("td", {}, duration(e.duration)),
+          h("td", {}, moment(e.start)), h("td", {}, duration(e.duration)),
           h("td", {}, e.exit_code === undefined || e.exit_code === null ? "-" : e.exit_code));
       })));
   }
@@ -455,7 +486,8 @@
       ["ancestors", chain.length
         ? chain.map((a, i) => [i ? " → " : "", trialLink(a.id, a.short_id), " ", status(a.status)])
         : "-"],
-      trial.parent && ["branch point", `${refers.timestamp || when(refers.time)} (${refers.reason === "change" ? "code or environment changed" : "branched"})`],
+      trial.parent && ["branch point", [refers.timestamp || moment(refers.time),
+        ` (${refers.reason === "change" ? "code or environment changed" : "branched"})`]],
       ["children", trial.children.length
         ? trial.children.map((c, i) => [i ? ", " : "", trialLink(c.id, c.short_id), " ", status(c.status)])
         : "-"],
@@ -471,7 +503,7 @@
           href: `/api/trials/${encodeURIComponent(trial.id)}/artifacts/${encodeURIComponent(a.id)}`,
           download: a.filename,
         }, a.filename)),
-        h("td", {}, size(a.size)), h("td", {}, when(a.time)),
+        h("td", {}, size(a.size)), h("td", {}, moment(a.time)),
         h("td", { class: "mono" }, Object.keys(a.attributes || {}).length ? JSON.stringify(a.attributes) : "")))));
   }
 
@@ -514,7 +546,7 @@
           facts([
             ["id", h("span", { class: "mono" }, trial.id)],
             ["project", trial.project || "-"],
-            ["created", when(trial.created)],
+            ["created", moment(trial.created)],
             ["run time", duration(trial.run_time)],
             ["folder", h("span", { class: "mono" }, trial.cwd || "-")],
             ["tags", (trial.tags || []).length ? trial.tags.map((t) => h("span", { class: "tag" }, t)) : "-"],
@@ -545,7 +577,7 @@
               : "-"],
           ]),
           h("h2", {}, "Notes"),
-          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text)))
+          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, moment(n.time)), " ", n.text)))
             : h("p", { class: "muted" }, "No notes."))),
       h("h2", {}, "Statistics"),
       statisticKeys.length || ACTIVE.includes(trial.status)
@@ -702,6 +734,7 @@
     const [path, query] = (location.hash.slice(1) || "/").split("?");
     const params = new URLSearchParams(query || "");
     document.getElementById("nav-trials").classList.toggle("here", path === "/");
+    document.querySelector("#zone option[value=local]").textContent = "local: " + localZone(new Date());
     try {
       if (path.startsWith("/trial/")) await trialPage(decodeURIComponent(path.slice("/trial/".length)));
       else if (path === "/plot") await plotPage(params);
@@ -712,6 +745,12 @@
     document.body.dataset.ready = path;  // for tests and screenshots: the page is drawn
   }
 
+  const zoneChoice = document.getElementById("zone");
+  zoneChoice.value = zone();
+  zoneChoice.addEventListener("change", () => {
+    try { localStorage.setItem(ZONE, zoneChoice.value); } catch (error) { /* this page only */ }
+    route();
+  });
   window.addEventListener("hashchange", route);
   api("/api/info").then((info) => {
     document.getElementById("database").textContent = `${info.database} · kleio ${info.version}`;
