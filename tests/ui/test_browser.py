@@ -1,12 +1,14 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by Selenium through
 chromedriver, against the real ``kleio ui``.
 
-The trials page lists and sorts a sweep; a trial's page shows its configuration (the
-defaults its parser filled in marked), diff, output and times, each with its zone; a plot
-of two trials draws both; a running trial's curve and output grow without a reload; a
-trial full of ``<script>`` and ``onerror=`` runs nothing. The pages are saved as
-screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's pictures are made so:
-``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
+The trials page lists and sorts a sweep; its first view at 1,400 x 900 shows every
+statistic and the swept keys of a sweep of a script with 15 unchanging defaults, keeps the
+id column in view when the table scrolls sideways, and hides the columns chosen; a trial's
+page shows its configuration (the defaults its parser filled in marked), diff, output and
+times, each with its zone; a plot of two trials draws both; a running trial's curve and
+output grow without a reload; a trial full of ``<script>`` and ``onerror=`` runs nothing.
+The pages are saved as screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's
+pictures are made so: ``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
 """
 
 from __future__ import annotations
@@ -380,6 +382,129 @@ def first_view(browser):
         yield browser
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def _boxes(browser, selector: str) -> list[dict]:
+    """Text and bounding box of each node ``selector`` finds, and the viewport's size."""
+    return browser.execute_script(
+        """
+        return [...document.querySelectorAll(arguments[0])].map((node) => {
+          const box = node.getBoundingClientRect();
+          return {text: node.textContent, key: node.dataset.key, left: box.left,
+                  right: box.right, top: box.top, bottom: box.bottom,
+                  width: window.innerWidth, height: window.innerHeight};
+        });
+        """,
+        selector,
+    )
+
+
+def test_the_first_view_of_a_sweep_shows_every_statistic_and_the_swept_keys(
+    first_view, wide_sweep, screenshots
+):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, running.url)
+        assert browser.execute_script("return [window.innerWidth, window.innerHeight];") == [
+            *FIRST_VIEW
+        ]
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        headers = _texts(browser, "#trials thead th")
+        # Id and status, the keys the sweep changed, the statistics, then the run time:
+        # none of the 15 defaults no trial changed.
+        assert headers[1:] == [
+            "ID", "status", "lr", "batch-size", "augment", *WIDE_STATISTICS, "run time",
+        ]  # fmt: skip
+        for box in _boxes(browser, "#trials thead th"):
+            assert box["left"] >= 0 and box["right"] <= box["width"], box
+            assert box["top"] >= 0 and box["bottom"] <= box["height"], box
+        # The statistics' values are in view too, the broken trial's row with blanks.
+        for box in _boxes(browser, "#trials tbody tr:first-child td"):
+            assert box["right"] <= box["width"], box
+        broken = wide_sweep.ids["broken"]
+        assert _texts(browser, f"#trials tr[data-id='{broken}'] td[data-key='loss:last']") == [""]
+        # A long value is cut to its column, and whole in its title.
+        cells = browser.execute_script(
+            "return [...document.querySelectorAll(\"#trials td[data-key='augment']\")]"
+            ".map((td) => [td.title, td.textContent, td.scrollWidth > td.clientWidth,"
+            " td.getBoundingClientRect().width]);"
+        )
+        assert [title for title, *_ in cells].count("") == 1  # the broken trial's
+        for title, shown, cut, width in cells:
+            assert shown == title and (cut or not title), (title, width)
+            assert title in AUGMENTS or not title
+        _save(browser, screenshots, "dashboard-first-view.png", wide_sweep.project.parent)
+
+
+def test_the_id_column_stays_in_view_when_the_table_scrolls_sideways(
+    first_view, wide_sweep, tmp_path
+):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, f"{running.url}#/?all=1")  # every configuration key: 18 more columns
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        assert "momentum" in _texts(browser, "#trials thead th")
+        scrolled = browser.execute_script(
+            """
+            const box = document.querySelector('#trials .scroller');
+            box.scrollLeft = box.scrollWidth;
+            return [box.scrollLeft, box.scrollWidth, box.clientWidth];
+            """
+        )
+        assert scrolled[0] > 500 and scrolled[1] > scrolled[2], scrolled
+        time.sleep(0.2)
+        ids = _boxes(browser, "#trials tbody td.id")
+        assert len(ids) == 11
+        for box in ids:
+            assert 0 <= box["left"] < 100 and box["text"] in {
+                i[:7] for i in wide_sweep.ids.values()
+            }
+        # What lies under the id cells is hidden by them, not drawn over them.
+        covered = browser.execute_script(
+            """
+            const cell = document.querySelector('#trials tbody td.id');
+            const box = cell.getBoundingClientRect();
+            const found = document.elementFromPoint(box.left + 5, box.top + box.height / 2);
+            return cell.contains(found);
+            """
+        )
+        assert covered
+        _save(browser, tmp_path, "dashboard-scrolled.png", wide_sweep.project.parent)
+
+
+def test_the_column_chooser_hides_a_column_and_the_address_remembers_it(first_view, wide_sweep):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, running.url)
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        browser.execute_script("document.querySelector('#columns summary').click();")
+        choices = browser.execute_script(
+            "return [...document.querySelectorAll('#columns input')]"
+            ".map((box) => [box.dataset.column, box.checked]);"
+        )
+        assert choices == [[key, True] for key in ["lr", "batch-size", "augment", *WIDE_STATISTICS]]
+        browser.execute_script(
+            "document.querySelector(\"#columns input[data-column='grad_norm:last']\").click();"
+        )
+        _wait(browser, "location.hash.includes('hide=grad_norm')")
+        _wait(browser, "!document.querySelector(\"#trials td[data-key='grad_norm:last']\")")
+        assert "grad_norm:last" not in _texts(browser, "#trials thead th")
+        # The address keeps it: opened again (or shared), the column stays hidden.
+        address = browser.current_url
+        _open(browser, address)
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        assert "grad_norm:last" not in _texts(browser, "#trials thead th")
+        assert "val_acc:last" in _texts(browser, "#trials thead th")
+        # A filter applied keeps the choice too.
+        browser.execute_script("document.querySelector('#filters button[type=submit]').click();")
+        _wait(browser, "document.body.dataset.ready !== undefined")
+        assert "hide=grad_norm" in browser.current_url
+        browser.execute_script("document.querySelector('#columns summary').click();")
+        browser.execute_script(
+            "document.querySelector(\"#columns input[data-column='grad_norm:last']\").click();"
+        )
+        _wait(browser, "!location.hash.includes('hide=')")
+        _wait(browser, "document.querySelector(\"#trials td[data-key='grad_norm:last']\") !== null")
 
 
 def test_a_trial_page_shows_the_defaults_marked_as_kleio_info_does(

@@ -48,6 +48,11 @@
     return add(node, children);
   }
 
+  function breakable(text) {
+    // Text that may break after _ - . / (with <wbr>, between text nodes: never HTML).
+    return String(text).split(/(?<=[_\-./])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
+  }
+
   function trialLink(id, text) {
     return h("a", { href: "#/trial/" + encodeURIComponent(id), class: "mono" }, text);
   }
@@ -310,6 +315,7 @@
 
   async function trialsPage(params) {
     const inputs = {};
+    const hidden = new Set(params.getAll("hide"));  // the columns the reader hid
     const form = h("form", { class: "filters", id: "filters" },
       FILTERS.map(([name, label, example]) => {
         const value = name === "where" ? params.getAll("where").join("; ") : params.get(name) || "";
@@ -330,16 +336,19 @@
         else next.set(name, text);
       }
       if (inputs.all.checked) next.set("all", "1");
+      for (const key of hidden) next.append("hide", key);  // the columns chosen stay so
       location.hash = "#/?" + next.toString();
     });
     const chosen = selected();
+    const chooser = h("details", { id: "columns", class: "chooser" });
+    let shown = null;           // the last answer, drawn again when a column is hidden
     const plotButton = h("button", { type: "button", id: "plot-selected" }, "");
     const clearButton = h("button", { type: "button" }, "Clear selection");
     const count = h("span", { class: "muted", id: "count" });
     const message = h("div");
     const table = h("div", { id: "trials" });
     const pager = h("div", { class: "pager" });
-    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, count), message, table, pager);
+    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, chooser, count), message, table, pager);
 
     function refreshButtons() {
       plotButton.textContent = `Plot selected (${chosen.size})`;
@@ -382,21 +391,93 @@
         return false;
       }
       clear(message);
+      shown = answer;
+      renderChooser(answer);
       renderTable(answer);
       return answer.rows.some((row) => ACTIVE.includes(row.status));
     }
 
+    function hide(key, hiding) {
+      // Remembered in the address, as every choice of this page: a bookmark or a
+      // shared link opens the same columns; drawn again without asking the server.
+      if (hiding) hidden.add(key); else hidden.delete(key);
+      params.delete("hide");
+      for (const name of hidden) params.append("hide", name);
+      history.replaceState(null, "", "#/?" + params.toString());
+      renderChooser(shown);
+      renderTable(shown);
+    }
+
+    function renderChooser(answer) {
+      const columns = [...answer.configuration, ...answer.statistics];
+      const open = chooser.open;
+      const group = (title, keys) => keys.length && h("fieldset", {}, h("legend", {}, title),
+        keys.map((key) => h("label", {},
+          h("input", {
+            type: "checkbox", checked: !hidden.has(key), "data-column": key,
+            onchange: (event) => hide(key, !event.target.checked),
+          }), " ", key)));
+      clear(chooser,
+        h("summary", {}, `Columns (${columns.filter((k) => !hidden.has(k)).length} of ${columns.length})`),
+        h("div", { class: "panel" },
+          group("configuration", answer.configuration),
+          group("statistics", answer.statistics),
+          h("p", { class: "muted" }, "The keys that differ between trials; tick “every configuration key” for the others.")));
+      chooser.open = open;
+    }
+
+    function widen() {
+      // Headers break after _ - . / so that the columns fit the page when they can;
+      // cut values get the width the page has left, shared: a long value is cut at
+      // 14em (182 px) when the columns fill the page, and later when they leave room.
+      const scroller = table.querySelector(".scroller");
+      if (!scroller) return;
+      const grid = scroller.firstChild;
+      grid.style.removeProperty("--cut");
+      grid.classList.remove("wide");
+      if (scroller.scrollWidth > scroller.clientWidth) {
+        // It scrolls whatever is done: headers on one line rather than cut at every _
+        grid.classList.add("wide");
+        return;
+      }
+      const cut = new Set([...grid.querySelectorAll("td[data-key]")]
+        .filter((cell) => cell.scrollWidth > cell.clientWidth).map((cell) => cell.dataset.key));
+      const room = scroller.clientWidth - grid.offsetWidth;
+      const spare = 8;  // px left unused: widths come in fractions of a pixel
+      if (cut.size && room > spare) {
+        const first = grid.querySelector("td[data-key]");
+        const cap = parseFloat(getComputedStyle(first).maxWidth) || 182;
+        grid.style.setProperty("--cut", `${Math.floor(cap + (room - spare) / cut.size)}px`);
+      }
+    }
+    window.addEventListener("resize", widen);
+    leaving.push(() => window.removeEventListener("resize", widen));
+
     function renderTable(answer) {
       const sorts = (params.get("sort") || "").split(",").map((s) => s.trim()).filter(Boolean);
-      const labels = ["short_id", "status", ...answer.configuration, ...answer.statistics, "run_time"];
+      // Id and status, the configuration that tells the trials apart, what they logged,
+      // then the run time: the order `kleio compare` prints.
+      const labels = ["short_id", "status",
+        ...answer.configuration.filter((k) => !hidden.has(k)),
+        ...answer.statistics.filter((k) => !hidden.has(k)), "run_time"];
       const names = { short_id: "ID", status: "status", run_time: "run time" };
-      const header = h("tr", {}, h("th", {}, ""), labels.map((label) => {
+      const statistics = new Set(answer.statistics);
+      const numeric = new Set(["run_time", ...labels.filter((label) => answer.rows.every(
+        (row) => row[label] === null || row[label] === undefined || typeof row[label] === "number"))]);
+      const header = h("tr", {}, h("th", { class: "pick" }, ""), labels.map((label) => {
         const sorted = sorts[0] === label ? " ▲" : sorts[0] === "-" + label ? " ▼" : "";
         const key = label === "short_id" ? "id" : label;
+        // A statistic's summary on a line of its own: `samples_per_second:last` needs
+        // the width of its key only, and a long key may break after _ - . /
+        const colon = statistics.has(label) ? label.lastIndexOf(":") : -1;
+        const heading = colon > 0
+          ? [breakable(label.slice(0, colon)), h("span", { class: "summary" }, label.slice(colon), sorted)]
+          : [breakable(names[label] || label), sorted];
         return h("th", {
-          class: "sortable", title: "sort by " + key,
-          onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
-        }, (names[label] || label) + sorted);
+          class: "sortable" + (label === "short_id" ? " id" : numeric.has(label) ? " number" : ""),
+          title: "sort by " + key,
+          "data-key": label, onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
+        }, heading);
       }));
       const rows = answer.rows.map((row) => {
         const box = h("input", { type: "checkbox", checked: chosen.has(row.id), title: "select for a plot" });
@@ -406,23 +487,26 @@
           refreshButtons();
         });
         return h("tr", { "data-id": row.id },
-          h("td", {}, box),
+          h("td", { class: "pick" }, box),
           labels.map((label) => {
             const value = row[label];
-            if (label === "short_id") return h("td", {}, trialLink(row.id, value));
+            if (label === "short_id") return h("td", { class: "id" }, trialLink(row.id, value));
             if (label === "status") return h("td", {}, status(value));
             if (label === "run_time") return h("td", { class: "number" }, duration(value));
             const best = label in answer.best && value === answer.best[label];
             const text = show(value);
+            // Cut to its column when long; whole (a number unrounded) in the title.
             return h("td", {
               class: (typeof value === "number" ? "number" : "") + (best ? " best" : ""),
-              title: text, "data-key": label,
+              title: typeof value === "number" ? String(value) : text, "data-key": label,
             }, text + (best ? " *" : ""));
           }));
       });
       clear(table, answer.total
-        ? h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows))
+        ? h("div", { class: "scroller" },
+          h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows)))
         : h("p", { class: "muted" }, "No trial matches."));
+      widen();
       const last = Math.min(answer.offset + answer.rows.length, answer.total);
       count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
       clear(pager,
