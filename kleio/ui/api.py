@@ -203,7 +203,8 @@ class Dashboard:
 
     def trial(self, trial: str, params: Params) -> dict[str, Any]:
         """Everything ``kleio info --json`` shows, and for the page: the command line,
-        the configuration as typed entries, the recorded diff, the ancestors and
+        the configuration as typed entries (the defaults the script's parser resolved
+        included, each marked ``default``), the recorded diff, the ancestors and
         children with their statuses, and the summary of each statistic key."""
         from kleio.core.model.status import observed_status
         from kleio.core.reading import readable
@@ -217,9 +218,18 @@ class Dashboard:
         document = record.document
         answer = with_iso_times(record.as_dict())
         answer["command"] = shlex.join(document.get("commandline") or [])
+        # What the script ran with, as kleio info shows it: the command line's values,
+        # then the defaults its parser filled in, each marked.
+        defaults = set(record.defaults)
         answer["configuration_entries"] = [
-            {"key": key, "value": readable.value(value), "type": _type_name(value)}
-            for key, value in flatten(document.get("configuration") or {}).items()
+            {
+                "key": flat,
+                "value": readable.value(value),
+                "type": _type_name(value),
+                "default": key in defaults,
+            }
+            for key, given in record.configuration.items()
+            for flat, value in flatten({key: given}).items()
         ]
         diff = recorded_diff(self.store, document.get("version") or {})
         answer["diff"] = diff[:DIFF_LIMIT]

@@ -129,7 +129,16 @@ def test_a_trial_answers_everything_kleio_info_knows_and_what_the_page_shows(jou
         assert trial[key] == recorded[key], key
     assert trial["created"].endswith("Z")  # ISO 8601, as every JSON of Kleio
     assert trial["command"] == "python train.py --lr 0.03"
-    assert trial["configuration_entries"] == [{"key": "lr", "value": "0.03", "type": "float"}]
+    # What the script ran with, as kleio info shows it: the command line's values, then
+    # the defaults its parser filled in, marked.
+    entries = trial["configuration_entries"]
+    assert entries[:3] == [
+        {"key": "lr", "value": "0.03", "type": "float", "default": False},
+        {"key": "batch", "value": "32", "type": "int", "default": True},
+        {"key": "epochs", "value": "4", "type": "int", "default": True},
+    ]
+    assert [entry["key"] for entry in entries] == list(recorded["resolved_configuration"])
+    assert [entry["key"] for entry in entries if entry["default"]] == recorded["defaults"]
     assert "+# tuned by hand, not committed" in trial["diff"]
     assert trial["diff_truncated"] is False
     assert trial["summaries"]["loss"] == {
@@ -465,7 +474,8 @@ def test_no_answer_holds_the_password_of_a_command_line(journal, client):
     # The hostile values come back as the text they are; the page writes them as text.
     assert (
         SCRIPT in trial["command"]
-        and {"key": "label", "value": IMAGE, "type": "text"} in (trial["configuration_entries"])
+        and {"key": "label", "value": IMAGE, "type": "text", "default": False}
+        in (trial["configuration_entries"])
     )
 
 

@@ -1,16 +1,21 @@
 """The dashboard in a real browser: Debian's headless Chromium, driven by Selenium through
 chromedriver, against the real ``kleio ui``.
 
-The trials page lists and sorts a sweep; a trial's page shows its configuration, diff
-and output; a plot of two trials draws both; a running trial's curve and output grow
-without a reload; a trial full of ``<script>`` and ``onerror=`` runs nothing. The pages
-are saved as screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's pictures are
-made so: ``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
+The trials page lists and sorts a sweep; its first view at 1,400 x 900 shows every
+statistic and the swept keys of a sweep of a script with 15 unchanging defaults, keeps the
+id column in view when the table scrolls sideways, and hides the columns chosen; a trial's
+page shows its configuration (the defaults its parser filled in marked), diff, output and
+times, each with its zone; a plot of two trials draws both; a running trial's curve and
+output grow without a reload; a trial full of ``<script>`` and ``onerror=`` runs nothing.
+The pages are saved as screenshots: into ``KLEIO_SCREENSHOTS`` when set (the guide's
+pictures are made so: ``KLEIO_SCREENSHOTS=docs/images``), else into the test's folder.
 """
 
 from __future__ import annotations
 
+import datetime
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -199,7 +204,10 @@ def test_a_trial_page_shows_its_configuration_diff_and_output(
     _open(browser, f"{dashboard}#/trial/{trial[:7]}")
     assert _texts(browser, "#trial-id") == [trial[:7]]
     assert _texts(browser, "#command") == ["python train.py --lr 0.03"]
-    assert _texts(browser, "#configuration tbody td") == ["lr", "0.03", "float"]
+    # The command line's value, then the defaults the script's parser filled in, marked.
+    assert _texts(browser, "#configuration tbody td")[:6] == [
+        "lr", "0.03", "float", "batch", "32 (default)", "int",
+    ]  # fmt: skip
     diff = _texts(browser, "#diff")[0]
     assert "+# tuned by hand, not committed" in diff
     assert _texts(browser, "#diff .add") == ["+# tuned by hand, not committed"]
@@ -290,6 +298,288 @@ def test_two_keys_of_two_trials_are_drawn_in_two_colours_against_the_epoch(
     assert blue > 100 and orange > 100, (blue, orange)
     assert green == red == 0  # a trial's acc is in its colour, dashed, as kleio plot -o draws it
     assert "x=" not in browser.execute_script("return location.hash")
+
+
+#: A script as researchers write them: 18 options, each with a default; a sweep changes 3.
+WIDE = """\
+import argparse
+from kleio.client.logger import kleio_logger as log
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float, default=0.1)
+parser.add_argument("--batch-size", type=int, default=128)
+parser.add_argument("--augment", default="none")
+parser.add_argument("--epochs", type=int, default=3)
+parser.add_argument("--optimizer", default="sgd")
+parser.add_argument("--momentum", type=float, default=0.9)
+parser.add_argument("--weight-decay", type=float, default=0.0005)
+parser.add_argument("--warmup-epochs", type=int, default=5)
+parser.add_argument("--dropout", type=float, default=0.1)
+parser.add_argument("--seed", type=int, default=1234)
+parser.add_argument("--data", default="/datasets/imagenet/ILSVRC2012/train")
+parser.add_argument("--model", default="resnet50")
+parser.add_argument("--scheduler", default="cosine")
+parser.add_argument("--gradient-clip", type=float, default=1.0)
+parser.add_argument("--workers", type=int, default=8)
+parser.add_argument("--precision", default="bf16-mixed")
+parser.add_argument("--checkpoint-dir", default="/scratch/me/checkpoints/imagenet-resnet50")
+parser.add_argument("--log-every", type=int, default=50)
+args = parser.parse_args()
+for epoch in range(args.epochs):
+    loss = args.lr * 10 / (epoch + 1) + args.batch_size / 10000
+    log.log_statistic(
+        epoch=epoch, loss=loss, acc=1 - loss / 10, val_loss=loss * 1.1,
+        val_acc=1 - loss / 9, learning_rate=args.lr / (epoch + 1),
+        grad_norm=3.14159 / (epoch + 1), samples_per_second=1234.5 + epoch,
+    )
+log.log_artifact("model.bin", b"weights")
+"""
+#: The columns of what WIDE logs: the last value of each key, in the order kleio compare
+#: lists them (logged together: by name).
+WIDE_STATISTICS = [
+    f"{key}:last"
+    for key in sorted(
+        ["epoch", "loss", "acc", "val_loss", "val_acc", "learning_rate", "grad_norm",
+         "samples_per_second"]
+    )
+]  # fmt: skip
+#: The sweep of WIDE: 10 trials, lr x batch size, two ways of augmenting (long values).
+AUGMENTS = [
+    "randaugment(n=2, m=9) + mixup(alpha=0.2) + cutmix(alpha=1.0)",
+    "autoaugment(policy=imagenet) + random-erasing(p=0.25) + label-smoothing(0.1)",
+]
+WIDE_SWEEP = [
+    (lr, batch, AUGMENTS[0 if batch == 64 else 1])
+    for lr in (0.1, 0.05, 0.02, 0.01, 0.005)
+    for batch in (64, 256)
+]
+#: The window a researcher's laptop gives the dashboard.
+FIRST_VIEW = (1400, 900)
+
+
+@pytest.fixture(scope="module")
+def wide_sweep(tmp_path_factory):
+    """10 trials of WIDE, and one that broke before its parser resolved anything (a typo
+    in an option's name): it holds 2 configuration keys where the others hold 18."""
+    from tests.cli.test_after_a_sweep import Sweep
+    from tests.conftest import commit, git
+    from tests.helpers import clean_environment
+
+    folder = tmp_path_factory.mktemp("wide")
+    project = folder / "imagenet"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "train.py").write_text(WIDE)
+    commit(project, "first")
+    journal = Sweep("sqlite", project, clean_environment(folder / "home"))
+    for number, (lr, batch, augment) in enumerate(WIDE_SWEEP):
+        arguments = ["--lr", str(lr), "--batch-size", str(batch), "--augment", augment]
+        result = journal.kleio("run", "--tags", "sweep", "python", "train.py", *arguments)
+        assert result.returncode == 0, text(result.stderr)
+        journal.ids[str(number)] = trial_id_in(result.stderr)
+    result = journal.kleio("run", "--tags", "sweep", "python", "train.py", "--lr", "0.3",
+                           "--optimiser", "adam")  # fmt: skip
+    assert result.returncode == 2, text(result.stderr)
+    journal.ids["broken"] = trial_id_in(result.stderr)
+    return journal
+
+
+@pytest.fixture
+def first_view(browser):
+    """The browser with a page of 1,400 x 900 pixels (the window's size less its
+    frame would be less: headless Chromium counts a frame too)."""
+    width, height = FIRST_VIEW
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        yield browser
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def _boxes(browser, selector: str) -> list[dict]:
+    """Text and bounding box of each node ``selector`` finds, and the viewport's size."""
+    return browser.execute_script(
+        """
+        return [...document.querySelectorAll(arguments[0])].map((node) => {
+          const box = node.getBoundingClientRect();
+          return {text: node.textContent, key: node.dataset.key, left: box.left,
+                  right: box.right, top: box.top, bottom: box.bottom,
+                  width: window.innerWidth, height: window.innerHeight};
+        });
+        """,
+        selector,
+    )
+
+
+def test_the_first_view_of_a_sweep_shows_every_statistic_and_the_swept_keys(
+    first_view, wide_sweep, screenshots
+):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, running.url)
+        assert browser.execute_script("return [window.innerWidth, window.innerHeight];") == [
+            *FIRST_VIEW
+        ]
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        headers = _texts(browser, "#trials thead th")
+        # Id and status, the keys the sweep changed, the statistics, then the run time:
+        # none of the 15 defaults no trial changed.
+        assert headers[1:] == [
+            "ID", "status", "lr", "batch-size", "augment", *WIDE_STATISTICS, "run time",
+        ]  # fmt: skip
+        for box in _boxes(browser, "#trials thead th"):
+            assert box["left"] >= 0 and box["right"] <= box["width"], box
+            assert box["top"] >= 0 and box["bottom"] <= box["height"], box
+        # The statistics' values are in view too, the broken trial's row with blanks.
+        for box in _boxes(browser, "#trials tbody tr:first-child td"):
+            assert box["right"] <= box["width"], box
+        broken = wide_sweep.ids["broken"]
+        assert _texts(browser, f"#trials tr[data-id='{broken}'] td[data-key='loss:last']") == [""]
+        # A long value is cut to its column, and whole in its title.
+        cells = browser.execute_script(
+            "return [...document.querySelectorAll(\"#trials td[data-key='augment']\")]"
+            ".map((td) => [td.title, td.textContent, td.scrollWidth > td.clientWidth,"
+            " td.getBoundingClientRect().width]);"
+        )
+        assert [title for title, *_ in cells].count("") == 1  # the broken trial's
+        for title, shown, cut, width in cells:
+            assert shown == title and (cut or not title), (title, width)
+            assert title in AUGMENTS or not title
+        _save(browser, screenshots, "dashboard-first-view.png", wide_sweep.project.parent)
+
+
+def test_the_id_column_stays_in_view_when_the_table_scrolls_sideways(
+    first_view, wide_sweep, tmp_path
+):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, f"{running.url}#/?all=1")  # every configuration key: 18 more columns
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        assert "momentum" in _texts(browser, "#trials thead th")
+        scrolled = browser.execute_script(
+            """
+            const box = document.querySelector('#trials .scroller');
+            box.scrollLeft = box.scrollWidth;
+            return [box.scrollLeft, box.scrollWidth, box.clientWidth];
+            """
+        )
+        assert scrolled[0] > 500 and scrolled[1] > scrolled[2], scrolled
+        time.sleep(0.2)
+        ids = _boxes(browser, "#trials tbody td.id")
+        assert len(ids) == 11
+        for box in ids:
+            assert 0 <= box["left"] < 100 and box["text"] in {
+                i[:7] for i in wide_sweep.ids.values()
+            }
+        # What lies under the id cells is hidden by them, not drawn over them.
+        covered = browser.execute_script(
+            """
+            const cell = document.querySelector('#trials tbody td.id');
+            const box = cell.getBoundingClientRect();
+            const found = document.elementFromPoint(box.left + 5, box.top + box.height / 2);
+            return cell.contains(found);
+            """
+        )
+        assert covered
+        _save(browser, tmp_path, "dashboard-scrolled.png", wide_sweep.project.parent)
+
+
+def test_the_column_chooser_hides_a_column_and_the_address_remembers_it(first_view, wide_sweep):
+    browser = first_view
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, running.url)
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        browser.execute_script("document.querySelector('#columns summary').click();")
+        choices = browser.execute_script(
+            "return [...document.querySelectorAll('#columns input')]"
+            ".map((box) => [box.dataset.column, box.checked]);"
+        )
+        assert choices == [[key, True] for key in ["lr", "batch-size", "augment", *WIDE_STATISTICS]]
+        browser.execute_script(
+            "document.querySelector(\"#columns input[data-column='grad_norm:last']\").click();"
+        )
+        _wait(browser, "location.hash.includes('hide=grad_norm')")
+        _wait(browser, "!document.querySelector(\"#trials td[data-key='grad_norm:last']\")")
+        assert "grad_norm:last" not in _texts(browser, "#trials thead th")
+        # The address keeps it: opened again (or shared), the column stays hidden.
+        address = browser.current_url
+        _open(browser, address)
+        _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 11")
+        assert "grad_norm:last" not in _texts(browser, "#trials thead th")
+        assert "val_acc:last" in _texts(browser, "#trials thead th")
+        # A filter applied keeps the choice too.
+        browser.execute_script("document.querySelector('#filters button[type=submit]').click();")
+        _wait(browser, "document.body.dataset.ready !== undefined")
+        assert "hide=grad_norm" in browser.current_url
+        browser.execute_script("document.querySelector('#columns summary').click();")
+        browser.execute_script(
+            "document.querySelector(\"#columns input[data-column='grad_norm:last']\").click();"
+        )
+        _wait(browser, "!location.hash.includes('hide=')")
+        _wait(browser, "document.querySelector(\"#trials td[data-key='grad_norm:last']\") !== null")
+
+
+def test_a_trial_page_shows_the_defaults_marked_as_kleio_info_does(
+    first_view, wide_sweep, tmp_path
+):
+    browser = first_view
+    trial = wide_sweep.ids["0"]
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, f"{running.url}#/trial/{trial[:7]}")
+        rows = browser.execute_script(
+            "return [...document.querySelectorAll('#configuration tbody tr')]"
+            ".map((tr) => [...tr.cells].map((td) => td.textContent));"
+        )
+        # The command line's values, then the 15 defaults the parser filled in, marked.
+        assert rows[:3] == [
+            ["lr", "0.1", "float"],
+            ["batch-size", "64", "int"],
+            ["augment", AUGMENTS[0], "text"],
+        ]
+        assert ["momentum", "0.9 (default)", "float"] in rows
+        assert ["data", "/datasets/imagenet/ILSVRC2012/train (default)", "text"] in rows
+        assert len(rows) == 18 and all(row[1].endswith(" (default)") for row in rows[3:])
+        _save(browser, tmp_path, "dashboard-defaults.png", wide_sweep.project.parent)
+        # The broken trial's page says what it had: its command line's values only.
+        _open(browser, f"{running.url}#/trial/{wide_sweep.ids['broken']}")
+        assert _texts(browser, "#configuration tbody td") == [
+            "lr", "0.3", "float", "optimiser", "adam", "text",
+        ]  # fmt: skip
+
+
+def test_every_time_on_a_trial_page_names_its_zone(first_view, wide_sweep):
+    browser = first_view
+    trial = wide_sweep.ids["0"]
+    with kleio_ui(wide_sweep.env, wide_sweep.project) as running:
+        _open(browser, f"{running.url}#/trial/{trial[:7]}")
+        zoned = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC")
+        # When it was created, when its execution started, when it logged its artifact.
+        times = _texts(browser, "time")
+        assert len(times) == 3 and all(zoned.fullmatch(t) for t in times), times
+        # In the browser's own zone, named.
+        browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+        try:
+            browser.execute_script(
+                "const zone = document.querySelector('#zone');"
+                "zone.value = 'local'; zone.dispatchEvent(new Event('change'));"
+            )
+            _wait(browser, "document.querySelector('time')?.textContent.endsWith('Asia/Tokyo')")
+            local = _texts(browser, "time")
+            assert all(t.endswith(" Asia/Tokyo") for t in local), local
+            utc = datetime.datetime.strptime(times[0][: -len(" UTC")], "%Y-%m-%d %H:%M:%S")
+            shifted = datetime.datetime.strptime(
+                local[0][: -len(" Asia/Tokyo")], "%Y-%m-%d %H:%M:%S"
+            )
+            assert shifted - utc == datetime.timedelta(hours=9)
+            # Kept for the next page.
+            _open(browser, f"{running.url}#/trial/{trial[:7]}")
+            assert _texts(browser, "time")[0].endswith(" Asia/Tokyo")
+        finally:
+            browser.execute_script("localStorage.clear();")
+            browser.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
 
 
 def test_a_running_trials_curve_and_output_grow_without_a_reload(browser, tmp_path):

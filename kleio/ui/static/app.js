@@ -18,6 +18,7 @@
   const POLL = 2000;            // ms between two reads of a running trial
   const TRIALS_POLL = 5000;     // ms between two reads of a list showing running trials
   const SELECTED = "kleio-selected";
+  const ZONE = "kleio-zone";
   // Ticks of an x axis of whole numbers (steps, epochs): never 0.2 of a step.
   const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4,
                  1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 2e7, 5e7, 1e8];
@@ -49,6 +50,11 @@
   function clear(node, ...children) {
     node.replaceChildren();
     return add(node, children);
+  }
+
+  function breakable(text) {
+    // Text that may break after _ - . / (with <wbr>, between text nodes: never HTML).
+    return String(text).split(/(?<=[_\-./])/).flatMap((part, i) => (i ? [h("wbr"), part] : [part]));
   }
 
   function trialLink(id, text) {
@@ -92,10 +98,40 @@
     return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, "0")}m`;
   }
 
-  function when(iso) {
+  // Times carry their zone, as `kleio info` prints them: UTC unless the reader chose
+  // the browser's own zone, which is then named (a bare "05:18" is read in any zone).
+  function zone() {
+    try { return localStorage.getItem(ZONE) === "local" ? "local" : "utc"; }
+    catch (error) { return "utc"; }
+  }
+
+  function localZone(date) {
+    // The zone's name (Europe/Paris), else its offset then (UTC+05:30), as Kleio names it.
+    const name = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (name && !name.startsWith("Etc/")) return name;
+    const minutes = -date.getTimezoneOffset();
+    if (!minutes) return "UTC";
+    const sign = minutes < 0 ? "-" : "+", hours = Math.floor(Math.abs(minutes) / 60);
+    return `UTC${sign}${String(hours).padStart(2, "0")}:${String(Math.abs(minutes) % 60).padStart(2, "0")}`;
+  }
+
+  function when(iso, inZone) {
     if (!iso) return "-";
     const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? String(iso) : date.toLocaleString();
+    if (Number.isNaN(date.getTime())) return String(iso);
+    if ((inZone || zone()) === "utc") return date.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+    const parts = {};
+    for (const part of new Intl.DateTimeFormat("en-GB", {
+      year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23",
+    }).formatToParts(date)) parts[part.type] = part.value;
+    return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute}:${parts.second} ${localZone(date)}`;
+  }
+
+  function moment(iso) {
+    // A time as a <time> node; its title gives it in the other zone.
+    if (!iso) return "-";
+    return h("time", { datetime: iso, title: when(iso, zone() === "utc" ? "local" : "utc") }, when(iso));
   }
 
   function size(bytes) {
@@ -284,6 +320,7 @@
 
   async function trialsPage(params) {
     const inputs = {};
+    const hidden = new Set(params.getAll("hide"));  // the columns the reader hid
     const form = h("form", { class: "filters", id: "filters" },
       FILTERS.map(([name, label, example]) => {
         const value = name === "where" ? params.getAll("where").join("; ") : params.get(name) || "";
@@ -304,16 +341,19 @@
         else next.set(name, text);
       }
       if (inputs.all.checked) next.set("all", "1");
+      for (const key of hidden) next.append("hide", key);  // the columns chosen stay so
       location.hash = "#/?" + next.toString();
     });
     const chosen = selected();
+    const chooser = h("details", { id: "columns", class: "chooser" });
+    let shown = null;           // the last answer, drawn again when a column is hidden
     const plotButton = h("button", { type: "button", id: "plot-selected" }, "");
     const clearButton = h("button", { type: "button" }, "Clear selection");
     const count = h("span", { class: "muted", id: "count" });
     const message = h("div");
     const table = h("div", { id: "trials" });
     const pager = h("div", { class: "pager" });
-    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, count), message, table, pager);
+    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, chooser, count), message, table, pager);
 
     function refreshButtons() {
       plotButton.textContent = `Plot selected (${chosen.size})`;
@@ -356,23 +396,95 @@
         return false;
       }
       clear(message);
+      shown = answer;
+      renderChooser(answer);
       renderTable(answer);
       return answer.rows.some((row) => ACTIVE.includes(row.status));
     }
 
+    function hide(key, hiding) {
+      // Remembered in the address, as every choice of this page: a bookmark or a
+      // shared link opens the same columns; drawn again without asking the server.
+      if (hiding) hidden.add(key); else hidden.delete(key);
+      params.delete("hide");
+      for (const name of hidden) params.append("hide", name);
+      history.replaceState(null, "", "#/?" + params.toString());
+      renderChooser(shown);
+      renderTable(shown);
+    }
+
+    function renderChooser(answer) {
+      const columns = [...answer.configuration, ...answer.statistics];
+      const open = chooser.open;
+      const group = (title, keys) => keys.length && h("fieldset", {}, h("legend", {}, title),
+        keys.map((key) => h("label", {},
+          h("input", {
+            type: "checkbox", checked: !hidden.has(key), "data-column": key,
+            onchange: (event) => hide(key, !event.target.checked),
+          }), " ", key)));
+      clear(chooser,
+        h("summary", {}, `Columns (${columns.filter((k) => !hidden.has(k)).length} of ${columns.length})`),
+        h("div", { class: "panel" },
+          group("configuration", answer.configuration),
+          group("statistics", answer.statistics),
+          h("p", { class: "muted" }, "The keys that differ between trials; tick “every configuration key” for the others.")));
+      chooser.open = open;
+    }
+
+    function widen() {
+      // Headers break after _ - . / so that the columns fit the page when they can;
+      // cut values get the width the page has left, shared: a long value is cut at
+      // 14em (182 px) when the columns fill the page, and later when they leave room.
+      const scroller = table.querySelector(".scroller");
+      if (!scroller) return;
+      const grid = scroller.firstChild;
+      grid.style.removeProperty("--cut");
+      grid.classList.remove("wide");
+      if (scroller.scrollWidth > scroller.clientWidth) {
+        // It scrolls whatever is done: headers on one line rather than cut at every _
+        grid.classList.add("wide");
+        return;
+      }
+      const cut = new Set([...grid.querySelectorAll("td[data-key]")]
+        .filter((cell) => cell.scrollWidth > cell.clientWidth).map((cell) => cell.dataset.key));
+      const room = scroller.clientWidth - grid.offsetWidth;
+      const spare = 8;  // px left unused: widths come in fractions of a pixel
+      if (cut.size && room > spare) {
+        const first = grid.querySelector("td[data-key]");
+        const cap = parseFloat(getComputedStyle(first).maxWidth) || 182;
+        grid.style.setProperty("--cut", `${Math.floor(cap + (room - spare) / cut.size)}px`);
+      }
+    }
+    window.addEventListener("resize", widen);
+    leaving.push(() => window.removeEventListener("resize", widen));
+
     function renderTable(answer) {
       const sorts = (params.get("sort") || "").split(",").map((s) => s.trim()).filter(Boolean);
+      // Id, name (if any trial has one) and status, the configuration that tells the
+      // trials apart, what they logged, then the run time: the order `kleio compare` prints.
       const named = answer.columns.includes("trial_name") ? ["trial_name"] : [];
-      const labels = ["short_id", ...named, "status", ...answer.configuration, ...answer.statistics, "run_time"];
+      const labels = ["short_id", ...named, "status",
+        ...answer.configuration.filter((k) => !hidden.has(k)),
+        ...answer.statistics.filter((k) => !hidden.has(k)), "run_time"];
       const names = { short_id: "ID", trial_name: "name", status: "status", run_time: "run time" };
-      const header = h("tr", {}, h("th", {}, ""), labels.map((label) => {
+      const statistics = new Set(answer.statistics);
+      const numeric = new Set(["run_time", ...labels.filter((label) => label !== "trial_name" && answer.rows.every(
+        (row) => row[label] === null || row[label] === undefined || typeof row[label] === "number"))]);
+      const header = h("tr", {}, h("th", { class: "pick" }, ""), labels.map((label) => {
         const sorted = sorts[0] === label ? " ▲" : sorts[0] === "-" + label ? " ▼" : "";
         const key = label === "short_id" ? "id" : label;
         if (label === "trial_name") return h("th", {}, names[label]);  // not a sort key
+        // A statistic's summary on a line of its own: `samples_per_second:last` needs
+        // the width of its key only, and a long key may break after _ - . /
+        const colon = statistics.has(label) ? label.lastIndexOf(":") : -1;
+        const heading = colon > 0
+          ? [breakable(label.slice(0, colon)), h("span", { class: "summary" }, label.slice(colon), sorted)]
+          : [breakable(names[label] || label), sorted];
         return h("th", {
-          class: "sortable", title: "sort by " + key,
-          onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
-        }, (names[label] || label) + sorted);
+          class: "sortable" + (label === "short_id" ? " id" : numeric.has(label) ? " number" : ""),
+          title: "sort by " + key,
+          "data-key": label, onclick: () => go({ sort: sorts[0] === key ? "-" + key : key, offset: 0 }),
+        }, heading);
       }));
       const rows = answer.rows.map((row) => {
         const box = h("input", { type: "checkbox", checked: chosen.has(row.id), title: "select for a plot" });
@@ -382,24 +494,27 @@
           refreshButtons();
         });
         return h("tr", { "data-id": row.id },
-          h("td", {}, box),
+          h("td", { class: "pick" }, box),
           labels.map((label) => {
             const value = row[label];
-            if (label === "short_id") return h("td", {}, trialLink(row.id, value));
+            if (label === "short_id") return h("td", { class: "id" }, trialLink(row.id, value));
             if (label === "trial_name") return h("td", {}, value ? trialLink(row.id, value) : "");
             if (label === "status") return h("td", {}, status(value));
             if (label === "run_time") return h("td", { class: "number" }, duration(value));
             const best = label in answer.best && value === answer.best[label];
             const text = show(value);
+            // Cut to its column when long; whole (a number unrounded) in the title.
             return h("td", {
               class: (typeof value === "number" ? "number" : "") + (best ? " best" : ""),
-              title: text, "data-key": label,
+              title: typeof value === "number" ? String(value) : text, "data-key": label,
             }, text + (best ? " *" : ""));
           }));
       });
       clear(table, answer.total
-        ? h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows))
+        ? h("div", { class: "scroller" },
+          h("table", { class: "trials" }, h("thead", {}, header), h("tbody", {}, rows)))
         : h("p", { class: "muted", id: "nothing" }, (answer.nothing || "no trial matches").replace(/^./, (c) => c.toUpperCase()) + "."));
+      widen();
       const last = Math.min(answer.offset + answer.rows.length, answer.total);
       count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
       clear(pager,
@@ -434,8 +549,9 @@
       h("thead", {}, h("tr", {}, h("th", {}, "key"), h("th", {}, "value"), h("th", {}, "type"))),
       h("tbody", {}, entries.map((entry) => h("tr", {},
         h("td", { class: "mono" }, entry.key),
-        h("td", { class: "mono" }, entry.value),
-        h("td", { class: "muted" }, entry.type + (entry.default ? " (default)" : ""))))));
+        // As `kleio info`: a value the script's parser filled in is marked.
+        h("td", { class: "mono" }, entry.value, entry.default ? h("span", { class: "default" }, " (default)") : null),
+        h("td", { class: "muted" }, entry.type)))));
   }
 
   function executionsTable(executions) {
@@ -450,7 +566,7 @@
           h("td", {}, `${host.hostname || "-"} (${host.user || "-"})`),
           h("td", {}, (host.cpu || {}).count || "-"), h("td", {}, size(host.memory)),
           h("td", {}, gpus ? `${gpus}; driver ${host.gpu_driver || "-"}` : "-"),
-          h("td", {}, when(e.start)), h("td", {}, duration(e.duration)),
+          h("td", {}, moment(e.start)), h("td", {}, duration(e.duration)),
           h("td", {}, e.exit_code === undefined || e.exit_code === null ? "-" : e.exit_code));
       })));
   }
@@ -462,7 +578,8 @@
       ["ancestors", chain.length
         ? chain.map((a, i) => [i ? " → " : "", trialLink(a.id, a.short_id), " ", status(a.status)])
         : "-"],
-      trial.parent && ["branch point", `${refers.timestamp || when(refers.time)} (${refers.reason === "change" ? "code or environment changed" : "branched"})`],
+      trial.parent && ["branch point", [refers.timestamp || moment(refers.time),
+        ` (${refers.reason === "change" ? "code or environment changed" : "branched"})`]],
       ["children", trial.children.length
         ? trial.children.map((c, i) => [i ? ", " : "", trialLink(c.id, c.short_id), " ", status(c.status)])
         : "-"],
@@ -478,7 +595,7 @@
           href: `/api/trials/${encodeURIComponent(trial.id)}/artifacts/${encodeURIComponent(a.id)}`,
           download: a.filename,
         }, a.filename)),
-        h("td", {}, size(a.size)), h("td", {}, when(a.time)),
+        h("td", {}, size(a.size)), h("td", {}, moment(a.time)),
         h("td", { class: "mono" }, Object.keys(a.attributes || {}).length ? JSON.stringify(a.attributes) : "")))));
   }
 
@@ -523,7 +640,7 @@
             ["id", h("span", { class: "mono" }, trial.id)],
             trial.name ? ["name", trial.name] : null,
             ["project", trial.project || "-"],
-            ["created", when(trial.created)],
+            ["created", moment(trial.created)],
             ["run time", duration(trial.run_time)],
             ["folder", h("span", { class: "mono" }, trial.cwd || "-")],
             ["tags", (trial.tags || []).length ? trial.tags.map((t) => h("span", { class: "tag" }, t)) : "-"],
@@ -554,7 +671,7 @@
               : "-"],
           ]),
           h("h2", {}, "Notes"),
-          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, when(n.time)), " ", n.text,
+          notes.length ? h("ul", { id: "notes" }, notes.map((n) => h("li", {}, h("span", { class: "muted" }, moment(n.time)), " ", n.text,
             n.edited ? h("span", { class: "muted" }, " (edited)") : "")))
             : h("p", { class: "muted" }, "No notes."))),
       h("h2", {}, "Statistics"),
@@ -722,6 +839,7 @@
     const [path, query] = (location.hash.slice(1) || "/").split("?");
     const params = new URLSearchParams(query || "");
     document.getElementById("nav-trials").classList.toggle("here", path === "/");
+    document.querySelector("#zone option[value=local]").textContent = "local: " + localZone(new Date());
     try {
       if (path.startsWith("/trial/")) await trialPage(decodeURIComponent(path.slice("/trial/".length)));
       else if (path === "/plot") await plotPage(params);
@@ -732,6 +850,12 @@
     document.body.dataset.ready = path;  // for tests and screenshots: the page is drawn
   }
 
+  const zoneChoice = document.getElementById("zone");
+  zoneChoice.value = zone();
+  zoneChoice.addEventListener("change", () => {
+    try { localStorage.setItem(ZONE, zoneChoice.value); } catch (error) { /* this page only */ }
+    route();
+  });
   window.addEventListener("hashchange", route);
   api("/api/info").then((info) => {
     document.getElementById("database").textContent = `${info.database} · kleio ${info.version}`;
