@@ -193,7 +193,9 @@ def _markers(plot) -> list[tuple[str, float]]:
     return found
 
 
-def _write_figure(matplotlib, plot, output: str, args: argparse.Namespace, stdout) -> None:
+def _write_figure(
+    matplotlib, plot, output: str, args: argparse.Namespace, stdout: Any = None
+) -> None:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 

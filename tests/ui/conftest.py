@@ -115,7 +115,11 @@ def _make_journal(backend: str, folder: Path, address: str, name: str) -> Sweep:
     git(project, "init", "-q", "-b", "main")
     (project / "train.py").write_text(TRAIN)
     commit(project, "first")
-    env = clean_environment(folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name)
+    # No resource samples but those the journal is given (trial h's): a run shorter than
+    # the interval would have its own at its end.
+    env = clean_environment(
+        folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name, KLEIO_SAMPLE_INTERVAL="0"
+    )
     journal = Sweep(backend, project, env)
     for key, (lr, batch) in SWEEP.items():
         journal.ids[key] = _ran(
