@@ -3,8 +3,9 @@ on the same port with the same data.
 
 A command that needs the database while it is down fails within 10 s with exactly one
 clear line on stderr naming the address, and no traceback. A run during which the
-server stops and comes back keeps all its output and statistics. Once the server is
-back, the same commands work and nothing journalled before is missing.
+server stops and comes back keeps all its output and statistics; one that ends while it
+is down keeps its statistics on disk for ``kleio sync``. Once the server is back, the
+same commands work and nothing journalled before is missing.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
-from tests.helpers import KLEIO, text, trial_id_in
+from tests.helpers import KLEIO, run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import WireServer
 
 DB_NAME = "outage"
@@ -295,6 +296,44 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     after = journal_of(server)
     assert_nothing_missing(before, after)
     assert earlier in after
+
+
+COUNTED = """\
+import sys, time
+from kleio.client.logger import kleio_logger as log
+count = int(sys.argv[1])
+for i in range(count):
+    log.log_statistic(i=i)
+    time.sleep(0.01)
+print("logged", count)
+"""
+
+
+def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
+    server, db_env, project
+):
+    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    write_script(project, "counted.py", COUNTED)
+    process = start_kleio(env, project, "python", "counted.py", "300")
+    time.sleep(2)
+    server.stop()
+    process.wait(180)
+    errors = text(process.stderr.read())
+    assert "kleio sync" in errors and "Traceback" not in errors
+    spool = Path(env["KLEIO_HOME"]) / "spool"
+    assert any(spool.iterdir())
+
+    server.start()
+    synced = run_kleio("sync", env=env)
+    assert synced.returncode == 0, text(synced.stderr)
+    assert "uploaded" in text(synced.stderr)
+    again = run_kleio("sync", env=env)
+    assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
+    with open_store(server.uri, DB_NAME) as store:
+        (trial,) = store.find_trials()
+        assert [e.data["i"] for e in store.read_events(trial["_id"], ["statistic"])] == list(
+            range(300)
+        )
 
 
 # -- reading ---------------------------------------------------------------------------
