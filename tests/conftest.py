@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kleio.store.sqlite import SQLiteStore
-from tests.helpers import clean_environment, run_kleio
+from tests.helpers import clean_environment, kleio_runner
 from tests.mongo_server import WireServer
 
 
@@ -101,12 +101,9 @@ def commit(folder: Path, message: str = "change") -> None:
 
 @pytest.fixture
 def kleio(env, project):
-    """``kleio(*args)``: the real command, in the project, with the temporary home."""
-
-    def run(*args: str, cwd: Path | None = None, timeout: float = 120, **extra_env: str):
-        return run_kleio(*args, env={**env, **extra_env}, cwd=cwd or project, timeout=timeout)
-
-    return run
+    """``kleio(*args)``: the command, in the project, with the temporary home; those that
+    only read the journal run in this process (``tests.helpers.kleio_runner``)."""
+    return kleio_runner(env, project)
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from tests.conftest import TRAIN, commit, git, write_script
 from tests.helpers import (
     clean_environment,
     follow,
-    invoke,
     run_kleio,
     start_kleio,
     stop,
@@ -30,22 +29,6 @@ from tests.helpers import (
     trial_id_in,
     wait_for,
 )
-
-#: Commands that only read the journal run in this process, fast; runs, branches, pdb
-#: (a terminal session) and `tail -f` (which polls a running trial) run as a user runs them.
-IN_PROCESS = {"ls", "info", "cat", "tail", "stats", "artifacts"}
-
-
-@pytest.fixture
-def kleio(env, project):
-    def run(*args: str, cwd: Path | None = None, timeout: float = 120, **extra_env: str):
-        environment, folder = {**env, **extra_env}, cwd or project
-        if args and args[0] in IN_PROCESS and not {"-f", "--follow"} & set(args):
-            return invoke(*args, env=environment, cwd=folder)
-        return run_kleio(*args, env=environment, cwd=folder, timeout=timeout)
-
-    return run
-
 
 # -- helpers ---------------------------------------------------------------------------
 
