@@ -10,10 +10,28 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from kleio.store.sqlite import SQLiteStore
 from tests.helpers import clean_environment, kleio_runner
 from tests.mongo_server import WireServer
+
+# Hypothesis profiles, chosen with `--hypothesis-profile NAME`: `dev`, the default, is the
+# developer's loop and tries a quarter of the examples each property names (see
+# `examples`); `ci`, which .ci/run selects, tries all of them and prints the blob that
+# replays a failure it found. Neither has a deadline nor the too-slow health check:
+# speed is measured in bench/, never asserted in a test (both failed properties on a
+# 2-core machine shared by other work).
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=100, print_blob=True, **_UNTIMED)
+settings.register_profile("dev", max_examples=25, **_UNTIMED)
+settings.load_profile("dev")
+
+
+def examples(under_ci: int) -> int:
+    """The examples a property tries that tries ``under_ci`` of them under the ``ci``
+    profile: as many as the loaded profile gives a property that names none, per 100."""
+    return max(1, under_ci * settings.default.max_examples // 100)
 
 
 def pytest_configure(config):
