@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 #: The console script installed beside this interpreter (``pip install -e .``).
 KLEIO = [str(Path(sys.executable).with_name("kleio"))]
@@ -61,14 +62,26 @@ def trial_id_in(stderr: bytes) -> str:
     return match.group(1)
 
 
-def start_kleio(env: dict[str, str], cwd: Path, *args: str, **extra: str) -> subprocess.Popen:
-    """``kleio ARGS`` in the background, its output captured."""
+def start_kleio(
+    env: dict[str, str],
+    cwd: Path,
+    *args: str,
+    stdout: IO | int = subprocess.PIPE,
+    stderr: IO | int = subprocess.PIPE,
+    stdin: IO | int | None = None,
+    preexec_fn: Callable[[], None] | None = None,
+    **extra: str,
+) -> subprocess.Popen:
+    """``kleio ARGS`` in the background with ``env`` and ``extra``, its output captured
+    (or written where ``stdout`` and ``stderr`` say)."""
     return subprocess.Popen(
         [*KLEIO, *args],
         cwd=cwd,
         env={**env, **extra},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdin=stdin,
+        stdout=stdout,
+        stderr=stderr,
+        preexec_fn=preexec_fn,
     )
 
 
@@ -107,12 +120,12 @@ def wait_for(path: Path, timeout: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
+def _environment(env: dict[str, str], cwd: Path | None) -> Iterator[None]:
     """``os.environ`` replaced by ``env`` and the working folder by ``cwd``, then restored."""
     saved, folder = dict(os.environ), os.getcwd()
     os.environ.clear()
     os.environ.update(env)
-    os.chdir(cwd)
+    os.chdir(cwd or folder)
     time.tzset()  # local times follow TZ, as in a process started with it
     try:
         yield
@@ -123,10 +136,11 @@ def _environment(env: dict[str, str], cwd: Path) -> Iterator[None]:
         time.tzset()
 
 
-def invoke(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+def invoke(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``kleio ARGS`` run in this process (HTTPie's MockEnvironment, click's CliRunner):
     the same result as :func:`run_kleio`, without starting an interpreter. For commands
-    that read the journal; a run's end-to-end tests keep the real subprocess."""
+    that read the journal; a run's end-to-end tests keep the real subprocess. One thread
+    at a time: the command gets this process's environment and working folder."""
     from kleio.cli.main import main
 
     stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", write_through=True)

@@ -14,7 +14,7 @@ import pytest
 
 from kleio.core.running.signals import ANSWER_WINDOW, Delivery, Forwarder, Terminal, disposition
 from tests.conftest import write_script
-from tests.helpers import KLEIO, start_kleio, text, trial_id_in, wait_for
+from tests.helpers import start_kleio, text, trial_id_in, wait_for
 
 STOPPING = [
     signal.SIGINT,
@@ -120,14 +120,7 @@ def test_an_inherited_ignored_sigint_stays_ignored_and_the_trial_completes(env, 
     def ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    process = subprocess.Popen(
-        [*KLEIO, "python", "train.py"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=ignore_sigint,
-    )
+    process = start_kleio(env, project, "python", "train.py", preexec_fn=ignore_sigint)
     wait_for(project / "ready")
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kleio.store import open_store
 from tests.conftest import write_script
-from tests.helpers import KLEIO, text, trial_id_in
+from tests.helpers import run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 TRAINER = """\
@@ -72,13 +72,7 @@ def test_sigterm_after_a_checkpoint_then_the_same_command_continues_after_it(
 ):
     write_script(project, "trainer.py", TRAINER)
     (project / "pause-at-400").touch()
-    process = subprocess.Popen(
-        [*KLEIO, "python", "trainer.py"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(env, project, "python", "trainer.py")
     deadline = time.monotonic() + 120
     while not (project / "saved-400").exists():
         assert time.monotonic() < deadline and process.poll() is None
@@ -197,11 +191,11 @@ def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_th
     folder = spool_folder(Path(env["KLEIO_HOME"]))
     write_spool(new_spool_path(folder, "t" * 32, "statistics"), events)
 
-    synced = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    synced = run_kleio("sync", env=env)
     errors = text(synced.stderr)
     assert synced.returncode == 0, errors
     assert "uploaded 10 events" in errors and "left out 1 events" in errors, errors
-    again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    again = run_kleio("sync", env=env)
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
     with open_store(wire_server.uri, name) as store:
         assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))

@@ -25,7 +25,7 @@ from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
-from tests.helpers import KLEIO, run_kleio, start_kleio, text, trial_id_in
+from tests.helpers import run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import WireServer
 
 DB_NAME = "outage"
@@ -82,9 +82,7 @@ def db_env(env, server):
 def kleio_in(project: Path, env: dict, *args: str, timeout: float = 120):
     """``kleio ARGS`` to completion, and how long it took."""
     started = time.monotonic()
-    result = subprocess.run(
-        [*KLEIO, *args], cwd=project, env=env, capture_output=True, timeout=timeout
-    )
+    result = run_kleio(*args, env=env, cwd=project, timeout=timeout)
     return result, time.monotonic() - started
 
 
@@ -162,13 +160,7 @@ def test_the_database_stopping_as_kleio_starts_fails_the_command_cleanly(server,
     before = journal_of(server)
 
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*KLEIO, "python", "quick.py", "second"],
-        cwd=project,
-        env=db_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(db_env, project, "python", "quick.py", "second")
     server.stop()
     out, err = process.communicate(timeout=60)
     result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
@@ -196,9 +188,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     command = ["python", "quick.py", "second"]
     trial_id = trial_id_of(project, command)
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*KLEIO, *command], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    process = start_kleio(env, project, *command)
     with open_store(server.uri, DB_NAME) as store:
         try:
             wait_until(
@@ -249,13 +239,7 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     earlier = completed_run(project, env, "python", "steady.py", "--steps", "20")
     before = journal_of(server)
 
-    process = subprocess.Popen(
-        [*KLEIO, "python", "steady.py", "--steps", str(steps)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(env, project, "python", "steady.py", "--steps", str(steps))
     try:
         time.sleep(2)
         server.stop()
@@ -355,16 +339,7 @@ def test_ls_cat_and_info_fail_cleanly_while_the_database_is_down_and_work_once_i
 
     server.stop()
     started = time.monotonic()
-    running = {
-        args: subprocess.Popen(
-            [*KLEIO, *args],
-            cwd=project,
-            env=db_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for args in reads
-    }
+    running = {args: start_kleio(db_env, project, *args) for args in reads}
     for process in running.values():
         out, err = process.communicate(timeout=60)
         result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
@@ -389,18 +364,14 @@ def test_cat_cut_off_by_the_server_stopping_fails_cleanly_and_works_once_it_is_b
     result, _ = kleio_in(project, db_env, "run", "--capture", "python", "big.py")
     assert result.returncode == 0, text(result.stderr)
     trial_id = trial_id_in(result.stderr)
-    complete = subprocess.run(
-        [*KLEIO, "cat", trial_id], cwd=project, env=db_env, capture_output=True, timeout=120
-    ).stdout
+    complete = run_kleio("cat", trial_id, env=db_env, cwd=project).stdout
     assert len(complete) == 400_000 * 102
     before = journal_of(server)
 
     sink = tmp_path / "cat.out"
     with open(sink, "wb") as out:
         started = time.monotonic()
-        process = subprocess.Popen(
-            [*KLEIO, "cat", trial_id], cwd=project, env=db_env, stdout=out, stderr=subprocess.PIPE
-        )
+        process = start_kleio(db_env, project, "cat", trial_id, stdout=out)
         wait_until(
             lambda: sink.stat().st_size > 1_000_000 or process.poll() is not None,
             timeout=60,
