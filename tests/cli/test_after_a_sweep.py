@@ -133,7 +133,13 @@ def _address(backend: str, folder: Path, request) -> tuple[str, str]:
     return request.getfixturevalue("wire_server").uri, unique_database_name()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "wire"])
+#: The sweep on SQLite, and under `slow` on the wire stand-in: there every command is
+#: round trips to a server process, twice the time (tests/store checks the wire backend's
+#: contract in the quick loop).
+BACKENDS = ["sqlite", pytest.param("wire", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def sweep(request, tmp_path_factory) -> Sweep:
     folder = tmp_path_factory.mktemp(f"sweep-{request.param}")
     project = folder / "mnist"
@@ -400,6 +406,7 @@ def test_rm_asks_on_a_terminal_and_deletes_only_on_yes(fresh, monkeypatch, answe
         assert (store.get_trial(fresh.ids["c"]) is None) == deleted
 
 
+@pytest.mark.slow
 def test_rm_refuses_a_running_trial_and_deletes_a_lost_one(fresh, tmp_path):
     release = tmp_path / "go"
     process = start_kleio(

@@ -243,6 +243,7 @@ time.sleep(float(sys.argv[2]))
 """
 
 
+@pytest.mark.slow
 def test_a_trial_whose_kleio_was_killed_is_listed_as_lost_and_selected_by_status_lost(
     env, project, kleio
 ):
@@ -370,6 +371,7 @@ print("done", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_tail_follow_prints_new_lines_within_a_second_and_exits_when_the_trial_stops(
     env, project, kleio
 ):

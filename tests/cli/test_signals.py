@@ -52,7 +52,12 @@ def _executions(journal, trial_id):
     return ends
 
 
-@pytest.mark.parametrize("signum", STOPPING, ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    # SIGINT in the quick loop; every stopping signal under `slow` (each run takes 2 s).
+    [STOPPING[0], *(pytest.param(signum, marks=pytest.mark.slow) for signum in STOPPING[1:])],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_a_stopping_signal_reaches_the_script_kleio_survives_and_the_trial_resumes(
     env, project, journal, kleio, signum
 ):
@@ -90,6 +95,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 def test_a_script_that_ignores_a_signal_and_finishes_is_completed(env, project, journal):
     write_script(project, "train.py", IGNORES_TERM)
     process = start_kleio(env, project, "python", "train.py")
@@ -188,6 +194,7 @@ print("counted")
 """
 
 
+@pytest.mark.slow
 def test_sigtstp_suspends_kleio_and_the_script_and_sigcont_resumes_both(env, project, journal):
     write_script(project, "train.py", COUNTING)
     process = start_kleio(env, project, "python", "train.py")

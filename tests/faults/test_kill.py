@@ -37,6 +37,8 @@ from tests.faults.common import (
 )
 from tests.helpers import clean_environment, invoke, run_kleio, start_kleio, text
 
+pytestmark = pytest.mark.slow  # kleio killed at every moment of a run, then resumed
+
 HEARTBEAT, LEASE = 1, 2
 STEPS = 40
 ARTIFACT_EVERY = 10

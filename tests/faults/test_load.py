@@ -21,6 +21,8 @@ from tests.faults.common import store_errors_in
 from tests.helpers import start_kleio, text
 from tests.mongo_server import unique_database_name
 
+pytestmark = pytest.mark.slow  # eight workers over two hundred trials
+
 TRIALS = 200
 WORKERS = 8
 TAG = "load"

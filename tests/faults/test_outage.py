@@ -28,6 +28,8 @@ from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait
 from tests.helpers import run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import WireServer
 
+pytestmark = pytest.mark.slow  # servers stopped for longer than the writers' patience
+
 DB_NAME = "outage"
 #: A command that needs the store fails at most this long after it starts.
 PROMPT = 10.0

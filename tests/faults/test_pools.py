@@ -27,6 +27,8 @@ from tests.conftest import commit, git, write_script
 from tests.faults.common import store_errors_in, trial_id_of
 from tests.helpers import clean_environment, run_kleio, text
 
+pytestmark = pytest.mark.slow  # every way a pool of processes can end
+
 TASKS, PER_TASK, ROUNDS, THREADS, PER_THREAD = 40, 20, 3, 16, 100
 
 POOLS = f"""\

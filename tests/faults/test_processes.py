@@ -31,6 +31,8 @@ from tests.conftest import commit, write_script
 from tests.faults.common import children_of, process_alive, trial_id_of, wait_until
 from tests.helpers import run_kleio, start_kleio, text
 
+pytestmark = pytest.mark.slow  # scripts outliving kleio, killed with it
+
 #: A grace period of 3 s (half the lease and half a second): a script whose kleio died
 #: is gone a second before anyone may take its trial.
 HEARTBEAT, LEASE = 1, 5

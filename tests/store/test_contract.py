@@ -196,6 +196,7 @@ def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results)
     store.close()
 
 
+@pytest.mark.slow
 def test_processes_racing_to_reserve_a_trial_have_exactly_one_winner(shared_backend):
     shared_backend.store.create_trial(trial("race"))
     go, results = SPAWN.Event(), SPAWN.Queue()
@@ -478,6 +479,7 @@ def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
     go = SPAWN.Event()
     writers = [

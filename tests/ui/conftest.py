@@ -165,9 +165,10 @@ def wire_journal(tmp_path_factory, wire_server) -> Iterator[Sweep]:
         store._db.client.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", "wire"])
+@pytest.fixture(params=["sqlite", pytest.param("wire", marks=pytest.mark.slow)])
 def journal(request) -> Sweep:
-    """The journal on each backend."""
+    """The journal on each backend (on the wire stand-in under `slow`, as the sweep of
+    tests/cli/test_after_a_sweep.py)."""
     return request.getfixturevalue(f"{request.param}_journal")
 
 
