@@ -167,9 +167,9 @@ def reads_only(args: tuple[str, ...]) -> bool:
 def kleio_runner(
     env: dict[str, str], folder: Path, timeout: float = 120
 ) -> Callable[..., subprocess.CompletedProcess]:
-    """``kleio(*args, cwd=None, timeout=None, **extra_env)``: ``kleio ARGS`` in ``cwd``
+    """``kleio(*args, cwd=None, timeout=timeout, **extra_env)``: ``kleio ARGS`` in ``cwd``
     (default ``folder``) with ``env`` and ``extra_env``, to completion. Commands that only
-    read run in this process (:func:`invoke`), the others as a user runs them
+    read run in this process (:func:`invoke`, no timeout), the others as a user runs them
     (:func:`run_kleio`)."""
     longest = timeout
 
