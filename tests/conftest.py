@@ -10,10 +10,33 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from kleio.store.sqlite import SQLiteStore
-from tests.helpers import clean_environment, run_kleio
+from tests.helpers import clean_environment, kleio_runner
 from tests.mongo_server import WireServer
+
+# Hypothesis profiles. `dev`, the default, is the developer's loop: a quarter of the
+# examples each property names (see `examples`), drawn at random each run, failures kept
+# in .hypothesis/ and tried first next time. `ci`, chosen when the `CI` variable is set
+# (as .ci/run and CI services do, and as hypothesis' own `ci` profile is), tries every
+# example named, derandomised: a CI failure is one anyone can replay on that commit, never
+# a new draw unrelated to the change under review; drawing new examples is what the
+# developers' runs do. `--hypothesis-profile NAME` chooses either. Neither times examples
+# nor checks their generation's speed: speed is measured in bench/, never asserted in a
+# test (both failed properties on a 2-core machine shared by other work).
+_UNTIMED = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("dev", max_examples=25, **_UNTIMED)
+settings.register_profile(
+    "ci", max_examples=100, derandomize=True, database=None, print_blob=True, **_UNTIMED
+)
+settings.load_profile("ci" if "CI" in os.environ else "dev")
+
+
+def examples(under_ci: int) -> int:
+    """The examples a property tries that tries ``under_ci`` of them under the ``ci``
+    profile: as many as the loaded profile gives a property that names none, per 100."""
+    return max(1, under_ci * settings.default.max_examples // 100)
 
 
 def pytest_configure(config):
@@ -101,12 +124,9 @@ def commit(folder: Path, message: str = "change") -> None:
 
 @pytest.fixture
 def kleio(env, project):
-    """``kleio(*args)``: the real command, in the project, with the temporary home."""
-
-    def run(*args: str, cwd: Path | None = None, timeout: float = 120, **extra_env: str):
-        return run_kleio(*args, env={**env, **extra_env}, cwd=cwd or project, timeout=timeout)
-
-    return run
+    """``kleio(*args)``: the command, in the project, with the temporary home; those that
+    only read the journal run in this process (``tests.helpers.kleio_runner``)."""
+    return kleio_runner(env, project)
 
 
 @pytest.fixture

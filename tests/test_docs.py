@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_user_guide_builds_with_warnings_as_errors(tmp_path):
     result = subprocess.run(
         [

@@ -22,6 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import clean_environment, text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +77,7 @@ def check_output(command: str, documented: list[str], printed: str) -> None:
         position += 1
 
 
+@pytest.mark.slow
 def test_every_shell_example_of_the_readme_prints_what_it_documents(tmp_path):
     project = tmp_path / "project"
     shutil.copytree(ROOT / "examples", project / "examples")

@@ -1,6 +1,7 @@
 """After a sweep, end to end: ``compare``, ``ls`` queries, ``tag``, ``note``, ``rm``, ``gc``,
-``diff``, ``checkout``, ``export`` and ``import``, run as a user runs them, on SQLite and on
-the MongoDB wire backend.
+``diff``, ``checkout``, ``export`` and ``import``, on SQLite and on the MongoDB wire
+backend; the commands that change the journal run as a user runs them, those that only
+read it in this process (``tests.helpers.kleio_runner``).
 
 The sweep (built once per backend): six trials of one script with different learning
 rates and batch sizes, one of them broken and one interrupted, a branch of the first at
@@ -25,9 +26,9 @@ from kleio.core.curation.transfer import export_trials, import_trials
 from kleio.store import open_store
 from tests.conftest import commit, git
 from tests.helpers import (
-    KLEIO,
     clean_environment,
     invoke,
+    kleio_runner,
     run_kleio,
     start_kleio,
     text,
@@ -93,7 +94,7 @@ class Sweep:
     files: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
     def kleio(self, *args: str, **extra: str) -> subprocess.CompletedProcess:
-        return run_kleio(*args, env={**self.env, **extra}, cwd=self.project, timeout=180)
+        return kleio_runner(self.env, self.project, timeout=180)(*args, **extra)
 
     def ok(self, *args: str, **extra: str) -> str:
         result = self.kleio(*args, **extra)
@@ -132,7 +133,13 @@ def _address(backend: str, folder: Path, request) -> tuple[str, str]:
     return request.getfixturevalue("wire_server").uri, unique_database_name()
 
 
-@pytest.fixture(scope="module", params=["sqlite", "wire"])
+#: The sweep on SQLite, and under `slow` on the wire stand-in: there every command is
+#: round trips to a server process, twice the time (tests/store checks the wire backend's
+#: contract in the quick loop).
+BACKENDS = ["sqlite", pytest.param("wire", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
 def sweep(request, tmp_path_factory) -> Sweep:
     folder = tmp_path_factory.mktemp(f"sweep-{request.param}")
     project = folder / "mnist"
@@ -399,6 +406,7 @@ def test_rm_asks_on_a_terminal_and_deletes_only_on_yes(fresh, monkeypatch, answe
         assert (store.get_trial(fresh.ids["c"]) is None) == deleted
 
 
+@pytest.mark.slow
 def test_rm_refuses_a_running_trial_and_deletes_a_lost_one(fresh, tmp_path):
     release = tmp_path / "go"
     process = start_kleio(
@@ -467,7 +475,7 @@ def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, mo
     monkeypatch.setattr(transfer, "mark_complete", lambda store, trial_id: None)  # stops there
     assert invoke("import", str(archive), env=target, cwd=fresh.project).returncode == 0
     monkeypatch.undo()
-    assert json.loads(run_kleio("ls", "--json", env=target, cwd=fresh.project).stdout) == []
+    assert json.loads(invoke("ls", "--json", env=target, cwd=fresh.project).stdout) == []
     collected = run_kleio("gc", env=target, cwd=fresh.project)
     assert f"1 trial half imported ({fresh.short('c')})" in text(collected.stderr)
     removed = run_kleio("rm", fresh.short("c"), "--yes", env=target, cwd=fresh.project)
@@ -480,7 +488,7 @@ def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, mo
     monkeypatch.undo()
     again = run_kleio("import", str(archive), env=target, cwd=fresh.project)
     assert "new here: 0 trials, 0 events, 0 blobs" in text(again.stderr)
-    listed = json.loads(run_kleio("ls", "--json", env=target, cwd=fresh.project).stdout)
+    listed = json.loads(invoke("ls", "--json", env=target, cwd=fresh.project).stdout)
     assert [row["id"] for row in listed] == [fresh.ids["c"]]
 
 
@@ -637,7 +645,7 @@ def test_a_journal_moves_from_sqlite_to_mongodb_and_back_identical(sweep, tmp_pa
         assert "new here: 9 trials" in text(imported.stderr)
         again = run_kleio("import", str(first), env=wire, cwd=sweep.project)
         assert "new here: 0 trials, 0 events, 0 blobs" in text(again.stderr)
-        assert run_kleio("export", "-o", str(second), env=wire, cwd=sweep.project).returncode == 0
+        assert invoke("export", "-o", str(second), env=wire, cwd=sweep.project).returncode == 0
         assert run_kleio("import", str(second), env=back, cwd=sweep.project).returncode == 0
         with (
             sweep.store() as source,
@@ -648,7 +656,7 @@ def test_a_journal_moves_from_sqlite_to_mongodb_and_back_identical(sweep, tmp_pa
             assert _everything(middle) == original
             assert _everything(end) == original
         assert original["blobs"] and all(original["events"].values())
-        listed = run_kleio("ls", "--json", env=back, cwd=sweep.project)
+        listed = invoke("ls", "--json", env=back, cwd=sweep.project)
         assert json.loads(listed.stdout) == json.loads(sweep.ok("ls", "--json"))
     finally:
         with open_store(wire_server.uri, wire["KLEIO_DB_NAME"]) as store:
@@ -661,17 +669,12 @@ def test_exporting_a_branch_brings_the_ancestors_its_view_reads(sweep, tmp_path)
     assert "exported 2 trials (1 of them ancestors" in text(exported.stderr)
     target = {**sweep.env, "KLEIO_DB_ADDRESS": str(tmp_path / "t.db"), "KLEIO_DB_NAME": "kleio"}
     assert run_kleio("import", str(archive), env=target, cwd=sweep.project).returncode == 0
-    stats = run_kleio("stats", sweep.short("g"), "--format", "json", env=target, cwd=sweep.project)
+    stats = invoke("stats", sweep.short("g"), "--format", "json", env=target, cwd=sweep.project)
     assert [row["epoch"] for row in json.loads(stats.stdout)] == [0, 1, 2, 3]
 
 
 def test_export_goes_to_standard_output_for_a_pipe(sweep, tmp_path):
-    result = subprocess.run(
-        [*KLEIO, "export", sweep.short("a")],
-        env=sweep.env,
-        cwd=sweep.project,
-        capture_output=True,
-    )
+    result = run_kleio("export", sweep.short("a"), env=sweep.env, cwd=sweep.project)
     assert result.returncode == 0, text(result.stderr)
     with tarfile.open(fileobj=io.BytesIO(result.stdout), mode="r|") as archive:
         names = [member.name for member in archive]
@@ -718,7 +721,7 @@ def test_importing_a_file_that_is_not_a_whole_export_imports_nothing(sweep, tmp_
         (tmp_path / "missing.tar", "no file"),
     ]:
         one_line_error(run_kleio("import", str(path), env=target, cwd=sweep.project), fragment)
-    listed = run_kleio("ls", "--json", env=target, cwd=sweep.project)
+    listed = invoke("ls", "--json", env=target, cwd=sweep.project)
     assert json.loads(listed.stdout) == []
     with open_store(target["KLEIO_DB_ADDRESS"]) as store:
         assert store.event_trials() == set()

@@ -1,4 +1,5 @@
-"""The ``kleio`` command itself: help, version, settings and store errors."""
+"""The ``kleio`` command itself: help, version, settings and store errors (``kleio ls``,
+which only reads, runs in this process)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import time
 
 from kleio import __version__
-from tests.helpers import run_kleio, text
+from tests.helpers import invoke, run_kleio, text
 
 
 def test_version_and_help(env):
@@ -28,17 +29,17 @@ def test_python_dash_m_kleio_is_the_same_command(env):
 
 
 def test_ls_on_a_new_home_exits_0_and_creates_the_sqlite_file(env, home):
-    result = run_kleio("ls", env=env)
+    result = invoke("ls", env=env)
     assert result.returncode == 0, text(result.stderr)
     assert (home / "kleio.db").is_file()
-    listed = run_kleio("ls", "--json", env=env)
+    listed = invoke("ls", "--json", env=env)
     assert json.loads(listed.stdout) == []
 
 
 def test_an_unreachable_mongodb_is_one_line_with_the_password_masked(env):
     env["KLEIO_DB_ADDRESS"] = "mongodb://user:secret@127.0.0.1:1/"
     started = time.monotonic()
-    result = run_kleio("ls", env=env, timeout=30)
+    result = invoke("ls", env=env)
     elapsed = time.monotonic() - started
     errors = text(result.stderr)
     assert result.returncode != 0
@@ -52,7 +53,7 @@ def test_an_unreachable_mongodb_is_one_line_with_the_password_masked(env):
 def test_a_malformed_settings_file_names_the_file_and_line(env, tmp_path):
     config = tmp_path / "settings.yaml"
     config.write_text("database:\n  address: /tmp/x.db\n  name: [oops\nlease: 3\n")
-    result = run_kleio("--config", str(config), "ls", env=env)
+    result = invoke("--config", str(config), "ls", env=env)
     errors = text(result.stderr)
     assert result.returncode != 0
     assert errors.count("\n") == 1 and str(config) in errors and "line 4" in errors
@@ -63,7 +64,7 @@ def test_a_malformed_user_settings_file_is_reported_too(env, home):
     user_file = home.parent / "xdg-config" / "kleio" / "config.yaml"
     user_file.parent.mkdir(parents=True)
     user_file.write_text("heartbeat: 10\n\tlease: 3\n")
-    result = run_kleio("ls", env=env)
+    result = invoke("ls", env=env)
     assert result.returncode != 0
     assert str(user_file) in text(result.stderr) and "line 2" in text(result.stderr)
 
@@ -72,7 +73,7 @@ def test_a_file_that_is_not_a_kleio_database_is_refused(env, tmp_path):
     not_kleio = tmp_path / "notes.txt"
     not_kleio.write_text("my notes\n" * 500)
     env["KLEIO_DB_ADDRESS"] = str(not_kleio)
-    result = run_kleio("ls", env=env)
+    result = invoke("ls", env=env)
     assert result.returncode != 0
     assert "notes.txt" in text(result.stderr) and "Traceback" not in text(result.stderr)
     assert not_kleio.read_text() == "my notes\n" * 500
@@ -81,12 +82,12 @@ def test_a_file_that_is_not_a_kleio_database_is_refused(env, tmp_path):
 def test_the_wire_backend_is_selected_by_a_mongodb_address(env, wire_server):
     env["KLEIO_DB_ADDRESS"] = wire_server.uri
     env["KLEIO_DB_NAME"] = "cli_basics"
-    result = run_kleio("ls", "--json", env=env)
+    result = invoke("ls", "--json", env=env)
     assert result.returncode == 0, text(result.stderr)
     assert json.loads(result.stdout) == []
 
 
 def test_an_unknown_command_option_is_a_usage_error(env):
-    result = run_kleio("ls", "--no-such-option", env=env)
+    result = invoke("ls", "--no-such-option", env=env)
     assert result.returncode == 2
     assert "Traceback" not in text(result.stderr)

@@ -8,7 +8,6 @@ import json
 import os
 import pty
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ import kleio
 from kleio.cli.main import COMMANDS, build_parser
 from kleio.core.model import clock
 from tests.conftest import write_script
-from tests.helpers import KLEIO, invoke, text, trial_id_in
+from tests.helpers import invoke, run_kleio, start_kleio, text, trial_id_in
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
@@ -27,13 +26,13 @@ LONG = "python train.py " + " ".join(f"--option-{i} {i}" for i in range(12))
 def on_terminal(env, cwd, *args: str, columns: int = 60, **extra: str) -> str:
     """What ``kleio ARGS`` prints on a terminal ``columns`` wide."""
     master, slave = pty.openpty()
-    process = subprocess.Popen(
-        [*KLEIO, *args],
+    process = start_kleio(
+        {**env, "COLUMNS": str(columns), "LINES": "40", **extra},
+        cwd,
+        *args,
         stdin=slave,
         stdout=slave,
         stderr=slave,
-        cwd=cwd,
-        env={**env, "COLUMNS": str(columns), "LINES": "40", **extra},
     )
     os.close(slave)
     output = b""
@@ -70,8 +69,7 @@ def test_every_command_has_a_description_and_an_example_in_its_help(command):
 def completions(env, cwd, line: str) -> list[str]:
     """What argcomplete answers the shell for ``line`` (its own test mode)."""
     out = Path(cwd) / ".completions"
-    subprocess.run(
-        KLEIO,
+    run_kleio(
         env={
             **env,
             "_ARGCOMPLETE": "1",
@@ -81,10 +79,8 @@ def completions(env, cwd, line: str) -> list[str]:
             "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
         },
         cwd=cwd,
-        capture_output=True,
         timeout=60,
-        check=True,
-    )
+    ).check_returncode()
     return [word.strip() for word in out.read_text().split("\n") if word.strip()]
 
 

@@ -139,6 +139,7 @@ time.sleep(float(sys.argv[sys.argv.index("--sleep") + 1]))
 """
 
 
+@pytest.mark.slow
 def test_two_identical_commands_started_together_run_once(env, project, journal):
     write_script(project, "slow.py", SLOW)
     started = time.monotonic()
@@ -162,6 +163,7 @@ def test_two_identical_commands_started_together_run_once(env, project, journal)
     assert (project / "runs.txt").read_text().count("\n") == 1
 
 
+@pytest.mark.slow
 def test_twenty_identical_commands_execute_once(env, project, journal):
     write_script(project, "slow.py", SLOW)
     processes = [start_kleio(env, project, "python", "slow.py", "--sleep", "2") for _ in range(20)]
@@ -230,6 +232,7 @@ def _wheel(folder: Path, version: str) -> Path:
     return wheel
 
 
+@pytest.mark.slow
 def test_an_environment_change_is_refused_then_branched(kleio, project, journal, tmp_path, env):
     import venv
 
@@ -404,6 +407,7 @@ def process_exists(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_after_kill_9_the_trial_is_lost_then_resumable(env, project, journal, kleio):
     write_script(project, "patient.py", PATIENT)
     fast = {"KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
@@ -470,6 +474,7 @@ time.sleep(0.2)
 """
 
 
+@pytest.mark.slow
 def test_three_workers_run_thirty_saved_trials_exactly_once(env, project, journal, kleio):
     write_script(project, "work.py", WORK)
     for i in range(30):

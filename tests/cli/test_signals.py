@@ -14,7 +14,7 @@ import pytest
 
 from kleio.core.running.signals import ANSWER_WINDOW, Delivery, Forwarder, Terminal, disposition
 from tests.conftest import write_script
-from tests.helpers import KLEIO, start_kleio, text, trial_id_in, wait_for
+from tests.helpers import start_kleio, text, trial_id_in, wait_for
 
 STOPPING = [
     signal.SIGINT,
@@ -52,7 +52,12 @@ def _executions(journal, trial_id):
     return ends
 
 
-@pytest.mark.parametrize("signum", STOPPING, ids=lambda s: signal.Signals(s).name)
+@pytest.mark.parametrize(
+    "signum",
+    # SIGINT in the quick loop; every stopping signal under `slow` (each run takes 2 s).
+    [STOPPING[0], *(pytest.param(signum, marks=pytest.mark.slow) for signum in STOPPING[1:])],
+    ids=lambda s: signal.Signals(s).name,
+)
 def test_a_stopping_signal_reaches_the_script_kleio_survives_and_the_trial_resumes(
     env, project, journal, kleio, signum
 ):
@@ -90,6 +95,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 def test_a_script_that_ignores_a_signal_and_finishes_is_completed(env, project, journal):
     write_script(project, "train.py", IGNORES_TERM)
     process = start_kleio(env, project, "python", "train.py")
@@ -120,14 +126,7 @@ def test_an_inherited_ignored_sigint_stays_ignored_and_the_trial_completes(env, 
     def ignore_sigint() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    process = subprocess.Popen(
-        [*KLEIO, "python", "train.py"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        preexec_fn=ignore_sigint,
-    )
+    process = start_kleio(env, project, "python", "train.py", preexec_fn=ignore_sigint)
     wait_for(project / "ready")
     process.send_signal(signal.SIGINT)
     assert process.wait(30) == 0
@@ -195,6 +194,7 @@ print("counted")
 """
 
 
+@pytest.mark.slow
 def test_sigtstp_suspends_kleio_and_the_script_and_sigcont_resumes_both(env, project, journal):
     write_script(project, "train.py", COUNTING)
     process = start_kleio(env, project, "python", "train.py")

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 from tests.conftest import write_script
-from tests.helpers import KLEIO, follow, invoke, run_kleio, stop, text, trial_id_in
+from tests.helpers import follow, invoke, run_kleio, start_kleio, stop, text, trial_id_in
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "nvidia-smi"
 H200_UUID = "GPU-1c27f95c-baae-e316-605e-007c6d86f3a6"
@@ -38,9 +37,7 @@ def test_output_reaches_the_journal_within_a_second_when_kleio_writes_to_a_file(
     env = without_unbuffered(env)
     log = tmp_path / "kleio.log"
     with open(log, "wb") as out:  # as under nohup or sbatch: no terminal anywhere
-        running = subprocess.Popen(
-            [*KLEIO, "python", "quiet.py"], cwd=project, env=env, stdout=out, stderr=out
-        )
+        running = start_kleio(env, project, "python", "quiet.py", stdout=out, stderr=out)
     follower = None
     try:
         deadline = time.monotonic() + 30
@@ -106,7 +103,7 @@ def test_a_script_that_forks_without_flushing_prints_each_line_once(env, project
     ran = run_kleio("python", "forker.py", env=without_unbuffered(env), cwd=project)
     assert text(ran.stdout) == "before the fork\nin the child\nafter the fork\n"
     trial = trial_id_in(ran.stderr)
-    journalled = run_kleio("cat", trial[:7], env=env, cwd=project)
+    journalled = invoke("cat", trial[:7], env=env, cwd=project)
     assert text(journalled.stdout) == text(ran.stdout)
 
 

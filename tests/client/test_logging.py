@@ -10,8 +10,8 @@ from pathlib import Path
 
 from kleio.store import open_store
 from tests.conftest import write_script
-from tests.helpers import KLEIO, text, trial_id_in
-from tests.mongo_server import WireServer, unique_database_name
+from tests.helpers import run_kleio, start_kleio, text, trial_id_in
+from tests.mongo_server import unique_database_name
 
 TRAINER = """\
 import json, os, signal, sys, time
@@ -72,13 +72,7 @@ def test_sigterm_after_a_checkpoint_then_the_same_command_continues_after_it(
 ):
     write_script(project, "trainer.py", TRAINER)
     (project / "pause-at-400").touch()
-    process = subprocess.Popen(
-        [*KLEIO, "python", "trainer.py"],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(env, project, "python", "trainer.py")
     deadline = time.monotonic() + 120
     while not (project / "saved-400").exists():
         assert time.monotonic() < deadline and process.poll() is None
@@ -147,92 +141,6 @@ def test_threads_and_a_forked_child_lose_nothing(kleio, project, journal):
     assert len(statistics) == 4 * 2000 + 500 + 1
 
 
-STEADY = """\
-import sys, time
-from kleio.client.logger import kleio_logger as log
-count = int(sys.argv[1])
-for i in range(count):
-    log.log_statistic(i=i)
-    time.sleep(0.01)
-print("logged", count)
-"""
-
-
-def test_a_database_outage_during_a_run_loses_no_statistic(project, env, tmp_path):
-    server = WireServer(tmp_path / "outage-server")
-    server.start()
-    env = {
-        **env,
-        "KLEIO_DB_ADDRESS": server.uri,
-        "KLEIO_DB_NAME": "outage",
-        "KLEIO_HEARTBEAT": "1",
-        "KLEIO_LEASE": "60",
-    }
-    write_script(project, "steady.py", STEADY)
-    try:
-        process = subprocess.Popen(
-            [*KLEIO, "python", "steady.py", "2000"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(4)
-        server.stop()
-        time.sleep(10)
-        server.start()
-        assert process.wait(180) == 0, text(process.stderr.read())
-        errors = text(process.stderr.read())
-        with open_store(server.uri, "outage") as store:
-            (trial,) = store.find_trials()
-            logged = [s["i"] for s in statistics_in(store, trial["_id"])]
-        assert logged == list(range(2000)), errors
-    finally:
-        server.stop()
-
-
-def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
-    project, env, tmp_path
-):
-    server = WireServer(tmp_path / "down-server")
-    server.start()
-    env = {
-        **env,
-        "KLEIO_DB_ADDRESS": server.uri,
-        "KLEIO_DB_NAME": "down",
-        "KLEIO_HEARTBEAT": "1",
-        "KLEIO_LEASE": "4",
-    }
-    write_script(project, "steady.py", STEADY)
-    try:
-        process = subprocess.Popen(
-            [*KLEIO, "python", "steady.py", "300"],
-            cwd=project,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        time.sleep(2)
-        server.stop()
-        process.wait(180)
-        errors = text(process.stderr.read())
-        assert "kleio sync" in errors and "Traceback" not in errors
-        spool = Path(env["KLEIO_HOME"]) / "spool"
-        assert any(spool.iterdir())
-
-        server.start()
-        synced = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
-        assert synced.returncode == 0, text(synced.stderr)
-        assert "uploaded" in text(synced.stderr)
-        again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
-        assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
-        with open_store(server.uri, "down") as store:
-            (trial,) = store.find_trials()
-            assert [s["i"] for s in statistics_in(store, trial["_id"])] == list(range(300))
-    finally:
-        server.stop()
-
-
 REFUSED = """\
 import json
 from kleio.client.logger import kleio_logger as log
@@ -283,11 +191,11 @@ def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_th
     folder = spool_folder(Path(env["KLEIO_HOME"]))
     write_spool(new_spool_path(folder, "t" * 32, "statistics"), events)
 
-    synced = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    synced = run_kleio("sync", env=env)
     errors = text(synced.stderr)
     assert synced.returncode == 0, errors
     assert "uploaded 10 events" in errors and "left out 1 events" in errors, errors
-    again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
+    again = run_kleio("sync", env=env)
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
     with open_store(wire_server.uri, name) as store:
         assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))

@@ -11,6 +11,8 @@ import pytest
 
 from tests.helpers import run_kleio, text
 
+pytestmark = pytest.mark.slow  # a real SLURM, its jobs requeued and signalled
+
 BACKENDS = ["sqlite", "wire"]
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -42,6 +42,7 @@ from kleio.core.reading.strict_json import ROW_SEPARATOR, row_encoder, rows_enco
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
+from tests.conftest import examples
 
 # -- command lines -----------------------------------------------------------------------
 #
@@ -154,19 +155,19 @@ def _occurrence(values: list[str]) -> Any:
     return typed(values[0]) if len(values) == 1 else [typed(value) for value in values]
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(command_lines())
 def test_a_parsed_command_line_formats_back_to_itself(argv):
     assert split_command(argv).words() == argv
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(command_lines())
 def test_no_option_changes_leave_the_command_line_as_it_was(argv):
     assert with_options(argv, []) == argv
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(command_lines_and_changes())
 def test_changed_options_change_those_keys_of_the_configuration_and_nothing_else(case):
     argv, changes = case
@@ -177,7 +178,7 @@ def test_changed_options_change_those_keys_of_the_configuration_and_nothing_else
     assert split_command(changed).prefix == split_command(argv).prefix
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(
     command_lines(),
     st.lists(ASSIGNMENTS, max_size=4, unique_by=lambda word: as_assignment(word).key),
@@ -201,7 +202,7 @@ def test_changed_assignments_change_those_keys_of_the_configuration_and_nothing_
     assert with_options(changed, [], changes) == changed
 
 
-@settings(max_examples=400)
+@settings(max_examples=examples(400))
 @given(command_lines_and_changes())
 def test_changing_options_twice_is_changing_them_once(case):
     argv, changes = case
@@ -268,7 +269,7 @@ def _leaf_at(value: Any, path: tuple) -> Any:
     return value
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(
     st.text(max_size=6),
     COMMANDLINES,
@@ -286,7 +287,7 @@ def test_the_trial_id_does_not_depend_on_the_key_order_of_any_mapping(
     assert reordered.id == spec.id
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(st.text(max_size=6), COMMANDLINES, CONFIGURATIONS, st.data())
 def test_changing_any_leaf_of_the_configuration_changes_the_trial_id(
     project, commandline, configuration, data
@@ -307,7 +308,7 @@ def test_changing_any_leaf_of_the_configuration_changes_the_trial_id(
     )
 
 
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 @given(
     st.text(max_size=6),
     st.lists(st.text(max_size=6), min_size=2, max_size=6).filter(lambda argv: len(set(argv)) > 1),
@@ -449,7 +450,7 @@ def _round_trip(store, values: dict) -> dict:
     return event.data
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(values=STATISTICS)
 def test_statistics_come_back_from_the_store_as_they_were_journalled(statistics_store, values):
     checked = _accepted(values)
@@ -457,7 +458,7 @@ def test_statistics_come_back_from_the_store_as_they_were_journalled(statistics_
         assert difference(_round_trip(statistics_store, checked), checked) is None
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(value=ANY_TEXT)
 def test_any_str_log_statistic_accepts_comes_back_from_the_store(statistics_store, value):
     # Lone surrogates are what os.fsdecode and sys.argv make of a file name that is not
@@ -471,7 +472,7 @@ def _python_type(value: Any) -> type:
     return {"b": bool, "i": int, "u": int, "f": float, "U": str}[value.dtype.kind]
 
 
-@settings(max_examples=300)
+@settings(max_examples=examples(300))
 @given(NUMPY_VALUES)
 def test_numpy_scalars_and_0d_arrays_become_the_equal_python_value(value):
     expected = value.item()
@@ -480,7 +481,7 @@ def test_numpy_scalars_and_0d_arrays_become_the_equal_python_value(value):
     assert difference(checked, {"x": expected, "nested": [expected, {"y": expected}]}) is None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(values=st.dictionaries(st.text("abxy", max_size=3), NUMPY_VALUES, min_size=1, max_size=4))
 def test_numpy_statistics_come_back_from_the_store_as_python_values(statistics_store, values):
     checked = checked_values(dict(values))
@@ -536,7 +537,7 @@ NUMERIC_ROWS = st.dictionaries(
 )
 
 
-@settings(max_examples=600)
+@settings(max_examples=examples(600))
 @given(
     st.one_of(
         st.lists(NUMERIC_ROWS, min_size=1, max_size=12),  # the usual page

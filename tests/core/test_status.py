@@ -134,6 +134,7 @@ def _reserve(path: str, trial_id: str, go, results) -> None:
         results.put(f"lost: {error}")
 
 
+@pytest.mark.slow
 def test_racing_processes_reserve_a_trial_once(store, trial_id):
     go, results = SPAWN.Event(), SPAWN.Queue()
     racers = [

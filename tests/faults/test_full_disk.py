@@ -35,6 +35,8 @@ from kleio.core.model import status as st
 from tests.conftest import commit, git, write_script
 from tests.helpers import KLEIO, clean_environment
 
+pytestmark = pytest.mark.slow  # a disk filled and freed while runs go on
+
 STEPS, FILL_AT = 600, 100
 
 FULL = """\

@@ -35,7 +35,9 @@ from tests.faults.common import (
     trial_id_of,
     wait_until,
 )
-from tests.helpers import KLEIO, clean_environment, text
+from tests.helpers import clean_environment, invoke, run_kleio, start_kleio, text
+
+pytestmark = pytest.mark.slow  # kleio killed at every moment of a run, then resumed
 
 HEARTBEAT, LEASE = 1, 2
 STEPS = 40
@@ -157,9 +159,9 @@ class Scenario:
         self.killed_at = 0.0
 
     def kleio(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*KLEIO, *args], cwd=self.project, env=self.env, capture_output=True, timeout=timeout
-        )
+        # A process of its own: scenarios run in threads, and in-process commands use
+        # this process's environment and working folder.
+        return run_kleio(*args, env=self.env, cwd=self.project, timeout=timeout)
 
     def document(self) -> dict | None:
         return self.store.get_trial(self.trial_id)
@@ -183,9 +185,7 @@ class Scenario:
             open(self.logs / f"{self.index}.out", "wb") as out,
             open(self.logs / f"{self.index}.err", "wb") as err,
         ):
-            process = subprocess.Popen(
-                [*KLEIO, *self.argv], cwd=self.project, env=self.env, stdout=out, stderr=err
-            )
+            process = start_kleio(self.env, self.project, *self.argv, stdout=out, stderr=err)
         deadline = time.monotonic() + 60
         while not self._triggered() and process.poll() is None:
             assert time.monotonic() < deadline, f"{self.moment.trigger} never happened"
@@ -403,9 +403,7 @@ def test_after_every_kill_the_journal_is_intact_and_lists_every_trial(killed):
         assert check == "ok"
         trials = store.find_trials()
     assert len(trials) == len(MOMENTS)
-    listed = subprocess.run(
-        [*KLEIO, "ls", "--json"], cwd=project, env=env, capture_output=True, timeout=60
-    )
+    listed = invoke("ls", "--json", env=env, cwd=project)
     assert listed.returncode == 0, text(listed.stderr)
     rows = json.loads(listed.stdout)
     assert sorted(row["id"] for row in rows) == sorted(trial["_id"] for trial in trials)

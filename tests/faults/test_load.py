@@ -6,7 +6,6 @@ nor traceback shows in any worker's stderr nor in any trial's journalled output.
 from __future__ import annotations
 
 import re
-import subprocess
 import time
 from collections import Counter
 
@@ -19,8 +18,10 @@ from kleio.core.running.execution import Runner, RunOptions
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import store_errors_in
-from tests.helpers import KLEIO, text
+from tests.helpers import start_kleio, text
 from tests.mongo_server import unique_database_name
+
+pytestmark = pytest.mark.slow  # eight workers over two hundred trials
 
 TRIALS = 200
 WORKERS = 8
@@ -87,11 +88,7 @@ def test_eight_workers_run_two_hundred_trials_exactly_once_without_store_errors(
     workers = []
     for n in range(WORKERS):
         with open(logs / f"{n}.out", "wb") as out, open(logs / f"{n}.err", "wb") as err:
-            workers.append(
-                subprocess.Popen(
-                    [*KLEIO, "run", "--tags", TAG], cwd=project, env=env, stdout=out, stderr=err
-                )
-            )
+            workers.append(start_kleio(env, project, "run", "--tags", TAG, stdout=out, stderr=err))
     try:
         codes = [worker.wait(170) for worker in workers]
     finally:

@@ -3,8 +3,9 @@ on the same port with the same data.
 
 A command that needs the database while it is down fails within 10 s with exactly one
 clear line on stderr naming the address, and no traceback. A run during which the
-server stops and comes back keeps all its output and statistics. Once the server is
-back, the same commands work and nothing journalled before is missing.
+server stops and comes back keeps all its output and statistics; one that ends while it
+is down keeps its statistics on disk for ``kleio sync``. Once the server is back, the
+same commands work and nothing journalled before is missing.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
-from tests.helpers import KLEIO, text, trial_id_in
+from tests.helpers import run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import WireServer
+
+pytestmark = pytest.mark.slow  # servers stopped for longer than the writers' patience
 
 DB_NAME = "outage"
 #: A command that needs the store fails at most this long after it starts.
@@ -81,9 +84,7 @@ def db_env(env, server):
 def kleio_in(project: Path, env: dict, *args: str, timeout: float = 120):
     """``kleio ARGS`` to completion, and how long it took."""
     started = time.monotonic()
-    result = subprocess.run(
-        [*KLEIO, *args], cwd=project, env=env, capture_output=True, timeout=timeout
-    )
+    result = run_kleio(*args, env=env, cwd=project, timeout=timeout)
     return result, time.monotonic() - started
 
 
@@ -161,13 +162,7 @@ def test_the_database_stopping_as_kleio_starts_fails_the_command_cleanly(server,
     before = journal_of(server)
 
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*KLEIO, "python", "quick.py", "second"],
-        cwd=project,
-        env=db_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(db_env, project, "python", "quick.py", "second")
     server.stop()
     out, err = process.communicate(timeout=60)
     result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
@@ -195,9 +190,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     command = ["python", "quick.py", "second"]
     trial_id = trial_id_of(project, command)
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*KLEIO, *command], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    process = start_kleio(env, project, *command)
     with open_store(server.uri, DB_NAME) as store:
         try:
             wait_until(
@@ -248,13 +241,7 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     earlier = completed_run(project, env, "python", "steady.py", "--steps", "20")
     before = journal_of(server)
 
-    process = subprocess.Popen(
-        [*KLEIO, "python", "steady.py", "--steps", str(steps)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(env, project, "python", "steady.py", "--steps", str(steps))
     try:
         time.sleep(2)
         server.stop()
@@ -297,6 +284,44 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     assert earlier in after
 
 
+COUNTED = """\
+import sys, time
+from kleio.client.logger import kleio_logger as log
+count = int(sys.argv[1])
+for i in range(count):
+    log.log_statistic(i=i)
+    time.sleep(0.01)
+print("logged", count)
+"""
+
+
+def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
+    server, db_env, project
+):
+    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    write_script(project, "counted.py", COUNTED)
+    process = start_kleio(env, project, "python", "counted.py", "300")
+    time.sleep(2)
+    server.stop()
+    process.wait(180)
+    errors = text(process.stderr.read())
+    assert "kleio sync" in errors and "Traceback" not in errors
+    spool = Path(env["KLEIO_HOME"]) / "spool"
+    assert any(spool.iterdir())
+
+    server.start()
+    synced = run_kleio("sync", env=env)
+    assert synced.returncode == 0, text(synced.stderr)
+    assert "uploaded" in text(synced.stderr)
+    again = run_kleio("sync", env=env)
+    assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
+    with open_store(server.uri, DB_NAME) as store:
+        (trial,) = store.find_trials()
+        assert [e.data["i"] for e in store.read_events(trial["_id"], ["statistic"])] == list(
+            range(300)
+        )
+
+
 # -- reading ---------------------------------------------------------------------------
 
 
@@ -316,16 +341,7 @@ def test_ls_cat_and_info_fail_cleanly_while_the_database_is_down_and_work_once_i
 
     server.stop()
     started = time.monotonic()
-    running = {
-        args: subprocess.Popen(
-            [*KLEIO, *args],
-            cwd=project,
-            env=db_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for args in reads
-    }
+    running = {args: start_kleio(db_env, project, *args) for args in reads}
     for process in running.values():
         out, err = process.communicate(timeout=60)
         result = subprocess.CompletedProcess(process.args, process.returncode, out, err)
@@ -350,18 +366,14 @@ def test_cat_cut_off_by_the_server_stopping_fails_cleanly_and_works_once_it_is_b
     result, _ = kleio_in(project, db_env, "run", "--capture", "python", "big.py")
     assert result.returncode == 0, text(result.stderr)
     trial_id = trial_id_in(result.stderr)
-    complete = subprocess.run(
-        [*KLEIO, "cat", trial_id], cwd=project, env=db_env, capture_output=True, timeout=120
-    ).stdout
+    complete = run_kleio("cat", trial_id, env=db_env, cwd=project).stdout
     assert len(complete) == 400_000 * 102
     before = journal_of(server)
 
     sink = tmp_path / "cat.out"
     with open(sink, "wb") as out:
         started = time.monotonic()
-        process = subprocess.Popen(
-            [*KLEIO, "cat", trial_id], cwd=project, env=db_env, stdout=out, stderr=subprocess.PIPE
-        )
+        process = start_kleio(db_env, project, "cat", trial_id, stdout=out)
         wait_until(
             lambda: sink.stat().st_size > 1_000_000 or process.poll() is not None,
             timeout=60,

@@ -25,7 +25,9 @@ from kleio.core.model import status as st
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, git, write_script
 from tests.faults.common import store_errors_in, trial_id_of
-from tests.helpers import KLEIO, clean_environment, text
+from tests.helpers import clean_environment, run_kleio, text
+
+pytestmark = pytest.mark.slow  # every way a pool of processes can end
 
 TASKS, PER_TASK, ROUNDS, THREADS, PER_THREAD = 40, 20, 3, 16, 100
 
@@ -110,9 +112,7 @@ def pool_runs(tmp_path_factory):
             "--attempt", str(attempt),
         ]  # fmt: skip
         try:
-            result = subprocess.run(
-                [*KLEIO, *argv], cwd=project, env=env, capture_output=True, timeout=240
-            )
+            result = run_kleio(*argv, env=env, cwd=project, timeout=240)
         except subprocess.TimeoutExpired as timeout:
             return None, f"hung for {timeout.timeout} s: {text(timeout.stderr or b'')}", None, []
         with SQLiteStore(home / "kleio.db") as store:

@@ -29,7 +29,9 @@ from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, write_script
 from tests.faults.common import children_of, process_alive, trial_id_of, wait_until
-from tests.helpers import KLEIO, text
+from tests.helpers import run_kleio, start_kleio, text
+
+pytestmark = pytest.mark.slow  # scripts outliving kleio, killed with it
 
 #: A grace period of 3 s (half the lease and half a second): a script whose kleio died
 #: is gone a second before anyone may take its trial.
@@ -84,9 +86,7 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
     argv = ["python", "stubborn.py", "--attempt", str(attempt), "--watcher", watcher]
     trial_id = trial_id_of(project, argv)
     store = SQLiteStore(home / "kleio.db")
-    first = subprocess.Popen(
-        [*KLEIO, *argv], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    first = start_kleio(env, project, *argv)
     orphan = None
     try:
         wait_until(lambda: (project / "at-step-10").exists(), timeout=60, what="step 10")
@@ -115,9 +115,7 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
         if watcher == "watcher-killed-too":
             assert process_alive(orphan), "the orphan should still run: nothing stopped it"
 
-        resumed = subprocess.run(
-            [*KLEIO, *argv], cwd=project, env=env, capture_output=True, timeout=120
-        )
+        resumed = run_kleio(*argv, env=env, cwd=project)
         assert resumed.returncode == 0, text(resumed.stderr)
         # The orphan, if alive, logs until its last step: let it try to the end.
         wait_until(lambda: not process_alive(orphan), timeout=30, what="the orphan's end")
@@ -169,9 +167,7 @@ def leaver(project, env):
 def run_leaver(project: Path, env: dict, kind: str, attempt: int, during=None):
     argv = ["python", "leaver.py", "--leave", kind, "--attempt", str(attempt)]
     started = time.monotonic()
-    process = subprocess.Popen(
-        [*KLEIO, *argv], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    process = start_kleio(env, project, *argv)
     if during is not None:
         during(process)
     out, err = process.communicate(timeout=60)

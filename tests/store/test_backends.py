@@ -16,6 +16,7 @@ from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
 from kleio.store.base import Event, event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from tests.conftest import examples
 from tests.mongo_server import unique_database_name
 
 
@@ -73,7 +74,7 @@ _HOST = st.from_regex(r"[a-z0-9][a-z0-9.-]{0,20}(:[0-9]{1,5})?", fullmatch=True)
 _REST = st.from_regex(r"(/[a-z0-9]{0,8})?(\?[a-zA-Z]{1,8}=[a-z0-9]{1,8})?", fullmatch=True)
 
 
-@settings(max_examples=500)
+@settings(max_examples=examples(500))
 @given(st.sampled_from(["mongodb", "mongodb+srv", "sqlite"]), _USERINFO, _HOST, _REST)
 def test_everything_before_the_host_is_masked_whatever_the_shape(scheme, userinfo, host, rest):
     address = f"{scheme}://{userinfo}@{host}{rest}"
@@ -81,7 +82,7 @@ def test_everything_before_the_host_is_masked_whatever_the_shape(scheme, userinf
 
 
 @pytest.mark.filterwarnings("ignore:Unknown option")  # pymongo's, on a '?' in a password
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(_USERINFO, st.sampled_from([":", "@", "/", ":/", "?", ""]), _PASSWORD)
 def test_no_store_message_shows_a_password_whatever_the_address(user, separator, password):
     """Messages of a MongoDB store that cannot be used (a malformed address, a server

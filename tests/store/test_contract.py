@@ -13,6 +13,7 @@ import pytest
 
 from kleio.store.base import (
     BLOB_CHUNK_SIZE,
+    EVENT_PAGE_SIZE,
     SUMMARY_VALUE_LIMIT,
     UNSET,
     BlobNotFound,
@@ -26,6 +27,12 @@ from kleio.store.base import (
 from tests.mongo_server import WIRE_DIFFERENCES
 
 SPAWN = multiprocessing.get_context("spawn")
+#: Events per page in the tests of paging: two pages of 100 test what two pages of the
+#: default 1,000 did, and mongomock inserts in quadratic time (1,500 events took 9 s).
+PAGE = 100
+#: Events each of the four concurrent writers logs: their reader crosses four pages of
+#: the default size (4 x 10,000 over the wire stand-in took 35 s and tested no more).
+EACH = EVENT_PAGE_SIZE
 
 
 def trial(trial_id: str, created: float = 1.0, **fields) -> dict:
@@ -189,6 +196,7 @@ def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results)
     store.close()
 
 
+@pytest.mark.slow
 def test_processes_racing_to_reserve_a_trial_have_exactly_one_winner(shared_backend):
     shared_backend.store.create_trial(trial("race"))
     go, results = SPAWN.Event(), SPAWN.Queue()
@@ -234,11 +242,14 @@ def test_events_are_read_back_by_kind_and_time_range_in_order(store):
 
 
 def test_reading_resumes_strictly_after_a_key_across_pages(store):
-    many = events("t", "statistic", [100.0 + i / 1000 for i in range(1500)])  # two pages
+    many = events("t", "statistic", [100.0 + i / 1000 for i in range(150)])  # two pages
     store.append_events(many)
-    assert list(store.read_events("t")) == many
-    assert list(store.read_events("t", after=many[400].key)) == many[401:]
-    assert list(store.read_events("t", since=many[10].time, after=many[1199].key)) == many[1200:]
+    assert list(store.read_events("t", page_size=PAGE)) == many
+    assert list(store.read_events("t", after=many[40].key, page_size=PAGE)) == many[41:]
+    assert (
+        list(store.read_events("t", since=many[10].time, after=many[119].key, page_size=PAGE))
+        == many[120:]
+    )
 
 
 def test_data_are_read_in_key_order_page_by_page_and_each_page_finds_its_events(store):
@@ -268,33 +279,33 @@ def test_data_are_read_in_key_order_page_by_page_and_each_page_finds_its_events(
 def test_events_of_writers_whose_batches_interleave_are_read_in_key_order(store):
     # Two processes logging at once: each batch's keys fall among the other's.
     first = [
-        Event("t", "statistic", event_key(100 + i / 500, "a", i), 100 + i / 500, {"i": i})
-        for i in range(600)
+        Event("t", "statistic", event_key(100 + i / 50, "a", i), 100 + i / 50, {"i": i})
+        for i in range(60)
     ]
     second = [
-        Event("t", "statistic", event_key(100.001 + i / 500, "b", i), 100.001 + i / 500, {"i": -i})
-        for i in range(600)
+        Event("t", "statistic", event_key(100.01 + i / 50, "b", i), 100.01 + i / 50, {"i": -i})
+        for i in range(60)
     ]
-    for start in range(0, 600, 150):
-        store.append_events(first[start : start + 150])
-        store.append_events(second[start : start + 150][::-1])
+    for start in range(0, 60, 15):
+        store.append_events(first[start : start + 15])
+        store.append_events(second[start : start + 15][::-1])
     ordered = sorted(first + second, key=lambda e: e.key)
 
-    assert list(store.read_events("t", page_size=50)) == ordered
-    assert list(store.read_events("t", after=ordered[234].key, page_size=80)) == ordered[235:]
+    assert list(store.read_events("t", page_size=5)) == ordered
+    assert list(store.read_events("t", after=ordered[23].key, page_size=8)) == ordered[24:]
     window = [e for e in ordered if 100.5 <= e.time <= 101.5]
-    assert list(store.read_events("t", since=100.5, until=101.5, page_size=60)) == window
-    pages = list(store.read_data("t", "statistic", page_size=67))
+    assert list(store.read_events("t", since=100.5, until=101.5, page_size=6)) == window
+    pages = list(store.read_data("t", "statistic", page_size=7))
     assert [data for page in pages for data in page.datas] == [e.data for e in ordered]
     assert [store.read_page(page.page) for page in pages[:3]] == [
-        ordered[:67],
-        ordered[67:134],
-        ordered[134:201],
+        ordered[:7],
+        ordered[7:14],
+        ordered[14:21],
     ]
-    assert store.count_events("t") == 1200
-    assert store.append_events(ordered[200:700]) == 0  # replayed, cut otherwise: nothing new
+    assert store.count_events("t") == 120
+    assert store.append_events(ordered[20:70]) == 0  # replayed, cut otherwise: nothing new
     summary = store.read_summaries(["t"], "statistic")["t"]["i"]
-    assert (summary.count, summary.first, summary.last) == (1200, 0, -599)
+    assert (summary.count, summary.first, summary.last) == (120, 0, -59)
 
 
 def test_appending_events_again_adds_nothing(store):
@@ -468,12 +479,13 @@ def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     store.close()
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
     go = SPAWN.Event()
     writers = [
         SPAWN.Process(
             target=_append,
-            args=(shared_backend.address, shared_backend.db_name, f"w{n}", 10_000, go),
+            args=(shared_backend.address, shared_backend.db_name, f"w{n}", EACH, go),
         )
         for n in range(4)
     ]
@@ -486,12 +498,12 @@ def test_concurrent_writers_lose_nothing_and_keep_their_order(shared_backend):
     seen: dict[str, list[int]] = {f"w{n}": [] for n in range(4)}
     for event in shared_backend.store.read_events("shared", ["statistic"]):
         seen[event.data["writer"]].append(event.data["i"])
-    assert shared_backend.store.count_events("shared") == 40_000
+    assert shared_backend.store.count_events("shared") == 4 * EACH
     for order in seen.values():
-        assert order == list(range(10_000))
+        assert order == list(range(EACH))
     summary = shared_backend.store.read_summaries(["shared"], "statistic")["shared"]
-    assert summary["i"].count == summary["writer"].count == 40_000
-    assert (summary["i"].min, summary["i"].max) == (0, 9_999)
+    assert summary["i"].count == summary["writer"].count == 4 * EACH
+    assert (summary["i"].min, summary["i"].max) == (0, EACH - 1)
 
 
 def test_threads_sharing_a_store_lose_nothing(store):

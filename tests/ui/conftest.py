@@ -34,7 +34,7 @@ from kleio.ui.api import Dashboard
 from kleio.ui.server import make_server
 from tests.cli.test_after_a_sweep import Sweep
 from tests.conftest import commit, git
-from tests.helpers import KLEIO, clean_environment, text, trial_id_in
+from tests.helpers import clean_environment, start_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 TRAIN = """\
@@ -170,9 +170,10 @@ def wire_journal(tmp_path_factory, wire_server) -> Iterator[Sweep]:
         store._db.client.drop_database(name)
 
 
-@pytest.fixture(params=["sqlite", "wire"])
+@pytest.fixture(params=["sqlite", pytest.param("wire", marks=pytest.mark.slow)])
 def journal(request) -> Sweep:
-    """The journal on each backend."""
+    """The journal on each backend (on the wire stand-in under `slow`, as the sweep of
+    tests/cli/test_after_a_sweep.py)."""
     return request.getfixturevalue(f"{request.param}_journal")
 
 
@@ -248,13 +249,7 @@ class Running:
 def kleio_ui(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Running]:
     """The real ``kleio ui --port 0 ARGS``, serving; at the end it is stopped as Ctrl-C
     stops it."""
-    process = subprocess.Popen(
-        [*KLEIO, "ui", "--port", "0", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    process = start_kleio(env, cwd, "ui", "--port", "0", *args)
     try:
         said = _first_line(process, timeout=60)
         found = re.search(r" at (http://\S+) \(Ctrl-C stops it\)", said)

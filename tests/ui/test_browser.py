@@ -27,6 +27,8 @@ from tests.cli.test_after_a_sweep import loss
 from tests.helpers import start_kleio, text, trial_id_in
 from tests.ui.conftest import IMAGE, SCRIPT, SWEEP, kleio_ui
 
+pytestmark = pytest.mark.slow  # a real browser
+
 #: Chromium's flags for a headless run on a closed network, in a fresh profile.
 CHROMIUM_FLAGS = (
     "--headless",
