@@ -51,12 +51,12 @@ def execute(args: argparse.Namespace, context) -> int:
         raise SettingsError(
             "--with-meta is for statistics: resource samples have their time and execution"
         )
+    record = context.record(args.id)  # an unknown id first, as every command says it
     conditions = [parse_condition(text) for text in args.where]
     where = matching(conditions) if conditions else None
     if args.sort:  # -KEY descends, as kleio ls sorts
         order = parse_order(args.sort)
         args.sort, args.reverse = order.key, args.reverse != order.descending
-    record = context.record(args.id)
     chosen = [k.strip() for k in args.keys.split(",") if k.strip()] if args.keys else None
     if not args.resources:
         # Not --sort: sorting by a key no statistic holds keeps the logging order.

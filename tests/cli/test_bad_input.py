@@ -109,7 +109,8 @@ def test_a_bad_where_clause_is_one_line(kleio, journal):
     trial = kleio("python", "train.py")
     short = journal.find_trials()[0]["_id"][:7]
     assert trial.returncode == 0
-    assert "expected KEY=VALUE" in one_line_error(kleio("stats", short, "--where", "epoch"))
+    # stats reads conditions as ls does (one grammar): KEY OP VALUE
+    assert "expected KEY OP VALUE" in one_line_error(kleio("stats", short, "--where", "epoch"))
     assert "KEY=VALUE" in one_line_error(kleio("branch", "--timestamp", "=3", short))
 
 

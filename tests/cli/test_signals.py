@@ -14,7 +14,7 @@ import pytest
 
 from kleio.core.running.signals import ANSWER_WINDOW, Delivery, Forwarder, Terminal, disposition
 from tests.conftest import write_script
-from tests.helpers import start_kleio, text, trial_id_in, wait_for
+from tests.helpers import KLEIO, start_kleio, text, trial_id_in, wait_for
 
 STOPPING = [
     signal.SIGINT,
