@@ -63,7 +63,7 @@ BARE_WRITE = """
 import json, sqlite3, sys, time
 import orjson
 sys.path.insert(0, sys.argv[3])  # this repository's schema and encoder, whichever is measured
-from kleio.store.base import encode_events_data
+from kleio.store.codec import compact_texts
 from kleio.store.sqlite import _EVENT_ROWS, ROW_EVENTS
 count, path, one_per_row = int(sys.argv[1]), sys.argv[2], sys.argv[4:] == ["--one-per-row"]
 db = sqlite3.connect(path, isolation_level=None)
@@ -86,7 +86,7 @@ for start in range(0, count, 5000):
     if one_per_row:
         db.executemany("INSERT INTO events VALUES ('t', 'statistic', ?, ?, ?)",
                        zip(keys[start:end], times[start:end],
-                           encode_events_data(values[start:end])))
+                           compact_texts(values[start:end])))
     else:
         rows = []
         for row in range(start, end, ROW_EVENTS):

@@ -561,7 +561,7 @@ def _preload() -> None:
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
     from kleio.store import StoreError, backend_class
-    from kleio.store.base import orjson_module
+    from kleio.store.codec import orjson_module
 
     orjson_module()  # the writer's encoder
 

@@ -78,7 +78,6 @@ from __future__ import annotations
 import abc
 import heapq
 import itertools
-import json
 import math
 import operator
 import os
@@ -87,6 +86,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
+from kleio.store.codec import compact_json
 from kleio.value import Value
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
@@ -227,90 +227,6 @@ class TrialQuery(Value):
     ):
         self.id_prefix, self.status, self.tags, self.project = id_prefix, status, tags, project
         self.parent, self.limit, self.fields = parent, limit, fields
-
-
-def _make_compact_json():
-    """Compact JSON of a value, NaN and infinities allowed, as fast as CPython allows.
-
-    Every event is encoded once: calling the C encoder directly costs half of
-    ``JSONEncoder.encode`` (whose Python wrapper dominates for small dicts), and
-    ``json.dumps`` with options would also build a new encoder per call.
-    """
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # another Python implementation: the portable way
-        return encoder.encode
-    chunks = make(
-        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(chunks(value, 0))
-
-    return dumps
-
-
-#: Compact JSON text of a value, NaN and infinities allowed (see :func:`_make_compact_json`).
-compact_json = _make_compact_json()
-
-
-#: Events from which orjson is worth importing: a run's first few events (its start, its
-#: first lines of output) are written without it, off the start-up path.
-BULK = 100
-
-
-def orjson_module() -> Any:
-    """orjson, imported on first use: 20 ms that only a process journalling or reading
-    many events spends (``kleio_logger`` imports it before the script's threads start)."""
-    global _ORJSON
-    if _ORJSON is None:
-        try:
-            import orjson
-        except ImportError:  # an interpreter without its wheel: the standard library
-            orjson = False
-        _ORJSON = orjson
-    return _ORJSON
-
-
-_ORJSON: Any = None
-
-
-def encode_events_data(datas: Iterable[Any]) -> list[str]:
-    """:func:`compact_json` of each value, four times as fast for statistics.
-
-    orjson writes NaN and infinities as ``null``: a text holding ``null`` (rare in
-    statistics) is encoded again by the standard library, as is anything orjson refuses
-    (integers beyond 64 bits), so the text and the errors are :func:`compact_json`'s.
-    """
-    datas = datas if isinstance(datas, list) else list(datas)
-    orjson = orjson_module() if len(datas) >= BULK else None
-    if not orjson:
-        return list(map(compact_json, datas))
-    dumps, texts = orjson.dumps, []
-    append = texts.append
-    for data in datas:
-        try:
-            text = dumps(data)
-        except TypeError:
-            append(compact_json(data))
-            continue
-        append(compact_json(data) if b"null" in text else text.decode())
-    return texts
-
-
-def decode_json_array(text: str) -> list[Any]:
-    """The values of a JSON array of event data (:func:`encode_events_data`'s texts
-    joined by commas in brackets), read in one call: a third faster than one call per
-    text. A page holding NaN or an infinity, which orjson refuses, is read by the
-    standard library."""
-    orjson = orjson_module()
-    if orjson:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:  # NaN, Infinity: not JSON to orjson
-            pass
-    return json.loads(text)
 
 
 #: Pages :func:`read_ahead` holds at most.

@@ -32,7 +32,6 @@ from kleio.forking import at_fork
 from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
-    BULK,
     LISTED_FIELDS,
     SUMMARY_PAGE,
     UNSET,
@@ -46,14 +45,12 @@ from kleio.store.base import (
     Summary,
     TrialQuery,
     blob_age,
-    decode_json_array,
-    encode_events_data,
     group_events,
     merge_summaries,
-    orjson_module,
     summarise_events,
 )
-from kleio.store.base import compact_json as _dumps
+from kleio.store.codec import compact_array, decode_array
+from kleio.store.codec import compact_json as _dumps
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
@@ -309,28 +306,6 @@ _PARAMETERS = 900
 _key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
 
 
-def _loads(text: str, count: int) -> list[Any]:
-    """A JSON array of ``count`` values: with orjson for many (see
-    :func:`decode_json_array`), the standard library for a few (off the start-up path)."""
-    return decode_json_array(text) if count >= BULK else json.loads(text)
-
-
-def _array(values: list[Any]) -> str:
-    """Compact JSON of a row's keys, times or data (NaN and infinities kept).
-
-    orjson writes a batch's array in one call; it writes NaN as ``null`` and refuses some
-    values (integers beyond 64 bits), so such an array is written by the standard
-    library value by value, which also raises the errors :func:`compact_json` raises."""
-    orjson = orjson_module() if len(values) >= BULK else None
-    if not orjson:
-        return _dumps(values)
-    try:
-        text = orjson.dumps(values)
-    except TypeError:
-        text = b"null"
-    return text.decode() if b"null" not in text else f"[{','.join(encode_events_data(values))}]"
-
-
 def _rows_of(events: list[Event]) -> Iterator[tuple]:
     """The rows of events of one trial and kind in key order: ``ROW_EVENTS`` at most,
     split further while their data is longer than ``ROW_TEXT``."""
@@ -339,14 +314,15 @@ def _rows_of(events: list[Event]) -> Iterator[tuple]:
 
 
 def _row_of(events: list[Event]) -> Iterator[tuple]:
-    data = _array(list(map(_data_of, events)))
+    data = compact_array(list(map(_data_of, events)))
     if len(data) > ROW_TEXT and len(events) > 1:
         middle = len(events) // 2
         yield from _row_of(events[:middle])
         yield from _row_of(events[middle:])
         return
     first, last = events[0], events[-1]
-    keys, times = _array(list(map(_key_of, events))), _array(list(map(_time_of, events)))
+    keys = compact_array(list(map(_key_of, events)))
+    times = compact_array(list(map(_time_of, events)))
     yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
 
 
@@ -377,11 +353,11 @@ def _row_events(page: EventPage, row: Sequence) -> list[Event]:
     """The events of a row (``first_key, last_key, count, keys, times, data``) in
     ``page``'s key range."""
     count = row[2]
-    keys = _loads(row[3], count)
+    keys = decode_array(row[3], count)
     start, stop = _bounds(page, keys)
     if start >= stop:
         return []
-    times, datas = _loads(row[4], count), _loads(row[5], count)
+    times, datas = decode_array(row[4], count), decode_array(row[5], count)
     return list(
         map(
             Event,
@@ -757,7 +733,7 @@ class SQLiteStore(Store):
                     (trial, kind, group[0].key, group[-1].key),
                 ):
                     spans.append((first, last))
-                    stored.update(_loads(keys, count))
+                    stored.update(decode_array(keys, count))
                 new = [e for e in group if e.key not in stored] if stored else group
                 if not new:
                     continue
@@ -945,11 +921,11 @@ class SQLiteStore(Store):
                     pieces.append(data)
                     count, last = count + row_count, final
                     continue
-                keys = _loads(keys, row_count)
+                keys = decode_array(keys, row_count)
                 start, stop = _bounds(page, keys)
                 stop = min(stop, start + room)
                 if start < stop:
-                    pieces.append(_loads(data, row_count)[start:stop])
+                    pieces.append(decode_array(data, row_count)[start:stop])
                     count, last = count + stop - start, keys[stop - 1]
             _close(rows)
         return pieces, count, last
@@ -962,7 +938,7 @@ class SQLiteStore(Store):
                 texts.append(piece[1:-1])  # the events of a row, without its brackets
                 continue
             if texts:
-                values += decode_json_array(f"[{','.join(texts)}]")
+                values += decode_array(f"[{','.join(texts)}]")
                 texts = []
             if piece is not None:
                 values += piece
