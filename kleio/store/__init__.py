@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 
+from kleio.store.addresses import mask_address
 from kleio.store.base import (
     BlobNotFound,
     DuplicateTrialError,
@@ -16,7 +17,6 @@ from kleio.store.base import (
     StoreError,
     StoreUnavailable,
     TrialQuery,
-    mask_address,
 )
 
 #: Address scheme -> ``"module:Class"`` of the backend that stores there.

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from kleio.forking import at_fork
+from kleio.store.addresses import mask_address, without_secrets
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     UNSET,
@@ -35,13 +36,10 @@ from kleio.store.base import (
     StoreUnavailable,
     Summary,
     TrialQuery,
-    blob_age,
-    group_events,
-    mask_address,
-    merge_summaries,
-    summarise_events,
-    without_secrets,
 )
+from kleio.store.blobs import blob_age
+from kleio.store.keys import group_events
+from kleio.store.summaries import merge_summaries, summarise_events
 
 #: How long to look for a reachable server before a call fails (milliseconds).
 SERVER_SELECTION_TIMEOUT_MS = 5000

@@ -33,7 +33,6 @@ from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     LISTED_FIELDS,
-    SUMMARY_PAGE,
     UNSET,
     BlobInfo,
     DuplicateTrialError,
@@ -44,13 +43,12 @@ from kleio.store.base import (
     StoreUnavailable,
     Summary,
     TrialQuery,
-    blob_age,
-    group_events,
-    merge_summaries,
-    summarise_events,
 )
+from kleio.store.blobs import blob_age
 from kleio.store.codec import compact_array, decode_array
 from kleio.store.codec import compact_json as _dumps
+from kleio.store.keys import group_events
+from kleio.store.summaries import SUMMARY_PAGE, merge_summaries, summarise_events
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F

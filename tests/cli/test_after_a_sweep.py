@@ -489,7 +489,8 @@ def test_gc_removes_what_deleted_trials_left(fresh):
 
     orphan = "0" * 32
     with fresh.store() as store:
-        from kleio.store.base import Event, event_key
+        from kleio.store.base import Event
+        from kleio.store.keys import event_key
 
         store.append_events([Event(orphan, "statistic", event_key(1.0, "w", 0), 1.0, {"x": 1})])
         blob = store.put_blob(b"left behind", {"trial": orphan, "kind": "artifact"})

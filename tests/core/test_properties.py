@@ -39,7 +39,8 @@ from kleio.core.model.commandline import (
 )
 from kleio.core.model.trial import TrialSpec
 from kleio.core.reading.strict_json import ROW_SEPARATOR, row_encoder, rows_encoder
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
 

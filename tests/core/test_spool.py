@@ -13,7 +13,8 @@ from kleio.core.running.spool import (
     spool_artifact,
     write_spool,
 )
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 
 TRIAL = "a" * 32
 

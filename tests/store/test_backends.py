@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from tests.mongo_server import unique_database_name

@@ -20,9 +20,9 @@ from kleio.store.base import (
     Event,
     StoreError,
     Summary,
-    event_key,
-    new_blob_id,
 )
+from kleio.store.blobs import new_blob_id
+from kleio.store.keys import event_key
 from tests.mongo_server import WIRE_DIFFERENCES
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -451,7 +451,8 @@ def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     import time
 
     from kleio.store import open_store
-    from kleio.store.base import Event, event_key
+    from kleio.store.base import Event
+    from kleio.store.keys import event_key
 
     store = open_store(address, db_name)
     go.wait(30)

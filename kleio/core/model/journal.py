@@ -13,7 +13,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kleio.forking import at_fork
-from kleio.store.base import Event, Store, StoreUnavailable, event_key
+from kleio.store.base import Event, Store, StoreUnavailable
+from kleio.store.keys import event_key
 
 
 class EventWriter:
