@@ -560,6 +560,12 @@ def _preload() -> None:
     leaves no import in progress for the logger's thread or first use to be caught in.
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
+    # What the first statistic imports (see _Inside): the script's threads may log their
+    # first while it forks, and the child then waits for their import forever.
+    import kleio.core.model.journal
+    import kleio.core.model.settings
+    import kleio.core.running.sink
+    import kleio.core.running.spool  # noqa: F401
     from kleio.store import StoreError, backend_class
     from kleio.store.codec import orjson_module
 
