@@ -203,9 +203,9 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def _stored(env: dict[str, str], trial: str) -> int:
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
 
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         return store.count_events(trial, ["statistic"])
 
 
@@ -245,9 +245,9 @@ def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_00
 
 def fill_statistics(env: dict[str, str], count: int) -> str:
     """A trial with ``count`` statistics (and one execution), as kleio writes them."""
+    from kleio.core.model.catalogue import open_journal
     from kleio.core.model.journal import EventWriter
     from kleio.core.model.trial import TrialSpec, new_trial_document
-    from kleio.store import open_store
 
     writer = EventWriter()
     document = new_trial_document(
@@ -262,7 +262,7 @@ def fill_statistics(env: dict[str, str], count: int) -> str:
         executions=1,
     )
     trial = document["_id"]
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         store.create_trial(document)
         store.append_events(
             [writer.event(trial, "execution", {"phase": "start", "number": 1, "start": 0.0})]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
 from tests.helpers import clean_environment, run_kleio
 from tests.mongo_server import WireServer
@@ -112,6 +113,6 @@ def kleio(env, project):
 @pytest.fixture
 def journal(home):
     """The SQLite journal the commands wrote, to check what they recorded."""
-    store = SQLiteStore(home / "kleio.db")
+    store = SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE)
     yield store
     store.close()

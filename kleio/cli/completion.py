@@ -25,8 +25,8 @@ def complete(parser: argparse.ArgumentParser) -> NoReturn:
 
 
 def _store(parsed_args: argparse.Namespace):
+    from kleio.core.model.catalogue import open_journal
     from kleio.core.model.settings import load_settings
-    from kleio.store import open_store
 
     flags = {
         "db_address": getattr(parsed_args, "db_address", None),
@@ -35,7 +35,7 @@ def _store(parsed_args: argparse.Namespace):
     }
     config = getattr(parsed_args, "run_config", None) or getattr(parsed_args, "config", None)
     settings = load_settings(flags, config)
-    return open_store(settings.db_address, settings.db_name)
+    return open_journal(settings.db_address, settings.db_name)
 
 
 def _quietly(find: Any) -> Iterable[str]:

@@ -50,6 +50,7 @@ def execute(args: argparse.Namespace, context) -> int:
 
 def _list(args: argparse.Namespace, context) -> int:
     from kleio.core.model import clock
+    from kleio.core.model.catalogue import LISTED_FIELDS
     from kleio.core.model.status import run_time
     from kleio.core.model.trial import short_id
     from kleio.core.reading.query import (
@@ -59,7 +60,6 @@ def _list(args: argparse.Namespace, context) -> int:
         query_trials,
         tags_of,
     )
-    from kleio.store.base import LISTED_FIELDS
 
     # The configuration is read only when a condition or an order may need it: a listing
     # reads the fields a store keeps for listings, not the documents.

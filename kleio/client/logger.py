@@ -147,9 +147,9 @@ class _Inside:
     def _open_store(self):
         with self._store_lock:
             if self._store is None:
-                from kleio.store import open_store
+                from kleio.core.model.catalogue import open_journal
 
-                self._store = open_store(self._address, self._db_name)
+                self._store = open_journal(self._address, self._db_name)
             return self._store
 
     def _events(self, items: list[tuple[str, float, dict] | dict]):
@@ -562,6 +562,7 @@ def _preload() -> None:
     """
     # What the first statistic imports (see _Inside): the script's threads may log their
     # first while it forks, and the child then waits for their import forever.
+    import kleio.core.model.catalogue
     import kleio.core.model.journal
     import kleio.core.model.settings
     import kleio.core.running.sink

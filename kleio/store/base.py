@@ -2,7 +2,10 @@
 
 A store keeps three kinds of things and knows nothing of what they mean:
 
-* **trial documents**: one JSON-like mapping per trial, keyed by ``_id``;
+* **trial documents**: one JSON-like mapping per trial, keyed by ``_id``, of which the
+  store reads ``created`` (listings come newest first) and ``tags`` (a list of text),
+  and the fields that whoever opens it declares listed or indexed (see
+  :class:`Catalogue`);
 * **events**: an append-only journal of small JSON-like records, each belonging to
   one trial and one kind (``stdout``, ``statistic``...);
 * **blobs**: large byte strings with a metadata mapping (artifacts, diffs);
@@ -191,50 +194,69 @@ class Unset:
 UNSET = Unset()
 
 
-#: The small top-level fields of a trial document that a listing shows (``kleio ls``):
-#: a backend may keep them apart from the document, updated with it, so a listing of
-#: 10,000 trials reads 2 MB instead of every 5 KB document (SQLite does).
-LISTED_FIELDS = (
-    "status",
-    "heartbeat",
-    "created",
-    "started",
-    "run_time",
-    "tags",
-    "commandline",
-    "refers",
-    "project",
-    "job",
-    "incomplete",
-)
+class Catalogue(Value):
+    """What a store keeps of each trial document beside the document itself, so that it
+    lists and finds documents without reading them whole: declared by whoever opens the
+    store (Kleio's core declares its trials' in ``kleio.core.model.catalogue``), since
+    only it knows which fields matter.
+
+    ``listed``: top-level fields a listing reads. A query of fields all among them is the
+    cheapest: SQLite keeps them beside the document (10,000 trials listed read 2 MB, not
+    every 5 KB document). ``indexed``: fields queries filter by, each by a name (lower-case
+    ASCII letters, digits and ``_``: a column or key in every backend) and the path of a
+    text or a number in the document, ``{"parent": "refers.parent"}``:
+    ``find_trials(parent=x)`` finds the documents whose ``refers.parent`` equals ``x``
+    through an index (SQLite: a column of that name, added to an older journal when
+    first opened; MongoDB: an index on the path).
+
+    What a backend keeps beside each document follows the catalogue of the store that
+    wrote it: every process writing one journal opens it with the same catalogue, and a
+    listed field added later is a schema upgrade of the backends that keep listings (as
+    SQLite's version 4 made them), so that no writer keeps the old listing.
+    """
+
+    FIELDS = ("listed", "indexed")
+
+    def __init__(self, listed: Sequence[str] = (), indexed: Mapping[str, str] | None = None):
+        self.listed = tuple(listed)
+        self.indexed = dict(indexed or {})
+        for name in self.indexed:
+            plain = name.isidentifier() and name.isascii() and name == name.lower()
+            if not plain or name in TrialQuery.FIELDS:
+                raise ValueError(f"{name!r} cannot name an indexed field")
 
 
 class TrialQuery(Value):
     """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
 
-    Every filter given must match: ``id_prefix`` starts the id; ``status`` is any of the
-    statuses; ``tags`` requires all of the tags; ``parent`` matches
-    ``document['refers']['parent']``. ``limit`` caps the count (newest first).
-    ``fields`` (top-level names) returns only those fields and ``_id``, which is much
-    cheaper than whole documents for a listing; a field a document lacks may come back
-    as None. Fields all among :data:`LISTED_FIELDS` are the cheapest: a backend may keep
-    them apart from the document.
+    Every filter given must match: ``id_prefix`` starts the id; ``tags`` requires all of
+    the tags (``document['tags']``, a list of text); ``where`` maps names of indexed
+    fields (see :class:`Catalogue`) to the value the field equals, or to a list, tuple
+    or set of values it is one of (a name mapped to None does not filter). ``limit``
+    caps the count (newest ``created`` first). ``fields`` (top-level names) returns only
+    those fields and ``_id``, which is much cheaper than whole documents for a listing;
+    a field a document lacks may come back as None. Fields all among the catalogue's
+    listed fields are the cheapest: a backend may keep them apart from the document.
     """
 
-    FIELDS = ("id_prefix", "status", "tags", "project", "parent", "limit", "fields")
+    FIELDS = ("id_prefix", "tags", "where", "limit", "fields")
 
     def __init__(
         self,
         id_prefix: str | None = None,
-        status: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
-        project: str | None = None,
-        parent: str | None = None,
+        where: Mapping[str, Any] | None = None,
         limit: int | None = None,
         fields: Sequence[str] | None = None,
     ):
-        self.id_prefix, self.status, self.tags, self.project = id_prefix, status, tags, project
-        self.parent, self.limit, self.fields = parent, limit, fields
+        self.id_prefix, self.tags, self.limit, self.fields = id_prefix, tags, limit, fields
+        self.where = {name: value for name, value in (where or {}).items() if value is not None}
+
+
+def one_of(value: Any) -> bool:
+    """Whether a value of :attr:`TrialQuery.where` stands for several values, any of
+    which the field may equal (a list, tuple or set) rather than for itself."""
+    return isinstance(value, (list, tuple, set, frozenset))
 
 
 class Summary(NamedTuple):
@@ -261,6 +283,8 @@ class Store(abc.ABC):
 
     #: The address with its password masked, for messages.
     address: str
+    #: What the store keeps beside each trial document (see :class:`Catalogue`).
+    catalogue: Catalogue
 
     # -- trial documents -------------------------------------------------------------
     @abc.abstractmethod
@@ -275,9 +299,21 @@ class Store(abc.ABC):
         """The document with exactly that id, or None."""
 
     def find_trials(self, query: TrialQuery | None = None, **filters: Any) -> list[dict]:
-        """Trial documents matching ``query`` (or a :class:`TrialQuery` of ``filters``),
-        newest ``created`` first."""
-        return self._find_trials(query if query is not None else TrialQuery(**filters))
+        """Trial documents matching ``query``, newest ``created`` first.
+
+        Without a query, ``filters`` make one: the fields of a :class:`TrialQuery`, and
+        the names of indexed fields for its ``where`` (``find_trials(tags=["x"],
+        status=["new", "running"])``). A filter by a field the store's catalogue does not
+        index raises ValueError: it would read every document.
+        """
+        if query is None:
+            where = filters.pop("where", None) or {}
+            named = [name for name in filters if name not in TrialQuery.FIELDS]
+            query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
+        unknown = sorted(set(query.where) - set(self.catalogue.indexed))
+        if unknown:
+            raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
+        return self._find_trials(query)
 
     @abc.abstractmethod
     def _find_trials(self, query: TrialQuery) -> list[dict]:
@@ -557,9 +593,10 @@ class Store(abc.ABC):
     # -- lifetime --------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
-    def open(cls, address: str, name: str) -> Store:
-        """The store at ``address`` (a database ``name`` where the backend has several);
-        :func:`kleio.store.open_store` picks the class by the address's scheme."""
+    def open(cls, address: str, name: str, catalogue: Catalogue) -> Store:
+        """The store at ``address`` (a database ``name`` where the backend has several),
+        keeping ``catalogue`` beside its documents; :func:`kleio.store.open_store` picks
+        the class by the address's scheme."""
 
     @staticmethod
     def preload() -> None:

@@ -32,9 +32,9 @@ from kleio.forking import at_fork
 from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
-    LISTED_FIELDS,
     UNSET,
     BlobInfo,
+    Catalogue,
     DuplicateTrialError,
     Event,
     EventPage,
@@ -43,6 +43,7 @@ from kleio.store.base import (
     StoreUnavailable,
     Summary,
     TrialQuery,
+    one_of,
 )
 from kleio.store.blobs import blob_age
 from kleio.store.codec import compact_array, decode_array
@@ -56,20 +57,29 @@ SCHEMA_VERSION = 4
 #: Events deleted per transaction: the lock is held a fraction of a second at a time.
 DELETE_BATCH = 20_000
 
+
+def _trials_table(catalogue: Catalogue) -> str:
+    """The trials of a new journal: the id, the time of creation, one column for each
+    indexed field of the catalogue (before the document, whose 5 KB a filter then never
+    reads), the listing and the document; each indexed column has its index. Kleio's
+    catalogue (status, project, parent) makes the table of every version before."""
+    indexed = "".join(f'    "{name}" TEXT,\n' for name in catalogue.indexed)
+    return (
+        "CREATE TABLE trials (\n    id TEXT PRIMARY KEY,\n    created REAL NOT NULL,\n"
+        f"{indexed}    listing TEXT,\n    document TEXT NOT NULL\n);\n"
+        "CREATE INDEX trials_created ON trials (created DESC, id);\n"
+        + "".join(_column_index(name) + ";\n" for name in catalogue.indexed)
+    )
+
+
+def _column_index(name: str) -> str:
+    return f'CREATE INDEX IF NOT EXISTS "trials_{name}" ON trials ("{name}")'
+
+
+#: The columns of the trials table that no indexed field may take.
+_OWN_COLUMNS = frozenset(("id", "created", "listing", "document"))
+
 _SCHEMA = """
-CREATE TABLE trials (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    status TEXT,
-    project TEXT,
-    parent TEXT,
-    listing TEXT,
-    document TEXT NOT NULL
-);
-CREATE INDEX trials_created ON trials (created DESC, id);
-CREATE INDEX trials_status ON trials (status);
-CREATE INDEX trials_project ON trials (project);
-CREATE INDEX trials_parent ON trials (parent);
 CREATE TABLE trial_tags (
     trial TEXT NOT NULL,
     tag TEXT NOT NULL,
@@ -176,29 +186,55 @@ def _events_as_rows(connection: sqlite3.Connection) -> None:
     connection.execute("DROP TABLE events_2")
 
 
-# Version 4: ``listing``, the JSON object of the id and the LISTED_FIELDS a document holds
-# (not None), written with it, and an index holding it in listing order: ``kleio ls``
-# reads 200 bytes a trial from the index, not the whole document (json_extract over
-# 10,000 documents of 5 KB took 0.1 s; the column alone, after the document in each row,
-# 30 ms).
+# Version 4: ``listing``, the JSON object of the id and the listed fields a document holds
+# (not None, see Catalogue), written with it, and an index holding it in listing order:
+# ``kleio ls`` reads 200 bytes a trial from the index, not the whole document
+# (json_extract over 10,000 documents of 5 KB took 0.1 s; the column alone, after the
+# document in each row, 30 ms).
 _LISTING_INDEX = "CREATE INDEX IF NOT EXISTS trials_listing ON trials (created DESC, id, listing)"
-_LISTED = frozenset(LISTED_FIELDS)
-#: Trials given their listing per transaction when a database is upgraded to version 4.
+#: Trials given their listing (or a new column) per transaction when a journal is upgraded.
 _UPGRADE_BATCH = 1_000
 
 
-def _listing(document: Mapping[str, Any]) -> str:
-    listed = {name: document[name] for name in LISTED_FIELDS if document.get(name) is not None}
-    return _dumps({"_id": document["_id"], **listed})
+def _listing(document: Mapping[str, Any], listed: Sequence[str]) -> str:
+    kept = {name: document[name] for name in listed if document.get(name) is not None}
+    return _dumps({"_id": document["_id"], **kept})
 
 
-def _add_listings(connection: sqlite3.Connection) -> None:
+def _add_listings(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
     """Version 3 -> 4: the listing of every trial, from its document (json_extract would
     refuse a document holding NaN, which Python reads)."""
-    columns = [row[1] for row in connection.execute("PRAGMA table_info(trials)")]
+    columns = _trial_columns(connection)
     if "listing" not in columns:  # present where a test made a new journal look older
         connection.execute("ALTER TABLE trials ADD COLUMN listing TEXT")
     connection.execute(_LISTING_INDEX)
+    _fill(connection, "listing = ?", lambda document: (_listing(document, catalogue.listed),))
+
+
+def _trial_columns(connection: sqlite3.Connection) -> set[str]:
+    return {row[1] for row in connection.execute("PRAGMA table_info(trials)")}
+
+
+def _add_indexed_columns(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+    """The columns of indexed fields a journal lacks (a field indexed since it was made),
+    each after the document, with its index, filled from every document."""
+    missing = [name for name in catalogue.indexed if name not in _trial_columns(connection)]
+    if not missing:  # another process added them meanwhile
+        return
+    for name in missing:
+        connection.execute(f'ALTER TABLE trials ADD COLUMN "{name}" TEXT')
+        connection.execute(_column_index(name))
+    paths = [catalogue.indexed[name] for name in missing]
+    _fill(
+        connection,
+        ", ".join(f'"{name}" = ?' for name in missing),
+        lambda document: [_get_path(document, path) for path in paths],
+    )
+
+
+def _fill(connection: sqlite3.Connection, assignments: str, values_of: Any) -> None:
+    """``UPDATE trials SET assignments`` of every trial, with the values ``values_of``
+    gives for its document, in batches of :data:`_UPGRADE_BATCH` trials."""
     last = ""
     while True:
         rows = connection.execute(
@@ -208,18 +244,19 @@ def _add_listings(connection: sqlite3.Connection) -> None:
         if not rows:
             return
         connection.executemany(
-            "UPDATE trials SET listing = ? WHERE id = ?",
-            [(_listing(json.loads(document)), trial) for trial, document in rows],
+            f"UPDATE trials SET {assignments} WHERE id = ?",
+            [(*values_of(json.loads(document)), trial) for trial, document in rows],
         )
         last = rows[-1][0]
 
 
 #: What brings a database of each older schema version to the next one, in the
-#: transaction of the upgrade: statements, or a function of the connection.
+#: transaction of the upgrade: statements, or a function of the connection and the
+#: store's catalogue.
 _UPGRADES: dict[int, Any] = {
     # The events journalled before summaries existed are summarised when first read.
     1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
-    2: _events_as_rows,
+    2: lambda connection, catalogue: _events_as_rows(connection),
     3: _add_listings,
 }
 
@@ -399,9 +436,27 @@ def _is_transient(error: sqlite3.Error) -> bool:
 class SQLiteStore(Store):
     """A store in one SQLite file; see :mod:`kleio.store.base` for the contract."""
 
-    def __init__(self, path: str | os.PathLike, busy_timeout: float = 120.0):
+    def __init__(
+        self, path: str | os.PathLike, busy_timeout: float = 120.0, *, catalogue: Catalogue
+    ):
+        taken = _OWN_COLUMNS.intersection(catalogue.indexed)
+        if taken:
+            raise ValueError(f"an indexed field cannot be named {', '.join(sorted(taken))}")
         self.path = Path(path).expanduser()
         self.address = str(self.path)
+        self.catalogue = catalogue
+        # The statements that write a document with the columns of its catalogue.
+        self._paths = list(catalogue.indexed.values())
+        columns = "".join(f'"{name}", ' for name in catalogue.indexed)
+        self._insert_sql = (
+            f"INSERT INTO trials (id, created, {columns}document, listing)"
+            f" VALUES ({', '.join('?' * (len(self._paths) + 4))})"
+        )
+        self._update_sql = (
+            "UPDATE trials SET "
+            + "".join(f'"{name}" = ?, ' for name in catalogue.indexed)
+            + "document = ?, listing = ? WHERE id = ?"
+        )
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
@@ -417,9 +472,10 @@ class SQLiteStore(Store):
         )
 
     @classmethod
-    def open(cls, address: str, name: str = "kleio") -> SQLiteStore:
+    def open(cls, address: str, name: str, catalogue: Catalogue) -> SQLiteStore:
         """``sqlite:///PATH`` or a plain path; ``name`` is unused (one file, one journal)."""
-        return cls(address[len("sqlite://") :] if address.startswith("sqlite://") else address)
+        path = address[len("sqlite://") :] if address.startswith("sqlite://") else address
+        return cls(path, catalogue=catalogue)
 
     # -- connection ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -469,7 +525,14 @@ class SQLiteStore(Store):
                 if application_id == 0 and tables:
                     raise StoreError(f"{self.address} is not a Kleio database")
                 if application_id == 0:
-                    _run_script(connection, _SCHEMA + _SUMMARIES + _EVENT_ROWS + _LISTING_INDEX)
+                    _run_script(
+                        connection,
+                        _trials_table(self.catalogue)
+                        + _SCHEMA
+                        + _SUMMARIES
+                        + _EVENT_ROWS
+                        + _LISTING_INDEX,
+                    )
                     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -483,11 +546,14 @@ class SQLiteStore(Store):
                 while version < SCHEMA_VERSION:  # another process may have upgraded it
                     upgrade = _UPGRADES[version]
                     if callable(upgrade):
-                        upgrade(connection)
+                        upgrade(connection, self.catalogue)
                     else:
                         _run_script(connection, upgrade)
                     version += 1
                     connection.execute(f"PRAGMA user_version = {version}")
+        if not _trial_columns(connection).issuperset(self.catalogue.indexed):
+            with self._immediate(connection):
+                _add_indexed_columns(connection, self.catalogue)
         self._use_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
 
@@ -559,16 +625,14 @@ class SQLiteStore(Store):
             self._connection = None
 
     # -- trial documents -------------------------------------------------------------
-    @staticmethod
-    def _columns(document: Mapping[str, Any]) -> tuple:
-        refers = document.get("refers") or {}
+    def _columns(self, document: Mapping[str, Any]) -> tuple:
+        """The values of a document's row: its time of creation, its indexed fields, its
+        text and its listing."""
         return (
             document.get("created", time.time()),
-            document.get("status"),
-            document.get("project"),
-            refers.get("parent") if isinstance(refers, Mapping) else None,
+            *[_get_path(document, path) for path in self._paths],
             _dumps(document),
-            _listing(document),
+            _listing(document, self.catalogue.listed),
         )
 
     @staticmethod
@@ -583,11 +647,7 @@ class SQLiteStore(Store):
         trial_id = document["_id"]
         with self._writing() as connection:
             try:
-                connection.execute(
-                    "INSERT INTO trials (id, created, status, project, parent, document,"
-                    " listing) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (trial_id, *self._columns(document)),
-                )
+                connection.execute(self._insert_sql, (trial_id, *self._columns(document)))
             except sqlite3.IntegrityError:
                 raise DuplicateTrialError(trial_id) from None
             self._write_tags(connection, trial_id, document.get("tags"))
@@ -604,25 +664,23 @@ class SQLiteStore(Store):
         if query.id_prefix:
             clauses.append("id >= ? AND id < ?")
             parameters += [query.id_prefix, query.id_prefix + "\U0010ffff"]
-        if query.status is not None:
-            status = list(query.status)
-            clauses.append(f"status IN ({', '.join('?' * len(status))})")
-            parameters += status
         for tag in dict.fromkeys(query.tags or ()):
             clauses.append("id IN (SELECT trial FROM trial_tags WHERE tag = ?)")
             parameters.append(tag)
-        if query.project is not None:
-            clauses.append("project = ?")
-            parameters.append(query.project)
-        if query.parent is not None:
-            clauses.append("parent = ?")
-            parameters.append(query.parent)
+        for name, value in query.where.items():  # each indexed field is a column
+            if one_of(value):
+                values = list(value)
+                clauses.append(f'"{name}" IN ({", ".join("?" * len(values))})')
+                parameters += values
+            else:
+                clauses.append(f'"{name}" = ?')
+                parameters.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
         if query.limit is not None:
             parameters.append(int(query.limit))
         names = [name for name in dict.fromkeys(query.fields or ()) if name != "_id"]
-        if names and _LISTED.issuperset(names):
+        if names and set(self.catalogue.listed).issuperset(names):
             return self._find_listings(names, f"{where}{order}", parameters)
         if query.fields:
             # Only the fields asked for, extracted by SQLite: a listing does not parse
@@ -675,7 +733,7 @@ class SQLiteStore(Store):
                 ).fetchall()
                 text = "[" + ",".join([row[0] for row in rows]) + "]"
         documents = json.loads(text) if text else []
-        if len(names) == len(LISTED_FIELDS):
+        if len(names) == len(self.catalogue.listed):
             return documents
         kept = ("_id", *names)
         return [{name: d[name] for name in kept if name in d} for d in documents]
@@ -698,12 +756,8 @@ class SQLiteStore(Store):
                     return False
             for path, value in changes.items():
                 _set_path(document, path, value)
-            created, status, project, parent, text, listing = self._columns(document)
-            connection.execute(
-                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ?,"
-                " listing = ? WHERE id = ?",
-                (status, project, parent, text, listing, trial_id),
-            )
+            _, *columns = self._columns(document)
+            connection.execute(self._update_sql, (*columns, trial_id))
             if "tags" in changes:
                 self._write_tags(connection, trial_id, document.get("tags"))
         return True

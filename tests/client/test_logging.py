@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from kleio.store import open_store
+from kleio.core.model.catalogue import open_journal
 from tests.conftest import write_script
 from tests.helpers import KLEIO, text, trial_id_in
 from tests.mongo_server import WireServer, unique_database_name
@@ -183,7 +183,7 @@ def test_a_database_outage_during_a_run_loses_no_statistic(project, env, tmp_pat
         server.start()
         assert process.wait(180) == 0, text(process.stderr.read())
         errors = text(process.stderr.read())
-        with open_store(server.uri, "outage") as store:
+        with open_journal(server.uri, "outage") as store:
             (trial,) = store.find_trials()
             logged = [s["i"] for s in statistics_in(store, trial["_id"])]
         assert logged == list(range(2000)), errors
@@ -226,7 +226,7 @@ def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
         assert "uploaded" in text(synced.stderr)
         again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
         assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
-        with open_store(server.uri, "down") as store:
+        with open_journal(server.uri, "down") as store:
             (trial,) = store.find_trials()
             assert [s["i"] for s in statistics_in(store, trial["_id"])] == list(range(300))
     finally:
@@ -289,5 +289,5 @@ def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_th
     assert "uploaded 10 events" in errors and "left out 1 events" in errors, errors
     again = subprocess.run([*KLEIO, "sync"], env=env, capture_output=True, timeout=120)
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
-    with open_store(wire_server.uri, name) as store:
+    with open_journal(wire_server.uri, name) as store:
         assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.printed import output_bytes
 from kleio.core.running.spool import pending_spools, spool_folder
-from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
 from tests.helpers import KLEIO, text, trial_id_in
@@ -89,7 +89,7 @@ def kleio_in(project: Path, env: dict, *args: str, timeout: float = 120):
 
 def journal_of(server: WireServer) -> dict[str, dict]:
     """Every trial's events, by trial id."""
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         return {d["_id"]: events_of(store, d["_id"]) for d in store.find_trials(fields=["_id"])}
 
 
@@ -149,7 +149,7 @@ def test_a_command_run_while_the_database_is_down_fails_at_once_and_runs_once_it
     after = journal_of(server)
     assert_nothing_missing(before, after)
     assert sorted(after) == sorted([first, second])
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         assert store.get_trial(second)["status"] == st.COMPLETED
         assert [e.data["i"] for e in store.read_events(second, ["statistic"])] == list(range(5))
 
@@ -198,7 +198,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     process = subprocess.Popen(
         [*KLEIO, *command], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         try:
             wait_until(
                 lambda: store.get_trial(trial_id), timeout=60, interval=0.0005, what="the trial"
@@ -215,7 +215,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     assert out == b"" and not (project / "ran-second").exists()
 
     server.start()
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         left = store.get_trial(trial_id)
         assert st.observed_status(left, 3) in (st.NEW, st.RESERVED, st.LOST), left["status"]
     deadline = time.monotonic() + 30
@@ -231,7 +231,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     after = journal_of(server)
     assert_nothing_missing(before, after)
     assert sorted(after) == sorted([first, trial_id])
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         assert store.get_trial(trial_id)["status"] == st.COMPLETED
 
 
@@ -274,7 +274,7 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     assert text(out) == expected
     trial_id = trial_id_in(err)
 
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         document = store.get_trial(trial_id)
         assert document["status"] == st.COMPLETED, (document["status"], errors)
         journalled = b"".join(output_bytes(e.data) for e in store.read_events(trial_id, ["stdout"]))
