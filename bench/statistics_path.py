@@ -64,7 +64,7 @@ import json, sqlite3, sys, time
 import orjson
 sys.path.insert(0, sys.argv[3])  # this repository's schema and encoder, whichever is measured
 from kleio.store.codec import compact_texts
-from kleio.store.sqlite import _EVENT_ROWS, ROW_EVENTS
+from kleio.store.sqlite.schema import EVENT_ROWS, ROW_EVENTS
 count, path, one_per_row = int(sys.argv[1]), sys.argv[2], sys.argv[4:] == ["--one-per-row"]
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode = WAL"); db.execute("PRAGMA synchronous = NORMAL")
@@ -73,7 +73,7 @@ if one_per_row:
                " time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (trial, kind, key))"
                " WITHOUT ROWID")
 else:
-    for statement in _EVENT_ROWS.split(";"):
+    for statement in EVENT_ROWS.split(";"):
         db.execute(statement)
 values = [{"step": i, "loss": 1.0 / (i + 1), "acc": i / count} for i in range(count)]
 keys = [f"{i:017d}.w.{i:012d}" for i in range(count)]

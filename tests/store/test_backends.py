@@ -17,7 +17,8 @@ from kleio.store import Catalogue, StoreError, StoreUnavailable, mask_address
 from kleio.store.base import Event
 from kleio.store.keys import event_key
 from kleio.store.mongodb import MongoStore
-from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from kleio.store.sqlite import SQLiteStore
+from kleio.store.sqlite.schema import SCHEMA_VERSION
 from tests.mongo_server import unique_database_name
 
 
