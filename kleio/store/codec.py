@@ -169,8 +169,9 @@ def spaced_rows(rows: list[dict], between: str) -> str | None:
     return spaced.replace(b"}, {", ("}" + between + "{").encode()).decode()
 
 
-#: What a key of a page :func:`spaced_rows` writes at once may not hold.
-_UNSAFE_IN_KEYS = re.compile(r"[,:{}\\\[\]]|e-|0\.0000")
+#: What a key of a page :func:`spaced_rows` writes at once may not hold. Patterns are
+#: compiled on first use (re keeps them): a run that never reads a page spends nothing.
+_UNSAFE_IN_KEYS = r"[,:{}\\\[\]]|e-|0\.0000"
 
 
 def _only_numbers(text: bytes, rows: list[dict]) -> bool:
@@ -182,12 +183,12 @@ def _only_numbers(text: bytes, rows: list[dict]) -> bool:
         and b"null" not in text
         and text.find(b"[", 1) < 0
         and text.count(b'"') == 2 * sum(map(len, rows))  # no text but the keys
-        and not any(map(_UNSAFE_IN_KEYS.search, set().union(*rows)))
+        and not any(map(re.compile(_UNSAFE_IN_KEYS).search, set().union(*rows)))
     )
 
 
 #: An exponent of two digits or more after ``e-`` became ``e-0``.
-_PADDED_TOO_MUCH = re.compile(rb"e-0([0-9][0-9])")
+_PADDED_TOO_MUCH = rb"e-0([0-9][0-9])"
 _DIGITS = b"0123456789"
 
 
@@ -195,7 +196,7 @@ def _floats_as_repr(text: bytes) -> bytes:
     """orjson's ``text`` of rows of numbers (see :func:`_only_numbers`) with the floats
     below 1e-4 as ``repr`` writes them; empty if one is not as orjson writes it."""
     if b"e-" in text:  # 1e-7 -> 1e-07 (1e-10 stays)
-        text = _PADDED_TOO_MUCH.sub(rb"e-\1", text.replace(b"e-", b"e-0"))
+        text = re.sub(_PADDED_TOO_MUCH, rb"e-\1", text.replace(b"e-", b"e-0"))
     for start in (b":0.0000", b":-0.0000"):  # 0.0000123 -> 1.23e-05
         if start not in text:
             continue
