@@ -34,3 +34,12 @@ def test_the_key_range_of_a_time_holds_the_events_of_its_microsecond_only():
     low, high = key_range(moment, moment)
     assert low <= event_key(moment, "w", 0) < high
     assert int(high) == int(low) + 1  # the microsecond after the time's own
+
+
+@given(st.floats(min_value=1.5e9, max_value=4e9))
+def test_a_view_cut_just_before_an_event_holds_what_came_before_and_not_the_event(moment):
+    from kleio.core.running.branching import just_before
+
+    _, high = key_range(None, just_before(moment))
+    before = event_key(moment - 2e-6, "w", 0)
+    assert before < high <= event_key(moment, "w", 0)
