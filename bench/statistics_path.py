@@ -63,7 +63,7 @@ BARE_WRITE = """
 import json, sqlite3, sys, time
 import orjson
 sys.path.insert(0, sys.argv[3])  # this repository's schema and encoder, whichever is measured
-from kleio.store.codec import compact_texts
+from kleio.codec import compact_texts
 from kleio.store.sqlite.schema import EVENT_ROWS, ROW_EVENTS
 count, path, one_per_row = int(sys.argv[1]), sys.argv[2], sys.argv[4:] == ["--one-per-row"]
 db = sqlite3.connect(path, isolation_level=None)

@@ -563,8 +563,8 @@ def _preload() -> None:
     import kleio.core.running.losses
     import kleio.core.running.sink
     import kleio.core.running.spool  # noqa: F401 - the logger imports these lazily
+    from kleio.codec import orjson_module
     from kleio.store import StoreError, backend_class
-    from kleio.store.codec import orjson_module
 
     orjson_module()  # the writer's encoder
 

@@ -20,7 +20,7 @@ This module is the contract alone: the values it speaks of, its errors, and
 share to fulfil it lives beside it, one job a module: event keys
 (:mod:`kleio.store.keys`), the arithmetic of summaries (:mod:`kleio.store.summaries`),
 blob chunks and ids (:mod:`kleio.store.blobs`), reading ahead
-(:mod:`kleio.store.readahead`), JSON (:mod:`kleio.store.codec`) and addresses safe to
+(:mod:`kleio.store.readahead`), JSON (:mod:`kleio.codec`) and addresses safe to
 print (:mod:`kleio.store.addresses`).
 
 Values are what JSON can hold (``dict`` with ``str`` keys, ``list``, ``str``, ``int``

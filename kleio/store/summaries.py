@@ -13,8 +13,8 @@ import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from kleio.codec import compact_json
 from kleio.store.base import SUMMARY_VALUE_LIMIT, Event, Summary
-from kleio.store.codec import compact_json
 
 _key_of = operator.itemgetter(2)  # an event's key
 _data_of = operator.itemgetter(4)  # an event's data

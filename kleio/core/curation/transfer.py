@@ -33,11 +33,11 @@ from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
 from kleio import __version__
+from kleio.codec import compact_json
 from kleio.core.curation.removal import IMPORTING, mark_complete
 from kleio.core.model.errors import KleioError
 from kleio.core.model.trial import INCOMPLETE, TrialDocument
 from kleio.store.base import DuplicateTrialError, Event, Store
-from kleio.store.codec import compact_json
 
 FORMAT = "kleio-export"
 VERSION = 1

@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from kleio.store.codec import json_encoder, spaced_rows
+from kleio.codec import json_encoder, spaced_rows
 
 #: The strings standing for the floats JSON cannot hold.
 NAN, INFINITY, MINUS_INFINITY = "NaN", "Infinity", "-Infinity"
@@ -42,7 +42,7 @@ def row_encoder():
     """A function giving the strict JSON of a row (``", "`` and ``": "`` between items,
     anything JSON has no type for as its ``str``), several times as fast as
     :func:`json_text` for a million small rows: the codec's encoder
-    (:func:`~kleio.store.codec.json_encoder`), and :func:`json_ready` only for a row
+    (:func:`~kleio.codec.json_encoder`), and :func:`json_ready` only for a row
     holding NaN or an infinity."""
     encode_strictly = json_encoder((", ", ": "), default=str, allow_nan=False)
 
@@ -64,7 +64,7 @@ def rows_encoder():
     gives it, joined by :data:`ROW_SEPARATOR`; for rows of what JSON decoding gives
     (dicts with text keys, lists, text, numbers, booleans, None), such as statistics
     read from the journal. Several times as fast for a page of statistics: a page of
-    numbers is written at once by :func:`~kleio.store.codec.spaced_rows`, any other
+    numbers is written at once by :func:`~kleio.codec.spaced_rows`, any other
     row by row."""
     encode = row_encoder()
     join = ROW_SEPARATOR.join

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from kleio.codec import compact_json as _dumps
 from kleio.store.base import UNSET
-from kleio.store.codec import compact_json as _dumps
 
 
 def get_path(document: Mapping[str, Any], path: str) -> Any:

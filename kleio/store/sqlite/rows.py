@@ -14,9 +14,9 @@ from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
 
+from kleio.codec import compact_array, decode_array
+from kleio.codec import compact_json as _dumps
 from kleio.store.base import Event, EventPage, Summary
-from kleio.store.codec import compact_array, decode_array
-from kleio.store.codec import compact_json as _dumps
 from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 
 # The columns of an event (a named tuple), for the loops over every event that the

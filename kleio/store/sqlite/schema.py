@@ -10,8 +10,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from kleio.codec import compact_json as _dumps
 from kleio.store.base import Catalogue
-from kleio.store.codec import compact_json as _dumps
 from kleio.store.sqlite.documents import get_path, listing
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").

@@ -19,6 +19,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from kleio.codec import compact_json as _dumps
+from kleio.codec import decode_array
 from kleio.forking import at_fork
 from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
@@ -36,8 +38,6 @@ from kleio.store.base import (
     one_of,
 )
 from kleio.store.blobs import blob_age
-from kleio.store.codec import compact_json as _dumps
-from kleio.store.codec import decode_array
 from kleio.store.keys import group_events
 from kleio.store.sqlite import schema
 from kleio.store.sqlite.documents import (

@@ -1,4 +1,4 @@
-"""The JSON codec (kleio/store/codec.py), checked on generated values (hypothesis).
+"""The JSON codec (kleio/codec.py), checked on generated values (hypothesis).
 
 Every encoder gives the standard library's text, or a text that decodes to the same
 value, as each function promises; orjson's bytes rewritten as the standard library's
@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kleio.store import codec
-from kleio.store.codec import (
+from kleio import codec
+from kleio.codec import (
     BULK,
     compact_array,
     compact_json,
