@@ -179,12 +179,11 @@ client.close()
 
 def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) -> None:
     """``kleio ls`` against a bare read and print of what it shows, by the same driver."""
-    from kleio.store import open_store
-    from kleio.store.base import LISTED_FIELDS
+    from kleio.core.model.catalogue import LISTED_FIELDS, open_journal
 
     address, name = env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")
     started = time.perf_counter()
-    with open_store(address, name) as store:
+    with open_journal(address, name) as store:
         for index in range(trials):
             store.create_trial(realistic_document(index))
     filled = time.perf_counter() - started

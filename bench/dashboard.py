@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from reading import realistic_document  # noqa: E402
 
+from kleio.core.model.catalogue import open_journal  # noqa: E402
 from kleio.core.model.journal import EventWriter  # noqa: E402
 from kleio.core.model.printed import CHUNK, output_data  # noqa: E402
-from kleio.store import open_store  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -50,7 +50,7 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def fill(address: str, name: str, trials: int, count: int) -> tuple[str, str]:
     """The journal; the ids of the 1,000-statistic trial and the big one."""
     writer = EventWriter()
-    with open_store(address, name) as store:
+    with open_journal(address, name) as store:
         for index in range(trials):
             document = realistic_document(index)
             store.create_trial(document)

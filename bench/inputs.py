@@ -88,6 +88,7 @@ def configuration_files(folder: Path) -> None:
 
 
 def spool(folder: Path) -> None:
+    from kleio.core.model.catalogue import TRIAL_CATALOGUE
     from kleio.core.model.journal import EventWriter
     from kleio.core.running.spool import replay_trial_spools, write_spool
     from kleio.store.sqlite import SQLiteStore
@@ -106,7 +107,7 @@ def spool(folder: Path) -> None:
         f"spool: {appends / elapsed:,.0f} appends/s of {per_append} events, each locked and "
         f"fsynced (floor 100/s: a writer spools one batch per half second)"
     )
-    store = SQLiteStore(folder / "kleio.db")
+    store = SQLiteStore(folder / "kleio.db", catalogue=TRIAL_CATALOGUE)
     started = time.perf_counter()
     events, _ = replay_trial_spools(store, folder / "spool")
     print(

@@ -72,7 +72,7 @@ print(time.perf_counter() - started)
 
 
 def measure(label: str, env: dict[str, str], count: int) -> None:
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
 
     trial = f"bench{os.getpid()}{label}"
     result = subprocess.run(
@@ -84,7 +84,7 @@ def measure(label: str, env: dict[str, str], count: int) -> None:
     if result.returncode != 0:
         raise SystemExit(result.stderr)
     rates = json.loads(result.stdout)
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         stored = store.count_events(trial, ["statistic"])
     if stored != count:
         raise SystemExit(f"{label}: {stored} of {count} statistics stored")
@@ -97,7 +97,7 @@ def measure(label: str, env: dict[str, str], count: int) -> None:
 
 
 def measure_pool(label: str, env: dict[str, str], count: int) -> None:
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
 
     trial = f"bench{os.getpid()}{label}pool"
     result = subprocess.run(
@@ -109,7 +109,7 @@ def measure_pool(label: str, env: dict[str, str], count: int) -> None:
     if result.returncode != 0:
         raise SystemExit(result.stderr)
     rate = json.loads(result.stdout)["rate"]
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         stored = store.count_events(trial, ["statistic"])
     if stored != count // 4 * 4:
         raise SystemExit(f"{label}: {stored} of {count} statistics stored")

@@ -41,10 +41,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 from kleio.core.model.artifacts import put_artifact  # noqa: E402
+from kleio.core.model.catalogue import open_journal  # noqa: E402
 from kleio.core.model.journal import EventWriter  # noqa: E402
 from kleio.core.model.printed import CHUNK, output_data  # noqa: E402
 from kleio.core.model.trial import TrialSpec, new_trial_document  # noqa: E402
-from kleio.store import open_store  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 
@@ -85,7 +85,7 @@ def realistic_document(index: int) -> dict:
 
 def fill(address: str, name: str, trials: int, lines: int, count: int) -> tuple[str, str]:
     writer = EventWriter()
-    with open_store(address, name) as store:
+    with open_journal(address, name) as store:
         for index in range(trials):
             store.create_trial(realistic_document(index))
         printer = realistic_document(-1)["_id"]
@@ -155,7 +155,7 @@ def fill_sweep(address: str, name: str, trials: int, count: int) -> list[str]:
     """``trials`` trials of ``count`` statistics each; their ids."""
     writer = EventWriter()
     ids = []
-    with open_store(address, name) as store:
+    with open_journal(address, name) as store:
         for index in range(trials):
             document = realistic_document(index)
             store.create_trial(document)
@@ -215,7 +215,7 @@ def measure_comparing(
     before = _on_disk(address)
     document = realistic_document(-3)
     big = document["_id"]
-    with open_store(address, name) as store:
+    with open_journal(address, name) as store:
         store.create_trial(document)
         source = (os.urandom(1 << 20) for _ in range(artifact_mb))
         put_artifact(store, big, "weights.bin", source, {}, time.time())

@@ -43,8 +43,9 @@ RUN_MODULES = (
 #: The journal's file as a run uses it: opened, a trial written and changed, closed.
 SQLITE = """
 import sys, time
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
-store = SQLiteStore(sys.argv[1])
+store = SQLiteStore(sys.argv[1], catalogue=TRIAL_CATALOGUE)
 name = str(time.time())
 store.create_trial({"_id": name, "status": "new", "project": "p", "created": time.time()})
 store.update_trial(name, {"status": "running"})

@@ -63,8 +63,8 @@ BARE_WRITE = """
 import json, sqlite3, sys, time
 import orjson
 sys.path.insert(0, sys.argv[3])  # this repository's schema and encoder, whichever is measured
-from kleio.store.base import encode_events_data
-from kleio.store.sqlite import _EVENT_ROWS, ROW_EVENTS
+from kleio.codec import compact_texts
+from kleio.store.sqlite.schema import EVENT_ROWS, ROW_EVENTS
 count, path, one_per_row = int(sys.argv[1]), sys.argv[2], sys.argv[4:] == ["--one-per-row"]
 db = sqlite3.connect(path, isolation_level=None)
 db.execute("PRAGMA journal_mode = WAL"); db.execute("PRAGMA synchronous = NORMAL")
@@ -73,7 +73,7 @@ if one_per_row:
                " time REAL NOT NULL, data TEXT NOT NULL, PRIMARY KEY (trial, kind, key))"
                " WITHOUT ROWID")
 else:
-    for statement in _EVENT_ROWS.split(";"):
+    for statement in EVENT_ROWS.split(";"):
         db.execute(statement)
 values = [{"step": i, "loss": 1.0 / (i + 1), "acc": i / count} for i in range(count)]
 keys = [f"{i:017d}.w.{i:012d}" for i in range(count)]
@@ -86,7 +86,7 @@ for start in range(0, count, 5000):
     if one_per_row:
         db.executemany("INSERT INTO events VALUES ('t', 'statistic', ?, ?, ?)",
                        zip(keys[start:end], times[start:end],
-                           encode_events_data(values[start:end])))
+                           compact_texts(values[start:end])))
     else:
         rows = []
         for row in range(start, end, ROW_EVENTS):
@@ -203,9 +203,9 @@ def environment(folder: Path) -> dict[str, str]:
 
 
 def _stored(env: dict[str, str], trial: str) -> int:
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
 
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         return store.count_events(trial, ["statistic"])
 
 
@@ -245,9 +245,9 @@ def in_loop_and_durable(folder: Path, calls: int = 100_000, long: int = 1_000_00
 
 def fill_statistics(env: dict[str, str], count: int) -> str:
     """A trial with ``count`` statistics (and one execution), as kleio writes them."""
+    from kleio.core.model.catalogue import open_journal
     from kleio.core.model.journal import EventWriter
     from kleio.core.model.trial import TrialSpec, new_trial_document
-    from kleio.store import open_store
 
     writer = EventWriter()
     document = new_trial_document(
@@ -262,7 +262,7 @@ def fill_statistics(env: dict[str, str], count: int) -> str:
         executions=1,
     )
     trial = document["_id"]
-    with open_store(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
+    with open_journal(env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")) as store:
         store.create_trial(document)
         store.append_events(
             [writer.event(trial, "execution", {"phase": "start", "number": 1, "start": 0.0})]

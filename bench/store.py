@@ -18,8 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the `tests` package
 
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.journal import EventWriter
-from kleio.store import Store, open_store
+from kleio.store import Store
 
 BATCH = 1000
 
@@ -70,14 +71,14 @@ def main() -> None:
 
     results = {}
     with tempfile.TemporaryDirectory() as folder:
-        with open_store(os.path.join(folder, "kleio.db")) as store:
+        with open_journal(os.path.join(folder, "kleio.db")) as store:
             results["sqlite"] = measure("sqlite", store, args.events, args.single)
 
         from tests.mongo_server import mongodb_or_wire
 
         with (
             mongodb_or_wire(Path(folder), args.mongodb) as (name, uri),
-            open_store(uri, f"kleio_bench_{os.getpid()}") as store,
+            open_journal(uri, f"kleio_bench_{os.getpid()}") as store,
         ):
             results[name] = measure(
                 name, store, max(args.events // 10, BATCH), max(args.single // 5, 100)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
 from tests.helpers import clean_environment, kleio_runner
 from tests.mongo_server import WireServer
@@ -132,6 +133,6 @@ def kleio(env, project):
 @pytest.fixture
 def journal(home):
     """The SQLite journal the commands wrote, to check what they recorded."""
-    store = SQLiteStore(home / "kleio.db")
+    store = SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE)
     yield store
     store.close()

@@ -289,7 +289,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "kleio.__main__": ("kleio.cli",),
 }
 #: Modules every layer may import: they know nothing of trials nor of any layer.
-SHARED = ("kleio.value", "kleio.forking", "kleio.private_files")
+SHARED = ("kleio.value", "kleio.forking", "kleio.private_files", "kleio.codec")
 
 
 def _sources() -> dict[str, tuple[Path, str]]:

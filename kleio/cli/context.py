@@ -7,8 +7,9 @@ import sys
 from functools import cached_property
 from typing import IO, TYPE_CHECKING
 
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.settings import Settings, load_settings
-from kleio.store import Store, open_store
+from kleio.store import Store
 
 if TYPE_CHECKING:
     import argparse
@@ -52,7 +53,7 @@ class Context:
     @cached_property
     def store(self) -> Store:
         settings = self.settings
-        return open_store(settings.db_address, settings.db_name)
+        return open_journal(settings.db_address, settings.db_name)
 
     def notify(self, message: str, plain: bool = False) -> None:
         """Kleio's own messages, on stderr so the script's stdout stays pipeable:

@@ -51,8 +51,8 @@ def execute(args: argparse.Namespace, context) -> int:
 
 
 def _list(args: argparse.Namespace, context) -> int:
+    from kleio.core.model.catalogue import LISTED_FIELDS
     from kleio.core.reading.query import DOCUMENT_FIELDS, query_trials
-    from kleio.store.base import LISTED_FIELDS
 
     # The configuration is read only when a condition or an order may need it: a listing
     # reads the fields a store keeps for listings, not the documents.

@@ -73,7 +73,7 @@ def _token(args: argparse.Namespace) -> str | None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio import __version__
     from kleio.store import mask_address
-    from kleio.store.base import without_secrets
+    from kleio.store.addresses import without_secrets
     from kleio.ui.api import Dashboard
     from kleio.ui.server import is_loopback, make_server
 

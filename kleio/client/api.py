@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.settings import Settings, load_settings
 from kleio.core.reading.record import TrialRecord
-from kleio.store import Store, open_store
+from kleio.store import Store
 
 _STORES: dict[tuple[str, str], Store] = {}
 
@@ -33,7 +34,7 @@ _STORES: dict[tuple[str, str], Store] = {}
 def _store(settings: Settings) -> Store:
     key = (settings.db_address, settings.db_name)
     if key not in _STORES:
-        _STORES[key] = open_store(*key)
+        _STORES[key] = open_journal(*key)
     return _STORES[key]
 
 

@@ -213,9 +213,9 @@ class _Inside:
     def _open_store(self):
         with self._store_lock:
             if self._store is None:
-                from kleio.store import open_store
+                from kleio.core.model.catalogue import open_journal
 
-                self._store = open_store(self._address, self._db_name)
+                self._store = open_journal(self._address, self._db_name)
             return self._store
 
     def _install_exit_handlers(self) -> None:
@@ -811,17 +811,21 @@ def _preload() -> None:
     leaves no import in progress for the logger's thread or first use to be caught in.
     Outside Kleio nothing is imported: the logger stays cheap to import.
     """
+    # What the first statistic imports (see _Inside): the script's threads may log their
+    # first while it forks, and the child then waits for their import forever.
     import atexit  # noqa: F401 - the logger imports these lazily
 
     import kleio.core.model.artifacts
+    import kleio.core.model.catalogue
     import kleio.core.model.journal
     import kleio.core.model.settings
     import kleio.core.model.status
     import kleio.core.reading.statistics
     import kleio.core.running.losses
-    import kleio.core.running.sink  # noqa: F401 - the logger imports these lazily
+    import kleio.core.running.sink
+    import kleio.core.running.spool  # noqa: F401 - the logger imports these lazily
+    from kleio.codec import orjson_module
     from kleio.store import StoreError, backend_class
-    from kleio.store.base import orjson_module
 
     orjson_module()  # the writer's encoder
 

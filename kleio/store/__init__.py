@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib
 
+from kleio.store.addresses import mask_address
 from kleio.store.base import (
     BlobNotFound,
+    Catalogue,
     DuplicateTrialError,
     Store,
     StoreError,
     StoreUnavailable,
     TrialQuery,
-    mask_address,
 )
 
 #: Address scheme -> ``"module:Class"`` of the backend that stores there.
@@ -31,6 +32,7 @@ DEFAULT_SCHEME = "sqlite"
 __all__ = [
     "BACKENDS",
     "BlobNotFound",
+    "Catalogue",
     "DuplicateTrialError",
     "Store",
     "StoreError",
@@ -67,9 +69,11 @@ def backend_class(address: str) -> type[Store]:
     return getattr(importlib.import_module(module), name)
 
 
-def open_store(address: str, name: str = "kleio") -> Store:
-    """Open the store at ``address`` (database ``name`` where the backend has several).
+def open_store(address: str, name: str = "kleio", *, catalogue: Catalogue) -> Store:
+    """Open the store at ``address`` (database ``name`` where the backend has several),
+    keeping ``catalogue`` beside its documents (see :class:`~kleio.store.base.Catalogue`:
+    Kleio opens its journals with ``kleio.core.model.catalogue.open_journal``).
 
     Nothing slow happens here: a server is contacted on first use.
     """
-    return backend_class(address).open(address, name)
+    return backend_class(address).open(address, name, catalogue)

@@ -2,7 +2,10 @@
 
 A store keeps three kinds of things and knows nothing of what they mean:
 
-* **trial documents**: one JSON-like mapping per trial, keyed by ``_id``;
+* **trial documents**: one JSON-like mapping per trial, keyed by ``_id``, of which the
+  store reads ``created`` (listings come newest first) and ``tags`` (a list of text),
+  and the fields that whoever opens it declares listed or indexed (see
+  :class:`Catalogue`);
 * **events**: an append-only journal of small JSON-like records, each belonging to
   one trial and one kind (``stdout``, ``statistic``...);
 * **blobs**: large byte strings with a metadata mapping (artifacts, diffs);
@@ -11,6 +14,14 @@ and, derived from the events, **summaries**: for each trial, kind and top-level 
 the events' data, how many events hold the field, its first and last values (in key
 order) and, over its numeric values, the smallest and the largest (see :class:`Summary`).
 Comparing a thousand trials reads their summaries, never their millions of events.
+
+This module is the contract alone: the values it speaks of, its errors, and
+:class:`Store`, which builds its reads once over small backend hooks. What the backends
+share to fulfil it lives beside it, one job a module: event keys
+(:mod:`kleio.store.keys`), the arithmetic of summaries (:mod:`kleio.store.summaries`),
+blob chunks and ids (:mod:`kleio.store.blobs`), reading ahead
+(:mod:`kleio.store.readahead`), JSON (:mod:`kleio.codec`) and addresses safe to
+print (:mod:`kleio.store.addresses`).
 
 Values are what JSON can hold (``dict`` with ``str`` keys, ``list``, ``str``, ``int``
 within 64 bits, ``float`` including NaN and infinities, ``bool``, ``None``).
@@ -42,9 +53,9 @@ Summaries
     on first read and kept.
 Ordering
     :meth:`Store.read_events` returns events in ascending ``key`` order. A key starts
-    with the event's time in microseconds (see :func:`event_key`), then the writer and
-    the writer's counter: events of one writer come back in the order it wrote them, and
-    events of several writers interleave by time.
+    with the event's time in microseconds, then the writer and the writer's counter (see
+    :mod:`kleio.store.keys`): events of one writer come back in the order it wrote them,
+    and events of several writers interleave by time.
 Concurrency
     A store object may be shared by the threads of a process. Separate processes, on
     one machine (SQLite) or many (MongoDB), open their own store on the same address and
@@ -78,15 +89,13 @@ from __future__ import annotations
 import abc
 import heapq
 import itertools
-import json
-import math
 import operator
-import os
-import re
-import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, BinaryIO, NamedTuple
 
+from kleio.store.blobs import chunks_of, new_blob_id
+from kleio.store.keys import key_range
+from kleio.store.readahead import read_ahead
 from kleio.value import Value
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
@@ -104,6 +113,8 @@ SUMMARY_VALUE_LIMIT = 1024
 ABANDONED_UPLOAD_AGE = 6 * 3600.0
 
 BlobSource = bytes | bytearray | memoryview | BinaryIO | Iterable[bytes]
+
+_key_of = operator.itemgetter(2)  # an event's key
 
 
 class StoreError(Exception):
@@ -130,7 +141,7 @@ class Event(NamedTuple):
     """One journal record (a named tuple: millions are made, cheaply).
 
     ``key`` orders events and identifies them within ``(trial, kind)``; build it with
-    :func:`event_key`. ``time`` is seconds since the epoch, UTC.
+    :func:`kleio.store.keys.event_key`. ``time`` is seconds since the epoch, UTC.
     """
 
     trial: str
@@ -183,234 +194,69 @@ class Unset:
 UNSET = Unset()
 
 
-#: The small top-level fields of a trial document that a listing shows (``kleio ls``):
-#: a backend may keep them apart from the document, updated with it, so a listing of
-#: 10,000 trials reads 2 MB instead of every 5 KB document (SQLite does).
-LISTED_FIELDS = (
-    "status",
-    "heartbeat",
-    "created",
-    "started",
-    "run_time",
-    "tags",
-    "commandline",
-    "refers",
-    "project",
-    "job",
-    "incomplete",
-    "name",
-)
+class Catalogue(Value):
+    """What a store keeps of each trial document beside the document itself, so that it
+    lists and finds documents without reading them whole: declared by whoever opens the
+    store (Kleio's core declares its trials' in ``kleio.core.model.catalogue``), since
+    only it knows which fields matter.
+
+    ``listed``: top-level fields a listing reads. A query of fields all among them is the
+    cheapest: SQLite keeps them beside the document (10,000 trials listed read 2 MB, not
+    every 5 KB document). ``indexed``: fields queries filter by, each by a name (lower-case
+    ASCII letters, digits and ``_``: a column or key in every backend) and the path of a
+    text or a number in the document, ``{"parent": "refers.parent"}``:
+    ``find_trials(parent=x)`` finds the documents whose ``refers.parent`` equals ``x``
+    through an index (SQLite: a column of that name, added to an older journal when
+    first opened; MongoDB: an index on the path).
+
+    What a backend keeps beside each document follows the catalogue of the store that
+    wrote it: every process writing one journal opens it with the same catalogue, and a
+    listed field added later is a schema upgrade of the backends that keep listings (as
+    SQLite's version 4 made them), so that no writer keeps the old listing.
+    """
+
+    FIELDS = ("listed", "indexed")
+
+    def __init__(self, listed: Sequence[str] = (), indexed: Mapping[str, str] | None = None):
+        self.listed = tuple(listed)
+        self.indexed = dict(indexed or {})
+        for name in self.indexed:
+            plain = name.isidentifier() and name.isascii() and name == name.lower()
+            if not plain or name in TrialQuery.FIELDS:
+                raise ValueError(f"{name!r} cannot name an indexed field")
 
 
 class TrialQuery(Value):
     """Which trial documents :meth:`Store.find_trials` returns, and how many fields.
 
-    Every filter given must match: ``id_prefix`` starts the id; ``status`` is any of the
-    statuses; ``tags`` requires all of the tags; ``parent`` matches
-    ``document['refers']['parent']``. ``limit`` caps the count (newest first).
-    ``fields`` (top-level names) returns only those fields and ``_id``, which is much
-    cheaper than whole documents for a listing; a field a document lacks may come back
-    as None. Fields all among :data:`LISTED_FIELDS` are the cheapest: a backend may keep
-    them apart from the document.
+    Every filter given must match: ``id_prefix`` starts the id; ``tags`` requires all of
+    the tags (``document['tags']``, a list of text); ``where`` maps names of indexed
+    fields (see :class:`Catalogue`) to the value the field equals, or to a list, tuple
+    or set of values it is one of (a name mapped to None does not filter). ``limit``
+    caps the count (newest ``created`` first). ``fields`` (top-level names) returns only
+    those fields and ``_id``, which is much cheaper than whole documents for a listing;
+    a field a document lacks may come back as None. Fields all among the catalogue's
+    listed fields are the cheapest: a backend may keep them apart from the document.
     """
 
-    FIELDS = ("id_prefix", "status", "tags", "project", "parent", "limit", "fields")
+    FIELDS = ("id_prefix", "tags", "where", "limit", "fields")
 
     def __init__(
         self,
         id_prefix: str | None = None,
-        status: Sequence[str] | None = None,
         tags: Sequence[str] | None = None,
-        project: str | None = None,
-        parent: str | None = None,
+        where: Mapping[str, Any] | None = None,
         limit: int | None = None,
         fields: Sequence[str] | None = None,
     ):
-        self.id_prefix, self.status, self.tags, self.project = id_prefix, status, tags, project
-        self.parent, self.limit, self.fields = parent, limit, fields
+        self.id_prefix, self.tags, self.limit, self.fields = id_prefix, tags, limit, fields
+        self.where = {name: value for name, value in (where or {}).items() if value is not None}
 
 
-def _make_compact_json():
-    """Compact JSON of a value, NaN and infinities allowed, as fast as CPython allows.
-
-    Every event is encoded once: calling the C encoder directly costs half of
-    ``JSONEncoder.encode`` (whose Python wrapper dominates for small dicts), and
-    ``json.dumps`` with options would also build a new encoder per call.
-    """
-    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # another Python implementation: the portable way
-        return encoder.encode
-    chunks = make(
-        None, encoder.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-    join = "".join
-
-    def dumps(value: Any) -> str:
-        return join(chunks(value, 0))
-
-    return dumps
-
-
-#: Compact JSON text of a value, NaN and infinities allowed (see :func:`_make_compact_json`).
-compact_json = _make_compact_json()
-
-
-#: Events from which orjson is worth importing: a run's first few events (its start, its
-#: first lines of output) are written without it, off the start-up path.
-BULK = 100
-
-
-def orjson_module() -> Any:
-    """orjson, imported on first use: 20 ms that only a process journalling or reading
-    many events spends (``kleio_logger`` imports it before the script's threads start)."""
-    global _ORJSON
-    if _ORJSON is None:
-        try:
-            import orjson
-        except ImportError:  # an interpreter without its wheel: the standard library
-            orjson = False
-        _ORJSON = orjson
-    return _ORJSON
-
-
-_ORJSON: Any = None
-
-
-def encode_events_data(datas: Iterable[Any]) -> list[str]:
-    """:func:`compact_json` of each value, four times as fast for statistics.
-
-    orjson writes NaN and infinities as ``null``: a text holding ``null`` (rare in
-    statistics) is encoded again by the standard library, as is anything orjson refuses
-    (integers beyond 64 bits), so the text and the errors are :func:`compact_json`'s.
-    """
-    datas = datas if isinstance(datas, list) else list(datas)
-    orjson = orjson_module() if len(datas) >= BULK else None
-    if not orjson:
-        return list(map(compact_json, datas))
-    dumps, texts = orjson.dumps, []
-    append = texts.append
-    for data in datas:
-        try:
-            text = dumps(data)
-        except TypeError:
-            append(compact_json(data))
-            continue
-        append(compact_json(data) if b"null" in text else text.decode())
-    return texts
-
-
-def decode_json_array(text: str) -> list[Any]:
-    """The values of a JSON array of event data (:func:`encode_events_data`'s texts
-    joined by commas in brackets), read in one call: a third faster than one call per
-    text. A page holding NaN or an infinity, which orjson refuses, is read by the
-    standard library."""
-    orjson = orjson_module()
-    if orjson:
-        try:
-            return orjson.loads(text)
-        except orjson.JSONDecodeError:  # NaN, Infinity: not JSON to orjson
-            pass
-    return json.loads(text)
-
-
-#: Pages :func:`read_ahead` holds at most.
-AHEAD = 2
-
-
-def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
-    """``items``, taken by a thread while the caller works on those before: on two
-    cores, a database fetching without the GIL (SQLite) or waiting for the network
-    overlaps the caller's work. At most :data:`AHEAD` items wait, so memory stays
-    bounded; the thread stops after its current item when the caller stops, and an
-    error taking one is raised to the caller."""
-    import queue  # only a process reading many events needs it: off the start-up path
-    import threading
-
-    waiting: queue.Queue = queue.Queue(maxsize=AHEAD)
-    stopped = threading.Event()
-
-    def hand_over(item: tuple) -> bool:
-        while not stopped.is_set():
-            try:
-                waiting.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def take() -> None:
-        try:
-            for item in items:
-                if not hand_over((True, item, None)):
-                    return
-        except BaseException as error:  # raised again in the caller's thread
-            hand_over((False, None, error))
-        else:
-            hand_over((False, None, None))
-
-    threading.Thread(target=take, name="kleio-read-ahead", daemon=True).start()
-    try:
-        while True:
-            more, item, error = waiting.get()
-            if error is not None:
-                raise error
-            if not more:
-                return
-            yield item
-    finally:
-        stopped.set()
-
-
-def time_key(seconds: float) -> str:
-    """The key prefix of events written at ``seconds`` (microseconds, fixed width)."""
-    return "%017d" % (seconds * 1_000_000 + 0.5)  # noqa: UP031 - as EventWriter.events
-
-
-def event_key(seconds: float, writer: str, counter: int) -> str:
-    """The key of the ``counter``-th event of ``writer``, written at ``seconds``.
-
-    Writers must never go back in time (use the last time if the clock does) and must
-    use a writer id made of ``[0-9a-z]`` that no other writer uses.
-    """
-    return f"{time_key(seconds)}.{writer}.{counter:012d}"
-
-
-_key_of = operator.itemgetter(2)  # an event's key
-
-
-_group_of = operator.itemgetter(0, 1)  # an event's (trial, kind)
-_data_of = operator.itemgetter(4)  # an event's data
-
-
-def key_range(since: float | None, until: float | None) -> tuple[str | None, str | None]:
-    """Inclusive time bounds as ``(lowest key, key above the highest)``."""
-    low = time_key(since) if since is not None else None
-    high = time_key(until + 0.000_001) if until is not None else None
-    return low, high
-
-
-def chunks_of(source: BlobSource, size: int = BLOB_CHUNK_SIZE) -> Iterator[bytes]:
-    """Split bytes, a binary file object or an iterable of bytes into ``size`` chunks."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source)
-        for start in range(0, len(view), size):
-            yield bytes(view[start : start + size])
-        return
-    if hasattr(source, "read"):
-        pieces: Iterable[bytes] = iter(lambda: source.read(size), b"")
-    else:
-        pieces = source
-    pending = bytearray()
-    for piece in pieces:
-        if isinstance(piece, str):
-            raise TypeError("a blob must be bytes or a binary file, not text")
-        pending += piece
-        while len(pending) >= size:
-            yield bytes(pending[:size])
-            del pending[:size]
-    if pending:
-        yield bytes(pending)
+def one_of(value: Any) -> bool:
+    """Whether a value of :attr:`TrialQuery.where` stands for several values, any of
+    which the field may equal (a list, tuple or set) rather than for itself."""
+    return isinstance(value, (list, tuple, set, frozenset))
 
 
 class Summary(NamedTuple):
@@ -419,7 +265,8 @@ class Summary(NamedTuple):
     ``count`` events hold the field; ``first`` and ``last`` are its values in the events
     with the smallest and the largest key (None when longer than
     :data:`SUMMARY_VALUE_LIMIT`); ``min`` and ``max`` are taken over its numeric values
-    (booleans and NaN are not numbers here), None when it had none.
+    (booleans and NaN are not numbers here), None when it had none. Backends work them
+    out with :mod:`kleio.store.summaries`.
     """
 
     count: int
@@ -431,165 +278,13 @@ class Summary(NamedTuple):
     last_key: str
 
 
-def _bounded(value: Any) -> Any:
-    """The value if a summary keeps it (see :data:`SUMMARY_VALUE_LIMIT`), else None."""
-    if isinstance(value, str):
-        return value if len(value) <= SUMMARY_VALUE_LIMIT else None
-    if isinstance(value, (list, dict)):
-        return value if len(compact_json(value)) <= SUMMARY_VALUE_LIMIT else None
-    return value
-
-
-def summarise_events(events: Iterable[Event]) -> dict[str, Summary]:
-    """The summary of each top-level field of ``events`` (one trial, one kind), given in
-    key order, as every store reads and appends them: first and last are the first and
-    the last event holding the field."""
-    summaries: dict[str, Summary] = {}
-    # Field by field over pages of events: the builtins (min, max, map) then do per
-    # value what a loop over every field of every event did in Python (3x faster for
-    # statistics), and memory stays bounded for a journal summarised from its events.
-    if isinstance(events, list):
-        pages: Iterator[list[Event]] = _slices(events, SUMMARY_PAGE)
-    else:
-        rest = iter(events)
-        pages = iter(lambda: list(itertools.islice(rest, SUMMARY_PAGE)), [])
-    for batch in pages:
-        summaries = merge_summaries(summaries, _summarise_page(batch))
-    return summaries
-
-
-def _slices(items: list, size: int) -> Iterator[list]:
-    return (items[start : start + size] for start in range(0, len(items), size))
-
-
-#: Events summarised together by :func:`summarise_events`.
-SUMMARY_PAGE = 10_000
-_NUMBERS = frozenset((int, float))
-
-
-def _summarise_page(events: list[Event]) -> dict[str, Summary]:
-    datas = list(map(_data_of, events))
-    keys = list(map(_key_of, events))
-    summaries = {}
-    for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
-        try:
-            values, field_keys = list(map(operator.itemgetter(name), datas)), keys
-        except KeyError:  # not in every event
-            held = [index for index, data in enumerate(datas) if name in data]
-            values = [datas[index][name] for index in held]
-            field_keys = [keys[index] for index in held]
-        first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
-        if set(map(type, values)) <= _NUMBERS:
-            numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
-        else:  # booleans and NaN are not numbers here
-            numbers = [v for v in values if type(v) in _NUMBERS and v == v]
-        low, high = (min(numbers), max(numbers)) if numbers else (None, None)
-        summaries[name] = Summary(
-            len(values), _bounded(first), _bounded(last), low, high, first_key, last_key
-        )
-    return summaries
-
-
-def _merged(older: Summary, newer: Summary) -> Summary:
-    first, first_key = (
-        (newer.first, newer.first_key)
-        if newer.first_key < older.first_key
-        else (older.first, older.first_key)
-    )
-    last, last_key = (
-        (newer.last, newer.last_key)
-        if newer.last_key > older.last_key
-        else (older.last, older.last_key)
-    )
-    lows = [value for value in (older.min, newer.min) if value is not None]
-    highs = [value for value in (older.max, newer.max) if value is not None]
-    return Summary(
-        older.count + newer.count,
-        first,
-        last,
-        min(lows) if lows else None,
-        max(highs) if highs else None,
-        first_key,
-        last_key,
-    )
-
-
-def merge_summaries(*parts: Mapping[str, Summary]) -> dict[str, Summary]:
-    """The summaries of the union of disjoint sets of events, field by field."""
-    merged: dict[str, Summary] = {}
-    for part in parts:
-        for name, summary in part.items():
-            known = merged.get(name)
-            merged[name] = summary if known is None else _merged(known, summary)
-    return merged
-
-
-def group_events(events: Iterable[Event]) -> dict[tuple[str, str], list[Event]]:
-    """Events by ``(trial, kind)``, each group in key order, an event given twice once."""
-    events = list(events)
-    if events and len(set(map(_group_of, events))) == 1:
-        keys = list(map(_key_of, events))
-        if all(map(operator.lt, keys, keys[1:])):  # one writer's batch: already so
-            return {(events[0].trial, events[0].kind): events}
-    groups: dict[tuple[str, str], dict[str, Event]] = {}
-    for event in events:
-        groups.setdefault((event.trial, event.kind), {}).setdefault(event.key, event)
-    return {group: sorted(by_key.values(), key=_key_of) for group, by_key in groups.items()}
-
-
-def new_blob_id() -> str:
-    """32 hex characters starting with the time in milliseconds, so the age of an upload
-    that never completed shows in its chunks (see :meth:`Store.reclaim`)."""
-    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
-
-
-def blob_age(blob_id: str, now: float | None = None) -> float:
-    """Seconds since the upload of ``blob_id`` started; infinite for an id that does not
-    tell (made before ids held the time, or not by :func:`new_blob_id`)."""
-    try:
-        started = int(blob_id[:12], 16) / 1000
-    except ValueError:
-        return math.inf
-    age = (time.time() if now is None else now) - started
-    return age if age >= 0 else math.inf
-
-
-#: From a scheme's ``://`` to the last ``@``: the user name and password of an address,
-#: whatever they hold (an unescaped ``@``, ``/`` or ``:`` included).
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>.*)@", re.DOTALL)
-#: What separates the parts of an address.
-_SEPARATORS = re.compile(r"[:@/?#&=,;%+\s]+")
-
-
-def mask_address(address: str) -> str:
-    """The address with everything between ``://`` and the last ``@`` replaced by
-    ``***``, safe to print: a malformed address (``mongodb://alice:p@ss/wd@host``) does
-    not show part of its password either. Text without credentials is returned as is."""
-    return _USERINFO.sub(r"\g<scheme>***@", address, count=1)
-
-
-def without_secrets(text: str, address: str) -> str:
-    """``text`` (a driver's error message about ``address``) with the address's user
-    name and password, and any fragment of them a parser may have cut out and quoted,
-    replaced by ``***``."""
-    found = _USERINFO.search(address)
-    if found is None or not text:
-        return text
-    from urllib.parse import unquote
-
-    userinfo = found["userinfo"]
-    pieces = {userinfo, unquote(userinfo), *_SEPARATORS.split(userinfo)}
-    pieces |= {unquote(piece) for piece in pieces}
-    for piece in sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True):
-        text = text.replace(piece, "***")
-    return text
-
-
 class Store(abc.ABC):
     """A Kleio database. See the module documentation for the guarantees."""
 
     #: The address with its password masked, for messages.
     address: str
+    #: What the store keeps beside each trial document (see :class:`Catalogue`).
+    catalogue: Catalogue
 
     # -- trial documents -------------------------------------------------------------
     @abc.abstractmethod
@@ -604,9 +299,21 @@ class Store(abc.ABC):
         """The document with exactly that id, or None."""
 
     def find_trials(self, query: TrialQuery | None = None, **filters: Any) -> list[dict]:
-        """Trial documents matching ``query`` (or a :class:`TrialQuery` of ``filters``),
-        newest ``created`` first."""
-        return self._find_trials(query if query is not None else TrialQuery(**filters))
+        """Trial documents matching ``query``, newest ``created`` first.
+
+        Without a query, ``filters`` make one: the fields of a :class:`TrialQuery`, and
+        the names of indexed fields for its ``where`` (``find_trials(tags=["x"],
+        status=["new", "running"])``). A filter by a field the store's catalogue does not
+        index raises ValueError: it would read every document.
+        """
+        if query is None:
+            where = filters.pop("where", None) or {}
+            named = [name for name in filters if name not in TrialQuery.FIELDS]
+            query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
+        unknown = sorted(set(query.where) - set(self.catalogue.indexed))
+        if unknown:
+            raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
+        return self._find_trials(query)
 
     @abc.abstractmethod
     def _find_trials(self, query: TrialQuery) -> list[dict]:
@@ -692,8 +399,8 @@ class Store(abc.ABC):
         later with :meth:`read_page`, if ever needed.
 
         ``ahead``: after a full first page, a thread fetches the next pages while the
-        caller decodes and uses those before (see :func:`read_ahead`): SQLite fetches
-        without holding the GIL, MongoDB waits for the network."""
+        caller decodes and uses those before (see :mod:`kleio.store.readahead`): SQLite
+        fetches without holding the GIL, MongoDB waits for the network."""
         low, high = key_range(None, until)
         fetched = self._fetched_pages(EventPage(trial, kind, low, False, high, page_size))
         first = next(fetched)
@@ -886,9 +593,10 @@ class Store(abc.ABC):
     # -- lifetime --------------------------------------------------------------------
     @classmethod
     @abc.abstractmethod
-    def open(cls, address: str, name: str) -> Store:
-        """The store at ``address`` (a database ``name`` where the backend has several);
-        :func:`kleio.store.open_store` picks the class by the address's scheme."""
+    def open(cls, address: str, name: str, catalogue: Catalogue) -> Store:
+        """The store at ``address`` (a database ``name`` where the backend has several),
+        keeping ``catalogue`` beside its documents; :func:`kleio.store.open_store` picks
+        the class by the address's scheme."""
 
     @staticmethod
     def preload() -> None:

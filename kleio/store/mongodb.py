@@ -23,10 +23,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from kleio.forking import at_fork
+from kleio.store.addresses import mask_address, without_secrets
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     UNSET,
     BlobInfo,
+    Catalogue,
     DuplicateTrialError,
     Event,
     EventPage,
@@ -35,13 +37,11 @@ from kleio.store.base import (
     StoreUnavailable,
     Summary,
     TrialQuery,
-    blob_age,
-    group_events,
-    mask_address,
-    merge_summaries,
-    summarise_events,
-    without_secrets,
+    one_of,
 )
+from kleio.store.blobs import blob_age
+from kleio.store.keys import group_events
+from kleio.store.summaries import merge_summaries, summarise_events
 
 #: How long to look for a reachable server before a call fails (milliseconds).
 SERVER_SELECTION_TIMEOUT_MS = 5000
@@ -90,28 +90,34 @@ def _first_line(error: Exception) -> str:
 
 
 #: The marker (in the ``kleio`` collection) of a database that has every index
-#: :func:`_create_indexes` makes; a new index needs a new marker name.
+#: :func:`_create_indexes` makes, followed by the paths of the catalogue's indexed fields
+#: (see :func:`_indexes_marker`); a new index of its own needs a new marker name.
 _INDEXED = "indexes-1"
 #: Documents a batch of trials may hold: more than a journal has, so a reply holds as many
 #: as fit in the server's 16 MB, the first one too (101 by default).
 _WHOLE_BATCH = 1_000_000
 
 
-def _create_indexes(database: Any) -> None:
+def _indexes_marker(catalogue: Catalogue) -> str:
+    """The marker of a database indexed for ``catalogue``: a database indexed for another
+    one (another version of Kleio) gets the indexes it lacks once."""
+    return " ".join([_INDEXED, *sorted(set(catalogue.indexed.values()))])
+
+
+def _create_indexes(database: Any, catalogue: Catalogue) -> None:
     """Every index of the collections, then the marker that says so."""
     from pymongo.errors import DuplicateKeyError
 
     database.trials.create_index([("created", -1)])
-    database.trials.create_index([("status", 1)])
     database.trials.create_index([("tags", 1)])
-    database.trials.create_index([("project", 1)])
-    database.trials.create_index([("refers.parent", 1)])
+    for path in dict.fromkeys(catalogue.indexed.values()):
+        database.trials.create_index([(path, 1)])
     database.events.create_index([("trial", 1), ("kind", 1), ("key", 1)], unique=True)
     database["blobs.files"].create_index([("metadata.trial", 1)])
     database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     database.summaries.create_index([("trial", 1)])
     try:
-        database.kleio.insert_one({"_id": _INDEXED, "since": time.time()})
+        database.kleio.insert_one({"_id": _indexes_marker(catalogue), "since": time.time()})
     except DuplicateKeyError:
         pass  # another process made them meanwhile
 
@@ -163,12 +169,17 @@ def _renew_lock(store: MongoStore) -> None:
 class MongoStore(Store):
     """A store in a MongoDB database; see :mod:`kleio.store.base` for the contract."""
 
-    def __init__(self, address: str, name: str = "kleio", client: Any = None):
+    def __init__(
+        self, address: str, name: str = "kleio", client: Any = None, *, catalogue: Catalogue
+    ):
         """``client``: an already-made client to use instead of connecting (tests give
-        a mongomock client); by default a ``pymongo.MongoClient`` for ``address``."""
+        a mongomock client); by default a ``pymongo.MongoClient`` for ``address``.
+        ``catalogue``: its indexed fields are indexed; its listed fields need nothing
+        here, a listing's projection reads them from the documents."""
         self._uri = address
         self.address = mask_address(address)
         self.name = name
+        self.catalogue = catalogue
         self._lock = threading.Lock()
         self._given_client = client
         self._client = None
@@ -177,8 +188,8 @@ class MongoStore(Store):
         at_fork(self, after_in_child=_renew_lock)
 
     @classmethod
-    def open(cls, address: str, name: str = "kleio") -> MongoStore:
-        return cls(address, name)
+    def open(cls, address: str, name: str, catalogue: Catalogue) -> MongoStore:
+        return cls(address, name, catalogue=catalogue)
 
     @staticmethod
     def preload() -> None:
@@ -220,14 +231,15 @@ class MongoStore(Store):
             # One round trip when the database is set up (the indexes took nine, paid by
             # every command: 180 ms at 20 ms a round trip). The markers live in the
             # database: dropping it drops them, and the next process makes all again.
+            indexed = _indexes_marker(self.catalogue)
             done = {
                 marker["_id"]
                 for marker in database.kleio.find(
-                    {"_id": {"$in": [_INDEXED, "summaries"]}}, {"_id": 1}
+                    {"_id": {"$in": [indexed, "summaries"]}}, {"_id": 1}
                 )
             }
-            if _INDEXED not in done:
-                _create_indexes(database)
+            if indexed not in done:
+                _create_indexes(database, self.catalogue)
             if "summaries" not in done:
                 _summarise_older_events(database)
         self._client, self._database, self._pid = client, database, os.getpid()
@@ -282,14 +294,11 @@ class MongoStore(Store):
         selector: dict[str, Any] = {}
         if query.id_prefix:
             selector["_id"] = {"$gte": query.id_prefix, "$lt": query.id_prefix + "\U0010ffff"}
-        if query.status is not None:
-            selector["status"] = {"$in": list(query.status)}
         if query.tags:
             selector["tags"] = {"$all": list(dict.fromkeys(query.tags))}
-        if query.project is not None:
-            selector["project"] = query.project
-        if query.parent is not None:
-            selector["refers.parent"] = query.parent
+        for name, value in query.where.items():
+            path = self.catalogue.indexed[name]
+            selector[path] = {"$in": list(value)} if one_of(value) else value
         with self._translated():
             projection = {name: 1 for name in query.fields} if query.fields else None
             # Every document in one batch, up to the server's 16 MB a reply: each batch is a

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from kleio.core.curation.transfer import export_trials, import_trials
-from kleio.store import open_store
+from kleio.core.model.catalogue import open_journal
 from tests.conftest import commit, git
 from tests.helpers import (
     clean_environment,
@@ -105,7 +105,7 @@ class Sweep:
         return json.loads(self.ok(*args, "--format", "json", **extra))
 
     def store(self):
-        return open_store(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
+        return open_journal(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
 
     def short(self, name: str) -> str:
         return self.ids[name][:7]
@@ -191,7 +191,7 @@ def fresh(sweep, tmp_path, request) -> Sweep:
     archive = tmp_path / "sweep.tar"
     with sweep.store() as source, open(archive, "wb") as stream:
         export_trials(source, source.find_trials()[::-1], stream)
-    with open_store(address, name) as target:
+    with open_journal(address, name) as target:
         import_trials(target, str(archive))
     copy = Sweep(
         sweep.backend,
@@ -480,7 +480,7 @@ def test_a_half_imported_trial_is_hidden_named_by_gc_and_deleted_by_rm(fresh, mo
     assert f"1 trial half imported ({fresh.short('c')})" in text(collected.stderr)
     removed = run_kleio("rm", fresh.short("c"), "--yes", env=target, cwd=fresh.project)
     assert removed.returncode == 0, text(removed.stderr)
-    with open_store(target["KLEIO_DB_ADDRESS"]) as store:
+    with open_journal(target["KLEIO_DB_ADDRESS"]) as store:
         assert _counts(store, fresh.ids["c"]) == (False, 0, 0)
     # Interrupted again, then finished by importing the same file again.
     monkeypatch.setattr(transfer, "mark_complete", lambda store, trial_id: None)
@@ -497,7 +497,8 @@ def test_gc_removes_what_deleted_trials_left(fresh):
 
     orphan = "0" * 32
     with fresh.store() as store:
-        from kleio.store.base import Event, event_key
+        from kleio.store.base import Event
+        from kleio.store.keys import event_key
 
         store.append_events([Event(orphan, "statistic", event_key(1.0, "w", 0), 1.0, {"x": 1})])
         blob = store.put_blob(b"left behind", {"trial": orphan, "kind": "artifact"})
@@ -649,8 +650,8 @@ def test_a_journal_moves_from_sqlite_to_mongodb_and_back_identical(sweep, tmp_pa
         assert run_kleio("import", str(second), env=back, cwd=sweep.project).returncode == 0
         with (
             sweep.store() as source,
-            open_store(wire_server.uri, wire["KLEIO_DB_NAME"]) as middle,
-            open_store(back["KLEIO_DB_ADDRESS"]) as end,
+            open_journal(wire_server.uri, wire["KLEIO_DB_NAME"]) as middle,
+            open_journal(back["KLEIO_DB_ADDRESS"]) as end,
         ):
             original = _everything(source)
             assert _everything(middle) == original
@@ -659,7 +660,7 @@ def test_a_journal_moves_from_sqlite_to_mongodb_and_back_identical(sweep, tmp_pa
         listed = invoke("ls", "--json", env=back, cwd=sweep.project)
         assert json.loads(listed.stdout) == json.loads(sweep.ok("ls", "--json"))
     finally:
-        with open_store(wire_server.uri, wire["KLEIO_DB_NAME"]) as store:
+        with open_journal(wire_server.uri, wire["KLEIO_DB_NAME"]) as store:
             store._db.client.drop_database(wire["KLEIO_DB_NAME"])
 
 
@@ -723,7 +724,7 @@ def test_importing_a_file_that_is_not_a_whole_export_imports_nothing(sweep, tmp_
         one_line_error(run_kleio("import", str(path), env=target, cwd=sweep.project), fragment)
     listed = invoke("ls", "--json", env=target, cwd=sweep.project)
     assert json.loads(listed.stdout) == []
-    with open_store(target["KLEIO_DB_ADDRESS"]) as store:
+    with open_journal(target["KLEIO_DB_ADDRESS"]) as store:
         assert store.event_trials() == set()
 
 

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kleio.store import open_store
+from kleio.core.model.catalogue import open_journal
 from tests.archives import Archive, Member
 from tests.conftest import commit, git
 from tests.helpers import clean_environment, invoke, run_kleio, text, trial_id_in
@@ -70,7 +70,7 @@ class Target:
     project: Path
 
     def store(self):
-        return open_store(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
+        return open_journal(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
 
     def state(self) -> dict:
         """Everything the journal holds: documents, events and blobs with their bytes."""
@@ -417,7 +417,7 @@ def test_a_line_longer_than_its_limit_is_refused_with_memory_kept_flat(source, t
 
     path = _long_line_archive(source, tmp_path / "long.tar.gz", 100 << 20)
     assert path.stat().st_size < 1 << 20
-    with open_store(str(tmp_path / "t.db")) as store:
+    with open_journal(str(tmp_path / "t.db")) as store:
         tracemalloc.start()
         try:
             with pytest.raises(TransferError, match="a line is longer than 16 MB"):
@@ -517,7 +517,7 @@ def held_journal(source, tmp_path_factory) -> Path:
     assert exported.returncode == 0, text(exported.stderr)
     from kleio.core.curation.transfer import import_trials
 
-    with open_store(str(folder / "held.db")) as store:
+    with open_journal(str(folder / "held.db")) as store:
         import_trials(store, str(one))
     return folder / "held.db"
 
@@ -545,7 +545,7 @@ def test_no_archive_makes_import_fail_otherwise_than_in_one_line(source, held_jo
             path = archive.write(Path(folder) / "fuzzed.tar")
         except (ValueError, UnicodeError, tarfile.TarError):
             return  # a name tar itself cannot write
-        with open_store(str(journal)) as store:
+        with open_journal(str(journal)) as store:
             held = (store.get_trial(source.held), list(store.read_events(source.held)))
             tracemalloc.start()
             try:

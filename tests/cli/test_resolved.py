@@ -307,12 +307,12 @@ def test_a_key_differs_only_when_two_trials_hold_different_values(kleio, project
     rows = json.loads(compared.stdout)
     keys = set().union(*map(set, rows)) - {"id", "short_id", "status", "run_time", "loss:last"}
     assert keys == {"lr"}, keys
+    from kleio.core.model.catalogue import open_journal
     from kleio.core.reading.comparison import compare_trials
     from kleio.core.reading.query import Query
     from kleio.core.reading.series import trial_labels
-    from kleio.store import open_store
 
-    with open_store(str(env["KLEIO_HOME"]) + "/kleio.db") as store:
+    with open_journal(str(env["KLEIO_HOME"]) + "/kleio.db") as store:
         comparison = compare_trials(store, Query(), 60.0)
     labels = trial_labels(comparison.rows, comparison.configuration)
     assert sorted(label.split(" ", 1)[1] for label in labels.values()) == [

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from kleio.store import open_store
+from kleio.core.model.catalogue import open_journal
 from tests.conftest import write_script
 from tests.helpers import text, trial_id_in
 from tests.mongo_server import unique_database_name
@@ -137,15 +137,15 @@ for step in range(3):
 def backend(request, home):
     """``(extra environment, open the journal)`` for SQLite, or the wire backend."""
     if request.param == "sqlite":
-        yield {}, lambda: open_store(str(home / "kleio.db"))
+        yield {}, lambda: open_journal(str(home / "kleio.db"))
         return
     server = request.getfixturevalue("wire_server")
     name = unique_database_name()
     yield (
         {"KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": name},
-        lambda: open_store(server.uri, name),
+        lambda: open_journal(server.uri, name),
     )
-    with open_store(server.uri, name) as store:
+    with open_journal(server.uri, name) as store:
         store._db.client.drop_database(name)
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from kleio.store import open_store
+from kleio.core.model.catalogue import open_journal
 from tests.conftest import write_script
 from tests.helpers import run_kleio, start_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
@@ -197,7 +197,7 @@ def test_kleio_sync_leaves_out_a_spooled_event_the_database_refuses_and_keeps_th
     assert "uploaded 10 events" in errors and "left out 1 events" in errors, errors
     again = run_kleio("sync", env=env)
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
-    with open_store(wire_server.uri, name) as store:
+    with open_journal(wire_server.uri, name) as store:
         assert [s["i"] for s in statistics_in(store, "t" * 32)] == list(range(10))
 
 

@@ -36,9 +36,9 @@ def cluster_env(request, env, tmp_path):
 
 
 def _store(env):
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
 
-    return open_store(
+    return open_journal(
         env.get("KLEIO_DB_ADDRESS") or env["KLEIO_HOME"] + "/kleio.db",
         env.get("KLEIO_DB_NAME", "kleio"),
     )

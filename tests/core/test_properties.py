@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import from_dtype
 
 from kleio.client.values import checked_values
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.core.model.commandline import (
     CONFIG_SUFFIXES,
     as_assignment,
@@ -39,7 +40,8 @@ from kleio.core.model.commandline import (
 )
 from kleio.core.model.trial import TrialSpec
 from kleio.core.reading.strict_json import ROW_SEPARATOR, row_encoder, rows_encoder
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import examples
@@ -407,11 +409,14 @@ def statistics_store(request):
     """One store for every example of a test; each example writes its own trial."""
     if request.param == "sqlite":
         folder = tempfile.TemporaryDirectory(prefix="kleio-properties-")
-        store = SQLiteStore(Path(folder.name) / "kleio.db")
+        store = SQLiteStore(Path(folder.name) / "kleio.db", catalogue=TRIAL_CATALOGUE)
     else:
         folder = None
         store = MongoStore(
-            "mongodb://mongomock.invalid/", "kleio_properties", client=mongomock.MongoClient()
+            "mongodb://mongomock.invalid/",
+            "kleio_properties",
+            client=mongomock.MongoClient(),
+            catalogue=TRIAL_CATALOGUE,
         )
     yield store
     store.close()

@@ -20,7 +20,8 @@ from kleio.core.reading.series import (
     series,
     smooth,
 )
-from kleio.store.base import Event, event_key
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 
 
 def _trial(store, trial_id, parent=None, until=None, configuration=None):

@@ -17,9 +17,10 @@ from kleio.core.running import sink as sink_module
 from kleio.core.running.recorder import OutputRecorder
 from kleio.core.running.sink import EventSink, StatisticQueue
 from kleio.core.running.spool import read_spool, replay_spool, write_spool
-from kleio.store import sqlite as sqlite_module
-from kleio.store.base import Event, StoreError, StoreUnavailable, event_key
+from kleio.store.base import Event, StoreError, StoreUnavailable
+from kleio.store.keys import event_key
 from kleio.store.sqlite import SQLiteStore
+from kleio.store.sqlite import store as sqlite_module
 
 TRIAL = "trial-1"
 PATIENCE = 0.3

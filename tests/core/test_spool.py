@@ -15,7 +15,8 @@ from kleio.core.running.spool import (
     spool_artifact,
     write_spool,
 )
-from kleio.store.base import Event, StoreUnavailable, event_key
+from kleio.store.base import Event, StoreUnavailable
+from kleio.store.keys import event_key
 
 TRIAL = "a" * 32
 

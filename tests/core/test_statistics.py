@@ -9,7 +9,8 @@ import pytest
 
 from kleio.core.model.view import Segment
 from kleio.core.reading.statistics import STATISTICS_PAGE, statistic_pages, statistics_of
-from kleio.store.base import Event, StoreUnavailable, event_key
+from kleio.store.base import Event, StoreUnavailable
+from kleio.store.keys import event_key
 
 
 def _statistic(seconds: float, data: dict, writer: str = "w", counter: int = 0) -> Event:

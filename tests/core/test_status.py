@@ -7,6 +7,7 @@ import multiprocessing
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.core.model.errors import TrialNotReservable
 from kleio.core.model.trial import TrialSpec, new_trial_document
 from kleio.store.sqlite import SQLiteStore
@@ -124,7 +125,7 @@ def _reserve(path: str, trial_id: str, go, results) -> None:
     from kleio.core.model.errors import TrialNotReservable
     from kleio.core.model.status import Worker, reserve_trial
 
-    store = SQLiteStore(path)
+    store = SQLiteStore(path, catalogue=TRIAL_CATALOGUE)
     store.get_trial(trial_id)
     go.wait(30)
     try:

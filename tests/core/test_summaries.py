@@ -7,7 +7,9 @@ import pytest
 
 from kleio.core.model.view import read_view
 from kleio.core.reading.summaries import view_summaries
-from kleio.store.base import Event, event_key, summarise_events
+from kleio.store.base import Event
+from kleio.store.keys import event_key
+from kleio.store.summaries import summarise_events
 
 
 def _trial(store, trial_id, parent=None, until=None):

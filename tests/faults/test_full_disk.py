@@ -108,8 +108,9 @@ reader.join()
 if os.path.exists(filler):
     os.remove(filler)
 from kleio.core.model.printed import output_bytes
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
-with SQLiteStore(os.path.join(home, "kleio.db")) as store:
+with SQLiteStore(os.path.join(home, "kleio.db"), catalogue=TRIAL_CATALOGUE) as store:
     [document] = store.find_trials()
     trial = document["_id"]
     statistics = [e.data["step"] for e in store.read_events(trial, ["statistic"])]

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, git, write_script
 from tests.faults.common import (
@@ -153,7 +154,7 @@ class Scenario:
         self.trial_id = trial_id_of(project, self.argv)
         self.markers = project / "markers" / str(index)
         self.logs = home.parent / "logs"
-        self.store = SQLiteStore(home / "kleio.db")
+        self.store = SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE)
         self.notes: dict = {}
         self.script: set[int] = set()  # the script's pid, if kleio had started it
         self.killed_at = 0.0
@@ -364,8 +365,9 @@ def killed(tmp_path_factory):
     write_script(project, "resumable.py", RESUMABLE)
     (project / ".gitignore").write_text("markers/\n")
     commit(project, "resumable")
-    SQLiteStore(home / "kleio.db").close()  # made once, before four processes race for it
-    with SQLiteStore(home / "kleio.db") as store:
+    # Made once, before four processes race for it.
+    SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE).close()
+    with SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE) as store:
         store.find_trials()
 
     def play(index: int) -> Outcome:
@@ -398,7 +400,7 @@ def test_a_kill_at_any_moment_leaves_a_trial_that_resumes_to_completion(killed, 
 
 def test_after_every_kill_the_journal_is_intact_and_lists_every_trial(killed):
     home, project, env = killed["home"], killed["project"], killed["env"]
-    with SQLiteStore(home / "kleio.db") as store:
+    with SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE) as store:
         (check,) = store._connect().execute("PRAGMA integrity_check").fetchone()
         assert check == "ok"
         trials = store.find_trials()

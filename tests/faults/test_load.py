@@ -12,10 +12,10 @@ from collections import Counter
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.printed import output_bytes
 from kleio.core.model.settings import load_settings
 from kleio.core.running.execution import Runner, RunOptions
-from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import store_errors_in
 from tests.helpers import start_kleio, text
@@ -54,7 +54,7 @@ def backend_env(request, env):
     server = request.getfixturevalue("wire_server")
     name = unique_database_name()
     yield {**env, "KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": name}
-    with open_store(server.uri, name) as store:
+    with open_journal(server.uri, name) as store:
         store._db.client.drop_database(name)
 
 
@@ -62,7 +62,7 @@ def save_trials(env: dict, project) -> list[str]:
     """Record the trials in-process, as ``kleio save --tags TAG`` would, one by one."""
     settings = load_settings(environ=env)
     notes: list[str] = []
-    with open_store(settings.db_address, settings.db_name) as store:
+    with open_journal(settings.db_address, settings.db_name) as store:
         runner = Runner(store, settings, dict(env), notes.append, RunOptions(tags=[TAG]))
         ids = [
             runner.save_command(["python", "work.py", "--i", str(i)], str(project))["_id"]
@@ -123,7 +123,7 @@ def test_eight_workers_run_two_hundred_trials_exactly_once_without_store_errors(
     assert sorted(map(int, runs)) == list(range(TRIALS))
 
     settings = load_settings(environ=env)
-    with open_store(settings.db_address, settings.db_name) as store:
+    with open_journal(settings.db_address, settings.db_name) as store:
         documents = {d["_id"]: d for d in store.find_trials(tags=[TAG])}
         assert sorted(documents) == sorted(ids)
         for trial_id, document in documents.items():

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import open_journal
 from kleio.core.model.printed import output_bytes
 from kleio.core.running.spool import pending_spools, spool_folder
-from kleio.store import open_store
 from tests.conftest import commit, write_script
 from tests.faults.common import events_of, missing_or_changed, trial_id_of, wait_until
 from tests.helpers import run_kleio, start_kleio, text, trial_id_in
@@ -90,7 +90,7 @@ def kleio_in(project: Path, env: dict, *args: str, timeout: float = 120):
 
 def journal_of(server: WireServer) -> dict[str, dict]:
     """Every trial's events, by trial id."""
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         return {d["_id"]: events_of(store, d["_id"]) for d in store.find_trials(fields=["_id"])}
 
 
@@ -150,7 +150,7 @@ def test_a_command_run_while_the_database_is_down_fails_at_once_and_runs_once_it
     after = journal_of(server)
     assert_nothing_missing(before, after)
     assert sorted(after) == sorted([first, second])
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         assert store.get_trial(second)["status"] == st.COMPLETED
         assert [e.data["i"] for e in store.read_events(second, ["statistic"])] == list(range(5))
 
@@ -191,7 +191,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     trial_id = trial_id_of(project, command)
     started = time.monotonic()
     process = start_kleio(env, project, *command)
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         try:
             wait_until(
                 lambda: store.get_trial(trial_id), timeout=60, interval=0.0005, what="the trial"
@@ -208,7 +208,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     assert out == b"" and not (project / "ran-second").exists()
 
     server.start()
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         left = store.get_trial(trial_id)
         assert st.observed_status(left, 3) in (st.NEW, st.RESERVED, st.LOST), left["status"]
     deadline = time.monotonic() + 30
@@ -224,7 +224,7 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
     after = journal_of(server)
     assert_nothing_missing(before, after)
     assert sorted(after) == sorted([first, trial_id])
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         assert store.get_trial(trial_id)["status"] == st.COMPLETED
 
 
@@ -261,7 +261,7 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     assert text(out) == expected
     trial_id = trial_id_in(err)
 
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         document = store.get_trial(trial_id)
         assert document["status"] == st.COMPLETED, (document["status"], errors)
         journalled = b"".join(output_bytes(e.data) for e in store.read_events(trial_id, ["stdout"]))
@@ -315,7 +315,7 @@ def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
     assert "uploaded" in text(synced.stderr)
     again = run_kleio("sync", env=env)
     assert again.returncode == 0 and "nothing to upload" in text(again.stderr)
-    with open_store(server.uri, DB_NAME) as store:
+    with open_journal(server.uri, DB_NAME) as store:
         (trial,) = store.find_trials()
         assert [e.data["i"] for e in store.read_events(trial["_id"], ["statistic"])] == list(
             range(300)

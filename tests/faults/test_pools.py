@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, git, write_script
 from tests.faults.common import store_errors_in, trial_id_of
@@ -102,7 +103,8 @@ def pool_runs(tmp_path_factory):
     git(project, "init", "-q", "-b", "main")
     write_script(project, "pools.py", POOLS)
     commit(project, "pools")
-    SQLiteStore(home / "kleio.db").close()  # made once, before three processes race for it
+    # Made once, before three processes race for it.
+    SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE).close()
 
     def run(combination: tuple) -> tuple:
         method, before, leaving, attempt = combination
@@ -115,7 +117,7 @@ def pool_runs(tmp_path_factory):
             result = run_kleio(*argv, env=env, cwd=project, timeout=240)
         except subprocess.TimeoutExpired as timeout:
             return None, f"hung for {timeout.timeout} s: {text(timeout.stderr or b'')}", None, []
-        with SQLiteStore(home / "kleio.db") as store:
+        with SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE) as store:
             trial_id = trial_id_of(project, argv)
             statistics = [e.data for e in store.read_events(trial_id, ["statistic"])]
             document = store.get_trial(trial_id)

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from kleio.core.model import status as st
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, write_script
@@ -85,7 +86,7 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
     env = stubborn
     argv = ["python", "stubborn.py", "--attempt", str(attempt), "--watcher", watcher]
     trial_id = trial_id_of(project, argv)
-    store = SQLiteStore(home / "kleio.db")
+    store = SQLiteStore(home / "kleio.db", catalogue=TRIAL_CATALOGUE)
     first = start_kleio(env, project, *argv)
     orphan = None
     try:

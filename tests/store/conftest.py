@@ -1,4 +1,5 @@
-"""Every contract test runs against every backend.
+"""Every contract test runs against every backend, opened with the catalogue Kleio opens
+its journals with (``kleio.core.model.catalogue``) unless a test gives another.
 
 ``sqlite``, ``mongomock`` and ``wire`` (pymongo over TCP to nx-27017) always run; ``mongodb``
 runs when ``KLEIO_TEST_MONGODB_URI`` names a real server. Tests that share a store
@@ -9,11 +10,13 @@ in one process's memory.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import mongomock
 import pytest
 
-from kleio.store import Store, open_store
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
+from kleio.store import Catalogue, Store, open_store
 from kleio.store.mongodb import MongoStore
 from tests.mongo_server import real_mongodb_uri, unique_database_name
 
@@ -29,9 +32,13 @@ class Backend:
     address: str
     db_name: str
     store: Store | None = None
+    #: The client of a backend whose data lives in it (mongomock), shared by its stores.
+    client: Any = None
 
-    def open(self) -> Store:
-        return open_store(self.address, self.db_name)
+    def open(self, catalogue: Catalogue = TRIAL_CATALOGUE) -> Store:
+        if self.client is not None:
+            return MongoStore(self.address, self.db_name, self.client, catalogue=catalogue)
+        return open_store(self.address, self.db_name, catalogue=catalogue)
 
 
 def _sqlite(request, tmp_path) -> Backend:
@@ -39,9 +46,10 @@ def _sqlite(request, tmp_path) -> Backend:
 
 
 def _mongomock(request, tmp_path) -> Backend:
-    backend = Backend("mongomock", "mongodb://mongomock.invalid/", unique_database_name())
-    backend.store = MongoStore(backend.address, backend.db_name, client=mongomock.MongoClient())
-    return backend
+    client = mongomock.MongoClient()
+    return Backend(
+        "mongomock", "mongodb://mongomock.invalid/", unique_database_name(), client=client
+    )
 
 
 def _wire(request, tmp_path) -> Backend:

@@ -12,22 +12,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kleio.store import StoreError, StoreUnavailable, mask_address, open_store
-from kleio.store.base import Event, event_key
+from kleio.core.model.catalogue import TRIAL_CATALOGUE, open_journal
+from kleio.store import Catalogue, StoreError, StoreUnavailable, mask_address
+from kleio.store.base import Event
+from kleio.store.keys import event_key
 from kleio.store.mongodb import MongoStore
-from kleio.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from kleio.store.sqlite import SQLiteStore
+from kleio.store.sqlite.schema import SCHEMA_VERSION
 from tests.conftest import examples
 from tests.mongo_server import unique_database_name
 
 
 def test_addresses_select_the_backend(tmp_path):
-    assert isinstance(open_store(str(tmp_path / "a.db")), SQLiteStore)
-    assert isinstance(open_store(f"sqlite://{tmp_path}/b.db"), SQLiteStore)
-    assert open_store(f"sqlite://{tmp_path}/b.db").path == tmp_path / "b.db"
-    assert isinstance(open_store("mongodb://127.0.0.1:1/"), MongoStore)
-    assert isinstance(open_store("mongodb+srv://user:pw@cluster.example.org/"), MongoStore)
+    assert isinstance(open_journal(str(tmp_path / "a.db")), SQLiteStore)
+    assert isinstance(open_journal(f"sqlite://{tmp_path}/b.db"), SQLiteStore)
+    assert open_journal(f"sqlite://{tmp_path}/b.db").path == tmp_path / "b.db"
+    assert isinstance(open_journal("mongodb://127.0.0.1:1/"), MongoStore)
+    assert isinstance(open_journal("mongodb+srv://user:pw@cluster.example.org/"), MongoStore)
     with pytest.raises(StoreError, match="postgres://"):
-        open_store("postgres://user:pw@host/db")
+        open_journal("postgres://user:pw@host/db")
 
 
 def test_passwords_are_masked_in_addresses():
@@ -48,7 +51,7 @@ def test_malformed_addresses_are_masked_up_to_the_last_at(address):
 
 
 def test_an_unreachable_mongodb_fails_fast_with_the_password_masked():
-    store = open_store("mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=1500")
+    store = open_journal("mongodb://user:secret@127.0.0.1:1/?serverSelectionTimeoutMS=1500")
     started = time.monotonic()
     with pytest.raises(StoreUnavailable) as raised:
         store.find_trials()
@@ -60,7 +63,7 @@ def test_an_unreachable_mongodb_fails_fast_with_the_password_masked():
 
 def test_a_malformed_mongodb_address_is_a_store_error():
     with pytest.raises(StoreError, match="invalid MongoDB address"):
-        open_store("mongodb://user:secret@host:notaport/").get_trial("x")
+        open_journal("mongodb://user:secret@host:notaport/").get_trial("x")
 
 
 #: Whatever a user name or password may hold, separators of an address included.
@@ -88,7 +91,7 @@ def test_no_store_message_shows_a_password_whatever_the_address(user, separator,
     """Messages of a MongoDB store that cannot be used (a malformed address, a server
     that does not answer) never show the password, nor a fragment of it."""
     address = f"mongodb://{user}{separator}Q{password}J@127.0.0.1:1/"
-    store = open_store(address)
+    store = open_journal(address)
     try:
         with _quick_server_selection():
             store.find_trials()
@@ -114,7 +117,7 @@ def _quick_server_selection():
 
 def test_sqlite_creates_its_file_and_folder_on_first_use(tmp_path):
     path = tmp_path / "deep" / "folder" / "kleio.db"
-    store = open_store(str(path))
+    store = open_journal(str(path))
     assert not path.exists()
     assert store.find_trials() == []
     assert path.exists()
@@ -127,7 +130,7 @@ def test_sqlite_refuses_a_database_that_is_not_kleios(tmp_path):
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE customers (name TEXT)")
     with pytest.raises(StoreError, match="not a Kleio database"):
-        open_store(str(path)).find_trials()
+        open_journal(str(path)).find_trials()
     with sqlite3.connect(path) as connection:  # untouched
         assert connection.execute("SELECT count(*) FROM customers").fetchone() == (0,)
 
@@ -136,14 +139,14 @@ def test_sqlite_refuses_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "notes.db"
     path.write_bytes(b"these are my notes, not a database\n" * 200)
     with pytest.raises(StoreError, match="notes.db"):
-        open_store(str(path)).find_trials()
+        open_journal(str(path)).find_trials()
     assert path.read_bytes().startswith(b"these are my notes")
 
 
 def test_sqlite_reconnects_after_fork(tmp_path):
     import os
 
-    store = open_store(str(tmp_path / "kleio.db"))
+    store = open_journal(str(tmp_path / "kleio.db"))
     store.create_trial({"_id": "parent", "created": 1.0})
     pid = os.fork()
     if pid == 0:  # the child uses its own connection
@@ -164,7 +167,7 @@ def _mode(path) -> int:
 
 def test_sqlite_creates_its_file_wal_and_folder_for_the_owner_only(tmp_path):
     path = tmp_path / "home" / "kleio.db"
-    store = open_store(str(path))
+    store = open_journal(str(path))
     store.create_trial({"_id": "t", "created": 1.0})  # a write: the WAL and its index exist
     journal = [path, path.with_name("kleio.db-wal"), path.with_name("kleio.db-shm")]
     assert [_mode(p) for p in [path.parent, *journal]] == [0o700, 0o600, 0o600, 0o600]
@@ -173,10 +176,10 @@ def test_sqlite_creates_its_file_wal_and_folder_for_the_owner_only(tmp_path):
 
 def test_sqlite_keeps_the_permissions_of_an_existing_database(tmp_path):
     path = tmp_path / "shared.db"
-    open_store(str(path)).create_trial({"_id": "t", "created": 1.0})
+    open_journal(str(path)).create_trial({"_id": "t", "created": 1.0})
     path.chmod(0o640)
     tmp_path.chmod(0o750)
-    store = open_store(str(path))
+    store = open_journal(str(path))
     store.create_trial({"_id": "u", "created": 2.0})
     assert (_mode(path), _mode(tmp_path)) == (0o640, 0o750)
     store.close()
@@ -235,7 +238,7 @@ def _rows(events: list[Event]) -> list[tuple]:
 def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_path):
     path = tmp_path / "kleio.db"
     _old_journal(path, 1, _rows(_statistics("old", 5)))  # as Kleio 0.2 wrote it
-    store = open_store(str(path))
+    store = open_journal(str(path))
     store.append_events(_statistics("old", 2, start=5))  # a resumed trial logs on
     loss = store.read_summaries(["old"], "statistic")["old"]["loss"]
     assert (loss.count, loss.first, loss.last) == (7, 1.0, 1 / 7)
@@ -256,7 +259,7 @@ def test_sqlite_keeps_every_event_of_a_journal_written_one_row_per_event(tmp_pat
         Event("a", "output", event_key(2.0, "w", 0), 2.0, {"text": "hello"}),
     ]
     _old_journal(path, 2, _rows(events))
-    store = open_store(str(path))
+    store = open_journal(str(path))
     by_trial = {trial: list(store.read_events(trial)) for trial in ("a", "b")}
     assert [*by_trial["a"], *by_trial["b"]] == sorted(events, key=lambda e: (e.trial, e.key))
     assert store.count_events("a", ["statistic"]) == 2_348
@@ -268,7 +271,7 @@ def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
     """A database of schema 3 has no listing column: opening it fills one from each
     document, a document holding NaN (which SQLite's JSON functions refuse) included."""
     path = tmp_path / "kleio.db"
-    store = open_store(str(path))
+    store = open_journal(str(path))
     documents = [
         {"_id": "a1", "created": 1.5, "status": "completed", "tags": ["x"], "run_time": 2.0},
         {"_id": "b2", "created": 2.5, "status": "running", "configuration": {"lr": math.nan}},
@@ -281,7 +284,7 @@ def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
             "DROP INDEX trials_listing; ALTER TABLE trials DROP COLUMN listing;"
             " PRAGMA user_version = 3;"
         )
-    store = open_store(str(path))
+    store = open_journal(str(path))
     listed = store.find_trials(fields=["status", "tags", "run_time", "created"])
     assert [{k: v for k, v in d.items() if v is not None} for d in listed] == [
         {"_id": "b2", "status": "running", "created": 2.5},
@@ -298,6 +301,45 @@ def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
+def test_sqlite_keeps_kleios_trials_in_the_table_every_version_made(tmp_path):
+    """Kleio's catalogue makes the trials table of every journal before it: an older
+    Kleio writes a new journal's columns, and listings are the same text."""
+    path = tmp_path / "kleio.db"
+    store = open_journal(str(path))
+    document = {"_id": "a", "created": 1.5, "status": "new", "refers": {"parent": "p"}}
+    store.create_trial({**document, "configuration": {"lr": 0.1}})
+    store.close()
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(trials)")]
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(trials)")}
+        (listing,) = connection.execute("SELECT listing FROM trials").fetchone()
+    assert columns == ["id", "created", "status", "project", "parent", "listing", "document"]
+    assert {f"trials_{name}" for name in ("created", "status", "project", "parent")} <= indexes
+    assert listing == '{"_id":"a","status":"new","created":1.5,"refers":{"parent":"p"}}'
+
+
+def test_sqlite_gives_a_field_indexed_since_a_journal_was_made_a_column(tmp_path):
+    """A field the catalogue indexes that an older journal has no column for gets one,
+    filled from every document (one holding NaN included), when the journal is opened."""
+    path = tmp_path / "kleio.db"
+    store = open_journal(str(path))
+    store.create_trial({"_id": "a", "created": 1.0, "study": "s1", "x": math.nan})
+    store.create_trial({"_id": "b", "created": 2.0})
+    store.close()
+    studies = Catalogue(TRIAL_CATALOGUE.listed, {**TRIAL_CATALOGUE.indexed, "study": "study"})
+    store = SQLiteStore(path, catalogue=studies)
+    assert [d["_id"] for d in store.find_trials(study="s1")] == ["a"]
+    assert store.update_trial("b", {"study": "s1"})
+    assert [d["_id"] for d in store.find_trials(study="s1", status=None)] == ["b", "a"]
+    store.close()
+    with sqlite3.connect(path) as connection:
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(trials)")]
+        indexes = {row[1] for row in connection.execute("PRAGMA index_list(trials)")}
+    assert columns[-1] == "study" and "trials_study" in indexes
+    with pytest.raises(ValueError, match="document"):
+        SQLiteStore(path, catalogue=Catalogue(indexed={"document": "x"}))
+
+
 def test_mongodb_lists_a_thousand_trials_in_one_round_trip(wire_server):
     """Each batch of a cursor is a round trip (20 ms or more to a hosted MongoDB): a
     listing asks for every trial in its first batch, not 101 (MongoDB's default)."""
@@ -307,7 +349,7 @@ def test_mongodb_lists_a_thousand_trials_in_one_round_trip(wire_server):
     commands = _command_listener()
     client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
     try:
-        store = MongoStore(wire_server.uri, name, client)
+        store = MongoStore(wire_server.uri, name, client, catalogue=TRIAL_CATALOGUE)
         client[name].trials.insert_many(
             [{"_id": f"t{i:04d}", "created": float(i), "status": "new"} for i in range(1000)]
         )
@@ -345,7 +387,7 @@ def test_sqlite_reads_events_written_before_orjson_and_writes_what_the_json_modu
     keys = [event_key(1.0, "w0", number) for number in range(150)]
     # As Kleio wrote events with the json module, one row per event (schema 2).
     _old_journal(path, 2, [("old", "statistic", key, 1.0, json.dumps(AWKWARD)) for key in keys])
-    store = open_store(str(path))
+    store = open_journal(str(path))
     read = [event.data for event in store.read_events("old", ["statistic"])]
     assert len(read) == 150 and all(_same(data, AWKWARD) for data in read)
     assert math.isnan(read[0]["nan"]) and math.copysign(1, read[0]["negative_zero"]) == -1
@@ -361,7 +403,7 @@ def test_sqlite_reads_events_written_before_orjson_and_writes_what_the_json_modu
 
 
 def test_sqlite_appends_events_and_their_summaries_in_one_transaction(tmp_path, monkeypatch):
-    store = open_store(str(tmp_path / "kleio.db"))
+    store = open_journal(str(tmp_path / "kleio.db"))
     store.append_events(_statistics("t", 2))
 
     def failing(*args):
@@ -382,11 +424,14 @@ def mongo_store(request):
         import mongomock
 
         yield MongoStore(
-            "mongodb://mongomock.invalid/", unique_database_name(), mongomock.MongoClient()
+            "mongodb://mongomock.invalid/",
+            unique_database_name(),
+            mongomock.MongoClient(),
+            catalogue=TRIAL_CATALOGUE,
         )
         return
     server = request.getfixturevalue("wire_server")
-    store = MongoStore(server.uri, unique_database_name())
+    store = MongoStore(server.uri, unique_database_name(), catalogue=TRIAL_CATALOGUE)
     yield store
     store._db.client.drop_database(store.name)
     store.close()
@@ -457,7 +502,7 @@ class _LongestText:
 def test_sqlite_lists_trials_whose_listings_pass_sqlites_longest_text(tmp_path, monkeypatch):
     """A listing is one text joined by SQLite, within its limit on a text's length (1 GB
     by default); past it, the trials are listed all the same."""
-    store = open_store(str(tmp_path / "kleio.db"))
+    store = open_journal(str(tmp_path / "kleio.db"))
     for index in range(50):
         store.create_trial({"_id": f"t{index:02d}", "created": float(index), "tags": ["x"]})
     connection = store._connect()
@@ -499,13 +544,13 @@ def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_serv
     import pymongo
 
     name = unique_database_name()
-    first = MongoStore(wire_server.uri, name)
+    first = MongoStore(wire_server.uri, name, catalogue=TRIAL_CATALOGUE)
     first.get_trial("x")
     first.close()
     commands = _command_listener()
     client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
     try:
-        store = MongoStore(wire_server.uri, name, client)
+        store = MongoStore(wire_server.uri, name, client, catalogue=TRIAL_CATALOGUE)
         assert store.get_trial("x") is None
         assert commands.names == ["find", "find"]  # the set-up markers, then the trial
         client.drop_database(name)

@@ -17,13 +17,14 @@ from kleio.store.base import (
     SUMMARY_VALUE_LIMIT,
     UNSET,
     BlobNotFound,
+    Catalogue,
     DuplicateTrialError,
     Event,
     StoreError,
     Summary,
-    event_key,
-    new_blob_id,
 )
+from kleio.store.blobs import new_blob_id
+from kleio.store.keys import event_key
 from tests.mongo_server import WIRE_DIFFERENCES
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -181,10 +182,41 @@ def test_changed_tags_and_status_are_found_by_the_filters(store):
     assert store.find_trials(tags=["old"]) == []
 
 
-def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results) -> None:
-    from kleio.store import open_store
+#: A catalogue that is not Kleio's: the store knows only what it is told.
+SHELVES = Catalogue(listed=("kind", "size"), indexed={"owner": "meta.owner", "kind": "kind"})
 
-    store = open_store(address, db_name)
+
+def test_documents_are_listed_and_found_by_the_fields_of_the_stores_catalogue(backend):
+    store = backend.open(SHELVES)
+    try:
+        store.create_trial({"_id": "d1", "created": 1.0, "kind": "a", "size": 3, "meta": {}})
+        store.create_trial({"_id": "d2", "created": 2.0, "kind": "b", "meta": {"owner": "ann"}})
+        assert [d["_id"] for d in store.find_trials(owner="ann")] == ["d2"]
+        assert [d["_id"] for d in store.find_trials(kind=["a", "b"])] == ["d2", "d1"]
+        assert [d["_id"] for d in store.find_trials(where={"kind": "a"}, owner=None)] == ["d1"]
+        listed = store.find_trials(fields=["kind", "size"])
+        assert [{k: v for k, v in d.items() if v is not None} for d in listed] == [
+            {"_id": "d2", "kind": "b"},
+            {"_id": "d1", "kind": "a", "size": 3},
+        ]
+        assert store.update_trial("d1", {"meta.owner": "ann", "kind": "c"})
+        assert [d["_id"] for d in store.find_trials(owner="ann", kind="c")] == ["d1"]
+        with pytest.raises(ValueError, match="not an indexed field of this store: parent"):
+            store.find_trials(parent="d1")
+    finally:
+        store.close()
+
+
+def test_a_catalogue_names_its_indexed_fields_as_every_backend_can_keep_them():
+    for name in ("Owner", "owner-name", "é", "1st", "limit", "tags", ""):
+        with pytest.raises(ValueError, match="cannot name an indexed field"):
+            Catalogue(indexed={name: "meta.owner"})
+
+
+def _reserve(address: str, db_name: str, trial_id: str, token: str, go, results) -> None:
+    from kleio.core.model.catalogue import open_journal
+
+    store = open_journal(address, db_name)
     store.get_trial(trial_id)  # connect before the start signal
     go.wait(30)
     won = store.update_trial(
@@ -461,10 +493,11 @@ def test_deleting_a_trials_events_deletes_its_summaries_and_nothing_else(store):
 def _append(address: str, db_name: str, writer: str, count: int, go) -> None:
     import time
 
-    from kleio.store import open_store
-    from kleio.store.base import Event, event_key
+    from kleio.core.model.catalogue import open_journal
+    from kleio.store.base import Event
+    from kleio.store.keys import event_key
 
-    store = open_store(address, db_name)
+    store = open_journal(address, db_name)
     go.wait(30)
     batch = []
     for i in range(count):

@@ -344,15 +344,15 @@ def test_a_bad_curve_request_is_a_400(journal, client, params, fragment):
 @pytest.fixture
 def empty_store(journal, tmp_path, wire_server):
     """A journal of its own, on the backend of ``journal``, for a test that writes."""
-    from kleio.store import open_store
+    from kleio.core.model.catalogue import open_journal
     from tests.mongo_server import unique_database_name
 
     if journal.backend == "sqlite":
-        with open_store(str(tmp_path / "kleio.db"), "kleio") as store:
+        with open_journal(str(tmp_path / "kleio.db"), "kleio") as store:
             yield store
         return
     name = unique_database_name()
-    with open_store(wire_server.uri, name) as store:
+    with open_journal(wire_server.uri, name) as store:
         yield store
         store._db.client.drop_database(name)
 

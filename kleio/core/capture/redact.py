@@ -7,7 +7,7 @@ a command line alike: a name is secret when one of its words (split at ``_``, ``
 ``CREDENTIAL`` or ``APIKEY``. ``TOKEN``, ``KEY`` and ``AUTH`` as words only, so that
 ``--max-tokens``, ``--tokenizer``, ``--num-keys`` or ``--author`` stay visible.
 
-Credentials in a URL (:func:`kleio.store.base.mask_address`) are masked wherever they
+Credentials in a URL (:func:`kleio.store.addresses.mask_address`) are masked wherever they
 appear: git remotes, recorded variables, words of a command line.
 
 A command line is stored with the values of secret options and the credentials of its
@@ -28,7 +28,7 @@ from typing import Any
 
 from kleio.core.model.commandline import CONFIG_SUFFIXES, Assignment, Command, Option
 from kleio.core.model.errors import KleioError
-from kleio.store.base import mask_address
+from kleio.store.addresses import mask_address
 from kleio.value import Value
 
 #: What Kleio stores in place of a secret value.
@@ -58,7 +58,7 @@ def is_secret_name(name: str) -> bool:
 
 def without_credentials(text: str) -> str:
     """A URL (a git remote, a variable's value) with its credentials replaced by ``***``:
-    everything from ``://`` to the last ``@`` (:func:`kleio.store.base.mask_address`)."""
+    everything from ``://`` to the last ``@`` (:func:`kleio.store.addresses.mask_address`)."""
     return mask_address(text)
 
 

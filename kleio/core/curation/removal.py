@@ -17,7 +17,8 @@ from kleio.core.model import clock
 from kleio.core.model.errors import KleioError
 from kleio.core.model.status import ACTIVE, describe_holder, observed_status
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, short_id
-from kleio.store.base import UNSET, Store, blob_age
+from kleio.store.base import UNSET, Store
+from kleio.store.blobs import blob_age
 
 DELETING = "deleting"
 IMPORTING = "importing"

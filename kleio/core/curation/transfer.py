@@ -51,13 +51,14 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from kleio import __version__
+from kleio.codec import compact_json
 from kleio.core.curation.removal import IMPORTING, mark_complete
 from kleio.core.model.errors import KleioError
 from kleio.core.model.names import FIELD as NAME
 from kleio.core.model.names import names_in
 from kleio.core.model.schema import blob_problem, document_problem, event_problem, is_blob_id
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, canonical_json
-from kleio.store.base import DuplicateTrialError, Event, Store, compact_json
+from kleio.store.base import DuplicateTrialError, Event, Store
 
 FORMAT = "kleio-export"
 VERSION = 1

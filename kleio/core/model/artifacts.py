@@ -11,13 +11,14 @@ from typing import Any, BinaryIO
 
 from kleio.core.model.trial import TrialDocument
 from kleio.core.model.view import Segment, lineage
-from kleio.store.base import BlobInfo, Store, chunks_of
+from kleio.store.base import BLOB_CHUNK_SIZE, BlobInfo, Store
+from kleio.store.blobs import chunks_of
 
 ARTIFACT = "artifact"
 
 
 def _hashing(source: Any, digest: Any) -> Iterator[bytes]:
-    for chunk in chunks_of(source):
+    for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
         digest.update(chunk)
         yield chunk
 

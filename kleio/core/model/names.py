@@ -14,7 +14,8 @@ a trial id takes a name too. The rules:
   processes giving one name at once to two trials, at least one backs out (its trial
   keeps no name) and says so, so two trials never keep the same name. The store has no
   unique index to do it in one step: a name is looked up by reading every trial's name
-  from the listings (:data:`~kleio.store.base.LISTED_FIELDS`), as ``kleio ls`` does.
+  from the listings (:data:`~kleio.core.model.catalogue.LISTED_FIELDS`), as ``kleio ls``
+  does.
 * Names are compared exactly (``Baseline`` is not ``baseline``).
 """
 

@@ -41,6 +41,7 @@ from typing import Any
 
 from kleio.core.capture.resolved import resolved_configuration
 from kleio.core.model import clock
+from kleio.core.model.catalogue import LISTED_FIELDS
 from kleio.core.model.commandline import shell_join, typed
 from kleio.core.model.errors import SettingsError
 from kleio.core.model.status import run_time
@@ -48,7 +49,7 @@ from kleio.core.model.trial import TrialDocument, short_id
 from kleio.core.reading.selection import Selection, select_trials
 from kleio.core.reading.statistics import sort_value
 from kleio.core.reading.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
-from kleio.store.base import LISTED_FIELDS, Store, Summary
+from kleio.store.base import Store, Summary
 from kleio.value import Value
 
 #: Fields of a trial a key may name (any other name is a configuration or statistic key).

@@ -15,10 +15,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import chain, repeat
 from typing import Any, NamedTuple
 
+from kleio.codec import compact_json
 from kleio.core.model.trial import TrialDocument, canonical_json
 from kleio.core.model.view import Segment, lineage, read_view
 from kleio.core.reading.summaries import STATISTIC
-from kleio.store.base import DataPage, Event, Store, compact_json
+from kleio.store.base import DataPage, Event, Store
 
 #: The keys :meth:`Statistics.with_meta` adds (they start with ``_``, which no
 #: ``log_statistic`` key needs).

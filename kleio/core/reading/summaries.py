@@ -15,7 +15,9 @@ from typing import Any
 
 from kleio.core.model.trial import TrialDocument
 from kleio.core.model.view import lineage
-from kleio.store.base import Store, Summary, key_range, merge_summaries, summarise_events
+from kleio.store.base import Store, Summary
+from kleio.store.keys import key_range
+from kleio.store.summaries import merge_summaries, summarise_events
 
 STATISTIC = "statistic"
 #: What a statistic column shows of its key: ``loss:min``. ``last`` when not said.

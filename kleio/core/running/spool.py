@@ -154,13 +154,14 @@ def spool_artifact(
     """Keep an artifact the store refused on disk, for :func:`replay_artifact`."""
     import hashlib
 
-    from kleio.store.base import chunks_of
+    from kleio.store.base import BLOB_CHUNK_SIZE
+    from kleio.store.blobs import chunks_of
 
     private_folder(folder)
     stem = folder / f"{trial_id}-artifact-{os.getpid()}-{time.time_ns()}"
     digest, size = hashlib.sha256(), 0
     with open(stem.with_suffix(".bin"), "wb", opener=private_opener) as stream:
-        for chunk in chunks_of(source):
+        for chunk in chunks_of(source, BLOB_CHUNK_SIZE):
             digest.update(chunk)
             size += len(chunk)
             stream.write(chunk)

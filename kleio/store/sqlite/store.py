@@ -1,12 +1,5 @@
-"""The embedded default store: one SQLite file in WAL mode.
-
-Safe for many processes on one machine. Not for a network file system: SQLite's
-locking relies on POSIX locks and shared memory that NFS and similar do not provide
-faithfully, so use MongoDB when machines share the journal.
-
-The file, its WAL and their folder are created for the owner only (``0600``, ``0700``:
-SQLite gives the WAL the permissions of the database file); an existing file keeps its
-permissions.
+"""The SQLite store: connections, transactions, and each method of the contract as SQL
+over the tables of :mod:`kleio.store.sqlite.schema`.
 
 Writes take the database lock with ``BEGIN IMMEDIATE`` and wait for it up to
 ``busy_timeout`` seconds, so concurrent writers queue instead of failing with
@@ -20,23 +13,20 @@ import os
 import sqlite3
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from kleio.codec import compact_json as _dumps
+from kleio.codec import decode_array
 from kleio.forking import at_fork
 from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
-    BULK,
-    LISTED_FIELDS,
-    SUMMARY_PAGE,
-    UNSET,
     BlobInfo,
+    Catalogue,
     DuplicateTrialError,
     Event,
     EventPage,
@@ -45,352 +35,42 @@ from kleio.store.base import (
     StoreUnavailable,
     Summary,
     TrialQuery,
-    blob_age,
-    decode_json_array,
-    encode_events_data,
-    group_events,
-    merge_summaries,
-    orjson_module,
-    summarise_events,
+    one_of,
 )
-from kleio.store.base import compact_json as _dumps
+from kleio.store.blobs import blob_age
+from kleio.store.keys import group_events
+from kleio.store.sqlite import schema
+from kleio.store.sqlite.documents import (
+    LISTING_ORDER,
+    get_path,
+    json_param,
+    json_path,
+    listing,
+    set_path,
+)
+from kleio.store.sqlite.rows import (
+    SUMMARY_COLUMNS,
+    bounds,
+    inside,
+    row_events,
+    rows_of,
+    summary_of,
+    summary_row,
+)
+from kleio.store.summaries import SUMMARY_PAGE, merge_summaries, summarise_events
 
-#: ``PRAGMA application_id`` of a Kleio database ("KLIO").
-APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 4
 #: Events deleted per transaction: the lock is held a fraction of a second at a time.
 DELETE_BATCH = 20_000
-
-_SCHEMA = """
-CREATE TABLE trials (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    status TEXT,
-    project TEXT,
-    parent TEXT,
-    listing TEXT,
-    document TEXT NOT NULL
-);
-CREATE INDEX trials_created ON trials (created DESC, id);
-CREATE INDEX trials_status ON trials (status);
-CREATE INDEX trials_project ON trials (project);
-CREATE INDEX trials_parent ON trials (parent);
-CREATE TABLE trial_tags (
-    trial TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    PRIMARY KEY (tag, trial)
-) WITHOUT ROWID;
-CREATE TABLE blobs (
-    id TEXT PRIMARY KEY,
-    length INTEGER NOT NULL,
-    chunk_size INTEGER NOT NULL,
-    uploaded REAL NOT NULL,
-    metadata TEXT NOT NULL
-);
-CREATE TABLE blob_chunks (
-    blob TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    data BLOB NOT NULL,
-    PRIMARY KEY (blob, n)
-);
-"""
-# Version 2: summaries of events (``first`` and ``last`` as JSON text; ``min`` and
-# ``max`` without a type, so an integer stays an integer) and the (trial, kind) pairs
-# whose summaries must be recomputed from the events.
-_SUMMARIES = """
-CREATE TABLE summaries (
-    trial TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    field TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    first_key TEXT NOT NULL,
-    first TEXT NOT NULL,
-    last_key TEXT NOT NULL,
-    last TEXT NOT NULL,
-    min,
-    max,
-    PRIMARY KEY (trial, kind, field)
-) WITHOUT ROWID;
-CREATE TABLE stale_summaries (
-    trial TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    PRIMARY KEY (trial, kind)
-) WITHOUT ROWID;
-"""
-# Version 3: events stored as rows of up to ROW_EVENTS consecutive events of one trial
-# and kind (their keys, times and data as three JSON arrays), rather than one row each:
-# a batch of statistics costs a few inserts, and is read back in one decode per row.
-# ``overlapping_events`` names the (trial, kind) pairs whose rows' key ranges overlap
-# (two processes writing at once): their pages are read in a way that merges the rows.
-_EVENT_ROWS = """
-CREATE TABLE events (
-    trial TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    first_key TEXT NOT NULL,
-    last_key TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    keys TEXT NOT NULL,
-    times TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (trial, kind, first_key)
-);
-CREATE INDEX events_last_key ON events (trial, kind, last_key, first_key);
-CREATE TABLE overlapping_events (
-    trial TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    PRIMARY KEY (trial, kind)
-) WITHOUT ROWID;
-"""
-#: Events per row at most, and the JSON text of a row's data beyond which it is split
-#: (output chunks are large).
-ROW_EVENTS = 1_000
-ROW_TEXT = 1 << 22
-
-
-def _events_as_rows(connection: sqlite3.Connection) -> None:
-    """Version 2 to 3: each trial's events of each kind, in key order, as rows. The data
-    texts are joined as they are (no value is decoded): a million events in seconds."""
-    connection.execute("ALTER TABLE events RENAME TO events_2")
-    _run_script(connection, _EVENT_ROWS)
-    insert = (
-        "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    )
-    held: list[tuple] = []
-    size = 0
-
-    def write() -> None:
-        keys = [row[2] for row in held]
-        times = _dumps([row[3] for row in held])
-        data = f"[{','.join(row[4] for row in held)}]"
-        group = held[0][:2]
-        connection.execute(
-            insert, (*group, keys[0], keys[-1], len(held), _dumps(keys), times, data)
-        )
-
-    for row in connection.execute(
-        "SELECT trial, kind, key, time, data FROM events_2 ORDER BY 1, 2, 3"
-    ):
-        if held and (row[:2] != held[0][:2] or len(held) == ROW_EVENTS or size > ROW_TEXT):
-            write()
-            held, size = [], 0
-        held.append(row)
-        size += len(row[4])
-    if held:
-        write()
-    connection.execute("DROP TABLE events_2")
-
-
-# Version 4: ``listing``, the JSON object of the id and the LISTED_FIELDS a document holds
-# (not None), written with it, and an index holding it in listing order: ``kleio ls``
-# reads 200 bytes a trial from the index, not the whole document (json_extract over
-# 10,000 documents of 5 KB took 0.1 s; the column alone, after the document in each row,
-# 30 ms).
-_LISTING_INDEX = "CREATE INDEX IF NOT EXISTS trials_listing ON trials (created DESC, id, listing)"
-_LISTED = frozenset(LISTED_FIELDS)
-#: Trials given their listing per transaction when a database is upgraded to version 4.
-_UPGRADE_BATCH = 1_000
-
-
-def _listing(document: Mapping[str, Any]) -> str:
-    listed = {name: document[name] for name in LISTED_FIELDS if document.get(name) is not None}
-    return _dumps({"_id": document["_id"], **listed})
-
-
-def _add_listings(connection: sqlite3.Connection) -> None:
-    """Version 3 -> 4: the listing of every trial, from its document (json_extract would
-    refuse a document holding NaN, which Python reads)."""
-    columns = [row[1] for row in connection.execute("PRAGMA table_info(trials)")]
-    if "listing" not in columns:  # present where a test made a new journal look older
-        connection.execute("ALTER TABLE trials ADD COLUMN listing TEXT")
-    connection.execute(_LISTING_INDEX)
-    last = ""
-    while True:
-        rows = connection.execute(
-            "SELECT id, document FROM trials WHERE id > ? ORDER BY id LIMIT ?",
-            (last, _UPGRADE_BATCH),
-        ).fetchall()
-        if not rows:
-            return
-        connection.executemany(
-            "UPDATE trials SET listing = ? WHERE id = ?",
-            [(_listing(json.loads(document)), trial) for trial, document in rows],
-        )
-        last = rows[-1][0]
-
-
-#: What brings a database of each older schema version to the next one, in the
-#: transaction of the upgrade: statements, or a function of the connection.
-_UPGRADES: dict[int, Any] = {
-    # The events journalled before summaries existed are summarised when first read.
-    1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
-    2: _events_as_rows,
-    3: _add_listings,
-}
-
-
-def _get_path(document: Mapping[str, Any], path: str) -> Any:
-    value: Any = document
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
-def _set_path(document: dict, path: str, value: Any) -> None:
-    *parents, last = path.split(".")
-    for part in parents:
-        child = document.get(part)
-        if not isinstance(child, dict):
-            if value is UNSET:
-                return
-            child = document[part] = {}
-        document = child
-    if value is UNSET:
-        document.pop(last, None)
-    else:
-        document[last] = value
-
-
-def _json_path(field: str) -> str:
-    return "$" + "".join(f'."{part}"' for part in field.split("."))
-
-
-def _json_param(value: Any) -> Any:
-    """A metadata value as ``json_extract`` returns it, for an equality test."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (list, dict)):
-        return _dumps(value)
-    return value
-
-
-#: group_concat's own ORDER BY, where SQLite knows it (3.44).
-_LISTING_ORDER = " ORDER BY created DESC, id" if sqlite3.sqlite_version_info >= (3, 44) else ""
-
-
-def _run_script(connection: sqlite3.Connection, script: str) -> None:
-    """Statements separated by ``;``, in the current transaction (``executescript``
-    would commit it)."""
-    for statement in script.split(";"):
-        if statement.strip():
-            connection.execute(statement)
-
-
-def _summary_row(trial: str, kind: str, field: str, summary: Summary) -> tuple:
-    return (
-        trial,
-        kind,
-        field,
-        summary.count,
-        summary.first_key,
-        _dumps(summary.first),
-        summary.last_key,
-        _dumps(summary.last),
-        summary.min,
-        summary.max,
-    )
-
-
-def _summary_of(row: Sequence) -> Summary:
-    """A summary from ``count, first_key, first, last_key, last, min, max``."""
-    count, first_key, first, last_key, last, low, high = row
-    return Summary(count, json.loads(first), json.loads(last), low, high, first_key, last_key)
-
-
-_SUMMARY_COLUMNS = "count, first_key, first, last_key, last, min, max"
 #: Parameters per statement at most (SQLite's default limit is 32,766 since 3.32).
 _PARAMETERS = 900
-
-
-# The columns of an event (a named tuple), for the loops over every event that the
-# builtins run faster than a comprehension.
-_key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
-
-
-def _loads(text: str, count: int) -> list[Any]:
-    """A JSON array of ``count`` values: with orjson for many (see
-    :func:`decode_json_array`), the standard library for a few (off the start-up path)."""
-    return decode_json_array(text) if count >= BULK else json.loads(text)
-
-
-def _array(values: list[Any]) -> str:
-    """Compact JSON of a row's keys, times or data (NaN and infinities kept).
-
-    orjson writes a batch's array in one call; it writes NaN as ``null`` and refuses some
-    values (integers beyond 64 bits), so such an array is written by the standard
-    library value by value, which also raises the errors :func:`compact_json` raises."""
-    orjson = orjson_module() if len(values) >= BULK else None
-    if not orjson:
-        return _dumps(values)
-    try:
-        text = orjson.dumps(values)
-    except TypeError:
-        text = b"null"
-    return text.decode() if b"null" not in text else f"[{','.join(encode_events_data(values))}]"
-
-
-def _rows_of(events: list[Event]) -> Iterator[tuple]:
-    """The rows of events of one trial and kind in key order: ``ROW_EVENTS`` at most,
-    split further while their data is longer than ``ROW_TEXT``."""
-    for start in range(0, len(events), ROW_EVENTS):
-        yield from _row_of(events[start : start + ROW_EVENTS])
-
-
-def _row_of(events: list[Event]) -> Iterator[tuple]:
-    data = _array(list(map(_data_of, events)))
-    if len(data) > ROW_TEXT and len(events) > 1:
-        middle = len(events) // 2
-        yield from _row_of(events[:middle])
-        yield from _row_of(events[middle:])
-        return
-    first, last = events[0], events[-1]
-    keys, times = _array(list(map(_key_of, events))), _array(list(map(_time_of, events)))
-    yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
+_key_of = itemgetter(2)  # an event's key
 
 
 def _insert_rows(connection: sqlite3.Connection, events: list[Event]) -> None:
     connection.executemany(
         "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        _rows_of(events),
-    )
-
-
-def _bounds(page: EventPage, keys: list[str]) -> tuple[int, int]:
-    """The slice of a row's sorted ``keys`` that lies in ``page``'s key range."""
-    start = 0
-    if page.low is not None:
-        start = (bisect_right if page.strict else bisect_left)(keys, page.low)
-    stop = len(keys) if page.high is None else bisect_left(keys, page.high)
-    return start, stop
-
-
-def _inside(page: EventPage, first: str, last: str) -> bool:
-    """Whether a row's keys, ``first`` to ``last``, all lie in ``page``'s key range."""
-    above = page.low is None or first > page.low or (first == page.low and not page.strict)
-    return above and (page.high is None or last < page.high)
-
-
-def _row_events(page: EventPage, row: Sequence) -> list[Event]:
-    """The events of a row (``first_key, last_key, count, keys, times, data``) in
-    ``page``'s key range."""
-    count = row[2]
-    keys = _loads(row[3], count)
-    start, stop = _bounds(page, keys)
-    if start >= stop:
-        return []
-    times, datas = _loads(row[4], count), _loads(row[5], count)
-    return list(
-        map(
-            Event,
-            repeat(page.trial),
-            repeat(page.kind),
-            keys[start:stop],
-            times[start:stop],
-            datas[start:stop],
-        )
+        rows_of(events),
     )
 
 
@@ -425,9 +105,27 @@ def _is_transient(error: sqlite3.Error) -> bool:
 class SQLiteStore(Store):
     """A store in one SQLite file; see :mod:`kleio.store.base` for the contract."""
 
-    def __init__(self, path: str | os.PathLike, busy_timeout: float = 120.0):
+    def __init__(
+        self, path: str | os.PathLike, busy_timeout: float = 120.0, *, catalogue: Catalogue
+    ):
+        taken = schema.OWN_COLUMNS.intersection(catalogue.indexed)
+        if taken:
+            raise ValueError(f"an indexed field cannot be named {', '.join(sorted(taken))}")
         self.path = Path(path).expanduser()
         self.address = str(self.path)
+        self.catalogue = catalogue
+        # The statements that write a document with the columns of its catalogue.
+        self._paths = list(catalogue.indexed.values())
+        columns = "".join(f'"{name}", ' for name in catalogue.indexed)
+        self._insert_sql = (
+            f"INSERT INTO trials (id, created, {columns}document, listing)"
+            f" VALUES ({', '.join('?' * (len(self._paths) + 4))})"
+        )
+        self._update_sql = (
+            "UPDATE trials SET "
+            + "".join(f'"{name}" = ?, ' for name in catalogue.indexed)
+            + "document = ?, listing = ? WHERE id = ?"
+        )
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
@@ -443,9 +141,10 @@ class SQLiteStore(Store):
         )
 
     @classmethod
-    def open(cls, address: str, name: str = "kleio") -> SQLiteStore:
+    def open(cls, address: str, name: str, catalogue: Catalogue) -> SQLiteStore:
         """``sqlite:///PATH`` or a plain path; ``name`` is unused (one file, one journal)."""
-        return cls(address[len("sqlite://") :] if address.startswith("sqlite://") else address)
+        path = address[len("sqlite://") :] if address.startswith("sqlite://") else address
+        return cls(path, catalogue=catalogue)
 
     # -- connection ------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -482,8 +181,12 @@ class SQLiteStore(Store):
         return connection
 
     def _prepare(self, connection: sqlite3.Connection) -> None:
+        """Make a new journal's tables, or bring an older journal to this version (see
+        :mod:`kleio.store.sqlite.schema`), each in a transaction holding the lock: of
+        processes opening one journal at once, the first does it, the others find it
+        done."""
         application_id = connection.execute("PRAGMA application_id").fetchone()[0]
-        if application_id not in (0, APPLICATION_ID):
+        if application_id not in (0, schema.APPLICATION_ID):
             connection.close()
             raise StoreError(f"{self.address} is not a Kleio database")
         if application_id == 0:
@@ -495,25 +198,18 @@ class SQLiteStore(Store):
                 if application_id == 0 and tables:
                     raise StoreError(f"{self.address} is not a Kleio database")
                 if application_id == 0:
-                    _run_script(connection, _SCHEMA + _SUMMARIES + _EVENT_ROWS + _LISTING_INDEX)
-                    connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    schema.create_tables(connection, self.catalogue)
         version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
+        if version > schema.SCHEMA_VERSION:
             raise StoreError(
                 f"{self.address} was written by a newer Kleio (schema {version}); upgrade kleio"
             )
-        if version < SCHEMA_VERSION:
+        if version < schema.SCHEMA_VERSION:
             with self._immediate(connection):
-                version = connection.execute("PRAGMA user_version").fetchone()[0]
-                while version < SCHEMA_VERSION:  # another process may have upgraded it
-                    upgrade = _UPGRADES[version]
-                    if callable(upgrade):
-                        upgrade(connection)
-                    else:
-                        _run_script(connection, upgrade)
-                    version += 1
-                    connection.execute(f"PRAGMA user_version = {version}")
+                schema.upgrade(connection, self.catalogue)
+        if schema.lacks_indexed_columns(connection, self.catalogue):
+            with self._immediate(connection):
+                schema.add_indexed_columns(connection, self.catalogue)
         self._use_wal(connection)
         connection.execute("PRAGMA synchronous = NORMAL")
 
@@ -585,16 +281,14 @@ class SQLiteStore(Store):
             self._connection = None
 
     # -- trial documents -------------------------------------------------------------
-    @staticmethod
-    def _columns(document: Mapping[str, Any]) -> tuple:
-        refers = document.get("refers") or {}
+    def _columns(self, document: Mapping[str, Any]) -> tuple:
+        """The values of a document's row: its time of creation, its indexed fields, its
+        text and its listing."""
         return (
             document.get("created", time.time()),
-            document.get("status"),
-            document.get("project"),
-            refers.get("parent") if isinstance(refers, Mapping) else None,
+            *[get_path(document, path) for path in self._paths],
             _dumps(document),
-            _listing(document),
+            listing(document, self.catalogue.listed),
         )
 
     @staticmethod
@@ -609,11 +303,7 @@ class SQLiteStore(Store):
         trial_id = document["_id"]
         with self._writing() as connection:
             try:
-                connection.execute(
-                    "INSERT INTO trials (id, created, status, project, parent, document,"
-                    " listing) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (trial_id, *self._columns(document)),
-                )
+                connection.execute(self._insert_sql, (trial_id, *self._columns(document)))
             except sqlite3.IntegrityError:
                 raise DuplicateTrialError(trial_id) from None
             self._write_tags(connection, trial_id, document.get("tags"))
@@ -626,72 +316,52 @@ class SQLiteStore(Store):
         return json.loads(row[0]) if row else None
 
     def _find_trials(self, query: TrialQuery) -> list[dict]:
+        """Three ways to read the trials of a query, the cheapest the query allows: the
+        listings alone when every field asked for is listed (``kleio ls``), the fields
+        extracted by SQLite when some are not, whole documents when no fields are asked
+        for (or when SQLite cannot read a document: see :meth:`_extracted_fields`)."""
+        clauses = self._clauses(query)
+        names = [name for name in dict.fromkeys(query.fields or ()) if name != "_id"]
+        if names and set(self.catalogue.listed).issuperset(names):
+            return self._listed_fields(names, *clauses)
+        if query.fields:
+            found = self._extracted_fields(names, *clauses)
+            if found is not None:
+                return found
+        return self._whole_documents(query.fields, *clauses)
+
+    @staticmethod
+    def _clauses(query: TrialQuery) -> tuple[str, list]:
+        """The ``WHERE``, ``ORDER BY`` and ``LIMIT`` of a query, and their parameters."""
         clauses, parameters = [], []
         if query.id_prefix:
             clauses.append("id >= ? AND id < ?")
             parameters += [query.id_prefix, query.id_prefix + "\U0010ffff"]
-        if query.status is not None:
-            status = list(query.status)
-            clauses.append(f"status IN ({', '.join('?' * len(status))})")
-            parameters += status
         for tag in dict.fromkeys(query.tags or ()):
             clauses.append("id IN (SELECT trial FROM trial_tags WHERE tag = ?)")
             parameters.append(tag)
-        if query.project is not None:
-            clauses.append("project = ?")
-            parameters.append(query.project)
-        if query.parent is not None:
-            clauses.append("parent = ?")
-            parameters.append(query.parent)
+        for name, value in query.where.items():  # each indexed field is a column
+            if one_of(value):
+                values = list(value)
+                clauses.append(f'"{name}" IN ({", ".join("?" * len(values))})')
+                parameters += values
+            else:
+                clauses.append(f'"{name}" = ?')
+                parameters.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
         if query.limit is not None:
             parameters.append(int(query.limit))
-        names = [name for name in dict.fromkeys(query.fields or ()) if name != "_id"]
-        if names and _LISTED.issuperset(names):
-            return self._find_listings(names, f"{where}{order}", parameters)
-        if query.fields:
-            # Only the fields asked for, extracted by SQLite: a listing does not parse
-            # every environment snapshot. A document SQLite cannot parse (NaN in a
-            # configuration file) makes the query fail: then read whole documents.
-            # One json_extract of every path parses each document once (json_object of
-            # one json_extract per field parsed it once per field: 2.5x slower over
-            # 10,000 trials) and gives each value's own text (json_object rounds floats
-            # to 15 digits). With two paths or more it returns a JSON array (a lone
-            # path is given twice: zip drops the copy).
-            paths = [_json_path(name) for name in names] or ["$._id"]
-            paths += paths[:1] * (len(paths) < 2)
-            try:
-                with self._reading() as connection:
-                    rows = connection.execute(
-                        f"SELECT id, json_extract(document, {', '.join('?' * len(paths))})"
-                        f" FROM trials{where}{order}",
-                        paths + parameters,
-                    ).fetchall()
-                return [
-                    {"_id": trial_id, **dict(zip(names, json.loads(values), strict=False))}
-                    for trial_id, values in rows
-                ]
-            except StoreError:
-                pass
-        with self._reading() as connection:
-            rows = connection.execute(
-                f"SELECT document FROM trials{where}{order}", parameters
-            ).fetchall()
-        documents = [json.loads(row[0]) for row in rows]
-        if query.fields:
-            keep = {"_id", *query.fields}
-            documents = [{k: v for k, v in d.items() if k in keep} for d in documents]
-        return documents
+        return where + order, parameters
 
-    def _find_listings(self, names: list[str], clauses: str, parameters: list) -> list[dict]:
-        """``names`` (all listed fields) of the trials of ``clauses``, from the listings
-        (which hold the id): SQLite joins them into one JSON text, parsed at once, unless
-        that text would pass its limit (1 GB by default, some 4 million trials)."""
+    def _listed_fields(self, names: list[str], clauses: str, parameters: list) -> list[dict]:
+        """Every field asked for is listed: the listings (which hold the id), joined by
+        SQLite into one JSON text parsed at once; past the longest text SQLite makes
+        (1 GB by default, some 4 million trials), joined here."""
         with self._reading() as connection:
             try:
                 (text,) = connection.execute(
-                    f"SELECT '[' || group_concat(listing, ','{_LISTING_ORDER}) || ']'"
+                    f"SELECT '[' || group_concat(listing, ','{LISTING_ORDER}) || ']'"
                     f" FROM (SELECT id, created, listing FROM trials{clauses})",
                     parameters,
                 ).fetchone()
@@ -701,10 +371,54 @@ class SQLiteStore(Store):
                 ).fetchall()
                 text = "[" + ",".join([row[0] for row in rows]) + "]"
         documents = json.loads(text) if text else []
-        if len(names) == len(LISTED_FIELDS):
+        if len(names) == len(self.catalogue.listed):
             return documents
         kept = ("_id", *names)
         return [{name: d[name] for name in kept if name in d} for d in documents]
+
+    def _extracted_fields(
+        self, names: list[str], clauses: str, parameters: list
+    ) -> list[dict] | None:
+        """Some fields asked for are not listed: only those, extracted by SQLite, so that
+        a query does not parse every environment snapshot in Python. None when a document
+        SQLite cannot parse (NaN in a configuration file) fails the query: then whole
+        documents are read.
+
+        One json_extract of every path parses each document once (json_object of one
+        json_extract per field parsed it once per field: 2.5x slower over 10,000 trials)
+        and gives each value's own text (json_object rounds floats to 15 digits). With
+        two paths or more it returns a JSON array (a lone path is given twice: zip drops
+        the copy)."""
+        paths = [json_path(name) for name in names] or ["$._id"]
+        paths += paths[:1] * (len(paths) < 2)
+        try:
+            with self._reading() as connection:
+                rows = connection.execute(
+                    f"SELECT id, json_extract(document, {', '.join('?' * len(paths))})"
+                    f" FROM trials{clauses}",
+                    paths + parameters,
+                ).fetchall()
+        except StoreError:
+            return None
+        return [
+            {"_id": trial_id, **dict(zip(names, json.loads(values), strict=False))}
+            for trial_id, values in rows
+        ]
+
+    def _whole_documents(
+        self, fields: Sequence[str] | None, clauses: str, parameters: list
+    ) -> list[dict]:
+        """No fields asked for, or documents SQLite cannot parse: whole documents, parsed
+        here, and cut to the ``fields`` asked for."""
+        with self._reading() as connection:
+            rows = connection.execute(
+                f"SELECT document FROM trials{clauses}", parameters
+            ).fetchall()
+        documents = [json.loads(row[0]) for row in rows]
+        if fields:
+            keep = {"_id", *fields}
+            documents = [{k: v for k, v in d.items() if k in keep} for d in documents]
+        return documents
 
     def update_trial(
         self,
@@ -720,16 +434,12 @@ class SQLiteStore(Store):
                 return False
             document = json.loads(row[0])
             for path, value in (expected or {}).items():
-                if _get_path(document, path) != value:
+                if get_path(document, path) != value:
                     return False
             for path, value in changes.items():
-                _set_path(document, path, value)
-            created, status, project, parent, text, listing = self._columns(document)
-            connection.execute(
-                "UPDATE trials SET status = ?, project = ?, parent = ?, document = ?,"
-                " listing = ? WHERE id = ?",
-                (status, project, parent, text, listing, trial_id),
-            )
+                set_path(document, path, value)
+            _, *columns = self._columns(document)
+            connection.execute(self._update_sql, (*columns, trial_id))
             if "tags" in changes:
                 self._write_tags(connection, trial_id, document.get("tags"))
         return True
@@ -757,7 +467,7 @@ class SQLiteStore(Store):
                     (trial, kind, group[0].key, group[-1].key),
                 ):
                     spans.append((first, last))
-                    stored.update(_loads(keys, count))
+                    stored.update(decode_array(keys, count))
                 new = [e for e in group if e.key not in stored] if stored else group
                 if not new:
                     continue
@@ -778,13 +488,13 @@ class SQLiteStore(Store):
     def _add_to_summaries(
         connection: sqlite3.Connection, trial: str, kind: str, added: dict[str, Summary]
     ) -> None:
-        query = f"SELECT field, {_SUMMARY_COLUMNS} FROM summaries WHERE trial = ? AND kind = ?"
+        query = f"SELECT field, {SUMMARY_COLUMNS} FROM summaries WHERE trial = ? AND kind = ?"
         parameters: list[Any] = [trial, kind]
         if len(added) < _PARAMETERS:
             query += f" AND field IN ({', '.join('?' * len(added))})"
             parameters += added
         stored = {
-            field: _summary_of(rest)
+            field: summary_of(rest)
             for field, *rest in connection.execute(query, parameters)
             if field in added
         }
@@ -792,7 +502,7 @@ class SQLiteStore(Store):
         connection.executemany(
             "INSERT OR REPLACE INTO summaries (trial, kind, field, count, first_key, first,"
             " last_key, last, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_summary_row(trial, kind, field, summary) for field, summary in merged.items()],
+            [summary_row(trial, kind, field, summary) for field, summary in merged.items()],
         )
 
     def _stored_summaries(
@@ -805,11 +515,11 @@ class SQLiteStore(Store):
                 some = trials[start : start + _PARAMETERS]
                 marks = ", ".join("?" * len(some))
                 for trial, field, *rest in connection.execute(
-                    f"SELECT trial, field, {_SUMMARY_COLUMNS} FROM summaries"
+                    f"SELECT trial, field, {SUMMARY_COLUMNS} FROM summaries"
                     f" WHERE kind = ? AND trial IN ({marks})",
                     (kind, *some),
                 ):
-                    found.setdefault(trial, {})[field] = _summary_of(rest)
+                    found.setdefault(trial, {})[field] = summary_of(rest)
                 untrusted += [
                     trial
                     for (trial,) in connection.execute(
@@ -827,7 +537,7 @@ class SQLiteStore(Store):
             connection.executemany(
                 "INSERT INTO summaries (trial, kind, field, count, first_key, first,"
                 " last_key, last, min, max) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_summary_row(trial, kind, field, summary) for field, summary in summaries.items()],
+                [summary_row(trial, kind, field, summary) for field, summary in summaries.items()],
             )
             connection.execute(
                 "DELETE FROM stale_summaries WHERE trial = ? AND kind = ?", (trial, kind)
@@ -919,7 +629,7 @@ class SQLiteStore(Store):
                 events.sort(key=_key_of)
                 if events[page.limit - 1].key < row[0]:
                     break
-            events += _row_events(page, row)
+            events += row_events(page, row)
         _close(rows)
         if overlapping:
             events.sort(key=_key_of)
@@ -941,15 +651,15 @@ class SQLiteStore(Store):
                 if room <= 0:
                     break
                 first, final, row_count, keys, _, data = row
-                if row_count <= room and _inside(page, first, final):
+                if row_count <= room and inside(page, first, final):
                     pieces.append(data)
                     count, last = count + row_count, final
                     continue
-                keys = _loads(keys, row_count)
-                start, stop = _bounds(page, keys)
+                keys = decode_array(keys, row_count)
+                start, stop = bounds(page, keys)
                 stop = min(stop, start + room)
                 if start < stop:
-                    pieces.append(_loads(data, row_count)[start:stop])
+                    pieces.append(decode_array(data, row_count)[start:stop])
                     count, last = count + stop - start, keys[stop - 1]
             _close(rows)
         return pieces, count, last
@@ -962,7 +672,7 @@ class SQLiteStore(Store):
                 texts.append(piece[1:-1])  # the events of a row, without its brackets
                 continue
             if texts:
-                values += decode_json_array(f"[{','.join(texts)}]")
+                values += decode_array(f"[{','.join(texts)}]")
                 texts = []
             if piece is not None:
                 values += piece
@@ -1049,10 +759,10 @@ class SQLiteStore(Store):
         for path, value in where.items():
             if value is None:
                 clauses.append("json_extract(metadata, ?) IS NULL")
-                parameters.append(_json_path(path))
+                parameters.append(json_path(path))
             else:
                 clauses.append("json_extract(metadata, ?) = ?")
-                parameters += [_json_path(path), _json_param(value)]
+                parameters += [json_path(path), json_param(value)]
         query = "SELECT id, length, chunk_size, metadata, uploaded FROM blobs"
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
