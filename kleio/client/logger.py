@@ -178,6 +178,7 @@ class _Inside:
         self._store_lock = threading.Lock()
         self._writer = EventWriter()
         self._spooled_artifacts = 0
+        self._artifact_error: str | None = None  # why the last artifact was kept on disk
         self._closed = False
         self._on_close = on_close
         self._terminating = False
@@ -246,6 +247,7 @@ class _Inside:
         self._leave_by = time.monotonic() + self._close_timeout
         with self._late:
             self._sink.close(timeout=self._close_timeout)
+            self._upload_kept_artifacts()
             self._report()
         if self._sink.backlog:  # appended by a thread that was in the in-loop path
             self._write_late()
@@ -257,6 +259,27 @@ class _Inside:
         with self._late:
             self._sink.close(timeout=max(0.0, self._leave_by - time.monotonic()))
             self._report()
+
+    def _upload_kept_artifacts(self) -> None:
+        """Upload the artifacts this process kept on disk, once the store answers again:
+        only what is still waiting is the user's to sync."""
+        if not self._spooled_artifacts or self._sink.last_error is not None:
+            return
+        from kleio.core.running.spool import pending_spools, replay_artifact
+        from kleio.store.base import StoreError
+
+        mine = f"{self.trial_id}-artifact-{os.getpid()}-"
+        for record in pending_spools(self._spool, self.trial_id):
+            if not record.name.startswith(mine):
+                continue
+            try:
+                replay_artifact(self._open_store(), record)
+            except StoreError as error:
+                self._artifact_error = str(error)
+                return
+            except FileNotFoundError:  # uploaded meanwhile by another replayer
+                pass
+            self._spooled_artifacts -= 1
 
     def _missing(self) -> Counter[str]:
         sink = self._sink
@@ -270,8 +293,9 @@ class _Inside:
             self._told_kept = kept
             spooled, artifacts = kept
             what = f"{spooled} events" + (f" and {artifacts} artifacts" if artifacts else "")
+            error = sink.last_error or self._artifact_error
             _say(
-                f"the database did not answer ({sink.last_error}); {what} of "
+                f"the database did not answer ({error}); {what} of "
                 f"trial {label} are kept in {self._spool}: `kleio sync` uploads them"
             )
         missing = self._missing()
@@ -356,6 +380,7 @@ class _Inside:
                     self._patiently(upload, self._sink.patience) if start is not None else upload()
                 )
             except StoreError as error:
+                self._artifact_error = str(error)
                 try:
                     data = self._spool_artifact(filename, source, start, attributes, moment)
                 except OSError as spool_error:  # a full disk under the spool too

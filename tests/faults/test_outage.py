@@ -246,9 +246,12 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
         time.sleep(2)
         server.stop()
         # Longer than the writers' ten seconds of patience: output and statistics go to
-        # the spool, and the artifact logged halfway is kept on disk.
+        # the spool, and the artifact logged halfway is kept on disk. The server is back
+        # before the script ends: what the script kept, it uploads itself, and says nothing.
         wait_until(lambda: (project / "halfway").exists(), timeout=60, what="halfway")
-        time.sleep(12)
+        wait_until(
+            lambda: list(spool_folder(home).glob("*.artifact")), timeout=60, what="a kept artifact"
+        )
         server.start()
         out, err = process.communicate(timeout=180)
     finally:
