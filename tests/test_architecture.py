@@ -289,7 +289,13 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "kleio.__main__": ("kleio.cli",),
 }
 #: Modules every layer may import: they know nothing of trials nor of any layer.
-SHARED = ("kleio.value", "kleio.forking", "kleio.private_files", "kleio.codec")
+SHARED = (
+    "kleio.value",
+    "kleio.forking",
+    "kleio.private_files",
+    "kleio.codec",
+    "kleio.redaction",
+)
 
 
 def _sources() -> dict[str, tuple[Path, str]]:

@@ -8,7 +8,7 @@ import sqlite3
 
 import pytest
 
-from tests.conftest import write_script
+from tests.conftest import git, write_script
 from tests.helpers import text, trial_id_in
 
 #: The script writes what it received where Kleio does not look (its output is journalled).
@@ -162,3 +162,66 @@ def test_secrets_in_a_configuration_file_are_masked_and_replayed_from_the_file(
     }
     # The file is read again: `kleio run ID` can replay this one.
     assert record["commandline"][2:4] == ["--credentials", "creds.yaml"]
+
+
+#: Option names whose values are secret, as users write them.
+SECRET_OPTIONS = ("--pwd", "--PW", "--pass", "--Cookie", "--bearer", "--jwt", "--authorization")
+
+
+@pytest.mark.parametrize(
+    "remote", ["https://host/r.git?api_key=hunter2", "https://user:hunter2@host/r.git"]
+)
+def test_secret_url_parameters_options_and_remotes_never_reach_the_journal(
+    kleio, project, home, remote
+):
+    write_script(project, "receive.py", RECEIVER)
+    git(project, "remote", "add", "origin", remote)
+    command = (
+        "python",
+        "receive.py",
+        "--pwd",
+        "hunter2",
+        "--url",
+        "https://x/y?access_token=hunter2&page=2",
+        "--callback=https://x/cb#id_token=hunter2",
+        "--db-password=hunter2",
+        "--Api-Token",
+        "hunter2",
+        *(f"{name}=hunter2" for name in SECRET_OPTIONS),
+        "--passes",
+        "3",
+    )
+    result = kleio(*command)
+    assert result.returncode == 0, text(result.stderr)
+    assert json.loads((project / "received.json").read_text()) == list(command[2:])
+    trial = trial_id_in(result.stderr)
+
+    assert b"hunter2" not in (home / "kleio.db").read_bytes()
+    assert "hunter2" not in journal_dump(home)
+    for args in (("ls", "--json"), ("info", trial), ("info", "--json", trial), ("cat", trial)):
+        listed = kleio(*args)
+        assert listed.returncode == 0, args
+        assert "hunter2" not in shown(listed), args
+    record = json.loads(kleio("info", "--json", trial).stdout)
+    assert record["commandline"][2:10] == [
+        "--pwd",
+        "***",
+        "--url",
+        "https://x/y?access_token=***&page=2",
+        "--callback=https://x/cb#id_token=***",
+        "--db-password=***",
+        "--Api-Token",
+        "***",
+    ]
+    assert record["configuration"]["passes"] == 3
+    assert "hunter2" not in json.dumps(record["version"])
+    assert record["version"]["repository"] == "r"
+
+
+def test_a_database_address_is_printed_without_its_secret_options(kleio):
+    address = "mongodb://127.0.0.1:1/?tlsCertificateKeyFilePassword=hunter2&appname=x"
+    result = kleio("ls", KLEIO_DB_ADDRESS=address, timeout=60)
+    assert result.returncode != 0
+    errors = shown(result)
+    assert "/?tlsCertificateKeyFilePassword=***&appname=x" in errors, errors
+    assert "hunter2" not in errors and "Traceback" not in errors

@@ -26,6 +26,19 @@ from kleio.core.model.commandline import configuration_of, split_command
         "--credentials",
         "--auth",
         "--passphrase",
+        "--pwd",
+        "--PW",
+        "--pass",
+        "--db-pass",
+        "--cookie",
+        "--Bearer",
+        "--jwt",
+        "--authorization",
+        "--proxyAuthorization",
+        "X-Amz-Signature",
+        "access_token",
+        "tlsCertificateKeyFilePassword",
+        "api%5Fkey",
     ],
 )
 def test_names_holding_secrets(name):
@@ -34,7 +47,23 @@ def test_names_holding_secrets(name):
 
 @pytest.mark.parametrize(
     "name",
-    ["--max-tokens", "--tokenizer", "--num-keys", "--keyframe", "--monkey", "--author", "--lr"],
+    [
+        "--max-tokens",
+        "--tokenizer",
+        "--num-keys",
+        "--keyframe",
+        "--monkey",
+        "--author",
+        "--lr",
+        "--passes",
+        "--bypass",
+        "--compass",
+        "--power",
+        "page",
+        "authSource",
+        "--auth-mechanism",
+        "--key-type",
+    ],
 )
 def test_names_whose_words_only_look_like_secrets_are_kept(name):
     assert not is_secret_name(name)
@@ -81,3 +110,24 @@ def stored_argv_of(token: str) -> tuple[str, ...]:
 def test_a_stored_command_line_given_back_has_unknown_values():
     stored = masked("python", "t.py", "--api-key", MASK, "--db", "pg://***@h/db")
     assert stored.unknown == ("--api-key", "--db")
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://x/y?access_token=abc&page=2", "https://x/y?access_token=***&page=2"),
+        ("https://x/y?page=2&API_KEY=abc", "https://x/y?page=2&API_KEY=***"),
+        ("https://x/cb#id_token=abc&state=s", "https://x/cb#id_token=***&state=s"),
+        ("https://u:p@x/y?Signature=abc;key=d", "https://***@x/y?Signature=***;key=***"),
+        ("https://x/y?token=", "https://x/y?token="),
+        ("a;key=b", "a;key=b"),
+        ("mongodb://h/?authSource=admin&tls=true", "mongodb://h/?authSource=admin&tls=true"),
+    ],
+)
+def test_the_secret_parameters_of_a_url_are_masked(url, stored):
+    assert masked("python", "t.py", url).argv[2] == stored
+
+
+def test_a_url_parameter_given_back_masked_is_unknown():
+    stored = masked("python", "t.py", "--url", "https://x/y?access_token=***")
+    assert stored.unknown == ("--url",)

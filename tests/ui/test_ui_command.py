@@ -119,3 +119,20 @@ def test_open_shows_the_dashboard_in_the_users_browser(sqlite_journal, tmp_path)
             time.sleep(0.1)
         time.sleep(0.2)
         assert seen.read_text() == f"{running.url} True"
+
+
+def test_the_secret_options_of_a_mongodb_address_never_reach_the_page(sqlite_journal, wire_server):
+    address = (
+        f"mongodb://127.0.0.1:{wire_server.port}/?appname=x&tlsCertificateKeyFilePassword=hunter2"
+    )
+    env = {**sqlite_journal.env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "kleio_ui"}
+    with kleio_ui(env, sqlite_journal.project) as running:
+        info = Client(running.url).json("/api/info")
+        running.process.send_signal(signal.SIGINT)
+        running.process.wait(20)
+        terminal = running.said + text(running.process.stderr.read())
+    assert info["database"] == (
+        f"mongodb://127.0.0.1:{wire_server.port}/?appname=x&tlsCertificateKeyFilePassword=***"
+        " (database kleio_ui)"
+    )
+    assert "hunter2" not in terminal

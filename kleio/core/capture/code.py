@@ -86,7 +86,9 @@ PROJECT_SETTING = "kleio.project"
 def remote_name(url: str) -> str:
     """The repository's name in a remote's address: ``git@host:org/mnist.git``,
     ``https://host/org/mnist``, ``/srv/git/mnist.git`` and ``../mnist/.git`` are all
-    ``mnist``."""
+    ``mnist``; so is ``https://host/mnist.git?api_key=...`` (a query is no part of it)."""
+    if "://" in url:
+        url = url.split("#", 1)[0].split("?", 1)[0]
     path = url.rstrip("/").removesuffix("/.git").rstrip("/")
     name = path.replace(":", "/").rsplit("/", 1)[-1]
     return name.removesuffix(".git")

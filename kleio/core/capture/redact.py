@@ -1,14 +1,11 @@
 """Keeping secrets out of the journal.
 
-One rule says which names hold secrets, for environment variables and for the options of
-a command line alike: a name is secret when one of its words (split at ``_``, ``-``,
-``.`` and at camelCase) is ``TOKEN``, ``KEY`` or ``AUTH``, ends with ``TOKEN`` or
-``AUTH``, or contains ``PASSWORD``, ``PASSWD``, ``PASSPHRASE``, ``SECRET``,
-``CREDENTIAL`` or ``APIKEY``. ``TOKEN``, ``KEY`` and ``AUTH`` as words only, so that
-``--max-tokens``, ``--tokenizer``, ``--num-keys`` or ``--author`` stay visible.
+One rule says which names hold secrets (:func:`kleio.redaction.is_secret_name`), for
+environment variables, the options of a command line, configuration keys and the
+parameters of URLs alike; the store masks database addresses by the same rule.
 
-Credentials in a URL (:func:`kleio.store.addresses.mask_address`) are masked wherever they
-appear: git remotes, recorded variables, words of a command line.
+Credentials in a URL and the values of its secret parameters (``?access_token=``) are
+masked wherever they appear: git remotes, recorded variables, words of a command line.
 
 A command line is stored with the values of secret options and the credentials of its
 URLs replaced by :data:`MASK`, in its words and in its configuration (configuration
@@ -22,44 +19,23 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from kleio.core.model.commandline import CONFIG_SUFFIXES, Assignment, Command, Option
 from kleio.core.model.errors import KleioError
-from kleio.store.addresses import mask_address
+from kleio.redaction import MASK, holds_mask, is_secret_name, mask_url
 from kleio.value import Value
 
-#: What Kleio stores in place of a secret value.
-MASK = "***"
-#: Words of a name that make its value secret (whole words: ``--keys`` is not secret).
-SECRET_WORDS = frozenset({"TOKEN", "KEY", "AUTH"})
-#: Endings of a word that make it secret: words run together (``GITHUBTOKEN``, ``OAUTH``).
-SECRET_ENDINGS = ("TOKEN", "AUTH")
-#: Parts of a word that make it secret wherever they are (``DBPASSWORD``, ``APIKEY``).
-SECRET_PARTS = ("PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "CREDENTIAL", "APIKEY")
 #: Iterations of the hash of secret values in a trial's identity: tens of milliseconds,
 #: paid only by a command line that holds secrets.
 FINGERPRINT_ITERATIONS = 100_000
 
-_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+")
-
-
-def is_secret_name(name: str) -> bool:
-    """Whether values under this name (a variable, an option, a configuration key) are secret."""
-    return any(
-        word in SECRET_WORDS
-        or word.endswith(SECRET_ENDINGS)
-        or any(part in word for part in SECRET_PARTS)
-        for word in (found.upper() for found in _WORDS.findall(name))
-    )
-
 
 def without_credentials(text: str) -> str:
-    """A URL (a git remote, a variable's value) with its credentials replaced by ``***``:
-    everything from ``://`` to the last ``@`` (:func:`kleio.store.addresses.mask_address`)."""
-    return mask_address(text)
+    """A URL (a git remote, a variable's value) with its credentials and the values of
+    its secret parameters replaced by ``***`` (:func:`kleio.redaction.mask_url`)."""
+    return mask_url(text)
 
 
 def safe_environment(environ: dict[str, str], names) -> dict[str, str]:
@@ -129,7 +105,7 @@ def mask_words(command: Command, cwd: str) -> MaskedWords:
 
     def word(text: str, label: str | None = None) -> str:
         stored = without_credentials(text)
-        given_masked = f"://{MASK}@" in text  # a stored command line given back
+        given_masked = holds_mask(text)  # a stored command line given back
         if stored != text or given_masked:
             masked.append(label or stored)
         if given_masked:
