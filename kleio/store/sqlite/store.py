@@ -3,7 +3,9 @@ over the tables of :mod:`kleio.store.sqlite.schema`.
 
 Writes take the database lock with ``BEGIN IMMEDIATE`` and wait for it up to
 ``busy_timeout`` seconds, so concurrent writers queue instead of failing with
-"database is locked".
+"database is locked". A wait longer than :data:`WAIT_NOTICE` is said once on stderr,
+naming the process holding the lock when the system tells (Linux's ``/proc/locks``):
+a journal locked for minutes by a forgotten process does not look like a hung command.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -61,6 +64,9 @@ from kleio.store.summaries import SUMMARY_PAGE, merge_summaries, summarise_event
 
 #: Events deleted per transaction: the lock is held a fraction of a second at a time.
 DELETE_BATCH = 20_000
+#: Seconds a write waits for the lock before Kleio says what it waits for: longer than
+#: any transaction of Kleio's own (a batch of deletions holds it a fraction of a second).
+WAIT_NOTICE = 3.0
 #: Parameters per statement at most (SQLite's default limit is 32,766 since 3.32).
 _PARAMETERS = 900
 _key_of = itemgetter(2)  # an event's key
@@ -87,6 +93,37 @@ def _blob_info(row: Sequence) -> BlobInfo:
 
 def _unlocked(store: SQLiteStore) -> None:
     store._lock = threading.RLock()
+
+
+def _is_locked(error: sqlite3.Error) -> bool:
+    message = str(error)
+    return "locked" in message or "busy" in message
+
+
+def _lock_holders(paths: Sequence[Path]) -> list[int]:
+    """The other processes holding a lock on any of ``paths`` (the journal, its WAL
+    index), from Linux's ``/proc/locks``; none where the system does not tell."""
+    files = set()
+    for path in paths:
+        try:
+            found = os.stat(path)
+        except OSError:
+            continue
+        files.add(f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}")
+    holders: list[int] = []
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as locks:
+            for line in locks:
+                fields = line.split()
+                # "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 120 120"; "->" marks a waiter.
+                if len(fields) < 6 or fields[1] == "->" or fields[5] not in files:
+                    continue
+                pid = int(fields[4]) if fields[4].isdigit() else 0
+                if pid and pid != os.getpid() and pid not in holders:
+                    holders.append(pid)
+    except OSError:
+        pass
+    return holders
 
 
 #: SQLite's result codes for failures that may pass: SQLITE_IOERR, SQLITE_FULL,
@@ -127,6 +164,8 @@ class SQLiteStore(Store):
             + "document = ?, listing = ? WHERE id = ?"
         )
         self._busy_timeout = busy_timeout
+        #: Whether this store said it waits for the lock (once is enough).
+        self._said_waiting = False
         self._lock = threading.RLock()
         self._connection: sqlite3.Connection | None = None
         self._pid = -1
@@ -217,21 +256,57 @@ class SQLiteStore(Store):
         """Switch a new journal to WAL. The switch needs the database to itself and
         SQLite does not wait for it: processes opening a new journal at once (an array
         of jobs) try again until ``busy_timeout``."""
-        deadline = time.monotonic() + self._busy_timeout
+        started = time.monotonic()
         while True:
             try:
                 if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
                     connection.execute("PRAGMA journal_mode = WAL")
                 return
             except sqlite3.OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
+                waited = time.monotonic() - started
+                if "locked" not in str(error) or waited > self._busy_timeout:
                     raise
+                if waited > WAIT_NOTICE:
+                    self._say_waiting()
                 time.sleep(0.01)
+
+    def _begin(self, connection: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, waiting for the lock up to ``busy_timeout``; after
+        :data:`WAIT_NOTICE` seconds, saying so (two ``PRAGMA busy_timeout``, a
+        microsecond each, tell a long wait from a short one)."""
+        if self._said_waiting or self._busy_timeout <= WAIT_NOTICE:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        connection.execute(f"PRAGMA busy_timeout = {int(WAIT_NOTICE * 1000)}")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as error:
+            if not _is_locked(error):
+                raise
+        finally:
+            connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        self._say_waiting()
+        connection.execute("BEGIN IMMEDIATE")
+
+    def _say_waiting(self) -> None:
+        """Say once on stderr what this process waits for, and for whom."""
+        if self._said_waiting:
+            return
+        self._said_waiting = True
+        holders = _lock_holders([self.path, Path(f"{self.path}-shm"), Path(f"{self.path}-wal")])
+        holder = f" (pid {', '.join(map(str, holders))})" if holders else ""
+        print(
+            f"kleio: waiting for the journal {self.address}, locked by another process"
+            f"{holder}; waiting up to {self._busy_timeout:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     @contextmanager
     def _immediate(self, connection: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         """A write transaction holding the database lock from its first statement."""
-        connection.execute("BEGIN IMMEDIATE")
+        self._begin(connection)
         try:
             yield connection
             connection.execute("COMMIT")
@@ -266,7 +341,7 @@ class SQLiteStore(Store):
 
     def _failure(self, error: sqlite3.Error) -> StoreError:
         message = str(error)
-        if "locked" in message or "busy" in message:
+        if _is_locked(error):
             return StoreUnavailable(
                 f"the database {self.address} stayed locked for {self._busy_timeout:g} s"
             )
