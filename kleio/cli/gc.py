@@ -21,8 +21,11 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.trial import short_id
     from kleio.core.reading import readable
 
-    collected = collect_garbage(context.store)
     say = context.notify
+    collected = collect_garbage(
+        context.store,
+        on_wait=lambda: say("waiting for another `kleio gc` of this journal to finish"),
+    )
     if collected.deletions:
         say(
             f"finished deleting {readable.count(len(collected.deletions), 'trial')} an "

@@ -90,13 +90,16 @@ import abc
 import heapq
 import itertools
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, BinaryIO, NamedTuple
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from kleio.store.blobs import chunks_of, new_blob_id
 from kleio.store.keys import key_range
 from kleio.store.readahead import read_ahead
 from kleio.value import Value
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
 
 #: Chunk size of blobs (the GridFS default, so MongoDB tools read Kleio's blobs).
 BLOB_CHUNK_SIZE = 255 * 1024
@@ -585,6 +588,18 @@ class Store(abc.ABC):
     def size(self) -> int | None:
         """Bytes the store occupies on disk, where the backend knows (None otherwise)."""
         return None
+
+    def maintenance(
+        self, on_wait: Callable[[], None] | None = None
+    ) -> AbstractContextManager[None]:
+        """Hold the store for one maintenance (``kleio gc``) at a time, across processes,
+        so that each measures the space it gave back alone: one that comes second waits
+        for the first (calling ``on_wait`` once, first) and then finds nothing left to
+        give. The base holds nothing: a backend that measures no :meth:`size` need not.
+        """
+        from contextlib import nullcontext
+
+        return nullcontext()
 
     @abc.abstractmethod
     def _chunk_page(self, blob_id: str, start: int, stop: int) -> list[bytes]:

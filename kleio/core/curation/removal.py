@@ -168,10 +168,19 @@ class Collected:
     size_after: int | None = None
 
 
-def collect_garbage(store: Store, now: float | None = None) -> Collected:
+def collect_garbage(
+    store: Store, now: float | None = None, on_wait: Callable[[], None] | None = None
+) -> Collected:
     """Finish interrupted deletions, remove events and blobs of trials that no longer
-    exist, then give the space back (see :meth:`kleio.store.base.Store.reclaim`)."""
-    now = clock.now() if now is None else now
+    exist, then give the space back (see :meth:`kleio.store.base.Store.reclaim`). One
+    collection at a time per journal (:meth:`kleio.store.base.Store.maintenance`; another
+    under way, ``on_wait`` is called and this one waits for it): the sizes it reports
+    are its own, never the other's log nor the space the other gave back."""
+    with store.maintenance(on_wait):
+        return _collect_garbage(store, clock.now() if now is None else now)
+
+
+def _collect_garbage(store: Store, now: float) -> Collected:
     collected = Collected(size_before=store.size())
     collected.deletions = finish_pending_deletions(store)
     documents = store.find_trials(fields=[INCOMPLETE])
