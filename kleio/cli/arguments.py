@@ -83,6 +83,17 @@ def query_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def all_configuration(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--all``: every configuration key, not only those whose values differ between the
+    trials selected; ``what`` says where they are shown (``"columns"``)."""
+    parser.add_argument(
+        "--all",
+        dest="all_configuration",
+        action="store_true",
+        help=f"every configuration key in the {what}, not only those whose values differ",
+    )
+
+
 #: Options whose value may start with ``-`` (``--sort -loss``): ``kleio.cli.main`` joins
 #: them to their value before parsing, where argparse would take it for an option.
 DASHED_VALUES = ("--sort",)
@@ -112,26 +123,16 @@ def trial_selection(args: argparse.Namespace):
     )
 
 
-def where(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--where KEY=VALUE``, repeatable."""
-    parser.add_argument(
-        "--where",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help=f"only {what} whose KEY equals VALUE (repeatable)",
-    )
-
-
 def conditions(parser: argparse.ArgumentParser, what: str) -> None:
     """``--where KEY<OP>VALUE``, repeatable: the conditions of ``kleio ls``, for records
-    that are not trials (statistics)."""
+    that are not trials (statistics, artifacts' metadata); ``what`` names them and
+    their verb (``"statistics that"``)."""
     parser.add_argument(
         "--where",
         metavar="KEY<OP>VALUE",
         action="append",
         default=[],
-        help=f"only {what} that meet this condition: OP is one of = != < <= > >= ~ "
+        help=f"only {what} meet this condition: OP is one of = != < <= > >= ~ "
         "(repeatable, all must hold)",
     )
 

@@ -16,14 +16,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "artifacts",
         help="list a trial's artifacts, or write one: artifacts get ID NAME",
         description="`kleio artifacts ID` lists; `kleio artifacts get ID NAME [-o DIR]` writes "
-        "the latest artifact NAME (matching --where) into DIR.",
+        "the latest artifact NAME (matching --where, as ls compares) into DIR.",
         epilog="examples: kleio artifacts 3f9c2e0; "
         "kleio artifacts get 3f9c2e0 model.pt --where epoch=10 -o checkpoints/",
     )
     parser.add_argument(
         "words", nargs="+", metavar="ID | get ID NAME", help="a trial id, or get ID NAME"
     ).completer = completion.trial_ids
-    arguments.where(parser, "artifacts")
+    arguments.conditions(parser, "artifacts whose metadata")
     parser.add_argument(
         "-o",
         "--output",
@@ -41,31 +41,30 @@ def safe_name(filename: str) -> str:
     return name if name not in ("", ".", "..") else "artifact"
 
 
-_MISSING = object()
-
-
-def _matching(record, name: str | None, where: dict) -> list:
-    """The trial's artifacts (named ``name`` unless None) whose metadata match, latest first."""
+def _matching(record, name: str | None, where) -> list:
+    """The trial's artifacts (named ``name`` unless None) whose metadata meet ``where``
+    (a test of :func:`~kleio.core.reading.query.matching`, or None), latest first."""
     return [
         artifact
         for artifact in record.artifacts
         if (name is None or artifact.filename == name)
-        and all(artifact.attributes.get(k, _MISSING) == v for k, v in where.items())
+        and (where is None or where(artifact.attributes))
     ]
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.model.commandline import parse_assignment
     from kleio.core.model.errors import KleioError
     from kleio.core.reading import readable
+    from kleio.core.reading.query import matching, parse_condition
     from kleio.core.reading.record import artifact_entry
 
     words = args.words
-    where = dict(parse_assignment(text) for text in args.where)
+    conditions = [parse_condition(text) for text in args.where]
+    where = matching(conditions) if conditions else None
     if words[0] == "get":
         if len(words) != 3:
-            raise KleioError("usage: kleio artifacts get ID NAME [--where KEY=VALUE] [-o DIR]")
-        return _get(context, words[1], words[2], where, Path(args.output))
+            raise KleioError("usage: kleio artifacts get ID NAME [--where KEY<OP>VALUE] [-o DIR]")
+        return _get(context, words[1], words[2], args.where, where, Path(args.output))
     if len(words) != 1:
         raise KleioError("usage: kleio artifacts ID, or kleio artifacts get ID NAME")
     record = context.record(words[0])
@@ -80,7 +79,7 @@ def execute(args: argparse.Namespace, context) -> int:
     return 0
 
 
-def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
+def _get(context, trial: str, name: str, written: list[str], where, folder: Path) -> int:
     from kleio.core.model.errors import KleioError
 
     record = context.record(trial)
@@ -88,7 +87,7 @@ def _get(context, trial: str, name: str, where: dict, folder: Path) -> int:
     if not matching:
         raise KleioError(
             f"trial {record.short_id} has no artifact {name!r}"
-            + (f" with {', '.join(f'{k}={v!r}' for k, v in where.items())}" if where else "")
+            + (f" where {' and '.join(written)}" if written else "")
         )
     artifact = matching[0]  # the latest
     if str(folder) == "-":

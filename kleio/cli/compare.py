@@ -41,12 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="statistic columns, comma separated: KEY (its last value) or "
         "KEY:last|first|min|max|count (default: the last value of every statistic)",
     )
-    parser.add_argument(
-        "--all",
-        dest="all_configuration",
-        action="store_true",
-        help="every configuration key, not only those whose values differ",
-    )
+    arguments.all_configuration(parser, "columns")
     output_options(parser)
 
 

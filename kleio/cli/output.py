@@ -53,6 +53,11 @@ def display_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="show times in this machine's time zone (default UTC, or KLEIO_TIMEZONE)",
     )
+    no_color(parser)
+
+
+def no_color(parser: argparse.ArgumentParser) -> None:
+    """``--no-color``: no colours, as ``NO_COLOR`` says (``kleio plot`` shows no time)."""
     parser.add_argument(
         "--no-color", action="store_true", help="no colours, even on a terminal (or NO_COLOR)"
     )

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from kleio.cli import arguments
+from kleio.cli.output import no_color
 
 #: File formats ``-o`` writes, by extension.
 FORMATS = (".png", ".svg", ".pdf")
@@ -46,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "terminal with braille characters; with -o, a PNG, SVG or PDF file drawn by "
         "matplotlib (pip install 'kleio[plot]'). Each trial has a colour, each key a line "
         "style (without colour, each curve a dot pattern); legends name trials by short id "
-        "and the configuration keys that differ between them. Several values logged at "
-        "one x are drawn as their mean. Select trials as for compare.",
+        "and the configuration keys that differ between them (--all: every key). Several "
+        "values logged at one x are drawn as their mean. Select trials as for compare.",
         epilog="examples: kleio plot 3f9c2e0 a81b2c4 --y loss; "
         "kleio plot --tags sweep --y loss,acc --x epoch -o loss.png",
     )
@@ -79,9 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="W",
         help="exponential moving average, W of the past (0 to 1, e.g. 0.6; default 0: none)",
     )
-    parser.add_argument(
-        "--no-color", action="store_true", help="no colours, even on a terminal (or NO_COLOR)"
-    )
+    arguments.all_configuration(parser, "legend")
+    no_color(parser)
 
 
 def execute(args: argparse.Namespace, context) -> int:
@@ -110,6 +110,7 @@ def execute(args: argparse.Namespace, context) -> int:
         args.x,
         keys,
         smoothing=args.smooth,
+        all_configuration=args.all_configuration,
         # Two points per dot column on a terminal; per pixel (and more for vectors) in a file.
         buckets=int(width) if output is not None and output[-4:] in ("-", ".png") else 2000,
     )

@@ -16,10 +16,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Delete trials with their events and artifacts. The trials are listed "
         "first and, on a terminal, Kleio asks; a running trial or one with children is "
         "refused unless asked for.",
-        epilog="examples: kleio rm --status broken --dry-run; kleio rm 3f9c2e0 --yes",
+        epilog="examples: kleio rm --status broken --dry-run; kleio rm 3f9c2e0 --yes; "
+        "kleio rm --where 'loss:min>1' --since 7d --dry-run",
     )
     arguments.trial_ids(parser, "delete the trials")
     arguments.selection(parser)
+    arguments.query_options(parser)
     parser.add_argument("-y", "--yes", action="store_true", help="do not ask: delete")
     parser.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     parser.add_argument(
@@ -50,13 +52,17 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.status import observed_status
     from kleio.core.model.trial import short_id
     from kleio.core.reading import readable
-    from kleio.core.reading.selection import nothing_selected, select_trials
+    from kleio.core.reading.query import query_trials
+    from kleio.core.reading.selection import nothing_selected
 
-    selection = arguments.trial_selection(args)
-    if not (selection.ids or selection.tags or selection.statuses or selection.project):
+    query = arguments.trial_query(args)
+    selection = query.selection
+    narrowed = selection.ids or selection.tags or selection.statuses or selection.project
+    if not (narrowed or selection.since is not None or query.where):
+        # -n alone does not narrow: `kleio rm -n 1000` is every trial of most journals.
         raise SettingsError(
-            "kleio rm needs trial ids, --tags, --status or --project: it never deletes "
-            "every trial by default"
+            "kleio rm needs trial ids, --tags, --status, --project, --since or --where: "
+            "it never deletes every trial by default"
         )
     store, lease = context.store, context.settings.lease
     finished = [] if args.dry_run else finish_pending_deletions(store)
@@ -68,11 +74,12 @@ def execute(args: argparse.Namespace, context) -> int:
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
         return 0
-    selected = select_trials(store, selection.replace(ids=ids), lease, named_incomplete=True)
+    query = query.replace(selection=selection.replace(ids=ids))
+    selected = query_trials(store, query, lease, None, named_incomplete=True).facts
     if not selected:
         context.notify(nothing_selected(store, "nothing to delete"))
         return 0
-    plan = plan_removal(store, [document for document, _ in selected], lease, args.with_children)
+    plan = plan_removal(store, [facts.document for facts in selected], lease, args.with_children)
     for document in plan.trials:
         command = shlex.join(document.get("commandline") or [])
         context.stdout.write(

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--reverse", action="store_true", help="sort in descending order")
     parser.add_argument("--keys", metavar="A,B", help="only these keys, in this order")
-    arguments.conditions(parser, "statistics")
+    arguments.conditions(parser, "statistics that")
     parser.add_argument(
         "--with-meta",
         action="store_true",

@@ -336,18 +336,30 @@ def _some(names: Sequence[str], shown: int = 25) -> str:
 
 
 def query_trials(
-    store: Store, query: Query, lease: float, fields: Sequence[str] | None = DOCUMENT_FIELDS
+    store: Store,
+    query: Query,
+    lease: float,
+    fields: Sequence[str] | None = DOCUMENT_FIELDS,
+    named_incomplete: bool = False,
 ) -> Trials:
     """The selected trials that meet every condition, in the order asked (newest first
     otherwise), at most ``limit``; ``fields`` of each document (None: all). Bad
-    conditions and unknown keys raise :class:`QueryError` before anything is returned."""
+    conditions and unknown keys raise :class:`QueryError` before anything is returned.
+    ``named_incomplete``: as :func:`~kleio.core.reading.selection.select_trials` takes it."""
     conditions = [parse_condition(text) for text in query.where]
     orders = [parse_order(text) for text in query.sort]
     limit = query.limit
     if limit is not None and limit < 0:
         raise QueryError(f"--limit takes a count of trials, not {limit}")
     simple = not conditions and not orders
-    selected = select_trials(store, query.selection, lease, fields, limit=limit if simple else None)
+    selected = select_trials(
+        store,
+        query.selection,
+        lease,
+        fields,
+        limit=limit if simple else None,
+        named_incomplete=named_incomplete,
+    )
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
     trials = Trials(store, pool, _pool=pool)

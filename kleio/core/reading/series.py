@@ -452,6 +452,7 @@ def plot_curves(
     smoothing: float = 0.0,
     buckets: int | None = None,
     read=read_columns,
+    all_configuration: bool = False,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
@@ -460,7 +461,9 @@ def plot_curves(
     trial's :class:`Columns` (the dashboard passes its cache). ``x`` None: the x of
     :func:`default_x`. Each curve's colour and style come from :func:`curve_style`, by
     the trial's place in the selection and the key's in ``keys``, so a trial keeps its
-    colour when another key is drawn or another trial did not log one.
+    colour when another key is drawn or another trial did not log one. A legend names a
+    trial by the configuration keys that differ (``all_configuration``: by every key, as
+    ``kleio compare --all`` shows them).
 
     An ``x`` or a key that no selected trial logged is a :class:`SeriesError` naming
     those they did.
@@ -472,7 +475,7 @@ def plot_curves(
         raise SeriesError("no statistic to draw: name one or more keys (loss,acc)")
     if smoothing:
         smooth([], smoothing)  # checks the weight before reading anything
-    comparison = compare_trials(store, query, lease, keys=[])
+    comparison = compare_trials(store, query, lease, keys=[], all_configuration=all_configuration)
     if not comparison.rows:
         raise SeriesError(nothing_selected(store, "nothing to draw"))
     rows = comparison.rows
