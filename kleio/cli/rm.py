@@ -68,7 +68,11 @@ def execute(args: argparse.Namespace, context) -> int:
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
         return 0
-    selected = select_trials(store, selection.replace(ids=ids), lease, named_incomplete=True)
+    # A damaged trial (another program wrote its document) is selected without the
+    # fields that do not hold: whatever its document holds, it can be deleted.
+    selected = select_trials(
+        store, selection.replace(ids=ids), lease, named_incomplete=True, damaged=True
+    )
     if not selected:
         context.notify(nothing_selected(store, "nothing to delete"))
         return 0

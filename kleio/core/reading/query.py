@@ -46,7 +46,7 @@ from kleio.core.model.commandline import shell_join, typed
 from kleio.core.model.errors import SettingsError
 from kleio.core.model.status import run_time
 from kleio.core.model.trial import TrialDocument, short_id
-from kleio.core.reading.selection import Selection, select_trials
+from kleio.core.reading.selection import Selection, Skipped, select_trials
 from kleio.core.reading.statistics import sort_value
 from kleio.core.reading.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
 from kleio.store.base import Store, Summary
@@ -278,8 +278,16 @@ class TrialFacts:
 class Trials:
     """Trials found by :func:`query_trials`, and how their keys resolve."""
 
-    def __init__(self, store: Store, facts: list[TrialFacts], _pool: list[TrialFacts]):
+    def __init__(
+        self,
+        store: Store,
+        facts: list[TrialFacts],
+        _pool: list[TrialFacts],
+        skipped: list[Skipped] | None = None,
+    ):
         self.store, self.facts, self._pool = store, facts, _pool
+        #: The documents that could not be read, for the one warning a face gives.
+        self.skipped: list[Skipped] = [] if skipped is None else skipped
         self.statistics_loaded = False
 
     def load_statistics(self) -> None:
@@ -347,10 +355,13 @@ def query_trials(
     if limit is not None and limit < 0:
         raise QueryError(f"--limit takes a count of trials, not {limit}")
     simple = not conditions and not orders
-    selected = select_trials(store, query.selection, lease, fields, limit=limit if simple else None)
+    skipped: list[Skipped] = []
+    selected = select_trials(
+        store, query.selection, lease, fields, limit=limit if simple else None, skipped=skipped
+    )
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
-    trials = Trials(store, pool, _pool=pool)
+    trials = Trials(store, pool, _pool=pool, skipped=skipped)
     tests = [(trials.resolve(c.key, f"--where {c.text!r}"), c) for c in conditions]
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
     if any(key.source == "statistic" for key, _ in [*tests, *keys]):
