@@ -55,6 +55,7 @@ def execute(args: argparse.Namespace, context) -> int:
         keys=args.keys.split(",") if args.keys is not None else None,
         all_configuration=args.all_configuration,
     )
+    context.warn_skipped(comparison.skipped)
     if not comparison.rows:
         from kleio.core.reading.selection import nothing_selected
 

@@ -13,8 +13,10 @@ from kleio.store import Store
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Sequence
 
     from kleio.core.reading.record import TrialRecord
+    from kleio.core.reading.selection import Skipped
 
 
 class Context:
@@ -59,6 +61,13 @@ class Context:
         """Kleio's own messages, on stderr so the script's stdout stays pipeable:
         ``kleio: message``, or the message as it is when ``plain``."""
         print(message if plain else f"kleio: {message}", file=self.stderr, flush=True)
+
+    def warn_skipped(self, skipped: Sequence[Skipped]) -> None:
+        """The one warning of a listing that skipped trials it could not read."""
+        if skipped:
+            from kleio.core.reading.selection import describe_skipped
+
+            self.notify(describe_skipped(skipped))
 
     def record(self, id_or_prefix: str) -> TrialRecord:
         """The trial an id or unique prefix names (one-line errors otherwise)."""

@@ -58,6 +58,7 @@ def execute(args: argparse.Namespace, context) -> int:
     if args.output not in (None, "-"):
         check_destination(args.output)  # before reading anything
     trials = query_trials(store, arguments.trial_query(args), context.settings.lease, None)
+    context.warn_skipped(trials.skipped)
     documents, ancestors = _with_ancestors(store, [facts.document for facts in trials.facts])
     if args.output in (None, "-"):
         stream = getattr(context.stdout, "buffer", None) or sys.stdout.buffer

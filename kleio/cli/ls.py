@@ -61,6 +61,7 @@ def _list(args: argparse.Namespace, context) -> int:
         context.store, arguments.trial_query(args), context.settings.lease, fields
     )
     rows = [facts.listing() for facts in trials.facts]
+    context.warn_skipped(trials.skipped)
     if rows or args.format != "table":  # JSON and CSV stay whole: `[]`, the header
         columns = _columns(named=any([row["name"] for row in rows]))
         output_rows(context.stdout, args.format, columns, rows, display_of(args, context.stdout))

@@ -114,6 +114,7 @@ def execute(args: argparse.Namespace, context) -> int:
         # Two points per dot column on a terminal; per pixel (and more for vectors) in a file.
         buckets=int(width) if output is not None and output[-4:] in ("-", ".png") else 2000,
     )
+    context.warn_skipped(plot.skipped)
     for short, key in plot.missing:
         context.notify(f"{short} logged no number {key!r}: left out")
     if not plot.curves:

@@ -74,8 +74,10 @@ def execute(args: argparse.Namespace, context) -> int:
     ids = [text for text in selection.ids if not any(f.startswith(text.lower()) for f in finished)]
     if selection.ids and not ids:
         return 0
+    # A damaged trial (another program wrote its document) is selected without the
+    # fields that do not hold: whatever its document holds, it can be deleted.
     query = query.replace(selection=selection.replace(ids=ids))
-    selected = query_trials(store, query, lease, None, named_incomplete=True).facts
+    selected = query_trials(store, query, lease, None, named_incomplete=True, damaged=True).facts
     if not selected:
         context.notify(nothing_selected(store, "nothing to delete"))
         return 0

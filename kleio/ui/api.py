@@ -184,6 +184,10 @@ class Dashboard:
             "best": json_ready(comparison.best),
             "rows": json_ready(comparison.rows[offset : offset + limit]),
         }
+        if comparison.skipped:  # trials another program damaged: said, never a failure
+            from kleio.core.reading.selection import describe_skipped
+
+            answer["skipped"] = describe_skipped(comparison.skipped)
         if not comparison.rows:  # why: no trial matches, or none yet (and how to make one)
             from kleio.core.reading.selection import nothing_selected
 

@@ -111,7 +111,13 @@ def remove_trials(
 def _mark(store: Store, document: TrialDocument, lease: float) -> None:
     if document.get(INCOMPLETE) == DELETING:
         return
-    expected = {"status": document.get("status"), "heartbeat": document.get("heartbeat")}
+    # A damaged document (kleio.core.model.trial.readable_document) lacks its fields that
+    # do not hold: those are not expected (a store may not compare them as written).
+    expected = {
+        name: document.get(name)
+        for name in ("status", "heartbeat")
+        if name in document or not hasattr(document, "raw")
+    }
     if not store.update_trial(document["_id"], {INCOMPLETE: DELETING}, expected):
         current = store.get_trial(document["_id"])
         if current is None:

@@ -43,3 +43,8 @@ class TrialNotReservable(KleioError):
     def __init__(self, message: str, status: str):
         super().__init__(message)
         self.status = status
+
+
+class DamagedTrial(KleioError):
+    """The trial's document holds what no Kleio writes (another program wrote it): it
+    cannot be shown, only deleted."""

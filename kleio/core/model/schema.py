@@ -177,6 +177,147 @@ def document_problem(document: Any) -> str | None:
     return None
 
 
+def reading_problem(document: Any) -> str | None:
+    """Why the fields ``document`` holds are not what a trial document's may be, or None:
+    what every reader checks of a document before it believes it (a whole document, or
+    the fields a listing read of it).
+
+    :func:`document_problem` but for the fields a partial document lacks and for the
+    depth of its values (a reader walks only the fields it shows, and the store decoded
+    them already). Cheap: each field by a test made once from its annotation (a set of
+    types for a scalar), which checks the listed fields of 10,000 trials in some 30 ms;
+    the schema's own message is made only for a field that fails it.
+    """
+    if type(document) is not dict:
+        return f"the trial document is {_kind_of(document)}, not an object"
+    trial_id = document.get("_id")
+    if type(trial_id) is not str or not _ID.fullmatch(trial_id):
+        return f"_id {trial_id!r} is not a trial id"
+    checks = _reading_checks()
+    for name, value in document.items():
+        check = checks.get(name)
+        if check is None:
+            continue
+        if check.__class__ is frozenset:  # a scalar field: one set lookup (most fields)
+            kind = value.__class__
+            if kind in check and (kind is not float or math.isfinite(value)):
+                continue
+        elif check(value):
+            continue
+        if value is None and name != "status":
+            # A null field reads as a missing one (a listing's fields are null where a
+            # document lacks them); a status is never missing.
+            continue
+        # The tests are strict (exact types); the message comes from the schema's own
+        # check, which has the last word (an int subclass is an int).
+        problem = _fields_problem({name: value}, _trial_document(), "")
+        if problem:
+            return problem
+    status = document.get("status", "new")
+    if status not in _statuses():
+        return f"status {status!r} is none of {', '.join(_statuses())}"
+    return None
+
+
+@functools.cache
+def _trial_document() -> type:
+    from kleio.core.model.trial import TrialDocument
+
+    return TrialDocument
+
+
+@functools.cache
+def _statuses() -> tuple[str, ...]:
+    from kleio.core.model.status import STATUSES
+
+    return tuple(STATUSES)
+
+
+@functools.cache
+def _reading_checks() -> dict[str, Any]:
+    """A test of each field of a trial document, made from its annotation: the types a
+    scalar field may have, or a function telling whether a value holds."""
+    checks = {}
+    for name, hint in _hints(_trial_document()).items():
+        scalar = _SCALARS.get(hint)
+        # null reads as missing (see reading_problem), but for a status
+        if scalar is None:
+            checks[name] = _test_of(hint)
+        else:  # null reads as missing (see reading_problem), but for a status
+            checks[name] = scalar if name == "status" else scalar | {type(None)}
+    return checks
+
+
+_STR = {str}
+#: The types JSON decodes to that a scalar annotation allows (a float must be finite).
+_SCALARS: dict[Any, frozenset] = {
+    str: frozenset([str]),
+    int: frozenset([int]),
+    float: frozenset([int, float]),
+    bool: frozenset([bool]),
+    str | None: frozenset([str, type(None)]),
+    int | None: frozenset([int, type(None)]),
+    float | None: frozenset([int, float, type(None)]),
+}
+
+
+def _test_of(hint: Any):
+    """A function telling quickly whether a value is of the type ``hint`` says: what
+    :func:`_shape_problem` decides, without its message, for values of exactly the
+    types JSON decodes to (False for any other: :func:`_shape_problem` then decides)."""
+    if hint is Any:
+        return lambda value: True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        tests = [_test_of(option) for option in typing.get_args(hint)]
+        return lambda value: any(test(value) for test in tests)
+    if typing.is_typeddict(hint):
+        fields = {name: _test_of(field) for name, field in _hints(hint).items()}
+        required = tuple(getattr(hint, "__required_keys__", ()))
+
+        def typed(value: Any) -> bool:
+            if type(value) is not dict:
+                return False
+            if not value:  # a root's refers: most documents
+                return not required
+            if any(name not in value for name in required):
+                return False
+            for name, field in value.items():
+                test = fields.get(name)
+                if test is not None and not test(field):
+                    return False
+            return True
+
+        return typed
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        if item is Any:
+            return lambda value: type(value) is list
+        if item is str:  # a command line, tags: the types of the items, in C
+            return lambda value: type(value) is list and (not value or {*map(type, value)} == _STR)
+        test = _test_of(item)
+        return lambda value: type(value) is list and all(test(i) for i in value)
+    if origin is dict:
+        _, item = typing.get_args(hint) or (str, Any)
+        if item is Any:
+            return lambda value: type(value) is dict and all(type(k) is str for k in value)
+        test = _test_of(item)
+        return lambda value: (
+            type(value) is dict and all(type(k) is str and test(v) for k, v in value.items())
+        )
+    if hint is float:
+        return lambda value: type(value) in (int, float) and math.isfinite(value)
+    if hint is int:
+        return lambda value: type(value) is int
+    if hint is type(None):
+        return lambda value: value is None
+    if hint is bool:
+        return lambda value: type(value) is bool or (type(value) is int and value in (0, 1))
+    if hint is str:
+        return lambda value: type(value) is str
+    return lambda value: _shape_problem(value, hint, "") is None
+
+
 def event_problem(record: Any) -> str | None:
     """Why ``record`` (an event as an export writes it: kind, key, time, data) is not one,
     or None."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypedDict
 
 from kleio.core.model import clock
-from kleio.core.model.errors import AmbiguousTrial, UnknownTrial
+from kleio.core.model.errors import AmbiguousTrial, DamagedTrial, UnknownTrial
 from kleio.store.base import Store
 from kleio.value import Value
 
@@ -196,14 +196,64 @@ def has_trials(store: Store) -> bool:
     return bool(store.find_trials(limit=1, fields=["status"]))
 
 
-def resolve_trial(store: Store, id_or_prefix: str) -> TrialDocument:
+def resolve_trial(store: Store, id_or_prefix: str, damaged: bool = False) -> TrialDocument:
     """The one trial whose id is or starts with ``id_or_prefix``, or whose name it is.
+
+    A document that does not hold (:func:`kleio.core.model.schema.reading_problem`: a
+    buggy or hostile writer wrote it) raises :class:`DamagedTrial`, naming the trial and
+    the problem, unless ``damaged`` (``kleio rm`` deletes it): then it comes back as
+    :func:`readable_document` makes it.
 
     A word of hexadecimal digits is an id or an id prefix; any other word is a name
     (names always hold another character: :mod:`kleio.core.model.names`), so the two
     never compete. Raises :class:`UnknownTrial` when none matches and
     :class:`AmbiguousTrial`, listing the candidates, when several do.
     """
+    return _believed(_resolved(store, id_or_prefix), damaged)
+
+
+def _believed(document: TrialDocument, damaged: bool) -> TrialDocument:
+    from kleio.core.model.schema import reading_problem
+
+    problem = reading_problem(document)
+    if problem is None:
+        return document
+    if damaged:
+        return readable_document(document)
+    trial = short_id(str(document["_id"]))
+    raise DamagedTrial(
+        f"trial {trial} cannot be read: {problem} (no Kleio writes that: another program "
+        f"changed its document); `kleio rm {trial}` deletes it"
+    )
+
+
+#: A trial id, to check a field of a document alone.
+_ANY_ID = "0" * ID_LENGTH
+
+
+class ReadableDocument(dict):
+    """A damaged trial document without the fields that do not hold: what ``kleio rm``
+    shows and deletes. ``raw`` is the document as stored (a compare-and-set expects
+    its values), ``problem`` what is wrong with it."""
+
+    raw: TrialDocument
+    problem: str
+
+
+def readable_document(document: TrialDocument) -> ReadableDocument:
+    """``document`` without its top-level fields that the schema refuses; its ``_id``, as
+    text (what found it: SQLite keys a document by the text of its id)."""
+    from kleio.core.model.schema import reading_problem
+
+    readable = ReadableDocument(document, _id=str(document["_id"]))
+    readable.raw, readable.problem = document, reading_problem(document) or ""
+    for name in list(readable):
+        if name != "_id" and reading_problem({"_id": _ANY_ID, name: readable[name]}):
+            del readable[name]
+    return readable
+
+
+def _resolved(store: Store, id_or_prefix: str) -> TrialDocument:
     text = id_or_prefix.strip().lower()
     if not _HEX.fullmatch(text) or len(text) > ID_LENGTH:
         from kleio.core.model.names import could_be_name, named_trial

@@ -41,6 +41,9 @@ class Comparison:
     statistics: list[str]
     best: dict[str, Any] = field(default_factory=dict)
     named: bool = False
+    #: The trials whose documents could not be read (each a
+    #: :class:`~kleio.core.reading.selection.Skipped`).
+    skipped: list = field(default_factory=list)
 
     @property
     def columns(self) -> list[str]:
@@ -91,7 +94,9 @@ def compare_trials(
         if values:
             pick = max if order.descending else min
             best[label] = pick(values, key=sort_value)
-    return Comparison(rows, configuration, [key.label for key in chosen], best, named)
+    return Comparison(
+        rows, configuration, [key.label for key in chosen], best, named, trials.skipped
+    )
 
 
 def _row(facts: TrialFacts, keys: list[Key], named: bool) -> dict[str, Any]:

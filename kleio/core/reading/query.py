@@ -46,7 +46,7 @@ from kleio.core.model.commandline import shell_join, typed
 from kleio.core.model.errors import SettingsError
 from kleio.core.model.status import run_time
 from kleio.core.model.trial import TrialDocument, short_id
-from kleio.core.reading.selection import Selection, select_trials
+from kleio.core.reading.selection import Selection, Skipped, select_trials
 from kleio.core.reading.statistics import sort_value
 from kleio.core.reading.summaries import AGGREGATES, DEFAULT_AGGREGATE, aggregate, view_summaries
 from kleio.store.base import Store, Summary
@@ -278,8 +278,16 @@ class TrialFacts:
 class Trials:
     """Trials found by :func:`query_trials`, and how their keys resolve."""
 
-    def __init__(self, store: Store, facts: list[TrialFacts], _pool: list[TrialFacts]):
+    def __init__(
+        self,
+        store: Store,
+        facts: list[TrialFacts],
+        _pool: list[TrialFacts],
+        skipped: list[Skipped] | None = None,
+    ):
         self.store, self.facts, self._pool = store, facts, _pool
+        #: The documents that could not be read, for the one warning a face gives.
+        self.skipped: list[Skipped] = [] if skipped is None else skipped
         self.statistics_loaded = False
 
     def load_statistics(self) -> None:
@@ -341,17 +349,20 @@ def query_trials(
     lease: float,
     fields: Sequence[str] | None = DOCUMENT_FIELDS,
     named_incomplete: bool = False,
+    damaged: bool = False,
 ) -> Trials:
     """The selected trials that meet every condition, in the order asked (newest first
     otherwise), at most ``limit``; ``fields`` of each document (None: all). Bad
     conditions and unknown keys raise :class:`QueryError` before anything is returned.
-    ``named_incomplete``: as :func:`~kleio.core.reading.selection.select_trials` takes it."""
+    ``named_incomplete`` and ``damaged``: as
+    :func:`~kleio.core.reading.selection.select_trials` takes them."""
     conditions = [parse_condition(text) for text in query.where]
     orders = [parse_order(text) for text in query.sort]
     limit = query.limit
     if limit is not None and limit < 0:
         raise QueryError(f"--limit takes a count of trials, not {limit}")
     simple = not conditions and not orders
+    skipped: list[Skipped] = []
     selected = select_trials(
         store,
         query.selection,
@@ -359,10 +370,12 @@ def query_trials(
         fields,
         limit=limit if simple else None,
         named_incomplete=named_incomplete,
+        skipped=skipped,
+        damaged=damaged,
     )
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
-    trials = Trials(store, pool, _pool=pool)
+    trials = Trials(store, pool, _pool=pool, skipped=skipped)
     tests = [(trials.resolve(c.key, f"--where {c.text!r}"), c) for c in conditions]
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
     if any(key.source == "statistic" for key, _ in [*tests, *keys]):

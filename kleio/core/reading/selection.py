@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from kleio.core.model import clock
 from kleio.core.model.errors import SettingsError
+from kleio.core.model.schema import reading_problem
 from kleio.core.model.status import STATUSES, observed_status, stored_statuses
 from kleio.core.model.trial import (
     INCOMPLETE,
     NO_TRIALS,
     TrialDocument,
     has_trials,
+    readable_document,
     resolve_trial,
+    short_id,
 )
 from kleio.store.base import Store
 from kleio.value import Value
@@ -60,6 +64,31 @@ def split_statuses(text: str | None) -> list[str]:
     return wanted
 
 
+class Skipped(NamedTuple):
+    """A trial document a reader skipped: its id (as stored: not always text) and what
+    is wrong with it."""
+
+    trial: Any
+    problem: str
+
+
+def describe_skipped(skipped: Sequence[Skipped], shown: int = 5) -> str:
+    """The one warning of a listing that skipped documents: ``skipped 2 trials whose
+    documents cannot be read: 4a76189 (refers is text, not an object), ...``."""
+    named = [
+        f"{short_id(s.trial) if isinstance(s.trial, str) else repr(s.trial)} ({s.problem})"
+        for s in skipped[:shown]
+    ]
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    count = (
+        "1 trial whose document" if len(skipped) == 1 else f"{len(skipped)} trials whose documents"
+    )
+    return (
+        f"skipped {count} cannot be read (another program wrote them): "
+        f"{', '.join(named)}{more}; `kleio rm ID` deletes one"
+    )
+
+
 def select_trials(
     store: Store,
     selection: Selection,
@@ -67,10 +96,18 @@ def select_trials(
     fields: Sequence[str] | None = None,
     limit: int | None = None,
     named_incomplete: bool = False,
+    skipped: list[Skipped] | None = None,
+    damaged: bool = False,
 ) -> list[tuple[TrialDocument, str]]:
     """``(document, observed status)`` of the selected trials, newest first, at most
     ``limit``. A trial half deleted or half imported is never selected, unless named by
     its id with ``named_incomplete`` (``kleio rm`` deletes a half-imported trial).
+
+    A document whose fields do not hold (:func:`~kleio.core.model.schema.reading_problem`:
+    a buggy or hostile writer wrote it) is skipped and added to ``skipped`` (the caller
+    warns), or, with ``damaged`` (``kleio rm``), selected without its wrong fields
+    (:func:`~kleio.core.model.trial.readable_document`). A damaged trial named by its
+    id raises :class:`~kleio.core.model.errors.DamagedTrial` unless ``damaged``.
 
     ``fields`` limits what is read of each document (what selecting needs is added).
     Unknown or ambiguous ids are errors (:class:`~kleio.core.model.errors.UnknownTrial`...).
@@ -81,7 +118,7 @@ def select_trials(
     if selection.ids:
         named = {}
         for text in selection.ids:
-            document = resolve_trial(store, text)
+            document = resolve_trial(store, text, damaged=damaged)
             named[document["_id"]] = document
         documents = sorted(
             (d for d in named.values() if _matches(d, selection)),
@@ -101,6 +138,13 @@ def select_trials(
     selected = []
     now = clock.now()  # one time for them all
     for document in documents:
+        problem = reading_problem(document)
+        if problem is not None:
+            if not damaged:
+                if skipped is not None:
+                    skipped.append(Skipped(document.get("_id"), problem))
+                continue
+            document = readable_document(document)
         if document.get(INCOMPLETE) and not (named_incomplete and selection.ids):
             continue
         if selection.since is not None and (document.get("created") or 0.0) < selection.since:

@@ -420,6 +420,9 @@ class Plot:
     missing: list[tuple[str, str]]
     trials: int = 0
     keys: list[str] = field(default_factory=list)
+    #: The trials whose documents could not be read (each a
+    #: :class:`~kleio.core.reading.selection.Skipped`).
+    skipped: list = field(default_factory=list)
 
     @property
     def per_x(self) -> int:
@@ -477,7 +480,10 @@ def plot_curves(
         smooth([], smoothing)  # checks the weight before reading anything
     comparison = compare_trials(store, query, lease, keys=[], all_configuration=all_configuration)
     if not comparison.rows:
-        raise SeriesError(nothing_selected(store, "nothing to draw"))
+        from kleio.core.reading.selection import describe_skipped
+
+        skipped = f" ({describe_skipped(comparison.skipped)})" if comparison.skipped else ""
+        raise SeriesError(nothing_selected(store, "nothing to draw") + skipped)
     rows = comparison.rows
     named = [text.strip() for text in query.selection.ids]  # ids, prefixes or names
     if named and not query.sort:  # in the order the trials were named
@@ -532,7 +538,7 @@ def plot_curves(
                     trial_label=labels[row["id"]],
                 )
             )
-    return Plot(x, curves, missing, trials=len(rows), keys=list(keys))
+    return Plot(x, curves, missing, trials=len(rows), keys=list(keys), skipped=comparison.skipped)
 
 
 def _choices(logged: Sequence[str], *extra: str) -> str:
