@@ -492,3 +492,42 @@ def test_ctrl_c_at_any_moment_of_the_end_of_a_run_leaves_its_record_whole(
         assert document["status"] == "completed", (point, said)
         (end,) = _executions(journal, trial_id)
         assert end["exit_code"] == 0 and end["status"] == "completed", (point, end)
+
+
+#: kleio with an exit function, registered before it starts, that sends it SIGINT and
+#: then runs Python code: ^C as kleio leaves, after the trial is recorded.
+INTERRUPTED_EXIT = """\
+import atexit, os, signal, sys
+
+def leaving():
+    os.kill(os.getpid(), signal.SIGINT)
+    total = sum(range(10**6))  # Python code, for the interrupt to land in
+    print("left with", total > 0, file=sys.stderr)
+
+atexit.register(leaving)
+sys.argv = ["kleio", *sys.argv[1:]]
+from kleio.cli.main import entry
+entry()
+"""
+
+
+def test_ctrl_c_in_kleios_exit_functions_keeps_the_scripts_exit_status(
+    env, project, journal, tmp_path
+):
+    """Once the trial is recorded and the store closed, ^C has nothing left to interrupt:
+    kleio exits with the script's status, without a traceback of an exit function."""
+    write_script(project, "fails.py", "import sys\nprint('the last line')\nsys.exit(3)\n")
+    (tmp_path / "interrupted_exit.py").write_text(INTERRUPTED_EXIT)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "interrupted_exit.py"), "python", "fails.py"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    said = text(done.stderr)
+    assert done.returncode == 3, said
+    assert "Traceback" not in said and "KeyboardInterrupt" not in said, said
+    assert "left with True" in said
+    document = journal.get_trial(trial_id_in(done.stderr))
+    assert document["status"] == "broken", said
