@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from kleio import __version__
 from tests.helpers import invoke, run_kleio, text
 
@@ -36,6 +38,7 @@ def test_ls_on_a_new_home_exits_0_and_creates_the_sqlite_file(env, home):
     assert json.loads(listed.stdout) == []
 
 
+@pytest.mark.slow
 def test_an_unreachable_mongodb_is_one_line_with_the_password_masked(env):
     env["KLEIO_DB_ADDRESS"] = "mongodb://user:secret@127.0.0.1:1/"
     started = time.monotonic()

@@ -603,6 +603,7 @@ def test_branch_replaces_an_option_adds_a_new_one_and_runs_the_child(kleio, proj
     assert [row["id"] for row in listed(kleio)] == [child, parent]
 
 
+@pytest.mark.slow
 def test_branch_from_a_statistic_continues_the_parents_history_up_to_that_point(kleio, project):
     epochs_project(project)
     parent = ran(kleio("python", "epochs.py", "--lr", "0.1", "--epochs", "4", "--pause", "0.8"))

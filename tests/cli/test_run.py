@@ -508,6 +508,7 @@ def test_secret_variables_are_never_stored(kleio, home):
     assert "4242" in dump and '"CUDA_VISIBLE_DEVICES":"0"' in dump
 
 
+@pytest.mark.slow
 def test_a_mongodb_password_never_appears_in_output(kleio):
     address = "mongodb://kleio:hunter2secret@127.0.0.1:1/?serverSelectionTimeoutMS=1000"
     for args in (COMMAND, ("ls",), ("save", *COMMAND)):

@@ -218,6 +218,7 @@ def test_secret_url_parameters_options_and_remotes_never_reach_the_journal(
     assert record["version"]["repository"] == "r"
 
 
+@pytest.mark.slow
 def test_a_database_address_is_printed_without_its_secret_options(kleio):
     address = "mongodb://127.0.0.1:1/?tlsCertificateKeyFilePassword=hunter2&appname=x"
     result = kleio("ls", KLEIO_DB_ADDRESS=address, timeout=60)

@@ -350,6 +350,7 @@ def _ready_then(project, action) -> None:
     action()
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_terminal_interrupts_a_script_that_catches_it_and_exits_0(
     env, project, journal, kleio
 ):
@@ -447,6 +448,7 @@ entry()
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_at_any_moment_of_the_end_of_a_run_leaves_its_record_whole(
     env, project, journal, tmp_path
 ):

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_script
 from tests.helpers import follow, invoke, run_kleio, start_kleio, stop, text, trial_id_in
 
@@ -30,6 +32,7 @@ print("done")
 """
 
 
+@pytest.mark.slow
 def test_output_reaches_the_journal_within_a_second_when_kleio_writes_to_a_file(
     env, project, tmp_path
 ):

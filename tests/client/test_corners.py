@@ -88,6 +88,7 @@ def artifacts_in(store, trial_id: str) -> list[tuple[str, dict]]:
     ]
 
 
+@pytest.mark.slow
 def test_a_handler_logging_while_the_loop_waits_for_the_database_never_waits_in_it(
     kleio, project, journal
 ):
