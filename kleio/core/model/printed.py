@@ -38,7 +38,7 @@ def output_data(chunk: bytes) -> list[dict[str, str]]:
 
 
 def output_bytes(data: dict[str, Any]) -> bytes:
-    """The bytes an output event holds (TypeError, AttributeError or ValueError for
+    """The bytes an output event holds (TypeError, AttributeError, KeyError or ValueError for
     data no Kleio writes: see :func:`readable_output`)."""
     if "text" in data:
         return data["text"].encode("utf-8")
@@ -53,7 +53,7 @@ def readable_output(event: Event) -> bytes | None:
     decoded: the check costs nothing on the output of a good trial."""
     try:
         return output_bytes(event.data)
-    except (TypeError, AttributeError, ValueError) as error:
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
         from kleio.core.model.schema import data_problem, skip_event
 
         skip_event(event, data_problem(event.kind, event.data) or f"{event.kind} data: {error}")

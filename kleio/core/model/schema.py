@@ -521,7 +521,13 @@ def skip_unreadable(trial: Any, problem: str, blob: bool = False, identity: Any 
         return
     alone = Unreadable()
     alone.add(trial, problem, blob)
-    print(f"kleio: {alone.describe()}", file=sys.stderr)
+    on_stderr(alone.describe())
+
+
+def on_stderr(message: str) -> None:
+    """Say ``message`` as Kleio does outside a command (the reading API, a script's
+    ``load_statistics``): one line on stderr."""
+    print(f"kleio: {message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
