@@ -116,6 +116,11 @@ def plant_events(journal: Journal, trial: str, events: list[tuple[str, object]])
                     " data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     list(rows_of([event])),
                 )
+            # as a writer that died mid-write leaves them: recomputed from the events
+            connection.executemany(
+                "INSERT OR IGNORE INTO stale_summaries (trial, kind) VALUES (?, ?)",
+                {(event.trial, event.kind) for event in planted},
+            )
         connection.close()
         return
     with journal.store() as store:
@@ -125,6 +130,7 @@ def plant_events(journal: Journal, trial: str, events: list[tuple[str, object]])
                 for e in planted
             ]
         )
+        store._db.summaries.update_many({"trial": trial}, {"$set": {"stale": True}})
 
 
 @pytest.fixture(params=["sqlite", "wire"])
