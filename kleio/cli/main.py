@@ -241,12 +241,16 @@ def main(
     # Not before: help and usage errors load neither the settings nor the store.
     from kleio.cli.context import Context
     from kleio.core.model.errors import KleioError
+    from kleio.core.model.schema import noting_unreadable
     from kleio.store import StoreError
 
     context = Context.of(args, stdout, stderr)
     module = importlib.import_module(f"kleio.cli.{COMMANDS[args.subcommand]}")
     try:
-        return module.execute(args, context)
+        # Events and blobs another program damaged are skipped by the readers: said
+        # once, after the command's output.
+        with noting_unreadable(context.notify):
+            return module.execute(args, context)
     except (KleioError, StoreError) as error:
         print(f"kleio: error: {error}", file=stderr)
         return getattr(error, "exit_code", 1)

@@ -51,7 +51,7 @@ def _last_lines(chunks, count: int) -> bytes:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.model.printed import output_bytes
+    from kleio.core.model.printed import readable_output
     from kleio.core.model.status import ACTIVE
 
     record = context.record(args.id)
@@ -64,7 +64,7 @@ def execute(args: argparse.Namespace, context) -> int:
         for event in record.output_events(kinds):
             if event.trial == record.id:
                 last_key = event.key
-            yield output_bytes(event.data)
+            yield readable_output(event) or b""
 
     out.write(_last_lines(chunks(), args.lines))
     out.flush()
@@ -74,7 +74,7 @@ def execute(args: argparse.Namespace, context) -> int:
         running = record.reload().status in ACTIVE
         for event in record.output_after(kinds, last_key):
             last_key = event.key
-            out.write(output_bytes(event.data))
+            out.write(readable_output(event) or b"")
         out.flush()
         if not running:  # read once more after it stopped: nothing is left behind
             return 0

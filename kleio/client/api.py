@@ -21,6 +21,7 @@ Settings (the database address...) are resolved as for the ``kleio`` command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kleio.core.model.catalogue import open_journal
@@ -84,23 +85,23 @@ class Trial:
     project = property(lambda self: self._record.document.get("project"))
     created = property(lambda self: self._record.document.get("created"))
     executions = property(
-        lambda self: self._record.executions,
+        lambda self: _warning(lambda: self._record.executions),
         doc="One dict per execution: host, start, end, exit code...",
     )
     statistics = property(
-        lambda self: self._record.statistics,
+        lambda self: _warning(lambda: self._record.statistics),
         doc="A list of dicts with sorted_by, where, column, to_pandas.",
     )
     artifacts = property(
-        lambda self: self._record.artifacts,
+        lambda self: _warning(lambda: self._record.artifacts),
         doc="Artifacts latest first; each has read(), save(path).",
     )
     resources = property(
-        lambda self: self._record.resources,
+        lambda self: _warning(lambda: self._record.resources),
         doc="Inputs the script recorded with ``log_resource``: path, size, sha256.",
     )
     resource_usage = property(
-        lambda self: self._record.usage,
+        lambda self: _warning(lambda: self._record.usage),
         doc="Samples of CPU, memory, threads, I/O and GPUs while the script ran, one dict "
         "each with its ``time``; like ``statistics``, with ``to_pandas()``.",
     )
@@ -122,15 +123,25 @@ class Trial:
 
     @property
     def stdout_bytes(self) -> bytes:
-        return b"".join(self._record.output(("stdout",)))
+        return _warning(lambda: b"".join(self._record.output(("stdout",))))
 
     @property
     def stderr(self) -> str:
-        return b"".join(self._record.output(("stderr",))).decode("utf-8", "replace")
+        printed = _warning(lambda: b"".join(self._record.output(("stderr",))))
+        return printed.decode("utf-8", "replace")
 
     def as_dict(self) -> dict[str, Any]:
         """The whole record, as ``kleio info --json`` prints it."""
         return self._record.as_dict()
+
+
+def _warning(read: Callable[[], Any]) -> Any:
+    """What ``read`` returns; events and blobs another program damaged, which the
+    readers skip, said in one line on stderr (as a command says them)."""
+    from kleio.core.model.schema import noting_unreadable, on_stderr
+
+    with noting_unreadable(on_stderr):
+        return read()
 
 
 def load_trial(id_or_prefix: str, *, _record: TrialRecord | None = None, **settings: Any) -> Trial:

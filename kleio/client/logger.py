@@ -428,11 +428,14 @@ class _Inside:
 
     @_unless_reentered(_refusing("load_statistics"))
     def load_statistics(self, where: dict[str, Any]):
+        from kleio.core.model.schema import noting_unreadable, on_stderr
         from kleio.core.reading.statistics import statistics_of
 
         self._flush(30)
         document = self._document()
-        return self._patiently(lambda: statistics_of(self._open_store(), document, where), 30.0)
+        # statistics another program damaged are skipped: said in one line
+        with noting_unreadable(on_stderr):
+            return self._patiently(lambda: statistics_of(self._open_store(), document, where), 30.0)
 
     @_unless_reentered(_refusing("load_artifacts"))
     def load_artifacts(self, filename: str | None, where: dict[str, Any]) -> list:

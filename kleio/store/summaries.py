@@ -54,11 +54,17 @@ def _slices(items: list, size: int) -> Iterator[list]:
 #: Events summarised together by :func:`summarise_events`.
 SUMMARY_PAGE = 10_000
 _NUMBERS = frozenset((int, float))
+_OBJECTS = {dict}
 
 
 def _summarise_page(events: list[Event]) -> dict[str, Summary]:
     datas = list(map(_data_of, events))
     keys = list(map(_key_of, events))
+    if datas and set(map(type, datas)) != _OBJECTS:
+        # Data that is no object has no fields to summarise (another program wrote it:
+        # the readers skip it). One pass in C over the types when there is none.
+        kept = [index for index, data in enumerate(datas) if type(data) is dict]
+        datas, keys = [datas[index] for index in kept], [keys[index] for index in kept]
     summaries = {}
     for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
         try:

@@ -268,7 +268,7 @@ class Dashboard:
         """The end of the trial's output (its last ``OUTPUT_TAIL`` bytes), or, given the
         ``cursor`` of a former answer, what it printed since: ``{"pieces": [{"kind",
         "text"}], "cursor", "truncated", "status"}``. ``stderr=1`` adds stderr."""
-        from kleio.core.model.printed import output_bytes
+        from kleio.core.model.printed import readable_output
 
         record = self._record(trial)
         kinds = ["stdout", "stderr"] if _one(params, "stderr") in ("1", "true") else ["stdout"]
@@ -277,7 +277,7 @@ class Dashboard:
         if "cursor" in params:
             cursor = _one(params, "cursor") or None
             for event in record.output_after(kinds, cursor):
-                text = output_bytes(event.data).decode("utf-8", "replace")
+                text = (readable_output(event) or b"").decode("utf-8", "replace")
                 pieces.append({"kind": event.kind, "text": text})
                 cursor, held = event.key, held + len(text)
                 if held >= OUTPUT_BATCH:  # the rest comes with the next answer
@@ -285,7 +285,7 @@ class Dashboard:
         else:
             cursor = None
             for event in record.output_events(kinds):
-                text = output_bytes(event.data).decode("utf-8", "replace")
+                text = (readable_output(event) or b"").decode("utf-8", "replace")
                 pieces.append({"kind": event.kind, "text": text})
                 held += len(text)
                 if event.trial == record.id:

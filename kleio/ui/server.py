@@ -52,6 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from kleio.core.model.errors import KleioError, UnknownTrial
+from kleio.core.model.schema import Unreadable, noting_unreadable
 from kleio.store.base import StoreError
 from kleio.ui.api import Dashboard, NotFound
 
@@ -188,6 +189,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _json(self, value: Any, status: int = HTTPStatus.OK) -> None:
+        unreadable: Unreadable | None = getattr(self, "_unreadable", None)
+        if unreadable and isinstance(value, dict):
+            # events and blobs another program damaged, skipped: said beside the answer
+            value = {**value, "unreadable": unreadable.describe()}
         body = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         self._send(status, body.encode("utf-8"), "application/json; charset=utf-8")
 
@@ -276,7 +281,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._admitted(parts, params):
             return
         try:
-            self._route(path, params)
+            with noting_unreadable() as self._unreadable:
+                self._route(path, params)
         except (NotFound, UnknownTrial) as error:
             self._error(HTTPStatus.NOT_FOUND, str(error))
         except KleioError as error:

@@ -20,6 +20,7 @@ from typing import Any
 from kleio.core.model import clock
 from kleio.core.model.errors import KleioError, SettingsError
 from kleio.core.model.journal import writer
+from kleio.core.model.printed import readable_events
 from kleio.core.model.trial import TrialDocument, short_id
 from kleio.store.base import Store
 
@@ -107,7 +108,7 @@ def note_history(store: Store, trial_id: str) -> list[dict[str, Any]]:
     the ``text`` it then had."""
     numbers: dict[str, int] = {}
     history = []
-    for event in store.read_events(trial_id, [NOTE]):
+    for event in readable_events(store.read_events(trial_id, [NOTE])):
         data = event.data
         target = data.get("edits") or data.get("removes")
         if target is None:
@@ -133,7 +134,7 @@ def _notes(store: Store, trial_id: str) -> dict[int, dict[str, Any]]:
     event that attached it; ``removed``: whether a later event removed it)."""
     notes: dict[int, dict[str, Any]] = {}
     by_key: dict[str, dict[str, Any]] = {}
-    for event in store.read_events(trial_id, [NOTE]):
+    for event in readable_events(store.read_events(trial_id, [NOTE])):
         data = event.data
         target = data.get("edits") or data.get("removes")
         if target is None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import tarfile
@@ -53,10 +54,21 @@ from typing import Any, BinaryIO
 from kleio import __version__
 from kleio.codec import compact_json
 from kleio.core.curation.removal import IMPORTING, mark_complete
+from kleio.core.model.artifacts import ARTIFACT
 from kleio.core.model.errors import KleioError
 from kleio.core.model.names import FIELD as NAME
 from kleio.core.model.names import names_in
-from kleio.core.model.schema import blob_problem, document_problem, event_problem, is_blob_id
+from kleio.core.model.schema import (
+    EVENT_DATA,
+    artifact_problem,
+    blob_problem,
+    data_problem,
+    document_problem,
+    event_problem,
+    is_blob_id,
+    skip_event,
+    skip_unreadable,
+)
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, canonical_json
 from kleio.store.base import DuplicateTrialError, Event, Store
 
@@ -124,6 +136,41 @@ def _event_line(event: Event) -> bytes:
     return _json_bytes(record) + b"\n"
 
 
+def _exported_line(event: Event) -> bytes | None:
+    """An event's line in an archive, or None for one whose data no Kleio writes
+    (skipped, and noted): what ``import`` checks of it (see
+    :func:`~kleio.core.model.schema.event_problem`), and what its kind's readers need.
+    Statistics, the most, cost a type test and their depth."""
+    data = event.data
+    if type(data) is not dict or event.kind in EVENT_DATA:
+        problem = data_problem(event.kind, data)
+        if problem is not None:
+            skip_event(event, problem)
+            return None
+    try:
+        line = _event_line(event)
+    except (TypeError, ValueError) as error:  # a value JSON cannot hold (MongoDB's own)
+        skip_event(event, f"{event.kind} data holds what JSON cannot: {error}")
+        return None
+    problem = (
+        None
+        if type(event.time) is float and math.isfinite(event.time) and not _nested(data)
+        else event_problem({"kind": event.kind, "key": event.key, "time": event.time, "data": data})
+    )
+    if problem is not None:
+        skip_event(event, problem)
+        return None
+    return line
+
+
+def _nested(data: dict) -> bool:
+    """Whether any value of ``data`` is an object or a list (then its depth is checked)."""
+    return not set(map(type, data.values())) <= _FLAT
+
+
+_FLAT = frozenset((int, float, str, bool, type(None)))
+
+
 def _add(archive: tarfile.TarFile, name: str, data: bytes | None, size: int = 0, source=None):
     info = tarfile.TarInfo(name)
     info.size = len(data) if data is not None else size
@@ -156,7 +203,10 @@ def export_trials(
             events = part = 0
             lines: list[bytes] = []
             for event in store.read_events(trial_id, page_size=EVENTS_PER_PART):
-                lines.append(_event_line(event))
+                line = _exported_line(event)
+                if line is None:  # another program wrote it: import would refuse it
+                    continue
+                lines.append(line)
                 if len(lines) == EVENTS_PER_PART:
                     part += 1
                     _add(archive, f"{base}/events-{part:06d}.jsonl", b"".join(lines))
@@ -168,6 +218,15 @@ def export_trials(
                 events += len(lines)
             blobs = 0
             for blob in store.find_blobs({"trial": trial_id}):
+                record = {"metadata": blob.metadata, "length": blob.length}
+                problem = blob_problem(record, trial_id) or (
+                    artifact_problem(blob.metadata)
+                    if blob.metadata.get("kind") == ARTIFACT
+                    else None
+                )
+                if problem is not None:  # another program wrote it: import would refuse it
+                    skip_unreadable(trial_id, problem, blob=True, identity=blob.id)
+                    continue
                 _add(
                     archive,
                     f"{base}/blobs/{blob.id}.json",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from kleio.core.model.schema import artifact_problem, skip_unreadable
 from kleio.core.model.trial import TrialDocument
 from kleio.core.model.view import Segment, lineage
 from kleio.store.base import BLOB_CHUNK_SIZE, BlobInfo, Store
@@ -102,6 +103,10 @@ def find_artifacts(
         for key, value in (where or {}).items():
             query[f"attributes.{key}"] = value
         for info in store.find_blobs(query):
+            problem = artifact_problem(info.metadata)
+            if problem is not None:  # another program wrote it: skipped, and said
+                skip_unreadable(segment.trial, problem, blob=True, identity=info.id)
+                continue
             moment = info.metadata.get("time", 0.0)
             if segment.until is None or moment <= segment.until:
                 found.append(Artifact(store, info))

@@ -7,7 +7,11 @@ script prints can break the journal and valid text comes back byte for byte.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kleio.store.base import Event
 
 #: Bytes of output per journalled event at most.
 CHUNK = 16 * 1024
@@ -34,9 +38,38 @@ def output_data(chunk: bytes) -> list[dict[str, str]]:
 
 
 def output_bytes(data: dict[str, Any]) -> bytes:
-    """The bytes an output event holds."""
+    """The bytes an output event holds (TypeError, AttributeError, KeyError or ValueError for
+    data no Kleio writes: see :func:`readable_output`)."""
     if "text" in data:
         return data["text"].encode("utf-8")
     import base64
 
-    return base64.b64decode(data.get("base64", ""))
+    return base64.b64decode(data["base64"], validate=True)
+
+
+def readable_output(event: Event) -> bytes | None:
+    """The bytes an output event holds, or None for one no Kleio wrote (skipped, and
+    noted: see :func:`~kleio.core.model.schema.skip_unreadable`). Checked as it is
+    decoded: the check costs nothing on the output of a good trial."""
+    try:
+        return output_bytes(event.data)
+    except (TypeError, AttributeError, KeyError, ValueError) as error:
+        from kleio.core.model.schema import data_problem, skip_event
+
+        skip_event(event, data_problem(event.kind, event.data) or f"{event.kind} data: {error}")
+        return None
+
+
+def readable_events(events: Iterable[Event]) -> Iterator[Event]:
+    """The events whose data holds what their kind's does (the schema's
+    :data:`~kleio.core.model.schema.EVENT_DATA`); the others skipped and noted. For the
+    kinds readers take whole and few (executions, notes, resources, samples), not for
+    statistics or output (checked as they are decoded)."""
+    from kleio.core.model.schema import data_problem, skip_event
+
+    for event in events:
+        problem = data_problem(event.kind, event.data)
+        if problem is None:
+            yield event
+        else:
+            skip_event(event, problem)

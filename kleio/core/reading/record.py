@@ -16,7 +16,7 @@ from kleio.core.capture.usage import KIND as USAGE
 from kleio.core.capture.usage import usage_summary
 from kleio.core.model.artifacts import Artifact, find_artifacts
 from kleio.core.model.errors import KleioError
-from kleio.core.model.printed import OUTPUT_PAGE, output_bytes
+from kleio.core.model.printed import OUTPUT_PAGE, readable_events, readable_output
 from kleio.core.model.status import ACTIVE, observed_status, run_time
 from kleio.core.model.trial import TrialDocument, short_id
 from kleio.core.model.view import Segment, lineage, read_view
@@ -99,7 +99,7 @@ class TrialRecord:
     def executions(self) -> list[dict[str, Any]]:
         """One entry per execution: start and end records merged, in order."""
         merged: dict[int, dict[str, Any]] = {}
-        for event in self.store.read_events(self.id, ["execution"]):
+        for event in readable_events(self.store.read_events(self.id, ["execution"])):
             data = dict(event.data)
             entry = merged.setdefault(data.pop("number", len(merged) + 1), {})
             data.pop("phase", None)
@@ -141,7 +141,9 @@ class TrialRecord:
     def resources(self) -> list[dict[str, Any]]:
         return [
             event.data
-            for event in read_view(self.store, self.document, ["resource"], self.segments)
+            for event in readable_events(
+                read_view(self.store, self.document, ["resource"], self.segments)
+            )
         ]
 
     @cached_property
@@ -150,13 +152,15 @@ class TrialRecord:
         order, each with its ``time``."""
         return Statistics(
             {"time": event.time, **event.data}
-            for event in self.store.read_events(self.id, [USAGE], page_size=10_000)
+            for event in readable_events(self.store.read_events(self.id, [USAGE], page_size=10_000))
         )
 
     def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
         """The bytes the script printed (its parent's up to the branch point first)."""
         for event in self.output_events(kinds):
-            yield output_bytes(event.data)
+            printed = readable_output(event)
+            if printed is not None:
+                yield printed
 
     def output_events(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[Event]:
         """The output events of the trial's view, in order (its parent's up to the

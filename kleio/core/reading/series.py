@@ -36,6 +36,7 @@ from itertools import islice
 from typing import Any
 
 from kleio.core.model.errors import KleioError
+from kleio.core.model.schema import skip_event
 from kleio.core.model.trial import TrialDocument
 from kleio.core.model.view import Segment, lineage
 from kleio.core.reading.summaries import STATISTIC
@@ -180,7 +181,10 @@ def read_columns(
         for event in store.read_events(
             segment.trial, [kind], until=segment.until, page_size=10_000
         ):
-            columns.add(event.time, event.data)
+            if type(event.data) is dict:
+                columns.add(event.time, event.data)
+            else:  # another program wrote it
+                skip_event(event)
             if own:
                 columns.last_key, columns.own = event.key, columns.own + 1
     # An ancestor with no statistic before its branch point starts nothing to mark.
@@ -198,7 +202,10 @@ def _extended(store: Store, previous: Columns) -> Columns:
         return previous
     extended = previous.copy()
     for event in itertools.chain([first], events):
-        extended.add(event.time, event.data)
+        if type(event.data) is dict:
+            extended.add(event.time, event.data)
+        else:  # another program wrote it
+            skip_event(event)
         extended.last_key, extended.own = event.key, extended.own + 1
     return extended
 
