@@ -11,7 +11,9 @@ import pytest
 
 from tests.helpers import run_kleio, text
 
-pytestmark = pytest.mark.slow  # a real SLURM, its jobs requeued and signalled
+# A real SLURM, its jobs requeued and signalled; one per session, so its tests share a
+# worker under `pytest -n 2 --dist loadgroup`.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
 
 BACKENDS = ["sqlite", "wire"]
 
