@@ -229,7 +229,11 @@ def main(
             argv = argv[: position + 1] + _dashed_values_joined(argv[position + 1 :])
     with _streams(stdout, stderr):  # argparse prints usage and help to sys.stdout/stderr
         try:
-            args = parser.parse_args(argv)
+            args, unknown = parser.parse_known_args(argv)
+            if unknown:  # said with the usage of the command they were given to
+                command = getattr(args, "subcommand", None)
+                refusing = _subparser(parser, command) if command in COMMANDS else parser
+                refusing.error(f"unrecognized arguments: {' '.join(unknown)}")
         except SystemExit as leaving:
             return leaving.code if isinstance(leaving.code, int) else 2
     if args.subcommand is None or args.subcommand == "help":

@@ -229,3 +229,26 @@ def test_rm_refuses_a_limit_alone(sweep, kleio):
     assert result.returncode != 0 and errors.count("\n") == 1, errors
     assert "never deletes every trial" in errors
     assert len(_json(read("ls", "--json"))) == 2
+
+
+def _commands_with_options_of_their_own() -> list[str]:
+    """Kleio's commands but those whose unknown words are the script's (run, save...)."""
+    import importlib
+
+    from kleio.cli.main import COMMANDS
+
+    return [
+        name
+        for name, module in COMMANDS.items()
+        if not hasattr(importlib.import_module(f"kleio.cli.{module}"), "split_words")
+    ]
+
+
+@pytest.mark.parametrize("command", _commands_with_options_of_their_own())
+def test_an_unknown_option_after_a_command_is_told_with_that_commands_usage(command, env):
+    result = invoke(command, "--no-such-option", env=env)
+    said = text(result.stderr)
+    assert result.returncode == 2, said
+    assert said.startswith(f"usage: kleio {command} "), said
+    assert said.rstrip().splitlines()[-1].startswith("kleio: error: "), said
+    assert "Traceback" not in said
