@@ -11,9 +11,7 @@ import pytest
 
 from tests.helpers import run_kleio, text
 
-# A real SLURM, its jobs requeued and signalled; one per session, so its tests share a
-# worker under `pytest -n 2 --dist loadgroup`.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("slurm")]
+pytestmark = pytest.mark.slow  # a real SLURM, its jobs requeued and signalled
 
 BACKENDS = ["sqlite", "wire"]
 
