@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from kleio.core.model.catalogue import TRIAL_CATALOGUE, open_journal
@@ -79,9 +79,19 @@ _REST = st.from_regex(r"(/[a-z0-9]{0,8})?(\?[a-zA-Z]{1,8}=[a-z0-9]{1,8})?", full
 
 @settings(max_examples=examples(500))
 @given(st.sampled_from(["mongodb", "mongodb+srv", "sqlite"]), _USERINFO, _HOST, _REST)
+@example("mongodb", "u:p", "0", "?PW=0")
+@example("mongodb", "u:p", "h:1", "/db?authSource=admin")
 def test_everything_before_the_host_is_masked_whatever_the_shape(scheme, userinfo, host, rest):
+    """The user information goes whatever it holds; an option keeps its value unless its
+    name is a secret's (``?pw=``, ``?token=``: :func:`kleio.redaction.is_secret_name`)."""
+    from kleio.redaction import is_secret_name
+
     address = f"{scheme}://{userinfo}@{host}{rest}"
-    assert mask_address(address) == f"{scheme}://***@{host}{rest}"
+    path, _, option = rest.partition("?")
+    if option:
+        name, _, value = option.partition("=")
+        option = f"?{name}={'***' if is_secret_name(name) else value}"
+    assert mask_address(address) == f"{scheme}://***@{host}{path}{option}"
 
 
 @pytest.mark.filterwarnings("ignore:Unknown option")  # pymongo's, on a '?' in a password
