@@ -46,7 +46,7 @@ from kleio.core.running.templates import (
     make_working_dir,
     working_dir_of,
 )
-from kleio.store.base import Store, StoreError
+from kleio.store.base import Event, Store, StoreError
 from kleio.value import Value
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -402,6 +402,8 @@ class _Execution:
         )
         self.started = clock.now()
         self.restarted: dict[str, tuple[float, float]] = {}
+        #: Events journalled with the execution's end, in its append (a usage sample).
+        self.closing: list[Event] = []
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
 
@@ -493,7 +495,7 @@ class _Execution:
             )
         finally:
             observers.stop()
-        observers.ended(outcome.used, outcome.ended - outcome.started)
+        self.closing = observers.ended(outcome.used, outcome.ended - outcome.started)
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome
@@ -525,14 +527,15 @@ class _Execution:
                 **({"restarted": self.restarted} if self.restarted else {}),
             },
         )
+        events = [*self.closing, end]
         try:
-            retrying(lambda: self.store.append_events([end]), patience=CLOSING_PATIENCE)
+            retrying(lambda: self.store.append_events(events), patience=CLOSING_PATIENCE)
         except StoreError:
             folder = spool_folder(self.runner.settings.home)
             try:
-                write_spool(new_spool_path(folder, self.trial_id, "execution"), [end])
+                write_spool(new_spool_path(folder, self.trial_id, "execution"), events)
             except OSError:
-                missing["execution"] += 1
+                missing.update(event.kind for event in events)
         if outcome.start_error:
             self.runner.notify(outcome.start_error)
         return final, missing

@@ -1,0 +1,92 @@
+"""What a run costs in round trips to MongoDB, end to end: each is 20 ms or more to a
+hosted server, and a run's start and end wait for them (``bench/roundtrips.py``).
+
+``kleio`` runs in a process of its own with a pymongo ``CommandListener`` registered
+before any client exists, on the nx-27017 wire server; the listener writes every command
+it saw (name, collection, and the kinds of the events inserted) as JSON on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from kleio.core.model.catalogue import TRIAL_CATALOGUE
+from kleio.store.mongodb import MongoStore
+from tests.helpers import text, trial_id_in
+from tests.mongo_server import unique_database_name
+
+_LISTENING = """\
+import json, os, sys
+from pymongo import monitoring
+seen = []
+class Listening(monitoring.CommandListener):
+    def started(self, event):
+        command = event.command
+        name = event.command_name
+        documents = command.get("documents") or []
+        seen.append({
+            "name": name,
+            "collection": command.get(name) if isinstance(command.get(name), str) else None,
+            "kinds": [d.get("kind") for d in documents if isinstance(d, dict)],
+            "filter": json.dumps(command.get("filter"), sort_keys=True, default=str),
+        })
+    def succeeded(self, event):
+        pass
+    def failed(self, event):
+        pass
+monitoring.register(Listening())
+from kleio.cli.main import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+sys.stderr.write("\\nCOMMANDS " + json.dumps(seen) + "\\n")
+sys.stderr.flush()
+os._exit(code)
+"""
+
+
+@pytest.fixture
+def mongo_env(env, wire_server):
+    env.update(KLEIO_DB_ADDRESS=wire_server.uri, KLEIO_DB_NAME=unique_database_name())
+    return env
+
+
+def _commands(env, cwd, *args: str) -> tuple[list[dict], subprocess.CompletedProcess]:
+    """The MongoDB commands of ``kleio ARGS``, in order, and the finished process."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LISTENING, *args], env=env, cwd=cwd, capture_output=True
+    )
+    last = text(done.stderr).rstrip().splitlines()[-1]
+    assert last.startswith("COMMANDS "), text(done.stderr)
+    return json.loads(last.removeprefix("COMMANDS ")), done
+
+
+def test_a_short_runs_resource_sample_is_journalled_with_its_end(mongo_env, project):
+    """A run shorter than the sample interval gets one resource sample at its end: it
+    goes in the insert of the execution's end, not in an append of its own (three round
+    trips more)."""
+    _commands(mongo_env, project, "python", "-c", "pass", "warm-up")  # the indexes
+    commands, done = _commands(mongo_env, project, "python", "-c", "pass")
+    assert done.returncode == 0, text(done.stderr)
+    inserted = [
+        c["kinds"] for c in commands if c["name"] == "insert" and c["collection"] == "events"
+    ]
+    assert ["usage", "execution"] in inserted, inserted
+    assert sum(kinds.count("usage") for kinds in inserted) == 1, inserted
+    trial = trial_id_in(done.stderr)
+    store = MongoStore(
+        mongo_env["KLEIO_DB_ADDRESS"], mongo_env["KLEIO_DB_NAME"], catalogue=TRIAL_CATALOGUE
+    )
+    try:
+        samples = [event.data for event in store.read_events(trial, ["usage"])]
+        phases = [event.data["phase"] for event in store.read_events(trial, ["execution"])]
+        summary = store.read_summaries([trial], "usage")[trial]
+    finally:
+        store.close()
+    assert len(samples) == 1 and samples[0]["at_end"] is True and samples[0]["execution"] == 1
+    assert phases == ["start", "end"]
+    assert summary["rss"].count == 1
+
