@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 
@@ -64,6 +65,10 @@ def _commands(env, cwd, *args: str) -> tuple[list[dict], subprocess.CompletedPro
     return json.loads(last.removeprefix("COMMANDS ")), done
 
 
+def _names(commands: list[dict]) -> Counter:
+    return Counter(command["name"] for command in commands)
+
+
 def test_a_short_runs_resource_sample_is_journalled_with_its_end(mongo_env, project):
     """A run shorter than the sample interval gets one resource sample at its end: it
     goes in the insert of the execution's end, not in an append of its own (three round
@@ -89,4 +94,34 @@ def test_a_short_runs_resource_sample_is_journalled_with_its_end(mongo_env, proj
     assert len(samples) == 1 and samples[0]["at_end"] is True and samples[0]["execution"] == 1
     assert phases == ["start", "end"]
     assert summary["rss"].count == 1
+
+
+def test_a_run_reads_its_trial_once_before_reserving_it(mongo_env, project):
+    """The trial a run found or made a moment ago is reserved from what it read (the
+    reservation's compare-and-set holds it to what is stored): one read of the trial,
+    for a new trial and for one resumed."""
+    _commands(mongo_env, project, "python", "-c", "pass", "warm-up")
+    stop_first = "import os, sys; sys.exit(130 if os.environ['KLEIO_EXECUTION'] == '1' else 0)"
+    for expected in (130, 0):  # interrupted, then resumed and completed
+        commands, done = _commands(mongo_env, project, "python", "-c", stop_first)
+        assert done.returncode == expected, text(done.stderr)
+        reads = [c for c in commands if c["name"] == "find" and c["collection"] == "trials"]
+        assert len(reads) == 1, reads
+    # A trial that cannot be reserved is still refused on what is stored now.
+    commands, done = _commands(mongo_env, project, "python", "-c", stop_first)
+    assert done.returncode == 0 and "already completed" in text(done.stderr), text(done.stderr)
+
+
+def test_a_run_costs_fewer_round_trips_than_before(mongo_env, project):
+    """``kleio python -c pass`` cost 28 round trips (the release before resource samples,
+    restart checks and names) and 32 after them; it costs 24 now, a resumed trial too."""
+    _commands(mongo_env, project, "python", "-c", "pass", "warm-up")
+    fresh, done = _commands(mongo_env, project, "python", "-c", "pass")
+    assert done.returncode == 0, text(done.stderr)
+    assert sum(_names(fresh).values()) <= 24, _names(fresh)
+    stop_first = "import os, sys; sys.exit(130 if os.environ['KLEIO_EXECUTION'] == '1' else 0)"
+    _commands(mongo_env, project, "python", "-c", stop_first)
+    resumed, done = _commands(mongo_env, project, "python", "-c", stop_first)
+    assert done.returncode == 0, text(done.stderr)
+    assert sum(_names(resumed).values()) <= 24, _names(resumed)
 

@@ -175,7 +175,7 @@ class Runner:
     def run_command(self, argv: list[str], cwd: str) -> int:
         """``kleio [run] COMMAND``."""
         snapshot = self.snapshot(argv, cwd, self.options.project)
-        return self.run(self._find_or_create(snapshot))
+        return self.run(self._find_or_create(snapshot), just_read=True)
 
     def save_command(self, argv: list[str], cwd: str) -> TrialDocument:
         """``kleio save COMMAND``: register the trial without running it."""
@@ -305,12 +305,16 @@ class Runner:
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------
-    def run(self, document: TrialDocument, completed_is_done: bool = True) -> int:
+    def run(
+        self, document: TrialDocument, completed_is_done: bool = True, just_read: bool = False
+    ) -> int:
         """Reserve the trial, run it, record its end; returns ``kleio``'s exit status.
 
         A completed trial is reported and counts as success; a worker passes
         ``completed_is_done=False`` to get TrialNotReservable instead: another worker ran
-        it, not this one.
+        it, not this one. ``just_read``: ``document`` is the whole trial as read or made
+        a moment ago, which its reservation starts from (see
+        :func:`~kleio.core.model.status.reserve_trial`).
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
@@ -322,6 +326,7 @@ class Runner:
                 worker,
                 lease=self.settings.lease,
                 allow_broken=self.options.switch_over,
+                read=document if just_read else None,
             )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
