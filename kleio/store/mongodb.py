@@ -290,6 +290,12 @@ class MongoStore(Store):
         with self._translated():
             return self._db.trials.find_one({"_id": trial_id})
 
+    def get_trials(self, trial_ids: Sequence[str]) -> dict[str, dict]:
+        wanted = list(dict.fromkeys(trial_ids))
+        with self._translated():
+            found = self._db.trials.find({"_id": {"$in": wanted}}).batch_size(len(wanted) + 1)
+            return {document["_id"]: document for document in found}
+
     def _find_trials(self, query: TrialQuery) -> list[dict]:
         selector: dict[str, Any] = {}
         if query.id_prefix:

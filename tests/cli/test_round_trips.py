@@ -17,6 +17,7 @@ import pytest
 
 from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.mongodb import MongoStore
+from tests.conftest import git
 from tests.helpers import text, trial_id_in
 from tests.mongo_server import unique_database_name
 
@@ -125,3 +126,27 @@ def test_a_run_costs_fewer_round_trips_than_before(mongo_env, project):
     assert done.returncode == 0, text(done.stderr)
     assert sum(_names(resumed).values()) <= 24, _names(resumed)
 
+
+def test_a_trial_of_the_former_project_name_is_looked_up_in_the_same_read(mongo_env, project):
+    """In a clone whose folder is not named like its repository, a command is also looked
+    up under the folder's name (Kleio's name for the project before): one read for both,
+    and the trial made then is found again, as is one made under the former name."""
+    git(project, "remote", "add", "origin", "https://example.org/team/vision.git")
+    _commands(mongo_env, project, "python", "-c", "pass", "warm-up")
+    commands, done = _commands(mongo_env, project, "python", "-c", "pass")
+    assert done.returncode == 0, text(done.stderr)
+    made = trial_id_in(done.stderr)
+    reads = [c for c in commands if c["name"] == "find" and c["collection"] == "trials"]
+    assert len(reads) == 1, reads
+    commands, done = _commands(mongo_env, project, "python", "-c", "pass")
+    assert "already completed" in text(done.stderr) and made[:7] in text(done.stderr)
+    # A trial recorded when the project was named after its folder ("mnist") resumes.
+    env = {**mongo_env, "KLEIO_PROJECT": "mnist"}
+    _, done = _commands(env, project, "python", "-c", "pass", "old")
+    assert done.returncode == 0, text(done.stderr)
+    former = trial_id_in(done.stderr)
+    commands, done = _commands(mongo_env, project, "python", "-c", "pass", "old")
+    assert "already completed" in text(done.stderr), text(done.stderr)
+    assert former[:7] in text(done.stderr), text(done.stderr)
+    reads = [c for c in commands if c["name"] == "find" and c["collection"] == "trials"]
+    assert len(reads) == 2, reads  # the lookup, then the refusal's read of what is stored
