@@ -290,6 +290,12 @@ class MongoStore(Store):
         with self._translated():
             return self._db.trials.find_one({"_id": trial_id})
 
+    def get_trials(self, trial_ids: Sequence[str]) -> dict[str, dict]:
+        wanted = list(dict.fromkeys(trial_ids))
+        with self._translated():
+            found = self._db.trials.find({"_id": {"$in": wanted}}).batch_size(len(wanted) + 1)
+            return {document["_id"]: document for document in found}
+
     def _find_trials(self, query: TrialQuery) -> list[dict]:
         selector: dict[str, Any] = {}
         if query.id_prefix:
@@ -345,6 +351,11 @@ class MongoStore(Store):
         compare-and-set on its ``version``. A reader that finds the mark recomputes the
         summary from the events; one left for :data:`ABANDONED_WRITE_AGE` seconds is
         recomputed and kept.
+
+        Three round trips for one kind (mark, insert, set), not four: the mark answers
+        with the summary as it left it, which the first compare-and-set starts from. Every
+        other writer of the summary changes its ``version``, so a summary changed after the
+        mark fails that compare-and-set and is read again, as it always was.
         """
         from pymongo.errors import BulkWriteError
 
@@ -352,8 +363,7 @@ class MongoStore(Store):
             return 0
         groups = group_events(events)
         with self._translated():
-            for trial, kind in groups:
-                self._mark_writing(trial, kind)
+            marked = {(trial, kind): self._mark_writing(trial, kind) for trial, kind in groups}
             refused: set[tuple[str, str, str]] = set()
             documents = [
                 {"trial": e.trial, "kind": e.kind, "key": e.key, "time": e.time, "data": e.data}
@@ -378,32 +388,49 @@ class MongoStore(Store):
                     )
             for (trial, kind), group in groups.items():
                 new = [e for e in group if (trial, kind, e.key) not in refused]
-                self._add_to_summary(trial, kind, summarise_events(new))
+                self._add_to_summary(trial, kind, summarise_events(new), marked[trial, kind])
         return len(documents) - len(refused)
 
-    def _mark_writing(self, trial: str, kind: str) -> None:
+    def _mark_writing(self, trial: str, kind: str) -> dict[str, Any] | None:
+        """Mark the summary as being written; the summary as the mark left it."""
+        from pymongo import ReturnDocument
         from pymongo.errors import DuplicateKeyError
 
         for attempt in range(2):  # two upserts racing to create it: one gets a duplicate
             try:
-                self._db.summaries.update_one(
+                return self._db.summaries.find_one_and_update(
                     {"_id": _summary_id(trial, kind)},
                     {
                         "$inc": {"writing": 1, "version": 1},
-                        "$set": {"touched": time.time()},
-                        "$setOnInsert": {"trial": trial, "kind": kind, "stale": False},
+                        # The trial and kind make the id, so they are set each time: the
+                        # nx-27017 stand-in (0.8.1) drops $setOnInsert of a findAndModify.
+                        # Without it a new summary has no `stale`, which reads as False.
+                        "$set": {"touched": time.time(), "trial": trial, "kind": kind},
+                        "$setOnInsert": {"stale": False},
                     },
                     upsert=True,
+                    return_document=ReturnDocument.AFTER,
                 )
-                return
             except DuplicateKeyError:
                 if attempt:
                     raise
+        return None  # pragma: no cover - the second attempt returned or raised
 
-    def _add_to_summary(self, trial: str, kind: str, added: dict[str, Summary]) -> None:
+    def _add_to_summary(
+        self,
+        trial: str,
+        kind: str,
+        added: dict[str, Summary],
+        marked: dict[str, Any] | None = None,
+    ) -> None:
+        """Merge ``added`` into the summary and unmark it, starting from ``marked`` (the
+        summary as this writer's mark left it): read again only if it changed since."""
         summaries = self._db.summaries
         for attempt in range(_SUMMARY_ATTEMPTS):
-            document = summaries.find_one({"_id": _summary_id(trial, kind)})
+            if attempt == 0 and marked is not None:
+                document = marked
+            else:
+                document = summaries.find_one({"_id": _summary_id(trial, kind)})
             if document is None:  # deleted meanwhile: the trial's events went with it
                 return
             stored = _summaries_of(document)

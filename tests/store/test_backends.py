@@ -373,6 +373,43 @@ def test_mongodb_lists_a_thousand_trials_in_one_round_trip(wire_server):
         client.close()
 
 
+def test_mongodb_appends_events_of_one_kind_in_three_round_trips(wire_server):
+    """Every status change, execution start and end of a run is one append (each round
+    trip is 20 ms or more to a hosted MongoDB): the mark of its summary answers with the
+    summary, so no read comes between the insert and the summary's update; the summary
+    stays exact, also when another writer changed it after the mark."""
+    import pymongo
+
+    name = unique_database_name()
+    commands = _command_listener()
+    client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
+    try:
+        store = MongoStore(wire_server.uri, name, client, catalogue=TRIAL_CATALOGUE)
+        store.get_trial("x")  # set up
+        for start in (0, 2):  # a new summary, then one that exists
+            del commands.names[:]
+            assert store.append_events(_statistics("t", 2, start=start)) == 2
+            assert commands.names == ["findAndModify", "insert", "update"]
+        original = store._mark_writing
+
+        def beaten(trial, kind):  # another writer's whole append comes after this mark
+            marked = original(trial, kind)
+            other = MongoStore(wire_server.uri, name, catalogue=TRIAL_CATALOGUE)
+            other.append_events(_statistics("t", 1, writer="o"))
+            other.close()
+            return marked
+
+        store._mark_writing = beaten
+        store.append_events(_statistics("t", 1, start=4))
+        summary = store.read_summaries(["t"], "statistic")["t"]["loss"]
+        assert summary.count == 6
+        document = client[name].summaries.find_one({"trial": "t"})
+        assert document["writing"] == 0 and document["fields"]["loss"]["count"] == 6
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
 #: Values whose JSON text the standard library and orjson write differently, or not at all.
 AWKWARD = {
     "small": 1e-07,
@@ -451,7 +488,7 @@ def test_mongodb_trusts_no_summary_a_writer_left_half_written(mongo_store, monke
     mongo_store.append_events(_statistics("t", 2))
     original = MongoStore._add_to_summary
 
-    def dying(self, trial, kind, added):
+    def dying(self, *args):
         raise StoreUnavailable("connection lost")
 
     monkeypatch.setattr(MongoStore, "_add_to_summary", dying)

@@ -95,6 +95,15 @@ def test_a_trial_document_comes_back_as_stored(store):
     assert store.get_trial("missing") is None
 
 
+def test_trials_are_read_by_their_ids_at_once(store):
+    first, second = trial("a1", 1.0, tags=["x"]), trial("b2", 2.0, configuration={"lr": 0.1})
+    store.create_trial(first)
+    store.create_trial(second)
+    assert store.get_trials(["b2", "missing", "a1", "b2"]) == {"a1": first, "b2": second}
+    assert store.get_trials(["missing"]) == {} and store.get_trials([]) == {}
+    assert store.get_trials(["a"]) == {}  # exact ids, not prefixes
+
+
 def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
     store.create_trial(trial("abc1", 1.0, tags=["cnn", "mnist"]))
     store.create_trial(trial("abc2", 2.0, tags=["cnn"], status="completed"))

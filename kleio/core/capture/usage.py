@@ -131,22 +131,22 @@ class UsageSampler:
             if self._stop.wait(self.interval):
                 return
 
-    def at_end(self, cpu_seconds: float, peak_rss: int, duration: float) -> None:
+    def at_end(self, cpu_seconds: float, peak_rss: int, duration: float) -> dict[str, Any] | None:
         """A run shorter than the interval got no sample: one at its end from what the
         kernel counted of the script's own process (its CPU time and peak memory; not
-        what its children used), without psutil."""
+        what its children used), without psutil. It is returned, not emitted: the caller
+        journals it with the execution's end, in the same append (on MongoDB an append
+        of its own costs three round trips more). None if a sample was emitted."""
         if self.emitted:
-            return
-        self._emit(
-            {
-                "execution": self._execution,
-                "processes": 1,
-                "cpu_percent": round(100.0 * cpu_seconds / duration, 1) if duration > 0 else 0.0,
-                "rss": peak_rss,
-                "at_end": True,
-            }
-        )
+            return None
         self.emitted += 1
+        return {
+            "execution": self._execution,
+            "processes": 1,
+            "cpu_percent": round(100.0 * cpu_seconds / duration, 1) if duration > 0 else 0.0,
+            "rss": peak_rss,
+            "at_end": True,
+        }
 
     def sample(self, root) -> dict[str, Any] | None:
         """One sample of ``root``'s tree (a ``psutil.Process``); None once it is gone."""

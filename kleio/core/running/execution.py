@@ -46,7 +46,7 @@ from kleio.core.running.templates import (
     make_working_dir,
     working_dir_of,
 )
-from kleio.store.base import Store, StoreError
+from kleio.store.base import Event, Store, StoreError
 from kleio.value import Value
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -175,7 +175,7 @@ class Runner:
     def run_command(self, argv: list[str], cwd: str) -> int:
         """``kleio [run] COMMAND``."""
         snapshot = self.snapshot(argv, cwd, self.options.project)
-        return self.run(self._find_or_create(snapshot))
+        return self.run(self._find_or_create(snapshot), just_read=True)
 
     def save_command(self, argv: list[str], cwd: str) -> TrialDocument:
         """``kleio save COMMAND``: register the trial without running it."""
@@ -305,12 +305,16 @@ class Runner:
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------
-    def run(self, document: TrialDocument, completed_is_done: bool = True) -> int:
+    def run(
+        self, document: TrialDocument, completed_is_done: bool = True, just_read: bool = False
+    ) -> int:
         """Reserve the trial, run it, record its end; returns ``kleio``'s exit status.
 
         A completed trial is reported and counts as success; a worker passes
         ``completed_is_done=False`` to get TrialNotReservable instead: another worker ran
-        it, not this one.
+        it, not this one. ``just_read``: ``document`` is the whole trial as read or made
+        a moment ago, which its reservation starts from (see
+        :func:`~kleio.core.model.status.reserve_trial`).
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
@@ -322,6 +326,7 @@ class Runner:
                 worker,
                 lease=self.settings.lease,
                 allow_broken=self.options.switch_over,
+                read=document if just_read else None,
             )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
@@ -402,6 +407,8 @@ class _Execution:
         )
         self.started = clock.now()
         self.restarted: dict[str, tuple[float, float]] = {}
+        #: Events journalled with the execution's end, in its append (a usage sample).
+        self.closing: list[Event] = []
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
 
@@ -493,7 +500,7 @@ class _Execution:
             )
         finally:
             observers.stop()
-        observers.ended(outcome.used, outcome.ended - outcome.started)
+        self.closing = observers.ended(outcome.used, outcome.ended - outcome.started)
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome
@@ -525,14 +532,15 @@ class _Execution:
                 **({"restarted": self.restarted} if self.restarted else {}),
             },
         )
+        events = [*self.closing, end]
         try:
-            retrying(lambda: self.store.append_events([end]), patience=CLOSING_PATIENCE)
+            retrying(lambda: self.store.append_events(events), patience=CLOSING_PATIENCE)
         except StoreError:
             folder = spool_folder(self.runner.settings.home)
             try:
-                write_spool(new_spool_path(folder, self.trial_id, "execution"), [end])
+                write_spool(new_spool_path(folder, self.trial_id, "execution"), events)
             except OSError:
-                missing["execution"] += 1
+                missing.update(event.kind for event in events)
         if outcome.start_error:
             self.runner.notify(outcome.start_error)
         return final, missing

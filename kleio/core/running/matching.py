@@ -185,12 +185,14 @@ def find_or_create_trial(
     document, snapshot = _trial_of_its_outputs(store, snapshot)
     if document is None:
         try:
-            document = store.get_trial(snapshot.spec.id)
-            if document is None and snapshot.former_project:
+            if snapshot.former_project:  # both names in one read, today's first
                 former = snapshot.replace(project=snapshot.former_project, former_project=None)
-                document = store.get_trial(former.spec.id)
-                if document is not None:
-                    snapshot = former
+                found = store.get_trials([snapshot.spec.id, former.spec.id])
+                document = found.get(snapshot.spec.id)
+                if document is None and former.spec.id in found:
+                    document, snapshot = found[former.spec.id], former
+            else:
+                document = store.get_trial(snapshot.spec.id)
         except ConfigFileError:  # unless another trial of the command wrote it
             document = None
     if document is None:

@@ -20,7 +20,7 @@ from kleio.core.model.commandline import DocumentTooLarge
 from kleio.core.model.journal import EventWriter
 from kleio.core.model.trial import short_id
 from kleio.core.running.sink import EventSink
-from kleio.store.base import Store, StoreError
+from kleio.store.base import Event, Store, StoreError
 
 Notify = Callable[[str], None]
 
@@ -43,6 +43,7 @@ class Observers:
         notify: Notify,
     ):
         self._store, self._trial, self._notify = store, trial_id, notify
+        self._writer = writer
         self._resolution = Resolution(execution)
         self.hook = HookChannel(self._resolved) if hook_wanted(argv, environ, hook) else None
         self._buffered = buffering_wanted(argv, environ)
@@ -79,11 +80,14 @@ class Observers:
         if self.hook:
             self.hook.close()
 
-    def ended(self, used: tuple[float, int] | None, duration: float) -> None:
-        """The script ended having used ``used`` (CPU seconds, peak bytes): a sample of it
-        if the sampler took none."""
-        if self.sampler and used is not None:
-            self.sampler.at_end(*used, duration)
+    def ended(self, used: tuple[float, int] | None, duration: float) -> list[Event]:
+        """The script ended having used ``used`` (CPU seconds, peak bytes): the events to
+        journal with the execution's end, in its append: a sample of what it used if the
+        sampler took none."""
+        if not self.sampler or used is None:
+            return []
+        sample = self.sampler.at_end(*used, duration)
+        return [] if sample is None else [self._writer.event(self._trial, KIND, sample)]
 
     def _resolved(self, record: dict[str, Any]) -> None:
         """A report of the hook: the trial's resolved configuration, updated."""
