@@ -110,8 +110,9 @@ def trial_query(args: argparse.Namespace):
 def trial_selection(args: argparse.Namespace):
     """The :class:`~kleio.core.reading.selection.Selection` of ``selection``, ``trial_ids`` and
     ``query_options``."""
+    from kleio.core.model.trial import split_tags
     from kleio.core.reading.query import parse_since
-    from kleio.core.reading.selection import Selection, split_statuses, split_tags
+    from kleio.core.reading.selection import Selection, split_statuses
 
     since = getattr(args, "since", None)
     return Selection(

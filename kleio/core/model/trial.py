@@ -186,6 +186,15 @@ def new_trial_document(
     }
 
 
+def split_tags(text: str | None) -> list[str]:
+    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``: tags as ``--tags`` and the dashboard's
+    filter write them. Here, beside the documents that hold them, since a run reads
+    ``--tags`` too and never loads the readers (:mod:`kleio.core.reading.selection`)."""
+    if not text:
+        return []
+    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
+
+
 _HEX = re.compile(r"[0-9a-f]+")
 #: What a reader says of a journal that holds no trial yet, and how to make one.
 NO_TRIALS = "no trials yet: run `kleio python train.py` to make one"
