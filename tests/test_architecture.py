@@ -152,6 +152,9 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
             "lzma",
             # The readers: a run splits its --tags with the trial's fields.
             "kleio.core.reading",
+            # What documents may hold: a run gathers what readers skip without it.
+            "kleio.core.model.schema",
+            "contextvars",
         }
         & imported
     )
