@@ -155,6 +155,12 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
             # What documents may hold: a run gathers what readers skip without it.
             "kleio.core.model.schema",
             "contextvars",
+            # Read paths, blobs and messages: a first execution reads no view, reads no
+            # events ahead, stores no blob and prints no database address.
+            "kleio.core.model.view",
+            "kleio.store.readahead",
+            "kleio.store.blobs",
+            "kleio.store.addresses",
         }
         & imported
     )

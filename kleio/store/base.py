@@ -93,10 +93,11 @@ import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
-from kleio.store.blobs import chunks_of, new_blob_id
 from kleio.store.keys import key_range
-from kleio.store.readahead import read_ahead
 from kleio.value import Value
+
+# Reading ahead (kleio.store.readahead) and writing blobs (kleio.store.blobs) are imported
+# where they are done: a run does neither, and each module costs its start 0.2 ms.
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -407,7 +408,11 @@ class Store(abc.ABC):
         low, high = key_range(None, until)
         fetched = self._fetched_pages(EventPage(trial, kind, low, False, high, page_size))
         first = next(fetched)
-        rest = read_ahead(fetched) if ahead and first[1] == page_size else fetched
+        rest = fetched
+        if ahead and first[1] == page_size:
+            from kleio.store.readahead import read_ahead
+
+            rest = read_ahead(fetched)
         for data, _, page, last in itertools.chain([first], rest):
             yield DataPage(self._decoded(data), page, last)
 
@@ -494,6 +499,8 @@ class Store(abc.ABC):
         (an import): if a complete blob has it already, nothing is written and that
         blob's info is returned.
         """
+        from kleio.store.blobs import chunks_of, new_blob_id
+
         if blob_id is not None:
             existing = self._blob_info(blob_id)
             if existing is not None:
