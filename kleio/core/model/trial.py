@@ -195,7 +195,8 @@ def split_tags(text: str | None) -> list[str]:
     return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
 
 
-_HEX = re.compile(r"[0-9a-f]+")
+#: An id or a prefix of one (re compiles it on first use: a run resolves no prefix).
+_HEX = r"[0-9a-f]+"
 #: What a reader says of a journal that holds no trial yet, and how to make one.
 NO_TRIALS = "no trials yet: run `kleio python train.py` to make one"
 
@@ -264,7 +265,7 @@ def readable_document(document: TrialDocument) -> ReadableDocument:
 
 def _resolved(store: Store, id_or_prefix: str) -> TrialDocument:
     text = id_or_prefix.strip().lower()
-    if not _HEX.fullmatch(text) or len(text) > ID_LENGTH:
+    if not re.fullmatch(_HEX, text) or len(text) > ID_LENGTH:
         from kleio.core.model.names import could_be_name, named_trial
 
         named = named_trial(store, id_or_prefix.strip())
