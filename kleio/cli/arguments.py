@@ -10,8 +10,7 @@ what a run makes of its options, :mod:`kleio.cli.running`.
 from __future__ import annotations
 
 import argparse
-
-from kleio.cli import completion
+from typing import Any
 
 # The help of every command is built from these definitions, so they import nothing of
 # the domain: the statuses and the identity components are written out below, and
@@ -26,18 +25,31 @@ STATUSES = ("new", "reserved", "running", "completed", "broken", "interrupted", 
 CHANGES = {"--allow-code-change": "code", "--allow-env-change": "environment"}
 
 
+def complete_trial_ids(**asked: Any) -> list[str]:
+    """Trial ids (and names) for the shell (:func:`kleio.cli.completion.trial_ids`): the
+    completion module is imported when the shell asks, never when a command runs."""
+    from kleio.cli.completion import trial_ids
+
+    return trial_ids(**asked)
+
+
+def complete_tags(**asked: Any) -> list[str]:
+    """Tags for the shell (:func:`kleio.cli.completion.tags`), imported when asked."""
+    from kleio.cli.completion import tags
+
+    return tags(**asked)
+
+
 def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
     """The positional ``ID``: a trial id, any unique prefix of it, or the trial's name."""
-    parser.add_argument(
-        name, help="trial id, unique prefix or name"
-    ).completer = completion.trial_ids
+    parser.add_argument(name, help="trial id, unique prefix or name").completer = complete_trial_ids
 
 
 def selection(parser: argparse.ArgumentParser) -> None:
     """``--tags``, ``--status`` and ``--project``: which trials a listing shows."""
     parser.add_argument(
         "--tags", metavar="A;B", help="only trials with all these tags"
-    ).completer = completion.tags
+    ).completer = complete_tags
     parser.add_argument(
         "--status",
         metavar="S,S",
@@ -110,8 +122,9 @@ def trial_query(args: argparse.Namespace):
 def trial_selection(args: argparse.Namespace):
     """The :class:`~kleio.core.reading.selection.Selection` of ``selection``, ``trial_ids`` and
     ``query_options``."""
+    from kleio.core.model.trial import split_tags
     from kleio.core.reading.query import parse_since
-    from kleio.core.reading.selection import Selection, split_statuses, split_tags
+    from kleio.core.reading.selection import Selection, split_statuses
 
     since = getattr(args, "since", None)
     return Selection(
@@ -158,7 +171,7 @@ def run_options(parser: argparse.ArgumentParser) -> None:
     """The options of ``run`` and ``save`` that describe the trial, then COMMAND."""
     parser.add_argument(
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
-    ).completer = completion.tags
+    ).completer = complete_tags
     trial_name(parser)
     parser.add_argument(
         "--project",

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from kleio.cli import arguments, completion
+from kleio.cli import arguments
 from kleio.cli.output import Column, display_of, output_options, output_rows
 
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "words", nargs="+", metavar="ID | get ID NAME", help="a trial id, or get ID NAME"
-    ).completer = completion.trial_ids
+    ).completer = arguments.complete_trial_ids
     arguments.conditions(parser, "artifacts whose metadata")
     parser.add_argument(
         "-o",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from kleio.cli import arguments, completion, words
+from kleio.cli import arguments, words
 
 
 def split_words(
@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--tags", metavar="A;B", help="tags added to the parent's"
-    ).completer = completion.tags
+    ).completer = arguments.complete_tags
     arguments.trial_name(parser, "the branch")
     arguments.capture(parser)
     arguments.execution(parser)

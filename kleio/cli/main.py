@@ -245,7 +245,7 @@ def main(
     # Not before: help and usage errors load neither the settings nor the store.
     from kleio.cli.context import Context
     from kleio.core.model.errors import KleioError
-    from kleio.core.model.schema import noting_unreadable
+    from kleio.core.model.unreadable import noting_unreadable
     from kleio.store import StoreError
 
     context = Context.of(args, stdout, stderr)

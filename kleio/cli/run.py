@@ -18,7 +18,8 @@ import re
 
 from kleio.cli import arguments, words
 
-_LOOKS_LIKE_ID = re.compile(r"[0-9a-fA-F]{1,32}")
+#: A word that may be a trial id (re compiles it on first use: a run never asks).
+_LOOKS_LIKE_ID = r"[0-9a-fA-F]{1,32}"
 
 split_words = words.command_after_options
 
@@ -63,7 +64,9 @@ def execute(args: argparse.Namespace, context) -> int:
         return run.run_command(command, os.getcwd())
     from kleio.core.model.names import could_be_name  # not on a run's path
 
-    if len(command) == 1 and (_LOOKS_LIKE_ID.fullmatch(command[0]) or could_be_name(command[0])):
+    if len(command) == 1 and (
+        re.fullmatch(_LOOKS_LIKE_ID, command[0]) or could_be_name(command[0])
+    ):
         try:  # an ambiguous prefix is an error that lists the candidates
             document = resolve_trial(context.store, command[0])
         except UnknownTrial:

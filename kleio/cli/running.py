@@ -12,7 +12,7 @@ from kleio.cli.arguments import allowed_changes
 
 def runner(args: argparse.Namespace, context):
     """The :class:`~kleio.core.running.execution.Runner` of ``run``, ``save`` and ``branch``."""
-    from kleio.core.reading.selection import split_tags
+    from kleio.core.model.trial import split_tags
     from kleio.core.running.execution import Runner, RunOptions
 
     options = RunOptions(

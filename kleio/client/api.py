@@ -138,7 +138,7 @@ class Trial:
 def _warning(read: Callable[[], Any]) -> Any:
     """What ``read`` returns; events and blobs another program damaged, which the
     readers skip, said in one line on stderr (as a command says them)."""
-    from kleio.core.model.schema import noting_unreadable, on_stderr
+    from kleio.core.model.unreadable import noting_unreadable, on_stderr
 
     with noting_unreadable(on_stderr):
         return read()

@@ -428,7 +428,7 @@ class _Inside:
 
     @_unless_reentered(_refusing("load_statistics"))
     def load_statistics(self, where: dict[str, Any]):
-        from kleio.core.model.schema import noting_unreadable, on_stderr
+        from kleio.core.model.unreadable import noting_unreadable, on_stderr
         from kleio.core.reading.statistics import statistics_of
 
         self._flush(30)

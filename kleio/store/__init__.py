@@ -8,8 +8,8 @@ row here and one parameter of the contract tests (``tests/store/conftest.py``).
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-from kleio.store.addresses import mask_address
 from kleio.store.base import (
     BlobNotFound,
     Catalogue,
@@ -45,6 +45,16 @@ __all__ = [
 ]
 
 
+def __getattr__(name: str) -> Any:
+    """``mask_address``, from :mod:`kleio.store.addresses` when first asked for: only
+    messages print an address, and a run's start would import that module for nothing."""
+    if name == "mask_address":
+        from kleio.store.addresses import mask_address
+
+        return mask_address
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def scheme_of(address: str) -> str:
     return address.split("://", 1)[0] if "://" in address else DEFAULT_SCHEME
 
@@ -60,6 +70,8 @@ def backend_class(address: str) -> type[Store]:
     scheme = scheme_of(address)
     target = BACKENDS.get(scheme)
     if target is None:
+        from kleio.store.addresses import mask_address
+
         known = ", ".join(f"{name}://" for name in BACKENDS)
         raise StoreError(
             f"unsupported database address {mask_address(address)!r}: "

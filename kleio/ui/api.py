@@ -142,8 +142,9 @@ class Dashboard:
         return {"version": self.version, "database": self.database, "read_only": True}
 
     def _query(self, params: Params, limit: int | None = None):
+        from kleio.core.model.trial import split_tags
         from kleio.core.reading.query import Query, parse_since
-        from kleio.core.reading.selection import Selection, split_statuses, split_tags
+        from kleio.core.reading.selection import Selection, split_statuses
 
         since = _one(params, "since")
         selection = Selection(

@@ -52,7 +52,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from kleio.core.model.errors import KleioError, UnknownTrial
-from kleio.core.model.schema import Unreadable, noting_unreadable
+from kleio.core.model.unreadable import Unreadable, noting_unreadable
 from kleio.store.base import StoreError
 from kleio.ui.api import Dashboard, NotFound
 

@@ -67,9 +67,9 @@ from kleio.core.model.schema import (
     event_problem,
     is_blob_id,
     skip_event,
-    skip_unreadable,
 )
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, canonical_json
+from kleio.core.model.unreadable import skip_unreadable
 from kleio.store.base import DuplicateTrialError, Event, Store
 
 FORMAT = "kleio-export"

@@ -9,8 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kleio.core.model.schema import artifact_problem, skip_unreadable
+from kleio.core.model.schema import artifact_problem
 from kleio.core.model.trial import TrialDocument
+from kleio.core.model.unreadable import skip_unreadable
 from kleio.core.model.view import Segment, lineage
 from kleio.store.base import BLOB_CHUNK_SIZE, BlobInfo, Store
 from kleio.store.blobs import chunks_of

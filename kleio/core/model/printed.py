@@ -49,7 +49,7 @@ def output_bytes(data: dict[str, Any]) -> bytes:
 
 def readable_output(event: Event) -> bytes | None:
     """The bytes an output event holds, or None for one no Kleio wrote (skipped, and
-    noted: see :func:`~kleio.core.model.schema.skip_unreadable`). Checked as it is
+    noted: see :func:`~kleio.core.model.unreadable.skip_unreadable`). Checked as it is
     decoded: the check costs nothing on the output of a good trial."""
     try:
         return output_bytes(event.data)

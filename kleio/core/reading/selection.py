@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -46,13 +45,6 @@ class Selection(Value):
     ):
         self.tags, self.statuses, self.project = tags, statuses, project
         self.parent, self.ids, self.since = parent, ids, since
-
-
-def split_tags(text: str | None) -> list[str]:
-    """``"a;b"`` or ``"a,b"`` -> ``["a", "b"]``."""
-    if not text:
-        return []
-    return [tag.strip() for tag in re.split(r"[;,]", text) if tag.strip()]
 
 
 def split_statuses(text: str | None) -> list[str]:

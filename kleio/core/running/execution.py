@@ -29,7 +29,6 @@ from kleio.core.running.launcher import Outcome, exit_status, launch
 from kleio.core.running.losses import describe
 from kleio.core.running.matching import Notify, find_or_create_trial, matching_trial, reading_like
 from kleio.core.running.observers import Observers
-from kleio.core.running.restarts import describe_restarts, restarted_keys
 from kleio.core.running.signals import STOPPING, stopping_signals
 from kleio.core.running.sink import CLOSING_PATIENCE, EventSink, leaving_time, retrying
 from kleio.core.running.spool import (
@@ -551,6 +550,8 @@ class _Execution:
         continues = self.number > 1 or (self.document.get("refers") or {}).get("parent")
         if not continues:
             return {}
+        from kleio.core.running.restarts import restarted_keys  # a first execution: never
+
         try:
             return restarted_keys(self.store, self.document, self.started)
         except StoreError:  # the database is away: the end matters more
@@ -560,6 +561,8 @@ class _Execution:
         """Release the trial with its final status; ``kleio``'s exit status."""
         notify, settings, label = self.runner.notify, self.runner.settings, self.label
         if self.restarted:
+            from kleio.core.running.restarts import describe_restarts
+
             notify(f"trial {label}: {describe_restarts(self.restarted)}")
         for delivered in outcome.signals:
             signum = signal.Signals[delivered["signal"]]

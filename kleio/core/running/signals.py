@@ -229,6 +229,10 @@ class Forwarder:
         A script stopped from the terminal (Ctrl-Z goes to its group, not to ``kleio``)
         stops ``kleio`` too, so the shell takes its terminal back, as without Kleio.
         """
+        # os.wait4 imports `resource` for its account, once the script ended: 0.4 ms of
+        # every run's end. Imported here, it is done while the script starts.
+        import resource  # noqa: F401
+
         while True:
             try:
                 # wait4: the kernel's account of the script's resources comes with it.

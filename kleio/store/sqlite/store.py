@@ -40,7 +40,6 @@ from kleio.store.base import (
     TrialQuery,
     one_of,
 )
-from kleio.store.blobs import blob_age
 from kleio.store.keys import group_events
 from kleio.store.sqlite import schema
 from kleio.store.sqlite.documents import (
@@ -862,6 +861,8 @@ class SQLiteStore(Store):
 
     # -- space -----------------------------------------------------------------------
     def reclaim(self, abandoned_after: float = ABANDONED_UPLOAD_AGE) -> int:
+        from kleio.store.blobs import blob_age  # `kleio gc` alone: not on a run's start
+
         now = time.time()
         with self._reading() as connection:
             orphans = [
