@@ -123,6 +123,18 @@ def commit(folder: Path, message: str = "change") -> None:
     git(folder, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-qm", message)
 
 
+def script_project(folder: Path, script: str) -> tuple[Path, dict[str, str]]:
+    """``folder/project``, a git repository whose first commit holds ``train.py``
+    (``script``), and the environment of a fresh ``KLEIO_HOME`` (``folder/home``): where
+    a module's fixture runs the trials its tests start from."""
+    project = folder / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "train.py").write_text(script)
+    commit(project, "first")
+    return project, clean_environment(folder / "home")
+
+
 @pytest.fixture
 def kleio(env, project):
     """``kleio(*args)``: the command, in the project, with the temporary home; those that

@@ -21,8 +21,8 @@ import pytest
 from kleio.core.model.catalogue import open_journal
 from kleio.store.base import Event
 from kleio.store.keys import event_key
-from tests.conftest import commit, git
-from tests.helpers import clean_environment, invoke, run_kleio, text, trial_id_in
+from tests.conftest import script_project
+from tests.helpers import invoke, run_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 SCRIPT = """\
@@ -81,12 +81,7 @@ class Journal:
 def source(tmp_path_factory):
     """A trial run for real, exported: every journal of these tests starts with it."""
     folder = tmp_path_factory.mktemp("damaged-events")
-    project = folder / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "train.py").write_text(SCRIPT)
-    commit(project, "first")
-    env = clean_environment(folder / "home")
+    project, env = script_project(folder, SCRIPT)
     result = run_kleio("python", "train.py", "--lr", "0.1", env=env, cwd=project)
     assert result.returncode == 0, text(result.stderr)
     trial = trial_id_in(result.stderr)

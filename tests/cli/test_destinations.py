@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit, git
-from tests.helpers import clean_environment, run_kleio, text, trial_id_in
+from tests.conftest import script_project
+from tests.helpers import run_kleio, text, trial_id_in
 
 SCRIPT = """\
 from kleio.client.logger import kleio_logger as log
@@ -34,12 +34,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def journal(tmp_path_factory):
     folder = tmp_path_factory.mktemp("destinations")
-    project = folder / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "train.py").write_text(SCRIPT)
-    commit(project, "first")
-    env = clean_environment(folder / "home")
+    project, env = script_project(folder, SCRIPT)
     result = run_kleio("python", "train.py", env=env, cwd=project)
     assert result.returncode == 0, text(result.stderr)
     return env, project, trial_id_in(result.stderr)[:7]

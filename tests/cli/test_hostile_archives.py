@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 from kleio.core.model.catalogue import open_journal
 from tests.archives import Archive, Member
-from tests.conftest import commit, git
-from tests.helpers import clean_environment, invoke, run_kleio, text, trial_id_in
+from tests.conftest import script_project
+from tests.helpers import invoke, run_kleio, text, trial_id_in
 from tests.mongo_server import unique_database_name
 
 SCRIPT = """\
@@ -48,12 +48,7 @@ class Source:
 @pytest.fixture(scope="module")
 def source(tmp_path_factory) -> Source:
     folder = tmp_path_factory.mktemp("hostile")
-    project = folder / "project"
-    project.mkdir()
-    git(project, "init", "-q", "-b", "main")
-    (project / "train.py").write_text(SCRIPT)
-    commit(project, "first")
-    env = clean_environment(folder / "home")
+    project, env = script_project(folder, SCRIPT)
     ids = []
     for lr in ("0.1", "0.2"):
         result = run_kleio("python", "train.py", "--lr", lr, env=env, cwd=project)
