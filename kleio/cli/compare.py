@@ -67,9 +67,10 @@ def execute(args: argparse.Namespace, context) -> int:
     if not comparison.rows:
         return 0
     # A column of values cut short would show another value: when the table is too wide,
-    # whole columns are left out (configuration keys, then the run time, then statistics,
-    # the rightmost first; never the id, the status or a sorted column), and named.
-    order = [*reversed(comparison.configuration), "run_time", *reversed(comparison.statistics)]
+    # whole columns are left out (the run time, then configuration keys, then statistics,
+    # the rightmost first; never the id, the status or a sorted column), and named. The
+    # swept keys tell the trials apart: they go only after the run time.
+    order = ["run_time", *reversed(comparison.configuration), *reversed(comparison.statistics)]
     left_out = output_rows(
         context.stdout,
         "table",

@@ -275,6 +275,16 @@ def test_a_compare_table_fits_the_terminal_and_marks_the_best_value(sweep):
     assert "columns left out to fit the terminal" in text(narrow.stderr)
 
 
+def test_a_table_a_little_too_wide_leaves_out_the_run_time_before_a_swept_key(sweep):
+    wide = text(sweep.kleio("compare", "--tags", "sweep").stdout).splitlines()
+    width = max(map(len, wide))
+    narrow = sweep.kleio("compare", "--tags", "sweep", COLUMNS=str(width - 1))
+    header = text(narrow.stdout).splitlines()[0].split()
+    assert "RUN" not in header
+    assert "lr" in header and "batch" in header, header
+    assert "(run_time)" in text(narrow.stderr)
+
+
 def test_compare_selects_by_id_where_status_and_limit(sweep):
     def names(*args):
         by_id = {trial_id: name for name, trial_id in sweep.ids.items()}
