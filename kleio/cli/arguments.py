@@ -46,7 +46,7 @@ def trial_id(parser: argparse.ArgumentParser, name: str = "id") -> None:
 
 
 def selection(parser: argparse.ArgumentParser) -> None:
-    """``--tags``, ``--status`` and ``--project``: which trials a listing shows."""
+    """``--tags``, ``--status``, ``--project`` and ``--study``: which trials a listing shows."""
     parser.add_argument(
         "--tags", metavar="A;B", help="only trials with all these tags"
     ).completer = complete_tags
@@ -56,6 +56,12 @@ def selection(parser: argparse.ArgumentParser) -> None:
         help=f"only trials with one of these statuses ({', '.join(STATUSES)})",
     )
     parser.add_argument("--project", help="only trials of this project")
+    study(parser, "only trials of this study (see `kleio studies`)")
+
+
+def study(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--study NAME``: the trials a sweep saved under NAME."""
+    parser.add_argument("--study", metavar="NAME", help=help)
 
 
 def trial_ids(parser: argparse.ArgumentParser, what: str = "trials") -> None:
@@ -133,6 +139,7 @@ def trial_selection(args: argparse.Namespace):
         project=args.project,
         ids=list(getattr(args, "ids", None) or ()),
         since=parse_since(since) if since else None,
+        study=getattr(args, "study", None),
     )
 
 
@@ -173,6 +180,11 @@ def run_options(parser: argparse.ArgumentParser) -> None:
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
     ).completer = complete_tags
     trial_name(parser)
+    study(
+        parser,
+        "the study of the trial (see `kleio studies`); with no command, `kleio run` runs "
+        "the study's trials, each once however many run at once",
+    )
     parser.add_argument(
         "--project",
         help="project name (default: the git repository's, the same in every copy of it)",

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 COMMANDS = {
     "run": "run",
     "save": "save",
+    "sweep": "sweep",
+    "studies": "studies",
     "branch": "branch",
     "switchover": "switchover",
     "ls": "ls",

@@ -39,7 +39,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--switch-over", action="store_true", help="run the trial even if it is broken"
     )
     arguments.execution(parser)
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="K",
+        help="with --study or --tags and no command: run K trials at once, each output "
+        "journalled apart, a line of progress per trial",
+    )
     arguments.run_options(parser)
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers, not {text!r}") from None
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"expected 1 to 256 workers, not {text!r}")
+    return value
 
 
 def execute(args: argparse.Namespace, context) -> int:
@@ -50,16 +68,31 @@ def execute(args: argparse.Namespace, context) -> int:
     command = args.command
     run = runner(args, context)
     if not command:
-        if run.options.tags:
-            if len(run.options.tags) != 1:
+        options = run.options
+        if options.tags or options.study is not None:
+            if options.tags and options.study is not None:
+                raise KleioError("a worker runs the trials of a study or of a tag, not both")
+            if len(options.tags) > 1:
                 raise KleioError("a worker runs the trials of one tag: give --tags T")
-            if run.options.name is not None:
+            if options.name is not None:
                 raise KleioError(
-                    "--name names one trial, and a worker (kleio run --tags T) runs many: "
+                    "--name names one trial, and a worker (kleio run --study S) runs many: "
                     "name each with `kleio name ID NAME`"
                 )
-            return run.run_tagged(run.options.tags[0])
+            if args.jobs > 1:
+                import sys
+
+                from kleio.cli.jobs import run_jobs
+
+                chosen = {"study": options.study} if options.study else {"tags": options.tags}
+                what = f"of study {options.study}" if options.study else f"tagged {options.tags[0]}"
+                return run_jobs(context, args.jobs, chosen, what, sys.argv[1:])
+            if options.study is not None:
+                return run.run_study(options.study)
+            return run.run_tagged(options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")
+    if args.jobs > 1:
+        raise KleioError("--jobs runs the trials of a study or a tag: give --study S or --tags T")
     if is_program(command[0]):
         return run.run_command(command, os.getcwd())
     from kleio.core.model.names import could_be_name  # not on a run's path

@@ -27,8 +27,18 @@ def runner(args: argparse.Namespace, context):
         hook=not getattr(args, "no_hook", False),
         sample_interval=getattr(args, "sample_interval", None),
         name=getattr(args, "trial_name", None),
+        study=_study(args),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
+
+
+def _study(args: argparse.Namespace) -> str | None:
+    """The study of ``--study``, checked (imported only then: a run seldom names one)."""
+    if getattr(args, "study", None) is None:
+        return None
+    from kleio.core.running.study import check_study
+
+    return check_study(args.study)
 
 
 def is_program(word: str) -> bool:

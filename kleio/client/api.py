@@ -166,6 +166,7 @@ def list_trials(
     status: list[str] | str | None = None,
     project: str | None = None,
     parent: str | None = None,
+    study: str | None = None,
     **settings: Any,
 ) -> list[Trial]:
     """Trials matching every filter given, newest first (``status`` may be ``"lost"``)."""
@@ -178,6 +179,7 @@ def list_trials(
         statuses=[status] if isinstance(status, str) else status or (),
         project=project,
         parent=parent,
+        study=study,
     )
     return [
         Trial(TrialRecord(store, document, resolved.lease))
@@ -197,6 +199,7 @@ def compare(
     tags: list[str] | str | None = None,
     status: list[str] | str | None = None,
     project: str | None = None,
+    study: str | None = None,
     where: list[str] | str | None = None,
     sort: list[str] | str | None = None,
     limit: int | None = None,
@@ -225,6 +228,7 @@ def compare(
         tags=_listed(tags),
         statuses=_listed(status),
         project=project,
+        study=study,
         ids=_listed(ids),
         since=parse_since(since) if isinstance(since, str) else since,
     )

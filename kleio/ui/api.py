@@ -151,6 +151,7 @@ class Dashboard:
             tags=split_tags(_one(params, "tags")),
             statuses=split_statuses(_one(params, "status")),
             project=_one(params, "project") or None,
+            study=_one(params, "study") or None,
             ids=[word for word in _list(params, "ids") if word],
             since=parse_since(since) if since else None,
         )

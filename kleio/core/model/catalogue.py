@@ -39,7 +39,14 @@ LISTED_FIELDS = (
 #: ``store.find_trials(parent=trial_id)`` finds a trial's branches. SQLite keeps each in
 #: a column of that name, in this order (the order of every journal made so far); a
 #: field added here becomes a column of older journals when they are first opened.
-INDEXED_FIELDS = {"status": "status", "project": "project", "parent": "refers.parent"}
+INDEXED_FIELDS = {
+    "status": "status",
+    "project": "project",
+    "parent": "refers.parent",
+    # The study a sweep saved the trial in (kleio.core.running.study): a study's workers
+    # and readers find its trials by it.
+    "study": "study",
+}
 #: What every store Kleio opens keeps beside its trial documents.
 TRIAL_CATALOGUE = Catalogue(LISTED_FIELDS, INDEXED_FIELDS)
 

@@ -72,8 +72,9 @@ def parse_group_aggregates(text: str | None) -> list[str]:
     unknown = [name for name in names if name not in GROUP_AGGREGATES]
     if unknown or not names:
         raise SettingsError(
-            f"unknown aggregate {unknown[0]!r}: " if unknown else "no aggregate given: "
-            f"choose among {', '.join(GROUP_AGGREGATES)}"
+            f"unknown aggregate {unknown[0]!r}: "
+            if unknown
+            else f"no aggregate given: choose among {', '.join(GROUP_AGGREGATES)}"
         )
     return list(dict.fromkeys(names))
 

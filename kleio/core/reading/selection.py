@@ -28,11 +28,11 @@ _NEEDED = ("status", "heartbeat", "created", INCOMPLETE)
 
 class Selection(Value):
     """Trials with all of ``tags``, one of ``statuses`` (as observed: ``lost``
-    included), of ``project``, child of ``parent``, created at or after ``since``
-    (seconds since the epoch) and, when ``ids`` are given, among those ids or unique
-    prefixes; a filter left empty takes all."""
+    included), of ``project``, child of ``parent``, of the study ``study``, created at
+    or after ``since`` (seconds since the epoch) and, when ``ids`` are given, among
+    those ids or unique prefixes; a filter left empty takes all."""
 
-    FIELDS = ("tags", "statuses", "project", "parent", "ids", "since")
+    FIELDS = ("tags", "statuses", "project", "parent", "ids", "since", "study")
 
     def __init__(
         self,
@@ -42,9 +42,10 @@ class Selection(Value):
         parent: str | None = None,
         ids: Sequence[str] = (),
         since: float | None = None,
+        study: str | None = None,
     ):
         self.tags, self.statuses, self.project = tags, statuses, project
-        self.parent, self.ids, self.since = parent, ids, since
+        self.parent, self.ids, self.since, self.study = parent, ids, since, study
 
 
 def split_statuses(text: str | None) -> list[str]:
@@ -124,6 +125,7 @@ def select_trials(
             status=stored_statuses(wanted) if wanted else None,
             project=selection.project,
             parent=selection.parent,
+            study=selection.study,
             fields=fields,
             limit=early,
         )
@@ -153,6 +155,7 @@ def _matches(document: TrialDocument, selection: Selection) -> bool:
     return (
         set(selection.tags) <= tags
         and (selection.project is None or document.get("project") == selection.project)
+        and (selection.study is None or document.get("study") == selection.study)
         and (
             selection.parent is None
             or (document.get("refers") or {}).get("parent") == selection.parent

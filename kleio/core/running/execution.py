@@ -21,6 +21,7 @@ from kleio.core.capture.usage import sample_interval
 from kleio.core.capture.written import WatchedFiles
 from kleio.core.model import clock
 from kleio.core.model import status as st
+from kleio.core.model.commandline import split_command
 from kleio.core.model.errors import KleioError, TrialNotReservable
 from kleio.core.model.journal import EventWriter
 from kleio.core.model.settings import Settings
@@ -70,7 +71,8 @@ class RunOptions(Value):
     environment turns it off too. ``sample_interval``: seconds between resource samples
     (:mod:`kleio.core.capture.usage`); None: the environment's ``KLEIO_SAMPLE_INTERVAL``, else
     the default; 0: none. ``name``: the trial's human name (:mod:`kleio.core.model.names`):
-    a trial made by the run is born with it, one that exists is given it.
+    a trial made by the run is born with it, one that exists is given it. ``study``: the
+    study a trial made by the run belongs to (:mod:`kleio.core.running.study`).
     """
 
     FIELDS = (
@@ -83,6 +85,7 @@ class RunOptions(Value):
         "hook",
         "sample_interval",
         "name",
+        "study",
     )
 
     def __init__(
@@ -96,11 +99,12 @@ class RunOptions(Value):
         hook: bool = True,
         sample_interval: float | None = None,
         name: str | None = None,
+        study: str | None = None,
     ):
         self.tags = [] if tags is None else tags
         self.project, self.capture, self.switch_over = project, capture, switch_over
         self.allowed, self.working_root, self.hook = allowed, working_root, hook
-        self.sample_interval, self.name = sample_interval, name
+        self.sample_interval, self.name, self.study = sample_interval, name, study
 
 
 def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
@@ -157,6 +161,16 @@ class Runner:
         snapshot.working_root = self.options.working_root or default_working_root(
             self.settings.home
         )
+        return self._checked_snapshot(snapshot)
+
+    def snapshot_like(self, snapshot: Snapshot, argv: list[str]) -> Snapshot:
+        """The snapshot of another command of the same program in the same folder, now:
+        ``snapshot``'s code and environment, which that command shares (a sweep's
+        points: one look at git for 10,000 trials)."""
+        check_templates(argv)
+        return self._checked_snapshot(snapshot.replace(command=split_command(argv)))
+
+    def _checked_snapshot(self, snapshot: Snapshot) -> Snapshot:
         if snapshot.words.unknown:
             raise MaskedValuesError(snapshot.words)
         if snapshot.masked:
@@ -178,8 +192,15 @@ class Runner:
 
     def save_command(self, argv: list[str], cwd: str) -> TrialDocument:
         """``kleio save COMMAND``: register the trial without running it."""
-        snapshot = self.snapshot(argv, cwd, self.options.project)
+        return self.save_snapshot(self.snapshot(argv, cwd, self.options.project))
+
+    def save_snapshot(self, snapshot: Snapshot, quiet: bool = False) -> TrialDocument:
+        """Register the trial of a snapshot without running it. ``quiet`` (a sweep saving
+        thousands): tags are added without a word, and the study is left to the caller."""
         document = self._find_or_create(snapshot)
+        if quiet:
+            _add_tags(self.store, document, self.options.tags)
+            return document
         self._tag(document)
         self._name(document)
         if snapshot.masked:
@@ -214,10 +235,21 @@ class Runner:
 
     def _tag(self, document: TrialDocument) -> None:
         """Give the trial the tags of ``--tags``, saying so when it did not have them (a
-        trial made by this command has them already)."""
+        trial made by this command has them already), and put it in the study of
+        ``--study`` if it is in none (:func:`~kleio.core.running.study.join_study`)."""
         added = _add_tags(self.store, document, self.options.tags)
         if added:
             self.notify(f"trial {short_id(document['_id'])} tagged {', '.join(added)}")
+        if self.options.study is not None and document.get("study") != self.options.study:
+            from kleio.core.running.study import join_study
+
+            if join_study(self.store, document, self.options.study):
+                self.notify(f"trial {short_id(document['_id'])} joined study {document['study']}")
+            else:
+                self.notify(
+                    f"trial {short_id(document['_id'])} stays in study {document['study']}: "
+                    "a trial is in one study"
+                )
 
     def _name(self, document: TrialDocument) -> None:
         """Give the trial the name of ``--name``, saying so when it had none or another
@@ -245,7 +277,13 @@ class Runner:
     def _find_or_create(self, snapshot: Snapshot) -> TrialDocument:
         options = self.options
         return find_or_create_trial(
-            self.store, snapshot, options.tags, options.allowed, self.notify, options.name
+            self.store,
+            snapshot,
+            options.tags,
+            options.allowed,
+            self.notify,
+            options.name,
+            options.study,
         )
 
     def run_tagged(self, tag: str) -> int:
@@ -257,13 +295,19 @@ class Runner:
         exits as a process killed by that signal would (128 + N).
         """
         with stopping_signals(self.stop):
-            return self._run_tagged(tag)
+            return self._work({"tags": [tag]}, f"tagged {tag!r}")
+
+    def run_study(self, study: str) -> int:
+        """``kleio run --study NAME``: :meth:`run_tagged` for the trials of a study."""
+        with stopping_signals(self.stop):
+            return self._work({"study": study}, f"of study {study!r}")
 
     def stop(self, signum: int, _frame: object = None) -> None:
         """Take no new trial: a stopping signal arrived."""
         self.stopped_by = self.stopped_by or signum
 
-    def _run_tagged(self, tag: str) -> int:
+    def _work(self, chosen: dict, what: str) -> int:
+        """Run the reservable trials ``find_trials(**chosen)`` finds, each at most once."""
         skipped: set[str] = set()
         ran = failed = 0
         reservable = {st.NEW, st.INTERRUPTED, st.LOST}
@@ -272,7 +316,7 @@ class Runner:
                 (
                     document
                     for document in self.store.find_trials(
-                        tags=[tag], status=[st.NEW, st.INTERRUPTED, st.RESERVED, st.RUNNING]
+                        status=[st.NEW, st.INTERRUPTED, st.RESERVED, st.RUNNING], **chosen
                     )
                     if document["_id"] not in skipped
                     and st.observed_status(document, self.settings.lease) in reservable
@@ -300,7 +344,7 @@ class Runner:
             name = signal.Signals(self.stopped_by).name
             self.notify(f"stopped by {name}: {ran_text}; the rest wait for another worker")
             return 128 + self.stopped_by
-        self.notify(f"no trial tagged {tag!r} left to run; {ran_text}")
+        self.notify(f"no trial {what} left to run; {ran_text}")
         return 1 if failed else 0
 
     # -- running one trial -------------------------------------------------------------

@@ -171,9 +171,10 @@ def find_or_create_trial(
     allowed: Collection[str],
     notify: Notify,
     name: str | None = None,
+    study: str | None = None,
 ) -> TrialDocument:
     """The trial this command resumes, a branch for changed code or environment, or a
-    new trial (with ``tags`` and ``name``). ``allowed`` names the components that may
+    new trial (with ``tags``, ``name`` and ``study``). ``allowed`` names the components that may
     change: a branch is made for them.
 
     Named files that hold a trial's own outputs are not read (see
@@ -204,7 +205,8 @@ def find_or_create_trial(
             document = store.get_trial(snapshot.spec.id)
         if document is None:
             _check_missing_config_files(snapshot, same_command)
-            document, _ = create_trial(store, snapshot.spec, snapshot, tags, name)
+            fields = {"study": study} if study is not None else {}
+            document, _ = create_trial(store, snapshot.spec, snapshot, tags, name, **fields)
     return matching_trial(store, document, snapshot, allowed, notify, name)
 
 
@@ -283,7 +285,11 @@ def matching_trial(
         document.get("configuration") or {},
         refers,
     )
-    branch, created = create_trial(store, spec, snapshot, list(document.get("tags") or []), name)
+    # A branch made for changed code stays in its trial's study: the study's workers run it.
+    fields = {"study": document["study"]} if document.get("study") is not None else {}
+    branch, created = create_trial(
+        store, spec, snapshot, list(document.get("tags") or []), name, **fields
+    )
     if created:
         notify(f"{'; '.join(changes)}")
         notify(f"branched trial {label} into trial {short_id(branch['_id'])} ({branch['_id']})")
