@@ -155,7 +155,7 @@ def invoke(*args: str, env: dict[str, str], cwd: Path | None = None) -> subproce
 #: Commands that only read the journal (``export`` and ``artifacts get`` write a file at
 #: most): :func:`kleio_runner` runs them in this process, but ``tail -f``, which waits.
 READING = frozenset(
-    {"ls", "info", "cat", "tail", "stats", "artifacts", "compare", "diff", "export"}
+    {"ls", "info", "cat", "tail", "stats", "artifacts", "compare", "diff", "export", "studies"}
 )
 
 

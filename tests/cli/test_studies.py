@@ -1,0 +1,240 @@
+"""A study end to end, on SQLite and on the MongoDB wire backend: a 3 x 3 sweep of the
+example script saved by one command, run by two workers at once, then read as groups.
+
+The study (built once per backend): ``kleio sweep`` of ``examples/train.py`` over three
+learning rates and three seeds, its trials run by two ``kleio run --study`` workers
+started together.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy
+import pytest
+
+from kleio.core.model.catalogue import open_journal
+from tests.conftest import commit, git
+from tests.helpers import clean_environment, kleio_runner, start_kleio, text
+from tests.mongo_server import unique_database_name
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "train.py"
+LRS, SEEDS = ["0.1", "0.01", "0.001"], [0, 1, 2]
+#: The sweep as a user types it (the shell has taken the quotes off).
+SWEEP = [
+    "python",
+    "train.py",
+    "--epochs",
+    "3",
+    "--sleep",
+    "0",
+    "--lr",
+    f"[{','.join(LRS)}]",
+    "--seed",
+    "range(3)",
+]
+BACKENDS = ["sqlite", pytest.param("wire", marks=pytest.mark.slow)]
+
+
+class Study:
+    def __init__(self, backend: str, project: Path, env: dict[str, str]):
+        self.backend, self.project, self.env = backend, project, env
+        self.kleio = kleio_runner(env, project, timeout=180)
+
+    def ok(self, *args: str) -> str:
+        result = self.kleio(*args)
+        assert result.returncode == 0, text(result.stderr)
+        return text(result.stdout)
+
+    def json(self, *args: str):
+        return json.loads(self.ok(*args, "--format", "json"))
+
+    def store(self):
+        return open_journal(self.env["KLEIO_DB_ADDRESS"], self.env["KLEIO_DB_NAME"])
+
+    def documents(self) -> list[dict]:
+        with self.store() as store:
+            return store.find_trials()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def study(request, tmp_path_factory) -> Study:
+    folder = tmp_path_factory.mktemp(f"study-{request.param}")
+    project = folder / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copy(EXAMPLE, project / "train.py")
+    commit(project, "first")
+    if request.param == "sqlite":
+        address, name = str(folder / "kleio.db"), "kleio"
+    else:
+        address, name = request.getfixturevalue("wire_server").uri, unique_database_name()
+    env = clean_environment(
+        folder / "home", KLEIO_DB_ADDRESS=address, KLEIO_DB_NAME=name, COLUMNS="200"
+    )
+    made = Study(request.param, project, env)
+    dry = made.kleio("sweep", "--dry-run", *SWEEP)
+    made.dry_run = dry
+    made.before_dry_run = len(made.documents())
+    made.saved = made.kleio("sweep", "--study", "lr-seed", *SWEEP)
+    made.again = made.kleio("sweep", "--study", "lr-seed", *SWEEP)
+    workers = [start_kleio(env, project, "run", "--study", "lr-seed") for _ in range(2)]
+    made.workers = [(w.wait(timeout=180), *w.communicate()) for w in workers]
+    yield made
+    if request.param == "wire":
+        with made.store() as store:
+            store._db.client.drop_database(name)
+
+
+def test_a_dry_run_prints_every_command_and_saves_nothing(study):
+    assert study.dry_run.returncode == 0, text(study.dry_run.stderr)
+    lines = text(study.dry_run.stdout).splitlines()
+    assert len(lines) == 9
+    expected = {
+        f"python train.py --epochs 3 --sleep 0 --lr {lr} --seed {seed}"
+        for lr in LRS
+        for seed in SEEDS
+    }
+    assert set(lines) == expected
+    assert "9 trials" in text(study.dry_run.stderr)
+    assert study.before_dry_run == 0
+
+
+def test_the_sweep_saves_nine_trials_once(study):
+    assert study.saved.returncode == 0, text(study.saved.stderr)
+    assert "9 saved" in text(study.saved.stderr)
+    assert study.again.returncode == 0, text(study.again.stderr)
+    assert "0 saved" in text(study.again.stderr), text(study.again.stderr)
+    assert "9 in the study already" in text(study.again.stderr)
+    documents = study.documents()
+    assert len(documents) == 9
+    assert {d.get("study") for d in documents} == {"lr-seed"}
+
+
+def test_each_trial_is_the_trial_of_its_plain_command(study):
+    """A point run as a plain command afterwards is the study's trial: nothing is made."""
+    ids = {d["_id"] for d in study.documents()}
+    result = study.kleio("save", "python", "train.py", *SWEEP[2:6], "--lr", "0.01", "--seed", "1")
+    assert result.returncode == 0, text(result.stderr)
+    assert "already exists (completed)" in text(result.stderr)
+    assert {d["_id"] for d in study.documents()} == ids
+
+
+def test_two_workers_run_each_trial_exactly_once(study):
+    for code, _, stderr in study.workers:
+        assert code == 0, text(stderr)
+    reserved = [
+        line
+        for _, _, stderr in study.workers
+        for line in text(stderr).splitlines()
+        if line.startswith("trial reserved with id:")
+    ]
+    assert len(reserved) == 9 and len(set(reserved)) == 9
+    assert all(len(list(text(e).splitlines())) for _, _, e in study.workers)
+    for document in study.documents():
+        assert document["status"] == "completed"
+        assert document["executions"] == 1
+
+
+def test_readers_select_the_study(study):
+    assert len(study.json("ls", "--study", "lr-seed")) == 9
+    assert study.json("ls", "--study", "other") == []
+    rows = study.json("compare", "--study", "lr-seed", "--sort", "loss:min")
+    assert len(rows) == 9 and rows[0]["loss:last"] is not None
+
+
+def test_studies_lists_counts_and_the_best_trial(study):
+    (row,) = study.json("studies")
+    losses = {}
+    with study.store() as store:
+        for document in store.find_trials():
+            summary = store.read_summaries([document["_id"]], "statistic")[document["_id"]]
+            losses[document["_id"]] = summary["loss"].min
+    best = min(losses, key=losses.get)
+    assert row["study"] == "lr-seed" and row["trials"] == 9 and row["completed"] == 9
+    assert row["best_trial"] == best and row["best"] == losses[best]
+    table = study.ok("studies")
+    assert "lr-seed" in table and best[:7] in table
+    (highest,) = study.json("studies", "--best", "-loss:min")
+    assert highest["best_trial"] == max(losses, key=losses.get)
+
+
+def test_the_study_is_exported_alone(study, tmp_path):
+    archive = tmp_path / "study.tar"
+    result = study.kleio("export", "--study", "lr-seed", "-o", str(archive))
+    assert result.returncode == 0, text(result.stderr)
+    assert "9 trials" in text(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["sweep", "python", "train.py", "--lr", "0.1"], "nothing to sweep"),
+        (["sweep", "--study", "bad name", *SWEEP], "bad study name"),
+        (["sweep", "--name", "x", *SWEEP], "--name names one trial"),
+        (["sweep", "python", "train.py", "--lr", "[0.1,0.2"], "--lr"),
+        (["run", "--jobs", "2", "python", "train.py"], "--jobs runs the trials"),
+        (["run", "--study", "a", "--tags", "b"], "not both"),
+        (["studies", "--study", "nosuch"], "no study named nosuch"),
+    ],
+)
+def test_mistakes_get_one_line(study, args, fragment):
+    result = study.kleio(*args)
+    errors = text(result.stderr)
+    assert result.returncode != 0, errors
+    assert "Traceback" not in errors
+    assert len(errors.splitlines()) == 1, errors
+    assert fragment in errors
+
+
+def test_more_than_a_thousand_trials_ask_for_yes(study):
+    before = len(study.documents())
+    result = study.kleio("sweep", "python", "train.py", "--lr", "range(1001)")
+    assert result.returncode != 0
+    assert "--yes" in text(result.stderr) and "1,001 trials" in text(result.stderr)
+    assert len(study.documents()) == before
+
+
+@pytest.mark.slow
+def test_jobs_run_a_study_k_at_a_time(tmp_path):
+    """``--jobs 2``: two trials at once from one kleio, each output journalled apart."""
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copy(EXAMPLE, project / "train.py")
+    commit(project, "first")
+    env = clean_environment(tmp_path / "home")
+    kleio = kleio_runner(env, project)
+    saved = kleio(
+        "sweep",
+        "--study",
+        "s",
+        "python",
+        "train.py",
+        "--epochs",
+        "4",
+        "--sleep",
+        "0.2",
+        "--seed",
+        "range(4)",
+    )
+    assert saved.returncode == 0, text(saved.stderr)
+    result = kleio("run", "--study", "s", "--jobs", "2")
+    assert result.returncode == 0, text(result.stderr)
+    lines = text(result.stderr).splitlines()
+    assert sum("completed" in line and "--seed" in line for line in lines) == 4
+    assert "2 workers ran the trials of study s: 4 completed" in lines[-1]
+    with open_journal(str(tmp_path / "home" / "kleio.db")) as store:
+        documents = store.find_trials()
+        assert [d["status"] for d in documents] == ["completed"] * 4
+        for document in documents:
+            # Each trial's output is its own: its four epochs, the losses it logged.
+            output = text(kleio("cat", document["_id"][:7]).stdout).splitlines()
+            losses = [e.data["loss"] for e in store.read_events(document["_id"], ["statistic"])]
+            assert [line.split()[3] for line in output] == [f"{loss:.5f}" for loss in losses]
+            assert len(output) == 4
+    # Two at a time: some trial started before another ended.
+    spans = sorted((d["started"], d["ended"]) for d in documents)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
