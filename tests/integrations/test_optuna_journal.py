@@ -16,7 +16,7 @@ from kleio.core.model.errors import KleioError
 from kleio.core.model.trial import study_log_id
 from kleio.integrations.optuna import KIND, KleioJournalBackend, journal_storage
 from kleio.store.base import Event, StoreUnavailable
-from kleio.store.keys import event_key
+from kleio.store.keys import event_key, sequence_key
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -48,6 +48,26 @@ def test_a_writer_behind_the_others_appends_after_them_never_before(store):
     logs = KleioJournalBackend(store, "s").read_logs(0)
     assert logs[:40] == seen
     assert [log["n"] for log in logs] == list(range(42))
+
+
+def _put(store, slot: int, data) -> None:
+    """An event written at ``slot`` of the log of study ``s`` by another program."""
+    store.append_events([Event(study_log_id("s"), KIND, sequence_key(slot), 1.0, data)])
+
+
+def test_a_reader_never_reads_past_a_gap_and_the_next_writer_fills_it(store):
+    _put(store, 1, {"token": "t", "log": {"n": 1}})
+    backend = KleioJournalBackend(store, "s")
+    assert backend.read_logs(0) == []
+    backend.append_logs([{"n": 0}])
+    assert backend.read_logs(0) == [{"n": 0}, {"n": 1}]
+
+
+def test_a_damaged_log_is_said_in_one_line(store):
+    KleioJournalBackend(store, "s").append_logs(_logs(1))
+    _put(store, 1, {"token": "t"})
+    with pytest.raises(KleioError, match="log of study 's' is damaged at entry 1"):
+        KleioJournalBackend(store, "s").read_logs(0)
 
 
 class _LosingStore:
