@@ -60,9 +60,14 @@ setup(
             "matplotlib>=3.7",
             # The dashboard's tests drive Debian's chromium through chromedriver.
             "selenium>=4.10",
+            # Optuna's journal kept in Kleio's (kleio.integrations.optuna).
+            "optuna>=4.0",
         ],
         # kleio plot -o FILE (the terminal plot needs nothing more).
         "plot": ["matplotlib>=3.7"],
+        # Adaptive search: workers share one Optuna study through the journal; imported
+        # only by what runs a study, never when a run starts.
+        "optuna": ["optuna>=4.0"],
     },
     entry_points={"console_scripts": ["kleio = kleio.cli.main:entry"]},
     classifiers=[

@@ -166,6 +166,9 @@ def test_a_run_imports_only_what_it_needs(tmp_path):
             "kleio.store.addresses",
             # Shell completion: imported when the shell asks, never when a command runs.
             "kleio.cli.completion",
+            # Adaptive search: imported by what runs a study, never by a run.
+            "kleio.integrations",
+            "optuna",
         }
         & imported
     )
@@ -298,7 +301,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
     ),
     "kleio.client": ("kleio.store", "kleio.core"),
     "kleio.ui": ("kleio.store", "kleio.core", "kleio.client"),
-    "kleio.cli": ("kleio.store", "kleio.core", "kleio.client", "kleio.ui"),
+    # Kleio seen from other frameworks (Optuna's journal): above the client, as a script.
+    "kleio.integrations": ("kleio.store", "kleio.core", "kleio.client"),
+    "kleio.cli": ("kleio.store", "kleio.core", "kleio.client", "kleio.ui", "kleio.integrations"),
     # The package's own face: `import kleio` loads the logger and the reading API lazily.
     "kleio.__init__": ("kleio.client",),
     "kleio.__main__": ("kleio.cli",),

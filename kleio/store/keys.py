@@ -1,5 +1,5 @@
-"""Event keys: their layout (the time in microseconds, the writer, the writer's counter),
-and the order and identity they give events.
+"""Event keys: their layout (the time in microseconds, the writer, the writer's counter;
+or, for a numbered log, the number alone), and the order and identity they give events.
 
 A key orders the events of one trial and kind and identifies each of them (see the
 guarantees of :mod:`kleio.store.base`). Its layout is written here only: every writer
@@ -26,6 +26,19 @@ def _layout(writer: str) -> str:
     """The ``%`` format of ``writer``'s keys, of (microseconds + 0.5, counter): the time,
     the writer and its counter, fixed width, between dots."""
     return f"{_TIME}.{writer}.%012d"
+
+
+#: A key of a sequence (a log whose events are numbered 0, 1, 2...): the number, fixed
+#: width (20 digits hold any 64-bit count) so that keys sort as their numbers.
+_NUMBER = "%020d"
+
+
+def sequence_key(number: int) -> str:
+    """The key of the ``number``-th event of a sequence: a log whose writers number its
+    events instead of timing them, so that every reader reads one order (see
+    ``kleio.integrations.optuna``). Such keys never meet time keys: a sequence is an
+    event kind of its own."""
+    return _NUMBER % number
 
 
 def time_key(seconds: float) -> str:

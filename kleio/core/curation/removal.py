@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from kleio.core.model import clock
 from kleio.core.model.errors import KleioError
 from kleio.core.model.status import ACTIVE, describe_holder, observed_status
-from kleio.core.model.trial import INCOMPLETE, TrialDocument, short_id
+from kleio.core.model.trial import INCOMPLETE, TrialDocument, is_study_log, short_id
 from kleio.store.base import UNSET, Store
 from kleio.store.blobs import blob_age
 
@@ -178,10 +178,11 @@ def collect_garbage(
     store: Store, now: float | None = None, on_wait: Callable[[], None] | None = None
 ) -> Collected:
     """Finish interrupted deletions, remove events and blobs of trials that no longer
-    exist, then give the space back (see :meth:`kleio.store.base.Store.reclaim`). One
-    collection at a time per journal (:meth:`kleio.store.base.Store.maintenance`; another
-    under way, ``on_wait`` is called and this one waits for it): the sizes it reports
-    are its own, never the other's log nor the space the other gave back."""
+    exist (a study's log, owned by no trial, is kept), then give the space back (see
+    :meth:`kleio.store.base.Store.reclaim`). One collection at a time per journal
+    (:meth:`kleio.store.base.Store.maintenance`; another under way, ``on_wait`` is called
+    and this one waits for it): the sizes it reports are its own, never the other's log
+    nor the space the other gave back."""
     with store.maintenance(on_wait):
         return _collect_garbage(store, clock.now() if now is None else now)
 
@@ -193,6 +194,8 @@ def _collect_garbage(store: Store, now: float) -> Collected:
     existing = {document["_id"] for document in documents}
     collected.half_imported = [d["_id"] for d in documents if d.get(INCOMPLETE) == IMPORTING]
     for trial_id in sorted(store.event_trials() - existing):
+        if is_study_log(trial_id):
+            continue  # a study's log: no document owns it, it is no orphan
         collected.orphan_trials.append(trial_id)
         collected.orphan_events += store.delete_events(trial_id)
     for blob in _orphan_blobs(store, existing, now):

@@ -26,6 +26,10 @@ from kleio.value import Value
 ID_LENGTH = 32
 #: Hex characters of the short id printed in tables.
 SHORT_LENGTH = 7
+#: What starts the id the events of a study's log belong to (the sampler's journal of an
+#: adaptive study, ``kleio.integrations.optuna``), before the study's name: a colon is
+#: no hex digit, so no trial has such an id, and no document is ever made for one.
+STUDY_LOG = "study:"
 #: The field of a trial being deleted or imported (``"deleting"``, ``"importing"``): it
 #: is listed nowhere until that finishes.
 INCOMPLETE = "incomplete"
@@ -161,6 +165,17 @@ class TrialSpec(Value):
             configuration=document.get("configuration") or {},
             refers=document.get("refers") or {},
         )
+
+
+def study_log_id(study: str) -> str:
+    """The id the events of ``study``'s log belong to (see :data:`STUDY_LOG`)."""
+    return STUDY_LOG + study
+
+
+def is_study_log(trial_id: str) -> bool:
+    """Whether events of ``trial_id`` are a study's log, which no trial document owns:
+    ``kleio gc`` keeps them as it keeps the events of trials that exist."""
+    return trial_id.startswith(STUDY_LOG)
 
 
 def short_id(trial_id: str) -> str:
