@@ -107,6 +107,31 @@ def test_an_array_of_three_workers_runs_nine_saved_trials_once_each(
     assert "partition debug" in info and "time limit 10:00" in info
 
 
+def test_an_array_of_study_workers_runs_a_swept_study_once(slurm, cluster_env, examples, tmp_path):
+    """docs/studies.rst: a 3 x 3 sweep saved by one command, then examples/slurm/study.sbatch."""
+    saved = run_kleio(
+        "sweep", "--study", "lr-seed", "python", "examples/train.py", "--lr",
+        "[0.1,0.01,0.001]", "--seed", "range(3)", "--epochs", "2", "--sleep", "0",
+        env=cluster_env, cwd=examples,
+    )  # fmt: skip
+    assert saved.returncode == 0, text(saved.stderr)
+    job = slurm.sbatch(
+        (EXAMPLES / "study.sbatch").read_text(),
+        "--time=00:10:00",
+        f"--output={tmp_path}/study-%A_%a.out",
+        cwd=examples,
+        env=cluster_env,
+    )
+    assert set(slurm.wait(job, DONE, timeout=240)) == {"COMPLETED"}
+    with _store(cluster_env) as store:
+        trials = store.find_trials(study="lr-seed")
+        assert len(trials) == 9
+        assert {t["status"] for t in trials} == {"completed"}
+        assert {t["executions"] for t in trials} == {1}
+        points = {(t["configuration"]["lr"], t["configuration"]["seed"]) for t in trials}
+        assert points == {(lr, seed) for lr in (0.1, 0.01, 0.001) for seed in range(3)}
+
+
 def test_an_array_sweep_runs_one_trial_per_task_with_its_arguments(
     slurm, cluster_env, examples, tmp_path
 ):
