@@ -23,7 +23,10 @@ Rows (``--only`` takes their names):
   projection of the listed fields, all in one batch);
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
   the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
-  ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``).
+  ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``);
+- ``sweep``: counting and expanding the 10,000 commands of ``kleio sweep ... --a
+  'range(100)' --b 'range(100)'``, against itertools.product of the same values
+  (``bench/sweep.py``).
 """
 
 from __future__ import annotations
@@ -225,7 +228,7 @@ def round_trips(label: str, address: str, env: dict[str, str], cwd: Path, runs: 
     roundtrips.measure(label, address, env, cwd, runs, 20.0)
 
 
-ROWS = ("startup", "lines", "statistics", "ls", "roundtrips")
+ROWS = ("startup", "lines", "statistics", "ls", "roundtrips", "sweep")
 
 
 def main() -> None:
@@ -271,6 +274,11 @@ def main() -> None:
                 trips = Path(folder) / "statistics-trips"
                 for line in statistics_path.round_trips(trips, args.mongodb, 20_000):
                     print(line, flush=True)
+    if "sweep" in only:
+        import sweep
+
+        for line in sweep.measure(3 if quick else 7):
+            print(f"[grammar] {line}", flush=True)
     print(f"all rows in {time.perf_counter() - began:.0f} s", flush=True)
 
 
