@@ -114,7 +114,7 @@ def all_configuration(parser: argparse.ArgumentParser, what: str) -> None:
 
 #: Options whose value may start with ``-`` (``--sort -loss``): ``kleio.cli.main`` joins
 #: them to their value before parsing, where argparse would take it for an option.
-DASHED_VALUES = ("--sort",)
+DASHED_VALUES = ("--sort", "--best")
 
 
 def trial_query(args: argparse.Namespace):

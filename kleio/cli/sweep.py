@@ -17,8 +17,6 @@ split_words = words.command_after_options
 
 #: Trials a sweep saves without ``--yes`` (or a yes on a terminal).
 ASK_ABOVE = 1000
-#: Trials a sweep never saves at once: a grid this large is a typo (``range(10**6)``).
-LARGEST = 1_000_000
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,7 +70,7 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.cli.running import is_program, runner
     from kleio.core.model.commandline import shell_join
     from kleio.core.model.errors import KleioError
-    from kleio.core.model.sweep import count, expand, swept
+    from kleio.core.model.sweep import MAX_COMMANDS, count, expand, swept
     from kleio.core.running.study import check_study, default_study, save_study
 
     command = args.command
@@ -94,16 +92,19 @@ def execute(args: argparse.Namespace, context) -> int:
             "with `kleio save`"
         )
     total = count(command, args.samples)
-    if total > LARGEST:
+    if total > MAX_COMMANDS:
         raise KleioError(
-            f"this sweep makes {total:,} trials, more than the {LARGEST:,} one sweep may save"
+            f"this sweep makes {total:,} trials, more than the {MAX_COMMANDS:,} one sweep "
+            "may save"
         )
     study = (
         check_study(args.study)
         if args.study is not None
         else default_study(command, [d.name for d in dimensions])
     )
-    commands = expand(command, samples=args.samples, sample_seed=args.sample_seed)
+    commands = expand(command, samples=args.samples, sample_seed=args.sample_seed, limit=None)
+    # Two random draws may round to one value: one command, one trial.
+    commands = [list(argv) for argv in dict.fromkeys(map(tuple, commands))]
     if args.dry_run:
         for argv in commands:
             context.stdout.write(shell_join(argv) + "\n")
