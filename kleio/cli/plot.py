@@ -36,6 +36,14 @@ LINESTYLES = {
     "sparse": (0, (1, 4)),
     "long-dash": (0, (9, 2.5)),
 }
+#: With --group-by, the line style of a band's edges in the terminal (in a file, a band
+#: is a fill): no curve takes it while bands are drawn, so that without colour an edge
+#: is never read as a curve.
+BAND_STYLE = "sparse"
+#: The opacity of a band's fill in a file: three overlapping bands still show the curves.
+BAND_ALPHA = 0.2
+#: What a band spans, as legends and axes say it.
+BAND_TEXT = {"std": "mean ± std", "range": "mean, min..max"}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,9 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "matplotlib (pip install 'kleio[plot]'). Each trial has a colour, each key a line "
         "style (without colour, each curve a dot pattern); legends name trials by short id "
         "and the configuration keys that differ between them (--all: every key). Several "
-        "values logged at one x are drawn as their mean. Select trials as for compare.",
+        "values logged at one x are drawn as their mean. With --group-by, one curve per group "
+        "of trials: their mean at each x (aligned on x), with a band. Select trials as for "
+        "compare.",
         epilog="examples: kleio plot 3f9c2e0 a81b2c4 --y loss; "
-        "kleio plot --tags sweep --y loss,acc --x epoch -o loss.png",
+        "kleio plot --tags sweep --y loss,acc --x epoch -o loss.png; "
+        "kleio plot --tags study --y loss --group-by lr --band range",
     )
     arguments.trial_ids(parser)
     arguments.selection(parser)
@@ -80,6 +91,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="W",
         help="exponential moving average, W of the past (0 to 1, e.g. 0.6; default 0: none)",
     )
+    parser.add_argument(
+        "--group-by",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="one curve per group of trials with the same values of configuration KEY "
+        "(repeatable; '*': every key but the seeds): their mean at each x, with a band",
+    )
+    parser.add_argument(
+        "--seed-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a configuration key that names a seed, besides seed and *.seed: left out "
+        "of --group-by '*' (repeatable)",
+    )
+    parser.add_argument(
+        "--band",
+        metavar="std|range|none",
+        help="with --group-by, the band around each group's mean: std (mean ± standard "
+        "deviation, the default), range (lowest to highest) or none",
+    )
     arguments.all_configuration(parser, "legend")
     no_color(parser)
 
@@ -87,9 +120,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.destinations import check_destination
     from kleio.core.model.errors import SettingsError
-    from kleio.core.reading.series import chosen_keys, plot_curves
+    from kleio.core.reading.series import BANDS, DEFAULT_BAND, chosen_keys, plot_curves
 
     keys = chosen_keys(args.y)
+    if args.band is not None and args.band not in BANDS:
+        raise SettingsError(f"unknown --band {args.band!r}: choose among {', '.join(BANDS)}")
+    if args.band is not None and not args.group_by:
+        raise SettingsError("--band draws around a group's mean: give --group-by KEY too")
+    if args.seed_key and not args.group_by:
+        raise SettingsError("--seed-key tells seeds apart for --group-by: give it too")
     output = args.output
     if output == "-":
         if _binary_stdout(context).isatty():
@@ -111,12 +150,17 @@ def execute(args: argparse.Namespace, context) -> int:
         keys,
         smoothing=args.smooth,
         all_configuration=args.all_configuration,
+        group_by=args.group_by,
+        seed_keys=args.seed_key,
+        band=args.band or DEFAULT_BAND,
         # Two points per dot column on a terminal; per pixel (and more for vectors) in a file.
         buckets=int(width) if output is not None and output[-4:] in ("-", ".png") else 2000,
     )
     context.warn_skipped(plot.skipped)
     for short, key in plot.missing:
         context.notify(f"{short} logged no number {key!r}: left out")
+    for note in plot.notes:
+        context.notify(note)
     if not plot.curves:
         raise SettingsError(f"the trials logged no number {', '.join(keys)} to draw")
     if plot.per_x > 1:
@@ -167,8 +211,9 @@ def _legend(plot, color: bool) -> list[tuple[str, str | None, str]]:
     from kleio.core.reading.series import PALETTE, STYLES
 
     if not color:
+        styles = _styles(plot)
         return [
-            (curve.label, None, STYLES[index % len(STYLES)])
+            (curve.label, None, styles[index % len(styles)])
             for index, curve in enumerate(plot.curves)
         ]
     trials: dict[str, Any] = {}
@@ -181,6 +226,28 @@ def _legend(plot, color: bool) -> list[tuple[str, str | None, str]]:
             (key, None, style) for key, style in styles.items()
         ]
     return [(curve.label, curve.colour, curve.style) for curve in plot.curves]
+
+
+def _banded(plot) -> bool:
+    return plot.band in BAND_TEXT
+
+
+def _styles(plot) -> tuple[str, ...]:
+    """The line styles curves take in turn without colour: all of them, but that of
+    the bands' edges when bands are drawn."""
+    from kleio.core.reading.series import STYLES
+
+    return tuple(style for style in STYLES if style != BAND_STYLE or not _banded(plot))
+
+
+def _y_label(plot) -> str:
+    """The y axis's name: the keys, and what a point of them is."""
+    label = ", ".join(dict.fromkeys(curve.key for curve in plot.curves))
+    if plot.band is not None:
+        return f"{label} ({BAND_TEXT.get(plot.band, 'mean')} of each group)"
+    if plot.per_x > 1:
+        label += f" (mean per {plot.x})"
+    return label
 
 
 def _markers(plot) -> list[tuple[str, float]]:
@@ -208,6 +275,16 @@ def _write_figure(
         figure = Figure(figsize=FIGURE_SIZE, dpi=DPI, layout="constrained")
         axes = figure.add_subplot()
         for curve in plot.curves:
+            if curve.lower is not None:  # under every mean line
+                axes.fill_between(
+                    curve.xs,
+                    curve.lower,
+                    curve.upper,
+                    color=curve.colour,
+                    alpha=BAND_ALPHA,
+                    linewidth=0,
+                )
+        for curve in plot.curves:
             axes.plot(
                 curve.xs,
                 curve.ys,
@@ -228,10 +305,7 @@ def _write_figure(
         if args.log:
             axes.set_yscale("log")
         axes.set_xlabel(plot.x)
-        y_label = ", ".join(dict.fromkeys(curve.key for curve in plot.curves))
-        if plot.per_x > 1:
-            y_label += f" (mean per {plot.x})"
-        axes.set_ylabel(y_label)
+        axes.set_ylabel(_y_label(plot))
         axes.grid(True, alpha=0.3)
         _place_legend(figure, handles, labels)
         kind = "png" if output == "-" else os.path.splitext(output)[1][1:].lower()
@@ -300,7 +374,6 @@ def _terminal_plot(plot, args: argparse.Namespace, stream) -> str:
         legend_lines,
     )
     from kleio.cli.output import display_of
-    from kleio.core.reading.series import STYLES
 
     color = display_of(args, stream).color
     columns, lines = _terminal_size()
@@ -309,24 +382,34 @@ def _terminal_plot(plot, args: argparse.Namespace, stream) -> str:
         Entry(label, ansi_colour(colour) if colour else None, style)
         for label, colour, style in _legend(plot, color)
     ] + [Entry(marker.label, MARKER_COLOUR, None) for marker in markers]
+    if _banded(plot):
+        entries.append(Entry(f"band: {BAND_TEXT[plot.band]}", None, BAND_STYLE))
     legend = len(legend_lines(entries, columns, False))
     rows = max(MIN_ROWS, min(MAX_ROWS, lines - legend - 4))
+    styles = _styles(plot)
+    # A band's edges first, dimmed: a character takes the colour of the last curve drawn
+    # in it, and the means are what the plot is read for.
     drawn = [
+        Line(curve.label, curve.xs, edge, f"2;{ansi_colour(curve.colour)}", BAND_STYLE)
+        for curve in plot.curves
+        if curve.lower is not None
+        for edge in (curve.lower, curve.upper)
+    ] + [
         Line(
             curve.label,
             curve.xs,
             curve.ys,
             ansi_colour(curve.colour),
-            curve.style if color else STYLES[index % len(STYLES)],
+            curve.style if color else styles[index % len(styles)],
         )
         for index, curve in enumerate(plot.curves)
     ]
     text = draw(
         drawn, markers, columns, rows, x_label=plot.x, log=args.log, color=color, legend=entries
     )
-    if not color and len(drawn) > len(STYLES):
+    if not color and len(plot.curves) > len(styles):
         note = (
-            f"{' ' * SAMPLE} (patterns repeat after {len(STYLES)} curves: in colour, or with "
+            f"{' ' * SAMPLE} (patterns repeat after {len(styles)} curves: in colour, or with "
             "-o FILE, they do not)"
         )
         text += _cut(note, columns) + "\n"

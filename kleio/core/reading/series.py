@@ -363,9 +363,15 @@ def downsample(
     """At most ``PER_BUCKET * buckets`` points of a curve (``xs`` ascending) drawn like
     the whole: the x range cut into ``buckets`` equal parts (pixels), each keeps its
     first, lowest, highest and last point, in order."""
+    kept = _kept(xs, ys, buckets)
+    return [xs[i] for i in kept], [ys[i] for i in kept]
+
+
+def _kept(xs: Sequence[float], ys: Sequence[float], buckets: int) -> Sequence[int]:
+    """The indices :func:`downsample` keeps."""
     count = len(xs)
     if count <= PER_BUCKET * buckets or buckets < 1:
-        return list(xs), list(ys)
+        return range(count)
     low, high = xs[0], xs[-1]
     width = (high - low) / buckets
     kept: list[int] = []
@@ -384,7 +390,93 @@ def downsample(
         start = end
         if start >= count:
             break
-    return [xs[i] for i in kept], [ys[i] for i in kept]
+    return kept
+
+
+#: What a group's band spans around its mean (``kleio plot --band``): the mean plus and
+#: minus the standard deviation of its trials (numpy's, ``ddof=0``), their lowest to
+#: highest value, or nothing.
+BANDS = ("std", "range", "none")
+DEFAULT_BAND = "std"
+
+
+@dataclass
+class GroupSeries:
+    """A group's curve: at each x kept, the mean over the trials that have a value
+    there, the band's edges (None: ``--band none``) and how many trials that was."""
+
+    xs: list[float]
+    means: list[float]
+    lower: list[float] | None
+    upper: list[float] | None
+    counts: list[int]
+    #: x values left out: held by some trials only, inside the span of the others.
+    left_out: int = 0
+
+
+def group_series(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]], band: str = DEFAULT_BAND
+) -> GroupSeries:
+    """The curves of a group's trials (each ``(xs, ys)``, one point per x, ascending)
+    aligned on x, not on their points' order: at each x, the mean (and band) of the
+    trials that have a value there, by :func:`~kleio.core.reading.groups.aggregate_group`.
+
+    An x that a trial does not have although its curve spans it (one logs every epoch,
+    another every second one) is left out: the mean there would be over other trials
+    than at the x beside it, and the curve would zigzag between the two. Past a trial's
+    last x (or before its first), the others go on alone: ``counts`` says how many.
+    """
+    from kleio.core.reading.groups import aggregate_group
+
+    values: dict[float, list[float]] = {}
+    for xs, ys in curves:
+        for x, y in zip(xs, ys, strict=True):
+            values.setdefault(x, []).append(y)
+    spans = [(xs[0], xs[-1]) for xs, _ in curves if len(xs)]
+    lows, highs = (
+        (None, None) if band == "none" else ("std", "std") if band == "std" else ("min", "max")
+    )
+    found = GroupSeries([], [], None if lows is None else [], None if highs is None else [], [])
+    for x in sorted(values):
+        here = values[x]
+        if len(here) < sum(1 for low, high in spans if low <= x <= high):
+            found.left_out += 1
+            continue
+        mean = aggregate_group(here, "mean")
+        found.xs.append(x)
+        found.means.append(mean)
+        found.counts.append(len(here))
+        if band == "std":
+            spread = aggregate_group(here, "std")
+            found.lower.append(mean - spread)
+            found.upper.append(mean + spread)
+        elif band == "range":
+            found.lower.append(aggregate_group(here, "min"))
+            found.upper.append(aggregate_group(here, "max"))
+    return found
+
+
+def _binned(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]], bins: int
+) -> list[tuple[array, array]]:
+    """The curves on a common grid of x: their span cut into ``bins`` equal intervals,
+    each trial's mean over an interval at its middle. Seconds since a trial's first
+    record are never the same in two trials, so they are aligned this way."""
+    low = min(xs[0] for xs, _ in curves)
+    high = max(xs[-1] for xs, _ in curves)
+    width = (high - low) / bins if high > low else 1.0
+    binned = []
+    for xs, ys in curves:
+        sums: dict[int, list[float]] = {}
+        for x, y in zip(xs, ys, strict=True):
+            sums.setdefault(min(int((x - low) / width), bins - 1), []).append(y)
+        binned.append(
+            (
+                array("d", (low + (i + 0.5) * width for i in sums)),
+                array("d", (math.fsum(part) / len(part) for part in sums.values())),
+            )
+        )
+    return binned
 
 
 def chosen_keys(text: str | Iterable[str]) -> list[str]:
@@ -414,6 +506,11 @@ class Curve:
     per_x: int = 1
     #: The trial's name in a legend (``label`` without the key).
     trial_label: str = ""
+    #: A group's curve (``kleio plot --group-by``): its band's edges at each x (None:
+    #: no band), and how many of its trials drew the mean there, at most (``trials``).
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+    trials: int = 1
 
 
 @dataclass
@@ -430,6 +527,10 @@ class Plot:
     #: The trials whose documents could not be read (each a
     #: :class:`~kleio.core.reading.selection.Skipped`).
     skipped: list = field(default_factory=list)
+    #: Grouped (``--group-by``): what each group's band spans (one of :data:`BANDS`), and
+    #: what the reader should know of how the groups' curves were aligned (one line each).
+    band: str | None = None
+    notes: list[str] = field(default_factory=list)
 
     @property
     def per_x(self) -> int:
@@ -463,6 +564,9 @@ def plot_curves(
     buckets: int | None = None,
     read=read_columns,
     all_configuration: bool = False,
+    group_by: Sequence[str] = (),
+    seed_keys: Sequence[str] = (),
+    band: str = DEFAULT_BAND,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
@@ -475,8 +579,15 @@ def plot_curves(
     trial by the configuration keys that differ (``all_configuration``: by every key, as
     ``kleio compare --all`` shows them).
 
-    An ``x`` or a key that no selected trial logged is a :class:`SeriesError` naming
-    those they did.
+    With ``group_by`` (configuration keys; see
+    :func:`~kleio.core.reading.groups.grouping_keys`), one curve per group of trials
+    instead: their mean at each x, with a ``band`` (see :func:`group_series`); each
+    trial is smoothed before the mean is taken. A group is named by its values of the
+    keys that differ between the groups (``all_configuration``: of every key it is
+    grouped by) and its number of trials: ``lr=0.01 n=3``.
+
+    An ``x`` or a key that no selected trial logged, or a key to group by that no
+    selected trial has, is a :class:`SeriesError` naming those they did.
     """
     from kleio.core.reading.comparison import NAME, compare_trials
     from kleio.core.reading.selection import nothing_selected
@@ -485,7 +596,11 @@ def plot_curves(
         raise SeriesError("no statistic to draw: name one or more keys (loss,acc)")
     if smoothing:
         smooth([], smoothing)  # checks the weight before reading anything
-    comparison = compare_trials(store, query, lease, keys=[], all_configuration=all_configuration)
+    if band not in BANDS:
+        raise SeriesError(f"unknown band {band!r}: choose among {', '.join(BANDS)}")
+    comparison = compare_trials(
+        store, query, lease, keys=[], all_configuration=all_configuration or bool(group_by)
+    )
     if not comparison.rows:
         from kleio.core.reading.selection import describe_skipped
 
@@ -519,6 +634,17 @@ def plot_curves(
     unknown = [key for key in keys if key not in logged]
     if unknown:
         raise SeriesError(f"no trial logged a number {unknown[0]!r}; {_choices(logged)}")
+    if group_by:
+        return _grouped_plot(
+            rows,
+            comparison,
+            read_of,
+            x,
+            keys,
+            _Grouping(list(group_by), list(seed_keys), band, all_configuration),
+            smoothing=smoothing,
+            buckets=buckets,
+        )
     curves, missing = [], []
     for place, row in enumerate(rows):
         columns = read_of.get(row["id"])
@@ -546,6 +672,134 @@ def plot_curves(
                 )
             )
     return Plot(x, curves, missing, trials=len(rows), keys=list(keys), skipped=comparison.skipped)
+
+
+@dataclass
+class _Grouping:
+    """How ``kleio plot --group-by`` groups: by which keys, which are seeds, what band."""
+
+    by: list[str]
+    seed_keys: list[str]
+    band: str
+    all_configuration: bool
+
+
+def _grouped_plot(
+    rows: Sequence[dict[str, Any]],
+    comparison: Any,
+    read_of: dict[str, Columns],
+    x: str,
+    keys: Sequence[str],
+    grouping: _Grouping,
+    *,
+    smoothing: float,
+    buckets: int | None,
+) -> Plot:
+    """One curve per group of trials and key: see :func:`plot_curves`."""
+    from kleio.core.reading.groups import EVERY_KEY, group_of, grouping_keys, is_seed
+    from kleio.core.reading.readable import value
+
+    configuration = comparison.configuration  # every key of every trial
+    by = grouping_keys(grouping.by, configuration, grouping.seed_keys)
+    unknown = [key for key in by if key not in configuration]
+    if unknown:
+        raise SeriesError(
+            f"no trial has a configuration key {unknown[0]!r} to group by; "
+            + (f"keys: {', '.join(configuration)}" if configuration else "they have none")
+        )
+    notes = []
+    if EVERY_KEY in grouping.by:
+        seeds = [key for key in configuration if is_seed(key, grouping.seed_keys)]
+        notes.append(
+            f"grouped by {', '.join(by) or 'no key (one group)'}"
+            + (f"; seeds: {', '.join(seeds)}" if seeds else "")
+        )
+    members: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:  # the groups in the order of their first trial
+        held = {key: row[key] for key in configuration if row.get(key) is not None}
+        members.setdefault(group_of(held, by), []).append(row)
+    shown = by
+    if not grouping.all_configuration:  # what tells the groups apart
+        shown = [
+            key for place, key in enumerate(by) if len({group[place] for group in members}) > 1
+        ] or by
+    several = len(keys) > 1
+    curves, missing = [], []
+    for place, trials in enumerate(members.values()):
+        first = trials[0]
+        name = " ".join(
+            f"{key}={value(first[key]) if first.get(key) is not None else '-'}" for key in shown
+        )
+        for index, key in enumerate(keys):
+            found = []
+            for row in trials:
+                columns = read_of.get(row["id"])
+                one = series(columns, x, key) if columns is not None else None
+                if one is None:
+                    missing.append((row["short_id"], key))
+                else:
+                    found.append(one)
+            if not found:
+                continue
+            drawn = [(one.xs, smooth(one.ys, smoothing) if smoothing else one.ys) for one in found]
+            if x == TIME:  # the sparsest trial's points, one per pixel at most
+                drawn = _binned(drawn, max(1, min(min(len(xs) for xs, _ in drawn), 2000)))
+            group = group_series(drawn, grouping.band)
+            label = f"{name or 'all trials'} n={len(found)}"
+            what = f"{label} {key}" if several else label
+            if group.left_out:
+                notes.append(
+                    f"{what}: {group.left_out} {x} value{'s' if group.left_out > 1 else ''} "
+                    "held by only some of its trials, inside the others' span, left out (a "
+                    "mean over other trials at each x would zigzag)"
+                )
+            fewer = sum(1 for count in group.counts if count < len(found))
+            if fewer:
+                notes.append(
+                    f"{what}: at {fewer} of its {len(group.xs)} {x} values, fewer of its trials "
+                    "have a value (past the end of some): its mean and band there are over "
+                    "those that do"
+                )
+            kept: Sequence[int] = range(len(group.xs))
+            if buckets:  # what each of the mean and the band's edges keeps
+                kept = sorted(
+                    set().union(
+                        *(
+                            _kept(group.xs, ys, buckets)
+                            for ys in (group.means, group.lower, group.upper)
+                            if ys is not None
+                        )
+                    )
+                )
+            curves.append(
+                Curve(
+                    f"group {place}",
+                    first["short_id"],
+                    first["status"],
+                    key,
+                    what,
+                    [group.xs[i] for i in kept],
+                    [group.means[i] for i in kept],
+                    [],
+                    len(group.xs),
+                    *curve_style(place, index, len(keys)),
+                    per_x=max(one.per_x for one in found),
+                    trial_label=label,
+                    lower=None if group.lower is None else [group.lower[i] for i in kept],
+                    upper=None if group.upper is None else [group.upper[i] for i in kept],
+                    trials=len(found),
+                )
+            )
+    return Plot(
+        x,
+        curves,
+        missing,
+        trials=len(members),
+        keys=list(keys),
+        skipped=comparison.skipped,
+        band=grouping.band,
+        notes=notes,
+    )
 
 
 def _choices(logged: Sequence[str], *extra: str) -> str:
