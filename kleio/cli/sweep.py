@@ -94,8 +94,7 @@ def execute(args: argparse.Namespace, context) -> int:
     total = count(command, args.samples)
     if total > MAX_COMMANDS:
         raise KleioError(
-            f"this sweep makes {total:,} trials, more than the {MAX_COMMANDS:,} one sweep "
-            "may save"
+            f"this sweep makes {total:,} trials, more than the {MAX_COMMANDS:,} one sweep may save"
         )
     study = (
         check_study(args.study)

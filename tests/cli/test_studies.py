@@ -12,7 +12,6 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy
 import pytest
 
 from kleio.core.model.catalogue import open_journal
