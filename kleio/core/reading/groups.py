@@ -71,10 +71,8 @@ def parse_group_aggregates(text: str | None) -> list[str]:
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in GROUP_AGGREGATES]
     if unknown or not names:
-        raise SettingsError(
-            f"unknown aggregate {unknown[0]!r}: " if unknown else "no aggregate given: "
-            f"choose among {', '.join(GROUP_AGGREGATES)}"
-        )
+        said = f"unknown aggregate {unknown[0]!r}" if unknown else "no aggregate given"
+        raise SettingsError(f"{said}: choose among {', '.join(GROUP_AGGREGATES)}")
     return list(dict.fromkeys(names))
 
 
