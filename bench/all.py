@@ -21,6 +21,8 @@ Rows (``--only`` takes their names):
 - ``ls``: ``kleio ls`` over 10,000 trials, against ``python`` reading the same fields of
   the same rows bare (on SQLite, the listing kept beside each document; on MongoDB, a
   projection of the listed fields, all in one batch);
+- ``groups``: ``kleio compare --group-by lr`` over 1,000 trials (100 learning rates x
+  10 seeds) of 1,000 statistics each, against plain ``kleio compare`` of them;
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
   the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
   ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``);
@@ -47,7 +49,7 @@ sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 import roundtrips  # noqa: E402 - bench/ is this script's folder
 from common import scratch_project  # noqa: E402
 from memory import peak  # noqa: E402
-from reading import realistic_document  # noqa: E402
+from reading import SEEDS, fill_sweep, realistic_document  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PYTHON = sys.executable
@@ -206,6 +208,34 @@ def listing(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int) 
     )
 
 
+def groups(label: str, env: dict[str, str], cwd: Path, runs: int, trials: int, count: int):
+    """``kleio compare --group-by lr`` over a study of ``trials`` trials (``SEEDS`` seeds
+    a learning rate) of ``count`` statistics each, against plain ``kleio compare`` of the
+    same trials: what grouping adds to comparing (the groups come from the summaries
+    compare reads, never from the statistics)."""
+    address, name = env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")
+    started = time.perf_counter()
+    fill_sweep(address, name, trials, count)
+    filled = time.perf_counter() - started
+    bare, grouped, _ = paired(
+        lambda i: [KLEIO, "compare", "--sort", "loss:min"],
+        lambda i: [KLEIO, "compare", "--group-by", "lr", "--sort", "loss:last:mean"],
+        env,
+        cwd,
+        runs,
+    )
+    row(
+        label,
+        f"kleio compare --group-by lr over {trials:,} trials ({trials // SEEDS:,} x "
+        f"{SEEDS} seeds) x {count:,} statistics, ceiling kleio compare (filled in "
+        f"{filled:.0f} s)",
+        statistics.median(grouped),
+        statistics.median(bare),
+        "s",
+        "<= 0.5 s" if label == "sqlite" else "none",
+    )
+
+
 def statistics_rows(label: str, env: dict[str, str], folder: Path, count: int) -> None:
     """The statistics rows, each beside its ceiling: on SQLite, bench/statistics_path.py's
     (in the loop, durable, ``kleio stats`` and ``load_statistics()`` of ``count``); on
@@ -228,7 +258,7 @@ def round_trips(label: str, address: str, env: dict[str, str], cwd: Path, runs: 
     roundtrips.measure(label, address, env, cwd, runs, 20.0)
 
 
-ROWS = ("startup", "lines", "statistics", "ls", "roundtrips", "sweep")
+ROWS = ("startup", "lines", "statistics", "ls", "groups", "roundtrips", "sweep")
 
 
 def main() -> None:
@@ -267,6 +297,10 @@ def main() -> None:
                 listed = {**sqlite, "KLEIO_DB_ADDRESS": str(Path(folder) / "ls.db")}
                 listing("sqlite", listed, work, runs // 3, 10_000)
                 listing(wire, {**far, "KLEIO_DB_NAME": "ls"}, work, 3, 1_000 if quick else 2_000)
+            if "groups" in only:
+                study = {**sqlite, "KLEIO_DB_ADDRESS": str(Path(folder) / "groups.db")}
+                groups("sqlite", study, work, runs // 3, 1_000, 100 if quick else 1_000)
+                groups(wire, {**far, "KLEIO_DB_NAME": "groups"}, work, 3, 200, 100)
             if "roundtrips" in only:
                 round_trips(wire, address, env, work, 3 if quick else 9)
                 import statistics_path

@@ -1,6 +1,6 @@
 """How fast the reading commands are on a large journal.
 
-    python bench/reading.py [--parts listing,comparing] [--trials N] [--lines N]
+    python bench/reading.py [--parts listing,comparing,grouping] [--trials N] [--lines N]
                             [--statistics N] [--compare-trials N] [--compare-statistics N]
                             [--artifact-mb N] [--mongodb URI]
 
@@ -20,6 +20,9 @@ Then, in a journal of its own (``--parts comparing``), 1,000 trials of 1,000 sta
 each (1,000,000 events, summarised as they are written):
 
 - ``kleio compare --sort loss:min`` (target: under 0.5 s on SQLite);
+- ``kleio compare --group-by lr`` over the same trials, 100 learning rates x 10 seeds,
+  beside the plain compare in the same run (target: under 0.5 s on SQLite;
+  ``--parts grouping`` prints these two lines alone);
 - ``kleio export`` of them all and ``kleio import`` into an empty journal;
 - ``kleio rm`` and ``kleio gc`` of a trial with a 200 MB artifact: the database file
   should come back within 5 % of its size before that trial (SQLite).
@@ -49,11 +52,15 @@ from kleio.core.model.trial import TrialSpec, new_trial_document  # noqa: E402
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 
 
-def realistic_document(index: int) -> dict:
+def realistic_document(index: int, lr: float | None = None, seed: int | None = None) -> dict:
+    """A trial document as ``kleio`` writes it; its learning rate and seed are
+    ``index / 1000`` and ``index`` unless given."""
+    lr = index / 1000 if lr is None else lr
+    seed = index if seed is None else seed
     spec = TrialSpec(
         "bench",
-        ("python", "train.py", "--lr", str(index / 1000), "--seed", str(index)),
-        {"lr": index / 1000, "seed": index},
+        ("python", "train.py", "--lr", str(lr), "--seed", str(seed)),
+        {"lr": lr, "seed": seed},
     )
     return new_trial_document(
         spec,
@@ -151,13 +158,19 @@ def measure(label: str, env: dict[str, str], trials: int, lines: int, count: int
     )
 
 
+#: The seeds of each learning rate of the sweep: a study of ``trials / SEEDS`` points.
+SEEDS = 10
+
+
 def fill_sweep(address: str, name: str, trials: int, count: int) -> list[str]:
-    """``trials`` trials of ``count`` statistics each; their ids."""
+    """``trials`` trials of ``count`` statistics each, ``trials / SEEDS`` learning
+    rates each run with :data:`SEEDS` seeds; their ids."""
     writer = EventWriter()
     ids = []
     with open_journal(address, name) as store:
         for index in range(trials):
-            document = realistic_document(index)
+            point, seed = divmod(index, SEEDS)
+            document = realistic_document(index, lr=(point + 1) / 1000, seed=seed)
             store.create_trial(document)
             ids.append(document["_id"])
             rate = 0.001 + index / trials
@@ -181,8 +194,31 @@ def _on_disk(address: str) -> int:
     return sum(os.path.getsize(p) for p in (address, f"{address}-wal") if os.path.exists(p))
 
 
+def measure_grouping(label: str, env: dict[str, str], trials: int, count: int) -> None:
+    """``kleio compare --group-by lr`` beside plain ``kleio compare`` on the same journal,
+    their runs alternating (machine noise hits both alike): what grouping adds."""
+    grouped_argv = [KLEIO, "compare", "--group-by", "lr", "--sort", "loss:last:mean"]
+    plain, grouped = [], []
+    for _ in range(5):
+        plain.append(timed([KLEIO, "compare", "--sort", "loss:min"], env, 1))
+        grouped.append(timed(grouped_argv, env, 1))
+    print(
+        f"[{label}] over {trials:,} trials x {count:,} statistics "
+        f"({trials // SEEDS:,} learning rates x {SEEDS} seeds), median of 5: "
+        f"kleio compare --group-by lr --sort loss:last:mean {statistics.median(grouped):.2f} s"
+        f" beside kleio compare --sort loss:min {statistics.median(plain):.2f} s"
+        + (" (target: group-by < 0.5 s)" if label == "sqlite" else ""),
+        flush=True,
+    )
+
+
 def measure_comparing(
-    label: str, env: dict[str, str], trials: int, count: int, artifact_mb: int
+    label: str,
+    env: dict[str, str],
+    trials: int,
+    count: int,
+    artifact_mb: int,
+    only_compare: bool = False,
 ) -> None:
     address, name = env["KLEIO_DB_ADDRESS"], env.get("KLEIO_DB_NAME", "kleio")
     started = time.perf_counter()
@@ -198,6 +234,9 @@ def measure_comparing(
         f"statistics: {compare:.2f} s" + (" (target < 0.5 s)" if label == "sqlite" else ""),
         flush=True,
     )
+    measure_grouping(label, env, trials, count)
+    if only_compare:
+        return
     with tempfile.TemporaryDirectory() as folder:
         archive = str(Path(folder) / "all.tar")
         exported = timed([KLEIO, "export", "-o", archive], env, 1)
@@ -267,10 +306,16 @@ def main() -> None:
                     args.lines,
                     args.statistics if args.mongodb else args.wire_statistics,
                 )
-        if "comparing" in parts:
+        if parts & {"comparing", "grouping"}:
+            only = "comparing" not in parts  # grouping: the two compare lines alone
             sweep = {**env, "KLEIO_DB_ADDRESS": str(Path(folder) / "sweep.db")}
             measure_comparing(
-                "sqlite", sweep, args.compare_trials, args.compare_statistics, args.artifact_mb
+                "sqlite",
+                sweep,
+                args.compare_trials,
+                args.compare_statistics,
+                args.artifact_mb,
+                only,
             )
             with mongodb_or_wire(Path(folder), args.mongodb) as (label, address):
                 measure_comparing(
@@ -279,6 +324,7 @@ def main() -> None:
                     args.compare_trials if args.mongodb else args.wire_compare_trials,
                     args.compare_statistics if args.mongodb else args.wire_compare_statistics,
                     args.artifact_mb,
+                    only,
                 )
 
 

@@ -206,6 +206,9 @@ def compare(
     since: str | float | None = None,
     keys: list[str] | str | None = None,
     all_configuration: bool = False,
+    group_by: list[str] | str | None = None,
+    seed_keys: list[str] | str | None = None,
+    agg: list[str] | str | None = None,
     **settings: Any,
 ):
     """The rows of ``kleio compare``: a ``pandas.DataFrame`` when pandas is installed, a
@@ -217,8 +220,15 @@ def compare(
     Selection, ``where`` conditions and ``sort`` keys are those of the command::
 
         kleio.compare(tags="sweep", where="loss:min<0.1", sort="loss:min", limit=5)
+
+    With ``group_by`` (``"lr"``, ``["lr", "batch"]``, or ``"*"``: every configuration
+    key but the seeds, ``seed``, ``*.seed`` and ``seed_keys``), one row per group, as
+    ``kleio compare --group-by`` prints it: the grouping keys, ``n`` and each column's
+    aggregates (``agg``: ``"mean,std"`` by default, among mean, std, min, max and median;
+    std with ddof=0) as ``loss:min:mean``, ``loss:min:std``::
+
+        kleio.compare(tags="study", group_by="lr", keys="loss:min", sort="loss:min:mean")
     """
-    from kleio.core.reading.comparison import compare_trials
     from kleio.core.reading.query import Query, parse_since
     from kleio.core.reading.selection import Selection
 
@@ -232,13 +242,31 @@ def compare(
         ids=_listed(ids),
         since=parse_since(since) if isinstance(since, str) else since,
     )
-    comparison = compare_trials(
-        store,
-        Query(selection, _listed(where), _listed(sort), limit),
-        resolved.lease,
-        keys=None if keys is None else [k for text in _listed(keys) for k in text.split(",")],
-        all_configuration=all_configuration,
-    )
+    query = Query(selection, _listed(where), _listed(sort), limit)
+    chosen = None if keys is None else [k for text in _listed(keys) for k in text.split(",")]
+    if group_by is not None:
+        from kleio.core.reading.comparison import compare_groups
+        from kleio.core.reading.groups import parse_group_aggregates
+
+        comparison = compare_groups(
+            store,
+            query,
+            resolved.lease,
+            group_by=_listed(group_by),
+            seed_keys=_listed(seed_keys),
+            aggregates=parse_group_aggregates(None if agg is None else ",".join(_listed(agg))),
+            keys=chosen,
+            all_configuration=all_configuration,
+        )
+    else:
+        from kleio.core.model.errors import SettingsError
+        from kleio.core.reading.comparison import compare_trials
+
+        if seed_keys is not None or agg is not None:
+            raise SettingsError("seed_keys and agg are for groups: give group_by too")
+        comparison = compare_trials(
+            store, query, resolved.lease, keys=chosen, all_configuration=all_configuration
+        )
     try:
         import pandas
     except ImportError:

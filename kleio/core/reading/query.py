@@ -123,8 +123,12 @@ class Order(Value):
         self.key, self.descending = key, descending
 
 
-def parse_condition(text: str) -> Condition:
-    """``"loss:min<0.02"`` -> ``Condition(key="loss:min", operator="<", value="0.02")``."""
+def parse_condition(text: str, *, summary: bool = True) -> Condition:
+    """``"loss:min<0.02"`` -> ``Condition(key="loss:min", operator="<", value="0.02")``.
+
+    ``summary``: a key ``NAME:WORD`` must name a statistic summary (``WORD`` among
+    :data:`AGGREGATES`); False for a key of another grammar (a group's column,
+    ``loss:min:mean``), which its reader checks."""
     match = _CONDITION.fullmatch(text)
     if match is None:
         raise QueryError(
@@ -142,18 +146,21 @@ def parse_condition(text: str) -> Condition:
             _pattern(value)
         except Exception as error:  # regex.error, and what its compiler may raise
             raise QueryError(f"bad --where {text!r}: bad regular expression ({error})") from None
-    _check_aggregate(key, f"--where {text!r}")
+    if summary:
+        _check_aggregate(key, f"--where {text!r}")
     return Condition(text, key, operator, value)
 
 
-def parse_order(text: str) -> Order:
-    """``"-loss:min"`` -> ``Order("loss:min", descending=True)``."""
+def parse_order(text: str, *, summary: bool = True) -> Order:
+    """``"-loss:min"`` -> ``Order("loss:min", descending=True)``; ``summary`` as
+    :func:`parse_condition` takes it."""
     stripped = text.strip()
     descending = stripped.startswith("-")
     key = stripped[1:].strip() if descending or stripped.startswith("+") else stripped
     if not key:
         raise QueryError(f"bad --sort {text!r}: no key")
-    _check_aggregate(key, f"--sort {text!r}")
+    if summary:
+        _check_aggregate(key, f"--sort {text!r}")
     return Order(key, descending)
 
 
@@ -322,6 +329,29 @@ class Trials:
             return Key("config", text)
         raise QueryError(f"no trial has the key {text!r} ({option}); {self.describe_keys()}")
 
+    def keep_meeting(self, conditions: Sequence[Condition]) -> None:
+        """Keep, of the trials found, those that meet every condition (their keys
+        resolved, an unknown one an error); the ``~`` conditions get
+        :data:`MATCH_BUDGET` seconds over all the trials."""
+        tests = [(self.resolve(c.key, f"--where {c.text!r}"), c) for c in conditions]
+        if any(key.source == "statistic" for key, _ in tests):
+            self.load_statistics()
+        deadline = time.monotonic() + MATCH_BUDGET
+        try:
+            self.facts = [
+                f for f in self.facts if all(_holds(f.value(key), c, deadline) for key, c in tests)
+            ]
+        except TimeoutError:
+            searched = next(c.text for c in conditions if c.operator == "~")
+            raise QueryError(
+                f"--where {searched!r}: the regular expression took over {MATCH_BUDGET:g} s"
+                f" to search {len(self.facts)} trials; write a simpler one"
+            ) from None
+
+    def describe_configuration(self) -> str:
+        """The configuration keys there are, for an error about one."""
+        return f"configuration: {_some(self.configuration_keys())}"
+
     def describe_keys(self) -> str:
         statistics = sorted(self.statistic_keys())
         parts = [
@@ -376,19 +406,13 @@ def query_trials(
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
     trials = Trials(store, pool, _pool=pool, skipped=skipped)
-    tests = [(trials.resolve(c.key, f"--where {c.text!r}"), c) for c in conditions]
+    for condition in conditions:  # every key resolved before any statistic is read
+        trials.resolve(condition.key, f"--where {condition.text!r}")
     keys = [(trials.resolve(o.key, f"--sort {o.key!r}"), o) for o in orders]
-    if any(key.source == "statistic" for key, _ in [*tests, *keys]):
+    if any(key.source == "statistic" for key, _ in keys):
         trials.load_statistics()
-    deadline = time.monotonic() + MATCH_BUDGET
-    try:
-        kept = [f for f in pool if all(_holds(f.value(key), c, deadline) for key, c in tests)]
-    except TimeoutError:
-        searched = next(c.text for c in conditions if c.operator == "~")
-        raise QueryError(
-            f"--where {searched!r}: the regular expression took over {MATCH_BUDGET:g} s to "
-            f"search {len(pool)} trials; write a simpler one"
-        ) from None
+    trials.keep_meeting(conditions)
+    kept = trials.facts
     for key, order in reversed(keys):
         kept = sort_by(kept, key, order.descending)
     trials.facts = kept[:limit] if limit is not None else kept
