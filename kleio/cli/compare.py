@@ -180,13 +180,17 @@ def _execute_groups(args: argparse.Namespace, context) -> int:
         return 0
     columns, rows = _group_table(groups)
     kept = {*groups.keys, COUNT, *(_shown_in(label, columns) for label in groups.best)}
+    # The extra aggregates (min, max, median) of every column go before any column's
+    # mean: a table too narrow keeps each statistic's mean ± std, not one's five numbers.
+    spare = [c.key for c in reversed(columns) if c.key not in kept]
+    extra = [key for key in spare if not key.endswith((_TOGETHER, ":mean"))]
     left_out = output_rows(
         context.stdout,
         "table",
         columns,
         rows,
         display_of(args, context.stdout, columns_when_piped=True),
-        leave_out=[c.key for c in reversed(columns) if c.key not in kept],
+        leave_out=[*extra, *(key for key in spare if key not in extra)],
     )
     if left_out:
         headers = {column.key: column.header for column in columns}

@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy
 import pytest
 
 from kleio.core.model.catalogue import open_journal
@@ -144,6 +145,22 @@ def test_readers_select_the_study(study):
     assert len(rows) == 9 and rows[0]["loss:last"] is not None
 
 
+def test_groups_of_the_study_are_numpys_mean_and_deviation(study):
+    """One row per learning rate: n = 3 seeds, mean and std (ddof=0) as numpy's."""
+    losses: dict[float, list[float]] = {}
+    with study.store() as store:
+        for document in store.find_trials(study="lr-seed"):
+            summary = store.read_summaries([document["_id"]], "statistic")[document["_id"]]
+            losses.setdefault(document["configuration"]["lr"], []).append(summary["loss"].min)
+    rows = study.json("compare", "--study", "lr-seed", "--group-by", "lr", "--keys", "loss:min")
+    assert len(rows) == 3
+    for row in rows:
+        values = numpy.array(losses[row["lr"]])
+        assert row["n"] == 3
+        assert row["loss:min:mean"] == pytest.approx(numpy.mean(values), rel=1e-12)
+        assert row["loss:min:std"] == pytest.approx(numpy.std(values), rel=1e-9, abs=1e-15)
+
+
 def test_studies_lists_counts_and_the_best_trial(study):
     (row,) = study.json("studies")
     losses = {}
@@ -237,3 +254,16 @@ def test_jobs_run_a_study_k_at_a_time(tmp_path):
     # Two at a time: some trial started before another ended.
     spans = sorted((d["started"], d["ended"]) for d in documents)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_a_narrow_table_keeps_every_statistics_mean_before_extra_aggregates(study):
+    """At 80 columns with five aggregates asked, each statistic keeps its mean ± std: the
+    metric a researcher came for is never left out for another's median."""
+    result = study.kleio(
+        "compare", "--study", "lr-seed", "--group-by", "lr", "--agg", "mean,std,min,max,median",
+        COLUMNS="80",
+    )  # fmt: skip
+    assert result.returncode == 0, text(result.stderr)
+    header = text(result.stdout).splitlines()[0].split()
+    assert {"loss:last", "epoch:last"} <= set(header), header
+    assert "columns left out" in text(result.stderr)
