@@ -46,6 +46,8 @@ def _trial(record: TrialRecord, out: Sections) -> None:
     out.item("status", out.display.status(record.status))
     out.item("tags", ", ".join(document.get("tags") or []) or "-")
     out.item("project", document.get("project"))
+    if document.get("study"):
+        out.item("study", document["study"])
     out.item("created", out.display.zoned(document.get("created")))
     out.item("run time", clock.duration(record.run_time))
     out.item("folder", document.get("cwd") or "-")

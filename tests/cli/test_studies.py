@@ -267,3 +267,16 @@ def test_a_narrow_table_keeps_every_statistics_mean_before_extra_aggregates(stud
     header = text(result.stdout).splitlines()[0].split()
     assert {"loss:last", "epoch:last"} <= set(header), header
     assert "columns left out" in text(result.stderr)
+
+
+def test_info_names_the_study_and_the_api_selects_it(study, monkeypatch):
+    import kleio
+
+    trial = study.documents()[0]["_id"]
+    assert "study:        lr-seed" in study.ok("info", trial[:7])
+    for name, value in study.env.items():
+        monkeypatch.setenv(name, value)
+    assert len(kleio.list_trials(study="lr-seed")) == 9
+    assert kleio.list_trials(study="nosuch") == []
+    rows = kleio.compare(study="lr-seed", group_by="lr", keys="loss:min")
+    assert sorted(rows["n"]) == [3, 3, 3]
