@@ -174,17 +174,24 @@ def trial_name(parser: argparse.ArgumentParser, what: str = "the trial") -> None
     )
 
 
-def run_options(parser: argparse.ArgumentParser) -> None:
-    """The options of ``run`` and ``save`` that describe the trial, then COMMAND."""
+#: What ``--study`` says in ``run`` and ``save``.
+STUDY_OF_A_TRIAL = (
+    "the study of the trial (see `kleio studies`); with no command, `kleio run` runs "
+    "the study's trials, each once however many run at once"
+)
+
+
+def run_options(
+    parser: argparse.ArgumentParser, study_help: str = STUDY_OF_A_TRIAL, named: bool = True
+) -> None:
+    """The options of ``run``, ``save`` and ``sweep`` that describe the trial (``named``:
+    ``--name`` too, for one trial), then COMMAND."""
     parser.add_argument(
         "--tags", metavar="A;B", help="tags of the trial, separated by ; or ,"
     ).completer = complete_tags
-    trial_name(parser)
-    study(
-        parser,
-        "the study of the trial (see `kleio studies`); with no command, `kleio run` runs "
-        "the study's trials, each once however many run at once",
-    )
+    if named:
+        trial_name(parser)
+    study(parser, study_help)
     parser.add_argument(
         "--project",
         help="project name (default: the git repository's, the same in every copy of it)",

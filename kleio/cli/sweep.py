@@ -53,7 +53,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--yes", action="store_true", help=f"save more than {ASK_ABOVE:,} trials without asking"
     )
-    arguments.run_options(parser)
+    arguments.run_options(
+        parser,
+        study_help="the study's name (default: the script's and the keys swept, train-lr-seed)",
+        named=False,
+    )
 
 
 def _positive(text: str) -> int:
@@ -82,8 +86,6 @@ def execute(args: argparse.Namespace, context) -> int:
         from kleio.cli.suggestions import command_not_found
 
         raise command_not_found(command[0])
-    if args.trial_name is not None:
-        raise KleioError("--name names one trial, and a sweep saves many: name each later")
     dimensions = swept(command)
     if not dimensions:
         raise KleioError(

@@ -189,7 +189,6 @@ def test_the_study_is_exported_alone(study, tmp_path):
     [
         (["sweep", "python", "train.py", "--lr", "0.1"], "nothing to sweep"),
         (["sweep", "--study", "bad name", *SWEEP], "bad study name"),
-        (["sweep", "--name", "x", *SWEEP], "--name names one trial"),
         (["sweep", "python", "train.py", "--lr", "[0.1,0.2"], "--lr"),
         (["run", "--jobs", "2", "python", "train.py"], "--jobs runs the trials"),
         (["run", "--study", "a", "--tags", "b"], "not both"),
