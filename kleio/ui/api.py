@@ -162,7 +162,9 @@ class Dashboard:
     def trials(self, params: Params) -> dict[str, Any]:
         """One page of ``kleio compare``'s rows: the same selection (``ids``, ``tags``,
         ``status``, ``project``, ``since``, ``where``), ``sort``, ``keys`` and ``all``,
-        then ``offset`` and ``limit``."""
+        then ``offset`` and ``limit``. ``group`` (configuration keys, or ``*``: every
+        one but the seeds, ``seed`` or those of ``seeds``) adds the groups of every row
+        the query finds (see :func:`_groups`)."""
         from kleio.core.reading.comparison import compare_trials
         from kleio.core.reading.strict_json import json_ready
 
@@ -186,6 +188,9 @@ class Dashboard:
             "best": json_ready(comparison.best),
             "rows": json_ready(comparison.rows[offset : offset + limit]),
         }
+        group_by = [word for word in _list(params, "group") if word]
+        if group_by:  # over every row the query finds, not this page's: a group spans pages
+            answer["groups"] = _groups(comparison, group_by, _list(params, "seeds"))
         if comparison.skipped:  # trials another program damaged: said, never a failure
             from kleio.core.reading.selection import describe_skipped
 
@@ -409,3 +414,54 @@ def _type_name(value: Any) -> str:
     return {bool: "bool", int: "int", float: "float", str: "text", list: "list"}.get(
         type(value), "mapping" if isinstance(value, dict) else type(value).__name__
     )
+
+
+def _groups(comparison, group_by: list[str], seed_keys: list[str]) -> dict[str, Any]:
+    """The groups of ``comparison``'s rows by the configuration keys of ``group_by``, as
+    :mod:`kleio.core.reading.groups` defines them for ``kleio compare --group-by``:
+    ``{"by": [key...], "statistics": [label...], "rows": [{"values": {key: value},
+    "n", "statistics": {label: {"mean", "std"}}}]}``, groups in the order of their first
+    row. ``n`` counts a group's trials; a trial without a statistic's number is left out
+    of that statistic's mean and standard deviation (``ddof=0``, as numpy's), which are
+    None when no trial of the group has one.
+
+    Computed here, from the same rows as the page's table, rather than in the page: the
+    numbers come from the one definition ``kleio compare`` uses, so the dashboard cannot
+    disagree with the command line, and a group spans every page of rows."""
+    from kleio.core.reading.groups import (
+        ABSENT,
+        DEFAULT_GROUP_AGGREGATES,
+        aggregate_group,
+        group_of,
+        grouping_keys,
+    )
+    from kleio.core.reading.strict_json import json_ready
+
+    by = grouping_keys(group_by, comparison.configuration, [k for k in seed_keys if k])
+    unknown = [key for key in by if key not in comparison.configuration]
+    if unknown:
+        choices = ", ".join(comparison.configuration) or "none"
+        raise SettingsError(
+            f"cannot group by {unknown[0]!r}: not a configuration key of these trials that "
+            f"differs between them (those are: {choices}; tick every configuration key for "
+            "the others)"
+        )
+    members: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in comparison.rows:
+        held = {key: row[key] for key in by if row.get(key, ABSENT) is not None}
+        members.setdefault(group_of(held, by), []).append(row)
+    rows = [
+        {
+            "values": {key: found[0].get(key) for key in by},
+            "n": len(found),
+            "statistics": {
+                label: {
+                    how: aggregate_group((row.get(label) for row in found), how)
+                    for how in DEFAULT_GROUP_AGGREGATES
+                }
+                for label in comparison.statistics
+            },
+        }
+        for found in members.values()
+    ]
+    return {"by": by, "statistics": comparison.statistics, "rows": json_ready(rows)}

@@ -104,9 +104,56 @@ def test_the_trials_list_comes_in_pages(journal, client):
     assert client.json("/api/trials" + _query(offset=500))["rows"] == []
 
 
+def test_groups_are_counted_and_averaged_over_every_page_as_numpy_does(journal, client):
+    import numpy
+
+    answer = client.json("/api/trials" + _query(tags="sweep", sort="lr", group="batch", limit=2))
+    assert len(answer["rows"]) == 2  # a page; the groups are of every row
+    groups = answer["groups"]
+    assert groups["by"] == ["batch"]
+    assert groups["statistics"] == ["acc:last", "epoch:last", "loss:last"]
+    by_batch: dict[int, list[str]] = {}
+    for name, (_, batch) in sorted(SWEEP.items(), key=lambda item: item[1][0]):
+        by_batch.setdefault(batch, []).append(name)
+    # In the order of each group's first row (sorted by lr).
+    assert [group["values"] for group in groups["rows"]] == [{"batch": b} for b in by_batch]
+    for group in groups["rows"]:
+        names = by_batch[group["values"]["batch"]]
+        assert group["n"] == len(names)
+        losses = numpy.array([loss(*SWEEP[name], epoch=3) for name in names])
+        shown = group["statistics"]["loss:last"]
+        assert shown["mean"] == pytest.approx(numpy.mean(losses), rel=1e-12)
+        assert shown["std"] == pytest.approx(numpy.std(losses), rel=1e-12, abs=1e-15)
+    # Every key but the seeds: here lr and batch, one trial each.
+    every = client.json("/api/trials" + _query(tags="sweep", group="*"))["groups"]
+    assert every["by"] == ["lr", "batch"] and [g["n"] for g in every["rows"]] == [1] * 6
+    assert all(g["statistics"]["loss:last"]["std"] == 0 for g in every["rows"])
+    # Without group, no groups.
+    assert "groups" not in client.json("/api/trials" + _query(tags="sweep"))
+
+
+def test_a_trial_without_a_statistic_is_counted_but_left_out_of_its_mean(empty_store):
+    writer = EventWriter()
+    values = {"0": 0.5, "1": 0.25, "2": None}  # seed 2 never logged acc
+    for seed, acc in values.items():
+        spec = TrialSpec("study", ("python", "t.py", "--seed", seed), {"lr": 0.1, "seed": seed})
+        document = new_trial_document(spec, status="completed")
+        empty_store.create_trial(document)
+        logged = {"loss": 1.0 + int(seed)} | ({"acc": acc} if acc is not None else {})
+        empty_store.append_events(writer.events(document["_id"], [("statistic", 1.0, logged)]))
+    with serving(empty_store) as client:
+        groups = client.json("/api/trials" + _query(group="*", all="1"))["groups"]
+    assert groups["by"] == ["lr"]  # every key but the seed
+    (group,) = groups["rows"]
+    assert group["n"] == 3
+    assert group["statistics"]["acc:last"] == {"mean": 0.375, "std": 0.125}
+    assert group["statistics"]["loss:last"]["mean"] == 2.0
+
+
 @pytest.mark.parametrize(
     "params, fragment",
     [
+        ({"group": "nothing"}, "cannot group by 'nothing'"),
         ({"where": "loss:min<<1"}, "bad --where 'loss:min<<1'"),
         ({"sort": "nothing"}, "no trial has the key 'nothing'"),
         ({"status": "finished"}, "unknown status 'finished'"),

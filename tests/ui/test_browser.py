@@ -14,6 +14,8 @@ pictures are made so: ``KLEIO_SCREENSHOTS=docs/images``), else into the test's f
 from __future__ import annotations
 
 import datetime
+import json
+import math
 import os
 import re
 import shutil
@@ -766,3 +768,312 @@ def test_the_dashboard_says_why_it_lists_nothing_and_shows_names_and_edited_note
         assert _wait(browser, "document.querySelector('#trial-name')?.textContent") == "baseline"
         assert _texts(browser, "#trial-id") == [ran[:7]]
         assert _texts(browser, "#notes li")[0].endswith("first try (edited)")
+
+
+# -- a study: groups, parallel coordinates, scatter ---------------------------------------
+
+#: The study: 3 learning rates x 3 seeds; each trial's last loss and acc.
+STUDY_LRS = (0.001, 0.01, 0.1)
+STUDY_SEEDS = (0, 1, 2)
+#: A configuration key that is markup (with a value that is, too).
+HOSTILE_KEY = '<img src=x onerror=alert("xss-key")>'
+#: Keys of the big study: 10 configuration keys that vary (a long name among them).
+BIG_KEYS = 10
+
+
+def _study_loss(lr: float, seed: int) -> float:
+    return round(0.5 + abs(math.log10(lr) + 2) * 0.2 + 0.03 * seed, 6)
+
+
+def _add_trial(store, writer, tag: str, configuration: dict, statistics: list[dict]) -> str:
+    from kleio.core.model.trial import TrialSpec, new_trial_document
+
+    argv = ["python", "train.py"]
+    for key, value in configuration.items():
+        argv += [f"--{key}", str(value)]
+    spec = TrialSpec("study", tuple(argv), configuration)
+    document = new_trial_document(spec, status="completed", tags=[tag], run_time=10.0)
+    store.create_trial(document)
+    store.append_events(
+        writer.events(spec.id, [("statistic", 1.0 + i, s) for i, s in enumerate(statistics)])
+    )
+    return spec.id
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """One journal for the study views' tests, written as the store contract writes (no
+    run needed for what the dashboard reads): the study (tag ``study``), two trials
+    whose configuration key is markup (tag ``hostile``), and 1,000 trials of 10 swept
+    keys (tag ``big``); served by the real ``kleio ui``."""
+    import random
+
+    from kleio.core.model.catalogue import open_journal
+    from kleio.core.model.journal import EventWriter
+    from tests.cli.test_after_a_sweep import Sweep
+    from tests.helpers import clean_environment
+
+    folder = tmp_path_factory.mktemp("study")
+    address = str(folder / "kleio.db")
+    writer = EventWriter()
+    journal = Sweep("sqlite", folder, clean_environment(folder / "home", KLEIO_DB_ADDRESS=address))
+    with open_journal(address, "kleio") as store:
+        for lr in STUDY_LRS:
+            for seed in STUDY_SEEDS:
+                loss_ = _study_loss(lr, seed)
+                logged = [
+                    {"epoch": 0, "loss": 2 * loss_},
+                    {"epoch": 1, "loss": loss_, "acc": 1 - loss_},
+                ]
+                journal.ids[f"{lr}/{seed}"] = _add_trial(
+                    store, writer, "study", {"lr": lr, "seed": seed, "epochs": 2}, logged
+                )
+        for n, value in enumerate([IMAGE, SCRIPT]):
+            journal.ids[f"hostile{n}"] = _add_trial(
+                store, writer, "hostile", {HOSTILE_KEY: value, "lr": 0.1 * (n + 1)},
+                [{"loss": 0.5 + n}],
+            )  # fmt: skip
+        pick = random.Random(23)
+        for n in range(1000):
+            configuration = {
+                "lr": 10 ** pick.uniform(-5, -1),
+                "batch_size": pick.choice([16, 32, 64, 128, 256]),
+                "optimizer": pick.choice(["sgd", "adam", "adamw", "rmsprop"]),
+                "dropout": round(pick.uniform(0, 0.5), 3),
+                "weight_decay": 10 ** pick.uniform(-6, -2),
+                "momentum": pick.choice([0.8, 0.9, 0.95, 0.99]),
+                "warmup_epochs": pick.randint(0, 10),
+                "layers": pick.choice([18, 34, 50, 101]),
+                "width_multiplier_of_the_residual_blocks": pick.choice([0.5, 1.0, 2.0]),
+                "seed": n,
+            }
+            assert len(configuration) == BIG_KEYS
+            loss_ = abs(math.log10(configuration["lr"]) + 3) + configuration["dropout"]
+            _add_trial(
+                store, writer, "big", configuration, [{"loss": loss_, "acc": 1 / (1 + loss_)}]
+            )
+    with kleio_ui(journal.env, folder) as running:
+        journal.url = running.url
+        yield journal
+
+
+def _visible_rows(browser) -> list[str]:
+    return browser.execute_script(
+        "return [...document.querySelectorAll('#trials tbody tr')]"
+        ".filter((tr) => !tr.hidden).map((tr) => tr.dataset.id);"
+    )
+
+
+def _inked(browser, selector: str) -> int:
+    """How many pixels of a canvas are drawn (neither transparent nor white)."""
+    return browser.execute_script(
+        """
+        const canvas = document.querySelector(arguments[0]);
+        const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let count = 0;
+        for (let i = 0; i < data.length; i += 4) {
+          const [r, g, b, a] = [data[i], data[i + 1], data[i + 2], data[i + 3]];
+          if (a > 40 && (r < 235 || g < 235 || b < 235)) count += 1;
+        }
+        return count;
+        """,
+        selector,
+    )
+
+
+def test_grouping_by_lr_shows_each_groups_n_mean_and_std_as_numpy_gives_them(browser, study):
+    import numpy
+
+    _open(browser, f"{study.url}#/?tags=study")
+    _wait(browser, "document.querySelectorAll('#trials tbody tr').length === 9")
+    browser.execute_script("document.querySelector('#group-by summary').click();")
+    browser.execute_script(
+        "document.querySelector(\"#group-by input[data-group-key='lr']\").click();"
+    )
+    _wait(browser, "document.querySelectorAll('#groups tbody tr').length === 3")
+    assert _texts(browser, "#groups thead th")[:2] == ["lr", "n"]
+
+    def shown() -> dict[float, tuple]:
+        found = browser.execute_script(
+            """
+            return [...document.querySelectorAll('#groups tbody tr')].map((tr) => [
+              tr.querySelector("td[data-key='lr']").textContent,
+              tr.querySelector("td[data-key='n']").textContent,
+              Number(tr.querySelector("td[data-key='loss:last']").dataset.mean),
+              Number(tr.querySelector("td[data-key='loss:last']").dataset.std),
+              tr.querySelector("td[data-key='acc:last']").textContent]);
+            """
+        )
+        return {float(lr): (int(n), mean, std, text) for lr, n, mean, std, text in found}
+
+    for groups in ("lr", "*"):  # the key, then every key but the seeds: the same groups
+        if groups == "*":
+            browser.execute_script("document.querySelector('#group-by summary').click();")
+            browser.execute_script("document.querySelector('#group-all').click();")
+            _wait(
+                browser, "location.hash.includes('group=*') || location.hash.includes('group=%2A')"
+            )
+            _wait(
+                browser, "document.querySelector('#groups h2')?.textContent.startsWith('3 groups')"
+            )
+            assert _texts(browser, "#groups thead th")[:2] == ["lr", "n"]  # not the seed
+        rows = shown()
+        assert sorted(rows) == list(STUDY_LRS)
+        for lr in STUDY_LRS:
+            losses = numpy.array([_study_loss(lr, seed) for seed in STUDY_SEEDS])
+            n, mean, std, acc = rows[lr]
+            assert n == 3
+            assert mean == pytest.approx(numpy.mean(losses), rel=1e-12)
+            assert std == pytest.approx(numpy.std(losses), rel=1e-9)  # ddof=0
+            assert float(acc.split(" ± ")[0]) == pytest.approx(numpy.mean(1 - losses), rel=1e-3)
+    # A click on a statistic's header sorts the groups by its mean, again the other way.
+    browser.execute_script("document.querySelector(\"#groups th[data-key='loss:last']\").click();")
+    means = [shown_mean for shown_mean in _group_means(browser)]
+    assert means == sorted(means) and len(means) == 3
+    browser.execute_script("document.querySelector(\"#groups th[data-key='loss:last']\").click();")
+    assert _group_means(browser) == sorted(means, reverse=True)
+    assert "gsort=-loss" in browser.execute_script("return location.hash;")
+
+
+def _group_means(browser) -> list[float]:
+    return browser.execute_script(
+        "return [...document.querySelectorAll(\"#groups td[data-key='loss:last']\")]"
+        ".map((td) => Number(td.dataset.mean));"
+    )
+
+
+def test_a_brush_on_the_lr_axis_of_the_parallel_coordinates_keeps_those_trials_only(
+    browser, study, screenshots
+):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _open(browser, f"{study.url}#/?tags=study&group=lr&view=parallel,scatter")
+    _wait(browser, "document.querySelector('#parallel-canvas')?.dataset.lines === '9'")
+    axes = json.loads(
+        browser.execute_script("return document.querySelector('#parallel-canvas').dataset.axes;")
+    )
+    assert [axis["key"] for axis in axes] == ["lr", "seed", "loss:last"]
+    assert axes[0]["log"] is True and axes[1]["log"] is False  # lr spans two decades
+    assert _inked(browser, "#parallel-canvas") > 2000
+    assert _inked(browser, "#scatter-canvas") > 500
+    assert (
+        browser.execute_script("return document.querySelector('#scatter-canvas').dataset.points;")
+        == "9"
+    )
+    assert (
+        browser.execute_script("return document.querySelector('#scatter-canvas').dataset.logX;")
+        == "true"
+    )
+    # Drag along the lr axis over its top fifth: the largest lr only (at the top).
+    canvas = browser.find_element(By.ID, "parallel-canvas")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    size = canvas.size
+    lr = axes[0]
+    span = lr["bottom"] - lr["top"]
+    x = lr["x"] - size["width"] / 2  # offsets are from the element's centre
+    start, end = lr["top"] - 4 - size["height"] / 2, lr["top"] + span * 0.2 - size["height"] / 2
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, x, start
+    ).click_and_hold().move_by_offset(0, 10).move_by_offset(0, end - start - 10).release().perform()
+    _wait(browser, "document.querySelector('#parallel-canvas').dataset.inside === '3'")
+    assert sorted(_visible_rows(browser)) == sorted(study.ids[f"0.1/{s}"] for s in STUDY_SEEDS)
+    assert "3 inside the brushes" in _texts(browser, "#count")[0]
+    browser.execute_script("window.scrollTo(0, 0);")
+    _save(browser, screenshots, "dashboard-study.png", study.project)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    # A brush on loss too: the rows inside both.
+    loss_axis = axes[2]
+    lowest = min(_study_loss(lr, s) for lr in STUDY_LRS for s in STUDY_SEEDS)
+    top_loss = max(_study_loss(lr, s) for lr in STUDY_LRS for s in STUDY_SEEDS)
+    fraction = (_study_loss(0.1, 1) + _study_loss(0.1, 0)) / 2  # between seed 0 and seed 1
+    y_cut = loss_axis["bottom"] - (fraction - lowest) / (top_loss - lowest) * span
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, loss_axis["x"] - size["width"] / 2, loss_axis["bottom"] + 4 - size["height"] / 2
+    ).click_and_hold().move_by_offset(0, -10).move_by_offset(
+        0, y_cut - loss_axis["bottom"] - 4 + 10
+    ).release().perform()
+    _wait(browser, "document.querySelector('#parallel-canvas').dataset.inside === '1'")
+    assert _visible_rows(browser) == [study.ids["0.1/0"]]
+    # A click on an axis clears its brush; the button clears them all.
+    ActionChains(browser).move_to_element_with_offset(
+        canvas, loss_axis["x"] - size["width"] / 2, 0
+    ).click().perform()
+    _wait(browser, "document.querySelector('#parallel-canvas').dataset.inside === '3'")
+    browser.execute_script("document.querySelector('#clear-brushes').click();")
+    _wait(browser, "document.querySelector('#parallel-canvas').dataset.inside === '9'")
+    assert len(_visible_rows(browser)) == 9
+
+
+def test_a_configuration_key_that_is_markup_is_drawn_as_text_and_runs_nothing(browser, study):
+    _open(browser, f"{study.url}#/?tags=hostile&all=1&group=*&view=parallel,scatter&sx=lr")
+    _wait(browser, "document.querySelector('#parallel-canvas')?.dataset.lines === '2'")
+    _wait(browser, "document.querySelectorAll('#groups tbody tr').length === 2")
+    time.sleep(0.5)  # an image that failed to load would have fired onerror by now
+    assert browser.execute_script("return window.__alerts;") == []
+    assert browser.execute_script("return document.querySelectorAll('img').length;") == 0
+    axes = json.loads(
+        browser.execute_script("return document.querySelector('#parallel-canvas').dataset.axes;")
+    )
+    assert HOSTILE_KEY in [axis["key"] for axis in axes]
+    assert HOSTILE_KEY in _texts(browser, "#groups thead th")
+    assert {IMAGE, SCRIPT} <= set(_texts(browser, "#groups tbody td"))
+    assert (
+        HOSTILE_KEY
+        in _texts(browser, "#group-by label")[-2] + _texts(browser, "#group-by label")[-1]
+    )
+    handlers = browser.execute_script(
+        "return [...document.querySelectorAll('*')].filter((node) => "
+        "[...node.attributes].some((a) => a.name.startsWith('on'))).length;"
+    )
+    assert handlers == 0
+
+
+def test_a_thousand_trials_of_ten_keys_are_drawn_readable(first_view, study, screenshots):
+    browser = first_view
+    _open(browser, f"{study.url}#/?tags=big&limit=1000&view=parallel,scatter&sx=lr")
+    _wait(browser, "document.querySelector('#parallel-canvas')?.dataset.lines === '1000'", 60)
+    canvas = browser.execute_script(
+        "const c = document.querySelector('#parallel-canvas');"
+        "return {labels: JSON.parse(c.dataset.labels), axes: JSON.parse(c.dataset.axes),"
+        " ms: Number(c.dataset.drawMs), width: c.clientWidth};"
+    )
+    assert len(canvas["axes"]) == BIG_KEYS + 1  # and the statistic
+    labels = canvas["labels"]
+    for left, right in zip(labels, labels[1:], strict=False):
+        assert left["right"] < right["left"], (left, right)  # names never overlap
+    assert labels[0]["left"] >= 0 and labels[-1]["right"] <= canvas["width"]
+    # A name too long for the room between two axes is cut, whole in the tooltip.
+    assert any(label["text"].endswith("…") for label in labels)
+    assert _inked(browser, "#parallel-canvas") > 100_000
+    # Brushed again and again: how long a draw of 1,000 lines takes here.
+    times = browser.execute_script(
+        """
+        const canvas = document.querySelector('#parallel-canvas');
+        const axes = JSON.parse(canvas.dataset.axes), box = canvas.getBoundingClientRect();
+        const times = [];
+        for (let i = 0; i < 10; i += 1) {
+          const axis = axes[i % axes.length], x = box.left + axis.x;
+          const fire = (type, y) => (type === 'mousedown' ? canvas : window).dispatchEvent(
+            new MouseEvent(type, {clientX: x, clientY: box.top + y, bubbles: true}));
+          fire('mousedown', axis.top + 5);
+          fire('mousemove', axis.top + 40 + i);
+          fire('mouseup', axis.top + 40 + i);
+          times.push(Number(canvas.dataset.drawMs));
+        }
+        document.querySelector('#clear-brushes').click();
+        return times;
+        """
+    )
+    print(f"\nparallel coordinates of 1,000 trials x 11 axes: first draw {canvas['ms']} ms, "
+          f"redraws after a brush {sorted(times)} ms")  # fmt: skip
+    _wait(browser, "document.querySelector('#parallel-canvas').dataset.inside === '1000'")
+    _save_large(browser, screenshots, "dashboard-parallel-1000.png")
+
+
+def _save_large(browser, screenshots: Path, name: str) -> Path:
+    """A screenshot to look at (not for the guide, so not held to its size)."""
+    path = screenshots / name
+    browser.save_screenshot(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    return path

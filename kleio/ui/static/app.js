@@ -307,6 +307,334 @@
     if (running) every(POLL, async () => { await ask(); await redraw(); });
   }
 
+  // -- a study's views: groups, parallel coordinates, scatter ---------------------------
+  // Drawn by hand on a canvas from the rows the page already holds: no request per view,
+  // and 1,000 lines drawn as about 24 paths (one per colour band), not 1,000 strokes.
+  const BANDS = 24;
+  // Viridis, sampled: dark (low) to yellow (high), readable on white and by the colour-blind.
+  const VIRIDIS = ["#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
+                   "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725"];
+  const FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+  const SMALL = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+  function viridis(fraction) {
+    const at = Math.min(1, Math.max(0, fraction)) * (VIRIDIS.length - 1);
+    const low = Math.floor(at), high = Math.min(VIRIDIS.length - 1, low + 1);
+    const [a, b] = [VIRIDIS[low], VIRIDIS[high]].map((hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)));
+    const mix = a.map((c, i) => Math.round(c + (b[i] - c) * (at - low)));
+    return `rgb(${mix[0]},${mix[1]},${mix[2]})`;
+  }
+
+  function isNumber(value) {
+    return typeof value === "number" && Number.isFinite(value);
+  }
+
+  function scaleOf(values) {
+    // How an axis places values: numbers on a line, anything else as categories in
+    // their first order. `at(value)`: 0 (bottom) to 1 (top), or null. The line is
+    // logarithmic when every value is positive, they span two decades or more and half
+    // of them would sit in the bottom fifth of a linear axis: learning rates (0.001,
+    // 0.01, 0.1), not a dropout from 0.001 to 0.5 spread evenly.
+    const present = values.filter((v) => v !== null && v !== undefined);
+    if (present.length && present.every(isNumber)) {
+      const low = Math.min(...present), high = Math.max(...present);
+      const median = [...present].sort((x, y) => x - y)[Math.floor((present.length - 1) / 2)];
+      const log = low > 0 && high / low >= 100 && (median - low) / (high - low) < 0.2;
+      const f = log ? Math.log10 : (v) => v;
+      let a = f(low), b = f(high);
+      if (a === b) { a -= log ? 0.5 : Math.abs(a) * 0.1 || 1; b += log ? 0.5 : Math.abs(b) * 0.1 || 1; }
+      return { kind: "number", log, low: a, high: b,
+               at: (v) => (isNumber(v) && (!log || v > 0) ? (f(v) - a) / (b - a) : null),
+               ticks: () => (log ? logTicks(a, b) : niceTicks(a, b, 5)) };
+    }
+    const categories = [...new Map(present.map((v) => [show(v), v])).keys()];
+    const place = new Map(categories.map((c, i) => [c, categories.length === 1 ? 0.5 : i / (categories.length - 1)]));
+    return { kind: "category", categories,
+             at: (v) => (v === null || v === undefined ? null : place.get(show(v)) ?? null),
+             ticks: () => categories.map((c) => ({ at: place.get(c), text: c })) };
+  }
+
+  function niceTicks(low, high, count) {
+    const step0 = (high - low) / count;
+    const power = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= step0) || 10 * power;
+    const ticks = [];
+    for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) {
+      const value = Math.abs(v) < step * 1e-9 ? 0 : v;
+      ticks.push({ at: (value - low) / (high - low), text: number(Number(value.toPrecision(12))) });
+    }
+    return ticks;
+  }
+
+  function logTicks(low, high) {
+    const ticks = [];
+    for (let p = Math.ceil(low - 1e-9); p <= high + 1e-9; p += 1) ticks.push({ at: (p - low) / (high - low), text: number(Math.pow(10, p)) });
+    return ticks.length >= 2 ? ticks : niceTicks(low, high, 4).map((t) => ({ at: t.at, text: number(Math.pow(10, parseFloat(t.text))) }));
+  }
+
+  function cut(context, text, width) {
+    // The text as it fits `width` pixels, cut with "…".
+    text = String(text);
+    if (context.measureText(text).width <= width) return text;
+    let low = 0, high = text.length;
+    while (low < high) {
+      const middle = Math.ceil((low + high) / 2);
+      if (context.measureText(text.slice(0, middle) + "…").width <= width) low = middle; else high = middle - 1;
+    }
+    return text.slice(0, low) + "…";
+  }
+
+  function sharpCanvas(canvas, width, height) {
+    // A canvas of `width` x `height` CSS pixels, drawn at the screen's density.
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(width * ratio);
+    canvas.height = Math.round(height * ratio);
+    canvas.style.width = width + "px";
+    canvas.style.height = height + "px";
+    const context = canvas.getContext("2d");
+    context.setTransform(ratio, 0, 0, ratio, 0, 0);
+    context.clearRect(0, 0, width, height);
+    return context;
+  }
+
+  function variedKeys(rows, keys) {
+    // The configuration keys whose values differ between these rows: what was swept.
+    return keys.filter((key) => new Set(rows.map((row) => row[key]).filter((v) => v !== null && v !== undefined)
+      .map((v) => JSON.stringify(v))).size > 1);
+  }
+
+  function parallelCoordinates(canvas, rows, keys, colourKey, brushes, changed) {
+    // One axis per key (the last, `colourKey`, colours the lines); each trial a line.
+    // Dragging along an axis brushes a range of it (kept in `brushes`, as fractions of
+    // the axis); a click on an axis clears its brush; `changed(inside)` is told the ids
+    // of the rows inside every brush.
+    const started = performance.now();
+    const width = Math.max(480, canvas.parentNode.clientWidth || 1000), height = 400;
+    const margin = { top: 46, bottom: 26, left: 56, right: 110 };
+    const scales = keys.map((key) => scaleOf(rows.map((row) => row[key])));
+    const spacing = keys.length > 1 ? (width - margin.left - margin.right) / (keys.length - 1) : 0;
+    const xs = keys.map((_, i) => margin.left + (keys.length > 1 ? i * spacing : (width - margin.left - margin.right) / 2));
+    const top = margin.top, bottom = height - margin.bottom, span = bottom - top;
+    const colour = scales[keys.length - 1];
+    const y = (fraction) => bottom - fraction * span;
+    const places = rows.map((row) => keys.map((key, i) => scales[i].at(row[key])));
+    const inBrushes = (place) => keys.every((key, i) => {
+      const brush = brushes.get(key);
+      return !brush || (place[i] !== null && place[i] >= brush[0] && place[i] <= brush[1]);
+    });
+    const inside = rows.filter((row, r) => inBrushes(places[r]));
+    const context = sharpCanvas(canvas, width, height);
+
+    // Lines: those outside a brush in grey underneath, then each colour band as one path.
+    // Opaque for a few lines, faint for many: at 1,000, where lines agree shows darker.
+    const alpha = Math.min(0.9, Math.max(0.15, 8 / Math.sqrt(rows.length + 1)));
+    const bands = Array.from({ length: BANDS + 1 }, () => []);
+    const outside = [];
+    rows.forEach((row, r) => {
+      if (!inBrushes(places[r])) { outside.push(places[r]); return; }
+      const c = places[r][keys.length - 1];
+      bands[c === null ? BANDS : Math.min(BANDS - 1, Math.floor(c * BANDS))].push(places[r]);
+    });
+    const trace = (list) => {
+      context.beginPath();
+      for (const place of list) {
+        let drawing = false;
+        place.forEach((fraction, i) => {
+          if (fraction === null) { drawing = false; return; }
+          if (drawing) context.lineTo(xs[i], y(fraction)); else context.moveTo(xs[i], y(fraction));
+          drawing = true;
+        });
+      }
+      context.stroke();
+    };
+    context.lineWidth = 1;
+    context.globalAlpha = Math.min(alpha, 0.35);
+    context.strokeStyle = "#c4c8cf";
+    trace(outside);
+    context.globalAlpha = alpha;
+    bands.forEach((list, band) => {
+      if (!list.length) return;
+      context.strokeStyle = band === BANDS ? "#9aa0a8" : viridis((band + 0.5) / BANDS);
+      trace(list);
+    });
+    context.globalAlpha = 1;
+
+    // Axes, their ticks, their brushes, then their names (cut to the room between axes).
+    const axes = [];
+    const labels = [];
+    keys.forEach((key, i) => {
+      const x = Math.round(xs[i]) + 0.5;
+      context.strokeStyle = "#6b7280";
+      context.beginPath(); context.moveTo(x, top); context.lineTo(x, bottom); context.stroke();
+      context.font = SMALL;
+      context.fillStyle = "#4b5563";
+      context.textAlign = "right";
+      context.textBaseline = "middle";
+      const room = Math.max(30, Math.min(spacing * 0.45, 110)) - 6;
+      for (const tick of scales[i].ticks()) {
+        const ty = y(tick.at);
+        context.beginPath(); context.moveTo(x - 3, ty); context.lineTo(x, ty); context.stroke();
+        context.lineWidth = 3; context.strokeStyle = "rgba(255,255,255,0.85)";
+        const text = cut(context, tick.text, room);
+        context.strokeText(text, x - 5, ty);
+        context.fillText(text, x - 5, ty);
+        context.lineWidth = 1; context.strokeStyle = "#6b7280";
+      }
+      const brush = brushes.get(key);
+      if (brush) {
+        context.fillStyle = "rgba(31, 95, 191, 0.18)";
+        context.strokeStyle = "#1f5fbf";
+        context.fillRect(x - 9, y(brush[1]), 18, y(brush[0]) - y(brush[1]));
+        context.strokeRect(x - 9, y(brush[1]), 18, y(brush[0]) - y(brush[1]));
+      }
+      context.font = "600 " + FONT;
+      context.fillStyle = "#1d2330";
+      context.textAlign = "center";
+      context.textBaseline = "alphabetic";
+      const text = cut(context, key, Math.max(40, (keys.length > 1 ? spacing : width) - 10));
+      // The first and last names stay inside the canvas.
+      const w = context.measureText(text).width;
+      const centre = Math.min(Math.max(x, w / 2 + 2), width - w / 2 - 2);
+      context.fillText(text, centre, top - 26);
+      if (scales[i].log) {  // said under the name, never cutting it
+        context.font = SMALL;
+        context.fillStyle = "#6b7280";
+        context.fillText("log scale", centre, top - 12);
+      }
+      labels.push({ key, text, left: centre - w / 2, right: centre + w / 2 });
+      axes.push({ key, x: x - 0.5, top, bottom, kind: scales[i].kind, log: !!scales[i].log });
+    });
+
+    // The colour scale of the last axis, at the right.
+    const barX = width - 40, barTop = top + 14, barHeight = span - 14;
+    const gradient = context.createLinearGradient(0, barTop + barHeight, 0, barTop);
+    VIRIDIS.forEach((c, i) => gradient.addColorStop(i / (VIRIDIS.length - 1), c));
+    context.fillStyle = gradient;
+    context.fillRect(barX, barTop, 12, barHeight);
+    context.font = SMALL;
+    context.fillStyle = "#4b5563";
+    context.textAlign = "right";
+    context.textBaseline = "middle";
+    if (colour.kind === "number") {
+      const value = (f) => number(colour.log ? Math.pow(10, f) : f);
+      context.fillText(cut(context, value(colour.high), 70), barX - 4, barTop + 4);
+      context.fillText(cut(context, value(colour.low), 70), barX - 4, barTop + barHeight - 4);
+    }
+    context.textAlign = "right";
+    context.textBaseline = "alphabetic";
+    context.fillText(cut(context, "colour: " + keys[keys.length - 1], 150), width - 4, barTop - 4);
+
+    canvas.dataset.axes = JSON.stringify(axes);
+    canvas.dataset.labels = JSON.stringify(labels);
+    canvas.dataset.lines = String(rows.length);
+    canvas.dataset.inside = String(inside.length);
+    canvas.dataset.drawMs = (performance.now() - started).toFixed(1);
+
+    // Brushing: drag along an axis; a click without a drag clears its brush.
+    const axisAt = (event) => {
+      const box = canvas.getBoundingClientRect();
+      const px = event.clientX - box.left, py = event.clientY - box.top;
+      const near = Math.max(12, Math.min(24, spacing / 3));
+      const found = axes.findIndex((axis) => Math.abs(axis.x - px) <= near);
+      return { index: found, py };
+    };
+    canvas.onmousedown = (event) => {
+      const { index, py } = axisAt(event);
+      if (index < 0 || py < top - 8 || py > bottom + 8) return;
+      event.preventDefault();
+      const key = keys[index];
+      const from = (bottom - Math.min(bottom, Math.max(top, py))) / span;
+      let moved = false;
+      const move = (next) => {
+        const box = canvas.getBoundingClientRect();
+        const to = (bottom - Math.min(bottom, Math.max(top, next.clientY - box.top))) / span;
+        if (Math.abs(to - from) * span < 3 && !moved) return;
+        moved = true;
+        brushes.set(key, [Math.min(from, to), Math.max(from, to)]);
+        changed(parallelCoordinates(canvas, rows, keys, colourKey, brushes, changed));
+      };
+      const up = (next) => {
+        window.removeEventListener("mousemove", move);
+        window.removeEventListener("mouseup", up);
+        if (moved) move(next); else brushes.delete(key);
+        changed(parallelCoordinates(canvas, rows, keys, colourKey, brushes, changed));
+      };
+      window.addEventListener("mousemove", move);
+      window.addEventListener("mouseup", up);
+    };
+    canvas.onmousemove = (event) => {
+      // An axis's whole name, under the pointer (a cut one is shown whole here).
+      const { index } = axisAt(event);
+      canvas.title = index >= 0 ? `${keys[index]}: drag along the axis to keep a range, click to clear it` : "";
+      canvas.style.cursor = index >= 0 ? "ns-resize" : "default";
+    };
+    return new Set(inside.map((row) => row.id));
+  }
+
+  function scatterPlot(canvas, rows, xKey, yKey, highlighted) {
+    // `yKey` against `xKey`, a point per trial (those outside the brushes in grey); a
+    // key whose values span two decades or more is drawn on a logarithmic axis.
+    const width = Math.max(480, canvas.parentNode.clientWidth || 1000), height = 360;
+    const margin = { top: 16, bottom: 46, left: 76, right: 20 };
+    const sx = scaleOf(rows.map((row) => row[xKey])), sy = scaleOf(rows.map((row) => row[yKey]));
+    const left = margin.left, right = width - margin.right, top = margin.top, bottom = height - margin.bottom;
+    const pad = 0.04;  // points on the edges stay whole
+    const px = (f) => left + (pad + f * (1 - 2 * pad)) * (right - left);
+    const py = (f) => bottom - (pad + f * (1 - 2 * pad)) * (bottom - top);
+    const context = sharpCanvas(canvas, width, height);
+    context.strokeStyle = "#e3e6ea";
+    context.font = SMALL;
+    context.fillStyle = "#4b5563";
+    context.textAlign = "right";
+    context.textBaseline = "middle";
+    for (const tick of sy.ticks()) {
+      context.beginPath(); context.moveTo(left, py(tick.at)); context.lineTo(right, py(tick.at)); context.stroke();
+      context.fillText(cut(context, tick.text, margin.left - 10), left - 6, py(tick.at));
+    }
+    context.textAlign = "center";
+    context.textBaseline = "top";
+    const xTicks = sx.ticks();
+    const room = (right - left) / Math.max(1, xTicks.length) - 6;
+    for (const tick of xTicks) {
+      context.beginPath(); context.moveTo(px(tick.at), top); context.lineTo(px(tick.at), bottom); context.stroke();
+      context.fillText(cut(context, tick.text, room), px(tick.at), bottom + 6);
+    }
+    context.strokeStyle = "#6b7280";
+    context.strokeRect(left + 0.5, top + 0.5, right - left, bottom - top);
+    context.font = "600 " + FONT;
+    context.fillStyle = "#1d2330";
+    context.fillText(cut(context, xKey + (sx.log ? " (log)" : ""), right - left), (left + right) / 2, bottom + 24);
+    context.save();
+    context.translate(14, (top + bottom) / 2);
+    context.rotate(-Math.PI / 2);
+    context.textBaseline = "middle";
+    context.fillText(cut(context, yKey + (sy.log ? " (log)" : ""), bottom - top), 0, 0);
+    context.restore();
+    // Categories get a small fixed jitter: three seeds of one setting stay three points.
+    const jitter = sx.kind === "category" ? 0.35 / Math.max(2, sx.categories.length) : 0;
+    let drawn = 0;
+    const order = [...rows.filter((row) => !highlighted.has(row.id)), ...rows.filter((row) => highlighted.has(row.id))];
+    for (const row of order) {
+      const fx = sx.at(row[xKey]), fy = sy.at(row[yKey]);
+      if (fx === null || fy === null) continue;
+      const shake = jitter ? ((hashOf(row.id) % 1000) / 1000 - 0.5) * jitter : 0;
+      context.beginPath();
+      context.arc(px(fx + shake), py(fy), 3.5, 0, 2 * Math.PI);
+      context.fillStyle = highlighted.has(row.id) ? "rgba(31, 95, 191, 0.75)" : "rgba(160, 166, 175, 0.55)";
+      context.fill();
+      drawn += 1;
+    }
+    canvas.dataset.points = String(drawn);
+    canvas.dataset.logX = String(!!sx.log);
+    canvas.dataset.logY = String(!!sy.log);
+  }
+
+  function hashOf(text) {
+    let hash = 0;
+    for (const char of String(text)) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+    return hash;
+  }
+
   // -- the trials page -----------------------------------------------------------------
   const FILTERS = [
     ["tags", "tags", "sweep;best"],
@@ -353,7 +681,19 @@
     const message = h("div");
     const table = h("div", { id: "trials" });
     const pager = h("div", { class: "pager" });
-    clear(main, form, h("div", { class: "toolbar" }, plotButton, clearButton, chooser, count), message, table, pager);
+    // A study's reading: groups of trials, and two views of the rows of this page.
+    const grouping = h("details", { id: "group-by", class: "chooser" });
+    const viewButtons = {
+      parallel: h("button", { type: "button", id: "show-parallel", "aria-pressed": "false" }, "Parallel coordinates"),
+      scatter: h("button", { type: "button", id: "show-scatter", "aria-pressed": "false" }, "Scatter"),
+    };
+    const groupsBox = h("div", { id: "groups" });
+    const viewsBox = h("div", { id: "views" });
+    const brushes = new Map();  // axis key -> [low, high], fractions of the axis
+    let inside = null;          // ids of the rows inside every brush (null: no brush)
+    clear(main, form,
+      h("div", { class: "toolbar" }, plotButton, clearButton, chooser, grouping, viewButtons.parallel, viewButtons.scatter, count),
+      message, groupsBox, viewsBox, table, pager);
 
     function refreshButtons() {
       plotButton.textContent = `Plot selected (${chosen.size})`;
@@ -376,6 +716,7 @@
       tags: params.get("tags"), status: params.get("status"), project: params.get("project"),
       since: params.get("since"), where: params.getAll("where"), sort: params.get("sort"),
       keys: params.get("keys"), all: params.get("all"), offset, limit: params.get("limit") || 50,
+      group: params.get("group"), seeds: params.get("seeds"),
     };
 
     function go(changes) {
@@ -391,15 +732,188 @@
       try {
         answer = await api("/api/trials", query);
       } catch (error) {
-        clear(message, errorBox(error));
+        clear(message, errorBox(error), params.get("group")
+          ? h("button", { type: "button", id: "stop-grouping", onclick: () => go({ group: null }) }, "Stop grouping")
+          : null);
         clear(table);
         return false;
       }
       clear(message);
       shown = answer;
       renderChooser(answer);
+      renderGrouping(answer);
+      renderGroups(answer);
+      renderViews(answer);
       renderTable(answer);
       return answer.rows.some((row) => ACTIVE.includes(row.status));
+    }
+
+    function remember(name, value) {
+      // A choice that needs no new answer: kept in the address, drawn again here.
+      if (value) params.set(name, value); else params.delete(name);
+      history.replaceState(null, "", "#/?" + params.toString());
+    }
+
+    function renderGrouping(answer) {
+      // Group by configuration keys (those that differ; all with "every configuration
+      // key"), or by every one but the seeds: `group=lr,batch` or `group=*`.
+      const chosenKeys = (params.get("group") || "").split(",").filter(Boolean);
+      const every = chosenKeys.includes("*");
+      const open = grouping.open;
+      const change = (key, on) => {
+        let next = chosenKeys.filter((k) => k !== key);
+        if (on) next = key === "*" ? ["*"] : [...next.filter((k) => k !== "*"), key];
+        go({ group: next.join(","), offset: 0 });
+      };
+      clear(grouping,
+        h("summary", {}, chosenKeys.length ? `Group by: ${every ? "all but seeds" : chosenKeys.join(", ")}` : "Group by"),
+        h("div", { class: "panel" },
+          h("label", {}, h("input", { type: "checkbox", id: "group-all", checked: every, onchange: (e) => change("*", e.target.checked) }),
+            " all keys but the seeds"),
+          h("fieldset", {}, h("legend", {}, "configuration keys"),
+            answer.configuration.map((key) => h("label", {},
+              h("input", { type: "checkbox", "data-group-key": key, checked: !every && chosenKeys.includes(key),
+                           onchange: (e) => change(key, e.target.checked) }), " ", key))),
+          h("p", { class: "muted" }, "A row per group: its values, n (its trials), and the mean ± standard deviation (ddof=0) of each statistic over the trials that logged it, as kleio compare --group-by prints them.")));
+      grouping.open = open;
+    }
+
+    function renderGroups(answer) {
+      const groups = answer.groups;
+      if (!groups) { groupsBox.replaceChildren(); return; }
+      const order = params.get("gsort") || "";
+      const descending = order.startsWith("-"), by = order.replace(/^-/, "");
+      const valueOf = (group, label) => (label === "n" ? group.n
+        : groups.by.includes(label) ? group.values[label]
+        : group.statistics[label] ? group.statistics[label].mean : null);
+      const rows = [...groups.rows];
+      if (by) {
+        rows.sort((a, b) => {
+          const x = valueOf(a, by), y = valueOf(b, by);
+          const missing = (x === null || x === undefined) - (y === null || y === undefined);
+          if (missing) return missing;  // blanks last, either way
+          const c = isNumber(x) && isNumber(y) ? x - y : show(x).localeCompare(show(y));
+          return descending ? -c : c;
+        });
+      }
+      const labels = [...groups.by, "n", ...groups.statistics];
+      const header = h("tr", {}, labels.map((label) => {
+        const arrow = by === label ? (descending ? " ▼" : " ▲") : "";
+        const numeric = label === "n" || groups.statistics.includes(label);
+        return h("th", {
+          class: "sortable" + (numeric ? " number" : ""), "data-key": label, title: "sort the groups by " + label,
+          onclick: () => { remember("gsort", by === label && !descending ? "-" + label : label); renderGroups(shown); },
+        }, breakable(label), groups.statistics.includes(label) ? h("span", { class: "summary" }, "mean ± std") : null, arrow);
+      }));
+      const body = rows.map((group) => h("tr", {},
+        groups.by.map((key) => h("td", { "data-key": key, class: isNumber(group.values[key]) ? "number" : "" },
+          group.values[key] === null ? "-" : show(group.values[key]))),
+        h("td", { class: "number", "data-key": "n" }, String(group.n)),
+        groups.statistics.map((label) => {
+          const found = group.statistics[label] || {};
+          if (!isNumber(found.mean)) return h("td", { "data-key": label }, "");
+          return h("td", { class: "number", "data-key": label, "data-mean": String(found.mean), "data-std": String(found.std),
+                           title: `mean ${found.mean}, std ${found.std}` }, `${number(found.mean)} ± ${number(found.std)}`);
+        })));
+      clear(groupsBox,
+        h("h2", {}, `${groups.rows.length} group${groups.rows.length === 1 ? "" : "s"} of ${answer.total.toLocaleString()} trials`),
+        h("div", { class: "scroller" }, h("table", { class: "trials groups" }, h("thead", {}, header), h("tbody", {}, body))));
+    }
+
+    function statisticChoice(answer, name) {
+      // The statistic a view shows: the address's, else the sorted one, else the first
+      // that is no counter (loss:last before epoch:last).
+      const asked = params.get(name);
+      if (answer.statistics.includes(asked)) return asked;
+      const sorted = (params.get("sort") || "").split(",")[0].trim().replace(/^-/, "");
+      if (answer.statistics.includes(sorted)) return sorted;
+      const counters = ["epoch", "step", "iteration", "batch"];
+      return answer.statistics.find((label) => !counters.includes(label.split(":")[0])) || answer.statistics[0];
+    }
+
+    function renderViews(answer) {
+      const open = new Set((params.get("view") || "").split(",").filter(Boolean));
+      for (const [name, button] of Object.entries(viewButtons)) {
+        button.setAttribute("aria-pressed", String(open.has(name)));
+        button.classList.toggle("pressed", open.has(name));
+        button.onclick = () => {
+          if (open.has(name)) open.delete(name); else open.add(name);
+          remember("view", [...open].join(","));
+          renderViews(shown);
+          applyInside();
+        };
+      }
+      viewsBox.replaceChildren();
+      if (!open.size) { if (inside) { brushes.clear(); inside = null; } return; }
+      const rows = answer.rows;
+      const varied = variedKeys(rows, answer.configuration);
+      const note = answer.total > rows.length
+        ? h("p", { class: "muted" }, `Drawn from the ${rows.length} trials of this page, of ${answer.total.toLocaleString()}: `,
+            h("a", { href: "#/?" + new URLSearchParams({ ...Object.fromEntries(params), limit: "1000", offset: "0" }).toString() },
+              "show up to 1,000 per page"), ".")
+        : null;
+      if (!answer.statistics.length || !rows.length) {
+        viewsBox.append(h("p", { class: "muted" }, "No statistic to draw."));
+        return;
+      }
+      const colourKey = statisticChoice(answer, "colour");
+      const scatterY = statisticChoice(answer, "sy");
+      const scatterX = answer.configuration.includes(params.get("sx")) ? params.get("sx") : varied[0] || answer.configuration[0];
+      const scatter = open.has("scatter") ? h("canvas", { id: "scatter-canvas" }) : null;
+      const drawScatter = () => scatter && scatter.isConnected && scatterX && scatterPlot(scatter, rows, scatterX, scatterY, inside || new Set(rows.map((r) => r.id)));
+      if (open.has("parallel")) {
+        const select = h("select", { id: "parallel-colour" }, answer.statistics.map((label) => h("option", { value: label }, label)));
+        select.value = colourKey;
+        select.onchange = () => { remember("colour", select.value); renderViews(shown); applyInside(); };
+        const said = h("span", { class: "muted", id: "parallel-note" });
+        const canvas = h("canvas", { id: "parallel-canvas" });
+        const keys = [...varied, colourKey];  // the swept keys, then what they gave
+        for (const key of [...brushes.keys()]) if (!keys.includes(key)) brushes.delete(key);
+        viewsBox.append(h("section", { class: "view", id: "parallel" },
+          h("div", { class: "controls" }, h("strong", {}, "Parallel coordinates"),
+            h("label", {}, "colour and last axis ", select), said,
+            h("button", { type: "button", id: "clear-brushes", onclick: () => { brushes.clear(); renderViews(shown); applyInside(); } }, "Clear brushes")),
+          note, h("div", { class: "canvas-box" }, canvas)));
+        const changed = (ids) => {
+          inside = brushes.size ? ids : null;
+          said.textContent = brushes.size
+            ? `${ids.size} of ${rows.length} trials inside the brushes (the table shows them only)`
+            : "Drag along an axis to keep a range of it; click an axis to clear its range.";
+          applyInside();
+          drawScatter();
+        };
+        changed(parallelCoordinates(canvas, rows, keys, colourKey, brushes, changed));
+      } else if (inside) {
+        brushes.clear();
+        inside = null;
+      }
+      if (scatter) {
+        const xSelect = h("select", { id: "scatter-x" }, answer.configuration.map((key) => h("option", { value: key }, key)));
+        const ySelect = h("select", { id: "scatter-y" }, answer.statistics.map((label) => h("option", { value: label }, label)));
+        xSelect.value = scatterX || "";
+        ySelect.value = scatterY;
+        xSelect.onchange = () => { remember("sx", xSelect.value); renderViews(shown); applyInside(); };
+        ySelect.onchange = () => { remember("sy", ySelect.value); renderViews(shown); applyInside(); };
+        viewsBox.append(h("section", { class: "view", id: "scatter" },
+          h("div", { class: "controls" }, h("strong", {}, "Scatter"), h("label", {}, "x ", xSelect), h("label", {}, "y ", ySelect)),
+          open.has("parallel") ? null : note,
+          scatterX ? h("div", { class: "canvas-box" }, scatter) : h("p", { class: "muted" }, "No configuration key to draw against.")));
+        drawScatter();
+      }
+    }
+
+    function applyInside() {
+      // The table shows only the rows inside every brush of the parallel coordinates.
+      let kept = 0;
+      for (const tr of table.querySelectorAll("tbody tr[data-id]")) {
+        tr.hidden = inside !== null && !inside.has(tr.dataset.id);
+        if (!tr.hidden) kept += 1;
+      }
+      if (shown && shown.total) {
+        const last = Math.min(shown.offset + shown.rows.length, shown.total);
+        count.textContent = `${shown.offset + 1}–${last} of ${shown.total.toLocaleString()} trials` +
+          (inside !== null ? ` · ${kept} inside the brushes` : "");
+      }
     }
 
     function hide(key, hiding) {
@@ -517,6 +1031,7 @@
       widen();
       const last = Math.min(answer.offset + answer.rows.length, answer.total);
       count.textContent = answer.total ? `${answer.offset + 1}–${last} of ${answer.total.toLocaleString()} trials` : "";
+      applyInside();
       clear(pager,
         h("button", { type: "button", disabled: answer.offset === 0, onclick: () => go({ offset: Math.max(0, answer.offset - answer.limit) }) }, "← Previous"),
         h("button", { type: "button", disabled: last >= answer.total, onclick: () => go({ offset: answer.offset + answer.limit }) }, "Next →"));
