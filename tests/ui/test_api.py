@@ -545,3 +545,19 @@ def test_a_tail_that_is_one_line_keeps_its_end():
     held = deque([{"kind": "stdout", "text": "x" * 100 + "\n"}])
     cut_to_a_line(held, 60)
     assert "".join(piece["text"] for piece in held) == "x" * 40 + "\n"
+
+
+def test_the_trials_list_selects_a_study(empty_store):
+    """``study=NAME`` (the page's study filter) lists the trials a sweep saved in it."""
+    made = {}
+    for study in ("lrs", "lrs", "other", None):
+        document = new_trial_document(
+            TrialSpec("p", ("python", "t.py", str(len(made)))),
+            **({"study": study} if study else {}),
+        )
+        empty_store.create_trial(document)
+        made[document["_id"]] = study
+    with serving(empty_store) as client:
+        rows = client.json("/api/trials" + _query(study="lrs"))["rows"]
+        assert {row["id"] for row in rows} == {i for i, s in made.items() if s == "lrs"}
+        assert client.json("/api/trials" + _query(study="nosuch"))["rows"] == []

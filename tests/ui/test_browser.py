@@ -792,7 +792,9 @@ def _add_trial(store, writer, tag: str, configuration: dict, statistics: list[di
     for key, value in configuration.items():
         argv += [f"--{key}", str(value)]
     spec = TrialSpec("study", tuple(argv), configuration)
-    document = new_trial_document(spec, status="completed", tags=[tag], run_time=10.0)
+    document = new_trial_document(
+        spec, status="completed", tags=[tag], run_time=10.0, study=f"{tag}-study"
+    )
     store.create_trial(document)
     store.append_events(
         writer.events(spec.id, [("statistic", 1.0 + i, s) for i, s in enumerate(statistics)])
@@ -879,6 +881,16 @@ def _inked(browser, selector: str) -> int:
         """,
         selector,
     )
+
+
+def test_the_study_filter_lists_the_trials_of_one_study(browser, study):
+    """The page's study filter (``study=NAME`` in its address) lists that study alone."""
+    _open(browser, f"{study.url}#/?study=study-study")
+    _wait(browser, "document.querySelectorAll('#trials tbody tr').length > 0")
+    expected = {study.ids[f"{lr}/{s}"] for lr in STUDY_LRS for s in STUDY_SEEDS}
+    assert set(_visible_rows(browser)) == expected
+    shown = browser.execute_script("return document.querySelector('#filters [name=study]').value")
+    assert shown == "study-study"
 
 
 def test_grouping_by_lr_shows_each_groups_n_mean_and_std_as_numpy_gives_them(browser, study):

@@ -640,6 +640,7 @@
     ["tags", "tags", "sweep;best"],
     ["status", "status", "completed,running"],
     ["project", "project", ""],
+    ["study", "study", ""],
     ["since", "since", "7d, 2026-11-01"],
     ["where", "where", "lr<0.1; loss:min<0.02"],
     ["sort", "sort", "loss:min, -created"],
@@ -714,7 +715,7 @@
     const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
     const query = {
       tags: params.get("tags"), status: params.get("status"), project: params.get("project"),
-      since: params.get("since"), where: params.getAll("where"), sort: params.get("sort"),
+      study: params.get("study"), since: params.get("since"), where: params.getAll("where"), sort: params.get("sort"),
       keys: params.get("keys"), all: params.get("all"), offset, limit: params.get("limit") || 50,
       group: params.get("group"), seeds: params.get("seeds"),
     };
