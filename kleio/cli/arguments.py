@@ -112,9 +112,10 @@ def all_configuration(parser: argparse.ArgumentParser, what: str) -> None:
     )
 
 
-#: Options whose value may start with ``-`` (``--sort -loss``): ``kleio.cli.main`` joins
-#: them to their value before parsing, where argparse would take it for an option.
-DASHED_VALUES = ("--sort", "--best")
+#: Options whose value may start with ``-`` (``--sort -loss``, ``--optimize -acc:max``):
+#: ``kleio.cli.main`` joins them to their value before parsing, where argparse would take
+#: it for an option.
+DASHED_VALUES = ("--sort", "--best", "--optimize")
 
 
 def trial_query(args: argparse.Namespace):

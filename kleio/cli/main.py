@@ -226,7 +226,7 @@ def main(
         if split_words is not None:
             subparser = _subparser(parser, argv[position])
             kleio_words, foreign = split_words(subparser, argv[position + 1 :])
-            argv = argv[: position + 1] + kleio_words
+            argv = argv[: position + 1] + _dashed_values_joined(kleio_words)
         else:
             argv = argv[: position + 1] + _dashed_values_joined(argv[position + 1 :])
     with _streams(stdout, stderr):  # argparse prints usage and help to sys.stdout/stderr

@@ -88,6 +88,13 @@ def execute(args: argparse.Namespace, context) -> int:
                 what = f"of study {options.study}" if options.study else f"tagged {options.tags[0]}"
                 return run_jobs(context, args.jobs, chosen, what, sys.argv[1:])
             if options.study is not None:
+                from kleio.core.model.search import read_search
+
+                search = read_search(context.store, options.study)
+                if search is not None:  # an adaptive study: Optuna chooses its points
+                    from kleio.integrations.optuna_search import optimize
+
+                    return optimize(run, search)
                 return run.run_study(options.study)
             return run.run_tagged(options.tags[0])
         raise KleioError("no command given: try `kleio python train.py` or `kleio run ID`")

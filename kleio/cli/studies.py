@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--best",
         metavar="[-]KEY",
         help="what the best trial is: the lowest KEY, or with -KEY the highest "
-        "(default: loss:min, when the study's trials log a loss)",
+        "(default: the objective of a study of kleio sweep --optimize, else loss:min, "
+        "when the study's trials log a loss)",
     )
     output_options(parser)
 

@@ -2,7 +2,8 @@
 
 A study is the trials whose ``study`` field holds its name (see
 :mod:`kleio.core.running.study`). Its row counts them by observed status and names the
-best trial so far by a sort key (``loss:min`` by default; ``-acc:max`` for the highest),
+best trial so far by a sort key (``loss:min`` by default, an adaptive study's objective
+for it; ``-acc:max`` for the highest),
 among the trials that hold it, so a study half run already tells what it found.
 """
 
@@ -11,8 +12,16 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from kleio.core.model.search import read_search
 from kleio.core.model.status import STATUSES
-from kleio.core.reading.query import Query, QueryError, is_missing, parse_order, query_trials
+from kleio.core.reading.query import (
+    Order,
+    Query,
+    QueryError,
+    is_missing,
+    parse_order,
+    query_trials,
+)
 from kleio.core.reading.selection import Selection, Skipped, select_trials
 from kleio.store.base import Store
 
@@ -42,9 +51,16 @@ def list_studies(
     for name in sorted(counts):
         row: dict[str, Any] = {"study": name, "trials": sum(counts[name].values())}
         row.update({status: counts[name][status] for status in STATUSES})
-        row.update(_best(store, lease, name, order.key, best is not None, order.descending))
+        chosen = order if best is not None else _objective(store, name) or order
+        row.update(_best(store, lease, name, chosen.key, best is not None, chosen.descending))
         rows.append(row)
     return rows
+
+
+def _objective(store: Store, study: str) -> Order | None:
+    """The objective of an adaptive study (one read), None for a study of saved points."""
+    search = read_search(store, study)
+    return None if search is None else parse_order(search.best_key)
 
 
 def _best(
