@@ -158,8 +158,7 @@ class _Progress:
                     )
             self.context.stderr.flush()
             return
-        width = os.get_terminal_size(self.context.stderr.fileno()).columns
-        height = os.get_terminal_size(self.context.stderr.fileno()).lines
+        width, height = _size(self.context.stderr)
         ours = self._ours()
         shown = ours[-max(height - 3, 1) :]
         lines = [f"{short_id(t)} {self.last[t]:<11} {self.labels[t]}"[: width - 1] for t in shown]
@@ -179,6 +178,21 @@ class _Progress:
         elapsed = time.monotonic() - self.started
         parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         return f"{parts or 'no trial'} ({elapsed:.0f} s)"
+
+
+def _size(stream) -> tuple[int, int]:
+    """Columns and lines of the terminal: ``COLUMNS`` and ``LINES`` when set, else its
+    size, else 80 x 24 (a terminal whose size was never set says 0 x 0)."""
+    try:
+        measured = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError):
+        measured = os.terminal_size((0, 0))
+
+    def pick(name: str, value: int, default: int) -> int:
+        given = os.environ.get(name, "")
+        return int(given) if given.isdigit() and int(given) > 0 else value or default
+
+    return pick("COLUMNS", measured.columns, 80), pick("LINES", measured.lines, 24)
 
 
 def _label(document: dict) -> str:

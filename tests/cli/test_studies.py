@@ -279,3 +279,48 @@ def test_info_names_the_study_and_the_api_selects_it(study, monkeypatch):
     assert kleio.list_trials(study="nosuch") == []
     rows = kleio.compare(study="lr-seed", group_by="lr", keys="loss:min")
     assert sorted(rows["n"]) == [3, 3, 3]
+
+
+@pytest.mark.slow
+def test_jobs_on_a_terminal_redraw_a_line_per_trial(tmp_path):
+    """On a terminal, ``--jobs`` redraws its lines in place: a line per trial, then the
+    counts, never the worker's own routine messages."""
+    import os
+    import pty
+    import subprocess
+
+    from tests.helpers import KLEIO
+
+    project = tmp_path / "project"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    shutil.copy(EXAMPLE, project / "train.py")
+    commit(project, "first")
+    env = clean_environment(tmp_path / "home")  # a terminal of size 0 x 0, as a new pty
+    kleio = kleio_runner(env, project)
+    saved = kleio("sweep", "--study", "t", "python", "train.py", "--epochs", "3", "--sleep",
+                  "0.1", "--seed", "range(3)")  # fmt: skip
+    assert saved.returncode == 0, text(saved.stderr)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [*KLEIO, "run", "--study", "t", "--jobs", "2"],
+        cwd=project, env=env, stdin=terminal, stdout=terminal, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: every process holding it ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(controller)
+    assert process.wait(timeout=60) == 0
+    screen = shown.decode("utf-8", "replace")
+    assert "\x1b[2K" in screen  # lines redrawn in place
+    finals = [line for line in screen.splitlines() if "completed" in line and "--seed" in line]
+    assert {line.split("--seed")[1].split()[0] for line in finals} == {"0", "1", "2"}
+    assert "trial reserved with id" not in screen
+    assert "2 workers ran the trials of study t: 3 completed" in screen.rstrip().splitlines()[-1]
