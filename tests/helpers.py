@@ -53,6 +53,21 @@ def text(output: bytes) -> str:
     return output.decode("utf-8", "replace")
 
 
+def one_line_error(
+    result: subprocess.CompletedProcess, *fragments: str, code: int | None = None
+) -> str:
+    """The one line ``kleio: error: ...`` that a command which failed (with exit status
+    ``code`` when given) wrote on stderr, holding every fragment; no traceback anywhere."""
+    errors = text(result.stderr)
+    assert result.returncode == code if code is not None else result.returncode != 0, errors
+    assert "Traceback" not in errors + text(result.stdout), errors
+    lines = [line for line in errors.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("kleio: error: "), errors
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
 def trial_id_in(stderr: bytes) -> str:
     """The id ``kleio`` printed as reserved."""
     import re

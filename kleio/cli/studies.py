@@ -43,6 +43,10 @@ def execute(args: argparse.Namespace, context) -> int:
         context.store, context.settings.lease, args.best, args.study, skipped=skipped
     )
     context.warn_skipped(skipped)
+    if args.study is not None and not rows:
+        from kleio.core.model.errors import KleioError
+
+        raise KleioError(f"no study named {args.study}: `kleio studies` lists them")
     key = rows[0]["best_key"] if rows else (args.best or "loss:min").lstrip("-")
     if args.format != "table":
         columns = [
@@ -53,12 +57,10 @@ def execute(args: argparse.Namespace, context) -> int:
         return 0
     if not rows:
         context.notify(
-            f"no study named {args.study}"
-            if args.study
-            else "no study yet: save one with "
-            "`kleio sweep python train.py --lr [0.1,0.01] --seed range(3)`"
+            "no study yet: save one with "
+            "`kleio sweep python train.py --lr '[0.1,0.01]' --seed 'range(3)'`"
         )
-        return 1 if args.study else 0
+        return 0
     # Only the statuses some study has trials in: seven mostly empty columns hide the best.
     shown = [status for status in STATUSES if any(row[status] for row in rows)]
     for row in rows:

@@ -29,6 +29,7 @@ from tests.helpers import (
     clean_environment,
     invoke,
     kleio_runner,
+    one_line_error,
     run_kleio,
     start_kleio,
     text,
@@ -109,17 +110,6 @@ class Sweep:
 
     def short(self, name: str) -> str:
         return self.ids[name][:7]
-
-
-def one_line_error(result, *fragments: str) -> str:
-    errors = text(result.stderr)
-    assert result.returncode != 0, errors
-    assert "Traceback" not in errors + text(result.stdout), errors
-    lines = [line for line in errors.splitlines() if line]
-    assert len(lines) == 1 and lines[0].startswith("kleio: error: "), errors
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def _tracked_files(project: Path) -> dict[str, bytes]:

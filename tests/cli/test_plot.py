@@ -18,7 +18,14 @@ import pytest
 
 from kleio.cli.braille import COLOURS, Canvas, Line, Marker, draw
 from tests.conftest import commit, git, write_script
-from tests.helpers import clean_environment, invoke, run_kleio, text, trial_id_in
+from tests.helpers import (
+    clean_environment,
+    invoke,
+    one_line_error,
+    run_kleio,
+    text,
+    trial_id_in,
+)
 
 TRAIN = """\
 import argparse
@@ -174,16 +181,6 @@ def test_a_log_scale_drops_what_is_not_above_zero():
     assert draw([Line("a", [0], [-1.0])], [], 40, 6, log=True).startswith("(no point to draw")
 
 
-def _one_line_error(result, *fragments: str) -> str:
-    errors = text(result.stderr)
-    assert result.returncode != 0, errors
-    assert "Traceback" not in errors, errors
-    assert errors.count("\n") == 1 and errors.startswith("kleio: error: "), errors
-    for fragment in fragments:
-        assert fragment in errors, errors
-    return errors
-
-
 def test_without_matplotlib_plot_to_a_file_says_how_to_install_it(trials, tmp_path):
     blocker = tmp_path / "blocked" / "matplotlib"
     blocker.mkdir(parents=True)
@@ -192,7 +189,7 @@ def test_without_matplotlib_plot_to_a_file_says_how_to_install_it(trials, tmp_pa
         "plot", trials.ids["a"], "--y", "loss", "-o", str(tmp_path / "x.png"),
         PYTHONPATH=str(blocker.parent),
     )  # fmt: skip
-    _one_line_error(result, "needs matplotlib: pip install 'kleio[plot]'")
+    one_line_error(result, "needs matplotlib: pip install 'kleio[plot]'")
     assert result.returncode == 1 and not (tmp_path / "x.png").exists()
     # The terminal plot needs no library.
     drawn = trials.kleio("plot", trials.ids["a"], "--y", "loss", PYTHONPATH=str(blocker.parent))
@@ -212,12 +209,12 @@ def test_without_matplotlib_plot_to_a_file_says_how_to_install_it(trials, tmp_pa
 def test_bad_plot_requests_are_one_line_errors(trials, args, fragments):
     base = ["plot", trials.ids["a"], "--y", "loss"]
     result = trials.read(*base, *args)
-    _one_line_error(result, *fragments)
+    one_line_error(result, *fragments)
     assert result.returncode == 2
 
 
 def test_plot_of_an_unknown_trial_is_an_error(trials):
-    _one_line_error(trials.read("plot", "fffffff", "--y", "loss"), "no trial with id fffffff")
+    one_line_error(trials.read("plot", "fffffff", "--y", "loss"), "no trial with id fffffff")
 
 
 # -- a sweep: 12 trials, two keys logged every batch --------------------------------------

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy
 import pytest
 
-from tests.cli.test_plot import _SVG, Trials, _count, _number, _one_line_error, _pixels
+from tests.cli.test_plot import _SVG, Trials, _count, _number, _pixels
 from tests.conftest import script_project
-from tests.helpers import text, trial_id_in
+from tests.helpers import one_line_error, text, trial_id_in
 
 TRAIN = """\
 import argparse
@@ -283,5 +283,5 @@ def test_with_x_time_a_groups_trials_are_binned_on_a_common_grid():
 )  # fmt: skip
 def test_bad_group_requests_are_one_line_errors(study, args, fragments):
     result = study.read("plot", *_sweep(study), "--y", "loss", *args)
-    _one_line_error(result, *fragments)
+    one_line_error(result, *fragments)
     assert result.returncode == 2

@@ -17,7 +17,7 @@ import pytest
 
 from kleio.core.model.catalogue import open_journal
 from tests.conftest import commit, git
-from tests.helpers import clean_environment, kleio_runner, start_kleio, text
+from tests.helpers import clean_environment, kleio_runner, one_line_error, start_kleio, text
 from tests.mongo_server import unique_database_name
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "train.py"
@@ -196,12 +196,7 @@ def test_the_study_is_exported_alone(study, tmp_path):
     ],
 )
 def test_mistakes_get_one_line(study, args, fragment):
-    result = study.kleio(*args)
-    errors = text(result.stderr)
-    assert result.returncode != 0, errors
-    assert "Traceback" not in errors
-    assert len(errors.splitlines()) == 1, errors
-    assert fragment in errors
+    one_line_error(study.kleio(*args), fragment)
 
 
 def test_more_than_a_thousand_trials_ask_for_yes(study):
