@@ -5,3 +5,16 @@ speaking to Kleio through the client, the core and the store's contract.
 May import ``kleio.client``, ``kleio.core`` and ``kleio.store``; only the command line
 imports it.
 """
+
+from __future__ import annotations
+
+from kleio.core.model.errors import KleioError
+
+#: What each framework's absence stops, in its one-line error.
+OPTUNA = "adaptive studies need Optuna 4.0 or later"
+
+
+def missing(what: str, error: ImportError, extra: str) -> KleioError:
+    """The one-line error of a framework not installed: ``what`` needs it, and
+    ``pip install 'kleio[EXTRA]'`` installs it."""
+    return KleioError(f"{what} ({error}): pip install 'kleio[{extra}]'")

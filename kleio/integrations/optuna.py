@@ -57,6 +57,7 @@ from typing import Any, TypeVar
 from kleio.core.model import clock
 from kleio.core.model.errors import KleioError
 from kleio.core.model.trial import study_log_id
+from kleio.integrations import OPTUNA, missing
 from kleio.store.base import Event, Store, StoreUnavailable
 from kleio.store.keys import sequence_key
 
@@ -64,9 +65,7 @@ try:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import BaseJournalBackend
 except ImportError as error:  # not installed, or older than 4.0 (no storages.journal)
-    raise KleioError(
-        f"adaptive studies need Optuna 4.0 or later ({error}): pip install 'kleio[optuna]'"
-    ) from None
+    raise missing(OPTUNA, error, "optuna") from None
 
 __all__ = ["KIND", "KleioJournalBackend", "journal_storage"]
 

@@ -36,16 +36,21 @@ import os
 import signal
 import time
 
-import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.samplers import BaseSampler
-from optuna.trial import FrozenTrial, TrialState
+from kleio.integrations import OPTUNA, missing
+
+try:
+    import optuna
+    from optuna.distributions import (
+        BaseDistribution,
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.samplers import BaseSampler
+    from optuna.trial import FrozenTrial, TrialState
+except ImportError as error:  # not installed: one line, not a traceback
+    raise missing(OPTUNA, error, "optuna") from None
 
 from kleio.core.model import status as st
 from kleio.core.model.errors import KleioError, TrialNotReservable

@@ -27,7 +27,7 @@ from kleio.core.model.catalogue import open_journal
 from kleio.core.model.search import Search
 from kleio.integrations.optuna import journal_storage
 from kleio.integrations.optuna_search import SKIPPED_ATTRIBUTE, TRIAL_ATTRIBUTE, search_space
-from tests.helpers import clean_environment, kleio_runner, start_kleio, text
+from tests.helpers import clean_environment, kleio_runner, one_line_error, start_kleio, text
 from tests.mongo_server import unique_database_name
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -253,3 +253,16 @@ def test_another_definition_under_the_name_is_refused_and_a_dry_run_saves_nothin
     plain = kleio("sweep", "--study", "s", "python", "f.py", "--x", "[1,2]")
     assert plain.returncode == 1 and "is an adaptive study" in text(plain.stderr)
     assert journal.find_trials() == []
+
+
+def test_without_optuna_sweep_and_workers_say_how_to_install_it(search, tmp_path):
+    """The base install has no Optuna: an adaptive sweep, and a worker of an adaptive
+    study, end in one line saying which extra to install."""
+    blocker = tmp_path / "blocked" / "optuna"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named optuna')\n")
+    blocked = {"PYTHONPATH": str(blocker.parent)}
+    defined = search.kleio("sweep", *SWEEP, "--study", "other", *COMMAND, **blocked)
+    one_line_error(defined, "adaptive studies need Optuna", "pip install 'kleio[optuna]'")
+    worker = search.kleio("run", "--study", "opt", **blocked)
+    one_line_error(worker, "adaptive studies need Optuna", "pip install 'kleio[optuna]'")
