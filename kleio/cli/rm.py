@@ -57,11 +57,17 @@ def execute(args: argparse.Namespace, context) -> int:
 
     query = arguments.trial_query(args)
     selection = query.selection
-    narrowed = selection.ids or selection.tags or selection.statuses or selection.project
+    narrowed = (
+        selection.ids
+        or selection.tags
+        or selection.statuses
+        or selection.project
+        or selection.study
+    )
     if not (narrowed or selection.since is not None or query.where):
         # -n alone does not narrow: `kleio rm -n 1000` is every trial of most journals.
         raise SettingsError(
-            "kleio rm needs trial ids, --tags, --status, --project, --since or --where: "
+            "kleio rm needs trial ids, --tags, --status, --project, --study, --since or --where: "
             "it never deletes every trial by default"
         )
     store, lease = context.store, context.settings.lease

@@ -79,6 +79,7 @@ def execute(args: argparse.Namespace, context) -> int:
                     "--name names one trial, and a worker (kleio run --study S) runs many: "
                     "name each with `kleio name ID NAME`"
                 )
+            search = _study_to_run(context.store, options.study)
             if args.jobs > 1:
                 import sys
 
@@ -88,9 +89,6 @@ def execute(args: argparse.Namespace, context) -> int:
                 what = f"of study {options.study}" if options.study else f"tagged {options.tags[0]}"
                 return run_jobs(context, args.jobs, chosen, what, sys.argv[1:])
             if options.study is not None:
-                from kleio.core.model.search import read_search
-
-                search = read_search(context.store, options.study)
                 if search is not None:  # an adaptive study: Optuna chooses its points
                     from kleio.integrations.optuna_search import optimize
 
@@ -116,3 +114,20 @@ def execute(args: argparse.Namespace, context) -> int:
     from kleio.cli.suggestions import command_not_found
 
     raise command_not_found(command[0], args.kleio_commands if args.implicit else ())
+
+
+def _study_to_run(store, study: str | None):
+    """The adaptive search of ``study`` (:mod:`kleio.core.model.search`), or None; a
+    study that holds no trial and no search is a typo, refused in one line."""
+    if study is None:
+        return None
+    from kleio.core.model.errors import KleioError
+    from kleio.core.model.search import read_search
+
+    search = read_search(store, study)
+    if search is None and not store.find_trials(study=study, fields=["_id"], limit=1):
+        raise KleioError(
+            f"no study named {study}: `kleio studies` lists them, `kleio sweep --study "
+            f"{study} COMMAND` saves one"
+        )
+    return search

@@ -193,6 +193,9 @@ def test_the_study_is_exported_alone(study, tmp_path):
         (["run", "--jobs", "2", "python", "train.py"], "--jobs runs the trials"),
         (["run", "--study", "a", "--tags", "b"], "not both"),
         (["studies", "--study", "nosuch"], "no study named nosuch"),
+        (["run", "--study", "nosuch"], "no study named nosuch"),
+        (["run", "--study", "nosuch", "--jobs", "2"], "no study named nosuch"),
+        (["studies", "--best", "nosuch:min"], "(--best)"),
     ],
 )
 def test_mistakes_get_one_line(study, args, fragment):
@@ -319,3 +322,13 @@ def test_jobs_on_a_terminal_redraw_a_line_per_trial(tmp_path):
     assert {line.split("--seed")[1].split()[0] for line in finals} == {"0", "1", "2"}
     assert "trial reserved with id" not in screen
     assert "2 workers ran the trials of study t: 3 completed" in screen.rstrip().splitlines()[-1]
+
+
+def test_rm_takes_a_study(study):
+    """``kleio rm --study NAME`` is a selection rm accepts (it never deletes every trial
+    by default): here a dry run lists the study's nine trials."""
+    listed = study.kleio("rm", "--study", "lr-seed", "--dry-run")
+    assert listed.returncode == 0, text(listed.stderr)
+    shown = text(listed.stdout) + text(listed.stderr)
+    assert all(d["_id"][:7] in shown for d in study.documents())
+    assert len(study.documents()) == 9

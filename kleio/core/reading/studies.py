@@ -21,6 +21,7 @@ from kleio.core.reading.query import (
     is_missing,
     parse_order,
     query_trials,
+    sort_by,
 )
 from kleio.core.reading.selection import Selection, Skipped, select_trials
 from kleio.store.base import Store
@@ -69,13 +70,20 @@ def _best(
     """The best trial of a study by ``key``: ``best``, ``best_trial`` and ``best_key``.
     A key no trial of the study holds is an error when ``asked`` (the keys there are
     are named), and no best otherwise (the default key of a study logging no loss)."""
-    sort = [f"-{key}" if descending else key]
+    trials = query_trials(store, Query(Selection(study=study), [], [], None), lease)
     try:
-        trials = query_trials(store, Query(Selection(study=study), [], sort, None), lease)
+        resolved = trials.resolve(key, "--best")
     except QueryError:
         if asked:
             raise
         return {"best": None, "best_trial": None, "best_key": key}
+    if resolved.source == "statistic":
+        trials.load_statistics()
+    for facts in sort_by(trials.facts, resolved, descending):
+        value = facts.value(resolved)
+        if not is_missing(value):
+            return {"best": value, "best_trial": facts.id, "best_key": key}
+    return {"best": None, "best_trial": None, "best_key": key}
     for facts in trials.facts:
         value = facts.value(trials.resolve(key, "--best"))
         if not is_missing(value):
