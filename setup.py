@@ -58,6 +58,8 @@ setup(
             "sphinx>=7",
             # kleio plot -o, and reading the PNGs it writes.
             "matplotlib>=3.7",
+            # log_image of PIL images, and PIL reading the PNGs Kleio encodes.
+            "pillow>=9",
             # The dashboard's tests drive Debian's chromium through chromedriver.
             "selenium>=4.10",
             # Optuna's journal kept in Kleio's (kleio.integrations.optuna).

@@ -15,6 +15,7 @@ _LOGGER_NAMES = {
     "kleio_logger",
     "log_statistic",
     "log_artifact",
+    "log_image",
     "log_resource",
     "load_statistics",
     "load_artifacts",

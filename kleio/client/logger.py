@@ -51,6 +51,7 @@ from kleio.client.values import checked_values
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from kleio.client.images import Image
     from kleio.core.model.trial import TrialDocument
     from kleio.core.running.sink import StatisticQueue
 
@@ -78,6 +79,9 @@ class _Outside:
 
     def artifact(self, filename: str, artifact: Any, attributes: dict[str, Any]) -> None:
         self._warn("artifacts are not saved")
+
+    def image(self, name: str, image: Image, attributes: dict[str, Any]) -> None:
+        self._warn("images are not saved")  # checked at the call, never encoded
 
     def resource(self, path: Any, attributes: dict[str, Any]) -> dict[str, Any]:
         from kleio.core.model.artifacts import describe_resource
@@ -411,6 +415,9 @@ class _Inside:
         self._spooled_artifacts += 1
         return spool_artifact(self._spool, self.trial_id, filename, source, attributes, moment)
 
+    def image(self, name: str, image: Image, attributes: dict[str, Any]) -> None:
+        self.artifact(name, image.encode(), attributes)
+
     def resource(self, path: Any, attributes: dict[str, Any]) -> dict[str, Any]:
         from kleio.core.model.artifacts import describe_resource
 
@@ -563,6 +570,9 @@ class _Starting:
     def artifact(self, *args: Any) -> None:
         raise self._refuse("log_artifact")
 
+    def image(self, *args: Any) -> None:
+        raise self._refuse("log_image")
+
     def resource(self, *args: Any) -> dict[str, Any]:
         raise self._refuse("log_resource")
 
@@ -653,6 +663,25 @@ class KleioLogger:
         _check_artifact(artifact)
         attributes = checked_values(dict(metadata))
         (self._state or self._start()).artifact(filename, artifact, attributes)
+
+    def log_image(self, name: str, image: Any, **metadata: Any) -> None:
+        """Store an image as an artifact named ``name``, with ``metadata`` (``step=3``).
+
+        ``image`` is a PIL image, a NumPy array (``HxW`` grey, ``HxWx3`` RGB, ``HxWx4``
+        RGBA; ``uint8``, ``bool``, or floats in [0, 1]), or the path or bytes of a PNG or
+        JPEG file. Arrays and PIL images are stored as PNG, files as they are; the
+        metadata gain ``kind="image"``, ``width``, ``height``, ``mode`` and ``format``.
+        What is no image raises TypeError, an image that cannot be one (a shape, NaN,
+        values outside [0, 1], nothing in it, another format, more than 50 megapixels)
+        ValueError, here and now (see :mod:`kleio.client.images`).
+        """
+        from kleio.client.images import prepare
+
+        if not isinstance(name, str) or not name:
+            raise TypeError("log_image needs a name (a non-empty str) first")
+        prepared = prepare(image, _bytes_of)
+        attributes = checked_values(prepared.attributes(dict(metadata)))
+        (self._state or self._start()).image(name, prepared, attributes)
 
     def log_resource(self, path: str | os.PathLike, **metadata: Any) -> dict[str, Any]:
         """Record an input the script read (a data set, a pretrained model) by path,
