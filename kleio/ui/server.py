@@ -28,8 +28,9 @@ Safe by default, as Jupyter's server is:
 
 Every answer forbids scripts but the page's own (``Content-Security-Policy``); the page
 writes every value of a trial as text, never as HTML. Artifacts are sent as attachments
-of an opaque type, found by the id of a blob the trial lists: no path is ever read from a
-request.
+of an opaque type (``image/png`` or ``image/jpeg`` when their first bytes say they are one:
+the gallery's ``<img>`` shows them), found by the id of a blob the trial lists: no path is
+ever read from a request.
 """
 
 from __future__ import annotations
@@ -84,6 +85,20 @@ def static_files() -> dict[str, tuple[bytes, str]]:
             kind = _TYPES.get(suffix) or mimetypes.guess_type(entry.name)[0] or "text/plain"
             found[entry.name] = (entry.read_bytes(), f"{kind}; charset=utf-8")
     return found
+
+
+def _artifact_type(first: bytes) -> str:
+    """The content type of an artifact starting with ``first``: ``image/png`` or
+    ``image/jpeg`` when its bytes are one (whatever its name or metadata say), so the
+    page's ``<img>`` shows it; anything else is opaque. With ``nosniff``, a browser
+    takes neither for a page or a script."""
+    from kleio.client.images import JPEG_SIGNATURE, PNG_SIGNATURE
+
+    if first.startswith(PNG_SIGNATURE):
+        return "image/png"
+    if first.startswith(JPEG_SIGNATURE):
+        return "image/jpeg"
+    return "application/octet-stream"
 
 
 def is_loopback(host: str) -> bool:
@@ -203,10 +218,12 @@ class _Handler(BaseHTTPRequestHandler):
         # The name as the user sees it, with the characters a header cannot hold encoded.
         ascii_name = re.sub(r"[^A-Za-z0-9._ -]", "_", filename) or "artifact"
         disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        first = next(chunks, b"")
         self._headers(
-            HTTPStatus.OK, "application/octet-stream", length, {"Content-Disposition": disposition}
+            HTTPStatus.OK, _artifact_type(first), length, {"Content-Disposition": disposition}
         )
         if self.command != "HEAD":
+            self.wfile.write(first)
             for chunk in chunks:
                 self.wfile.write(chunk)
 

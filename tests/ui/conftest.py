@@ -6,6 +6,10 @@ trial ``h`` run with an uncommitted change; a ``hostile`` trial whose command li
 configuration, output, tag, artifact name, note and code diff hold ``<script>`` and
 ``"><img onerror=...>`` (and a password on its command line, which Kleio masks); and
 ``g``, a branch of it at ``epoch=1``.
+
+Beside it, ``image_journal``: a trial that logged two images, ``samples`` and ``masks``,
+at steps 0, 1 and 2 (their width says the step), and one that logged an image whose name
+is markup.
 """
 
 from __future__ import annotations
@@ -175,6 +179,56 @@ def journal(request) -> Sweep:
     """The journal on each backend (on the wire stand-in under `slow`, as the sweep of
     tests/cli/test_after_a_sweep.py)."""
     return request.getfixturevalue(f"{request.param}_journal")
+
+
+#: A script logging images: each name at steps 0, 1 and 2, an image's width telling its
+#: step (samples: 120 + step pixels wide, masks: 64 + step); --name NAME logs one image
+#: so named, and an HTML page as an artifact whose metadata say it is an image.
+DRAW = """\
+import argparse
+import numpy as np
+from kleio.client.logger import kleio_logger as log
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--name", default="")
+args = parser.parse_args()
+if args.name:
+    log.log_image(args.name, np.full((16, 16), 200, np.uint8), step=0)
+    # Bytes that are no image, under metadata that say they are one.
+    page = b"<html><script>alert('xss-artifact')</script></html>"
+    log.log_artifact("page.png", page, kind="image", width=1, height=1, mode="RGB")
+    raise SystemExit(0)
+for step in range(3):
+    y, x = np.mgrid[0:90, 0:120 + step] / 90.0
+    disc = ((x - 0.35 - 0.3 * step) ** 2 + (y - 0.5) ** 2 < 0.04)
+    samples = np.stack([x / x.max(), y, np.where(disc, 1.0, 0.25)], axis=-1)
+    log.log_image("samples", samples, step=step, loss=round(1 / (step + 1), 3))
+    y, x = np.mgrid[0:64, 0:64 + step]
+    masks = ((x - 32) ** 2 + (y - 32) ** 2 < (8 + 8 * step) ** 2).astype(np.uint8) * 255
+    log.log_image("masks", masks, step=step)
+"""
+#: Steps DRAW logs of each image name.
+IMAGE_STEPS = (0, 1, 2)
+
+
+@pytest.fixture(scope="session")
+def image_journal(tmp_path_factory) -> Sweep:
+    """A SQLite journal of DRAW's runs: ``images`` (two names, three steps each) and
+    ``hostile`` (one image named :data:`IMAGE`)."""
+    folder = tmp_path_factory.mktemp("ui-images")
+    project = folder / "vision"
+    project.mkdir()
+    (project / "draw.py").write_text(DRAW)
+    env = clean_environment(
+        folder / "home",
+        KLEIO_DB_ADDRESS=str(folder / "kleio.db"),
+        KLEIO_DB_NAME="kleio",
+        KLEIO_SAMPLE_INTERVAL="0",
+    )
+    journal = Sweep("sqlite", project, env)
+    journal.ids["images"] = _ran(journal, "run", "python", "draw.py")
+    journal.ids["hostile"] = _ran(journal, "run", "python", "draw.py", "--name", IMAGE)
+    return journal
 
 
 @dataclass

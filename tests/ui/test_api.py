@@ -17,7 +17,7 @@ from kleio.core.model.trial import TrialSpec, new_trial_document
 from kleio.ui.api import cut_to_a_line
 from tests.cli.test_after_a_sweep import loss
 from tests.helpers import invoke, text
-from tests.ui.conftest import IMAGE, PASSWORD, SCRIPT, SWEEP, USAGE, serving
+from tests.ui.conftest import IMAGE, IMAGE_STEPS, PASSWORD, SCRIPT, SWEEP, USAGE, serving
 
 
 @pytest.fixture
@@ -279,6 +279,47 @@ def test_a_hostile_artifact_name_is_quoted_in_the_download(journal, client):
     assert '"' not in disposition.split('filename="', 1)[1].split('"', 1)[0]
     assert "filename*=UTF-8''%22%3E%3Cimg" in disposition
     assert answer.body == b"a file with a hostile name"
+
+
+def test_an_image_is_served_as_one_under_the_same_headers_and_a_page_never_is(image_journal):
+    """The gallery's <img> loads the download address: PNG bytes come as image/png, with
+    the policy and nosniff of every answer; bytes that are no image stay opaque whatever
+    their name and metadata say."""
+    from kleio.ui.server import CONTENT_SECURITY_POLICY
+    from tests.client.test_images import read_png
+
+    with image_journal.store() as store, serving(store) as client:
+        ids = image_journal.ids
+        artifacts = client.json("/api/trials/" + ids["images"])["artifacts"]
+        assert sorted((a["filename"], a["attributes"]["step"]) for a in artifacts) == [
+            (name, step) for name in ("masks", "samples") for step in IMAGE_STEPS
+        ]
+        sample = next(
+            a for a in artifacts if a["filename"] == "samples" and a["attributes"]["step"] == 2
+        )
+        assert sample["attributes"] == {
+            "step": 2, "loss": 0.333, "kind": "image", "width": 122, "height": 90,
+            "mode": "RGB", "format": "png",
+        }  # fmt: skip
+        answer = client.get(f"/api/trials/{ids['images']}/artifacts/{sample['id']}")
+        assert answer.status == 200
+        assert answer.headers["Content-Type"] == "image/png"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+        assert int(answer.headers["Content-Length"]) == sample["size"] == len(answer.body)
+        assert read_png(answer.body)[:2] == (122, 90)
+        head = client.get(f"/api/trials/{ids['images']}/artifacts/{sample['id']}", method="HEAD")
+        assert head.headers["Content-Type"] == "image/png" and head.body == b""
+        page = next(
+            a
+            for a in client.json("/api/trials/" + ids["hostile"])["artifacts"]
+            if a["filename"] == "page.png"
+        )
+        assert page["attributes"]["kind"] == "image"  # the script said so
+        answer = client.get(f"/api/trials/{ids['hostile']}/artifacts/{page['id']}")
+        assert answer.headers["Content-Type"] == "application/octet-stream"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.body.startswith(b"<html>")
 
 
 def test_keys_are_the_statistics_logged_as_numbers(journal, client):

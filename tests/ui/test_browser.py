@@ -27,7 +27,7 @@ import pytest
 
 from tests.cli.test_after_a_sweep import loss
 from tests.helpers import start_kleio, text, trial_id_in
-from tests.ui.conftest import IMAGE, SCRIPT, SWEEP, kleio_ui
+from tests.ui.conftest import IMAGE, IMAGE_STEPS, SCRIPT, SWEEP, kleio_ui
 
 pytestmark = pytest.mark.slow  # a real browser
 
@@ -685,6 +685,115 @@ def test_a_hostile_trial_runs_no_script_on_any_page(browser, dashboard, sqlite_j
         assert SCRIPT in place or IMAGE in place, place
     assert f"{IMAGE}.txt" in _texts(browser, "#artifacts a")
     assert "hunter2" not in shown
+
+
+@pytest.fixture(scope="module")
+def image_dashboard(image_journal):
+    with kleio_ui(image_journal.env, image_journal.project) as running:
+        yield running.url
+
+
+def _gallery(browser, name: str) -> dict:
+    """What the gallery of the image ``name`` shows: the step of its image (as the page
+    marks it, and as the loaded image's width says: DRAW's images are as many pixels
+    wider as their step), its caption, and whether its slider shows."""
+    return browser.execute_script(
+        """
+        const gallery = [...document.querySelectorAll('#images figure.gallery')]
+          .find((node) => node.dataset.name === arguments[0]);
+        const img = gallery.querySelector('img');
+        return {step: img.dataset.step, complete: img.complete, natural: img.naturalWidth,
+                caption: gallery.querySelector('.image-step').textContent,
+                name: gallery.querySelector('.image-name').textContent,
+                slider: !gallery.querySelector('input[type=range]').hidden};
+        """,
+        name,
+    )
+
+
+def _slide(browser, name: str, index: int) -> None:
+    """Move the slider of ``name``'s gallery to ``index``, as a drag does (input events)."""
+    browser.execute_script(
+        """
+        const gallery = [...document.querySelectorAll('#images figure.gallery')]
+          .find((node) => node.dataset.name === arguments[0]);
+        const slider = gallery.querySelector('input[type=range]');
+        slider.value = String(arguments[1]);
+        slider.dispatchEvent(new Event('input', {bubbles: true}));
+        """,
+        name,
+        index,
+    )
+
+
+def test_a_trials_images_show_as_a_gallery_per_name_with_a_slider_over_the_steps(
+    browser, image_dashboard, image_journal, screenshots
+):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    _open(browser, f"{image_dashboard}#/trial/{image_journal.ids['images']}")
+    assert _texts(browser, "#images .image-name") == ["masks", "samples"]
+    widths = {"samples": 120, "masks": 64}  # at step 0
+    last = IMAGE_STEPS[-1]
+    for name, width in widths.items():  # the last step first
+        _wait(browser, f"document.querySelector('#images [data-name={name}] img').naturalWidth")
+        shown = _gallery(browser, name)
+        assert shown["step"] == str(last) and shown["natural"] == width + last, shown
+        assert shown["caption"] == f"step {last} (3 of 3)" and shown["slider"]
+    for step in IMAGE_STEPS:
+        _slide(browser, "samples", step)
+        _wait(
+            browser,
+            "document.querySelector('#images [data-name=samples] img').naturalWidth === "
+            f"{widths['samples'] + step}",
+        )
+        shown = _gallery(browser, "samples")
+        assert shown["step"] == str(step) and shown["caption"] == f"step {step} ({step + 1} of 3)"
+        assert _gallery(browser, "masks")["step"] == str(last)  # each gallery its own
+    # The keyboard moves it too, as any slider.
+    slider = browser.find_element(By.CSS_SELECTOR, "#images [data-name=masks] input")
+    slider.send_keys(Keys.LEFT)
+    _wait(browser, "document.querySelector('#images [data-name=masks] img').naturalWidth === 65")
+    meta = _texts(browser, "#images [data-name=samples] .image-meta")[0]
+    assert meta.startswith("122×90 RGB, 23") and meta.endswith(" UTC · loss=0.333"), meta
+    width, height = FIRST_VIEW
+    browser.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        _slide(browser, "samples", 1)
+        _wait(
+            browser,
+            "document.querySelector('#images [data-name=samples] img').naturalWidth === 121",
+        )
+        browser.execute_script("document.querySelector('#images').scrollIntoView();")
+        browser.execute_script("window.scrollBy(0, -60);")
+        _save(browser, screenshots, "dashboard-images.png", image_journal.project.parent)
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_an_image_named_with_markup_is_shown_as_text_and_runs_nothing(
+    browser, image_dashboard, image_journal
+):
+    _open(browser, f"{image_dashboard}#/trial/{image_journal.ids['hostile']}")
+    # Its gallery, and that of an HTML page whose metadata claim it is an image.
+    assert _texts(browser, "#images .image-name") == sorted([IMAGE, "page.png"])
+    _wait(browser, "[...document.querySelectorAll('#images img')].every((i) => i.complete)")
+    time.sleep(0.5)  # an image that fails to load would fire onerror by now
+    assert browser.execute_script("return window.__alerts;") == []
+    assert _gallery(browser, IMAGE)["natural"] == 16
+    assert _gallery(browser, "page.png")["natural"] == 0  # not an image: not drawn
+    assert not _gallery(browser, IMAGE)["slider"]  # one image: nothing to slide over
+    handlers = browser.execute_script(
+        "return [...document.querySelectorAll('*')].filter((node) => "
+        "[...node.attributes].some((a) => a.name.startsWith('on'))).length;"
+    )
+    assert handlers == 0
+    # Exactly the gallery's images: nothing the name holds became an element.
+    assert browser.execute_script("return document.querySelectorAll('img').length;") == 2
 
 
 def test_the_alert_trap_sees_a_script_that_runs(browser, dashboard):

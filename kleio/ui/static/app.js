@@ -1115,6 +1115,64 @@
         h("td", { class: "mono" }, Object.keys(a.attributes || {}).length ? JSON.stringify(a.attributes) : "")))));
   }
 
+  // -- images: one gallery per name, a slider over its steps ---------------------------
+  // An image is an artifact whose metadata say kind "image" (kleio_logger.log_image); the
+  // <img> loads it from the download address, which sends PNG and JPEG bytes as images.
+  const IMAGE_FIELDS = ["kind", "width", "height", "mode", "format"];
+
+  function ordered(images) {
+    // By step when every image of the name has a numeric one, else by epoch, else in
+    // the order they were logged.
+    const byTime = (p, q) => (p.time < q.time ? -1 : p.time > q.time ? 1 : 0);
+    for (const key of ["step", "epoch"]) {
+      if (images.every((a) => typeof a.attributes[key] === "number")) {
+        return { key, images: [...images].sort((p, q) => p.attributes[key] - q.attributes[key] || byTime(p, q)) };
+      }
+    }
+    return { key: null, images: [...images].sort(byTime) };
+  }
+
+  function gallery(trial, name, found) {
+    const { key, images } = ordered(found);
+    const picture = h("img", { class: "picture", alt: name });
+    const where = h("span", { class: "image-step" });
+    const details = h("div", { class: "muted mono image-meta" });
+    const slider = h("input", {
+      type: "range", class: "image-slider", min: "0", max: String(images.length - 1), step: "1",
+      value: String(images.length - 1), "aria-label": `${key || "image"} of ${name}`, hidden: images.length < 2,
+    });
+    const showAt = (index) => {
+      const a = images[index];
+      const attributes = a.attributes;
+      picture.src = `/api/trials/${encodeURIComponent(trial.id)}/artifacts/${encodeURIComponent(a.id)}`;
+      picture.dataset.step = key ? String(attributes[key]) : String(index);
+      where.textContent = (key ? `${key} ${show(attributes[key])}` : `#${index + 1}`) + ` (${index + 1} of ${images.length})`;
+      const own = Object.entries(attributes).filter(([k]) => !IMAGE_FIELDS.includes(k) && k !== key);
+      clear(details, `${attributes.width}×${attributes.height} ${attributes.mode}, ${size(a.size)}, `, moment(a.time),
+        own.length ? " · " + own.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(" ") : "");
+    };
+    // A small image (a 28×28 sample) is drawn larger, pixel by pixel.
+    picture.addEventListener("load", () => picture.classList.toggle("small", picture.naturalWidth < 160));
+    slider.addEventListener("input", () => showAt(Number(slider.value)));
+    showAt(images.length - 1);
+    return h("figure", { class: "gallery", "data-name": name },
+      h("figcaption", {}, h("span", { class: "mono image-name" }, name), " ", where),
+      h("div", { class: "frame" }, picture), slider, details);
+  }
+
+  function imageGalleries(trial) {
+    const byName = new Map();
+    for (const a of trial.artifacts) {
+      if (!a.attributes || a.attributes.kind !== "image") continue;
+      if (!byName.has(a.filename)) byName.set(a.filename, []);
+      byName.get(a.filename).push(a);
+    }
+    if (!byName.size) return null;
+    return [h("h2", {}, "Images"),
+      h("div", { class: "galleries", id: "images" },
+        [...byName.keys()].sort().map((name) => gallery(trial, name, byName.get(name))))];
+  }
+
   function filesTable(files, columns) {
     return h("table", {},
       h("thead", {}, h("tr", {}, columns.map(([title]) => h("th", {}, title)))),
@@ -1200,6 +1258,7 @@
           keyBoxes, statsChart]
         : h("p", { class: "muted" }, "No statistics."),
       usageSection,
+      imageGalleries(trial),
       h("h2", {}, "Output"),
       h("div", { class: "toolbar" }, h("label", {}, withStderr, " stderr too"),
         h("span", { class: "muted", id: "output-note" })),
