@@ -237,6 +237,12 @@ def execution(parser: argparse.ArgumentParser) -> None:
         help="sample CPU, memory, threads, I/O and GPUs of the script's processes every "
         "SECONDS (default 10, also KLEIO_SAMPLE_INTERVAL; 0: never)",
     )
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="at the end, read the scalars of the TensorBoard event files the script wrote "
+        "in {trial.working_dir} or the folder it ran in as statistics",
+    )
 
 
 def _seconds(text: str) -> float:

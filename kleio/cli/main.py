@@ -58,6 +58,7 @@ COMMANDS = {
     "gc": "gc",
     "export": "export",
     "import": "import_",
+    "import-tensorboard": "import_tensorboard",
 }
 DEFAULT_COMMAND = "run"
 

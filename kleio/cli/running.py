@@ -28,6 +28,7 @@ def runner(args: argparse.Namespace, context):
         sample_interval=getattr(args, "sample_interval", None),
         name=getattr(args, "trial_name", None),
         study=_study(args),
+        tensorboard=getattr(args, "tensorboard", False),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
 

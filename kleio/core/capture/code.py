@@ -114,6 +114,26 @@ def repository_name(
     return os.path.basename(root)
 
 
+def repository_of(cwd: str) -> tuple[str, str] | None:
+    """``(top folder, name)`` of the git repository holding ``cwd``, named as a run in it
+    names its project (:func:`repository_name`); None outside git. Two git commands,
+    none of the diff a snapshot reads."""
+    found, setting_lines = _gits(
+        cwd,
+        [
+            ["rev-parse", "--show-toplevel", "--git-common-dir"],
+            ["config", "--get-regexp", r"^(remote\.origin\.url|kleio\.project)$"],
+        ],
+    )
+    if found is None:
+        return None
+    root, common_dir = (found.split("\n") + [""])[:2]
+    settings = dict(line.partition(" ")[::2] for line in (setting_lines or "").splitlines())
+    setting = settings.get(PROJECT_SETTING, "").strip() or None
+    origin = settings.get("remote.origin.url")
+    return root, repository_name(cwd, root, common_dir, setting, origin)
+
+
 def _git_snapshot(cwd: str) -> dict[str, Any] | None:
     """The repository holding ``cwd``, read with five git commands side by side (a few
     milliseconds: the start waits for the slowest, where it waited for two rounds).

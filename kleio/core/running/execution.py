@@ -73,6 +73,8 @@ class RunOptions(Value):
     the default; 0: none. ``name``: the trial's human name (:mod:`kleio.core.model.names`):
     a trial made by the run is born with it, one that exists is given it. ``study``: the
     study a trial made by the run belongs to (:mod:`kleio.core.running.study`).
+    ``tensorboard``: at the end of each execution, read the scalars of the TensorBoard
+    event files it wrote as statistics (:func:`~kleio.core.capture.tensorboard.import_run_files`).
     """
 
     FIELDS = (
@@ -86,6 +88,7 @@ class RunOptions(Value):
         "sample_interval",
         "name",
         "study",
+        "tensorboard",
     )
 
     def __init__(
@@ -100,11 +103,13 @@ class RunOptions(Value):
         sample_interval: float | None = None,
         name: str | None = None,
         study: str | None = None,
+        tensorboard: bool = False,
     ):
         self.tags = [] if tags is None else tags
         self.project, self.capture, self.switch_over = project, capture, switch_over
         self.allowed, self.working_root, self.hook = allowed, working_root, hook
         self.sample_interval, self.name, self.study = sample_interval, name, study
+        self.tensorboard = tensorboard
 
 
 def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
@@ -408,6 +413,8 @@ class Runner:
         try:
             final, missing = execution.record_end(outcome)
             self._replay_spools(document["_id"])
+            if self.options.tensorboard:
+                execution.read_tensorboard()
             code = execution.finish(outcome, final, missing)
         finally:
             late = outcome.late_signals.release() if outcome.late_signals else []
@@ -587,6 +594,41 @@ class _Execution:
         if outcome.start_error:
             self.runner.notify(outcome.start_error)
         return final, missing
+
+    def read_tensorboard(self) -> None:
+        """``--tensorboard``: the scalars of the event files this execution wrote, as
+        statistics (the files stay: if the store fails now, an import adds them later)."""
+        from kleio.core.capture.tensorboard import import_run_files
+
+        working_dir, cwd = self.document["working_dir"], self.document["cwd"]
+        try:
+            results = import_run_files(
+                self.store,
+                self.trial_id,
+                working_dir,
+                cwd,
+                self.started,
+                self.runner.notify,
+                home=self.runner.settings.home,
+            )
+        except StoreError as error:
+            self.runner.notify(
+                f"could not journal the TensorBoard scalars of trial {self.label} ({error}); "
+                f"`kleio import-tensorboard FOLDER --trial {self.label}` adds them later"
+            )
+            return
+        if results:
+            read = sum(result.read for result in results)
+            files = len(results)
+            self.runner.notify(
+                f"trial {self.label}: {read:,} TensorBoard scalar{'s' * (read != 1)} read from "
+                f"{files} event file{'s' * (files != 1)}"
+            )
+        else:
+            self.runner.notify(
+                f"--tensorboard: trial {self.label} wrote no event files in its working folder "
+                "or the folder it ran in"
+            )
 
     def _restarted(self) -> dict[str, tuple[float, float]]:
         """Keys this execution logged below where the view it continues had reached
