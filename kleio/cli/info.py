@@ -105,11 +105,9 @@ def _environment(record: TrialRecord, out: Sections) -> None:
             f"{python.get('implementation')} {python.get('version')} ({python.get('executable')})",
             indent=2,
         )
-    out.item(
-        "system",
-        f"{system.get('system')} {system.get('release')} {system.get('machine')}",
-        indent=2,
-    )
+    # A trial made from files (kleio import-tensorboard) has no environment: "-", not None.
+    parts = [system.get(name) for name in ("system", "release", "machine")]
+    out.item("system", " ".join(str(part) for part in parts if part) or "-", indent=2)
     packages = environment.get("packages") or {}
     listed = ", ".join(f"{n} {v}" for n, v in list(packages.items())[:8])
     more = ", ..." if len(packages) > 8 else ""

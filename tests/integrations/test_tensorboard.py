@@ -75,6 +75,9 @@ def test_each_run_folder_is_a_trial_whose_statistics_are_the_scalars(kleio, proj
     assert "10 statistics in 1 file, 0 new" in text(again.stderr)
     stats = kleio("stats", a["_id"][:7], "--format", "csv")
     assert "loss/train" in text(stats.stdout) and "0.1" in text(stats.stdout)
+    # A trial made from files has no environment: info says "-", never "None".
+    info = text(kleio("info", a["_id"][:7]).stdout)
+    assert "None" not in info and "system:" in info
 
 
 def test_trial_option_imports_every_file_into_that_trial_once(kleio, project, journal):
