@@ -58,6 +58,9 @@ setup(
             "sphinx>=7",
             # kleio plot -o, and reading the PNGs it writes.
             "matplotlib>=3.7",
+            # Notebooks running their own trial (kleio.start), executed headless.
+            "nbclient>=0.8",
+            "ipykernel>=6",
             # The dashboard's tests drive Debian's chromium through chromedriver.
             "selenium>=4.10",
             # Optuna's journal kept in Kleio's (kleio.integrations.optuna).
