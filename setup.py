@@ -60,6 +60,9 @@ setup(
             "matplotlib>=3.7",
             # log_image of PIL images, and PIL reading the PNGs Kleio encodes.
             "pillow>=9",
+            # Notebooks running their own trial (kleio.start), executed headless.
+            "nbclient>=0.8",
+            "ipykernel>=6",
             # The dashboard's tests drive Debian's chromium through chromedriver.
             "selenium>=4.10",
             # Optuna's journal kept in Kleio's (kleio.integrations.optuna).

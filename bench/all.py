@@ -26,6 +26,8 @@ Rows (``--only`` takes their names):
 - ``roundtrips``: the MongoDB commands of ``kleio python -c pass`` and ``kleio ls``, and
   the start-up with 20 ms per round trip (``bench/roundtrips.py``); those of a
   ``log_statistic`` flush and of ``kleio stats`` (``bench/statistics_path.py``);
+- ``inprocess``: a script's ``kleio.start()`` and ``end()`` over ``python -c "import
+  kleio"`` (``bench/inprocess.py``);
 - ``sweep``: counting and expanding the 10,000 commands of ``kleio sweep ... --a
   'range(100)' --b 'range(100)'``, against itertools.product of the same values
   (``bench/sweep.py``).
@@ -46,7 +48,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
-import roundtrips  # noqa: E402 - bench/ is this script's folder
+import inprocess  # noqa: E402 - bench/ is this script's folder
+import roundtrips  # noqa: E402
 from common import scratch_project  # noqa: E402
 from memory import peak  # noqa: E402
 from reading import SEEDS, fill_sweep, realistic_document  # noqa: E402
@@ -258,7 +261,18 @@ def round_trips(label: str, address: str, env: dict[str, str], cwd: Path, runs: 
     roundtrips.measure(label, address, env, cwd, runs, 20.0)
 
 
-ROWS = ("startup", "lines", "statistics", "ls", "groups", "roundtrips", "sweep")
+def in_process(label: str, env: dict[str, str], cwd: Path, runs: int) -> None:
+    median = inprocess.measure(env, cwd, runs)
+    added = median["trial"] - median["import"]
+    print(
+        f"[{label}] kleio.start()+end() over import kleio (median of {runs}): {added:.0f} ms "
+        f"(import kleio {median['import']:.0f} ms, python -c pass {median['bare']:.0f} ms; "
+        "target <= 100 ms)",
+        flush=True,
+    )
+
+
+ROWS = ("startup", "lines", "statistics", "ls", "groups", "roundtrips", "inprocess", "sweep")
 
 
 def main() -> None:
@@ -287,6 +301,9 @@ def main() -> None:
             if "startup" in only:
                 for label, store_env in stores:
                     starts[label] = startup(label, store_env, work, runs)
+            if "inprocess" in only:
+                for label, store_env in stores:
+                    in_process(label, store_env, work, runs)
             if "lines" in only:
                 for label, store_env in stores:
                     lines(label, store_env, work, 3 if quick else 5, volume, starts.get(label))

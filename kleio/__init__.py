@@ -7,6 +7,9 @@ Importing :mod:`kleio` is cheap: the logger and the reading API load on first us
     kleio.log_statistic(epoch=1, loss=0.5)      # the script's side
     trial = kleio.load_trial("3f9c2e0")         # the analyst's side
     rows = kleio.compare(tags="sweep", sort="loss:min")
+
+    with kleio.trial(config=vars(args)):         # a trial without the wrapper
+        kleio.log_statistic(epoch=1, loss=0.5)
 """
 
 __version__ = "0.2.0"
@@ -24,6 +27,8 @@ _LOGGER_NAMES = {
 
 
 _API_NAMES = {"load_trial", "list_trials", "compare", "Trial"}
+#: A trial the process runs itself (notebooks, frameworks): kleio.client.inprocess.
+_INPROCESS_NAMES = {"start", "trial", "current"}
 
 
 def __getattr__(name: str):
@@ -35,8 +40,12 @@ def __getattr__(name: str):
         from kleio.client import api
 
         return getattr(api, name)
+    if name in _INPROCESS_NAMES:
+        from kleio.client import inprocess
+
+        return getattr(inprocess, name)
     raise AttributeError(f"module 'kleio' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted([*globals(), *_LOGGER_NAMES, *_API_NAMES])
+    return sorted([*globals(), *_LOGGER_NAMES, *_API_NAMES, *_INPROCESS_NAMES])

@@ -620,6 +620,16 @@ class KleioLogger:
             return state, None
         return state, state.start()
 
+    def _restart(self) -> None:
+        """Close the journal this logger writes to, if any (what is queued is written or
+        spooled first), and forget it: the next call starts again from
+        ``KLEIO_TRIAL_ID``. For a trial the process starts or ends itself
+        (:mod:`kleio.client.inprocess`)."""
+        with self._lock:
+            state, self._state, self._statistics = self._state, None, None
+        if isinstance(state, _Inside):
+            state.close()
+
     def _closing(self, state: _Inside) -> None:
         if self._state is state:  # not a forked child's copy of its parent's logger
             self._statistics = None

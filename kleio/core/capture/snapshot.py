@@ -115,7 +115,16 @@ COMPONENTS = (
 class Snapshot(Value):
     """What a command is, and the code and environment it would run with, now."""
 
-    FIELDS = ("command", "cwd", "parts", "project", "unread", "working_root", "former_project")
+    FIELDS = (
+        "command",
+        "cwd",
+        "parts",
+        "project",
+        "unread",
+        "working_root",
+        "former_project",
+        "given",
+    )
 
     def __init__(
         self,
@@ -126,6 +135,7 @@ class Snapshot(Value):
         unread: frozenset[str] = frozenset(),
         working_root: str | None = None,
         former_project: str | None = None,
+        given: dict[str, Any] | None = None,
     ):
         #: The command as given: what runs.
         self.command, self.cwd, self.project = command, cwd, project
@@ -140,6 +150,9 @@ class Snapshot(Value):
         #: Where a trial made from this snapshot gets its working folder (its id below
         #: it), see :mod:`kleio.core.running.templates`; None: none is recorded.
         self.working_root = working_root
+        #: The configuration a process running its own trial gave (``kleio.start``), in
+        #: place of the one read from the command line; None: read from it.
+        self.given = given
 
     @cached_property
     def words(self) -> MaskedWords:
@@ -158,7 +171,11 @@ class Snapshot(Value):
     def stored(self) -> MaskedCommand:
         """The command line and its configuration as stored, read when first asked for:
         a malformed file may be a trial's own output."""
-        configuration = configuration_of(self.command, self.cwd, self.unread)
+        configuration = (
+            configuration_of(self.command, self.cwd, self.unread)
+            if self.given is None
+            else self.given
+        )
         return mask_command(self.command, configuration, self.project, self.cwd)
 
     @property
@@ -169,6 +186,8 @@ class Snapshot(Value):
     @property
     def inputs(self) -> list[str]:
         """The configuration files the configuration reads."""
+        if self.given is not None:
+            return []
         return [t for t in existing_config_files(self.command, self.cwd) if t not in self.unread]
 
     def unreading(self, unread: Collection[str]) -> Snapshot:
@@ -216,7 +235,17 @@ def take_snapshot(
     settings: Settings,
     project: str | None = None,
 ) -> Snapshot:
-    command = split_command(argv)
+    return snapshot_of(split_command(argv), cwd, environ, settings, project)
+
+
+def snapshot_of(
+    command: Command,
+    cwd: str,
+    environ: dict[str, str],
+    settings: Settings,
+    project: str | None = None,
+) -> Snapshot:
+    """The snapshot of a command already split (:func:`take_snapshot`)."""
     # Git and the interpreter's probe wait on processes: they run side by side.
     pending = {
         component.name: Background(component.take, command, cwd, environ, settings)

@@ -400,8 +400,9 @@ class Runner:
                     pass  # the lease will expire: the trial shows as lost, resumable
             raise
 
-    def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
-        """The life of one execution of a reserved trial."""
+    def started_execution(self, document: TrialDocument, worker: st.Worker) -> _Execution:
+        """A reserved trial, tagged, named and running: its execution, to launch (or, for
+        a process running its own trial, :mod:`kleio.core.running.inprocess`, to live)."""
         self._tag(document)
         try:
             self._name(document)
@@ -409,10 +410,15 @@ class Runner:
             self.notify(f"{error}; trial {short_id(document['_id'])} runs unnamed")
         execution = _Execution(self, document, worker)
         execution.start()
+        return execution
+
+    def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
+        """The life of one execution of a reserved trial."""
+        execution = self.started_execution(document, worker)
         outcome = execution.launch()
         try:
             final, missing = execution.record_end(outcome)
-            self._replay_spools(document["_id"])
+            self.replay_spools(document["_id"])
             if self.options.tensorboard:
                 execution.read_tensorboard()
             code = execution.finish(outcome, final, missing)
@@ -428,7 +434,7 @@ class Runner:
                 self.stop(signum)
         return code
 
-    def _replay_spools(self, trial_id: str) -> None:
+    def replay_spools(self, trial_id: str) -> None:
         """Upload what the script or the launcher kept on disk while the store was down."""
         replay = replay_spools(lambda: self.store, spool_folder(self.settings.home), trial_id)
         for message in replay_messages(replay):
@@ -577,6 +583,7 @@ class _Execution:
                 "signals": outcome.signals,
                 "status": final,
                 "error": outcome.start_error,
+                **({"exception": outcome.exception} if outcome.exception else {}),
                 **({"unjournalled": dict(missing)} if missing else {}),
                 **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
                 **({"restarted": self.restarted} if self.restarted else {}),

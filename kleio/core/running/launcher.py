@@ -101,6 +101,9 @@ class Outcome:
         #: the record of its end: :meth:`~kleio.core.running.signals.LateSignals.release`
         #: gives them, and Kleio's own handlers, back.
         self.late_signals: LateSignals | None = None
+        #: The exception that ended a process running its own trial (``kleio.start``),
+        #: as its last line says it: ``ValueError: bad batch``.
+        self.exception: str | None = None
 
 
 def _child_setup(parent: int) -> None:  # runs in the child between fork and exec
