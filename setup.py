@@ -73,6 +73,13 @@ setup(
         # Adaptive search: workers share one Optuna study through the journal; imported
         # only by what runs a study, never when a run starts.
         "optuna": ["optuna>=4.0"],
+        # Loggers and callbacks of kleio.integrations, each imported only by a script that
+        # imports it. Lightning and Accelerate (which Transformers' Trainer needs) require
+        # PyTorch: the user installs the build they want (CPU or CUDA) first, or pip takes
+        # its default one.
+        "lightning": ["lightning>=2"],
+        "transformers": ["transformers>=4.40", "accelerate>=0.26"],
+        "keras": ["keras>=3"],
     },
     entry_points={"console_scripts": ["kleio = kleio.cli.main:entry"]},
     classifiers=[

@@ -12,6 +12,9 @@ from kleio.core.model.errors import KleioError
 
 #: What each framework's absence stops, in its one-line error.
 OPTUNA = "adaptive studies need Optuna 4.0 or later"
+LIGHTNING = "kleio.integrations.lightning needs PyTorch Lightning 2 or later"
+TRANSFORMERS = "kleio.integrations.transformers needs Transformers 4.40 or later"
+KERAS = "kleio.integrations.keras needs Keras 3 or later"
 
 
 def missing(what: str, error: ImportError, extra: str) -> KleioError:
