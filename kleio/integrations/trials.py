@@ -43,20 +43,11 @@ _EXITS_INSTALLED = False
 
 
 def _in_process() -> tuple[Any, Any]:
-    """``kleio.start`` and ``kleio.current``.
-
-    Until in-process trials exist (``kleio.start``), a script has a trial only under the
-    ``kleio`` wrapper: no ``start``, and ``current()`` stands for the wrapper's trial
-    (its ``id``), or is None.
-    """
+    """``kleio.start`` and ``kleio.current`` (:mod:`kleio.client.inprocess`, which the
+    package loads when first asked: a run under the wrapper never loads it otherwise),
+    looked up on the package each time, so that a script or a test may stand in for them."""
     kleio = sys.modules["kleio"]  # the package, imported with this module
-
-    start = getattr(kleio, "start", None)
-    if start is None:
-        from types import SimpleNamespace
-
-        return None, lambda: kleio_logger.trial_id and SimpleNamespace(id=kleio_logger.trial_id)
-    return start, kleio.current
+    return kleio.start, kleio.current
 
 
 def plain(value: Any) -> Any:
@@ -146,13 +137,11 @@ class FrameworkTrial:
             start, current = _in_process()
             if current() is not None:
                 self._joined = True
-            elif start is not None:
+            else:
                 config = {**self._config, **(configuration or {})}
                 self._opened = start(config or None, **self._options)
                 self._recorded = configuration
                 _remember(self)
-                return
-            else:  # outside Kleio: the logger prints, nothing is recorded
                 return
         if configuration is not None and configuration != self._recorded:
             self._recorded = configuration

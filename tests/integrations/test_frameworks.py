@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-import kleio
 from kleio.client import api
 from kleio.core.model.errors import KleioError
 from kleio.integrations.trials import CONFIGURATION
@@ -26,11 +25,6 @@ from tests.conftest import commit, git
 from tests.helpers import clean_environment, run_kleio, text
 
 SCRIPTS = Path(__file__).parent / "scripts"
-
-#: The no-wrapper trials need ``kleio.start`` (in-process trials).
-needs_start = pytest.mark.skipif(
-    not hasattr(kleio, "start"), reason="in-process trials (kleio.start) are not here yet"
-)
 
 
 def _project(tmp_path: Path, framework: str, flavour: str = "") -> tuple[Path, dict[str, str]]:
@@ -220,7 +214,6 @@ def test_without_kleio_the_integration_starts_the_trial_and_ends_it_with_the_out
     assert rest == [{"end": None, "error": "RuntimeError" if fail else None}]
 
 
-@needs_start
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["lightning", "transformers", "keras"])
 def test_without_kleio_a_training_is_a_trial_of_its_own(tmp_path, framework):
@@ -235,7 +228,6 @@ def test_without_kleio_a_training_is_a_trial_of_its_own(tmp_path, framework):
     CONFIGURATION_CHECKS[framework](trial.configuration)
 
 
-@needs_start
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["lightning", "transformers", "keras"])
 def test_without_kleio_a_training_that_raises_is_a_broken_trial(tmp_path, framework):
