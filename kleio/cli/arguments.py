@@ -237,6 +237,23 @@ def execution(parser: argparse.ArgumentParser) -> None:
         help="sample CPU, memory, threads, I/O and GPUs of the script's processes every "
         "SECONDS (default 10, also KLEIO_SAMPLE_INTERVAL; 0: never)",
     )
+    parser.add_argument(
+        "--scalars",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log the numbers the script prints (loss: 0.31, epoch 3 loss=0.31) as "
+        "statistics, as it prints them (also KLEIO_SCALARS=1, or scalars: true in the "
+        "settings file)",
+    )
+    parser.add_argument(
+        "--scalar-pattern",
+        dest="scalar_patterns",
+        action="append",
+        metavar="REGEX",
+        help="with --scalars (implied): read scalars with this pattern instead of the "
+        "default ones, repeatable; groups key and value, or groups named after "
+        "statistics: (?P<loss>[0-9.]+); 'default' stands for the default patterns",
+    )
 
 
 def _seconds(text: str) -> float:

@@ -28,6 +28,8 @@ def runner(args: argparse.Namespace, context):
         sample_interval=getattr(args, "sample_interval", None),
         name=getattr(args, "trial_name", None),
         study=_study(args),
+        scalars=getattr(args, "scalars", None),
+        scalar_patterns=getattr(args, "scalar_patterns", None),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
 
