@@ -243,6 +243,23 @@ def execution(parser: argparse.ArgumentParser) -> None:
         help="at the end, read the scalars of the TensorBoard event files the script wrote "
         "in {trial.working_dir} or the folder it ran in as statistics",
     )
+    parser.add_argument(
+        "--scalars",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="log the numbers the script prints (loss: 0.31, epoch 3 loss=0.31) as "
+        "statistics, as it prints them (also KLEIO_SCALARS=1, or scalars: true in the "
+        "settings file)",
+    )
+    parser.add_argument(
+        "--scalar-pattern",
+        dest="scalar_patterns",
+        action="append",
+        metavar="REGEX",
+        help="with --scalars (implied): read scalars with this pattern instead of the "
+        "default ones, repeatable; groups key and value, or groups named after "
+        "statistics: (?P<loss>[0-9.]+); 'default' stands for the default patterns",
+    )
 
 
 def _seconds(text: str) -> float:

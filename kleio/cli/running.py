@@ -29,6 +29,8 @@ def runner(args: argparse.Namespace, context):
         name=getattr(args, "trial_name", None),
         study=_study(args),
         tensorboard=getattr(args, "tensorboard", False),
+        scalars=getattr(args, "scalars", None),
+        scalar_patterns=getattr(args, "scalar_patterns", None),
     )
     return Runner(context.store, context.settings, dict(os.environ), context.notify, options)
 

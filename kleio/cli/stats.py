@@ -30,8 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--with-meta",
         action="store_true",
-        help="add where each statistic comes from: _trial, _execution (its number) and "
-        "_time (when it was logged)",
+        help="add where each statistic comes from: _trial, _execution (its number), "
+        "_time (when it was logged) and, when some were read from the output (kleio run "
+        "--scalars), _source (output or logger)",
     )
     parser.add_argument(
         "--resources",
@@ -45,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace, context) -> int:
     from kleio.core.model.errors import SettingsError
     from kleio.core.reading.query import matching, parse_condition, parse_order
-    from kleio.core.reading.statistics import META_KEYS, statistic_pages, statistics_of
+    from kleio.core.reading.statistics import statistic_pages, statistics_of
 
     if args.resources and args.with_meta:
         raise SettingsError(
@@ -85,7 +86,7 @@ def execute(args: argparse.Namespace, context) -> int:
         statistics = statistics.reversed()
     keys = chosen if chosen is not None else statistics.keys()
     if args.with_meta:
-        keys += [key for key in META_KEYS if key not in keys]
+        keys += [key for key in statistics.meta_keys() if key not in keys]
         statistics = statistics.with_meta()
     timed = "time" if args.resources else "_time"
     columns = [Column(key, key.upper(), time=key == timed) for key in keys]
@@ -101,10 +102,10 @@ def _check_keys(record, named) -> None:
     those that exist, as ``kleio compare`` says it (not an empty column); read from the
     view's summaries, not its statistics."""
     from kleio.core.reading.query import QueryError
-    from kleio.core.reading.statistics import META_KEYS
+    from kleio.core.reading.statistics import META_KEYS, SOURCE_KEY
     from kleio.core.reading.summaries import view_summaries
 
-    named = [key for key in named if key and key not in META_KEYS]
+    named = [key for key in named if key and key not in (*META_KEYS, SOURCE_KEY)]
     if not named:
         return
     logged = list(view_summaries(record.store, [record.document])[record.id])
@@ -168,10 +169,11 @@ def _print_pages(context, pages) -> None:
 def _print_stream(context, args: argparse.Namespace, pairs, where, chosen) -> None:
     """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
     order: each row's keys in the order of their first appearance (see :func:`_key_order`)."""
-    from kleio.core.reading.statistics import META_KEYS
+    from kleio.core.reading.statistics import META_KEYS, SOURCE_KEY
 
     order_of = _key_order()
-    wanted = None if chosen is None else chosen + [k for k in META_KEYS if k not in chosen]
+    metas = [*META_KEYS, SOURCE_KEY]
+    wanted = None if chosen is None else chosen + [k for k in metas if k not in chosen]
 
     def rows():
         for statistic, meta in pairs:
@@ -182,6 +184,8 @@ def _print_stream(context, args: argparse.Namespace, pairs, where, chosen) -> No
                 if args.with_meta
                 else None
             )
+            if extra and meta.source is not None:
+                extra[SOURCE_KEY] = meta.source
             if chosen is not None:
                 full = {**statistic, **extra} if extra else statistic
                 yield {key: full[key] for key in (wanted if extra else chosen) if key in full}

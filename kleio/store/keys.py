@@ -55,6 +55,12 @@ def event_key(seconds: float, writer: str, counter: int) -> str:
     return _layout(writer) % (seconds * 1_000_000 + 0.5, counter)
 
 
+def writer_of(key: str) -> str | None:
+    """The writer of an event, from its key (None for a sequence's key, which names none)."""
+    parts = key.split(".")
+    return parts[1] if len(parts) == 3 else None
+
+
 def event_keys(writer: str, times: list[float], first: int) -> Iterator[str]:
     """The keys of ``writer``'s events written at ``times``, counted from ``first``, as
     :func:`event_key` makes them one by one: made by the builtins (a million a second of

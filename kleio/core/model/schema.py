@@ -382,6 +382,8 @@ class ExecutionData(TypedDict, total=False):
     number: int
     start: float | None
     end: float | None
+    #: The patterns of ``--scalars`` and the writer of the statistics they read.
+    scalars: dict[str, Any]
 
 
 class NoteData(TypedDict, total=False):

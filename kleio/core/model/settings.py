@@ -16,6 +16,8 @@ A configuration file is YAML::
       name: kleio                  # KLEIO_DB_NAME
     heartbeat: 10                  # KLEIO_HEARTBEAT, seconds
     lease: 60                      # KLEIO_LEASE, seconds
+    scalars: true                  # KLEIO_SCALARS=1: kleio run --scalars (or a list of
+                                   # patterns, as --scalar-pattern gives them)
 
 PyYAML is imported only when a configuration file exists.
 """
@@ -38,21 +40,41 @@ _SOURCES = {
     "db_name": ("KLEIO_DB_NAME", ("database", "name")),
     "heartbeat": ("KLEIO_HEARTBEAT", ("heartbeat",)),
     "lease": ("KLEIO_LEASE", ("lease",)),
+    "scalars": ("KLEIO_SCALARS", ("scalars",)),
 }
-_KNOWN_KEYS = {"home": None, "database": {"address", "name"}, "heartbeat": None, "lease": None}
+_KNOWN_KEYS = {
+    "home": None,
+    "database": {"address", "name"},
+    "heartbeat": None,
+    "lease": None,
+    "scalars": None,
+}
+#: What ``KLEIO_SCALARS`` and ``scalars:`` may say, and what it means.
+_SWITCHES = {"1": True, "true": True, "yes": True, "on": True}
+_SWITCHES.update({"0": False, "false": False, "no": False, "off": False})
 
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_LEASE = 60.0
 
 
 class Settings(Value):
-    """Resolved settings; ``db_address`` is never empty."""
+    """Resolved settings; ``db_address`` is never empty. ``scalars``: the patterns a
+    run reads statistics from its output with (``("default",)``: the default ones), or
+    None: it does not (:mod:`kleio.core.running.scalars`, ``kleio run --scalars``)."""
 
-    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease")
+    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease", "scalars")
 
-    def __init__(self, home: Path, db_address: str, db_name: str, heartbeat: float, lease: float):
+    def __init__(
+        self,
+        home: Path,
+        db_address: str,
+        db_name: str,
+        heartbeat: float,
+        lease: float,
+        scalars: tuple[str, ...] | None = None,
+    ):
         self.home, self.db_address, self.db_name = home, db_address, db_name
-        self.heartbeat, self.lease = heartbeat, lease
+        self.heartbeat, self.lease, self.scalars = heartbeat, lease, scalars
 
     def environment(self) -> dict[str, str]:
         """The ``KLEIO_*`` variables that give a child process these same settings."""
@@ -62,6 +84,7 @@ class Settings(Value):
             "KLEIO_DB_NAME": self.db_name,
             "KLEIO_HEARTBEAT": f"{self.heartbeat:g}",
             "KLEIO_LEASE": f"{self.lease:g}",
+            "KLEIO_SCALARS": _scalars_text(self.scalars),
         }
 
 
@@ -147,6 +170,38 @@ def _seconds(name: str, value: Any, source: str) -> float:
     return seconds
 
 
+def _scalars(value: Any, source: str) -> tuple[str, ...] | None:
+    """``scalars``: a switch (the default patterns when on), or a list of patterns (in
+    ``KLEIO_SCALARS``, a JSON list)."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool):
+        return ("default",) if value else None
+    if isinstance(value, str) and value.strip().lower() in _SWITCHES:
+        return ("default",) if _SWITCHES[value.strip().lower()] else None
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise SettingsError(
+        f"scalars must be true, false or a list of patterns, not {value!r} ({source})"
+    )
+
+
+def _scalars_text(scalars: tuple[str, ...] | None) -> str:
+    """``KLEIO_SCALARS`` for a child: ``0``, ``1`` (the default patterns) or a JSON list."""
+    if scalars is None:
+        return "0"
+    if scalars == ("default",):
+        return "1"
+    import json
+
+    return json.dumps(list(scalars))
+
+
 def _config_layers(
     config_file: str | os.PathLike | None, environ: Mapping[str, str]
 ) -> list[tuple[str, Mapping[str, Any]]]:
@@ -200,4 +255,12 @@ def load_settings(
     elif "://" not in address:
         address = os.path.abspath(os.path.expanduser(address))
     name = str(values.get("db_name") or "kleio")
-    return Settings(home=home, db_address=address, db_name=name, heartbeat=heartbeat, lease=lease)
+    scalars = _scalars(values["scalars"], origins["scalars"]) if "scalars" in values else None
+    return Settings(
+        home=home,
+        db_address=address,
+        db_name=name,
+        heartbeat=heartbeat,
+        lease=lease,
+        scalars=scalars,
+    )

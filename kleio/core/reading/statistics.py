@@ -5,6 +5,9 @@ There is no special timestamp field (the README's promise): any key, such as ``e
 kept beside it, not in it (:class:`Meta`: the trial, the execution that logged it and
 when), so a resumed trial that redid part of an epoch can tell its records apart
 (:meth:`Statistics.with_meta`) or keep the latest of each (:meth:`Statistics.latest_by`).
+Statistics an execution read from the script's output (``kleio run --scalars``) say so
+in their meta: the execution's start names the writer of those (see
+:mod:`kleio.core.running.scalars`).
 """
 
 from __future__ import annotations
@@ -22,21 +25,41 @@ from kleio.core.model.trial import TrialDocument, canonical_json
 from kleio.core.model.view import Segment, lineage, read_view
 from kleio.core.reading.summaries import STATISTIC
 from kleio.store.base import DataPage, Event, Store
+from kleio.store.keys import writer_of
 
 #: The keys :meth:`Statistics.with_meta` adds (they start with ``_``, which no
 #: ``log_statistic`` key needs).
 META_KEYS = ("_trial", "_execution", "_time")
+#: What :meth:`Statistics.with_meta` adds too in a view that read statistics from the
+#: output of some execution: where each comes from, ``output`` or ``logger``.
+SOURCE_KEY = "_source"
 #: Statistics read per round trip: they are small, and large pages save round trips.
 STATISTICS_PAGE = 10_000
 
 
 class Meta(NamedTuple):
     """Where a statistic comes from: the trial that logged it (an ancestor's, in a
-    branch's view), the number of the execution that logged it, and when."""
+    branch's view), the number of the execution that logged it, and when; ``source``
+    (an attribute, not a field: a meta is still the triple it always was): ``output``
+    (read from what the script printed) or ``logger`` (``log_statistic``), in a view
+    where some execution read statistics from its output, else None."""
 
     trial: str
     execution: int | None
     time: float
+    source = None
+
+
+class _SourcedMeta(Meta):
+    """A :class:`Meta` with its source (see there)."""
+
+    def __new__(cls, trial: str, execution: int | None, time: float, source: str):
+        meta = super().__new__(cls, trial, execution, time)
+        meta.source = source
+        return meta
+
+    def __getnewargs__(self) -> tuple:
+        return (*self, self.source)
 
 
 def sort_value(value: Any) -> tuple:
@@ -78,19 +101,27 @@ class Statistics(list):
 
     def with_meta(self) -> list[dict]:
         """Copies of the statistics with ``_trial``, ``_execution`` (its number) and
-        ``_time`` (seconds since the epoch) added (None where unknown)."""
+        ``_time`` (seconds since the epoch) added (None where unknown), and ``_source``
+        (``output`` or ``logger``) when some of them were read from the output."""
+        metas = [self.meta(statistic) for statistic in self]
+        sourced = any(meta is not None and meta.source is not None for meta in metas)
         rows = []
-        for statistic in self:
-            meta = self.meta(statistic)
-            rows.append(
-                {
-                    **statistic,
-                    "_trial": meta.trial if meta else None,
-                    "_execution": meta.execution if meta else None,
-                    "_time": meta.time if meta else None,
-                }
-            )
+        for statistic, meta in zip(self, metas, strict=True):
+            row = {
+                **statistic,
+                "_trial": meta.trial if meta else None,
+                "_execution": meta.execution if meta else None,
+                "_time": meta.time if meta else None,
+            }
+            if sourced:
+                row[SOURCE_KEY] = meta.source if meta else None
+            rows.append(row)
         return rows
+
+    def meta_keys(self) -> list[str]:
+        """The keys :meth:`with_meta` adds, in order."""
+        sourced = any(meta is not None and meta.source is not None for meta in map(self.meta, self))
+        return [*META_KEYS, SOURCE_KEY] if sourced else list(META_KEYS)
 
     def sorted_by(self, *keys: str, reverse: bool = False) -> Statistics:
         """Sorted by ``keys`` (stable); statistics without the first key come last,
@@ -156,7 +187,7 @@ class Statistics(list):
         except ImportError:
             raise ImportError("to_pandas() needs pandas: pip install pandas") from None
         if with_meta:
-            return pandas.DataFrame(self.with_meta(), columns=[*self.keys(), *META_KEYS])
+            return pandas.DataFrame(self.with_meta(), columns=[*self.keys(), *self.meta_keys()])
         return pandas.DataFrame(list(self))
 
 
@@ -247,14 +278,36 @@ def _statistic_events(store: Store, document: TrialDocument, segments) -> Iterat
             skip_event(event)
 
 
-def _starts(store: Store, segments) -> dict[str, tuple[list[float], list[int]]]:
-    return {segment.trial: _execution_starts(store, segment) for segment in segments}
+class _Executions(NamedTuple):
+    """The executions of a trial, as statistics are told apart by: when each started,
+    its number, and the writers of the statistics read from its output."""
+
+    times: list[float]
+    numbers: list[int]
+    output_writers: frozenset[str]
 
 
-def _meta_of(event: Event, starts: dict[str, tuple[list[float], list[int]]]) -> Meta:
-    times, numbers = starts[event.trial]
+class _Starts(dict):
+    """The :class:`_Executions` of each trial of a view; ``output``: whether some of
+    them read statistics from their output (then every statistic has a source)."""
+
+    output = False
+
+
+def _starts(store: Store, segments) -> _Starts:
+    starts = _Starts((segment.trial, _execution_starts(store, segment)) for segment in segments)
+    starts.output = any(executions.output_writers for executions in starts.values())
+    return starts
+
+
+def _meta_of(event: Event, starts: _Starts) -> Meta:
+    times, numbers, writers = starts[event.trial]
     at = bisect.bisect_right(times, event.time)
-    return Meta(event.trial, numbers[at - 1] if at else None, event.time)
+    number = numbers[at - 1] if at else None
+    if not starts.output:
+        return Meta(event.trial, number, event.time)
+    source = "output" if writer_of(event.key) in writers else "logger"
+    return _SourcedMeta(event.trial, number, event.time, source)
 
 
 class _Origins(Mapping):
@@ -266,7 +319,7 @@ class _Origins(Mapping):
         self,
         store: Store,
         pages: list[DataPage],
-        starts: dict[str, tuple[list[float], list[int]]],
+        starts: _Starts,
     ):
         self._store, self._pages, self._starts = store, pages, starts
         self._by_id: dict[int, tuple[dict, Meta]] | None = None
@@ -313,14 +366,21 @@ def _events_of(store: Store, page: DataPage) -> list[Event | None]:
     return found + [None] * (len(page.datas) - len(found))
 
 
-def _execution_starts(store: Store, segment: Segment) -> tuple[list[float], list[int]]:
+def _execution_starts(store: Store, segment: Segment) -> _Executions:
     """When each execution of the segment's trial started, in order, and its number:
-    a statistic belongs to the last execution started before it was logged."""
-    starts = sorted(
-        (event.data.get("start") or event.time, event.data.get("number"))
-        for event in readable_events(
-            store.read_events(segment.trial, ["execution"], until=segment.until)
-        )
-        if event.data.get("phase") == "start" and isinstance(event.data.get("number"), int)
+    a statistic belongs to the last execution started before it was logged. And the
+    writers of the statistics they read from their output."""
+    starts, writers = [], set()
+    for event in readable_events(
+        store.read_events(segment.trial, ["execution"], until=segment.until)
+    ):
+        if event.data.get("phase") != "start" or not isinstance(event.data.get("number"), int):
+            continue
+        starts.append((event.data.get("start") or event.time, event.data["number"]))
+        scalars = event.data.get("scalars")
+        if isinstance(scalars, dict) and isinstance(scalars.get("writer"), str):
+            writers.add(scalars["writer"])
+    starts.sort()
+    return _Executions(
+        [time for time, _ in starts], [number for _, number in starts], frozenset(writers)
     )
-    return [time for time, _ in starts], [number for _, number in starts]

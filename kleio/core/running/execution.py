@@ -75,6 +75,9 @@ class RunOptions(Value):
     study a trial made by the run belongs to (:mod:`kleio.core.running.study`).
     ``tensorboard``: at the end of each execution, read the scalars of the TensorBoard
     event files it wrote as statistics (:func:`~kleio.core.capture.tensorboard.import_run_files`).
+    ``scalars``: read statistics from the output (:mod:`kleio.core.running.scalars`):
+    True, False, or None for the settings' ``scalars``; ``scalar_patterns``: the patterns
+    to read them with (some turn it on), else the settings', else the default ones.
     """
 
     FIELDS = (
@@ -89,6 +92,8 @@ class RunOptions(Value):
         "name",
         "study",
         "tensorboard",
+        "scalars",
+        "scalar_patterns",
     )
 
     def __init__(
@@ -104,12 +109,15 @@ class RunOptions(Value):
         name: str | None = None,
         study: str | None = None,
         tensorboard: bool = False,
+        scalars: bool | None = None,
+        scalar_patterns: list[str] | None = None,
     ):
         self.tags = [] if tags is None else tags
         self.project, self.capture, self.switch_over = project, capture, switch_over
         self.allowed, self.working_root, self.hook = allowed, working_root, hook
         self.sample_interval, self.name, self.study = sample_interval, name, study
         self.tensorboard = tensorboard
+        self.scalars, self.scalar_patterns = scalars, scalar_patterns or []
 
 
 def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
@@ -121,6 +129,20 @@ def _final_status(outcome: Outcome, incomplete: bool = False) -> str:
     if interrupted or outcome.returncode in _INTERRUPTED_CODES:
         return st.INTERRUPTED
     return st.BROKEN
+
+
+def _scalars(options: RunOptions, settings: Settings):
+    """The :class:`~kleio.core.running.scalars.Scalars` of a run, or None."""
+    patterns = options.scalar_patterns
+    if options.scalars is False and patterns:
+        raise KleioError("--no-scalars reads no scalars: --scalar-pattern asks for them")
+    if options.scalars is None and not patterns and settings.scalars is None:
+        return None
+    if options.scalars is False:
+        return None
+    from kleio.core.running.scalars import Scalars
+
+    return Scalars(patterns or settings.scalars or ())
 
 
 def _add_tags(store: Store, document: TrialDocument, tags: list[str]) -> list[str]:
@@ -157,6 +179,9 @@ class Runner:
             from kleio.core.model.names import check_name
 
             check_name(self.options.name)
+        #: The patterns statistics are read from the output with (a bad one is refused
+        #: here, before any trial is touched), or None: not read, nor imported.
+        self.scalars = _scalars(self.options, settings)
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
@@ -450,6 +475,7 @@ class _Execution:
         self.label = short_id(self.trial_id)
         self.number = int(document.get("executions") or 0) + 1
         self.writer = EventWriter()
+        self.scalars = runner.scalars.for_execution() if runner.scalars else None
         # The recorders already batch output (16 KB, or 0.2 s): write each as it comes,
         # so `kleio tail -f` lags by a fraction of a second.
         self.sink = EventSink(
@@ -516,6 +542,7 @@ class _Execution:
                 "commandline": self.document["commandline"],
                 "kleio_pid": os.getpid(),
                 "start": self.started,
+                **({"scalars": self.scalars.record()} if self.scalars else {}),
             },
         )
         try:
@@ -553,6 +580,9 @@ class _Execution:
                 beat=lambda: st.beat(self.store, self.trial_id, self.worker),
                 on_start=lambda pid: (self.record_start(pid), observers.started(pid)),
                 pass_fds=observers.fds,
+                recorder=self.scalars.recorder_factory(self.sink, self.writer, self.trial_id)
+                if self.scalars
+                else None,
             )
         finally:
             observers.stop()

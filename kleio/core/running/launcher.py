@@ -185,14 +185,17 @@ def launch(
     beat: Callable[[], bool],
     on_start: Callable[[int], None],
     pass_fds: tuple[int, ...] = (),
+    recorder: Callable[[str], OutputRecorder] | None = None,
 ) -> Outcome:
     """Run ``argv`` to its end; ``beat`` renews the lease and says whether it still holds.
-    ``pass_fds`` are descriptors the script inherits (the hook's pipe)."""
+    ``pass_fds`` are descriptors the script inherits (the hook's pipe). ``recorder(kind)``
+    makes the recorder of a stream (default: an :class:`OutputRecorder`; one that also
+    reads scalars, see :mod:`kleio.core.running.scalars`)."""
     grace = grace_period(lease)
     outcome = Outcome(returncode=0, started=time.time(), grace=grace)
-    recorders = {
-        kind: OutputRecorder(sink, writer, trial_id, kind) for kind in ("stdout", "stderr")
-    }
+    if recorder is None:
+        recorder = functools.partial(OutputRecorder, sink, writer, trial_id)
+    recorders = {kind: recorder(kind) for kind in ("stdout", "stderr")}
     report = LossReport()
     try:
         process = subprocess.Popen(
