@@ -60,6 +60,8 @@ setup(
             "matplotlib>=3.7",
             # log_image of PIL images, and PIL reading the PNGs Kleio encodes.
             "pillow>=9",
+            # Hydra's configurations given to kleio.start(config=...).
+            "omegaconf>=2.3",
             # Notebooks running their own trial (kleio.start), executed headless.
             "nbclient>=0.8",
             "ipykernel>=6",
