@@ -18,8 +18,8 @@ SCRIPT = """\
 import os, sys, time
 from kleio.client.logger import kleio_logger
 
-rank = int(os.environ["KLEIO_RANK"])
-print(f"rank {rank} of {os.environ['KLEIO_WORLD_SIZE']} says hello", flush=True)
+rank = kleio_logger.rank
+print(f"rank {rank} of {kleio_logger.world_size} says hello", flush=True)
 print(f"rank {rank} complains", file=sys.stderr, flush=True)
 time.sleep(float(os.environ.get("PAUSE", "1")))
 for step in range(3):
