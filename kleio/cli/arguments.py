@@ -262,6 +262,30 @@ def execution(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def rank(parser: argparse.ArgumentParser) -> None:
+    """``--rank N|all``: whose output, of a trial run by several ranks."""
+    parser.add_argument(
+        "--rank",
+        type=_rank,
+        default=0,
+        metavar="N|all",
+        help="of an execution of several ranks (torchrun, srun -n, mpirun), the output of "
+        "rank N (default 0), or of all, each line after [rank N]",
+    )
+
+
+def _rank(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a rank (0, 1, ...) or all, not {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)

@@ -150,8 +150,27 @@ def _executions(record: TrialRecord, out: Sections) -> None:
             out.item("signals", _signals(execution["signals"]), indent=6)
         if execution.get("restarted"):
             out.item("restarted", _restarted(execution["restarted"]), indent=6)
+        if execution.get("members"):
+            out.item(
+                "ranks",
+                f"{execution.get('world_size')} (launch {execution.get('group')})",
+                indent=6,
+            )
+            for member in execution["members"]:
+                out.text("        " + _member(member))
     if not record.executions:
         out.text("  (never run)")
+
+
+def _member(member: dict[str, Any]) -> str:
+    """``rank 1  host node07  pid 4242  broken, exit code 3``: one rank of an execution."""
+    host = (member.get("host") or {}).get("hostname", "-")
+    code = member.get("exit_code")
+    ended = f", exit code {code}" if code is not None else ""
+    return (
+        f"rank {member.get('rank')}  host {host}  pid {member.get('pid', '-')}  "
+        f"{member.get('status', '-')}{ended}"
+    )
 
 
 def _signals(signals: list[dict[str, Any]]) -> str:

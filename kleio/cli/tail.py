@@ -31,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="keep printing new output until the trial stops running",
     )
     parser.add_argument("--stderr", action="store_true", help="include stderr")
+    arguments.rank(parser)
 
 
 def _last_lines(chunks, count: int) -> bytes:
@@ -51,20 +52,28 @@ def _last_lines(chunks, count: int) -> bytes:
 
 
 def execute(args: argparse.Namespace, context) -> int:
-    from kleio.core.model.printed import readable_output
+    from kleio.core.model.printed import RankedLines, rank_of, readable_output
     from kleio.core.model.status import ACTIVE
 
     record = context.record(args.id)
     kinds = ["stdout", "stderr"] if args.stderr else ["stdout"]
     out = context.stdout.buffer
     last_key = None
+    ranked = RankedLines() if args.rank is None else None
+
+    def printed(event) -> bytes:
+        """What the chosen rank printed (every rank's, each line after its rank)."""
+        if ranked is None and rank_of(event) != args.rank:
+            return b""
+        data = readable_output(event) or b""
+        return data if ranked is None else ranked(rank_of(event), data)
 
     def chunks():
         nonlocal last_key
         for event in record.output_events(kinds):
             if event.trial == record.id:
                 last_key = event.key
-            yield readable_output(event) or b""
+            yield printed(event)
 
     out.write(_last_lines(chunks(), args.lines))
     out.flush()
@@ -74,7 +83,7 @@ def execute(args: argparse.Namespace, context) -> int:
         running = record.reload().status in ACTIVE
         for event in record.output_after(kinds, last_key):
             last_key = event.key
-            out.write(readable_output(event) or b"")
+            out.write(printed(event))
         out.flush()
         if not running:  # read once more after it stopped: nothing is left behind
             return 0

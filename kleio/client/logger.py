@@ -639,6 +639,24 @@ class KleioLogger:
         """The id of the trial this script runs as, or None outside Kleio."""
         return os.environ.get("KLEIO_TRIAL_ID") or None
 
+    @property
+    def rank(self) -> int:
+        """This process's rank of a parallel launch (torchrun, ``srun -n``, ``mpirun``:
+        :mod:`kleio.core.capture.ranks`), 0 for a process alone: ``if
+        kleio_logger.rank == 0`` logs from one rank only."""
+        return self._ranks().rank
+
+    @property
+    def world_size(self) -> int:
+        """How many ranks the launch has, 1 for a process alone."""
+        return self._ranks().world_size
+
+    @staticmethod
+    def _ranks():
+        from kleio.core.capture.ranks import detect_ranks  # read when asked, never at import
+
+        return detect_ranks(os.environ)
+
     def log_statistic(self, *args: Any, **values: Any) -> None:
         """Journal named values, such as ``log_statistic(epoch=3, loss=0.25)``.
 

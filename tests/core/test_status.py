@@ -151,3 +151,72 @@ def test_racing_processes_reserve_a_trial_once(store, trial_id):
     assert outcomes.count("won") == 1
     assert all("reserved by another process" in o for o in outcomes if o != "won")
     assert statuses_journalled(store, trial_id) == [("new", "reserved")]
+
+
+# -- ranks: members of one execution ---------------------------------------------------
+
+
+def _join(path: str, trial_id: str, rank: int, group: str, go, results) -> None:
+    from kleio.core.model.errors import TrialNotReservable
+    from kleio.core.model.status import Member, Worker, join_or_reserve
+
+    store = SQLiteStore(path, catalogue=TRIAL_CATALOGUE)
+    store.get_trial(trial_id)
+    go.wait(30)
+    try:
+        _, joined = join_or_reserve(store, trial_id, Worker(), Member(rank, 4, group), lease=60.0)
+        results.put((group, rank, "joined" if joined else "reserved"))
+    except TrialNotReservable as error:
+        results.put((group, rank, f"refused: {error}"))
+
+
+@pytest.mark.slow
+def test_of_two_launches_racing_for_a_trial_one_reserves_and_its_ranks_join(store, trial_id):
+    """Four ranks of launch a and four of launch b start at once: one launch holds the
+    trial with its four ranks as members, every rank of the other is refused."""
+    go, results = SPAWN.Event(), SPAWN.Queue()
+    racers = [
+        SPAWN.Process(target=_join, args=(str(store.path), trial_id, rank, group, go, results))
+        for group in ("a", "b")
+        for rank in range(4)
+    ]
+    for racer in racers:
+        racer.start()
+    go.set()
+    outcomes = [results.get(timeout=120) for _ in racers]
+    for racer in racers:
+        racer.join(30)
+    (winner,) = {group for group, _, outcome in outcomes if outcome == "reserved"}
+    mine = sorted(outcome for group, _, outcome in outcomes if group == winner)
+    assert mine == ["joined"] * 3 + ["reserved"]
+    others = [outcome for group, _, outcome in outcomes if group != winner]
+    assert all(o.startswith("refused") and "by another process" in o for o in others), others
+    document = store.get_trial(trial_id)
+    assert document["group"] == winner and sorted(document["members"]) == ["0", "1", "2", "3"]
+    assert statuses_journalled(store, trial_id) == [("new", "reserved")]
+
+
+def test_the_last_rank_to_end_records_the_execution_end_and_a_vanished_rank_loses_it(
+    store, trial_id
+):
+    first, second = st.Worker(), st.Worker()
+    st.join_or_reserve(store, trial_id, first, st.Member(0, 2, "g"), lease=LEASE)
+    _, joined = st.join_or_reserve(store, trial_id, second, st.Member(1, 2, "g"), lease=LEASE)
+    assert joined
+    st.change_status(store, trial_id, first, st.RUNNING, previous=st.RESERVED)
+    assert st.beat_member(store, trial_id, second, 1)
+    # A rank whose heartbeat stopped makes the execution lost, though another beats.
+    document = store.get_trial(trial_id)
+    now = document["members"]["1"]["heartbeat"] + LEASE + 1
+    document["heartbeat"] = now
+    assert st.observed_status(document, LEASE, now) == st.LOST
+    assert st.end_member(store, trial_id, first, 0, st.COMPLETED, exit_code=0, ended=1.0) is None
+    assert store.get_trial(trial_id)["status"] == st.RUNNING
+    end = st.end_member(store, trial_id, second, 1, st.BROKEN, exit_code=3, ended=2.0)
+    assert end == (st.BROKEN, 3, 1)
+    stored = store.get_trial(trial_id)
+    assert (stored["status"], stored["exit_code"], stored["worker"]) == (st.BROKEN, 3, None)
+    # A later reservation of a process alone leaves no members behind.
+    st.switch_over(store, trial_id)
+    reserved = st.reserve_trial(store, trial_id, st.Worker(), lease=LEASE)
+    assert "members" not in store.get_trial(trial_id) and "group" not in reserved

@@ -60,6 +60,35 @@ def readable_output(event: Event) -> bytes | None:
         return None
 
 
+def rank_of(event: Event) -> int:
+    """The rank that printed an output event: 0 for a process alone."""
+    rank = event.data.get("rank", 0) if type(event.data) is dict else 0
+    return rank if type(rank) is int else 0
+
+
+class RankedLines:
+    """The output of several ranks interleaved, each line after ``[rank N] ``: a line a
+    rank left unfinished when another printed is ended first, so no line mixes two."""
+
+    def __init__(self) -> None:
+        self._last: int | None = None
+        self._open = False  # the last rank's line is unfinished
+
+    def __call__(self, rank: int, printed: bytes) -> bytes:
+        out = bytearray()
+        if self._open and rank != self._last:
+            out += b"\n"
+            self._open = False
+        prefix = f"[rank {rank}] ".encode()
+        for line in printed.splitlines(keepends=True):
+            if not self._open:
+                out += prefix
+            out += line
+            self._open = not line.endswith(b"\n")
+        self._last = rank
+        return bytes(out)
+
+
 def readable_events(events: Iterable[Event]) -> Iterator[Event]:
     """The events whose data holds what their kind's does (the schema's
     :data:`~kleio.core.model.schema.EVENT_DATA`); the others skipped and noted. For the

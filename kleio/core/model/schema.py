@@ -373,6 +373,8 @@ class OutputData(TypedDict, total=False):
 
     text: str
     base64: str
+    #: The rank that printed it, of a parallel execution (else rank 0's).
+    rank: int
 
 
 class ExecutionData(TypedDict, total=False):

@@ -27,7 +27,7 @@ from kleio.core.model import clock
 from kleio.core.model.errors import KleioError, TrialNotReservable, UnknownTrial
 from kleio.core.model.journal import writer
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, short_id
-from kleio.store.base import Store
+from kleio.store.base import UNSET, Store
 from kleio.value import Value
 
 NEW = "new"
@@ -79,9 +79,14 @@ def observed_status(document: TrialDocument, lease: float, now: float | None = N
     """The stored status, or ``lost`` for an active trial whose heartbeat expired."""
     status = document.get("status", NEW)
     if status in ACTIVE:
+        now = now if now is not None else clock.now()
         heartbeat = document.get("heartbeat") or 0.0
-        if (now if now is not None else clock.now()) - heartbeat > lease:
+        if now - heartbeat > lease:
             return LOST
+        # One rank of a parallel execution that vanished loses it, as a process would.
+        for member in (document.get("members") or {}).values():
+            if member.get("status") in ACTIVE and now - (member.get("heartbeat") or 0.0) > lease:
+                return LOST
     return status
 
 
@@ -106,10 +111,26 @@ def describe_holder(document: TrialDocument, now: float | None = None) -> str:
     now = now if now is not None else clock.now()
     heartbeat = document.get("heartbeat")
     beat = f", heartbeat {clock.duration(now - heartbeat)} ago" if heartbeat else ""
+    group = document.get("group")
+    ranks = f", {document.get('world_size')} ranks of launch {group}" if group else ""
     return (
         f"host {worker.get('host', '?')}, pid {worker.get('pid', '?')}, "
-        f"since {clock.iso(worker.get('since'))} UTC{beat}"
+        f"since {clock.iso(worker.get('since'))} UTC{beat}{ranks}"
     )
+
+
+class Member(Value):
+    """One rank of a parallel launch (:mod:`kleio.core.capture.ranks`): several
+    processes, each with its own :class:`Worker`, are members of one execution."""
+
+    FIELDS = ("rank", "world_size", "group")
+
+    def __init__(self, rank: int, world_size: int, group: str):
+        self.rank, self.world_size, self.group = rank, world_size, group
+
+    def as_document(self, worker: Worker, now: float) -> dict[str, Any]:
+        """Its entry in the trial's ``members`` (keyed by rank): who, and its own lease."""
+        return {**worker.as_document(), "rank": self.rank, "heartbeat": now, "status": RUNNING}
 
 
 def _journal_status(store: Store, trial_id: str, status: str, previous: str, **data: Any) -> None:
@@ -150,8 +171,13 @@ def reserve_trial(
     lease: float,
     allow_broken: bool = False,
     read: TrialDocument | None = None,
+    member: Member | None = None,
 ) -> TrialDocument:
     """Take the trial for ``worker``; returns the reserved document.
+
+    ``member``: ``worker`` is the first rank of a parallel launch to arrive; the other
+    ranks of its launch join the execution (:func:`join_or_reserve`). A reservation
+    without one leaves no members behind.
 
     Raises :class:`TrialNotReservable` if it is completed, broken (unless
     ``allow_broken`` or switched over) or held by a live process.
@@ -190,14 +216,178 @@ def reserve_trial(
             "heartbeat": now,
             "updated": now,
             "switchover": False,
+            **_members(worker, member, now),
         }
         if store.update_trial(trial_id, changes, expected):
             _journal_status(store, trial_id, RESERVED, status, host=worker.host, pid=worker.pid)
             document.update(changes)
+            for name in [name for name, value in changes.items() if value is UNSET]:
+                del document[name]
             return document
     raise TrialNotReservable(
         f"trial {short_id(trial_id)} keeps changing under us; try again", status
     )
+
+
+def _members(worker: Worker, member: Member | None, now: float) -> dict[str, Any]:
+    """The fields of a reservation that say which launch holds the trial, if parallel."""
+    if member is None:
+        return {"group": UNSET, "world_size": UNSET, "members": UNSET}
+    return {
+        "group": member.group,
+        "world_size": member.world_size,
+        "members": {str(member.rank): member.as_document(worker, now)},
+    }
+
+
+def join_or_reserve(
+    store: Store,
+    trial_id: str,
+    worker: Worker,
+    member: Member,
+    *,
+    lease: float,
+    allow_broken: bool = False,
+) -> tuple[TrialDocument, bool]:
+    """Join the execution the launch of ``member`` holds, or reserve the trial for it as
+    :func:`reserve_trial` does; the document and whether it joined.
+
+    Exactly once still holds, per launch: a trial held by another launch, or whose
+    slot for this rank is taken (a rank of a launch that ran before under the same id),
+    is refused with :class:`TrialNotReservable`. Of two ranks arriving at once, one
+    reserves; the other's reservation is refused, and it reads the trial again and joins.
+    """
+    slot = str(member.rank)
+    for _ in range(10):
+        document = store.get_trial(trial_id)
+        if document is None:
+            raise UnknownTrial(f"no trial with id {trial_id}")
+        now = clock.now()
+        status = observed_status(document, lease, now)
+        if status in ACTIVE and document.get("group") == member.group:
+            label = short_id(trial_id)
+            if (
+                slot in (document.get("members") or {})
+                or document.get("world_size") != member.world_size
+            ):
+                raise TrialNotReservable(
+                    f"trial {label} is {status} by another process "
+                    f"({describe_holder(document, now)}): its rank {member.rank} "
+                    "is already running",
+                    status,
+                )
+            changes = {f"members.{slot}": member.as_document(worker, now), "heartbeat": now}
+            expected = {
+                "status": document["status"],  # the execution's number depends on it
+                "group": member.group,
+                "worker.token": (document.get("worker") or {}).get("token"),
+                f"members.{slot}.token": None,
+            }
+            if store.update_trial(trial_id, changes, expected):
+                document.setdefault("members", {})[slot] = changes[f"members.{slot}"]
+                return document, True
+            continue
+        try:
+            reserved = reserve_trial(
+                store, trial_id, worker, lease=lease, allow_broken=allow_broken, member=member
+            )
+            return reserved, False
+        except TrialNotReservable as refusal:
+            if refusal.status not in ACTIVE:
+                raise
+            current = store.get_trial(trial_id) or {}
+            if current.get("group") != member.group:
+                raise  # another launch holds it
+    raise TrialNotReservable(
+        f"trial {short_id(trial_id)} keeps changing under us; try again", RUNNING
+    )
+
+
+def beat_member(store: Store, trial_id: str, worker: Worker, rank: int) -> bool:
+    """Renew the lease of one rank (and the trial's); False if it is no longer a member
+    (the trial was taken over after its lease expired)."""
+    now = clock.now()
+    return store.update_trial(
+        trial_id,
+        {"heartbeat": now, f"members.{rank}.heartbeat": now},
+        {f"members.{rank}.token": worker.token},
+    )
+
+
+def execution_end(
+    members: dict[str, Any], world_size: int
+) -> tuple[str, int | None, int | None] | None:
+    """The status, exit code and rank to blame of a parallel execution once every rank
+    has ended, else None: completed (exit code 0) if all completed; broken, with the exit
+    code and rank of the first rank to break (by end time, then rank), if one broke;
+    else interrupted (the first rank interrupted: torchrun stops the others so)."""
+    ended = [m for m in members.values() if m.get("status") not in (None, *ACTIVE)]
+    if len(ended) < world_size:
+        return None
+    if all(member["status"] == COMPLETED for member in ended):
+        return COMPLETED, 0, None
+    for status in (BROKEN, INTERRUPTED):
+        failed = [m for m in ended if m["status"] == status]
+        if failed:
+            first = min(failed, key=lambda m: (m.get("ended") or 0.0, m.get("rank", 0)))
+            return status, first.get("exit_code"), first.get("rank")
+    return BROKEN, None, None  # ended otherwise (a status no Kleio writes for a member)
+
+
+def end_member(
+    store: Store,
+    trial_id: str,
+    worker: Worker,
+    rank: int,
+    status: str,
+    *,
+    exit_code: int | None,
+    ended: float,
+    **changes: Any,
+) -> tuple[str, int | None, int | None] | None:
+    """Record that one rank ended with ``status``; the last rank to end records the
+    execution's end (returned, as :func:`execution_end` gives it; None for the others).
+
+    Each rank writes its own end, then reads the trial: whichever read sees every rank
+    ended (the last writer's does, at least) tries to end the trial with a
+    compare-and-set on the holder's token, so exactly one records it. ``changes`` go on
+    the trial with its end (the files it wrote). Raises :class:`LeaseLost` if the rank is
+    no longer a member.
+    """
+    slot = f"members.{rank}"
+    mine = {f"{slot}.status": status, f"{slot}.exit_code": exit_code, f"{slot}.ended": ended}
+    if not store.update_trial(trial_id, mine, {f"{slot}.token": worker.token}):
+        raise LeaseLost(f"trial {short_id(trial_id)} was taken over by another process")
+    for _ in range(10):
+        document = store.get_trial(trial_id) or {}
+        holder = (document.get("worker") or {}).get("token")
+        if document.get("status") not in ACTIVE or holder is None:
+            return None  # another rank recorded the end
+        members = document.get("members") or {}
+        if (members.get(str(rank)) or {}).get("token") != worker.token:
+            return None  # taken over meanwhile
+        end = execution_end(members, int(document.get("world_size") or 1))
+        if end is None:
+            return None  # ranks still running: the last of them records the end
+        final, code, _ = end
+        previous = document["status"]
+        now = clock.now()
+        last = max(member.get("ended") or 0.0 for member in members.values())
+        update = {
+            "status": final,
+            "updated": now,
+            "worker": None,
+            "exit_code": code,
+            "ended": last,
+            # From the first rank's start to the last one's end.
+            "run_time": float(document.get("run_time") or 0.0)
+            + max(0.0, last - (document.get("started") or last)),
+            **changes,
+        }
+        if store.update_trial(trial_id, update, {"status": previous, "worker.token": holder}):
+            _journal_status(store, trial_id, final, previous)
+            return end
+    return None
 
 
 def change_status(

@@ -16,8 +16,14 @@ from kleio.core.capture.usage import KIND as USAGE
 from kleio.core.capture.usage import usage_summary
 from kleio.core.model.artifacts import Artifact, find_artifacts
 from kleio.core.model.errors import KleioError
-from kleio.core.model.printed import OUTPUT_PAGE, readable_events, readable_output
-from kleio.core.model.status import ACTIVE, observed_status, run_time
+from kleio.core.model.printed import (
+    OUTPUT_PAGE,
+    RankedLines,
+    rank_of,
+    readable_events,
+    readable_output,
+)
+from kleio.core.model.status import ACTIVE, execution_end, observed_status, run_time
 from kleio.core.model.trial import TrialDocument, short_id
 from kleio.core.model.view import Segment, lineage, read_view
 from kleio.core.reading.statistics import Meta, Statistics, statistics_of, statistics_stream
@@ -97,25 +103,33 @@ class TrialRecord:
     # -- journal -----------------------------------------------------------------------
     @cached_property
     def executions(self) -> list[dict[str, Any]]:
-        """One entry per execution: start and end records merged, in order."""
+        """One entry per execution: start and end records merged, in order. An execution
+        of several ranks has ``members`` (one entry per rank, in rank order), and its
+        status and exit code are those of its ranks together
+        (:func:`~kleio.core.model.status.execution_end`)."""
         merged: dict[int, dict[str, Any]] = {}
         for event in readable_events(self.store.read_events(self.id, ["execution"])):
             data = dict(event.data)
             entry = merged.setdefault(data.pop("number", len(merged) + 1), {})
             data.pop("phase", None)
+            if isinstance(data.get("rank"), int):
+                entry = entry.setdefault("members", {}).setdefault(data["rank"], {})
             entry.update(
                 {key: value for key, value in data.items() if value is not None or key not in entry}
             )
         executions = []
         for number in sorted(merged):
             entry = {"number": number, **merged[number]}
-            if entry.get("end") is None and entry.get("status") is None:
-                entry["status"] = (
-                    "running"
-                    if number == self.document.get("executions") and self.status in ACTIVE
-                    else "lost"
-                )
-            executions.append(entry)
+            current = number == self.document.get("executions") and self.status in ACTIVE
+            ranks = entry.pop("members", {})
+            members = [ranks[rank] for rank in sorted(ranks)]
+            for member in members or [entry]:
+                if member.get("end") is None and member.get("status") is None:
+                    member["status"] = "running" if current else "lost"
+            if members:
+                executions.append(_with_members(entry, members, current))
+            else:
+                executions.append(entry)
         return executions
 
     @cached_property
@@ -155,12 +169,17 @@ class TrialRecord:
             for event in readable_events(self.store.read_events(self.id, [USAGE], page_size=10_000))
         )
 
-    def output(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[bytes]:
-        """The bytes the script printed (its parent's up to the branch point first)."""
+    def output(self, kinds: Sequence[str] = ("stdout",), rank: int | None = 0) -> Iterator[bytes]:
+        """The bytes the script printed (its parent's up to the branch point first):
+        those of ``rank`` of a parallel execution (output of a process alone is rank
+        0's); every rank's when None, each line after ``[rank N]``."""
+        ranked = RankedLines() if rank is None else None
         for event in self.output_events(kinds):
+            if ranked is None and rank_of(event) != rank:
+                continue
             printed = readable_output(event)
             if printed is not None:
-                yield printed
+                yield printed if ranked is None else ranked(rank_of(event), printed)
 
     def output_events(self, kinds: Sequence[str] = ("stdout",)) -> Iterator[Event]:
         """The output events of the trial's view, in order (its parent's up to the
@@ -249,3 +268,30 @@ def with_iso_times(record: dict[str, Any]) -> dict[str, Any]:
     if isinstance(record.get("refers"), dict):
         record["refers"] = converted(record["refers"], ("time",))
     return record
+
+
+def _with_members(entry: dict[str, Any], members: list[dict[str, Any]], current: bool):
+    """An execution of several ranks: its members, and what they make together (the
+    first rank's host and start, the last end, the status of all)."""
+    first = members[0]
+    world_size = first.get("world_size") or len(members)
+    end = execution_end({str(m.get("rank")): m for m in members}, world_size)
+    if any(member["status"] == "lost" for member in members) or (end is None and not current):
+        status, code, end = "lost", None, None
+    elif end is None:
+        status, code = ("running" if current else "lost"), None
+    else:
+        status, code, _ = end
+    ends = [m["end"] for m in members if m.get("end") is not None]
+    starts = [m["start"] for m in members if m.get("start") is not None]
+    return {
+        **{key: value for key, value in first.items() if key not in ("rank", "exit_code")},
+        **entry,
+        "status": status,
+        **({"exit_code": code} if code is not None else {}),
+        "start": min(starts) if starts else None,
+        "end": max(ends) if ends and end is not None else None,
+        "duration": max(ends) - min(starts) if ends and starts and end is not None else None,
+        "world_size": world_size,
+        "members": members,
+    }

@@ -15,6 +15,7 @@ import signal
 from collections import Counter
 
 from kleio.core.capture.host import host_snapshot, scheduler_job
+from kleio.core.capture.ranks import detect_ranks
 from kleio.core.capture.redact import MaskedValuesError
 from kleio.core.capture.snapshot import Background, Snapshot, take_snapshot
 from kleio.core.capture.usage import sample_interval
@@ -182,6 +183,14 @@ class Runner:
         #: The patterns statistics are read from the output with (a bad one is refused
         #: here, before any trial is touched), or None: not read, nor imported.
         self.scalars = _scalars(self.options, settings)
+        #: This process's rank of a parallel launch (:mod:`kleio.core.capture.ranks`): the
+        #: ranks of one launch are members of one execution.
+        self.ranks = detect_ranks(environ)
+        self.member = (
+            st.Member(self.ranks.rank, self.ranks.world_size, self.ranks.group)
+            if self.ranks.parallel
+            else None
+        )
 
     def snapshot(self, argv: list[str], cwd: str, project: str | None) -> Snapshot:
         """The snapshot of a command; one whose masked values are unknown (a stored
@@ -392,15 +401,26 @@ class Runner:
         store, trial_id, worker = self.store, document["_id"], st.Worker()
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
         self._check_name(document)  # a name taken: refused before reserving too
+        joined = False
         try:
-            document = st.reserve_trial(
-                store,
-                trial_id,
-                worker,
-                lease=self.settings.lease,
-                allow_broken=self.options.switch_over,
-                read=document if just_read else None,
-            )
+            if self.member is not None:
+                document, joined = st.join_or_reserve(
+                    store,
+                    trial_id,
+                    worker,
+                    self.member,
+                    lease=self.settings.lease,
+                    allow_broken=self.options.switch_over,
+                )
+            else:
+                document = st.reserve_trial(
+                    store,
+                    trial_id,
+                    worker,
+                    lease=self.settings.lease,
+                    allow_broken=self.options.switch_over,
+                    read=document if just_read else None,
+                )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
                 # A finished trial is still tagged and named: `--tags t` asks for it.
@@ -409,11 +429,32 @@ class Runner:
                 self.notify(f"{refusal}: nothing to run (see `kleio info {short_id(trial_id)}`)")
                 return 0
             raise
-        self.notify(f"trial reserved with id: {trial_id}", plain=True)
+        if joined:
+            member = self.member
+            self.notify(
+                f"trial joined with id: {trial_id} (rank {member.rank} of {member.world_size})",
+                plain=True,
+            )
+        else:
+            self.notify(f"trial reserved with id: {trial_id}", plain=True)
         try:
-            return self._execute(document, worker)
+            return self._execute(document, worker, joined)
         except BaseException:
             # Interrupted before or while starting: leave the trial resumable, not held.
+            if self.member is not None:
+                try:  # this rank ends; the last rank to end records the execution's end
+                    st.end_member(
+                        store,
+                        trial_id,
+                        worker,
+                        self.member.rank,
+                        st.INTERRUPTED,
+                        exit_code=None,
+                        ended=clock.now(),
+                    )
+                except (KleioError, StoreError):
+                    pass  # the lease will expire: the trial shows as lost, resumable
+                raise
             current = store.get_trial(trial_id) or {}
             holder = (current.get("worker") or {}).get("token")
             if current.get("status") in st.ACTIVE and holder == worker.token:
@@ -425,21 +466,24 @@ class Runner:
                     pass  # the lease will expire: the trial shows as lost, resumable
             raise
 
-    def started_execution(self, document: TrialDocument, worker: st.Worker) -> _Execution:
+    def started_execution(
+        self, document: TrialDocument, worker: st.Worker, joined: bool = False
+    ) -> _Execution:
         """A reserved trial, tagged, named and running: its execution, to launch (or, for
-        a process running its own trial, :mod:`kleio.core.running.inprocess`, to live)."""
+        a process running its own trial, :mod:`kleio.core.running.inprocess`, to live).
+        ``joined``: this process is a rank that joined the execution of its launch."""
         self._tag(document)
         try:
             self._name(document)
         except KleioError as error:  # taken by another since _check_name: run unnamed
             self.notify(f"{error}; trial {short_id(document['_id'])} runs unnamed")
-        execution = _Execution(self, document, worker)
+        execution = _Execution(self, document, worker, joined)
         execution.start()
         return execution
 
-    def _execute(self, document: TrialDocument, worker: st.Worker) -> int:
+    def _execute(self, document: TrialDocument, worker: st.Worker, joined: bool = False) -> int:
         """The life of one execution of a reserved trial."""
-        execution = self.started_execution(document, worker)
+        execution = self.started_execution(document, worker, joined)
         outcome = execution.launch()
         try:
             final, missing = execution.record_end(outcome)
@@ -469,11 +513,17 @@ class Runner:
 class _Execution:
     """One execution of a reserved trial: started, launched, ended, finished."""
 
-    def __init__(self, runner: Runner, document: TrialDocument, worker: st.Worker):
+    def __init__(
+        self, runner: Runner, document: TrialDocument, worker: st.Worker, joined: bool = False
+    ):
         self.runner, self.document, self.worker = runner, document, worker
         self.store, self.trial_id = runner.store, document["_id"]
         self.label = short_id(self.trial_id)
-        self.number = int(document.get("executions") or 0) + 1
+        #: The rank this process is of a parallel launch, or None; ``joined``: it joined
+        #: the execution the first rank to arrive started (or is starting).
+        self.member, self.joined = runner.member, joined
+        started = joined and document.get("status") == st.RUNNING
+        self.number = int(document.get("executions") or 0) + (0 if started else 1)
         self.writer = EventWriter()
         self.scalars = runner.scalars.for_execution() if runner.scalars else None
         # The recorders already batch output (16 KB, or 0.2 s): write each as it comes,
@@ -499,6 +549,8 @@ class _Execution:
         settings = self.runner.settings
         working_dir = self.document["working_dir"] = working_dir_of(self.document, settings.home)
         make_working_dir(working_dir, settings.home)
+        if self.joined:
+            return  # the first rank started the execution
         st.change_status(
             self.store,
             self.trial_id,
@@ -542,6 +594,7 @@ class _Execution:
                 "commandline": self.document["commandline"],
                 "kleio_pid": os.getpid(),
                 "start": self.started,
+                **self._rank_data(),
                 **({"scalars": self.scalars.record()} if self.scalars else {}),
             },
         )
@@ -577,12 +630,10 @@ class _Execution:
                 capture=runner.options.capture,
                 heartbeat=runner.settings.heartbeat,
                 lease=runner.settings.lease,
-                beat=lambda: st.beat(self.store, self.trial_id, self.worker),
+                beat=self._beat,
                 on_start=lambda pid: (self.record_start(pid), observers.started(pid)),
                 pass_fds=observers.fds,
-                recorder=self.scalars.recorder_factory(self.sink, self.writer, self.trial_id)
-                if self.scalars
-                else None,
+                recorder=self._recorder(),
             )
         finally:
             observers.stop()
@@ -590,6 +641,39 @@ class _Execution:
         if outcome.pid is None:  # the command could not start: still record the attempt
             self.record_start(None)
         return outcome
+
+    def _rank_data(self) -> dict[str, object]:
+        """What an execution event of one rank says of it (nothing for a process alone)."""
+        member = self.member
+        if member is None:
+            return {}
+        return {"rank": member.rank, "world_size": member.world_size, "group": member.group}
+
+    def _beat(self) -> bool:
+        if self.member is None:
+            return st.beat(self.store, self.trial_id, self.worker)
+        return st.beat_member(self.store, self.trial_id, self.worker, self.member.rank)
+
+    def _recorder(self):
+        """What records each stream: output events of a rank say which rank printed them."""
+        made = (
+            self.scalars.recorder_factory(self.sink, self.writer, self.trial_id)
+            if self.scalars
+            else None
+        )
+        if self.member is None:
+            return made
+        from kleio.core.running.recorder import OutputRecorder
+
+        rank = {"rank": self.member.rank}
+        made = made or (lambda kind: OutputRecorder(self.sink, self.writer, self.trial_id, kind))
+
+        def ranked(kind: str) -> OutputRecorder:
+            recorder = made(kind)
+            recorder.extra = rank
+            return recorder
+
+        return ranked
 
     def record_end(self, outcome: Outcome) -> tuple[str, Counter]:
         """Journal everything still queued and how the execution ended; the final
@@ -613,6 +697,7 @@ class _Execution:
                 "signals": outcome.signals,
                 "status": final,
                 "error": outcome.start_error,
+                **self._rank_data(),
                 **({"exception": outcome.exception} if outcome.exception else {}),
                 **({"unjournalled": dict(missing)} if missing else {}),
                 **({"left_behind": outcome.left_behind} if outcome.left_behind else {}),
@@ -711,6 +796,15 @@ class _Execution:
         run_time = float(self.document.get("run_time") or 0.0) + outcome.ended - outcome.started
         outputs = self.watched.written(self.number)
         recorded = True
+        if self.member is not None:
+            recorded = self._end_member(outcome, final, outputs)
+            if missing and outcome.returncode == 0 and outcome.start_error is None:
+                notify(
+                    f"the journal of rank {self.member.rank} of trial {label} is incomplete: "
+                    f"{describe(missing)} were not journalled"
+                )
+                return INCOMPLETE_JOURNAL
+            return exit_status(outcome.returncode)
         try:
             retrying(
                 lambda: st.change_status(
@@ -749,3 +843,36 @@ class _Execution:
         if missing and succeeded and outcome.interrupted_by is None:
             return INCOMPLETE_JOURNAL
         return exit_status(outcome.returncode)
+
+    def _end_member(self, outcome: Outcome, final: str, outputs) -> bool:
+        """This rank's end; the execution's too if it is the last rank to end (its status
+        said). False if the end could not be recorded."""
+        notify, label, member = self.runner.notify, self.label, self.member
+        try:
+            end = retrying(
+                lambda: st.end_member(
+                    self.store,
+                    self.trial_id,
+                    self.worker,
+                    member.rank,
+                    final,
+                    exit_code=outcome.returncode,
+                    ended=outcome.ended,
+                    outputs=outputs,
+                ),
+                patience=min(self.runner.settings.lease, 30.0),
+            )
+        except StoreError as error:
+            notify(
+                f"could not record the end of rank {member.rank} of trial {label} ({error}); "
+                "it will show as lost and can be resumed"
+            )
+            return False
+        if end is None:
+            return True  # other ranks still run, or one of them recorded the end
+        status, code, rank = end
+        if status == st.BROKEN:
+            notify(f"trial {label} is broken (exit code {code} of rank {rank})")
+        elif status == st.INTERRUPTED:
+            notify(f"trial {label} interrupted; run the same command to resume it")
+        return True

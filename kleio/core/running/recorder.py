@@ -59,6 +59,8 @@ class OutputRecorder:
         self._last = time.monotonic()
         self._lock = threading.Lock()
         self.total = 0
+        #: Fields every output event of the stream carries besides its bytes (a rank's).
+        self.extra: dict[str, object] = {}
 
     def add(self, data: bytes) -> None:
         """Record a read; waits while the sink holds as much as it may (so a script
@@ -100,7 +102,9 @@ class OutputRecorder:
             self._emitted += cut
             while self._reads and self._reads[0][0] <= self._emitted:
                 self._reads.popleft()
-            items.extend((self._kind, moment, data) for data in output_data(piece))
+            items.extend(
+                (self._kind, moment, {**data, **self.extra}) for data in output_data(piece)
+            )
         if items:
             self._sink.put_many(self._writer.events(self._trial, items))
         if items or due:
