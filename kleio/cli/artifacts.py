@@ -75,6 +75,8 @@ def execute(args: argparse.Namespace, context) -> int:
         Column("attributes", "METADATA", readable.attributes, fit=True),
     ]
     entries = [artifact_entry(artifact) for artifact in _matching(record, None, where)]
+    if any("rank" in entry for entry in entries):  # logged by ranks of a parallel launch
+        columns.insert(3, Column("rank", "RANK"))
     output_rows(context.stdout, args.format, columns, entries, display_of(args, context.stdout))
     return 0
 

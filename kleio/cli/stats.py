@@ -102,10 +102,10 @@ def _check_keys(record, named) -> None:
     those that exist, as ``kleio compare`` says it (not an empty column); read from the
     view's summaries, not its statistics."""
     from kleio.core.reading.query import QueryError
-    from kleio.core.reading.statistics import META_KEYS, SOURCE_KEY
+    from kleio.core.reading.statistics import META_KEYS, RANK_KEY, SOURCE_KEY
     from kleio.core.reading.summaries import view_summaries
 
-    named = [key for key in named if key and key not in (*META_KEYS, SOURCE_KEY)]
+    named = [key for key in named if key and key not in (*META_KEYS, SOURCE_KEY, RANK_KEY)]
     if not named:
         return
     logged = list(view_summaries(record.store, [record.document])[record.id])
@@ -169,10 +169,10 @@ def _print_pages(context, pages) -> None:
 def _print_stream(context, args: argparse.Namespace, pairs, where, chosen) -> None:
     """The rows ``execute`` prints, as JSON, from (statistic, meta) pairs in logging
     order: each row's keys in the order of their first appearance (see :func:`_key_order`)."""
-    from kleio.core.reading.statistics import META_KEYS, SOURCE_KEY
+    from kleio.core.reading.statistics import META_KEYS, RANK_KEY, SOURCE_KEY
 
     order_of = _key_order()
-    metas = [*META_KEYS, SOURCE_KEY]
+    metas = [*META_KEYS, SOURCE_KEY, RANK_KEY]
     wanted = None if chosen is None else chosen + [k for k in metas if k not in chosen]
 
     def rows():
@@ -186,6 +186,8 @@ def _print_stream(context, args: argparse.Namespace, pairs, where, chosen) -> No
             )
             if extra and meta.source is not None:
                 extra[SOURCE_KEY] = meta.source
+            if extra and meta.rank is not None:
+                extra[RANK_KEY] = meta.rank
             if chosen is not None:
                 full = {**statistic, **extra} if extra else statistic
                 yield {key: full[key] for key in (wanted if extra else chosen) if key in full}

@@ -30,6 +30,13 @@ its artifacts uploaded as the interrupted call returns, and only the loads are r
 Without ``kleio``, statistics are printed, artifacts are not saved (with one warning),
 loads return nothing, and nothing is written anywhere.
 
+In one rank of a parallel launch (torchrun, ``srun -n``: :mod:`kleio.core.capture.ranks`),
+what is logged says which rank logged it (the writer's id ends with the rank: see
+:func:`~kleio.store.keys.ranked_writer`; an artifact's metadata hold it). With
+``KLEIO_LOG_RANKS=0`` (or ``kleio_logger.log_ranks = False``), the other ranks than 0
+journal nothing they log (the calls check their arguments and return); loads work on
+every rank.
+
 Importing this module opens nothing: the logger starts on first use.
 """
 
@@ -162,7 +169,9 @@ def _refusing(verb: str) -> Callable[..., Any]:
 class _Inside:
     """Under Kleio: journal everything in the trial's store."""
 
-    def __init__(self, trial_id: str, on_close: Callable[[_Inside], None]) -> None:
+    def __init__(
+        self, trial_id: str, on_close: Callable[[_Inside], None], rank: int | None = None
+    ) -> None:
         from kleio.core.model.journal import EventWriter
         from kleio.core.model.settings import load_settings
         from kleio.core.running.sink import EventSink, StatisticQueue, leaving_time
@@ -180,7 +189,10 @@ class _Inside:
         self._spool = spool_folder(settings.home)
         self._store = None
         self._store_lock = threading.Lock()
-        self._writer = EventWriter()
+        #: The rank of a parallel launch this process is (None: a process alone): its
+        #: events' keys and its artifacts' metadata say it.
+        self.rank = rank
+        self._writer = EventWriter(rank)
         self._spooled_artifacts = 0
         self._artifact_error: str | None = None  # why the last artifact was kept on disk
         self._closed = False
@@ -376,7 +388,13 @@ class _Inside:
                 if start is not None:
                     source.seek(start)
                 return put_artifact(
-                    self._open_store(), self.trial_id, filename, source, attributes, moment
+                    self._open_store(),
+                    self.trial_id,
+                    filename,
+                    source,
+                    attributes,
+                    moment,
+                    rank=self.rank,
                 )
 
             try:
@@ -413,7 +431,9 @@ class _Inside:
         if start is not None:
             source.seek(start)
         self._spooled_artifacts += 1
-        return spool_artifact(self._spool, self.trial_id, filename, source, attributes, moment)
+        return spool_artifact(
+            self._spool, self.trial_id, filename, source, attributes, moment, rank=self.rank
+        )
 
     def image(self, name: str, image: Image, attributes: dict[str, Any]) -> None:
         self.artifact(name, image.encode(), attributes)
@@ -541,6 +561,29 @@ def _binary_source(artifact: Any) -> tuple[Any, bool]:
     return artifact, False
 
 
+class _Quiet(_Inside):
+    """Under Kleio, in a rank other than 0 of a parallel launch that logs from rank 0
+    alone (``KLEIO_LOG_RANKS=0``): what is logged is dropped, loads work."""
+
+    def start(self) -> None:
+        super().start()
+        return None  # each call comes here, and returns at once
+
+    def statistic(self, values: dict[str, Any], moment: float | None = None) -> None:
+        pass
+
+    def artifact(self, filename: str, artifact: Any, attributes: dict[str, Any], moment=None):
+        pass
+
+    def image(self, name: str, image: Image, attributes: dict[str, Any]) -> None:
+        pass
+
+    def resource(self, path: Any, attributes: dict[str, Any]) -> dict[str, Any]:
+        from kleio.core.model.artifacts import describe_resource
+
+        return {**describe_resource(path), "attributes": attributes}
+
+
 class _Starting:
     """What a signal handler finds when it interrupted the logger's start (a few
     milliseconds, in the first call): its statistics wait here, and the logger puts them
@@ -595,6 +638,8 @@ class KleioLogger:
         #: Threads in _start, and what signal handlers logged meanwhile (see _Starting).
         self._starting: set[int] = set()
         self._early = _Starting()
+        #: ``log_ranks`` as the script set it (None: as the settings say).
+        self._log_ranks: bool | None = None
 
     def _start(self) -> _Inside | _Outside | _Starting:
         ident = get_ident()
@@ -614,7 +659,10 @@ class KleioLogger:
         trial_id = os.environ.get("KLEIO_TRIAL_ID")
         if not trial_id:
             return _Outside(), None
-        state = _Inside(trial_id, self._closing)
+        ranks = self._ranks()
+        rank = ranks.rank if ranks.world_size > 1 else None
+        quiet = bool(rank) and not self._logs_ranks()
+        state = (_Quiet if quiet else _Inside)(trial_id, self._closing, rank)
         if _exiting():  # its close would never run: it writes each call as it comes
             state.close()
             return state, None
@@ -650,6 +698,34 @@ class KleioLogger:
     def world_size(self) -> int:
         """How many ranks the launch has, 1 for a process alone."""
         return self._ranks().world_size
+
+    @property
+    def log_ranks(self) -> bool:
+        """Whether every rank of a parallel launch journals what it logs (the default);
+        False: rank 0 alone, the others' ``log_*`` calls check their arguments and
+        return (loads work on every rank). Set by ``KLEIO_LOG_RANKS`` or ``log_ranks:``
+        in the settings, or here by the script."""
+        return self._logs_ranks()
+
+    @log_ranks.setter
+    def log_ranks(self, value: bool) -> None:
+        if not isinstance(value, bool):
+            raise TypeError(f"log_ranks is True or False, not {value!r}")
+        if value == self._logs_ranks():
+            self._log_ranks = value
+            return
+        self._log_ranks = value
+        self._restart()  # what is queued is written; the next call starts anew
+
+    def _logs_ranks(self) -> bool:
+        if self._log_ranks is not None:
+            return self._log_ranks
+        if not os.environ.get("KLEIO_TRIAL_ID"):
+            return True
+        from kleio.core.model.settings import _SWITCHES
+
+        text = os.environ.get("KLEIO_LOG_RANKS", "").strip().lower()
+        return _SWITCHES.get(text, True)  # kleio checked it: a child has 0 or 1
 
     @staticmethod
     def _ranks():
@@ -900,6 +976,7 @@ def _preload() -> None:
     # first while it forks, and the child then waits for their import forever.
     import atexit  # noqa: F401 - the logger imports these lazily
 
+    import kleio.core.capture.ranks
     import kleio.core.model.artifacts
     import kleio.core.model.catalogue
     import kleio.core.model.journal

@@ -61,6 +61,25 @@ def writer_of(key: str) -> str | None:
     return parts[1] if len(parts) == 3 else None
 
 
+#: What ends the writer id of one rank of a parallel launch: ``r`` and the rank. A
+#: writer's own id is hexadecimal, so the letter cannot be part of it.
+_RANK_MARK = "r"
+
+
+def ranked_writer(writer: str, rank: int) -> str:
+    """The id of ``writer`` when it writes for rank ``rank`` of a parallel launch: every
+    key it makes then tells its rank (:func:`rank_of_writer`), wherever it is read."""
+    return f"{writer}{_RANK_MARK}{rank}"
+
+
+def rank_of_writer(writer: str | None) -> int | None:
+    """The rank a writer id names (:func:`ranked_writer`), None for one of no rank."""
+    if not writer:
+        return None
+    head, mark, rank = writer.rpartition(_RANK_MARK)
+    return int(rank) if mark and head and rank.isdigit() else None
+
+
 def event_keys(writer: str, times: list[float], first: int) -> Iterator[str]:
     """The keys of ``writer``'s events written at ``times``, counted from ``first``, as
     :func:`event_key` makes them one by one: made by the builtins (a million a second of

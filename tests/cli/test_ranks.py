@@ -19,11 +19,14 @@ import os, sys, time
 from kleio.client.logger import kleio_logger
 
 rank = kleio_logger.rank
+if os.environ.get("FROM_RANK_0"):
+    kleio_logger.log_ranks = False
 print(f"rank {rank} of {kleio_logger.world_size} says hello", flush=True)
 print(f"rank {rank} complains", file=sys.stderr, flush=True)
 time.sleep(float(os.environ.get("PAUSE", "1")))
 for step in range(3):
     kleio_logger.log_statistic(step=step, loss=rank + step / 10)
+kleio_logger.log_artifact("weights.bin", b"rank %d" % rank, step=2)
 sys.exit(int(os.environ.get("CODE_OF_RANK_" + str(rank), "0")))
 """
 
@@ -167,3 +170,65 @@ def test_many_ranks_arriving_at_once_make_one_execution(env, ranked, journal):
     document = journal.get_trial(trial_id)
     assert document["status"] == "completed" and document["executions"] == 1
     assert sorted(document["members"]) == ["0", "1", "2", "3"]
+
+
+def test_what_each_rank_logged_carries_its_rank(env, ranked, journal):
+    """Statistics and artifacts say which rank logged them: `kleio stats --with-meta`,
+    `to_pandas(with_meta=True)`, `kleio artifacts`; each once."""
+    results = finished(start_ranks(env, ranked, "launch-5", 2, PAUSE="0"))
+    assert [code for code, _, _ in results] == [0, 0], results
+    trial_id = trial_of(results)
+
+    result = invoke("stats", trial_id, "--with-meta", "--format", "json", env=env, cwd=ranked)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert sorted((row["_rank"], row["step"], row["loss"]) for row in rows) == [
+        (rank, step, rank + step / 10) for rank in (0, 1) for step in range(3)
+    ]
+    assert all(row["_execution"] == 1 for row in rows)
+    # Sorted and filtered, the list is read whole: the same meta.
+    result = invoke(
+        "stats", trial_id, "--with-meta", "--format", "json", "--sort", "loss", env=env, cwd=ranked
+    )
+    assert [row["_rank"] for row in json.loads(result.stdout)] == [0, 0, 0, 1, 1, 1]
+    table = text(invoke("stats", trial_id, "--with-meta", env=env, cwd=ranked).stdout)
+    assert "_RANK" in table.splitlines()[0]
+
+    from kleio.client import api
+
+    statistics = api.load_trial(trial_id, home=str(env["KLEIO_HOME"])).statistics
+    frame = statistics.to_pandas(with_meta=True)
+    assert sorted(zip(frame["_rank"], frame["step"], strict=True)) == [
+        (rank, step) for rank in (0, 1) for step in range(3)
+    ]
+
+    listed = invoke("artifacts", trial_id, "--format", "json", env=env, cwd=ranked)
+    assert listed.returncode == 0, listed.stderr
+    artifacts = json.loads(listed.stdout)
+    assert sorted((a["filename"], a["rank"]) for a in artifacts) == [
+        ("weights.bin", 0),
+        ("weights.bin", 1),
+    ]
+    assert "RANK" in text(invoke("artifacts", trial_id, env=env, cwd=ranked).stdout)
+
+
+@pytest.mark.parametrize("how", ["KLEIO_LOG_RANKS", "kleio_logger.log_ranks"])
+def test_log_ranks_off_keeps_rank_0s_statistics_alone(env, ranked, journal, how):
+    setting = {"KLEIO_LOG_RANKS": "0"} if how == "KLEIO_LOG_RANKS" else {"FROM_RANK_0": "1"}
+    results = finished(start_ranks(env, ranked, "launch-6", 3, PAUSE="0", **setting))
+    assert [code for code, _, _ in results] == [0, 0, 0], results
+    trial_id = trial_of(results)
+    result = invoke("stats", trial_id, "--with-meta", "--format", "json", env=env, cwd=ranked)
+    rows = json.loads(result.stdout)
+    assert [(row["_rank"], row["step"]) for row in rows] == [(0, 0), (0, 1), (0, 2)]
+    artifacts = json.loads(
+        invoke("artifacts", trial_id, "--format", "json", env=env, cwd=ranked).stdout
+    )
+    assert [a["rank"] for a in artifacts] == [0]
+    assert journal.get_trial(trial_id)["status"] == "completed"
+
+
+def test_a_bad_log_ranks_setting_is_one_line(env, ranked, journal):
+    result = run_kleio("python", "ddp.py", env={**env, "KLEIO_LOG_RANKS": "maybe"}, cwd=ranked)
+    one_line_error(result, "log_ranks must be true or false", "KLEIO_LOG_RANKS")
+    assert list(journal.find_trials()) == []

@@ -90,3 +90,40 @@ def test_a_group_set_by_hand_comes_first():
 )
 def test_ranks_that_make_no_sense_or_a_world_of_one_are_a_process_alone(rank, size):
     assert detect_ranks({**TORCHRUN, "RANK": rank, "WORLD_SIZE": size}) == ALONE
+
+
+def test_a_ranked_writer_names_its_rank_in_every_key_a_forked_child_included():
+    import os
+
+    from kleio.core.model.journal import EventWriter
+    from kleio.store.keys import rank_of_writer, writer_of
+
+    writer = EventWriter(rank=3)
+    assert rank_of_writer(writer_of(writer.event("t", "statistic", {}).key)) == 3
+    assert rank_of_writer(writer_of(EventWriter().event("t", "statistic", {}).key)) is None
+    assert rank_of_writer(None) is None and rank_of_writer("r1") is None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child's writer has an id of its own, with the rank
+        key = writer.event("t", "statistic", {}).key
+        os.write(write, key.encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 200).decode()
+    assert writer_of(child) != writer.id and rank_of_writer(writer_of(child)) == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("0", False), ("false", False), ("off", False), ("1", True)]
+)
+def test_log_ranks_is_a_setting_of_its_own(tmp_path, text, expected):
+    from kleio.core.model.settings import load_settings
+
+    environ = {"KLEIO_HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    assert load_settings(environ=environ).log_ranks is True
+    settings = load_settings(environ={**environ, "KLEIO_LOG_RANKS": text})
+    assert settings.log_ranks is expected
+    assert settings.environment()["KLEIO_LOG_RANKS"] == ("1" if expected else "0")
+    (tmp_path / "kleio").mkdir()
+    (tmp_path / "kleio" / "config.yaml").write_text(f"log_ranks: {text}\n")
+    assert load_settings(environ=environ).log_ranks is expected

@@ -32,8 +32,10 @@ def put_artifact(
     source: bytes | BinaryIO,
     attributes: dict[str, Any],
     seconds: float,
+    rank: int | None = None,
 ) -> dict[str, Any]:
-    """Stream ``source`` into a blob; returns the artifact event's data."""
+    """Stream ``source`` into a blob; returns the artifact event's data. ``rank``: the
+    rank of the parallel launch whose process logged it, kept in its metadata."""
     digest = hashlib.sha256()
     info = store.put_blob(
         _hashing(source, digest),
@@ -43,6 +45,7 @@ def put_artifact(
             "filename": filename,
             "time": seconds,
             "attributes": attributes,
+            **({"rank": rank} if rank is not None else {}),
         },
     )
     return {
@@ -55,7 +58,8 @@ def put_artifact(
 
 
 class Artifact:
-    """A stored file: its name, the attributes it was logged with, and its bytes."""
+    """A stored file: its name, the attributes it was logged with, and its bytes;
+    ``rank``: the rank of the parallel launch whose process logged it (else None)."""
 
     def __init__(self, store: Store, info: BlobInfo):
         self._store = store
@@ -65,6 +69,7 @@ class Artifact:
         self.time: float = info.metadata.get("time", 0.0)
         self.trial: str = info.metadata.get("trial", "")
         self.attributes: dict[str, Any] = info.metadata.get("attributes") or {}
+        self.rank: int | None = info.metadata.get("rank")
 
     def chunks(self) -> Iterator[bytes]:
         """The bytes, chunk by chunk (for large files)."""

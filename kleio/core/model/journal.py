@@ -14,7 +14,7 @@ from typing import Any
 
 from kleio.forking import at_fork
 from kleio.store.base import Event, Store, StoreUnavailable
-from kleio.store.keys import event_key, event_keys
+from kleio.store.keys import event_key, event_keys, ranked_writer
 
 
 class EventWriter:
@@ -22,17 +22,22 @@ class EventWriter:
     goes backwards and a counter, so every key is unique and the writer's order holds.
 
     A forked child gets a new writer id on its first event: reusing the parent's would
-    give colliding keys, and the store skips an event whose key it already has.
+    give colliding keys, and the store skips an event whose key it already has. ``rank``:
+    the writer writes for that rank of a parallel launch, which its ids end with (a
+    forked child's too: see :func:`~kleio.store.keys.ranked_writer`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, rank: int | None = None) -> None:
         self._lock = threading.Lock()
+        self._rank = rank
         self._pid = -1
         self._renew()
         at_fork(self, after_in_child=_after_fork)
 
     def _renew(self) -> None:
         self.id = os.urandom(6).hex()  # as secrets.token_hex, without its imports
+        if self._rank is not None:
+            self.id = ranked_writer(self.id, self._rank)
         self._counter = itertools.count()
         self._last = 0.0
         self._pid = os.getpid()

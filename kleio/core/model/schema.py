@@ -414,6 +414,7 @@ class ArtifactMetadata(TypedDict, total=False):
     filename: str
     time: float
     attributes: dict[str, Any]
+    rank: int
 
 
 #: The shape of an event's data by kind, beyond being an object (any other kind: an

@@ -18,6 +18,8 @@ A configuration file is YAML::
     lease: 60                      # KLEIO_LEASE, seconds
     scalars: true                  # KLEIO_SCALARS=1: kleio run --scalars (or a list of
                                    # patterns, as --scalar-pattern gives them)
+    log_ranks: false               # KLEIO_LOG_RANKS=0: of a parallel launch (torchrun,
+                                   # srun -n), only rank 0 journals what it logs
 
 PyYAML is imported only when a configuration file exists.
 """
@@ -41,6 +43,7 @@ _SOURCES = {
     "heartbeat": ("KLEIO_HEARTBEAT", ("heartbeat",)),
     "lease": ("KLEIO_LEASE", ("lease",)),
     "scalars": ("KLEIO_SCALARS", ("scalars",)),
+    "log_ranks": ("KLEIO_LOG_RANKS", ("log_ranks",)),
 }
 _KNOWN_KEYS = {
     "home": None,
@@ -48,8 +51,10 @@ _KNOWN_KEYS = {
     "heartbeat": None,
     "lease": None,
     "scalars": None,
+    "log_ranks": None,
 }
-#: What ``KLEIO_SCALARS`` and ``scalars:`` may say, and what it means.
+#: What ``KLEIO_SCALARS`` and ``scalars:`` (and the other switches) may say, and what it
+#: means.
 _SWITCHES = {"1": True, "true": True, "yes": True, "on": True}
 _SWITCHES.update({"0": False, "false": False, "no": False, "off": False})
 
@@ -60,9 +65,11 @@ DEFAULT_LEASE = 60.0
 class Settings(Value):
     """Resolved settings; ``db_address`` is never empty. ``scalars``: the patterns a
     run reads statistics from its output with (``("default",)``: the default ones), or
-    None: it does not (:mod:`kleio.core.running.scalars`, ``kleio run --scalars``)."""
+    None: it does not (:mod:`kleio.core.running.scalars`, ``kleio run --scalars``).
+    ``log_ranks``: every rank of a parallel launch journals what its script logs
+    (statistics, artifacts); False: rank 0 alone (see ``kleio_logger.log_ranks``)."""
 
-    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease", "scalars")
+    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease", "scalars", "log_ranks")
 
     def __init__(
         self,
@@ -72,9 +79,11 @@ class Settings(Value):
         heartbeat: float,
         lease: float,
         scalars: tuple[str, ...] | None = None,
+        log_ranks: bool = True,
     ):
         self.home, self.db_address, self.db_name = home, db_address, db_name
         self.heartbeat, self.lease, self.scalars = heartbeat, lease, scalars
+        self.log_ranks = log_ranks
 
     def environment(self) -> dict[str, str]:
         """The ``KLEIO_*`` variables that give a child process these same settings."""
@@ -85,6 +94,7 @@ class Settings(Value):
             "KLEIO_HEARTBEAT": f"{self.heartbeat:g}",
             "KLEIO_LEASE": f"{self.lease:g}",
             "KLEIO_SCALARS": _scalars_text(self.scalars),
+            "KLEIO_LOG_RANKS": "1" if self.log_ranks else "0",
         }
 
 
@@ -191,6 +201,15 @@ def _scalars(value: Any, source: str) -> tuple[str, ...] | None:
     )
 
 
+def _switch(name: str, value: Any, source: str) -> bool:
+    """A setting that is on or off: a YAML boolean, or 1/0, true/false, yes/no, on/off."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (str, int)) and str(value).strip().lower() in _SWITCHES:
+        return _SWITCHES[str(value).strip().lower()]
+    raise SettingsError(f"{name} must be true or false (1 or 0), not {value!r} ({source})")
+
+
 def _scalars_text(scalars: tuple[str, ...] | None) -> str:
     """``KLEIO_SCALARS`` for a child: ``0``, ``1`` (the default patterns) or a JSON list."""
     if scalars is None:
@@ -256,6 +275,11 @@ def load_settings(
         address = os.path.abspath(os.path.expanduser(address))
     name = str(values.get("db_name") or "kleio")
     scalars = _scalars(values["scalars"], origins["scalars"]) if "scalars" in values else None
+    log_ranks = (
+        _switch("log_ranks", values["log_ranks"], origins["log_ranks"])
+        if "log_ranks" in values
+        else True
+    )
     return Settings(
         home=home,
         db_address=address,
@@ -263,4 +287,5 @@ def load_settings(
         heartbeat=heartbeat,
         lease=lease,
         scalars=scalars,
+        log_ranks=log_ranks,
     )

@@ -234,6 +234,7 @@ def artifact_entry(artifact: Artifact) -> dict[str, Any]:
         "attributes": artifact.attributes,
         "trial": artifact.trial,
         "id": artifact.id,
+        **({"rank": artifact.rank} if artifact.rank is not None else {}),
     }
 
 

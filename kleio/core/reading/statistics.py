@@ -7,7 +7,9 @@ when), so a resumed trial that redid part of an epoch can tell its records apart
 (:meth:`Statistics.with_meta`) or keep the latest of each (:meth:`Statistics.latest_by`).
 Statistics an execution read from the script's output (``kleio run --scalars``) say so
 in their meta: the execution's start names the writer of those (see
-:mod:`kleio.core.running.scalars`).
+:mod:`kleio.core.running.scalars`). Statistics one rank of a parallel launch logged say
+which rank: its logger's writer id, in each statistic's key, ends with it (see
+:func:`~kleio.store.keys.ranked_writer`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from kleio.core.model.trial import TrialDocument, canonical_json
 from kleio.core.model.view import Segment, lineage, read_view
 from kleio.core.reading.summaries import STATISTIC
 from kleio.store.base import DataPage, Event, Store
-from kleio.store.keys import writer_of
+from kleio.store.keys import rank_of_writer, writer_of
 
 #: The keys :meth:`Statistics.with_meta` adds (they start with ``_``, which no
 #: ``log_statistic`` key needs).
@@ -33,6 +35,9 @@ META_KEYS = ("_trial", "_execution", "_time")
 #: What :meth:`Statistics.with_meta` adds too in a view that read statistics from the
 #: output of some execution: where each comes from, ``output`` or ``logger``.
 SOURCE_KEY = "_source"
+#: What :meth:`Statistics.with_meta` adds too when some statistic was logged by one rank
+#: of a parallel launch (torchrun, ``srun -n``): that rank (None for the others).
+RANK_KEY = "_rank"
 #: Statistics read per round trip: they are small, and large pages save round trips.
 STATISTICS_PAGE = 10_000
 
@@ -42,24 +47,33 @@ class Meta(NamedTuple):
     branch's view), the number of the execution that logged it, and when; ``source``
     (an attribute, not a field: a meta is still the triple it always was): ``output``
     (read from what the script printed) or ``logger`` (``log_statistic``), in a view
-    where some execution read statistics from its output, else None."""
+    where some execution read statistics from its output, else None; ``rank`` (an
+    attribute too): the rank of the parallel launch whose process logged it, else None."""
 
     trial: str
     execution: int | None
     time: float
     source = None
+    rank = None
 
 
 class _SourcedMeta(Meta):
-    """A :class:`Meta` with its source (see there)."""
+    """A :class:`Meta` with its source and rank (see there)."""
 
-    def __new__(cls, trial: str, execution: int | None, time: float, source: str):
+    def __new__(
+        cls,
+        trial: str,
+        execution: int | None,
+        time: float,
+        source: str | None,
+        rank: int | None = None,
+    ):
         meta = super().__new__(cls, trial, execution, time)
-        meta.source = source
+        meta.source, meta.rank = source, rank
         return meta
 
     def __getnewargs__(self) -> tuple:
-        return (*self, self.source)
+        return (*self, self.source, self.rank)
 
 
 def sort_value(value: Any) -> tuple:
@@ -101,10 +115,12 @@ class Statistics(list):
 
     def with_meta(self) -> list[dict]:
         """Copies of the statistics with ``_trial``, ``_execution`` (its number) and
-        ``_time`` (seconds since the epoch) added (None where unknown), and ``_source``
-        (``output`` or ``logger``) when some of them were read from the output."""
+        ``_time`` (seconds since the epoch) added (None where unknown), ``_source``
+        (``output`` or ``logger``) when some of them were read from the output, and
+        ``_rank`` when some were logged by a rank of a parallel launch."""
         metas = [self.meta(statistic) for statistic in self]
         sourced = any(meta is not None and meta.source is not None for meta in metas)
+        ranked = any(meta is not None and meta.rank is not None for meta in metas)
         rows = []
         for statistic, meta in zip(self, metas, strict=True):
             row = {
@@ -115,13 +131,17 @@ class Statistics(list):
             }
             if sourced:
                 row[SOURCE_KEY] = meta.source if meta else None
+            if ranked:
+                row[RANK_KEY] = meta.rank if meta else None
             rows.append(row)
         return rows
 
     def meta_keys(self) -> list[str]:
         """The keys :meth:`with_meta` adds, in order."""
-        sourced = any(meta is not None and meta.source is not None for meta in map(self.meta, self))
-        return [*META_KEYS, SOURCE_KEY] if sourced else list(META_KEYS)
+        metas = [meta for meta in map(self.meta, self) if meta is not None]
+        sourced = any(meta.source is not None for meta in metas)
+        ranked = any(meta.rank is not None for meta in metas)
+        return [*META_KEYS, *[SOURCE_KEY] * sourced, *[RANK_KEY] * ranked]
 
     def sorted_by(self, *keys: str, reverse: bool = False) -> Statistics:
         """Sorted by ``keys`` (stable); statistics without the first key come last,
@@ -181,7 +201,8 @@ class Statistics(list):
 
     def to_pandas(self, with_meta: bool = False):
         """A ``pandas.DataFrame``, one row per statistic (pandas must be installed);
-        ``with_meta`` adds the columns ``_trial``, ``_execution`` and ``_time``."""
+        ``with_meta`` adds the columns ``_trial``, ``_execution`` and ``_time`` (and
+        ``_source``, ``_rank``: see :meth:`with_meta`)."""
         try:
             import pandas
         except ImportError:
@@ -289,9 +310,14 @@ class _Executions(NamedTuple):
 
 class _Starts(dict):
     """The :class:`_Executions` of each trial of a view; ``output``: whether some of
-    them read statistics from their output (then every statistic has a source)."""
+    them read statistics from their output (then every statistic has a source);
+    ``ranks``: the rank each writer id seen so far names (None: none)."""
 
     output = False
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.ranks: dict[str, int | None] = {}
 
 
 def _starts(store: Store, segments) -> _Starts:
@@ -304,10 +330,13 @@ def _meta_of(event: Event, starts: _Starts) -> Meta:
     times, numbers, writers = starts[event.trial]
     at = bisect.bisect_right(times, event.time)
     number = numbers[at - 1] if at else None
-    if not starts.output:
+    writer = writer_of(event.key)
+    ranks = starts.ranks
+    rank = ranks[writer] if writer in ranks else ranks.setdefault(writer, rank_of_writer(writer))
+    if not starts.output and rank is None:
         return Meta(event.trial, number, event.time)
-    source = "output" if writer_of(event.key) in writers else "logger"
-    return _SourcedMeta(event.trial, number, event.time, source)
+    source = None if not starts.output else "output" if writer in writers else "logger"
+    return _SourcedMeta(event.trial, number, event.time, source, rank)
 
 
 class _Origins(Mapping):

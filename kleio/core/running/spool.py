@@ -151,8 +151,10 @@ def spool_artifact(
     source: Any,
     attributes: dict[str, Any],
     moment: float,
+    rank: int | None = None,
 ) -> dict[str, Any]:
-    """Keep an artifact the store refused on disk, for :func:`replay_artifact`."""
+    """Keep an artifact the store refused on disk, for :func:`replay_artifact`; ``rank``
+    as :func:`~kleio.core.model.artifacts.put_artifact` takes it."""
     import hashlib
 
     from kleio.store.base import BLOB_CHUNK_SIZE
@@ -175,6 +177,8 @@ def spool_artifact(
         "attributes": attributes,
     }
     record = {"trial": trial_id, "time": moment, **data}
+    if rank is not None:
+        record["rank"] = rank
     temporary = stem.with_suffix(".tmp")
     with open(temporary, "w", encoding="utf-8", opener=private_opener) as stream:
         stream.write(json.dumps(record, ensure_ascii=False))
@@ -204,6 +208,7 @@ def replay_artifact(store: Store, record_path: Path) -> None:
                 stream,
                 record["attributes"],
                 record["time"],
+                rank=record.get("rank") if type(record.get("rank")) is int else None,
             )
     record_path.with_suffix(".bin").unlink(missing_ok=True)
     record_path.unlink(missing_ok=True)
