@@ -284,3 +284,66 @@ def test_a_requeued_job_resumes_its_trial_and_logs_every_statistic_once(
     info = text(run_kleio("info", trial["_id"], env=cluster_env, cwd=project).stdout)
     assert "#1  interrupted" in info and "#2  completed" in info
     assert f"slurm job {job}" in info and "restarted 1 time" in info
+
+
+def test_a_requeued_data_parallel_job_resumes_with_a_second_execution_of_its_ranks(
+    slurm, cluster_env, project, tmp_path
+):
+    """examples/slurm/ranks.sbatch: `srun -n 2 kleio python examples/slurm/ranks.py`, one
+    execution of 2 ranks, requeued while both log; the job runs again and the same trial
+    resumes with a second execution of 2 ranks. Every rank logs each step once over the
+    two executions: (rank, step) pairs are exactly {0, 1} x range(STEPS), each once, each
+    journalled with the rank that logged it."""
+    steps = 30
+    (project / "examples" / "slurm").mkdir(parents=True)
+    shutil.copy(EXAMPLES / "ranks.py", project / "examples" / "slurm" / "ranks.py")
+    job = slurm.sbatch(
+        (EXAMPLES / "ranks.sbatch").read_text(),
+        f"--output={tmp_path}/ranks-%j.out",
+        cwd=project,
+        env=cluster_env,
+        arguments=("--steps", str(steps), "--sleep", "0.2"),
+    )
+    with _store(cluster_env) as store:
+        deadline = time.monotonic() + 120
+        while True:  # both ranks joined and each logged some steps, none logged all
+            trials = store.find_trials()
+            ranks = [
+                e.data["rank"]
+                for e in (store.read_events(trials[0]["_id"], ["statistic"]) if trials else [])
+            ]
+            if ranks.count(0) >= 5 and ranks.count(1) >= 5:
+                break
+            assert time.monotonic() < deadline, "the job never started" + slurm.describe(job)
+            time.sleep(0.2)
+    slurm.requeue(job)
+    slurm.wait(job, DONE, timeout=180)
+    output = (tmp_path / f"ranks-{job}.out").read_text()
+    assert slurm.show(job)["Restarts"] == "1", output + slurm.describe(job)
+    assert "rank 0 resuming after step" in output and "rank 1 resuming after step" in output
+
+    with _store(cluster_env) as store:
+        (trial,) = store.find_trials()
+        assert trial["status"] == "completed", output + slurm.describe(job)
+        assert trial["executions"] == 2
+    shown = run_kleio("info", "--json", trial["_id"], env=cluster_env, cwd=project)
+    executions = json.loads(shown.stdout)["executions"]
+    assert [e["status"] for e in executions] == ["interrupted", "completed"], output
+    groups = [e["group"] for e in executions]
+    assert groups == [f"slurm:{job}.0", f"slurm:{job}.0+r1"]  # one job step, run twice
+    for execution, status in zip(executions, ["interrupted", "completed"], strict=True):
+        assert execution["world_size"] == 2
+        members = {m["rank"]: m for m in execution["members"]}
+        assert sorted(members) == [0, 1] and {m["status"] for m in members.values()} == {status}
+    rows = json.loads(
+        run_kleio(
+            "stats", trial["_id"], "--with-meta", "--format", "json", env=cluster_env, cwd=project
+        ).stdout
+    )
+    logged = [(row["_rank"], row["step"]) for row in rows]
+    assert sorted(logged) == [(rank, step) for rank in (0, 1) for step in range(steps)]
+    assert all(row["rank"] == row["_rank"] for row in rows)  # journalled as its rank's
+    for rank in (0, 1):
+        mine = [row for row in rows if row["_rank"] == rank]
+        assert [row["step"] for row in mine] == list(range(steps))  # in order
+        assert {row["_execution"] for row in mine} == {1, 2}  # each rank resumed
