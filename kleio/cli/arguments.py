@@ -10,6 +10,7 @@ what a run makes of its options, :mod:`kleio.cli.running`.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 # The help of every command is built from these definitions, so they import nothing of
@@ -284,6 +285,24 @@ def _rank(text: str) -> int | None:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a rank (0, 1, ...) or all, not {text!r}")
     return value
+
+
+def counted(noun: str, most: int | None = None) -> Callable[[str], int]:
+    """The ``type`` of an option taking a count of ``noun`` from 1 to ``most`` (no
+    bound when None): ``--jobs``, ``--samples``, ``--budget``."""
+
+    def count(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number of {noun}, not {text!r}") from None
+        if most is None and value < 1:
+            raise argparse.ArgumentTypeError(f"expected a number of {noun} >= 1, not {text!r}")
+        if most is not None and not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"expected 1 to {most:,} {noun}, not {text!r}")
+        return value
+
+    return count
 
 
 def _seconds(text: str) -> float:

@@ -41,23 +41,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     arguments.execution(parser)
     parser.add_argument(
         "--jobs",
-        type=_jobs,
+        type=arguments.counted("workers", 256),
         default=1,
         metavar="K",
         help="with --study or --tags and no command: run K trials at once, each output "
         "journalled apart, a line of progress per trial",
     )
     arguments.run_options(parser)
-
-
-def _jobs(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of workers, not {text!r}") from None
-    if not 1 <= value <= 256:
-        raise argparse.ArgumentTypeError(f"expected 1 to 256 workers, not {text!r}")
-    return value
 
 
 def execute(args: argparse.Namespace, context) -> int:

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--samples",
-        type=_positive,
+        type=arguments.counted("points"),
         metavar="N",
         help="points drawn at random for the random forms (uniform, loguniform, choice, "
         "randint), each crossed with the grid",
@@ -64,7 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--budget",
-        type=_budget,
+        type=arguments.counted("trials", MAX_BUDGET),
         metavar="N",
         help="with --optimize: the points the study tries, failed ones included",
     )
@@ -86,26 +86,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         study_help="the study's name (default: the script's and the keys swept, train-lr-seed)",
         named=False,
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of points, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of points >= 1, not {text!r}")
-    return value
-
-
-def _budget(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of trials, not {text!r}") from None
-    if not 1 <= value <= MAX_BUDGET:
-        raise argparse.ArgumentTypeError(f"expected 1 to {MAX_BUDGET:,} trials, not {text!r}")
-    return value
 
 
 def execute(args: argparse.Namespace, context) -> int:
