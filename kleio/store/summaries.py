@@ -8,7 +8,6 @@ recomputes them from the events.
 from __future__ import annotations
 
 import itertools
-import math
 import operator
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -58,24 +57,25 @@ _OBJECTS = {dict}
 
 
 def _summarise_page(events: list[Event]) -> dict[str, Summary]:
-    datas = list(map(_data_of, events))
-    keys = list(map(_key_of, events))
+    return summarise_columns(list(map(_key_of, events)), list(map(_data_of, events)))
+
+
+def summarise_columns(keys: list[str], datas: list[Any]) -> dict[str, Summary]:
+    """:func:`summarise_events` of events given as columns (see
+    :class:`~kleio.store.base.Columns`): their keys, in key order, and their data."""
     if datas and set(map(type, datas)) != _OBJECTS:
         # Data that is no object has no fields to summarise (another program wrote it:
         # the readers skip it). One pass in C over the types when there is none.
         kept = [index for index, data in enumerate(datas) if type(data) is dict]
         datas, keys = [datas[index] for index in kept], [keys[index] for index in kept]
     summaries = {}
-    for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
-        try:
-            values, field_keys = list(map(operator.itemgetter(name), datas)), keys
-        except KeyError:  # not in every event
-            held = [index for index, data in enumerate(datas) if name in data]
-            values = [datas[index][name] for index in held]
-            field_keys = [keys[index] for index in held]
+    for name, values, field_keys in _field_columns(keys, datas):
         first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
         if set(map(type, values)) <= _NUMBERS:
-            numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
+            # A sum is NaN when a value is (or when infinities of both signs meet): one
+            # pass in C, and the values are looked at one by one only then.
+            total = sum(values)
+            numbers = values if total == total else [v for v in values if v == v]
         else:  # booleans and NaN are not numbers here
             numbers = [v for v in values if type(v) in _NUMBERS and v == v]
         low, high = (min(numbers), max(numbers)) if numbers else (None, None)
@@ -83,6 +83,34 @@ def _summarise_page(events: list[Event]) -> dict[str, Summary]:
             len(values), _bounded(first), _bounded(last), low, high, first_key, last_key
         )
     return summaries
+
+
+def _field_columns(keys: list[str], datas: list[dict]) -> Iterator[tuple[str, list, list[str]]]:
+    """Each field of ``datas`` in the order it first appears, with its values and the
+    keys of the events holding it."""
+    if not datas:
+        return
+    first = datas[0]
+    if set(map(len, datas)) == {len(first)}:
+        # A loop logs the same fields each time: events that each hold every field of the
+        # first, and as many, hold those alone (a pass in C per field; the union of the
+        # fields took as long as the rest of the summary).
+        try:
+            columns = [(name, list(map(operator.itemgetter(name), datas))) for name in first]
+        except KeyError:
+            pass
+        else:
+            for name, values in columns:
+                yield name, values, keys
+            return
+    for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
+        try:
+            values, field_keys = list(map(operator.itemgetter(name), datas)), keys
+        except KeyError:  # not in every event
+            held = [index for index, data in enumerate(datas) if name in data]
+            values = [datas[index][name] for index in held]
+            field_keys = [keys[index] for index in held]
+        yield name, values, field_keys
 
 
 def _merged(older: Summary, newer: Summary) -> Summary:

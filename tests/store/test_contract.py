@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
+import json
 import math
 import multiprocessing
 import threading
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kleio.store.base import (
     BLOB_CHUNK_SIZE,
@@ -18,6 +22,7 @@ from kleio.store.base import (
     UNSET,
     BlobNotFound,
     Catalogue,
+    Columns,
     DuplicateTrialError,
     Event,
     StoreError,
@@ -25,6 +30,8 @@ from kleio.store.base import (
 )
 from kleio.store.blobs import new_blob_id
 from kleio.store.keys import event_key
+from kleio.store.summaries import summarise_events
+from tests.conftest import examples
 from tests.mongo_server import WIRE_DIFFERENCES
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -497,6 +504,110 @@ def test_deleting_a_trials_events_deletes_its_summaries_and_nothing_else(store):
     assert store.event_trials() == {"u"}
     store.append_events(events("t", "statistic", [5.0]))  # a late spool replay
     assert store.read_summaries(["t"], "statistic")["t"]["i"].count == 1
+
+
+# -- events given as columns ------------------------------------------------------------
+
+
+def columns_of(batch: list[Event]) -> Columns:
+    trial_id, kind = batch[0].trial, batch[0].kind
+    return Columns(trial_id, kind, *([e[field] for e in batch] for field in (2, 3, 4)))
+
+
+def test_columns_appended_again_add_nothing_and_are_counted_once(store):
+    batch = [statistic("t", 1.0 + i, i, loss=1.0 / (i + 1), step=i) for i in range(8)]
+    assert store.append_columns(columns_of(batch[:5])) == 5
+    assert store.append_columns(columns_of(batch[:5])) == 0  # a retry after a timeout
+    assert store.append_columns(columns_of(batch[3:])) == 3  # a spool replayed, in part new
+    assert store.append_events(batch[6:]) == 0
+    assert store.append_columns(columns_of(batch)[2:4]) == 0  # a slice is columns too
+    assert store.append_columns(Columns("t", "statistic", [], [], [])) == 0
+    assert list(store.read_events("t")) == batch
+    loss = store.read_summaries(["t"], "statistic")["t"]["loss"]
+    assert loss.count == 8 == store.count_events("t")
+    assert (loss.first, loss.last, loss.min, loss.max) == (1.0, 1 / 8, 1 / 8, 1.0)
+
+
+def test_columns_not_in_key_order_are_stored_as_their_events_are(store):
+    batch = [statistic("t", 5.0, i, step=i) for i in range(6)]
+    shuffled = [batch[i] for i in (3, 0, 5, 1, 1, 4, 2)]  # and one given twice
+    assert store.append_columns(columns_of(shuffled)) == 6
+    assert list(store.read_events("t")) == batch
+    assert store.read_summaries(["t"], "statistic")["t"]["step"][:5] == (6, 0, 5, 0, 5)
+
+
+def test_columns_are_a_sequence_of_their_events():
+    batch = [statistic("t", 1.0 + i, i, step=i) for i in range(4)]
+    columns = columns_of(batch)
+    assert len(columns) == 4 and list(columns) == batch and columns[-1] == batch[-1]
+    assert list(columns[1:3]) == batch[1:3] and isinstance(columns[1:3], Columns)
+    with pytest.raises(ValueError, match="one length"):
+        Columns("t", "statistic", ["k"], [], [{}])
+
+
+_VALUES = st.one_of(
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=4),
+    st.lists(st.integers(0, 9), max_size=3),
+)
+_SPECIAL = st.sampled_from([math.nan, math.inf, -math.inf, -0.0])
+
+
+def _text(value) -> str:
+    """Values compared as text: NaN equals NaN, and 1 differs from 1.0."""
+    return json.dumps(value)
+
+
+def _stored(store, trial_id: str) -> tuple[list, list]:
+    events = [(e.key, e.time, _text(e.data)) for e in store.read_events(trial_id)]
+    summaries = store.read_summaries([trial_id], "statistic")[trial_id]
+    return events, sorted((name, _text(list(summary))) for name, summary in summaries.items())
+
+
+_EXAMPLES = itertools.count()
+
+
+@settings(max_examples=examples(40), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_statistics_given_as_columns_are_stored_as_the_same_events_are(store, backend, data):
+    """Whatever the statistics, their batches and the batches appended again, the same
+    events, keys and summaries are kept whether they are appended as events or as
+    columns (on every backend)."""
+    values = _VALUES if backend.name == "wire" else st.one_of(_VALUES, _SPECIAL)
+    datas = data.draw(
+        st.lists(
+            st.dictionaries(st.sampled_from(["loss", "acc", "step", "note"]), values, max_size=4),
+            min_size=1,
+            max_size=30,
+        )
+    )
+    steps = data.draw(st.lists(st.sampled_from([0.0, 1e-6, 0.5]), min_size=len(datas)))
+    times = list(itertools.accumulate(steps[: len(datas)], initial=1_700_000_000.0))[1:]
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(datas)), max_size=4)) | {len(datas)})
+    again = data.draw(st.lists(st.integers(0, len(cuts) - 1), max_size=3))
+    number = next(_EXAMPLES)
+    by_events, by_columns = f"e{number}", f"c{number}"
+    for trial_id in (by_events, by_columns):
+        every = [
+            Event(trial_id, "statistic", event_key(t, "w", i), t, value)
+            for i, (t, value) in enumerate(zip(times, datas, strict=True))
+        ]
+        batches = [every[start:stop] for start, stop in itertools.pairwise([0, *cuts])]
+        for batch in [*batches, *(batches[index] for index in again)]:
+            if trial_id == by_events:
+                store.append_events(batch)
+            else:
+                store.append_columns(columns_of(batch))
+    assert _stored(store, by_columns) == _stored(store, by_events)
+    assert store.count_events(by_columns) == len(datas)
+    expected = summarise_events(every)
+    summaries = store.read_summaries([by_columns], "statistic")[by_columns]
+    assert sorted((n, _text(list(s))) for n, s in summaries.items()) == sorted(
+        (n, _text(list(s))) for n, s in expected.items()
+    )
 
 
 def _append(address: str, db_name: str, writer: str, count: int, go) -> None:

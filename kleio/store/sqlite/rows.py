@@ -13,6 +13,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
+from typing import Any
 
 from kleio.codec import compact_array, decode_array
 from kleio.codec import compact_json as _dumps
@@ -28,21 +29,32 @@ def rows_of(events: list[Event]) -> Iterator[tuple]:
     """The rows (``trial, kind, first_key, last_key, count, keys, times, data``) of
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
     while their data is longer than ``ROW_TEXT``."""
-    for start in range(0, len(events), ROW_EVENTS):
-        yield from _row_of(events[start : start + ROW_EVENTS])
+    if not events:
+        return iter(())
+    first = events[0]
+    keys, times = list(map(_key_of, events)), list(map(_time_of, events))
+    return rows_of_columns(first.trial, first.kind, keys, times, list(map(_data_of, events)))
 
 
-def _row_of(events: list[Event]) -> Iterator[tuple]:
-    data = compact_array(list(map(_data_of, events)))
-    if len(data) > ROW_TEXT and len(events) > 1:
-        middle = len(events) // 2
-        yield from _row_of(events[:middle])
-        yield from _row_of(events[middle:])
+def rows_of_columns(
+    trial: str, kind: str, keys: list[str], times: list[float], datas: list[Any]
+) -> Iterator[tuple]:
+    """:func:`rows_of` events given as columns (see :class:`~kleio.store.base.Columns`)."""
+    for start in range(0, len(keys), ROW_EVENTS):
+        stop = start + ROW_EVENTS
+        yield from _row_of(trial, kind, keys[start:stop], times[start:stop], datas[start:stop])
+
+
+def _row_of(
+    trial: str, kind: str, keys: list[str], times: list[float], datas: list[Any]
+) -> Iterator[tuple]:
+    data = compact_array(datas)
+    if len(data) > ROW_TEXT and len(keys) > 1:
+        middle = len(keys) // 2
+        yield from _row_of(trial, kind, keys[:middle], times[:middle], datas[:middle])
+        yield from _row_of(trial, kind, keys[middle:], times[middle:], datas[middle:])
         return
-    first, last = events[0], events[-1]
-    keys = compact_array(list(map(_key_of, events)))
-    times = compact_array(list(map(_time_of, events)))
-    yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
+    yield trial, kind, keys[0], keys[-1], len(keys), compact_array(keys), compact_array(times), data
 
 
 def bounds(page: EventPage, keys: list[str]) -> tuple[int, int]:

@@ -10,7 +10,9 @@ a journal locked for minutes by a forgotten process does not look like a hung co
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import os
 import sqlite3
 import sys
@@ -30,6 +32,7 @@ from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     BlobInfo,
     Catalogue,
+    Columns,
     DuplicateTrialError,
     Event,
     EventPage,
@@ -55,11 +58,16 @@ from kleio.store.sqlite.rows import (
     bounds,
     inside,
     row_events,
-    rows_of,
+    rows_of_columns,
     summary_of,
     summary_row,
 )
-from kleio.store.summaries import SUMMARY_PAGE, merge_summaries, summarise_events
+from kleio.store.summaries import (
+    SUMMARY_PAGE,
+    merge_summaries,
+    summarise_columns,
+    summarise_events,
+)
 
 #: Events deleted per transaction: the lock is held a fraction of a second at a time.
 DELETE_BATCH = 20_000
@@ -68,14 +76,27 @@ DELETE_BATCH = 20_000
 WAIT_NOTICE = 3.0
 #: Parameters per statement at most (SQLite's default limit is 32,766 since 3.32).
 _PARAMETERS = 900
-_key_of = itemgetter(2)  # an event's key
+_key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)  # an event's
 
 
-def _insert_rows(connection: sqlite3.Connection, events: list[Event]) -> None:
+def _insert_rows(connection: sqlite3.Connection, columns: Columns) -> None:
     connection.executemany(
         "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        rows_of(events),
+        rows_of_columns(columns.trial, columns.kind, columns.keys, columns.times, columns.datas),
+    )
+
+
+def _without(columns: Columns, stored: set[str]) -> Columns:
+    """The events of ``columns`` whose keys are not in ``stored``."""
+    kept = [index for index, key in enumerate(columns.keys) if key not in stored]
+    keys, times, datas = columns.keys, columns.times, columns.datas
+    return Columns(
+        columns.trial,
+        columns.kind,
+        [keys[index] for index in kept],
+        [times[index] for index in kept],
+        [datas[index] for index in kept],
     )
 
 
@@ -529,34 +550,71 @@ class SQLiteStore(Store):
             return 0
         groups = group_events(events)
         with self._writing() as connection:
-            fresh: dict[tuple[str, str], list[Event]] = {}
+            fresh: dict[tuple[str, str], tuple[list[Event], list]] = {}
             for (trial, kind), group in groups.items():
-                # Events already stored (a batch appended again) are neither inserted nor
-                # summarised. The rows whose keys reach into the group's range are few, and
-                # none when the group comes after everything stored: one index seek.
-                spans, stored = [], set()
-                for first, last, count, keys in connection.execute(
-                    "SELECT first_key, last_key, count, keys FROM events"
-                    " WHERE trial = ? AND kind = ? AND last_key >= ? AND first_key <= ?",
-                    (trial, kind, group[0].key, group[-1].key),
-                ):
-                    spans.append((first, last))
-                    stored.update(decode_array(keys, count))
+                stored, spans = self._stored_keys(
+                    connection, trial, kind, group[0].key, group[-1].key
+                )
                 new = [e for e in group if e.key not in stored] if stored else group
                 if not new:
                     continue
-                low, high = new[0].key, new[-1].key
-                if any(first <= high and last >= low for first, last in spans):
-                    connection.execute(
-                        "INSERT OR IGNORE INTO overlapping_events (trial, kind) VALUES (?, ?)",
-                        (trial, kind),
-                    )
-                fresh[(trial, kind)] = new
-            for group in fresh.values():
-                _insert_rows(connection, group)
-            for (trial, kind), new in fresh.items():
-                self._add_to_summaries(connection, trial, kind, summarise_events(new))
-        return sum(map(len, fresh.values()))
+                fresh[(trial, kind)] = new, spans
+            for (trial, kind), (new, spans) in fresh.items():
+                columns = [list(map(column, new)) for column in (_key_of, _time_of, _data_of)]
+                self._keep(connection, Columns(trial, kind, *columns), spans)
+        return sum(len(new) for new, _ in fresh.values())
+
+    def append_columns(self, columns: Columns) -> int:
+        keys = columns.keys
+        if not keys:
+            return 0
+        if not all(map(operator.lt, keys, itertools.islice(keys, 1, None))):
+            return self.append_events(list(columns))  # not in key order, or a key twice
+        with self._writing() as connection:
+            stored, spans = self._stored_keys(
+                connection, columns.trial, columns.kind, keys[0], keys[-1]
+            )
+            if stored:
+                columns = _without(columns, stored)
+                if not columns:
+                    return 0
+            self._keep(connection, columns, spans)
+        return len(columns)
+
+    @staticmethod
+    def _stored_keys(
+        connection: sqlite3.Connection, trial: str, kind: str, low: str, high: str
+    ) -> tuple[set[str], list[tuple[str, str]]]:
+        """The keys of the trial's events of ``kind`` stored in the rows that reach into
+        ``low`` to ``high``, and those rows' spans (first and last keys)."""
+        # Events already stored (a batch appended again) are neither inserted nor
+        # summarised. The rows whose keys reach into the group's range are few, and
+        # none when the group comes after everything stored: one index seek.
+        spans, stored = [], set()
+        for first, last, count, keys in connection.execute(
+            "SELECT first_key, last_key, count, keys FROM events"
+            " WHERE trial = ? AND kind = ? AND last_key >= ? AND first_key <= ?",
+            (trial, kind, low, high),
+        ):
+            spans.append((first, last))
+            stored.update(decode_array(keys, count))
+        return stored, spans
+
+    def _keep(
+        self, connection: sqlite3.Connection, columns: Columns, spans: list[tuple[str, str]]
+    ) -> None:
+        """Insert the rows of events none of which is stored (of one trial and kind, in
+        key order) and add them to the summaries; mark their trial and kind overlapping
+        when they fall within the ``spans`` of stored rows. The end of both appends."""
+        trial, kind, keys = columns.trial, columns.kind, columns.keys
+        low, high = keys[0], keys[-1]
+        if any(first <= high and last >= low for first, last in spans):
+            connection.execute(
+                "INSERT OR IGNORE INTO overlapping_events (trial, kind) VALUES (?, ?)",
+                (trial, kind),
+            )
+        _insert_rows(connection, columns)
+        self._add_to_summaries(connection, trial, kind, summarise_columns(keys, columns.datas))
 
     @staticmethod
     def _add_to_summaries(
