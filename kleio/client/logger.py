@@ -211,7 +211,10 @@ class _Inside:
         self._told_missing: Counter[str] = Counter()
         self._holder = _Holder(trial_id, settings.lease, self._open_store)
         self._lost_artifacts = 0
-        self._statistics = StatisticQueue(partial(self._writer.events_of, trial_id))
+        self._statistics = StatisticQueue(
+            partial(self._writer.events_of, trial_id),
+            partial(self._writer.columns, trial_id, "statistic"),
+        )
         self._sink = EventSink(
             self._open_store,
             self._spool,

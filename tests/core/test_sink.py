@@ -42,6 +42,7 @@ class FlakyStore:
         self.refusing = threading.Event()
         self.attempts = 0
         self.batches: list[int] = []
+        self.as_columns: list[int] = []
 
     def append_events(self, events):
         self.attempts += 1
@@ -51,6 +52,11 @@ class FlakyStore:
             raise StoreError("MongoDB at mongodb://db/: BSONObj exceeds maximum nested depth")
         self.batches.append(len(events))
         self.store.append_events(events)
+
+    def append_columns(self, columns):
+        """As :meth:`append_events`, for a batch given as columns (a logger's statistics)."""
+        self.as_columns.append(len(columns))
+        self.append_events(columns)
 
 
 @pytest.fixture
@@ -412,6 +418,29 @@ def test_a_statistic_queue_writes_statistics_and_other_events_in_the_order_logge
         ("statistic", 13.0, {"i": 2}),
         *(("statistic", 10.0 + i + 1, {"i": i}) for i in range(3, 6)),
     ]
+
+
+def test_a_batch_of_in_loop_statistics_is_appended_as_columns_and_a_refused_one_alone(
+    flaky, store, spool
+):
+    writer = EventWriter()
+    queue = StatisticQueue(
+        functools.partial(writer.events_of, TRIAL),
+        functools.partial(writer.columns, TRIAL, "statistic"),
+    )
+    troubles: list[str] = []
+    sink = EventSink(lambda: flaky, spool, queue=queue, wake_at=10**6, on_trouble=troubles.append)
+    for i in range(12):
+        queue.append({"i": i, "bad": i == 5}, 100.0 + i)
+    sink.start()
+    sink.close()
+    assert flaky.as_columns[0] == 12  # one batch, as columns, split to isolate the refused
+    stored = list(store.read_events(TRIAL))
+    assert [(e.time, e.data["i"]) for e in stored] == [(100.0 + i, i) for i in range(12) if i != 5]
+    assert [e.key for e in stored] == sorted(e.key for e in stored)
+    assert sink.refused == {"statistic": 1} and not sink.lost and len(troubles) == 1
+    summary = store.read_summaries([TRIAL], "statistic")[TRIAL]["i"]
+    assert (summary.count, summary.min, summary.max) == (11, 0, 11)
 
 
 def test_a_statistic_queue_gives_its_oldest_and_its_newest_items_as_events_in_order():

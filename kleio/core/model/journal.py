@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from kleio.forking import at_fork
-from kleio.store.base import Event, Store, StoreUnavailable
+from kleio.store.base import Columns, Event, Store, StoreUnavailable
 from kleio.store.keys import event_key, event_keys, ranked_writer
 
 
@@ -63,6 +63,20 @@ class EventWriter:
         self, trial: str, kinds: Iterable[str], times: Iterable[float], datas: Iterable[Any]
     ) -> list[Event]:
         """Events of the same items given as columns (kinds, times, data)."""
+        times, keys = self._keyed(times)
+        # The builtins make the events (a third faster than a comprehension and Event's
+        # own __new__).
+        columns = zip(itertools.repeat(trial), kinds, keys, times, datas)
+        return list(map(_make_event, columns))
+
+    def columns(self, trial: str, kind: str, times: Iterable[float], datas: list[Any]) -> Columns:
+        """The events of one kind of the same items, as :class:`Columns`: no event is
+        made (see :meth:`Store.append_columns <kleio.store.base.Store.append_columns>`)."""
+        times, keys = self._keyed(times)
+        return Columns(trial, kind, list(keys), times, datas)
+
+    def _keyed(self, times: Iterable[float]) -> tuple[list[float], Iterable[str]]:
+        """The times of a batch made monotonic, and the batch's keys (see event_keys)."""
         with self._lock:
             if self._pid != os.getpid():
                 self._renew()
@@ -70,15 +84,11 @@ class EventWriter:
             times = list(itertools.accumulate(times, max, initial=self._last))
             del times[0]
             if not times:
-                return []
+                return [], ()
             self._last = times[-1]
             first = next(self._counter)
             self._counter = itertools.count(first + len(times))
-        # The builtins make the events (a third faster than a comprehension and Event's
-        # own __new__), and their keys (see event_keys).
-        keys = event_keys(self.id, times, first)
-        columns = zip(itertools.repeat(trial), kinds, keys, times, datas)
-        return list(map(_make_event, columns))
+        return times, event_keys(self.id, times, first)
 
 
 _kind_of, _time_of, _data_of = (operator.itemgetter(index) for index in range(3))
@@ -105,7 +115,10 @@ def append_isolating(store: Store, events: Sequence[Event]) -> list[tuple[Event,
     failing, not the events: :class:`StoreUnavailable` is raised, as for an outage.
     """
     try:
-        store.append_events(events)
+        if isinstance(events, Columns):
+            store.append_columns(events)
+        else:
+            store.append_events(events)
         return []
     except StoreUnavailable:
         raise

@@ -36,7 +36,7 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from typing import Any
 from kleio.core.model.journal import append_isolating
 from kleio.core.running.spool import new_spool_path, replay_spool, write_spool
 from kleio.forking import at_fork
-from kleio.store.base import Event, Store, StoreError, StoreUnavailable
+from kleio.store.base import Columns, Event, Store, StoreError, StoreUnavailable
 
 #: Events appended per call at most.
 BATCH = 5000
@@ -163,16 +163,22 @@ class StatisticQueue(EventQueue):
     garbage collector to track beyond the statistic's own dict. What :meth:`put` takes is
     a ``(kind, time, data)`` item. How they wait is this class's business alone: the
     sink's thread takes them as columns (kinds, times, data), and ``events_of(kinds,
-    times, datas)`` makes their events in one pass of the builtins over a batch.
+    times, datas)`` makes their events in one pass of the builtins over a batch. With
+    ``columns_of(times, datas)``, a batch of statistics alone becomes the
+    :class:`~kleio.store.base.Columns` it returns, which the store appends without an
+    event per statistic (see ``Store.append_columns``).
     """
 
-    __slots__ = ("_events_of",)
+    __slots__ = ("_events_of", "_columns_of")
 
     def __init__(
-        self, events_of: Callable[[Iterable[str], Iterable[float], Iterable[Any]], list[Event]]
+        self,
+        events_of: Callable[[Iterable[str], Iterable[float], Iterable[Any]], list[Event]],
+        columns_of: Callable[[list[float], list[Any]], Columns] | None = None,
     ):
         super().__init__()
         self._events_of = events_of
+        self._columns_of = columns_of
 
     def append(self, values: dict[str, Any], time: float) -> None:  # type: ignore[override]
         """Queue a statistic logged at ``time``. ``values`` is the caller's to give away:
@@ -180,9 +186,11 @@ class StatisticQueue(EventQueue):
         values[_TIME] = time
         _append(self, values)
 
-    def _events(self, items: list[Any]) -> list[Event]:
+    def _events(self, items: list[Any]) -> Sequence[Event]:
         if _DICTS.issuperset(map(type, items)):  # statistics of the in-loop path alone
             times = list(map(dict.pop, items, repeat(_TIME)))
+            if self._columns_of is not None:
+                return self._columns_of(times, items)
             return self._events_of(repeat("statistic"), times, items)
         kinds, times, datas = zip(*map(_item_of, items), strict=True)
         return self._events_of(kinds, times, datas)
