@@ -17,7 +17,7 @@ from typing import Any
 
 from kleio.codec import compact_array, decode_array
 from kleio.codec import compact_json as _dumps
-from kleio.store.base import Event, EventPage, Summary
+from kleio.store.base import Columns, Event, EventPage, Summary
 from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 
 # The columns of an event (a named tuple), for the loops over every event that the
@@ -25,21 +25,23 @@ from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 _key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
 
 
-def rows_of(events: list[Event]) -> Iterator[tuple]:
+def rows_of(events: Sequence[Event]) -> Iterator[tuple]:
     """The rows (``trial, kind, first_key, last_key, count, keys, times, data``) of
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
-    while their data is longer than ``ROW_TEXT``."""
-    if not events:
-        return iter(())
-    first = events[0]
-    keys, times = list(map(_key_of, events)), list(map(_time_of, events))
-    return rows_of_columns(first.trial, first.kind, keys, times, list(map(_data_of, events)))
+    while their data is longer than ``ROW_TEXT``. Events given as
+    :class:`~kleio.store.base.Columns` are encoded as they are, without an event made."""
+    if not isinstance(events, Columns):
+        if not events:
+            return iter(())
+        first = events[0]
+        keys, times = list(map(_key_of, events)), list(map(_time_of, events))
+        events = Columns(first.trial, first.kind, keys, times, list(map(_data_of, events)))
+    return _rows_of(events)
 
 
-def rows_of_columns(
-    trial: str, kind: str, keys: list[str], times: list[float], datas: list[Any]
-) -> Iterator[tuple]:
-    """:func:`rows_of` events given as columns (see :class:`~kleio.store.base.Columns`)."""
+def _rows_of(columns: Columns) -> Iterator[tuple]:
+    trial, kind, keys = columns.trial, columns.kind, columns.keys
+    times, datas = columns.times, columns.datas
     for start in range(0, len(keys), ROW_EVENTS):
         stop = start + ROW_EVENTS
         yield from _row_of(trial, kind, keys[start:stop], times[start:stop], datas[start:stop])

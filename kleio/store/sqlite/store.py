@@ -58,7 +58,7 @@ from kleio.store.sqlite.rows import (
     bounds,
     inside,
     row_events,
-    rows_of_columns,
+    rows_of,
     summary_of,
     summary_row,
 )
@@ -83,7 +83,7 @@ def _insert_rows(connection: sqlite3.Connection, columns: Columns) -> None:
     connection.executemany(
         "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        rows_of_columns(columns.trial, columns.kind, columns.keys, columns.times, columns.datas),
+        rows_of(columns),
     )
 
 
