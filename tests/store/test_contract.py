@@ -545,6 +545,21 @@ def test_columns_are_a_sequence_of_their_events():
         Columns("t", "statistic", ["k"], [], [{}])
 
 
+def test_columns_of_writers_whose_batches_interleave_are_read_in_key_order(store):
+    # Two loggers at once: each batch of columns falls among the other's stored rows.
+    first = [statistic("t", 100 + i / 50, i, "a", i=i) for i in range(60)]
+    second = [statistic("t", 100.01 + i / 50, i, "b", i=-i) for i in range(60)]
+    for start in range(0, 60, 15):
+        assert store.append_columns(columns_of(first[start : start + 15])) == 15
+        assert store.append_columns(columns_of(second[start : start + 15])) == 15
+    ordered = sorted(first + second, key=lambda e: e.key)
+    assert list(store.read_events("t", page_size=7)) == ordered
+    assert [d for page in store.read_data("t", "statistic", page_size=9) for d in page.datas] == [
+        e.data for e in ordered
+    ]
+    assert store.read_summaries(["t"], "statistic")["t"]["i"][:5] == (120, 0, -59, -59, 59)
+
+
 _VALUES = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
