@@ -13,6 +13,10 @@ from tests.helpers import run_kleio, text
 
 pytestmark = pytest.mark.slow  # a real SLURM, its jobs requeued and signalled
 
+#: SQLite for every test; the wire backend (MongoDB, what a cluster of many nodes uses)
+#: for the array of workers racing for saved trials: its reservations are the part of a
+#: job that depends on the backend. Resuming, ranks joining and signals are the same
+#: store calls on either (tests/store/test_contract.py runs them on every backend).
 BACKENDS = ["sqlite", "wire"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,9 +31,11 @@ def examples(project):
     return project
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def cluster_env(request, env, tmp_path):
-    if request.param == "wire":
+    """SQLite, or the backend a test names (``parametrize("cluster_env", BACKENDS,
+    indirect=True)``)."""
+    if getattr(request, "param", "sqlite") == "wire":
         server = request.getfixturevalue("wire_server")
         return {**env, "KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": f"slurm_{tmp_path.name}"}
     return env
@@ -58,6 +64,7 @@ def _wait_for(path, timeout=120):
 DONE = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
 
 
+@pytest.mark.parametrize("cluster_env", BACKENDS, indirect=True)
 def test_an_array_of_three_workers_runs_nine_saved_trials_once_each(
     slurm, cluster_env, examples, tmp_path
 ):
