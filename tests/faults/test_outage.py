@@ -94,6 +94,18 @@ def journal_of(server: WireServer) -> dict[str, dict]:
         return {d["_id"]: events_of(store, d["_id"]) for d in store.find_trials(fields=["_id"])}
 
 
+def wait_for_a_statistic(server: WireServer, trial_id: str) -> None:
+    """Until the run has reserved its trial and journalled a statistic: the server stops
+    during the run, whenever kleio gets that far (seconds on a loaded machine)."""
+    with open_journal(server.uri, DB_NAME) as store:
+        wait_until(
+            lambda: any(store.read_events(trial_id, ["statistic"])),
+            timeout=60,
+            interval=0.05,
+            what="a statistic journalled",
+        )
+
+
 def assert_nothing_missing(before: dict[str, dict], after: dict[str, dict]) -> None:
     for trial_id, events in before.items():
         assert trial_id in after, f"trial {trial_id} disappeared"
@@ -241,9 +253,10 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     earlier = completed_run(project, env, "python", "steady.py", "--steps", "20")
     before = journal_of(server)
 
-    process = start_kleio(env, project, "python", "steady.py", "--steps", str(steps))
+    command = ["python", "steady.py", "--steps", str(steps)]
+    process = start_kleio(env, project, *command)
     try:
-        time.sleep(2)
+        wait_for_a_statistic(server, trial_id_of(project, command))
         server.stop()
         # Longer than the writers' ten seconds of patience: output and statistics go to
         # the spool, and the artifact logged halfway is kept on disk. The server is back
@@ -304,7 +317,7 @@ def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
     env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
     write_script(project, "counted.py", COUNTED)
     process = start_kleio(env, project, "python", "counted.py", "300")
-    time.sleep(2)
+    wait_for_a_statistic(server, trial_id_of(project, ["python", "counted.py", "300"]))
     server.stop()
     process.wait(180)
     errors = text(process.stderr.read())
