@@ -246,16 +246,19 @@ def test_scancel_signal_usr1_reaches_the_checkpointing_script_and_the_trial_resu
         assert store.get_trial(trial["_id"])["status"] == "completed"
 
 
+#: Six seconds of steps for the first execution, long enough to be requeued in; the
+#: second, resumed, runs the steps left at once.
 LONG_RUN = """\
 import os, time
 from kleio.client.logger import kleio_logger as log
 done = [s["step"] for s in log.load_statistics()]
 start = done[-1] + 1 if done else 0
+execution = int(os.environ["KLEIO_EXECUTION"])
 for step in range(start, 30):
-    log.log_statistic(step=step, execution=int(os.environ["KLEIO_EXECUTION"]))
+    log.log_statistic(step=step, execution=execution)
     if step == 5:
         open("ready", "w").close()
-    time.sleep(0.2)
+    time.sleep(0.2 if execution == 1 else 0)
 """
 
 
