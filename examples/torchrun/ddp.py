@@ -31,8 +31,11 @@ for step in range(args.steps):
     kleio_logger.log_statistic(step=step, loss=loss.item())
     print(f"rank {rank} step {step} loss {loss.item():.4f}", flush=True)
 
-# For the tests: a rank that fails (FAIL_RANK), while the others are still at work.
+# For the tests: a rank that fails (FAIL_RANK), while the others are still at work; ranks
+# that stay PAUSE seconds more, or until the file RELEASE names exists.
 if os.environ.get("FAIL_RANK") == str(rank):
     sys.exit(3)
-time.sleep(float(os.environ.get("PAUSE", "0")))
+paused = time.monotonic() + float(os.environ.get("PAUSE", "0"))
+while time.monotonic() < paused and not os.path.exists(os.environ.get("RELEASE", "")):
+    time.sleep(0.1)
 dist.destroy_process_group()

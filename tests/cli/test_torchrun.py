@@ -107,8 +107,11 @@ def test_a_failing_rank_breaks_the_trial_and_torchrun_stops_the_other(env, ddp, 
     ]
 
 
-def test_the_same_command_from_outside_the_launch_is_refused(env, ddp, journal):
-    launch = torchrun(env, ddp, PAUSE="20")
+def test_the_same_command_from_outside_the_launch_is_refused(env, ddp, journal, tmp_path):
+    """The ranks stay at work (2 minutes at most) until the command from outside was
+    refused; then they end, and the launch completes its trial."""
+    release = tmp_path / "release"
+    launch = torchrun(env, ddp, PAUSE="120", RELEASE=str(release))
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -121,6 +124,7 @@ def test_the_same_command_from_outside_the_launch_is_refused(env, ddp, journal):
         alone = run_kleio("python", "ddp.py", "--steps", "3", env=env, cwd=ddp)
         one_line_error(alone, "is running by another process")
     finally:
+        release.touch()
         out, err = launch.communicate(timeout=300)
     assert launch.returncode == 0, text(err)
     assert the_trial(journal)["status"] == "completed"

@@ -13,6 +13,10 @@ from tests.helpers import run_kleio, text
 
 pytestmark = pytest.mark.slow  # a real SLURM, its jobs requeued and signalled
 
+#: SQLite for every test; the wire backend (MongoDB, what a cluster of many nodes uses)
+#: for the array of workers racing for saved trials: its reservations are the part of a
+#: job that depends on the backend. Resuming, ranks joining and signals are the same
+#: store calls on either (tests/store/test_contract.py runs them on every backend).
 BACKENDS = ["sqlite", "wire"]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,9 +31,11 @@ def examples(project):
     return project
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture
 def cluster_env(request, env, tmp_path):
-    if request.param == "wire":
+    """SQLite, or the backend a test names (``parametrize("cluster_env", BACKENDS,
+    indirect=True)``)."""
+    if getattr(request, "param", "sqlite") == "wire":
         server = request.getfixturevalue("wire_server")
         return {**env, "KLEIO_DB_ADDRESS": server.uri, "KLEIO_DB_NAME": f"slurm_{tmp_path.name}"}
     return env
@@ -58,6 +64,7 @@ def _wait_for(path, timeout=120):
 DONE = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "PREEMPTED"}
 
 
+@pytest.mark.parametrize("cluster_env", BACKENDS, indirect=True)
 def test_an_array_of_three_workers_runs_nine_saved_trials_once_each(
     slurm, cluster_env, examples, tmp_path
 ):
@@ -239,16 +246,19 @@ def test_scancel_signal_usr1_reaches_the_checkpointing_script_and_the_trial_resu
         assert store.get_trial(trial["_id"])["status"] == "completed"
 
 
+#: Six seconds of steps for the first execution, long enough to be requeued in; the
+#: second, resumed, runs the steps left at once.
 LONG_RUN = """\
 import os, time
 from kleio.client.logger import kleio_logger as log
 done = [s["step"] for s in log.load_statistics()]
 start = done[-1] + 1 if done else 0
+execution = int(os.environ["KLEIO_EXECUTION"])
 for step in range(start, 30):
-    log.log_statistic(step=step, execution=int(os.environ["KLEIO_EXECUTION"]))
+    log.log_statistic(step=step, execution=execution)
     if step == 5:
         open("ready", "w").close()
-    time.sleep(0.2)
+    time.sleep(0.2 if execution == 1 else 0)
 """
 
 

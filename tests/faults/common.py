@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import select
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -48,6 +50,32 @@ def children_of(pid: int) -> set[int]:
         except OSError:
             continue
     return found
+
+
+class Ending:
+    """The moment a process (any, not only a child) ends, noted by a thread that waits on
+    its pidfd from the start: what the test does meanwhile (reaping ``kleio``, reading
+    the journal, a poll's interval) does not make the end seem later than it was."""
+
+    def __init__(self, pid: int):
+        self._pidfd = os.pidfd_open(pid)
+        self.at: float | None = None
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+        self._thread.start()
+
+    def _wait(self) -> None:
+        try:
+            select.select([self._pidfd], [], [])
+            self.at = time.time()
+        finally:
+            os.close(self._pidfd)
+
+    def wait(self, timeout: float, what: str) -> float:
+        """The time (``time.time()``) the process ended; AssertionError after ``timeout``."""
+        self._thread.join(timeout)
+        if self.at is None:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        return self.at
 
 
 def wait_until(

@@ -29,14 +29,15 @@ from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.core.running.spool import pending_spools, spool_folder
 from kleio.store.sqlite import SQLiteStore
 from tests.conftest import commit, write_script
-from tests.faults.common import children_of, process_alive, trial_id_of, wait_until
+from tests.faults.common import Ending, children_of, process_alive, trial_id_of, wait_until
 from tests.helpers import run_kleio, start_kleio, text
 
 pytestmark = pytest.mark.slow  # scripts outliving kleio, killed with it
 
-#: A grace period of 3 s (half the lease and half a second): a script whose kleio died
-#: is gone a second before anyone may take its trial.
-HEARTBEAT, LEASE = 1, 5
+#: A grace period of 3.5 s (half the lease and half a second): a script whose kleio
+#: died is gone two seconds before anyone may take its trial (a second and a half after
+#: a beat at worst), a margin the test keeps on a loaded machine.
+HEARTBEAT, LEASE = 0.5, 6
 STEPS = 300
 
 STUBBORN = f"""\
@@ -49,10 +50,15 @@ execution = int(os.environ["KLEIO_EXECUTION"])
 steps = [s["step"] for s in log.load_statistics()]
 start = max(steps) + 1 if steps else 0
 Path(f"pid-{{execution}}").write_text(str(os.getpid()))
+after_the_end = 0
 for step in range(start, {STEPS}):
     log.log_statistic(step=step, execution=execution)
     if step == 10 and execution == 1:
         Path("at-step-10").touch()
+    if execution == 1 and Path("end-2").exists():  # resumed and ended: a few steps more
+        after_the_end += 1
+        if after_the_end == 10:
+            break
     time.sleep(0.05 if execution == 1 else 0)
 Path(f"end-{{execution}}").touch()
 """
@@ -92,6 +98,7 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
     try:
         wait_until(lambda: (project / "at-step-10").exists(), timeout=60, what="step 10")
         orphan = int((project / "pid-1").read_text())
+        ending = Ending(orphan)
         if watcher == "watcher-killed-too" and watcher_of(first.pid) is not None:
             os.kill(watcher_of(first.pid), signal.SIGKILL)
         first.kill()
@@ -101,8 +108,7 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
 
         if watcher == "watched":
             # Stopped (SIGKILL after the grace period) before anyone may take the trial.
-            wait_until(lambda: not process_alive(orphan), timeout=LEASE + 5, what="the orphan")
-            stopped_at = time.time()
+            stopped_at = ending.wait(timeout=LEASE + 5, what="the orphan")
             assert stopped_at <= last_beat + LEASE, (
                 f"the orphan ran {stopped_at - last_beat - LEASE:.2f} s into the time another "
                 f"kleio may take its trial (killed {killed_at - last_beat:.2f} s after a beat)"
@@ -118,8 +124,9 @@ def test_a_script_that_outlives_its_kleio_never_writes_beside_the_resumed_execut
 
         resumed = run_kleio(*argv, env=env, cwd=project)
         assert resumed.returncode == 0, text(resumed.stderr)
-        # The orphan, if alive, logs until its last step: let it try to the end.
-        wait_until(lambda: not process_alive(orphan), timeout=30, what="the orphan's end")
+        # The orphan, if alive, logs on until ten steps after the resumed execution
+        # ended (or its last step): let it try to the end.
+        ending.wait(timeout=30, what="the orphan's end")
     finally:
         if first.poll() is None:
             first.kill()
