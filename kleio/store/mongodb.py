@@ -2,10 +2,12 @@
 
 Collections: ``trials`` (one document per trial, ``_id`` the trial id), ``events``
 (unique on ``(trial, kind, key)``), ``summaries`` (one document per trial and kind, see
-:meth:`MongoStore.append_events`), ``kleio`` (facts about the database itself) and the
-GridFS bucket ``blobs`` (``blobs.files``, ``blobs.chunks``), written to the GridFS layout
-so MongoDB's own tools can read it. Chunks are read in ranges of chunk numbers rather
-than with one cursor over a whole file, which bounds memory and every server reply.
+:meth:`MongoStore.append_events`), ``blocks`` (a summary of each run of up to 1,000
+events an append wrote, see :meth:`MongoStore.read_blocks`), ``kleio`` (facts about the
+database itself) and the GridFS bucket ``blobs`` (``blobs.files``, ``blobs.chunks``),
+written to the GridFS layout so MongoDB's own tools can read it. Chunks are read in ranges
+of chunk numbers rather than with one cursor over a whole file, which bounds memory and
+every server reply.
 
 pymongo is imported when the first store is opened, never at ``import kleio``.
 """
@@ -13,6 +15,7 @@ pymongo is imported when the first store is opened, never at ``import kleio``.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import os
 import random
@@ -28,6 +31,7 @@ from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     UNSET,
     BlobInfo,
+    Block,
     Catalogue,
     DuplicateTrialError,
     Event,
@@ -40,6 +44,7 @@ from kleio.store.base import (
     one_of,
 )
 from kleio.store.blobs import blob_age
+from kleio.store.blocks import BLOCK_EVENTS, block_summary
 from kleio.store.keys import group_events
 from kleio.store.summaries import merge_summaries, summarise_events
 
@@ -55,6 +60,22 @@ _SUMMARY_ATTEMPTS = 20
 
 def _summary_id(trial: str, kind: str) -> str:
     return json.dumps([trial, kind])
+
+
+def _block_id(trial: str, kind: str, first_key: str) -> str:
+    return json.dumps([trial, kind, first_key])
+
+
+def _block_document(trial: str, kind: str, events: list[Event], summary: str) -> dict[str, Any]:
+    return {
+        "_id": _block_id(trial, kind, events[0].key),
+        "trial": trial,
+        "kind": kind,
+        "first_key": events[0].key,
+        "last_key": events[-1].key,
+        "count": len(events),
+        "summary": summary,
+    }
 
 
 def _field_name(field: str) -> str:
@@ -92,7 +113,7 @@ def _first_line(error: Exception) -> str:
 #: The marker (in the ``kleio`` collection) of a database that has every index
 #: :func:`_create_indexes` makes, followed by the paths of the catalogue's indexed fields
 #: (see :func:`_indexes_marker`); a new index of its own needs a new marker name.
-_INDEXED = "indexes-1"
+_INDEXED = "indexes-2"
 #: Documents a batch of trials may hold: more than a journal has, so a reply holds as many
 #: as fit in the server's 16 MB, the first one too (101 by default).
 _WHOLE_BATCH = 1_000_000
@@ -116,6 +137,7 @@ def _create_indexes(database: Any, catalogue: Catalogue) -> None:
     database["blobs.files"].create_index([("metadata.trial", 1)])
     database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     database.summaries.create_index([("trial", 1)])
+    database.blocks.create_index([("trial", 1), ("kind", 1), ("first_key", 1)])
     try:
         database.kleio.insert_one({"_id": _indexes_marker(catalogue), "since": time.time()})
     except DuplicateKeyError:
@@ -386,10 +408,96 @@ class MongoStore(Store):
                     refused.add(
                         (refused_event["trial"], refused_event["kind"], refused_event["key"])
                     )
-            for (trial, kind), group in groups.items():
-                new = [e for e in group if (trial, kind, e.key) not in refused]
+            news = {
+                (trial, kind): [e for e in group if (trial, kind, e.key) not in refused]
+                for (trial, kind), group in groups.items()
+            }
+            self._insert_blocks(news)  # before the marks go: see read_blocks
+            for (trial, kind), new in news.items():
                 self._add_to_summary(trial, kind, summarise_events(new), marked[trial, kind])
         return len(documents) - len(refused)
+
+    def _insert_blocks(self, groups: Mapping[tuple[str, str], list[Event]]) -> None:
+        """The blocks of events just appended (:data:`BLOCK_EVENTS` each at most), in one
+        round trip; none for groups without a number (output, statuses), whose blocks
+        nobody reads: a reader finds them missing and computes them (see read_blocks)."""
+        from pymongo.errors import BulkWriteError
+
+        documents = []
+        for (trial, kind), new in groups.items():
+            for start in range(0, len(new), BLOCK_EVENTS):
+                part = new[start : start + BLOCK_EVENTS]
+                summary = block_summary(part)
+                if summary.endswith('"f":{}}'):
+                    break
+                documents.append(_block_document(trial, kind, part, summary))
+        if not documents:
+            return
+        try:
+            self._db.blocks.insert_many(documents, ordered=False)
+        except BulkWriteError as error:  # blocks written already (a batch appended again)
+            details = error.details
+            if details.get("writeConcernErrors") or any(
+                failure.get("code") != _DUPLICATE_KEY for failure in details.get("writeErrors", ())
+            ):
+                raise
+
+    def read_blocks(self, trial: str, kind: str) -> list[Block] | None:
+        """The blocks, when no writer is in flight (the summary's mark, which a writer
+        clears only after its blocks are in) and they account for every event, in order,
+        without overlap; missing blocks are computed from the events and kept, when no
+        writer came meanwhile."""
+        with self._translated():
+            marked = self._db.summaries.find_one(
+                {"_id": _summary_id(trial, kind)}, {"writing": 1, "version": 1}
+            )
+            if marked is not None and marked.get("writing"):
+                return None
+            blocks = [
+                Block(d["first_key"], d["last_key"], d["count"], d["summary"])
+                for d in self._db.blocks.find(
+                    {"trial": trial, "kind": kind},
+                    {"_id": 0, "first_key": 1, "last_key": 1, "count": 1, "summary": 1},
+                ).sort("first_key", 1)
+            ]
+            counted = self._db.events.count_documents({"trial": trial, "kind": kind})
+        if any(a.last_key >= b.first_key for a, b in zip(blocks, blocks[1:], strict=False)):
+            return None  # writers at once, their keys interleaved
+        if sum(block.count for block in blocks) == counted:
+            return blocks
+        return self._recompute_blocks(trial, kind, marked)
+
+    def _recompute_blocks(
+        self, trial: str, kind: str, marked: Mapping[str, Any] | None
+    ) -> list[Block] | None:
+        blocks: list[Block] = []
+        part: list[Event] = []
+        for event in itertools.chain(self.read_events(trial, [kind], page_size=10_000), [None]):
+            if event is not None:
+                part.append(event)
+            if part and (event is None or len(part) == BLOCK_EVENTS):
+                blocks.append(Block(part[0].key, part[-1].key, len(part), block_summary(part)))
+                part = []
+        with self._translated():
+            now = self._db.summaries.find_one(
+                {"_id": _summary_id(trial, kind)}, {"writing": 1, "version": 1}
+            )
+            if (now or {}).get("version") != (marked or {}).get("version"):
+                return None  # a writer came meanwhile: these blocks may miss its events
+            self._db.blocks.delete_many({"trial": trial, "kind": kind})
+            if blocks:
+                self._db.blocks.insert_many(
+                    [
+                        {
+                            "_id": _block_id(trial, kind, block.first_key),
+                            "trial": trial,
+                            "kind": kind,
+                            **block._asdict(),
+                        }
+                        for block in blocks
+                    ]
+                )
+        return blocks
 
     def _mark_writing(self, trial: str, kind: str) -> dict[str, Any] | None:
         """Mark the summary as being written; the summary as the mark left it."""
@@ -487,6 +595,7 @@ class MongoStore(Store):
         with self._translated():
             deleted = self._db.events.delete_many({"trial": trial}).deleted_count
             self._db.summaries.delete_many({"trial": trial})
+            self._db.blocks.delete_many({"trial": trial})
         return deleted
 
     def event_trials(self) -> set[str]:

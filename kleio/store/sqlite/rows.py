@@ -17,6 +17,7 @@ from operator import itemgetter
 from kleio.codec import compact_array, decode_array
 from kleio.codec import compact_json as _dumps
 from kleio.store.base import Event, EventPage, Summary
+from kleio.store.blocks import block_summary
 from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 
 # The columns of an event (a named tuple), for the loops over every event that the
@@ -24,24 +25,27 @@ from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 _key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
 
 
-def rows_of(events: list[Event]) -> Iterator[tuple]:
+def rows_of(events: list[Event], blocks: list[tuple] | None = None) -> Iterator[tuple]:
     """The rows (``trial, kind, first_key, last_key, count, keys, times, data``) of
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
-    while their data is longer than ``ROW_TEXT``."""
+    while their data is longer than ``ROW_TEXT``. With ``blocks``, each row's block
+    (``trial, kind, first_key, summary``: see :mod:`kleio.store.blocks`) is added to it."""
     for start in range(0, len(events), ROW_EVENTS):
-        yield from _row_of(events[start : start + ROW_EVENTS])
+        yield from _row_of(events[start : start + ROW_EVENTS], blocks)
 
 
-def _row_of(events: list[Event]) -> Iterator[tuple]:
+def _row_of(events: list[Event], blocks: list[tuple] | None) -> Iterator[tuple]:
     data = compact_array(list(map(_data_of, events)))
     if len(data) > ROW_TEXT and len(events) > 1:
         middle = len(events) // 2
-        yield from _row_of(events[:middle])
-        yield from _row_of(events[middle:])
+        yield from _row_of(events[:middle], blocks)
+        yield from _row_of(events[middle:], blocks)
         return
     first, last = events[0], events[-1]
     keys = compact_array(list(map(_key_of, events)))
     times = compact_array(list(map(_time_of, events)))
+    if blocks is not None:
+        blocks.append((first.trial, first.kind, first.key, block_summary(events)))
     yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
 
 

@@ -29,6 +29,7 @@ from kleio.private_files import create_private_file, private_folder
 from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     BlobInfo,
+    Block,
     Catalogue,
     DuplicateTrialError,
     Event,
@@ -40,6 +41,7 @@ from kleio.store.base import (
     TrialQuery,
     one_of,
 )
+from kleio.store.blocks import block_summary
 from kleio.store.keys import group_events
 from kleio.store.sqlite import schema
 from kleio.store.sqlite.documents import (
@@ -72,10 +74,19 @@ _key_of = itemgetter(2)  # an event's key
 
 
 def _insert_rows(connection: sqlite3.Connection, events: list[Event]) -> None:
+    blocks: list[tuple] = []
     connection.executemany(
         "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        rows_of(events),
+        rows_of(events, blocks),
+    )
+    _insert_blocks(connection, blocks)
+
+
+def _insert_blocks(connection: sqlite3.Connection, blocks: list[tuple]) -> None:
+    connection.executemany(
+        "INSERT OR REPLACE INTO event_blocks (trial, kind, first_key, summary) VALUES (?, ?, ?, ?)",
+        blocks,
     )
 
 
@@ -618,6 +629,55 @@ class SQLiteStore(Store):
             )
         return summaries
 
+    # -- blocks ----------------------------------------------------------------------
+    def read_blocks(self, trial: str, kind: str) -> list[Block] | None:
+        with self._reading() as connection:
+            if self._overlapping(connection, EventPage(trial, kind, None, False, None, 0)):
+                return None
+            stale = connection.execute(
+                "SELECT 1 FROM stale_blocks WHERE trial = ? AND kind = ?", (trial, kind)
+            ).fetchone()
+        if stale:
+            self._summarise_rows(trial, kind)
+        with self._reading() as connection:
+            # The rows' keys and counts from the index on last keys and the row itself
+            # (three columns before its 30 KB), each row's block from its own table.
+            rows = connection.execute(
+                "SELECT e.first_key, e.last_key, e.count, b.summary FROM events AS e"
+                " LEFT JOIN event_blocks AS b"
+                " ON b.trial = e.trial AND b.kind = e.kind AND b.first_key = e.first_key"
+                " WHERE e.trial = ? AND e.kind = ? ORDER BY e.first_key",
+                (trial, kind),
+            ).fetchall()
+        if any(row[3] is None for row in rows):  # a row without block: not Kleio's writing
+            return None
+        return [Block(*row) for row in rows]
+
+    def _summarise_rows(self, trial: str, kind: str) -> None:
+        """The block of each row of an older journal's (trial, kind), in one transaction
+        (none of its rows changes meanwhile), row by row: a million statistics in a few
+        seconds, once."""
+        with self._writing() as connection:
+            if not connection.execute(
+                "SELECT 1 FROM stale_blocks WHERE trial = ? AND kind = ?", (trial, kind)
+            ).fetchone():
+                return  # another process did it
+            page = EventPage(trial, kind, None, False, None, 0)
+            blocks = []
+            for row in connection.execute(
+                "SELECT first_key, last_key, count, keys, times, data FROM events"
+                " WHERE trial = ? AND kind = ? ORDER BY first_key",
+                (trial, kind),
+            ):
+                blocks.append((trial, kind, row[0], block_summary(row_events(page, row))))
+                if len(blocks) >= 1000:
+                    _insert_blocks(connection, blocks)
+                    blocks = []
+            _insert_blocks(connection, blocks)
+            connection.execute(
+                "DELETE FROM stale_blocks WHERE trial = ? AND kind = ?", (trial, kind)
+            )
+
     def _event_kinds(self, trial: str) -> list[str]:
         # One index seek per kind rather than a scan of every event of the trial.
         kinds: list[str] = []
@@ -779,7 +839,13 @@ class SQLiteStore(Store):
                 )
                 deleted += count
                 if not rows:
-                    for table in ("summaries", "stale_summaries", "overlapping_events"):
+                    for table in (
+                        "summaries",
+                        "stale_summaries",
+                        "overlapping_events",
+                        "event_blocks",
+                        "stale_blocks",
+                    ):
                         connection.execute(f"DELETE FROM {table} WHERE trial = ?", (trial,))
                     return deleted
 

@@ -1,0 +1,90 @@
+"""Block summaries of events, worked out: what a run of consecutive events (one trial,
+one kind, in key order) holds, so that a curve of millions of points is drawn from a few
+thousand blocks rather than from every point (see :class:`kleio.store.base.Block`).
+
+A block's summary is a small JSON object::
+
+    {"r": records, "t": [first time, last time, strictly ascending],
+     "f": {field: [count, first, last, min, offset of min, max, offset of max,
+                   strictly ascending]}}
+
+``records`` are the events whose data is an object (the readers skip others); a field is
+summarised over its numbers alone (``int`` or ``float``, finite: what a curve draws;
+booleans, NaN and infinities are left out, as the readers leave them out), ``count``
+saying how many; offsets count records from the block's first; "strictly ascending" (1
+or 0) says whether those numbers rise from each to the next. A field without a number is
+left out. Every backend computes its blocks with :func:`block_summary`, in the write of
+the events it summarises (SQLite) or right after it (MongoDB).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import operator
+from collections.abc import Sequence
+from typing import Any
+
+from kleio.codec import compact_json
+from kleio.store.base import Event
+
+#: Events per block at most where a backend chooses (MongoDB); SQLite's blocks are its
+#: rows of events (``ROW_EVENTS``, the same number).
+BLOCK_EVENTS = 1_000
+
+_time_of = operator.itemgetter(3)  # an event's time
+_data_of = operator.itemgetter(4)  # an event's data
+_NUMBERS = frozenset((int, float))
+_OBJECTS = {dict}
+
+
+def _rising(values: Sequence[Any]) -> int:
+    return int(all(map(operator.lt, values, itertools.islice(values, 1, None))))
+
+
+def block_summary(events: Sequence[Event]) -> str:
+    """The summary (JSON text, see the module documentation) of consecutive events of
+    one trial and kind, given in key order. Done field by field with the builtins, which
+    run the loop over the values in C: 1,000 statistics of 3 keys in about 0.2 ms."""
+    datas = list(map(_data_of, events))
+    times = list(map(_time_of, events))
+    if datas and set(map(type, datas)) != _OBJECTS:  # another program wrote some
+        kept = [index for index, data in enumerate(datas) if type(data) is dict]
+        datas, times = [datas[i] for i in kept], [times[i] for i in kept]
+    fields: dict[str, list] = {}
+    for name in dict.fromkeys(itertools.chain.from_iterable(datas)):
+        try:
+            values = list(map(operator.itemgetter(name), datas))
+            offsets = None
+        except KeyError:  # not in every record
+            offsets = [index for index, data in enumerate(datas) if name in data]
+            values = [datas[index][name] for index in offsets]
+        if not set(map(type, values)) <= _NUMBERS or not all(map(math.isfinite, values)):
+            numbers = [
+                (index, value)
+                for index, value in enumerate(values)
+                if type(value) in _NUMBERS and math.isfinite(value)
+            ]
+            if offsets is not None:
+                numbers = [(offsets[index], value) for index, value in numbers]
+            offsets = [index for index, _ in numbers]
+            values = [value for _, value in numbers]
+        if not values:
+            continue
+        low, high = min(values), max(values)
+        at_low, at_high = values.index(low), values.index(high)
+        if offsets is not None:
+            at_low, at_high = offsets[at_low], offsets[at_high]
+        fields[name] = [
+            len(values),
+            values[0],
+            values[-1],
+            low,
+            at_low,
+            high,
+            at_high,
+            _rising(values),
+        ]
+    summary = {"r": len(datas), "t": [times[0], times[-1], _rising(times)] if times else None}
+    summary["f"] = fields
+    return compact_json(summary)
