@@ -29,7 +29,8 @@ def rows_of(events: list[Event], blocks: list[tuple] | None = None) -> Iterator[
     """The rows (``trial, kind, first_key, last_key, count, keys, times, data``) of
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
     while their data is longer than ``ROW_TEXT``. With ``blocks``, each row's block
-    (``trial, kind, first_key, summary``: see :mod:`kleio.store.blocks`) is added to it."""
+    (``trial, kind, first_key, last_key, count, summary``: see :mod:`kleio.store.blocks`)
+    is added to it."""
     for start in range(0, len(events), ROW_EVENTS):
         yield from _row_of(events[start : start + ROW_EVENTS], blocks)
 
@@ -45,7 +46,9 @@ def _row_of(events: list[Event], blocks: list[tuple] | None) -> Iterator[tuple]:
     keys = compact_array(list(map(_key_of, events)))
     times = compact_array(list(map(_time_of, events)))
     if blocks is not None:
-        blocks.append((first.trial, first.kind, first.key, block_summary(events)))
+        blocks.append(
+            (first.trial, first.kind, first.key, last.key, len(events), block_summary(events))
+        )
     yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
 
 

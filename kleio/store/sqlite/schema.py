@@ -120,15 +120,18 @@ ROW_TEXT = 1 << 22
 # after the document in each row, 30 ms).
 _LISTING_INDEX = "CREATE INDEX IF NOT EXISTS trials_listing ON trials (created DESC, id, listing)"
 # Version 5: a block summary of each row of events (see kleio.store.blocks), written in
-# the transaction of the row, in a table of its own: 300 bytes a row read without the
-# row's 30 KB of keys, times and data (a column after them would be read by following
-# each row's overflow pages). ``stale_blocks`` names the (trial, kind) pairs whose rows
+# the transaction of the row, in a table of its own with the row's key range and count:
+# 300 bytes a row read without the row's 30 KB of keys, times and data (a column after
+# them would be read by following each row's overflow pages; 10,000 blocks read in
+# 0.03 s, joined to their rows in 0.15 s). ``stale_blocks`` names the (trial, kind) pairs whose rows
 # have no block yet (a journal from before): they are summarised when first read.
 EVENT_BLOCKS = """
 CREATE TABLE IF NOT EXISTS event_blocks (
     trial TEXT NOT NULL,
     kind TEXT NOT NULL,
     first_key TEXT NOT NULL,
+    last_key TEXT NOT NULL,
+    count INTEGER NOT NULL,
     summary TEXT NOT NULL,
     PRIMARY KEY (trial, kind, first_key)
 ) WITHOUT ROWID;
