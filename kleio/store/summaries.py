@@ -73,16 +73,19 @@ def _summarise_page(events: list[Event]) -> dict[str, Summary]:
             held = [index for index, data in enumerate(datas) if name in data]
             values = [datas[index][name] for index in held]
             field_keys = [keys[index] for index in held]
-        first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
-        if set(map(type, values)) <= _NUMBERS:
-            numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
-        else:  # booleans and NaN are not numbers here
-            numbers = [v for v in values if type(v) in _NUMBERS and v == v]
-        low, high = (min(numbers), max(numbers)) if numbers else (None, None)
-        summaries[name] = Summary(
-            len(values), _bounded(first), _bounded(last), low, high, first_key, last_key
-        )
+        summaries[name] = field_summary(values, field_keys)
     return summaries
+
+
+def field_summary(values: list, keys: list[str]) -> Summary:
+    """The summary of one field's ``values`` (not empty) in events of these ``keys``."""
+    first_key, last_key, first, last = keys[0], keys[-1], values[0], values[-1]
+    if set(map(type, values)) <= _NUMBERS:
+        numbers = values if not any(map(math.isnan, values)) else [v for v in values if v == v]
+    else:  # booleans and NaN are not numbers here
+        numbers = [v for v in values if type(v) in _NUMBERS and v == v]
+    low, high = (min(numbers), max(numbers)) if numbers else (None, None)
+    return Summary(len(values), _bounded(first), _bounded(last), low, high, first_key, last_key)
 
 
 def _merged(older: Summary, newer: Summary) -> Summary:

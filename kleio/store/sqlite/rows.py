@@ -17,7 +17,7 @@ from operator import itemgetter
 from kleio.codec import compact_array, decode_array
 from kleio.codec import compact_json as _dumps
 from kleio.store.base import Event, EventPage, Summary
-from kleio.store.blocks import block_summary
+from kleio.store.blocks import summarise_block
 from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 
 # The columns of an event (a named tuple), for the loops over every event that the
@@ -30,7 +30,7 @@ def rows_of(events: list[Event], blocks: list[tuple] | None = None) -> Iterator[
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
     while their data is longer than ``ROW_TEXT``. With ``blocks``, each row's block
     (``trial, kind, first_key, last_key, count, summary``: see :mod:`kleio.store.blocks`)
-    is added to it."""
+    is added to it, with the summaries of the row's events."""
     for start in range(0, len(events), ROW_EVENTS):
         yield from _row_of(events[start : start + ROW_EVENTS], blocks)
 
@@ -46,9 +46,9 @@ def _row_of(events: list[Event], blocks: list[tuple] | None) -> Iterator[tuple]:
     keys = compact_array(list(map(_key_of, events)))
     times = compact_array(list(map(_time_of, events)))
     if blocks is not None:
-        blocks.append(
-            (first.trial, first.kind, first.key, last.key, len(events), block_summary(events))
-        )
+        summary, summaries = summarise_block(events)
+        block = (first.trial, first.kind, first.key, last.key, len(events), summary)
+        blocks.append((block, summaries))
     yield first.trial, first.kind, first.key, last.key, len(events), keys, times, data
 
 

@@ -73,14 +73,17 @@ _PARAMETERS = 900
 _key_of = itemgetter(2)  # an event's key
 
 
-def _insert_rows(connection: sqlite3.Connection, events: list[Event]) -> None:
+def _insert_rows(connection: sqlite3.Connection, events: list[Event]) -> dict[str, Summary]:
+    """Insert the rows of events of one trial and kind, and their blocks; their
+    summaries, worked out with the blocks (see kleio.store.blocks.summarise_block)."""
     blocks: list[tuple] = []
     connection.executemany(
         "INSERT INTO events (trial, kind, first_key, last_key, count, keys, times, data)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         rows_of(events, blocks),
     )
-    _insert_blocks(connection, blocks)
+    _insert_blocks(connection, [block for block, _ in blocks])
+    return merge_summaries(*(summaries for _, summaries in blocks))
 
 
 def _insert_blocks(connection: sqlite3.Connection, blocks: list[tuple]) -> None:
@@ -564,10 +567,9 @@ class SQLiteStore(Store):
                         (trial, kind),
                     )
                 fresh[(trial, kind)] = new
-            for group in fresh.values():
-                _insert_rows(connection, group)
-            for (trial, kind), new in fresh.items():
-                self._add_to_summaries(connection, trial, kind, summarise_events(new))
+            added = {group: _insert_rows(connection, new) for group, new in fresh.items()}
+            for (trial, kind), summaries in added.items():
+                self._add_to_summaries(connection, trial, kind, summaries)
         return sum(map(len, fresh.values()))
 
     @staticmethod
