@@ -56,8 +56,10 @@ Summaries
     on first read and kept.
 Blocks
     :meth:`Store.append_events` summarises the events it appends as blocks too (see
-    :meth:`Store.read_blocks`): in the same transaction on SQLite, right after the events
-    on MongoDB. The exact events stay the truth: :meth:`Store.read_blocks` gives the
+    :meth:`Store.read_blocks`): in the same transaction on SQLite; on MongoDB right after
+    the events of an append of 1,000 events or more (a smaller append stays three round
+    trips; the first reader makes its blocks and keeps them). The exact events stay the
+    truth: :meth:`Store.read_blocks` gives the
     blocks only when they account for every event of the trial and kind, in key order and
     without overlap, and None otherwise (the reader then reads the events).
 Ordering

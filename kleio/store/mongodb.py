@@ -66,6 +66,15 @@ def _block_id(trial: str, kind: str, first_key: str) -> str:
     return json.dumps([trial, kind, first_key])
 
 
+def _blocks_of(trial: str, kind: str, after: str | None = None) -> dict[str, Any]:
+    """The query of the blocks of a trial and kind (those after the key ``after``): a
+    range of their ids, which sort as their first keys (event keys hold no character
+    JSON escapes nor any below ``"``), so the collection needs no index of its own."""
+    start = _block_id(trial, kind, "")[:-2]  # '["trial", "kind", "'
+    low = {"$gte": start} if after is None else {"$gt": _block_id(trial, kind, after)}
+    return {"_id": {**low, "$lt": start + "\x7f"}}
+
+
 def _block_document(trial: str, kind: str, events: list[Event], summary: str) -> dict[str, Any]:
     return {
         "_id": _block_id(trial, kind, events[0].key),
@@ -113,7 +122,7 @@ def _first_line(error: Exception) -> str:
 #: The marker (in the ``kleio`` collection) of a database that has every index
 #: :func:`_create_indexes` makes, followed by the paths of the catalogue's indexed fields
 #: (see :func:`_indexes_marker`); a new index of its own needs a new marker name.
-_INDEXED = "indexes-2"
+_INDEXED = "indexes-1"
 #: Documents a batch of trials may hold: more than a journal has, so a reply holds as many
 #: as fit in the server's 16 MB, the first one too (101 by default).
 _WHOLE_BATCH = 1_000_000
@@ -137,7 +146,6 @@ def _create_indexes(database: Any, catalogue: Catalogue) -> None:
     database["blobs.files"].create_index([("metadata.trial", 1)])
     database["blobs.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
     database.summaries.create_index([("trial", 1)])
-    database.blocks.create_index([("trial", 1), ("kind", 1), ("first_key", 1)])
     try:
         database.kleio.insert_one({"_id": _indexes_marker(catalogue), "since": time.time()})
     except DuplicateKeyError:
@@ -419,12 +427,17 @@ class MongoStore(Store):
 
     def _insert_blocks(self, groups: Mapping[tuple[str, str], list[Event]]) -> None:
         """The blocks of events just appended (:data:`BLOCK_EVENTS` each at most), in one
-        round trip; none for groups without a number (output, statuses), whose blocks
-        nobody reads: a reader finds them missing and computes them (see read_blocks)."""
+        round trip, for groups of :data:`BLOCK_EVENTS` events or more only: a status
+        change, an execution's start, a script's small flush stay three round trips (20 ms
+        each to a hosted MongoDB), and a reader makes the blocks such events lack (see
+        read_blocks); none for groups without a number (output), whose blocks nobody
+        reads."""
         from pymongo.errors import BulkWriteError
 
         documents = []
         for (trial, kind), new in groups.items():
+            if len(new) < BLOCK_EVENTS:
+                continue
             for start in range(0, len(new), BLOCK_EVENTS):
                 part = new[start : start + BLOCK_EVENTS]
                 summary = block_summary(part)
@@ -445,8 +458,10 @@ class MongoStore(Store):
     def read_blocks(self, trial: str, kind: str) -> list[Block] | None:
         """The blocks, when no writer is in flight (the summary's mark, which a writer
         clears only after its blocks are in) and they account for every event, in order,
-        without overlap; missing blocks are computed from the events and kept, when no
-        writer came meanwhile."""
+        without overlap. Blocks missing (small appends, an older journal) are computed
+        from the events and kept, when no writer came meanwhile: those of the events
+        after the last block alone when they are the ones missing (a trial logging in
+        small flushes), else all."""
         with self._translated():
             marked = self._db.summaries.find_one(
                 {"_id": _summary_id(trial, kind)}, {"writing": 1, "version": 1}
@@ -456,23 +471,35 @@ class MongoStore(Store):
             blocks = [
                 Block(d["first_key"], d["last_key"], d["count"], d["summary"])
                 for d in self._db.blocks.find(
-                    {"trial": trial, "kind": kind},
+                    _blocks_of(trial, kind),
                     {"_id": 0, "first_key": 1, "last_key": 1, "count": 1, "summary": 1},
-                ).sort("first_key", 1)
+                ).sort("_id", 1)
             ]
             counted = self._db.events.count_documents({"trial": trial, "kind": kind})
         if any(a.last_key >= b.first_key for a, b in zip(blocks, blocks[1:], strict=False)):
             return None  # writers at once, their keys interleaved
-        if sum(block.count for block in blocks) == counted:
+        blocked = sum(block.count for block in blocks)
+        if blocked == counted:
             return blocks
+        if blocks and blocked < counted:
+            tail = self._recompute_blocks(trial, kind, marked, after=blocks[-1].last_key)
+            if tail is not None and blocked + sum(block.count for block in tail) == counted:
+                return blocks + tail
         return self._recompute_blocks(trial, kind, marked)
 
     def _recompute_blocks(
-        self, trial: str, kind: str, marked: Mapping[str, Any] | None
+        self,
+        trial: str,
+        kind: str,
+        marked: Mapping[str, Any] | None,
+        after: str | None = None,
     ) -> list[Block] | None:
+        """The blocks of the events (those after the key ``after``) from the events,
+        kept in place of those stored (of those events), unless a writer came."""
         blocks: list[Block] = []
         part: list[Event] = []
-        for event in itertools.chain(self.read_events(trial, [kind], page_size=10_000), [None]):
+        events = self.read_events(trial, [kind], after=after, page_size=10_000)
+        for event in itertools.chain(events, [None]):
             if event is not None:
                 part.append(event)
             if part and (event is None or len(part) == BLOCK_EVENTS):
@@ -484,7 +511,7 @@ class MongoStore(Store):
             )
             if (now or {}).get("version") != (marked or {}).get("version"):
                 return None  # a writer came meanwhile: these blocks may miss its events
-            self._db.blocks.delete_many({"trial": trial, "kind": kind})
+            self._db.blocks.delete_many(_blocks_of(trial, kind, after))
             if blocks:
                 self._db.blocks.insert_many(
                     [
@@ -595,7 +622,8 @@ class MongoStore(Store):
         with self._translated():
             deleted = self._db.events.delete_many({"trial": trial}).deleted_count
             self._db.summaries.delete_many({"trial": trial})
-            self._db.blocks.delete_many({"trial": trial})
+            start = json.dumps([trial])[:-1] + ", "  # the ids of its blocks: '["trial", '
+            self._db.blocks.delete_many({"_id": {"$gte": start, "$lt": start + "\x7f"}})
         return deleted
 
     def event_trials(self) -> set[str]:

@@ -346,6 +346,11 @@ def test_mongodb_blocks_events_written_before_blocks_and_distrusts_a_write_in_fl
     store._db.blocks.delete_many({})  # as an older Kleio left it
     assert store.read_blocks("a", "statistic") == written
     assert store._db.blocks.count_documents({}) == 2  # kept
+    for start in range(1_500, 1_520, 5):  # small flushes: their blocks made by a reader
+        store.append_events(_statistics("a", 5, start=start))
+    assert [block.count for block in store.read_blocks("a", "statistic")] == [1_000, 500, 20]
+    store.append_events(_statistics("a", 3, start=1_520))
+    assert [block.count for block in store.read_blocks("a", "statistic")] == [1_000, 500, 20, 3]
     store._db.summaries.update_one({}, {"$inc": {"writing": 1}})  # a writer in flight
     assert store.read_blocks("a", "statistic") is None
 
