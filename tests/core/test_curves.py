@@ -131,3 +131,18 @@ def test_a_short_range_of_blocks_is_drawn_from_the_points(store, monkeypatch, lo
     blocked = plot_curves(store, query, 60.0, "step", ["loss"], buckets=40)
     monkeypatch.setattr(curves, "BLOCKED_FROM", math.inf)
     assert blocked == plot_curves(store, query, 60.0, "step", ["loss"], buckets=40)
+
+
+def test_blocks_too_few_for_the_buckets_draw_a_terminals_columns(store, monkeypatch, long_from):
+    """2,000 buckets asked (kleio plot in a terminal) of 120 blocks: drawn at the 30
+    columns of dots the terminal has, from the blocks; at 40, the blocks are too few."""
+    losses = _walk(5)
+    _long_trial(store, "a" * 32, lambda i: {"loss": losses[i]})
+    query = Query(Selection(ids=["a" * 32]))
+    _no_point_read(store, monkeypatch)
+    plot = plot_curves(store, query, 60.0, "step", ["loss"], buckets=2_000, pixels=30)
+    (curve,) = plot.curves
+    assert 30 * 2 <= len(curve.xs) <= 30 * 4
+    assert (min(curve.ys), max(curve.ys)) == (min(losses), max(losses))
+    with pytest.raises(AssertionError, match="a point was read"):
+        plot_curves(store, query, 60.0, "step", ["loss"], buckets=2_000, pixels=40)

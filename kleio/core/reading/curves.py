@@ -226,13 +226,17 @@ def _pixel(parts: list[_Part]) -> Pixel:
 
 
 def blocked_curve(
-    columns: BlockedColumns, x: str, y: str, buckets: int
+    columns: BlockedColumns, x: str, y: str, buckets: int, least: int | None = None
 ) -> tuple[list[float], list[float], int] | None:
     """The points drawn of ``y`` against ``x`` at ``buckets`` pixels, through the
-    blocks, and how many points the curve has; None where the blocks cannot draw it."""
+    blocks, and how many points the curve has; None where the blocks cannot draw it.
+    Blocks too few for ``buckets`` draw it at as many pixels as they can fill, when
+    that is ``least`` or more (a terminal of 200 columns of dots asks for 2,000)."""
     parts = columns.parts(x, y)
     if parts is None:
         return None
+    if least is not None and len(parts) < BLOCKS_PER_PIXEL * buckets:
+        buckets = max(least, len(parts) // BLOCKS_PER_PIXEL)
     pixels = blocked_pixels(parts, buckets)
     if pixels is None:
         return None

@@ -568,6 +568,7 @@ def plot_curves(
     seed_keys: Sequence[str] = (),
     band: str = DEFAULT_BAND,
     kind: str = STATISTIC,
+    pixels: int | None = None,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
@@ -592,7 +593,10 @@ def plot_curves(
 
     Downsampled (``buckets``), neither smoothed nor grouped, a long trial's curves of
     ``kind`` (``read``'s kind) are read through its blocks where they draw the same
-    curve (see :mod:`kleio.core.reading.curves`), and its points are not read at all.
+    curve (see :mod:`kleio.core.reading.curves`), and its points are not read at all;
+    ``pixels``, the columns of dots the curves are drawn in when fewer than ``buckets``
+    (a terminal), lets blocks too few for ``buckets`` draw them at fewer buckets, no
+    fewer than ``pixels``.
     """
     from kleio.core.reading.comparison import NAME, compare_trials
     from kleio.core.reading.curves import blocked_columns
@@ -666,7 +670,7 @@ def plot_curves(
     for place, row in enumerate(rows):
         columns = read_of.get(row["id"])
         for index, key in enumerate(keys):
-            drawn = _blocked(columns, x, key, buckets)
+            drawn = _blocked(columns, x, key, buckets, pixels)
             if drawn is not None:
                 xs, ys, found = drawn
             else:
@@ -699,16 +703,17 @@ def plot_curves(
 
 
 def _blocked(
-    columns: Any, x: str, key: str, buckets: int | None
+    columns: Any, x: str, key: str, buckets: int | None, pixels: int | None
 ) -> tuple[list[float], list[float], Series] | None:
     """The points drawn of ``key`` through a long trial's blocks, and its series (whose
     points are not read), when its blocks can draw it (see
-    :mod:`kleio.core.reading.curves`)."""
+    :mod:`kleio.core.reading.curves`) at ``buckets``, or at fewer, no fewer than
+    ``pixels``."""
     from kleio.core.reading.curves import BlockedColumns, blocked_curve
 
     if not buckets or not isinstance(columns, BlockedColumns):
         return None
-    drawn = blocked_curve(columns, x, key, buckets)
+    drawn = blocked_curve(columns, x, key, buckets, least=min(pixels or buckets, buckets))
     if drawn is None:
         return None
     xs, ys, points = drawn
