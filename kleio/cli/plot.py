@@ -155,6 +155,8 @@ def execute(args: argparse.Namespace, context) -> int:
         band=args.band or DEFAULT_BAND,
         # Two points per dot column on a terminal; per pixel (and more for vectors) in a file.
         buckets=int(width) if output is not None and output[-4:] in ("-", ".png") else 2000,
+        # What is drawn: two columns of dots per character on a terminal, pixels in a file.
+        pixels=int(width) * (2 if output is None else 1),
     )
     context.warn_skipped(plot.skipped)
     for short, key in plot.missing:

@@ -14,6 +14,9 @@ and, derived from the events, **summaries**: for each trial, kind and top-level 
 the events' data, how many events hold the field, its first and last values (in key
 order) and, over its numeric values, the smallest and the largest (see :class:`Summary`).
 Comparing a thousand trials reads their summaries, never their millions of events.
+Likewise **blocks**: each run of up to a thousand consecutive events of one trial and
+kind summarised (see :class:`Block`): a curve of ten million points is drawn from ten
+thousand blocks.
 
 This module is the contract alone: the values it speaks of, its errors, and
 :class:`Store`, which builds its reads once over small backend hooks. What the backends
@@ -53,6 +56,14 @@ Summaries
     counted: appending a batch again, replaying a spool or importing twice never counts
     an event twice. Summaries missing for older journals are recomputed from the events
     on first read and kept.
+Blocks
+    :meth:`Store.append_events` summarises the events it appends as blocks too (see
+    :meth:`Store.read_blocks`): in the same transaction on SQLite; on MongoDB right after
+    the events of an append of 1,000 events or more (a smaller append stays three round
+    trips; the first reader makes its blocks and keeps them). The exact events stay the
+    truth: :meth:`Store.read_blocks` gives the
+    blocks only when they account for every event of the trial and kind, in key order and
+    without overlap, and None otherwise (the reader then reads the events).
 Ordering
     :meth:`Store.read_events` returns events in ascending ``key`` order. A key starts
     with the event's time in microseconds, then the writer and the writer's counter (see
@@ -324,6 +335,19 @@ class Summary(NamedTuple):
     last_key: str
 
 
+class Block(NamedTuple):
+    """A run of ``count`` consecutive events of one trial and kind, ``first_key`` to
+    ``last_key``, summarised: ``summary`` is the JSON text
+    :func:`kleio.store.blocks.block_summary` makes (records, their first and last times,
+    and for each numeric field its count, first, last, min and max with where they lie,
+    and whether it rises strictly)."""
+
+    first_key: str
+    last_key: str
+    count: int
+    summary: str
+
+
 class Store(abc.ABC):
     """A Kleio database. See the module documentation for the guarantees."""
 
@@ -522,6 +546,21 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def event_trials(self) -> set[str]:
         """The trials that have events (to find the events of deleted trials)."""
+
+    # -- blocks ----------------------------------------------------------------------
+    def read_blocks(self, trial: str, kind: str) -> list[Block] | None:
+        """The blocks of the trial's events of ``kind``, in key order: each event lies in
+        exactly one, and a block's events are the consecutive events from its first key
+        to its last (no event of another block between them). An empty list when the
+        trial has no such event.
+
+        None when the blocks cannot be trusted to say that: rows written by two writers
+        at once whose keys interleave (SQLite), a write in flight or left half done by a
+        writer that died, or blocks missing and not computable now (MongoDB). Blocks an
+        older journal lacks are computed from its events on first read and kept.
+        One query (plus the events' once, the first time for an older journal).
+        """
+        return None
 
     # -- summaries -------------------------------------------------------------------
     def read_summaries(self, trials: Sequence[str], kind: str) -> dict[str, dict[str, Summary]]:

@@ -2,10 +2,12 @@
 
 Collections: ``trials`` (one document per trial, ``_id`` the trial id), ``events``
 (unique on ``(trial, kind, key)``), ``summaries`` (one document per trial and kind, see
-:meth:`MongoStore.append_events`), ``kleio`` (facts about the database itself) and the
-GridFS bucket ``blobs`` (``blobs.files``, ``blobs.chunks``), written to the GridFS layout
-so MongoDB's own tools can read it. Chunks are read in ranges of chunk numbers rather
-than with one cursor over a whole file, which bounds memory and every server reply.
+:meth:`MongoStore.append_events`), ``blocks`` (a summary of each run of up to 1,000
+events an append wrote, see :meth:`MongoStore.read_blocks`), ``kleio`` (facts about the
+database itself) and the GridFS bucket ``blobs`` (``blobs.files``, ``blobs.chunks``),
+written to the GridFS layout so MongoDB's own tools can read it. Chunks are read in ranges
+of chunk numbers rather than with one cursor over a whole file, which bounds memory and
+every server reply.
 
 pymongo is imported when the first store is opened, never at ``import kleio``.
 """
@@ -13,6 +15,7 @@ pymongo is imported when the first store is opened, never at ``import kleio``.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 import os
 import random
@@ -28,6 +31,7 @@ from kleio.store.base import (
     ABANDONED_UPLOAD_AGE,
     UNSET,
     BlobInfo,
+    Block,
     Catalogue,
     DuplicateTrialError,
     Event,
@@ -40,6 +44,7 @@ from kleio.store.base import (
     one_of,
 )
 from kleio.store.blobs import blob_age
+from kleio.store.blocks import BLOCK_EVENTS, block_summary
 from kleio.store.keys import group_events
 from kleio.store.summaries import merge_summaries, summarise_events
 
@@ -55,6 +60,31 @@ _SUMMARY_ATTEMPTS = 20
 
 def _summary_id(trial: str, kind: str) -> str:
     return json.dumps([trial, kind])
+
+
+def _block_id(trial: str, kind: str, first_key: str) -> str:
+    return json.dumps([trial, kind, first_key])
+
+
+def _blocks_of(trial: str, kind: str, after: str | None = None) -> dict[str, Any]:
+    """The query of the blocks of a trial and kind (those after the key ``after``): a
+    range of their ids, which sort as their first keys (event keys hold no character
+    JSON escapes nor any below ``"``), so the collection needs no index of its own."""
+    start = _block_id(trial, kind, "")[:-2]  # '["trial", "kind", "'
+    low = {"$gte": start} if after is None else {"$gt": _block_id(trial, kind, after)}
+    return {"_id": {**low, "$lt": start + "\x7f"}}
+
+
+def _block_document(trial: str, kind: str, events: list[Event], summary: str) -> dict[str, Any]:
+    return {
+        "_id": _block_id(trial, kind, events[0].key),
+        "trial": trial,
+        "kind": kind,
+        "first_key": events[0].key,
+        "last_key": events[-1].key,
+        "count": len(events),
+        "summary": summary,
+    }
 
 
 def _field_name(field: str) -> str:
@@ -386,10 +416,115 @@ class MongoStore(Store):
                     refused.add(
                         (refused_event["trial"], refused_event["kind"], refused_event["key"])
                     )
-            for (trial, kind), group in groups.items():
-                new = [e for e in group if (trial, kind, e.key) not in refused]
+            news = {
+                (trial, kind): [e for e in group if (trial, kind, e.key) not in refused]
+                for (trial, kind), group in groups.items()
+            }
+            self._insert_blocks(news)  # before the marks go: see read_blocks
+            for (trial, kind), new in news.items():
                 self._add_to_summary(trial, kind, summarise_events(new), marked[trial, kind])
         return len(documents) - len(refused)
+
+    def _insert_blocks(self, groups: Mapping[tuple[str, str], list[Event]]) -> None:
+        """The blocks of events just appended (:data:`BLOCK_EVENTS` each at most), in one
+        round trip, for groups of :data:`BLOCK_EVENTS` events or more only: a status
+        change, an execution's start, a script's small flush stay three round trips (20 ms
+        each to a hosted MongoDB), and a reader makes the blocks such events lack (see
+        read_blocks); none for groups without a number (output), whose blocks nobody
+        reads."""
+        from pymongo.errors import BulkWriteError
+
+        documents = []
+        for (trial, kind), new in groups.items():
+            if len(new) < BLOCK_EVENTS:
+                continue
+            for start in range(0, len(new), BLOCK_EVENTS):
+                part = new[start : start + BLOCK_EVENTS]
+                summary = block_summary(part)
+                if summary.endswith('"f":{}}'):
+                    break
+                documents.append(_block_document(trial, kind, part, summary))
+        if not documents:
+            return
+        try:
+            self._db.blocks.insert_many(documents, ordered=False)
+        except BulkWriteError as error:  # blocks written already (a batch appended again)
+            details = error.details
+            if details.get("writeConcernErrors") or any(
+                failure.get("code") != _DUPLICATE_KEY for failure in details.get("writeErrors", ())
+            ):
+                raise
+
+    def read_blocks(self, trial: str, kind: str) -> list[Block] | None:
+        """The blocks, when no writer is in flight (the summary's mark, which a writer
+        clears only after its blocks are in) and they account for every event, in order,
+        without overlap. Blocks missing (small appends, an older journal) are computed
+        from the events and kept, when no writer came meanwhile: those of the events
+        after the last block alone when they are the ones missing (a trial logging in
+        small flushes), else all."""
+        with self._translated():
+            marked = self._db.summaries.find_one(
+                {"_id": _summary_id(trial, kind)}, {"writing": 1, "version": 1}
+            )
+            if marked is not None and marked.get("writing"):
+                return None
+            blocks = [
+                Block(d["first_key"], d["last_key"], d["count"], d["summary"])
+                for d in self._db.blocks.find(
+                    _blocks_of(trial, kind),
+                    {"_id": 0, "first_key": 1, "last_key": 1, "count": 1, "summary": 1},
+                ).sort("_id", 1)
+            ]
+            counted = self._db.events.count_documents({"trial": trial, "kind": kind})
+        if any(a.last_key >= b.first_key for a, b in zip(blocks, blocks[1:], strict=False)):
+            return None  # writers at once, their keys interleaved
+        blocked = sum(block.count for block in blocks)
+        if blocked == counted:
+            return blocks
+        if blocks and blocked < counted:
+            tail = self._recompute_blocks(trial, kind, marked, after=blocks[-1].last_key)
+            if tail is not None and blocked + sum(block.count for block in tail) == counted:
+                return blocks + tail
+        return self._recompute_blocks(trial, kind, marked)
+
+    def _recompute_blocks(
+        self,
+        trial: str,
+        kind: str,
+        marked: Mapping[str, Any] | None,
+        after: str | None = None,
+    ) -> list[Block] | None:
+        """The blocks of the events (those after the key ``after``) from the events,
+        kept in place of those stored (of those events), unless a writer came."""
+        blocks: list[Block] = []
+        part: list[Event] = []
+        events = self.read_events(trial, [kind], after=after, page_size=10_000)
+        for event in itertools.chain(events, [None]):
+            if event is not None:
+                part.append(event)
+            if part and (event is None or len(part) == BLOCK_EVENTS):
+                blocks.append(Block(part[0].key, part[-1].key, len(part), block_summary(part)))
+                part = []
+        with self._translated():
+            now = self._db.summaries.find_one(
+                {"_id": _summary_id(trial, kind)}, {"writing": 1, "version": 1}
+            )
+            if (now or {}).get("version") != (marked or {}).get("version"):
+                return None  # a writer came meanwhile: these blocks may miss its events
+            self._db.blocks.delete_many(_blocks_of(trial, kind, after))
+            if blocks:
+                self._db.blocks.insert_many(
+                    [
+                        {
+                            "_id": _block_id(trial, kind, block.first_key),
+                            "trial": trial,
+                            "kind": kind,
+                            **block._asdict(),
+                        }
+                        for block in blocks
+                    ]
+                )
+        return blocks
 
     def _mark_writing(self, trial: str, kind: str) -> dict[str, Any] | None:
         """Mark the summary as being written; the summary as the mark left it."""
@@ -487,6 +622,8 @@ class MongoStore(Store):
         with self._translated():
             deleted = self._db.events.delete_many({"trial": trial}).deleted_count
             self._db.summaries.delete_many({"trial": trial})
+            start = json.dumps([trial])[:-1] + ", "  # the ids of its blocks: '["trial", '
+            self._db.blocks.delete_many({"_id": {"$gte": start, "$lt": start + "\x7f"}})
         return deleted
 
     def event_trials(self) -> set[str]:

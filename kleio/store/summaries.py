@@ -70,19 +70,22 @@ def summarise_columns(keys: list[str], datas: list[Any]) -> dict[str, Summary]:
         datas, keys = [datas[index] for index in kept], [keys[index] for index in kept]
     summaries = {}
     for name, values, field_keys in _field_columns(keys, datas):
-        first_key, last_key, first, last = field_keys[0], field_keys[-1], values[0], values[-1]
-        if set(map(type, values)) <= _NUMBERS:
-            # A sum is NaN when a value is (or when infinities of both signs meet): one
-            # pass in C, and the values are looked at one by one only then.
-            total = sum(values)
-            numbers = values if total == total else [v for v in values if v == v]
-        else:  # booleans and NaN are not numbers here
-            numbers = [v for v in values if type(v) in _NUMBERS and v == v]
-        low, high = (min(numbers), max(numbers)) if numbers else (None, None)
-        summaries[name] = Summary(
-            len(values), _bounded(first), _bounded(last), low, high, first_key, last_key
-        )
+        summaries[name] = field_summary(values, field_keys)
     return summaries
+
+
+def field_summary(values: list, keys: list[str]) -> Summary:
+    """The summary of one field's ``values`` (not empty) in events of these ``keys``."""
+    first_key, last_key, first, last = keys[0], keys[-1], values[0], values[-1]
+    if set(map(type, values)) <= _NUMBERS:
+        # A sum is NaN when a value is (or when infinities of both signs meet): one
+        # pass in C, and the values are looked at one by one only then.
+        total = sum(values)
+        numbers = values if total == total else [v for v in values if v == v]
+    else:  # booleans and NaN are not numbers here
+        numbers = [v for v in values if type(v) in _NUMBERS and v == v]
+    low, high = (min(numbers), max(numbers)) if numbers else (None, None)
+    return Summary(len(values), _bounded(first), _bounded(last), low, high, first_key, last_key)
 
 
 def _field_columns(keys: list[str], datas: list[dict]) -> Iterator[tuple[str, list, list[str]]]:

@@ -383,6 +383,7 @@ class Dashboard:
             smoothing=smoothing,
             buckets=_number(params, "points", BUCKETS, 10, MAX_BUCKETS),
             read=lambda store, document: self.columns.read(store, document, kind),
+            kind=kind,
         )
         return {
             "x": plot.x,

@@ -8,6 +8,7 @@ import math
 import sqlite3
 import time
 
+import mongomock
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -309,6 +310,49 @@ def test_sqlite_lists_the_trials_of_a_journal_written_before_listings(tmp_path):
     store.close()
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_sqlite_blocks_the_events_of_a_journal_written_before_blocks(tmp_path):
+    """A database of schema 4 has no blocks: its rows are summarised when first read,
+    into the blocks a journal of this version holds, and a curve reads the same."""
+    path = tmp_path / "kleio.db"
+    store = open_journal(str(path))
+    for start in range(0, 2_500, 700):
+        store.append_events(_statistics("a", 700, start=start))
+    store.append_events(_statistics("b", 3))
+    written = store.read_blocks("a", "statistic")
+    store.close()
+    with sqlite3.connect(path) as connection:  # as Kleio wrote it before blocks
+        connection.executescript(
+            "DROP TABLE event_blocks; DROP TABLE stale_blocks; PRAGMA user_version = 4;"
+        )
+    store = open_journal(str(path))
+    assert store.read_blocks("a", "statistic") == written
+    store.append_events(_statistics("b", 2, start=3))  # a resumed trial logs on
+    assert [block.count for block in store.read_blocks("b", "statistic")] == [3, 2]
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert connection.execute("SELECT count(*) FROM stale_blocks").fetchone() == (0,)
+
+
+def test_mongodb_blocks_events_written_before_blocks_and_distrusts_a_write_in_flight():
+    store = MongoStore(
+        "mongodb://mongomock.invalid/", "kleio", mongomock.MongoClient(), catalogue=TRIAL_CATALOGUE
+    )
+    store.append_events(_statistics("a", 1_500))
+    written = store.read_blocks("a", "statistic")
+    assert [block.count for block in written] == [1_000, 500]
+    store._db.blocks.delete_many({})  # as an older Kleio left it
+    assert store.read_blocks("a", "statistic") == written
+    assert store._db.blocks.count_documents({}) == 2  # kept
+    for start in range(1_500, 1_520, 5):  # small flushes: their blocks made by a reader
+        store.append_events(_statistics("a", 5, start=start))
+    assert [block.count for block in store.read_blocks("a", "statistic")] == [1_000, 500, 20]
+    store.append_events(_statistics("a", 3, start=1_520))
+    assert [block.count for block in store.read_blocks("a", "statistic")] == [1_000, 500, 20, 3]
+    store._db.summaries.update_one({}, {"$inc": {"writing": 1}})  # a writer in flight
+    assert store.read_blocks("a", "statistic") is None
 
 
 def test_sqlite_keeps_kleios_trials_in_the_table_every_version_made(tmp_path):

@@ -695,6 +695,191 @@ def test_threads_sharing_a_store_lose_nothing(store):
     assert store.count_events("t") == 1000
 
 
+# -- blocks ----------------------------------------------------------------------------
+def _statistics(trial_id: str, values, start: int = 0, writer: str = "w0") -> list[Event]:
+    """Statistics ``{"step", "loss"}`` (and ``"text"`` every third) at one per second."""
+    return [
+        Event(
+            trial_id,
+            "statistic",
+            event_key(1.0 + start + i, writer, start + i),
+            1.0 + start + i,
+            {"step": start + i, "loss": value, **({"text": "x"} if i % 3 == 0 else {})},
+        )
+        for i, value in enumerate(values)
+    ]
+
+
+def _exact_block(events: list[Event]) -> dict:
+    """What a block of ``events`` must say, worked out from the events one by one."""
+    fields: dict = {}
+    datas = [event.data for event in events if type(event.data) is dict]
+    for name in dict.fromkeys(name for data in datas for name in data):
+        held = [
+            (offset, data[name])
+            for offset, data in enumerate(datas)
+            if type(data.get(name)) in (int, float) and math.isfinite(data[name])
+        ]
+        if not held:
+            continue
+        values = [value for _, value in held]
+        low, high = min(values), max(values)
+        fields[name] = [
+            len(held),
+            values[0],
+            values[-1],
+            low,
+            held[values.index(low)][0],
+            high,
+            held[values.index(high)][0],
+            int(all(a < b for a, b in zip(values, values[1:], strict=False))),
+        ]
+    times = [event.time for event in events]
+    rising = int(all(a < b for a, b in zip(times, times[1:], strict=False)))
+    return {"r": len(datas), "t": [times[0], times[-1], rising], "f": fields}
+
+
+def _checked_blocks(store, trial_id: str) -> list:
+    """The trial's blocks of statistics, checked: they partition its events in key
+    order, each summarising exactly the consecutive events it spans."""
+    blocks = store.read_blocks(trial_id, "statistic")
+    every = list(store.read_events(trial_id, ["statistic"], page_size=2_000))
+    assert sum(block.count for block in blocks) == len(every)
+    at = 0
+    for block in blocks:
+        inside = every[at : at + block.count]
+        assert (inside[0].key, inside[-1].key) == (block.first_key, block.last_key)
+        assert json.loads(block.summary) == _exact_block(inside)
+        at += block.count
+    return blocks
+
+
+def test_blocks_account_for_every_event_in_key_order(store):
+    # Batches of several sizes, one of them past 1,000 events (two blocks at least).
+    sizes = [5, 1, 1_200, 37]
+    start = 0
+    for size in sizes:
+        values = [math.sin(start + i) * (start + i) for i in range(size)]
+        values[size // 2] = True  # not a number a curve draws (NaN: see test_blocks.py)
+        store.append_events(_statistics("t", values, start))
+        start += size
+    store.append_events(events("t", "stdout", [0.5]))  # another kind, blocked apart
+    blocks = _checked_blocks(store, "t")
+    assert sum(block.count for block in blocks) == start
+    assert len(blocks) >= 2 and all(block.count <= 1_000 for block in blocks)
+    assert store.read_blocks("t", "nothing") == []
+    assert store.read_blocks("nobody", "statistic") == []
+
+
+def test_blocks_of_events_appended_again_are_not_made_twice(store):
+    batch = _statistics("t", [3.0, 1.0, 2.0])
+    store.append_events(batch)
+    store.append_events(batch)
+    store.append_events(batch[1:] + _statistics("t", [4.0], start=3))
+    blocks = _checked_blocks(store, "t")
+    assert sum(block.count for block in blocks) == 4
+
+
+def test_blocks_of_writers_whose_keys_interleave_are_never_wrong(store):
+    # Two writers at once: each batch spans the other's keys, so no block a writer made
+    # is a run of consecutive events: the store says it has no blocks (SQLite), or
+    # gives blocks of the events in key order (made by the reader).
+    store.append_events(_statistics("t", [1.0, 2.0, 3.0], writer="w0")[::2])
+    store.append_events(
+        [
+            Event("t", "statistic", event_key(2.0, "w1", 0), 2.0, {"loss": 5.0}),
+            Event("t", "statistic", event_key(9.0, "w1", 1), 9.0, {"loss": 6.0}),
+        ]
+    )
+    if store.read_blocks("t", "statistic") is not None:
+        _checked_blocks(store, "t")
+
+
+def test_deleting_a_trials_events_deletes_its_blocks(store):
+    store.append_events(_statistics("t", [1.0, 2.0]) + _statistics("u", [3.0]))
+    store.delete_events("t")
+    assert store.read_blocks("t", "statistic") == []
+    assert [json.loads(b.summary)["f"]["loss"][1] for b in store.read_blocks("u", "statistic")] == [
+        3.0
+    ]
+    store.append_events(_statistics("t", [7.0]))  # the trial made again
+    assert [json.loads(b.summary)["f"]["loss"][1] for b in store.read_blocks("t", "statistic")] == [
+        7.0
+    ]
+
+
+@settings(
+    max_examples=examples(12),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    batches=st.lists(
+        st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=12),
+        min_size=8,
+        max_size=40,
+    ),
+    cut=st.tuples(st.integers(0, 1_000), st.integers(0, 1_000)),
+    buckets=st.integers(1, 10),
+    x=st.sampled_from(["step", "time", "position"]),
+)
+def test_a_curve_read_through_blocks_has_the_exact_points_min_and_max_per_pixel(
+    store, batches, cut, buckets, x
+):
+    """At random ranges (runs of blocks) and widths, each pixel of a curve drawn from the
+    blocks has the first, lowest, highest and last value of the exact points whose block
+    starts in it (the pixels as kleio.core.reading.curves defines them)."""
+    from kleio.core.reading.curves import BLOCKS_PER_PIXEL, BlockedColumns, blocked_pixels, pixel_of
+
+    trial_id = f"t{next(_PROPERTY_TRIALS)}"
+    start = 0
+    with pytest.MonkeyPatch.context() as patch:
+        # MongoDB's blocks of 5 events at most (1,000 in use): its writer makes those of
+        # batches of 5 or more, its reader the others'. SQLite's are its rows, a batch each.
+        patch.setattr("kleio.store.mongodb.BLOCK_EVENTS", 5)
+        for values in batches:  # blocks of 1 to 12 events
+            store.append_events(_statistics(trial_id, values, start))
+            start += len(values)
+        blocks = _checked_blocks(store, trial_id)
+    summaries = [json.loads(block.summary) for block in blocks]
+    columns = BlockedColumns(trial_id, blocks, summaries, exact=lambda: None)
+    axis = {"position": "step", "step": "step", "time": "time"}[x]
+    if x == "position":  # the record number, not the key: no key named step
+        for summary in summaries:
+            summary["f"].pop("step")
+        columns.columns.pop("step")
+    parts = columns.parts(axis, "loss")
+    assert parts is not None
+    low, high = sorted(cut)
+    parts = parts[low % len(parts) : max(high % len(parts), low % len(parts)) + 1]
+    pixels = blocked_pixels(parts, buckets)
+    if len(parts) < BLOCKS_PER_PIXEL * buckets:
+        assert pixels is None
+        return
+    points = [event.data["loss"] for event in store.read_events(trial_id, ["statistic"])]
+    xs = {"step": lambda r: float(r), "position": lambda r: float(r), "time": lambda r: float(r)}
+    first_x, last_x = parts[0].x0, parts[-1].x1
+    width = (last_x - first_x) / buckets
+    expected: dict[int, list[int]] = {}  # pixel -> its records
+    for part in parts:
+        pixel = pixel_of(part.x0, first_x, width, buckets)
+        expected.setdefault(pixel, []).extend(range(part.start, part.start + part.records))
+    assert len(pixels) == len(expected)
+    for pixel, records in zip(pixels, expected.values(), strict=True):
+        assert list(range(pixel.start, pixel.stop)) == records
+        ys = [points[record] for record in records]
+        drawn = [y for _, _, y in pixel.points]
+        assert (drawn[0], min(drawn), max(drawn), drawn[-1]) == (ys[0], min(ys), max(ys), ys[-1])
+        lowest, highest = ys.index(min(ys)), ys.index(max(ys))
+        assert [record for record, _, _ in pixel.points] == sorted(
+            {records[0], records[lowest], records[highest], records[-1]}
+        )
+        assert all(xs[x](records[0]) <= px <= xs[x](records[-1]) for _, px, _ in pixel.points)
+
+
+_PROPERTY_TRIALS = itertools.count()
+
+
 # -- blobs -----------------------------------------------------------------------------
 
 

@@ -567,6 +567,8 @@ def plot_curves(
     group_by: Sequence[str] = (),
     seed_keys: Sequence[str] = (),
     band: str = DEFAULT_BAND,
+    kind: str = STATISTIC,
+    pixels: int | None = None,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
@@ -588,8 +590,16 @@ def plot_curves(
 
     An ``x`` or a key that no selected trial logged, or a key to group by that no
     selected trial has, is a :class:`SeriesError` naming those they did.
+
+    Downsampled (``buckets``), neither smoothed nor grouped, a long trial's curves of
+    ``kind`` (``read``'s kind) are read through its blocks where they draw the same
+    curve (see :mod:`kleio.core.reading.curves`), and its points are not read at all;
+    ``pixels``, the columns of dots the curves are drawn in when fewer than ``buckets``
+    (a terminal), lets blocks too few for ``buckets`` draw them at fewer buckets, no
+    fewer than ``pixels``.
     """
     from kleio.core.reading.comparison import NAME, compare_trials
+    from kleio.core.reading.curves import blocked_columns
     from kleio.core.reading.selection import nothing_selected
 
     if not keys:
@@ -619,11 +629,22 @@ def plot_curves(
         )
     labels = trial_labels(rows, comparison.configuration)
     several = len(keys) > 1
-    read_of: dict[str, Columns] = {}
+    read_of: dict[str, Any] = {}
+    blocks = bool(buckets) and not smoothing and not group_by
     for row in rows:
         document = store.get_trial(row["id"])
-        if document is not None:
-            read_of[row["id"]] = read(store, document)
+        if document is None:
+            continue
+        blocked = None
+        if blocks:
+
+            def exact(document=document):
+                return read(store, document)
+
+            blocked = blocked_columns(store, document, exact, kind)
+        if blocked is not None and x is None and EPOCH in blocked.columns:
+            blocked = None  # drawn by epoch (see default_x): a mean per x, from the points
+        read_of[row["id"]] = blocked if blocked is not None else read(store, document)
     logged = list(dict.fromkeys(k for columns in read_of.values() for k in columns.columns))
     if x is None:
         x = default_x(read_of.values(), keys)
@@ -649,12 +670,19 @@ def plot_curves(
     for place, row in enumerate(rows):
         columns = read_of.get(row["id"])
         for index, key in enumerate(keys):
-            found = series(columns, x, key) if columns is not None else None
-            if found is None:
-                missing.append((row["short_id"], key))
-                continue
-            ys = smooth(found.ys, smoothing) if smoothing else found.ys
-            xs, ys = downsample(found.xs, ys, buckets) if buckets else (found.xs, ys)
+            drawn = _blocked(columns, x, key, buckets, pixels)
+            if drawn is not None:
+                xs, ys, found = drawn
+            else:
+                if columns is not None and not isinstance(columns, Columns):
+                    held = key in columns.columns and (x in (STEP, TIME) or x in columns.columns)
+                    columns = columns.exact() if held else None
+                found = series(columns, x, key) if columns is not None else None
+                if found is None:
+                    missing.append((row["short_id"], key))
+                    continue
+                ys = smooth(found.ys, smoothing) if smoothing else found.ys
+                xs, ys = downsample(found.xs, ys, buckets) if buckets else (found.xs, ys)
             curves.append(
                 Curve(
                     row["id"],
@@ -672,6 +700,24 @@ def plot_curves(
                 )
             )
     return Plot(x, curves, missing, trials=len(rows), keys=list(keys), skipped=comparison.skipped)
+
+
+def _blocked(
+    columns: Any, x: str, key: str, buckets: int | None, pixels: int | None
+) -> tuple[list[float], list[float], Series] | None:
+    """The points drawn of ``key`` through a long trial's blocks, and its series (whose
+    points are not read), when its blocks can draw it (see
+    :mod:`kleio.core.reading.curves`) at ``buckets``, or at fewer, no fewer than
+    ``pixels``."""
+    from kleio.core.reading.curves import BlockedColumns, blocked_curve
+
+    if not buckets or not isinstance(columns, BlockedColumns):
+        return None
+    drawn = blocked_curve(columns, x, key, buckets, least=min(pixels or buckets, buckets))
+    if drawn is None:
+        return None
+    xs, ys, points = drawn
+    return xs, ys, Series(columns.trial, x, key, xs, ys, [], points=points)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from typing import Any
 from kleio.codec import compact_array, decode_array
 from kleio.codec import compact_json as _dumps
 from kleio.store.base import Columns, Event, EventPage, Summary
+from kleio.store.blocks import summarise_columns_block
 from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 
 # The columns of an event (a named tuple), for the loops over every event that the
@@ -25,37 +26,50 @@ from kleio.store.sqlite.schema import ROW_EVENTS, ROW_TEXT
 _key_of, _time_of, _data_of = itemgetter(2), itemgetter(3), itemgetter(4)
 
 
-def rows_of(events: Sequence[Event]) -> Iterator[tuple]:
+def rows_of(events: Sequence[Event], blocks: list[tuple] | None = None) -> Iterator[tuple]:
     """The rows (``trial, kind, first_key, last_key, count, keys, times, data``) of
     events of one trial and kind in key order: ``ROW_EVENTS`` at most, split further
     while their data is longer than ``ROW_TEXT``. Events given as
-    :class:`~kleio.store.base.Columns` are encoded as they are, without an event made."""
+    :class:`~kleio.store.base.Columns` are encoded as they are, without an event made.
+    With ``blocks``, each row's block (``trial, kind, first_key, last_key, count,
+    summary``: see :mod:`kleio.store.blocks`) is added to it, with the summaries of the
+    row's events."""
     if not isinstance(events, Columns):
         if not events:
             return iter(())
         first = events[0]
         keys, times = list(map(_key_of, events)), list(map(_time_of, events))
         events = Columns(first.trial, first.kind, keys, times, list(map(_data_of, events)))
-    return _rows_of(events)
+    return _rows_of(events, blocks)
 
 
-def _rows_of(columns: Columns) -> Iterator[tuple]:
+def _rows_of(columns: Columns, blocks: list[tuple] | None) -> Iterator[tuple]:
     trial, kind, keys = columns.trial, columns.kind, columns.keys
     times, datas = columns.times, columns.datas
     for start in range(0, len(keys), ROW_EVENTS):
         stop = start + ROW_EVENTS
-        yield from _row_of(trial, kind, keys[start:stop], times[start:stop], datas[start:stop])
+        yield from _row_of(
+            trial, kind, keys[start:stop], times[start:stop], datas[start:stop], blocks
+        )
 
 
 def _row_of(
-    trial: str, kind: str, keys: list[str], times: list[float], datas: list[Any]
+    trial: str,
+    kind: str,
+    keys: list[str],
+    times: list[float],
+    datas: list[Any],
+    blocks: list[tuple] | None,
 ) -> Iterator[tuple]:
     data = compact_array(datas)
     if len(data) > ROW_TEXT and len(keys) > 1:
         middle = len(keys) // 2
-        yield from _row_of(trial, kind, keys[:middle], times[:middle], datas[:middle])
-        yield from _row_of(trial, kind, keys[middle:], times[middle:], datas[middle:])
+        yield from _row_of(trial, kind, keys[:middle], times[:middle], datas[:middle], blocks)
+        yield from _row_of(trial, kind, keys[middle:], times[middle:], datas[middle:], blocks)
         return
+    if blocks is not None:
+        summary, summaries = summarise_columns_block(keys, times, datas)
+        blocks.append(((trial, kind, keys[0], keys[-1], len(keys), summary), summaries))
     yield trial, kind, keys[0], keys[-1], len(keys), compact_array(keys), compact_array(times), data
 
 

@@ -16,7 +16,7 @@ from kleio.store.sqlite.documents import get_path, listing
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def _trials_table(catalogue: Catalogue) -> str:
@@ -119,13 +119,38 @@ ROW_TEXT = 1 << 22
 # document (json_extract over 10,000 documents of 5 KB took 0.1 s; the column alone,
 # after the document in each row, 30 ms).
 _LISTING_INDEX = "CREATE INDEX IF NOT EXISTS trials_listing ON trials (created DESC, id, listing)"
+# Version 5: a block summary of each row of events (see kleio.store.blocks), written in
+# the transaction of the row, in a table of its own with the row's key range and count:
+# 300 bytes a row read without the row's 30 KB of keys, times and data (a column after
+# them would be read by following each row's overflow pages; 10,000 blocks read in
+# 0.09 s, joined to their rows in 0.16 to 0.34 s, on a loaded machine).
+# ``stale_blocks`` names the (trial, kind) pairs whose rows have no block yet (a journal
+# from before): they are summarised when first read.
+EVENT_BLOCKS = """
+CREATE TABLE IF NOT EXISTS event_blocks (
+    trial TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    first_key TEXT NOT NULL,
+    last_key TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    PRIMARY KEY (trial, kind, first_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS stale_blocks (
+    trial TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    PRIMARY KEY (trial, kind)
+) WITHOUT ROWID;
+"""
 #: Trials given their listing (or a new column) per transaction when a journal is upgraded.
 _UPGRADE_BATCH = 1_000
 
 
 def create_tables(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
     """The tables of a new journal, marked as Kleio's at :data:`SCHEMA_VERSION`."""
-    tables = _trials_table(catalogue) + _TABLES + _SUMMARIES + EVENT_ROWS + _LISTING_INDEX
+    tables = (
+        _trials_table(catalogue) + _TABLES + _SUMMARIES + EVENT_ROWS + EVENT_BLOCKS
+    ) + _LISTING_INDEX
     _run_script(connection, tables)
     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -219,6 +244,8 @@ _UPGRADES: dict[int, Any] = {
     1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
     2: _events_as_rows,
     3: _add_listings,
+    # The rows of events written before blocks existed are summarised when first read.
+    4: EVENT_BLOCKS + "INSERT OR IGNORE INTO stale_blocks SELECT DISTINCT trial, kind FROM events;",
 }
 
 
