@@ -567,7 +567,7 @@ def test_a_child_forked_while_the_parent_is_writing_does_not_hang(store, spool, 
         if os.getpid() == parent:
             inside.set()
             forked.wait(2.0)
-        insert_rows(connection, events)
+        return insert_rows(connection, events)
 
     monkeypatch.setattr(sqlite_module, "_insert_rows", pausing)
     sink = EventSink(lambda: store, spool, interval=0.01)
