@@ -226,6 +226,7 @@ class Runner:
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
         """``kleio [run] COMMAND``."""
+        self.store.connect_ahead()  # a server far away answers while git is looked at
         snapshot = self.snapshot(argv, cwd, self.options.project)
         return self.run(self._find_or_create(snapshot), just_read=True)
 
@@ -399,6 +400,9 @@ class Runner:
         :func:`~kleio.core.model.status.reserve_trial`).
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
+        # Status events of the start, journalled with the execution's start (one append
+        # after the script started, not one per event before it: 3 round trips each).
+        starting: list[Event] = []
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
         self._check_name(document)  # a name taken: refused before reserving too
         joined = False
@@ -420,6 +424,7 @@ class Runner:
                     lease=self.settings.lease,
                     allow_broken=self.options.switch_over,
                     read=document if just_read else None,
+                    journal=starting,
                 )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
@@ -438,8 +443,13 @@ class Runner:
         else:
             self.notify(f"trial reserved with id: {trial_id}", plain=True)
         try:
-            return self._execute(document, worker, joined)
+            return self._execute(document, worker, joined, starting)
         except BaseException:
+            if starting:  # the start was not recorded: its statuses are, before the end
+                try:
+                    store.append_events(starting)
+                except StoreError:
+                    pass
             # Interrupted before or while starting: leave the trial resumable, not held.
             if self.member is not None:
                 try:  # this rank ends; the last rank to end records the execution's end
@@ -467,23 +477,37 @@ class Runner:
             raise
 
     def started_execution(
-        self, document: TrialDocument, worker: st.Worker, joined: bool = False
+        self,
+        document: TrialDocument,
+        worker: st.Worker,
+        joined: bool = False,
+        starting: list[Event] | None = None,
     ) -> _Execution:
         """A reserved trial, tagged, named and running: its execution, to launch (or, for
         a process running its own trial, :mod:`kleio.core.running.inprocess`, to live).
-        ``joined``: this process is a rank that joined the execution of its launch."""
+        ``joined``: this process is a rank that joined the execution of its launch.
+        ``starting``: status events not yet journalled, which the execution's start
+        (:meth:`_Execution.record_start`) journals with its own, its ``running`` too."""
         self._tag(document)
         try:
             self._name(document)
         except KleioError as error:  # taken by another since _check_name: run unnamed
             self.notify(f"{error}; trial {short_id(document['_id'])} runs unnamed")
         execution = _Execution(self, document, worker, joined)
+        if starting is not None:
+            execution.starting = starting
         execution.start()
         return execution
 
-    def _execute(self, document: TrialDocument, worker: st.Worker, joined: bool = False) -> int:
+    def _execute(
+        self,
+        document: TrialDocument,
+        worker: st.Worker,
+        joined: bool = False,
+        starting: list[Event] | None = None,
+    ) -> int:
         """The life of one execution of a reserved trial."""
-        execution = self.started_execution(document, worker, joined)
+        execution = self.started_execution(document, worker, joined, starting)
         outcome = execution.launch()
         try:
             final, missing = execution.record_end(outcome)
@@ -541,6 +565,8 @@ class _Execution:
         self.restarted: dict[str, tuple[float, float]] = {}
         #: Events journalled with the execution's end, in its append (a usage sample).
         self.closing: list[Event] = []
+        #: Events journalled with the execution's start, in its append (its statuses).
+        self.starting: list[Event] = []
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
 
@@ -557,6 +583,7 @@ class _Execution:
             self.worker,
             st.RUNNING,
             previous=st.RESERVED,
+            journal=self.starting,
             executions=self.number,
             started=self.started,
             working_dir=working_dir,
@@ -598,10 +625,13 @@ class _Execution:
                 **({"scalars": self.scalars.record()} if self.scalars else {}),
             },
         )
+        events = [*self.starting, event]
+        self.starting.clear()  # shared with the runner, which journals what is left on failure
         try:
-            self.store.append_events([event])
+            self.store.append_events(events)
         except StoreError:
-            self.sink.put(event)
+            for queued in events:
+                self.sink.put(queued)
 
     def launch(self) -> Outcome:
         """Run the command to its end, its output journalled and its lease renewed."""

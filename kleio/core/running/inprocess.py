@@ -88,10 +88,16 @@ class OwnExecution:
     def __init__(self, runner: Runner, document: TrialDocument):
         self.runner = runner
         worker = st.Worker()
+        starting: list = []  # journalled with the execution's start, in one append
         document = st.reserve_trial(
-            runner.store, document["_id"], worker, lease=runner.settings.lease
+            runner.store,
+            document["_id"],
+            worker,
+            lease=runner.settings.lease,
+            read=document,  # as trial_to_run read or made it a moment ago
+            journal=starting,
         )
-        self.execution = execution = runner.started_execution(document, worker)
+        self.execution = execution = runner.started_execution(document, worker, starting=starting)
         self.trial_id, self.number = execution.trial_id, execution.number
         self.document = execution.document
         execution.watched = WatchedFiles(self.document)
