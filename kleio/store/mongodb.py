@@ -521,8 +521,10 @@ class MongoStore(Store):
         Each compare-and-set of the bulk write is an upsert of ``{_id, version}``: a
         summary whose version changed since its mark makes MongoDB insert a document of
         that ``_id``, which fails on the duplicate ``_id`` with the index of that write,
-        so exactly those summaries are read again and retried. A summary deleted
-        meanwhile (its trial's events went with it) is inserted instead: deleted again.
+        so exactly those summaries are read again and retried (MongoDB retries an upsert's
+        duplicate itself only when the duplicate key is the whole query, SERVER-37124;
+        here the query adds the version). A summary deleted meanwhile (its trial's events
+        went with it) is inserted instead: deleted again.
         """
         from pymongo import UpdateOne
         from pymongo.errors import BulkWriteError

@@ -143,11 +143,16 @@ def _journal_status(
 ) -> None:
     """Journal a status change now, or add it to ``journal``: events its caller appends
     together a moment later (a run's start: one append, not one per event)."""
-    event = writer.event(trial_id, "status", {"status": status, "from": previous, **data})
+    event = status_event(trial_id, status, previous, **data)
     if journal is None:
         store.append_events([event])
     else:
         journal.append(event)
+
+
+def status_event(trial_id: str, status: str, previous: str, **data: Any) -> Event:
+    """The event that journals a trial's change from ``previous`` to ``status``."""
+    return writer.event(trial_id, "status", {"status": status, "from": previous, **data})
 
 
 def _refusal(
@@ -415,12 +420,14 @@ def change_status(
     *,
     previous: str,
     journal: list[Event] | None = None,
+    journalled: bool = False,
     **changes: Any,
 ) -> None:
     """Move a trial held by ``worker`` from ``previous`` to ``status``.
 
     Leaving the active statuses releases the trial. Raises :class:`LeaseLost` if
-    ``worker`` no longer holds it. ``journal``: as for :func:`reserve_trial`.
+    ``worker`` no longer holds it. ``journal``: as for :func:`reserve_trial`;
+    ``journalled``: the caller journalled the change's :func:`status_event` already.
     """
     if status not in TRANSITIONS.get(previous, ()):
         raise ValueError(f"a trial cannot go from {previous} to {status}")
@@ -433,7 +440,8 @@ def change_status(
     expected = {"status": previous, "worker.token": worker.token}
     if not store.update_trial(trial_id, update, expected):
         raise LeaseLost(f"trial {short_id(trial_id)} was taken over by another process")
-    _journal_status(store, trial_id, status, previous, journal)
+    if not journalled:
+        _journal_status(store, trial_id, status, previous, journal)
 
 
 def beat(store: Store, trial_id: str, worker: Worker) -> bool:
