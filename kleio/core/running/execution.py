@@ -47,7 +47,7 @@ from kleio.core.running.templates import (
     make_working_dir,
     working_dir_of,
 )
-from kleio.store.base import Event, Store, StoreError
+from kleio.store.base import Event, Store, StoreError, StoreUnavailable
 from kleio.value import Value
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -444,7 +444,12 @@ class Runner:
             self.notify(f"trial reserved with id: {trial_id}", plain=True)
         try:
             return self._execute(document, worker, joined, starting)
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, StoreUnavailable):
+                # The database went away as the trial started: each call would wait
+                # SERVER_SELECTION_TIMEOUT_MS (5 s) for nothing. The lease expires; the
+                # trial shows as lost, resumable.
+                raise
             if starting:  # the start was not recorded: its statuses are, before the end
                 try:
                     store.append_events(starting)

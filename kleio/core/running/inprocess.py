@@ -37,7 +37,7 @@ from kleio.core.running.launcher import Outcome, grace_period
 from kleio.core.running.matching import create_trial, find_or_create_trial
 from kleio.core.running.recorder import FLUSH_INTERVAL, OutputRecorder
 from kleio.core.running.sink import background_thread
-from kleio.store.base import Event, StoreError
+from kleio.store.base import Event, StoreError, StoreUnavailable
 
 #: What ``resume`` may be.
 RESUME_MODES = (True, False, "branch")
@@ -100,8 +100,9 @@ class OwnExecution:
         )
         try:
             execution = runner.started_execution(document, worker, starting=starting)
-        except BaseException:
-            if starting:  # the start was not recorded: its statuses are
+        except BaseException as error:
+            # The start was not recorded: its statuses are (unless the database is away).
+            if starting and not isinstance(error, StoreUnavailable):
                 try:
                     runner.store.append_events(starting)
                 except StoreError:
