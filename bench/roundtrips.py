@@ -7,7 +7,10 @@ when the database is a network away.
    default), counted by a pymongo ``CommandListener`` in the ``kleio`` process (the
    connection's handshake and the monitor's heartbeats are not commands: the listener
    does not see them; the first costs one more round trip per connection).
-2. The start-up of ``kleio python -c pass`` on that server directly and through a TCP
+2. The commands of each phase of a run (:func:`count_phases`): before its script is
+   spawned, the journal of its start, one heartbeat, a flush of statistics by the
+   script's ``kleio_logger`` (counted in the script's process), and its end.
+3. The start-up of ``kleio python -c pass`` on that server directly and through a TCP
    proxy on loopback that delays every message to the server by ``--latency`` ms (20 by
    default, a hosted MongoDB), against ``python -c pass``: the added time divided by the
    latency is the number of round trips the user waits for.
@@ -57,6 +60,101 @@ sys.stderr.write("\\n" + json.dumps(dict(seen)) + "\\n")
 sys.stderr.flush()
 os._exit(code)
 """
+
+
+#: As :data:`_COUNTING`, with each command's collection and event kinds and the moment
+#: the script is spawned ("SPAWN"), in order: what :func:`count_phases` splits.
+_PHASED = """\
+import json, os, subprocess, sys
+from pymongo import monitoring
+seen = []
+class Counting(monitoring.CommandListener):
+    def started(self, event):
+        command, name = event.command, event.command_name
+        updates = command.get("updates") or [{}]
+        seen.append({
+            "name": name,
+            "collection": command.get(name) if isinstance(command.get(name), str) else None,
+            "kinds": [d.get("kind") for d in command.get("documents") or [] if isinstance(d, dict)],
+            "set": sorted(updates[0].get("u", {}).get("$set", {})),
+        })
+    def succeeded(self, event):
+        pass
+    def failed(self, event):
+        pass
+monitoring.register(Counting())
+_popen = subprocess.Popen.__init__
+def _spawning(self, *args, **options):
+    if "KLEIO_TRIAL_ID" in (options.get("env") or {}):
+        seen.append({"name": "SPAWN"})
+    _popen(self, *args, **options)
+subprocess.Popen.__init__ = _spawning
+from kleio.cli.main import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+sys.stderr.write("\\n" + json.dumps(seen) + "\\n")
+sys.stderr.flush()
+os._exit(code)
+"""
+
+#: The script of :func:`count_phases`: a flush of statistics, counted in its process,
+#: then long enough for heartbeats; prints the flush's commands last on its stdout.
+_FLUSHING = """\
+import json, time
+from pymongo import monitoring
+seen = []
+class Counting(monitoring.CommandListener):
+    def started(self, event):
+        seen.append(event.command_name)
+    def succeeded(self, event):
+        pass
+    def failed(self, event):
+        pass
+monitoring.register(Counting())
+from kleio.client.logger import kleio_logger
+kleio_logger.log_statistic(step=0, loss=1.0)
+kleio_logger.flush()  # the connection, set up before counting
+del seen[:]
+for step in range(1, 101):
+    kleio_logger.log_statistic(step=step, loss=1.0 / step)
+kleio_logger.flush()
+flushed = list(seen)
+time.sleep(1.2)
+print(json.dumps(flushed))
+"""
+
+
+def count_phases(env: dict[str, str], cwd: Path) -> dict[str, int]:
+    """The MongoDB commands of each phase of a run on a database already set up:
+    ``start`` (before the script is spawned), ``start journal`` (the start's statuses and
+    execution, journalled once the script runs), ``heartbeat`` (one renewal of the lease),
+    ``flush`` (100 statistics flushed by the script's ``kleio_logger``), ``end`` (after
+    the script; the client's ``endSessions`` at exit not counted)."""
+    env = {**env, "KLEIO_HEARTBEAT": "0.3", "KLEIO_LEASE": "30"}
+    result = subprocess.run(
+        [sys.executable, "-c", _PHASED, sys.executable, "-c", _FLUSHING],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+    )
+    lines = result.stderr.decode(errors="replace").strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise SystemExit(f"a counted run failed: {result.stderr.decode(errors='replace')}")
+    seen = json.loads(lines[-1])
+    flushed = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    spawn = next(i for i, command in enumerate(seen) if command["name"] == "SPAWN")
+    after = [c for c in seen[spawn + 1 :] if c["name"] != "endSessions"]
+    beats = [c for c in after if c["collection"] == "trials" and c["set"] == ["heartbeat"]]
+    rest = [c for c in after if c not in beats]
+    started = next(i for i, c in enumerate(rest) if "execution" in c["kinds"])
+    return {
+        "start": spawn,
+        "start journal": started + 2,  # up to its insert, then its summaries' update
+        "heartbeat": len(beats) and 1,
+        "flush": len(flushed),
+        "end": len(rest) - started - 2,
+    }
 
 
 def count_commands(argv: list[str], env: dict[str, str], cwd: Path) -> dict[str, int]:
@@ -193,6 +291,8 @@ def measure(
             "plus one handshake per connection",
             flush=True,
         )
+    phases = ", ".join(f"{phase} {count}" for phase, count in count_phases(env, cwd).items())
+    print(f"[{label}] commands of each phase of a run: {phases}", flush=True)
     host, port = address.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
     proxy = DelayingProxy((host, int(port)), latency_ms / 1000)
     far = {**env, "KLEIO_DB_ADDRESS": proxy.address}

@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, settings
 from kleio.core.model.catalogue import TRIAL_CATALOGUE
 from kleio.store.sqlite import SQLiteStore
 from tests.helpers import clean_environment, kleio_runner
-from tests.mongo_server import WireServer
+from tests.mongo_server import WireServer, fit_mongomock
+
+fit_mongomock()  # pymongo's bulk writes on mongomock (tests/mongo_server.py says why)
 
 # Hypothesis profiles. `dev`, the default, is the developer's loop: a quarter of the
 # examples each property names (see `examples`), drawn at random each run, failures kept

@@ -266,6 +266,7 @@ def _own_trial(
     settings = load_settings()
     environ = dict(os.environ)
     store = open_journal(settings.db_address, settings.db_name)
+    store.connect_ahead()  # a server far away answers while git is looked at
     options = RunOptions(tags=tags, project=project, name=name, allowed=ALLOWED)
     runner = Runner(store, settings, environ, lambda message, plain=False: _say(message))
     runner.options = options

@@ -725,6 +725,13 @@ class Store(abc.ABC):
         may fork soon: see ``kleio.client.logger``). Nothing by default."""
         return None
 
+    def connect_ahead(self) -> None:
+        """Start connecting now, beside what the caller does before its first call (a
+        run's snapshot of git and the environment): a server a network away answers the
+        handshake meanwhile. The first call waits for the connection and raises what it
+        raised. Nothing by default (a local file opens in no time)."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store must not be used afterwards."""

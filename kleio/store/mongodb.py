@@ -215,6 +215,9 @@ class MongoStore(Store):
         self._client = None
         self._database = None
         self._pid = -1
+        #: A connection started by :meth:`connect_ahead`, and the error it ended with.
+        self._ahead: threading.Thread | None = None
+        self._ahead_error: BaseException | None = None
         at_fork(self, after_in_child=_renew_lock)
 
     @classmethod
@@ -233,10 +236,36 @@ class MongoStore(Store):
         if self._database is not None and self._pid == os.getpid():
             return self._database
         with self._lock:
+            failed, self._ahead_error = self._ahead_error, None
+            if failed is not None and self._ahead is not threading.current_thread():
+                # The connection started ahead failed: its error, not a second wait of
+                # SERVER_SELECTION_TIMEOUT_MS for the same answer.
+                raise failed
             if self._database is None or self._pid != os.getpid():
                 # After a fork the parent's client must not be used (nor closed).
-                self._connect()
+                try:
+                    self._connect()
+                except BaseException as error:
+                    if self._ahead is threading.current_thread():
+                        self._ahead_error = error  # set before a waiting caller looks
+                    raise
         return self._database
+
+    def connect_ahead(self) -> None:
+        """Connect and check the set-up markers in a background thread: the monitor's
+        and the connection's handshakes and the markers' read (three round trips, 60 ms
+        at 20 ms each) happen while the caller snapshots git and the environment."""
+        if (self._database is not None and self._pid == os.getpid()) or self._ahead:
+            return
+
+        def connect() -> None:
+            try:
+                self._db  # noqa: B018 - connecting is the point
+            except BaseException:  # kept in _ahead_error: the first call raises it
+                pass
+
+        self._ahead = threading.Thread(target=connect, name="kleio-connect", daemon=True)
+        self._ahead.start()
 
     def _connect(self) -> None:
         import pymongo
@@ -386,6 +415,10 @@ class MongoStore(Store):
         with the summary as it left it, which the first compare-and-set starts from. Every
         other writer of the summary changes its ``version``, so a summary changed after the
         mark fails that compare-and-set and is read again, as it always was.
+
+        Four round trips for several kinds, however many (a run's start journals statuses
+        and its execution together): the marks go in one bulk write and are read back in
+        one query, the compare-and-sets in one bulk write (see :meth:`_add_to_summaries`).
         """
         from pymongo.errors import BulkWriteError
 
@@ -393,7 +426,7 @@ class MongoStore(Store):
             return 0
         groups = group_events(events)
         with self._translated():
-            marked = {(trial, kind): self._mark_writing(trial, kind) for trial, kind in groups}
+            marked = self._mark_all_writing(list(groups))
             refused: set[tuple[str, str, str]] = set()
             documents = [
                 {"trial": e.trial, "kind": e.kind, "key": e.key, "time": e.time, "data": e.data}
@@ -421,8 +454,9 @@ class MongoStore(Store):
                 for (trial, kind), group in groups.items()
             }
             self._insert_blocks(news)  # before the marks go: see read_blocks
-            for (trial, kind), new in news.items():
-                self._add_to_summary(trial, kind, summarise_events(new), marked[trial, kind])
+            self._add_to_summaries(
+                {group: summarise_events(new) for group, new in news.items()}, marked
+            )
         return len(documents) - len(refused)
 
     def _insert_blocks(self, groups: Mapping[tuple[str, str], list[Event]]) -> None:
@@ -526,6 +560,18 @@ class MongoStore(Store):
                 )
         return blocks
 
+    @staticmethod
+    def _marking(trial: str, kind: str) -> dict[str, Any]:
+        """The update that marks a summary as being written (made if missing)."""
+        return {
+            "$inc": {"writing": 1, "version": 1},
+            # The trial and kind make the id, so they are set each time: the nx-27017
+            # stand-in (0.8.1) drops $setOnInsert of a findAndModify. Without it a new
+            # summary has no `stale`, which reads as False.
+            "$set": {"touched": time.time(), "trial": trial, "kind": kind},
+            "$setOnInsert": {"stale": False},
+        }
+
     def _mark_writing(self, trial: str, kind: str) -> dict[str, Any] | None:
         """Mark the summary as being written; the summary as the mark left it."""
         from pymongo import ReturnDocument
@@ -535,14 +581,7 @@ class MongoStore(Store):
             try:
                 return self._db.summaries.find_one_and_update(
                     {"_id": _summary_id(trial, kind)},
-                    {
-                        "$inc": {"writing": 1, "version": 1},
-                        # The trial and kind make the id, so they are set each time: the
-                        # nx-27017 stand-in (0.8.1) drops $setOnInsert of a findAndModify.
-                        # Without it a new summary has no `stale`, which reads as False.
-                        "$set": {"touched": time.time(), "trial": trial, "kind": kind},
-                        "$setOnInsert": {"stale": False},
-                    },
+                    self._marking(trial, kind),
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
@@ -550,6 +589,109 @@ class MongoStore(Store):
                 if attempt:
                     raise
         return None  # pragma: no cover - the second attempt returned or raised
+
+    def _mark_all_writing(
+        self, summaries: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """Mark the summaries of ``(trial, kind)`` pairs as being written; each summary as
+        the marks left it (one round trip for one kind, two for several: the marks in one
+        unordered bulk write, then one read of them all)."""
+        from pymongo import UpdateOne
+        from pymongo.errors import BulkWriteError
+
+        if len(summaries) == 1:
+            return {summaries[0]: self._mark_writing(*summaries[0])}
+        left = list(summaries)
+        for attempt in range(2):  # upserts racing to create one: the loser marks again
+            try:
+                self._db.summaries.bulk_write(
+                    [
+                        UpdateOne({"_id": _summary_id(*pair)}, self._marking(*pair), upsert=True)
+                        for pair in left
+                    ],
+                    ordered=False,
+                )
+                break
+            except BulkWriteError as error:
+                failures = error.details.get("writeErrors", ())
+                if (
+                    attempt
+                    or error.details.get("writeConcernErrors")
+                    or any(failure.get("code") != _DUPLICATE_KEY for failure in failures)
+                ):
+                    raise
+                left = [left[failure["index"]] for failure in failures]  # the others are marked
+        ids = {_summary_id(*pair): pair for pair in summaries}
+        found = {
+            ids[document["_id"]]: document
+            for document in self._db.summaries.find({"_id": {"$in": list(ids)}})
+        }
+        return {pair: found.get(pair) for pair in summaries}
+
+    def _merged_update(
+        self, document: Mapping[str, Any], added: dict[str, Summary]
+    ) -> dict[str, Any]:
+        """The update that merges ``added`` into the summary ``document`` and unmarks it."""
+        stored = _summaries_of(document)
+        merged = merge_summaries({f: s for f, s in stored.items() if f in added}, added)
+        update: dict[str, Any] = {"$inc": {"writing": -1, "version": 1}}
+        if merged:
+            update["$set"] = {
+                f"fields.{_field_name(field)}": _summary_document(summary)
+                for field, summary in merged.items()
+            }
+        return update
+
+    def _add_to_summaries(
+        self,
+        added: dict[tuple[str, str], dict[str, Summary]],
+        marked: dict[tuple[str, str], dict[str, Any] | None],
+    ) -> None:
+        """:meth:`_add_to_summary` for each ``(trial, kind)``; for several, the first
+        compare-and-sets go in one unordered bulk write (one round trip).
+
+        Each compare-and-set of the bulk write is an upsert of ``{_id, version}``: a
+        summary whose version changed since its mark makes MongoDB insert a document of
+        that ``_id``, which fails on the duplicate ``_id`` with the index of that write,
+        so exactly those summaries are read again and retried (MongoDB retries an upsert's
+        duplicate itself only when the duplicate key is the whole query, SERVER-37124;
+        here the query adds the version). A summary deleted meanwhile (its trial's events
+        went with it) is inserted instead: deleted again.
+        """
+        from pymongo import UpdateOne
+        from pymongo.errors import BulkWriteError
+
+        if len(added) == 1:
+            (trial, kind), fields = next(iter(added.items()))
+            self._add_to_summary(trial, kind, fields, marked[trial, kind])
+            return
+        pairs = [pair for pair in added if marked.get(pair) is not None]
+        requests = [
+            UpdateOne(
+                {"_id": marked[pair]["_id"], "version": marked[pair].get("version")},
+                self._merged_update(marked[pair], added[pair]),
+                upsert=True,
+            )
+            for pair in pairs
+        ]
+        retried = [pair for pair in added if marked.get(pair) is None]
+        inserted: list[Any] = []
+        if requests:
+            try:
+                result = self._db.summaries.bulk_write(requests, ordered=False)
+                inserted = list(result.upserted_ids.values())
+            except BulkWriteError as error:
+                failures = error.details.get("writeErrors", ())
+                if error.details.get("writeConcernErrors") or any(
+                    failure.get("code") != _DUPLICATE_KEY for failure in failures
+                ):
+                    raise
+                retried += [pairs[failure["index"]] for failure in failures]
+                inserted = [upsert["_id"] for upsert in error.details.get("upserted", ())]
+        if inserted:
+            self._db.summaries.delete_many({"_id": {"$in": inserted}})
+        for trial, kind in retried:
+            self._add_to_summary(trial, kind, added[trial, kind])
 
     def _add_to_summary(
         self,
@@ -568,14 +710,7 @@ class MongoStore(Store):
                 document = summaries.find_one({"_id": _summary_id(trial, kind)})
             if document is None:  # deleted meanwhile: the trial's events went with it
                 return
-            stored = _summaries_of(document)
-            merged = merge_summaries({f: s for f, s in stored.items() if f in added}, added)
-            update: dict[str, Any] = {"$inc": {"writing": -1, "version": 1}}
-            if merged:
-                update["$set"] = {
-                    f"fields.{_field_name(field)}": _summary_document(summary)
-                    for field, summary in merged.items()
-                }
+            update = self._merged_update(document, added)
             if summaries.update_one(
                 {"_id": document["_id"], "version": document.get("version")}, update
             ).matched_count:

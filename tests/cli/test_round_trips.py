@@ -35,12 +35,23 @@ class Listening(monitoring.CommandListener):
             "collection": command.get(name) if isinstance(command.get(name), str) else None,
             "kinds": [d.get("kind") for d in documents if isinstance(d, dict)],
             "filter": json.dumps(command.get("filter"), sort_keys=True, default=str),
+            "updates": [
+                {"q": sorted(u.get("q", {})), "set": sorted(u.get("u", {}).get("$set", {}))}
+                for u in command.get("updates") or []
+            ],
         })
     def succeeded(self, event):
         pass
     def failed(self, event):
         pass
 monitoring.register(Listening())
+import subprocess
+_popen = subprocess.Popen.__init__
+def _spawning(self, *args, **options):
+    if "KLEIO_TRIAL_ID" in (options.get("env") or {}):  # the script, not git
+        seen.append({"name": "SPAWN"})
+    _popen(self, *args, **options)
+subprocess.Popen.__init__ = _spawning
 from kleio.cli.main import main
 code = main(sys.argv[1:])
 sys.stdout.flush()
@@ -67,7 +78,7 @@ def _commands(env, cwd, *args: str) -> tuple[list[dict], subprocess.CompletedPro
 
 
 def _names(commands: list[dict]) -> Counter:
-    return Counter(command["name"] for command in commands)
+    return Counter(command["name"] for command in commands if command["name"] != "SPAWN")
 
 
 def test_a_short_runs_resource_sample_is_journalled_with_its_end(mongo_env, project):
@@ -80,7 +91,7 @@ def test_a_short_runs_resource_sample_is_journalled_with_its_end(mongo_env, proj
     inserted = [
         c["kinds"] for c in commands if c["name"] == "insert" and c["collection"] == "events"
     ]
-    assert ["usage", "execution"] in inserted, inserted
+    assert ["usage", "execution", "status"] in inserted, inserted  # the final status too
     assert sum(kinds.count("usage") for kinds in inserted) == 1, inserted
     trial = trial_id_in(done.stderr)
     store = MongoStore(
@@ -150,3 +161,65 @@ def test_a_trial_of_the_former_project_name_is_looked_up_in_the_same_read(mongo_
     assert former[:7] in text(done.stderr), text(done.stderr)
     reads = [c for c in commands if c["name"] == "find" and c["collection"] == "trials"]
     assert len(reads) == 2, reads  # the lookup, then the refusal's read of what is stored
+
+
+def _phases(commands: list[dict]) -> dict[str, list[dict]]:
+    """The commands of a run by phase: ``start`` (until the script is spawned),
+    ``journal`` (the start's events, appended once it runs), ``heartbeats`` (the lease's
+    renewals while it runs), ``end`` (from the first append after it, its end's, on)."""
+    spawn = next(i for i, command in enumerate(commands) if command["name"] == "SPAWN")
+    before, after = commands[:spawn], commands[spawn + 1 :]
+    beats = [
+        c
+        for c in after
+        if c["name"] == "update"
+        and c["collection"] == "trials"
+        and c["updates"][0]["set"] == ["heartbeat"]
+    ]
+    rest = [c for c in after if c not in beats and c["name"] != "endSessions"]
+    started = next(i for i, c in enumerate(rest) if "execution" in c["kinds"])
+    return {
+        "start": before,
+        "journal": rest[: started + 2],  # the start's insert, then its summaries' update
+        "heartbeats": beats,
+        "end": rest[started + 2 :],
+    }
+
+
+def test_each_phase_of_a_run_costs_a_few_round_trips(mongo_env, project):
+    """Each round trip is 20 ms or more to a hosted MongoDB. Before the script starts, a
+    run sends 5 commands on a database already set up (the set-up markers' read, the
+    trial's read, its creation, reservation and start), not 11: with the connection's
+    handshakes, at most 8 round trips, the first three while git is looked at. Its
+    statuses and execution's start are journalled once the script runs, in one append of
+    4 round trips, not three appends of 3; each heartbeat is one; its end is one append
+    of its resource sample, execution's end and final status (4) and the status itself
+    (1), not 9."""
+    _commands(mongo_env, project, "python", "-c", "pass", "warm-up")
+    env = {**mongo_env, "KLEIO_HEARTBEAT": "0.3", "KLEIO_LEASE": "30"}
+    commands, done = _commands(env, project, "python", "-c", "import time; time.sleep(1.2)")
+    assert done.returncode == 0, text(done.stderr)
+    phases = _phases(commands)
+    counted = {phase: _names(listed) for phase, listed in phases.items()}
+    assert sum(counted["start"].values()) <= 5, counted
+    assert counted["start"]["find"] == 2, counted  # the markers and the trial
+    assert sum(counted["journal"].values()) <= 4, counted
+    kinds = [c["kinds"] for c in phases["journal"] if c["name"] == "insert"]
+    assert kinds == [["status", "status", "execution"]], kinds
+    assert len(phases["heartbeats"]) >= 2, counted  # each one round trip
+    assert sum(counted["end"].values()) <= 5, counted
+    kinds = [c["kinds"] for c in phases["end"] if c["name"] == "insert"]
+    assert kinds == [["usage", "execution", "status"]], kinds
+    trial = trial_id_in(done.stderr)
+    store = MongoStore(
+        mongo_env["KLEIO_DB_ADDRESS"], mongo_env["KLEIO_DB_NAME"], catalogue=TRIAL_CATALOGUE
+    )
+    try:
+        statuses = [event.data["status"] for event in store.read_events(trial, ["status"])]
+        summary = store.read_summaries([trial], "status")[trial]
+        execution = store.read_summaries([trial], "execution")[trial]
+    finally:
+        store.close()
+    assert statuses == ["reserved", "running", "completed"]
+    assert summary["status"].count == 3 and summary["status"].last == "completed"
+    assert execution["phase"].count == 2 and execution["phase"].last == "end"

@@ -21,7 +21,7 @@ from kleio.store.mongodb import MongoStore
 from kleio.store.sqlite import SQLiteStore
 from kleio.store.sqlite.schema import SCHEMA_VERSION
 from tests.conftest import examples
-from tests.mongo_server import unique_database_name
+from tests.mongo_server import free_port, unique_database_name
 
 
 def test_addresses_select_the_backend(tmp_path):
@@ -659,3 +659,76 @@ def test_mongodb_sets_a_database_up_once_and_again_once_it_was_dropped(wire_serv
     finally:
         client.drop_database(name)
         client.close()
+
+
+def test_mongodb_appends_events_of_several_kinds_in_four_round_trips(wire_server):
+    """An append's round trips do not grow with its kinds (each is 20 ms or more to a
+    hosted MongoDB): the marks of the summaries in one bulk write and one read, the
+    events in one insert, the summaries in one bulk write; one kind, three as before.
+    A summary changed by another writer meanwhile is read again and merged, not lost."""
+    import pymongo
+
+    name = unique_database_name()
+    commands = _command_listener()
+    client = pymongo.MongoClient(wire_server.uri, event_listeners=[commands])
+    try:
+        store = MongoStore(wire_server.uri, name, client, catalogue=TRIAL_CATALOGUE)
+        store.get_trial("warm")
+        del commands.names[:]
+        made = [
+            Event("t", kind, event_key(1.0 + i, "w", i), 1.0 + i, {"i": i})
+            for kind in ("status", "execution", "usage")
+            for i in range(2)
+        ]
+        assert store.append_events(made) == 6
+        assert commands.names == ["update", "find", "insert", "update"]
+        del commands.names[:]
+        store.append_events([Event("t", "usage", event_key(9.0, "w", 9), 9.0, {"i": 9})])
+        assert commands.names == ["findAndModify", "insert", "update"]
+        # Another writer changes a summary between this one's marks and its merge.
+        other = MongoStore(wire_server.uri, name, catalogue=TRIAL_CATALOGUE)
+        original = store._mark_all_writing
+
+        def marked_then_changed(pairs):
+            found = original(pairs)
+            other.append_events([Event("t", "usage", event_key(20.0, "o", 0), 20.0, {"i": 20})])
+            return found
+
+        store._mark_all_writing = marked_then_changed
+        store.append_events(
+            [
+                Event("t", kind, event_key(30.0, "w", 30), 30.0, {"i": 30})
+                for kind in ("status", "usage")
+            ]
+        )
+        other.close()
+        usage = store.read_summaries(["t"], "usage")["t"]["i"]
+        status = store.read_summaries(["t"], "status")["t"]["i"]
+        assert (usage.count, usage.min, usage.max, usage.last) == (5, 0, 30, 30)
+        assert (status.count, status.last) == (3, 30)
+        summaries = client[name].summaries
+        assert summaries.count_documents({"writing": {"$ne": 0}}) == 0
+        assert summaries.count_documents({}) == 3
+    finally:
+        client.drop_database(name)
+        client.close()
+
+
+def test_mongodb_connecting_ahead_reports_an_unreachable_server_once(monkeypatch):
+    """A connection started ahead (while a run looks at git) that fails makes the first
+    call fail with its one-line error at once, not after a second timeout."""
+    from kleio.store import mongodb
+
+    monkeypatch.setattr(mongodb, "SERVER_SELECTION_TIMEOUT_MS", 300)
+    store = MongoStore(
+        f"mongodb://127.0.0.1:{free_port()}/", unique_database_name(), catalogue=TRIAL_CATALOGUE
+    )
+    store.connect_ahead()
+    store._ahead.join(10)
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="cannot reach MongoDB"):
+        store.get_trial("x")
+    assert time.monotonic() - started < 0.25
+    with pytest.raises(StoreUnavailable):  # a later call tries again
+        store.get_trial("x")
+    store.close()

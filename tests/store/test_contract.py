@@ -695,6 +695,34 @@ def test_threads_sharing_a_store_lose_nothing(store):
     assert store.count_events("t") == 1000
 
 
+def test_threads_appending_several_kinds_at_once_keep_every_summary_whole(store):
+    """Appends of several kinds (a run's start journals statuses and its execution
+    together) racing on the same summaries: each summary counts every event once."""
+
+    def append(writer: str) -> None:
+        for start in range(0, 100, 10):
+            times = [1.0 + i for i in range(start, start + 10)]
+            store.append_events(
+                [
+                    *events("t", "statistic", times, writer=writer, start=start),
+                    *events("t", "usage", times, writer=writer, start=start),
+                    *events(writer, "status", times, writer=writer, start=start),
+                ]
+            )
+
+    threads = [threading.Thread(target=append, args=(f"w{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert store.count_events("t") == 800
+    for kind in ("statistic", "usage"):
+        summary = store.read_summaries(["t"], kind)["t"]["i"]
+        assert (summary.count, summary.min, summary.max) == (400, 0, 99), kind
+    for writer in ("w0", "w3"):
+        assert store.read_summaries([writer], "status")[writer]["i"].count == 100
+
+
 # -- blocks ----------------------------------------------------------------------------
 def _statistics(trial_id: str, values, start: int = 0, writer: str = "w0") -> list[Event]:
     """Statistics ``{"step", "loss"}`` (and ``"text"`` every third) at one per second."""

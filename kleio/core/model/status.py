@@ -27,7 +27,7 @@ from kleio.core.model import clock
 from kleio.core.model.errors import KleioError, TrialNotReservable, UnknownTrial
 from kleio.core.model.journal import writer
 from kleio.core.model.trial import INCOMPLETE, TrialDocument, short_id
-from kleio.store.base import UNSET, Store
+from kleio.store.base import UNSET, Event, Store
 from kleio.value import Value
 
 NEW = "new"
@@ -133,10 +133,26 @@ class Member(Value):
         return {**worker.as_document(), "rank": self.rank, "heartbeat": now, "status": RUNNING}
 
 
-def _journal_status(store: Store, trial_id: str, status: str, previous: str, **data: Any) -> None:
-    store.append_events(
-        [writer.event(trial_id, "status", {"status": status, "from": previous, **data})]
-    )
+def _journal_status(
+    store: Store,
+    trial_id: str,
+    status: str,
+    previous: str,
+    journal: list[Event] | None = None,
+    **data: Any,
+) -> None:
+    """Journal a status change now, or add it to ``journal``: events its caller appends
+    together a moment later (a run's start: one append, not one per event)."""
+    event = status_event(trial_id, status, previous, **data)
+    if journal is None:
+        store.append_events([event])
+    else:
+        journal.append(event)
+
+
+def status_event(trial_id: str, status: str, previous: str, **data: Any) -> Event:
+    """The event that journals a trial's change from ``previous`` to ``status``."""
+    return writer.event(trial_id, "status", {"status": status, "from": previous, **data})
 
 
 def _refusal(
@@ -172,6 +188,7 @@ def reserve_trial(
     allow_broken: bool = False,
     read: TrialDocument | None = None,
     member: Member | None = None,
+    journal: list[Event] | None = None,
 ) -> TrialDocument:
     """Take the trial for ``worker``; returns the reserved document.
 
@@ -186,6 +203,9 @@ def reserve_trial(
     reservation is tried from it without reading the trial again (a round trip of 20 ms
     or more to a hosted MongoDB); the compare-and-set still holds it to what is stored,
     and a trial it does not show reservable is read again before it is refused.
+
+    ``journal``: the ``reserved`` status event is added to it rather than appended now
+    (see :func:`_journal_status`); the reservation itself is stored when this returns.
     """
     given = None if read is None else dict(read)
     for _ in range(5 if given is None else 6):
@@ -219,7 +239,9 @@ def reserve_trial(
             **_members(worker, member, now),
         }
         if store.update_trial(trial_id, changes, expected):
-            _journal_status(store, trial_id, RESERVED, status, host=worker.host, pid=worker.pid)
+            _journal_status(
+                store, trial_id, RESERVED, status, journal, host=worker.host, pid=worker.pid
+            )
             document.update(changes)
             for name in [name for name, value in changes.items() if value is UNSET]:
                 del document[name]
@@ -397,12 +419,15 @@ def change_status(
     status: str,
     *,
     previous: str,
+    journal: list[Event] | None = None,
+    journalled: bool = False,
     **changes: Any,
 ) -> None:
     """Move a trial held by ``worker`` from ``previous`` to ``status``.
 
     Leaving the active statuses releases the trial. Raises :class:`LeaseLost` if
-    ``worker`` no longer holds it.
+    ``worker`` no longer holds it. ``journal``: as for :func:`reserve_trial`;
+    ``journalled``: the caller journalled the change's :func:`status_event` already.
     """
     if status not in TRANSITIONS.get(previous, ()):
         raise ValueError(f"a trial cannot go from {previous} to {status}")
@@ -415,7 +440,8 @@ def change_status(
     expected = {"status": previous, "worker.token": worker.token}
     if not store.update_trial(trial_id, update, expected):
         raise LeaseLost(f"trial {short_id(trial_id)} was taken over by another process")
-    _journal_status(store, trial_id, status, previous)
+    if not journalled:
+        _journal_status(store, trial_id, status, previous, journal)
 
 
 def beat(store: Store, trial_id: str, worker: Worker) -> bool:

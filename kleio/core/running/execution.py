@@ -47,7 +47,7 @@ from kleio.core.running.templates import (
     make_working_dir,
     working_dir_of,
 )
-from kleio.store.base import Event, Store, StoreError
+from kleio.store.base import Event, Store, StoreError, StoreUnavailable
 from kleio.value import Value
 
 #: Exit codes of a script stopped by SIGHUP, SIGINT or SIGTERM (shell convention).
@@ -226,6 +226,7 @@ class Runner:
     # -- the commands ------------------------------------------------------------------
     def run_command(self, argv: list[str], cwd: str) -> int:
         """``kleio [run] COMMAND``."""
+        self.store.connect_ahead()  # a server far away answers while git is looked at
         snapshot = self.snapshot(argv, cwd, self.options.project)
         return self.run(self._find_or_create(snapshot), just_read=True)
 
@@ -399,6 +400,9 @@ class Runner:
         :func:`~kleio.core.model.status.reserve_trial`).
         """
         store, trial_id, worker = self.store, document["_id"], st.Worker()
+        # Status events of the start, journalled with the execution's start (one append
+        # after the script started, not one per event before it: 3 round trips each).
+        starting: list[Event] = []
         self.command_to_run(document)  # templates it cannot fill: refused before reserving
         self._check_name(document)  # a name taken: refused before reserving too
         joined = False
@@ -420,6 +424,7 @@ class Runner:
                     lease=self.settings.lease,
                     allow_broken=self.options.switch_over,
                     read=document if just_read else None,
+                    journal=starting,
                 )
         except TrialNotReservable as refusal:
             if refusal.status == st.COMPLETED and completed_is_done:
@@ -438,8 +443,18 @@ class Runner:
         else:
             self.notify(f"trial reserved with id: {trial_id}", plain=True)
         try:
-            return self._execute(document, worker, joined)
-        except BaseException:
+            return self._execute(document, worker, joined, starting)
+        except BaseException as error:
+            if isinstance(error, StoreUnavailable):
+                # The database went away as the trial started: each call would wait
+                # SERVER_SELECTION_TIMEOUT_MS (5 s) for nothing. The lease expires; the
+                # trial shows as lost, resumable.
+                raise
+            if starting:  # the start was not recorded: its statuses are, before the end
+                try:
+                    store.append_events(starting)
+                except StoreError:
+                    pass
             # Interrupted before or while starting: leave the trial resumable, not held.
             if self.member is not None:
                 try:  # this rank ends; the last rank to end records the execution's end
@@ -467,23 +482,37 @@ class Runner:
             raise
 
     def started_execution(
-        self, document: TrialDocument, worker: st.Worker, joined: bool = False
+        self,
+        document: TrialDocument,
+        worker: st.Worker,
+        joined: bool = False,
+        starting: list[Event] | None = None,
     ) -> _Execution:
         """A reserved trial, tagged, named and running: its execution, to launch (or, for
         a process running its own trial, :mod:`kleio.core.running.inprocess`, to live).
-        ``joined``: this process is a rank that joined the execution of its launch."""
+        ``joined``: this process is a rank that joined the execution of its launch.
+        ``starting``: status events not yet journalled, which the execution's start
+        (:meth:`_Execution.record_start`) journals with its own, its ``running`` too."""
         self._tag(document)
         try:
             self._name(document)
         except KleioError as error:  # taken by another since _check_name: run unnamed
             self.notify(f"{error}; trial {short_id(document['_id'])} runs unnamed")
         execution = _Execution(self, document, worker, joined)
+        if starting is not None:
+            execution.starting = starting
         execution.start()
         return execution
 
-    def _execute(self, document: TrialDocument, worker: st.Worker, joined: bool = False) -> int:
+    def _execute(
+        self,
+        document: TrialDocument,
+        worker: st.Worker,
+        joined: bool = False,
+        starting: list[Event] | None = None,
+    ) -> int:
         """The life of one execution of a reserved trial."""
-        execution = self.started_execution(document, worker, joined)
+        execution = self.started_execution(document, worker, joined, starting)
         outcome = execution.launch()
         try:
             final, missing = execution.record_end(outcome)
@@ -541,6 +570,10 @@ class _Execution:
         self.restarted: dict[str, tuple[float, float]] = {}
         #: Events journalled with the execution's end, in its append (a usage sample).
         self.closing: list[Event] = []
+        #: Events journalled with the execution's start, in its append (its statuses).
+        self.starting: list[Event] = []
+        #: The final status's event went in the append of the execution's end.
+        self.final_journalled = False
         # nvidia-smi can take a while on a GPU node: the script need not wait for it.
         self.host = Background(host_snapshot, runner.environ)
 
@@ -557,6 +590,7 @@ class _Execution:
             self.worker,
             st.RUNNING,
             previous=st.RESERVED,
+            journal=self.starting,
             executions=self.number,
             started=self.started,
             working_dir=working_dir,
@@ -598,10 +632,13 @@ class _Execution:
                 **({"scalars": self.scalars.record()} if self.scalars else {}),
             },
         )
+        events = [*self.starting, event]
+        self.starting.clear()  # shared with the runner, which journals what is left on failure
         try:
-            self.store.append_events([event])
+            self.store.append_events(events)
         except StoreError:
-            self.sink.put(event)
+            for queued in events:
+                self.sink.put(queued)
 
     def launch(self) -> Outcome:
         """Run the command to its end, its output journalled and its lease renewed."""
@@ -705,6 +742,12 @@ class _Execution:
             },
         )
         events = [*self.closing, end]
+        if self.member is None and not outcome.lease_lost:
+            # The final status's event goes with the end, before the status is stored (one
+            # append, not two: 3 round trips less): a kleio stopped between the two leaves
+            # the trial running, so lost and resumable, as when its end alone was written.
+            events.append(st.status_event(self.trial_id, final, st.RUNNING))
+            self.final_journalled = True
         try:
             retrying(lambda: self.store.append_events(events), patience=CLOSING_PATIENCE)
         except StoreError:
@@ -813,6 +856,7 @@ class _Execution:
                     self.worker,
                     final,
                     previous=st.RUNNING,
+                    journalled=self.final_journalled,
                     exit_code=outcome.returncode,
                     run_time=run_time,
                     ended=outcome.ended,

@@ -37,6 +37,7 @@ from kleio.core.running.launcher import Outcome, grace_period
 from kleio.core.running.matching import create_trial, find_or_create_trial
 from kleio.core.running.recorder import FLUSH_INTERVAL, OutputRecorder
 from kleio.core.running.sink import background_thread
+from kleio.store.base import Event, StoreError, StoreUnavailable
 
 #: What ``resume`` may be.
 RESUME_MODES = (True, False, "branch")
@@ -88,10 +89,26 @@ class OwnExecution:
     def __init__(self, runner: Runner, document: TrialDocument):
         self.runner = runner
         worker = st.Worker()
+        starting: list[Event] = []  # journalled with the execution's start, in one append
         document = st.reserve_trial(
-            runner.store, document["_id"], worker, lease=runner.settings.lease
+            runner.store,
+            document["_id"],
+            worker,
+            lease=runner.settings.lease,
+            read=document,  # as trial_to_run read or made it a moment ago
+            journal=starting,
         )
-        self.execution = execution = runner.started_execution(document, worker)
+        try:
+            execution = runner.started_execution(document, worker, starting=starting)
+        except BaseException as error:
+            # The start was not recorded: its statuses are (unless the database is away).
+            if starting and not isinstance(error, StoreUnavailable):
+                try:
+                    runner.store.append_events(starting)
+                except StoreError:
+                    pass
+            raise
+        self.execution = execution
         self.trial_id, self.number = execution.trial_id, execution.number
         self.document = execution.document
         execution.watched = WatchedFiles(self.document)
