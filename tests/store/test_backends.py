@@ -336,6 +336,31 @@ def test_sqlite_blocks_the_events_of_a_journal_written_before_blocks(tmp_path):
         assert connection.execute("SELECT count(*) FROM stale_blocks").fetchone() == (0,)
 
 
+@pytest.mark.parametrize("aged", [False, True], ids=["new", "upgraded"])
+def test_sqlite_finds_a_trials_tags_by_an_index(tmp_path, aged):
+    """Writing a trial's tags (every create and tag change) deletes its tag rows by trial:
+    a scan of every tag of the journal made creating 100,000 trials quadratic."""
+    path = tmp_path / "kleio.db"
+    store = open_journal(str(path))
+    store.create_trial({"_id": "a", "created": 1.0, "tags": ["x"]})
+    store.close()
+    if aged:  # as Kleio wrote it before the index
+        with sqlite3.connect(path) as connection:
+            connection.executescript(
+                "DROP INDEX trial_tags_trial; DROP TABLE event_blocks;"
+                " DROP TABLE stale_blocks; PRAGMA user_version = 4;"
+            )
+        store = open_journal(str(path))
+        assert store.get_trial("a")["tags"] == ["x"]  # opened: upgraded
+        store.close()
+    with sqlite3.connect(path) as connection:
+        plan = connection.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM trial_tags WHERE trial = ?", ("a",)
+        ).fetchall()
+    assert any("USING" in row[-1] and "INDEX" in row[-1] for row in plan), plan
+    assert not any(row[-1].startswith("SCAN") for row in plan), plan
+
+
 def test_mongodb_blocks_events_written_before_blocks_and_distrusts_a_write_in_flight():
     store = MongoStore(
         "mongodb://mongomock.invalid/", "kleio", mongomock.MongoClient(), catalogue=TRIAL_CATALOGUE

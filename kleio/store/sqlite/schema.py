@@ -142,6 +142,11 @@ CREATE TABLE IF NOT EXISTS stale_blocks (
     PRIMARY KEY (trial, kind)
 ) WITHOUT ROWID;
 """
+# Also in version 5: the tags of each trial found by an index. Writing a trial's tags
+# deletes its rows first (`WHERE trial = ?`), which the table's key (tag, trial) cannot
+# seek: every tag of the journal was read, and creating a journal's 30,000th tagged
+# trial took 30 ms instead of 1.
+_TAGS_BY_TRIAL = "CREATE INDEX IF NOT EXISTS trial_tags_trial ON trial_tags (trial);"
 #: Trials given their listing (or a new column) per transaction when a journal is upgraded.
 _UPGRADE_BATCH = 1_000
 
@@ -149,8 +154,10 @@ _UPGRADE_BATCH = 1_000
 def create_tables(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
     """The tables of a new journal, marked as Kleio's at :data:`SCHEMA_VERSION`."""
     tables = (
-        _trials_table(catalogue) + _TABLES + _SUMMARIES + EVENT_ROWS + EVENT_BLOCKS
-    ) + _LISTING_INDEX
+        (_trials_table(catalogue) + _TABLES + _SUMMARIES + EVENT_ROWS + EVENT_BLOCKS)
+        + _TAGS_BY_TRIAL
+        + _LISTING_INDEX
+    )
     _run_script(connection, tables)
     connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -245,7 +252,9 @@ _UPGRADES: dict[int, Any] = {
     2: _events_as_rows,
     3: _add_listings,
     # The rows of events written before blocks existed are summarised when first read.
-    4: EVENT_BLOCKS + "INSERT OR IGNORE INTO stale_blocks SELECT DISTINCT trial, kind FROM events;",
+    4: EVENT_BLOCKS
+    + _TAGS_BY_TRIAL
+    + "INSERT OR IGNORE INTO stale_blocks SELECT DISTINCT trial, kind FROM events;",
 }
 
 
