@@ -484,6 +484,38 @@ class Store(abc.ABC):
             found[trial] = self._recompute_summaries(trial, kind)
         return {trial: found.get(trial, {}) for trial in trials}
 
+    def read_field_summaries(self, kind: str, field: str) -> dict[str, Summary]:
+        """Every trial's summary of one field of its events of ``kind``, by trial (a
+        trial without that field left out): what sorting every trial by one statistic
+        reads, rather than each trial's every summary.
+
+        One round trip when the summaries are current; a trial whose summaries cannot be
+        trusted (see Summaries above) has them recomputed from the events, as
+        :meth:`read_summaries` does.
+        """
+        stored = self._stored_field(kind, field)
+        if stored is None:  # a backend without a read of its own: every trial's summaries
+            return {
+                trial: summaries[field]
+                for trial, summaries in self.read_summaries(
+                    sorted(self.event_trials()), kind
+                ).items()
+                if field in summaries
+            }
+        found, untrusted = stored
+        for trial in dict.fromkeys(untrusted):
+            summary = self._recompute_summaries(trial, kind).get(field)
+            if summary is None:
+                found.pop(trial, None)
+            else:
+                found[trial] = summary
+        return found
+
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]] | None:
+        """The summaries of ``field`` stored for every trial, and the trials whose
+        summaries of ``kind`` must be recomputed; None: no read of this backend's own."""
+        return None
+
     @abc.abstractmethod
     def _stored_summaries(
         self, trials: list[str], kind: str

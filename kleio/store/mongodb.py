@@ -509,6 +509,25 @@ class MongoStore(Store):
                         found[document["trial"]] = _summaries_of(document)
         return found, untrusted
 
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]]:
+        # One query, projected to the one field: a trial's other fields are never sent.
+        name = _field_name(field)
+        found: dict[str, Summary] = {}
+        untrusted: list[str] = []
+        with self._translated():
+            cursor = self._db.summaries.find(
+                {"kind": kind},
+                {"trial": 1, f"fields.{name}": 1, "writing": 1, "stale": 1},
+            ).batch_size(_WHOLE_BATCH)
+            for document in cursor:
+                if document.get("writing") or document.get("stale"):
+                    untrusted.append(document["trial"])
+                    continue
+                summary = (document.get("fields") or {}).get(name)
+                if summary is not None:
+                    found[document["trial"]] = Summary(**summary)
+        return found, untrusted
+
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
         summaries_id = _summary_id(trial, kind)
         with self._translated():

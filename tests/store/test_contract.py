@@ -484,6 +484,29 @@ def test_field_names_of_any_text_are_summarised(store):
     }
 
 
+def test_one_fields_summaries_of_every_trial_are_those_read_trial_by_trial(store):
+    # What sorting 100,000 trials by loss:min reads: one field of every trial's summaries.
+    store.append_events(
+        [
+            statistic("t", 1.0, 0, loss=0.9, epoch=1),
+            statistic("t", 2.0, 1, loss=0.25, epoch=2, **{"val.loss": 3, "$x": 1}),
+            statistic("u", 1.0, 0, loss=7),
+            statistic("v", 1.0, 0, epoch=1, loss="text"),
+        ]
+        + events("w", "stdout", [1.0])
+    )
+    store.append_events([Event("u", "usage", event_key(1.0, "w", 0), 1.0, {"loss": 1})])
+    summaries = store.read_summaries(["t", "u", "v", "w"], "statistic")
+    for field in ("loss", "epoch", "val.loss", "$x"):
+        assert store.read_field_summaries("statistic", field) == {
+            trial: found[field] for trial, found in summaries.items() if field in found
+        }
+    assert store.read_field_summaries("statistic", "nothing") == {}
+    assert store.read_field_summaries("usage", "loss") == {
+        "u": store.read_summaries(["u"], "usage")["u"]["loss"]
+    }
+
+
 def test_deleting_a_trials_events_deletes_its_summaries_and_nothing_else(store):
     store.append_events(events("t", "statistic", [1.0, 2.0]) + events("t", "stdout", [1.5]))
     store.append_events(events("u", "statistic", [1.0]))

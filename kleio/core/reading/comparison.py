@@ -87,7 +87,9 @@ def compare_trials(
     all_configuration: bool = False,
 ) -> Comparison:
     """The comparison of the trials ``query`` finds (see the module documentation)."""
-    trials = query_trials(store, query, lease)
+    # The first trials by a statistic are found without reading every trial, unless
+    # --keys names keys that resolve over every trial.
+    trials = query_trials(store, query, lease, ranked=keys is None)
     trials.load_statistics()
     facts = trials.facts
     chosen = (

@@ -16,7 +16,7 @@ from kleio.store.sqlite.documents import get_path, listing
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 
 
 def _trials_table(catalogue: Catalogue) -> str:
@@ -211,6 +211,13 @@ def _add_listings(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
     _fill(connection, "listing = ?", lambda document: (listing(document, catalogue.listed),))
 
 
+def _relist(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+    """Version 5 to 6: every listing made again, with the fields listed since (the
+    ``study`` of each trial, which ``kleio studies`` counts trials by: read from the
+    listings, 100,000 trials are counted without parsing their documents)."""
+    _fill(connection, "listing = ?", lambda document: (listing(document, catalogue.listed),))
+
+
 #: What brings a database of each older schema version to the next one, in the
 #: transaction of the upgrade: statements, or a function of the connection and the
 #: store's catalogue.
@@ -219,6 +226,9 @@ _UPGRADES: dict[int, Any] = {
     1: _SUMMARIES + "INSERT INTO stale_summaries SELECT DISTINCT trial, kind FROM events;",
     2: _events_as_rows,
     3: _add_listings,
+    # Version 5 is another change's (block summaries of statistics): nothing here.
+    4: "",
+    5: _relist,
 }
 
 

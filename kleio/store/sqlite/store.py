@@ -603,6 +603,25 @@ class SQLiteStore(Store):
                 ]
         return found, untrusted
 
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]]:
+        # One pass over the summaries (three rows a trial in a sweep: 100,000 trials in
+        # some 0.1 s), no document read.
+        with self._reading() as connection:
+            found = {
+                trial: summary_of(rest)
+                for trial, *rest in connection.execute(
+                    f"SELECT trial, {SUMMARY_COLUMNS} FROM summaries WHERE kind = ? AND field = ?",
+                    (kind, field),
+                )
+            }
+            untrusted = [
+                trial
+                for (trial,) in connection.execute(
+                    "SELECT trial FROM stale_summaries WHERE kind = ?", (kind,)
+                )
+            ]
+        return found, untrusted
+
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
         # One transaction: no event can be appended between the reading and the keeping.
         with self._writing() as connection:
