@@ -523,7 +523,8 @@ class MongoStore(Store):
                 if document.get("writing") or document.get("stale"):
                     untrusted.append(document["trial"])
                     continue
-                summary = (document.get("fields") or {}).get(name)
+                # MongoDB nests the projected field; nx-27017 names it by its path.
+                summary = (document.get("fields") or {}).get(name) or document.get(f"fields.{name}")
                 if summary is not None:
                     found[document["trial"]] = Summary(**summary)
         return found, untrusted

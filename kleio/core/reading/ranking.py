@@ -20,6 +20,7 @@ there are).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
 from kleio.core.model import clock
 from kleio.core.model.catalogue import LISTED_FIELDS
@@ -31,10 +32,16 @@ from kleio.core.reading.query import (
     TrialFacts,
     Trials,
     parse_order,
-    sort_by,
 )
 from kleio.core.reading.selection import Skipped, select_trials
-from kleio.core.reading.summaries import AGGREGATES, STATISTIC, view_summaries
+from kleio.core.reading.statistics import sort_value
+from kleio.core.reading.summaries import (
+    AGGREGATES,
+    DEFAULT_AGGREGATE,
+    STATISTIC,
+    aggregate,
+    view_summaries,
+)
 from kleio.store.base import Store
 
 
@@ -78,7 +85,7 @@ def ranked_trials(
         return None
     ranked = pool
     for key, descending in reversed(keys):
-        ranked = sort_by(ranked, key, descending)
+        ranked = _sorted(ranked, key, descending)
     kept = _readable(store, ranked, query.limit, fields, skipped)
     for facts, statistics in zip(kept, _statistics(store, kept), strict=True):
         facts.statistics = statistics
@@ -87,6 +94,21 @@ def ranked_trials(
     # The sort keys resolve as they did over every trial, not over the ones kept.
     trials.known = {key.label: key for key, _ in keys}
     return trials
+
+
+def _sorted(facts: list[TrialFacts], key: Key, descending: bool) -> list[TrialFacts]:
+    """:func:`~kleio.core.reading.query.sort_by`, each trial's value taken once (three
+    times there: a third of sorting 100,000 trials)."""
+    name, wanted = key.name, key.aggregate or DEFAULT_AGGREGATE
+    present, absent = [], []
+    for f in facts:
+        value = aggregate(f.statistics.get(name), wanted)
+        if value is None:
+            absent.append(f)
+        else:
+            present.append((sort_value(value), f))
+    present.sort(key=itemgetter(0), reverse=descending)
+    return [f for _, f in present] + absent
 
 
 def _readable(

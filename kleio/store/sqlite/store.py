@@ -604,22 +604,25 @@ class SQLiteStore(Store):
         return found, untrusted
 
     def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]]:
-        # One pass over the summaries (three rows a trial in a sweep: 100,000 trials in
-        # some 0.1 s), no document read.
+        # One pass over the summaries, no document read; the first and last values of
+        # every trial decoded in one call (a call each took half the time of the read).
         with self._reading() as connection:
-            found = {
-                trial: summary_of(rest)
-                for trial, *rest in connection.execute(
-                    f"SELECT trial, {SUMMARY_COLUMNS} FROM summaries WHERE kind = ? AND field = ?",
-                    (kind, field),
-                )
-            }
+            rows = connection.execute(
+                "SELECT trial, count, first_key, first, last_key, last, min, max"
+                " FROM summaries WHERE kind = ? AND field = ?",
+                (kind, field),
+            ).fetchall()
             untrusted = [
                 trial
                 for (trial,) in connection.execute(
                     "SELECT trial FROM stale_summaries WHERE kind = ?", (kind,)
                 )
             ]
+        values = json.loads(f"[{','.join([f'{row[3]},{row[5]}' for row in rows])}]")
+        found = {
+            trial: Summary(count, values[2 * n], values[2 * n + 1], low, high, first, last)
+            for n, (trial, count, first, _, last, _, low, high) in enumerate(rows)
+        }
         return found, untrusted
 
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
