@@ -64,12 +64,14 @@ def ranked_trials(
         if not colon or wanted not in AGGREGATES:
             return None
         keys.append((Key("statistic", name, wanted), order.descending))
+    names = list(dict.fromkeys(key.name for key, _ in keys))
+    summaries = {name: store.read_field_summaries(STATISTIC, name) for name in names}
+    if not all(summaries.values()):  # a key no trial holds: the general path says so
+        return None
     skipped: list[Skipped] = []
     selected = select_trials(store, query.selection, lease, LISTED_FIELDS, skipped=skipped)
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
-    names = list(dict.fromkeys(key.name for key, _ in keys))
-    summaries = {name: store.read_field_summaries(STATISTIC, name) for name in names}
     branches = [f.document for f in pool if (f.document.get("refers") or {}).get("parent")]
     views = view_summaries(store, branches) if branches else {}
     held = set()
