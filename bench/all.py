@@ -1,6 +1,7 @@
 """Every figure of Kleio's speed, each beside the ceiling the stack allows, in one run.
 
     python bench/all.py [--quick] [--mongodb URI] [--only ROW,ROW]
+    python bench/all.py --scale [bench/scale.py's options]
 
 Measures on SQLite, then on the MongoDB wire backend (nx-27017 started here, or the
 MongoDB at ``--mongodb``) where a row applies, and prints one line per row: Kleio's
@@ -31,6 +32,14 @@ Rows (``--only`` takes their names):
 - ``sweep``: counting and expanding the 10,000 commands of ``kleio sweep ... --a
   'range(100)' --b 'range(100)'``, against itertools.product of the same values
   (``bench/sweep.py``).
+
+``--scale`` measures instead the rows of a journal a hundred times larger (100,000
+trials x 100 statistics and a trial of 10,000,000 points, made by ``bench/journal.py``
+from a seed it prints): curves, plots, listings, comparisons, round trips, durable
+statistics and size on disk, each beside its ceiling, on SQLite and on the wire backend
+(``bench/scale.py``, which takes the options that follow: ``--quick``, ``--only``,
+``--stores``, ``--cache``...). The journals take minutes to write: ``--cache DIR``
+keeps them for the next run.
 """
 
 from __future__ import annotations
@@ -276,6 +285,11 @@ ROWS = ("startup", "lines", "statistics", "ls", "groups", "roundtrips", "inproce
 
 
 def main() -> None:
+    if "--scale" in sys.argv[1:]:
+        import scale
+
+        scale.main([word for word in sys.argv[1:] if word != "--scale"])
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs, smaller volumes")
     parser.add_argument("--mongodb", help="a MongoDB address instead of nx-27017")
