@@ -37,6 +37,9 @@ LISTED_FIELDS = (
     # The study a sweep saved the trial in: `kleio studies` counts every trial by it
     # (schema 6 of SQLite journals added it to every listing).
     "study",
+    # The ranks of a parallel execution (issue 25), each with its heartbeat: one that
+    # vanished makes the trial lost (observed_status), which ls and compare show.
+    "members",
 )
 #: The fields trials are found by, by the name a query gives them:
 #: ``store.find_trials(parent=trial_id)`` finds a trial's branches. SQLite keeps each in
