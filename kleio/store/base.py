@@ -327,6 +327,26 @@ class Store(abc.ABC):
             raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
         return self._find_trials(query)
 
+    def count_trials(self, **filters: Any) -> int:
+        """How many trial documents :meth:`find_trials` finds with the same ``filters``
+        (``limit`` and ``fields`` aside): what a page of trials says it is one page of,
+        without reading them. One round trip; the documents are not read."""
+        filters.pop("limit", None)
+        filters.pop("fields", None)
+        where = filters.pop("where", None) or {}
+        named = [name for name in filters if name not in TrialQuery.FIELDS]
+        query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
+        unknown = sorted(set(query.where) - set(self.catalogue.indexed))
+        if unknown:
+            raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
+        return self._count_trials(query)
+
+    def _count_trials(self, query: TrialQuery) -> int:
+        """:meth:`count_trials` for one query: by default, the ids found counted."""
+        return len(
+            self._find_trials(TrialQuery(query.id_prefix, query.tags, query.where, fields=["_id"]))
+        )
+
     @abc.abstractmethod
     def _find_trials(self, query: TrialQuery) -> list[dict]:
         """:meth:`find_trials` for one query."""

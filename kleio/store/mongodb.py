@@ -296,7 +296,7 @@ class MongoStore(Store):
             found = self._db.trials.find({"_id": {"$in": wanted}}).batch_size(len(wanted) + 1)
             return {document["_id"]: document for document in found}
 
-    def _find_trials(self, query: TrialQuery) -> list[dict]:
+    def _selector(self, query: TrialQuery) -> dict[str, Any]:
         selector: dict[str, Any] = {}
         if query.id_prefix:
             selector["_id"] = {"$gte": query.id_prefix, "$lt": query.id_prefix + "\U0010ffff"}
@@ -305,6 +305,15 @@ class MongoStore(Store):
         for name, value in query.where.items():
             path = self.catalogue.indexed[name]
             selector[path] = {"$in": list(value)} if one_of(value) else value
+        return selector
+
+    def _count_trials(self, query: TrialQuery) -> int:
+        # One command counted by the server, through the same indexes; no document sent.
+        with self._translated():
+            return self._db.trials.count_documents(self._selector(query))
+
+    def _find_trials(self, query: TrialQuery) -> list[dict]:
+        selector = self._selector(query)
         with self._translated():
             projection = {name: 1 for name in query.fields} if query.fields else None
             # Every document in one batch, up to the server's 16 MB a reply: each batch is a

@@ -127,6 +127,21 @@ def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
     assert ids(parent="abc1") == ["abd3"]
     assert ids(id_prefix="ab", tags=["mnist"], status=["new"]) == ["abd3", "abc1"]
     assert ids(limit=2) == ["bcd4", "abd3"]
+    # Counted without reading them: as many as are found, whatever the limit.
+    for filters in (
+        {},
+        {"tags": ["cnn"]},
+        {"tags": ["cnn", "mnist"]},
+        {"tags": ["nothing"]},
+        {"status": ["completed", "broken"]},
+        {"status": "new"},
+        {"id_prefix": "abc"},
+        {"project": "q"},
+        {"parent": "abc1"},
+        {"id_prefix": "ab", "tags": ["mnist"], "status": ["new"]},
+    ):
+        assert store.count_trials(**filters) == len(ids(**filters)), filters
+    assert store.count_trials(limit=2, fields=["status"]) == 4
 
 
 def test_listing_only_some_fields_returns_those_fields(store):

@@ -404,8 +404,17 @@ class SQLiteStore(Store):
                 return found
         return self._whole_documents(query.fields, *clauses)
 
+    def _count_trials(self, query: TrialQuery) -> int:
+        # COUNT(*) of the rows the query's clauses find, through the same indexes.
+        where, parameters = self._clauses(
+            TrialQuery(query.id_prefix, query.tags, query.where), order=False
+        )
+        with self._reading() as connection:
+            found = connection.execute(f"SELECT count(*) FROM trials{where}", parameters)
+            return found.fetchone()[0]
+
     @staticmethod
-    def _clauses(query: TrialQuery) -> tuple[str, list]:
+    def _clauses(query: TrialQuery, order: bool = True) -> tuple[str, list]:
         """The ``WHERE``, ``ORDER BY`` and ``LIMIT`` of a query, and their parameters."""
         clauses, parameters = [], []
         if query.id_prefix:
@@ -423,6 +432,8 @@ class SQLiteStore(Store):
                 clauses.append(f'"{name}" = ?')
                 parameters.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        if not order:
+            return where, parameters
         order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
         if query.limit is not None:
             parameters.append(int(query.limit))
