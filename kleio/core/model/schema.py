@@ -221,41 +221,6 @@ def reading_problem(document: Any) -> str | None:
     return None
 
 
-def all_readable(documents: list) -> bool:
-    """Whether :func:`reading_problem` finds no problem in any of ``documents``, decided
-    a field at a time over them all (each test over 100,000 listings in one
-    comprehension, the ids in one regular expression: a third of the time of a call per
-    document). False says only that some document may have a problem: the caller then
-    asks :func:`reading_problem` of each, which finds it and says it."""
-    if not documents:
-        return True
-    if {d.__class__ for d in documents} != {dict}:
-        return False
-    ids = [d.get("_id") for d in documents]
-    if {i.__class__ for i in ids} != _STR or not _IDS.fullmatch("".join(ids)):
-        return False
-    if {len(i) for i in ids} != {32}:  # 32 characters each (the join hides it)
-        return False
-    checks = _reading_checks()
-    for name in set().union(*documents):
-        check = checks.get(name)
-        if check is None:
-            continue
-        values = [d[name] for d in documents if name in d]
-        if check.__class__ is frozenset:
-            if not {v.__class__ for v in values} <= check:  # null is in it but for a status
-                return False
-            if not all(map(math.isfinite, [v for v in values if v.__class__ is float])):
-                return False
-        elif not all([v is None and name != "status" or check(v) for v in values]):
-            return False
-    return {d.get("status", "new") for d in documents} <= set(_statuses())
-
-
-#: Trial ids, one after another (:func:`all_readable` checks every id in one match).
-_IDS = re.compile(r"(?:[0-9a-f]{32})+")
-
-
 @functools.cache
 def _trial_document() -> type:
     from kleio.core.model.trial import TrialDocument

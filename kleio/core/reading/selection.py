@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from kleio.core.model import clock
 from kleio.core.model.errors import SettingsError
-from kleio.core.model.schema import all_readable, reading_problem
+from kleio.core.model.schema import reading_problem
 from kleio.core.model.status import STATUSES, observed_status, stored_statuses
 from kleio.core.model.trial import (
     INCOMPLETE,
@@ -131,10 +131,8 @@ def select_trials(
         )
     selected = []
     now = clock.now()  # one time for them all
-    # Every document checked at once; one document at a time when one may be damaged.
-    readable = all_readable(documents)
     for document in documents:
-        problem = None if readable else reading_problem(document)
+        problem = reading_problem(document)
         if problem is not None:
             if not damaged:
                 if skipped is not None:
