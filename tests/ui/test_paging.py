@@ -76,3 +76,33 @@ def test_a_page_of_the_newest_trials_is_the_comparisons_page_read_alone(
     for row in answer["rows"]:
         (same,) = [r for r in every.rows if r["id"] == row["id"]]
         assert {k: same[k] for k in row} == row
+
+
+@pytest.mark.parametrize("sort", ["loss:min", "-loss:max", "-acc:min"])
+@pytest.mark.parametrize("tags", ["", "odd"])
+@pytest.mark.parametrize("limit", [1, 5, 50])
+def test_a_first_page_by_a_statistic_is_the_comparisons_read_alone(
+    store, monkeypatch, sort, tags, limit
+):
+    query = Query(Selection(tags=[tags] if tags else []), [], [sort])
+    every = compare_trials(store, query, LEASE)
+    read: list[str] = []
+    original = SQLiteStore.get_trials
+    monkeypatch.setattr(
+        SQLiteStore, "get_trials", lambda self, ids: read.extend(ids) or original(self, ids)
+    )
+    monkeypatch.setattr(SQLiteStore, "_whole_documents", lambda *a: pytest.fail("every document"))
+    monkeypatch.setattr(SQLiteStore, "_extracted_fields", lambda *a: pytest.fail("every document"))
+    params = {"offset": ["0"], "limit": [str(limit)], "tags": [tags], "sort": [sort]}
+    answer = Dashboard(store, LEASE, "kleio.db", "0").trials(params)
+    shown = [row["id"] for row in every.rows[:limit]]
+    assert [row["id"] for row in answer["rows"]] == shown
+    assert answer["total"] == len(every.rows)
+    assert answer["best"] == every.best
+    assert len(read) <= limit
+    own = compare_trials(store, Query(Selection(ids=shown), [], [sort]), LEASE)
+    assert (answer["configuration"], answer["statistics"]) == (own.configuration, own.statistics)
+    assert answer["columns"] == own.columns
+    for row in answer["rows"]:
+        (same,) = [r for r in every.rows if r["id"] == row["id"]]
+        assert {k: same[k] for k in row} == row

@@ -18,6 +18,11 @@ trial is said in docs/dashboard.rst:
 - ``total`` counts every trial the selection finds, a half-imported or damaged one too
   (the general path leaves those out); ``skipped`` names the damaged trials met on the
   way to the page.
+
+The first page sorted by one statistic's smallest or largest value (``sort=loss:min``,
+``sort=-acc:max``) is :mod:`kleio.core.reading.ranking`'s: the listed fields and that
+summary of every trial selected, the documents and summaries of the page's trials alone;
+its columns are the page's too, its ``best`` is every trial's (the page's first row).
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ def newest_page(
     the newest trials ``query`` selects, and how many trials it selects; None for a
     query the module documentation does not name (the general path answers it)."""
     selection = query.selection
-    if query.where or query.sort or query.limit is not None:
+    if query.sort:
+        return _best_page(store, query, lease, offset, limit)
+    if query.where or query.limit is not None:
         return None
     if selection.ids or selection.statuses or selection.since is not None or selection.parent:
         return None
@@ -72,3 +79,24 @@ def _count(store: Store, query: Query) -> int:
     return store.count_trials(
         tags=list(selection.tags) or None, project=selection.project, study=selection.study
     )
+
+
+def _best_page(
+    store: Store, query: Query, lease: float, offset: int, limit: int
+) -> tuple[Comparison, int] | None:
+    """The first page of trials sorted by one statistic's smallest or largest value
+    (``sort=loss:min``), found by :mod:`kleio.core.reading.ranking`; None for another.
+    Its first row is the best of every trial selected, so that the page's ``best`` is
+    theirs (a later page's would be its own: the general path answers those)."""
+    from kleio.core.reading.query import parse_order
+    from kleio.core.reading.ranking import ranked_trials
+
+    if offset or query.where or query.limit is not None or len(query.sort) != 1:
+        return None
+    if parse_order(query.sort[0]).key.rpartition(":")[2] not in ("min", "max"):
+        return None
+    first = Query(query.selection, [], query.sort, limit)
+    trials = ranked_trials(store, first, lease, DOCUMENT_FIELDS)
+    if trials is None:
+        return None
+    return compared(trials, query), trials.ranked

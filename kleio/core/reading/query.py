@@ -299,6 +299,8 @@ class Trials:
         #: Keys already resolved over every trial selected, by their text (see
         #: :mod:`kleio.core.reading.ranking`, which keeps fewer trials than it sorted).
         self.known: dict[str, Key] = {}
+        #: How many trials were ranked to find these (ranking's), else None.
+        self.ranked: int | None = None
 
     def load_statistics(self) -> None:
         """Read the summaries of every trial considered (once)."""

@@ -95,6 +95,7 @@ def ranked_trials(
     trials.statistics_loaded = True
     # The sort keys resolve as they did over every trial, not over the ones kept.
     trials.known = {key.label: key for key, _ in keys}
+    trials.ranked = len(pool)
     return trials
 
 
