@@ -110,13 +110,13 @@ class Display(Value):
             return lambda seconds: self.time(seconds, True)
         texts: dict[int, str] = {}
         floor = math.floor
-        # In a zone of a fixed offset of whole minutes (UTC, the default), a second's text
-        # is its minute's and its number within the minute: 100,000 trials made seconds
-        # apart took 0.4 s to format one by one, a third of listing them.
+        # In a zone of a fixed offset (UTC, the default), a second's text is its day's and
+        # its time of day counted: 100,000 trials made minutes apart took 0.35 s to format
+        # one by one, 0.1 s so.
         offset = self.zone.utcoffset(None) if isinstance(self.zone, datetime.timezone) else None
-        minutes: dict[int, str] | None = (
-            {} if offset is not None and offset.total_seconds() % 60 == 0 else None
-        )
+        shift = int(offset.total_seconds()) if offset is not None else 0
+        whole = offset is not None and offset.total_seconds() == shift and shift % 60 == 0
+        days: dict[int, str] | None = {} if whole else None
 
         def time(seconds: float | None) -> str:
             if seconds is None:
@@ -127,14 +127,15 @@ class Display(Value):
                 return self.time(seconds)
             text = texts.get(second)
             if text is None:
-                if minutes is None:
+                if days is None:
                     text = texts[second] = self.time(second)
                     return text
-                minute, within = divmod(second, 60)
-                start = minutes.get(minute)
-                if start is None:
-                    start = minutes[minute] = self.time(minute * 60)[:-2]  # "... HH:MM:"
-                text = texts[second] = f"{start}{within:02d}"
+                day, within = divmod(second + shift, 86400)
+                start = days.get(day)
+                if start is None:  # "YYYY-MM-DD ", from the day's midnight
+                    start = days[day] = self.time(second - within)[:-8]
+                hours, rest = divmod(within, 3600)
+                text = texts[second] = f"{start}{hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
             return text
 
         return time

@@ -55,7 +55,8 @@ ZONES = [
     datetime.timezone.utc,
     datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
     datetime.timezone(datetime.timedelta(hours=-3)),
-    datetime.timezone(datetime.timedelta(seconds=90)),  # not whole minutes: one by one
+    datetime.timezone(datetime.timedelta(seconds=90)),
+    datetime.timezone(datetime.timedelta(hours=14)),
 ]
 
 
@@ -70,14 +71,18 @@ def test_times_formatted_a_minute_at_a_time_read_as_each_formatted_alone(moments
     assert [shown(m) for m in moments] == [display.time(m) for m in moments]
 
 
-def test_the_times_of_trials_made_seconds_apart_are_formatted_once_a_minute(monkeypatch):
-    # 100,000 trials made seconds apart: a listing formats each minute once, not each time.
+def test_the_times_of_trials_made_minutes_apart_are_formatted_once_a_day(monkeypatch):
+    # 100,000 trials made minutes apart: a listing formats each day once, not each time.
     formatted = []
     original = Display.time
     monkeypatch.setattr(
         Display, "time", lambda self, *args: formatted.append(args) or original(self, *args)
     )
-    shown = Display().times()
-    texts = [shown(1.7e9 + second + 0.25) for second in range(6000)]
-    assert texts[61] == "2023-11-14 22:14:21" and len(set(texts)) == 6000
-    assert len(formatted) <= 101
+    for zone in ZONES:
+        formatted.clear()
+        shown = Display(zone=zone).times()
+        moments = [1.7e9 + 300 * trial + 0.25 for trial in range(6000)]
+        texts = [shown(moment) for moment in moments]
+        assert len(formatted) <= (22 if zone.utcoffset(None).seconds % 60 == 0 else 6000)
+        assert texts == [Display(zone=zone).time(moment) for moment in moments]
+    assert Display().times()(1.7e9 + 300.25) == "2023-11-14 22:18:20"
