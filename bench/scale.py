@@ -4,6 +4,7 @@ beside its ceiling measured in the same run, on SQLite and on the MongoDB wire b
     python bench/scale.py [--quick] [--trials N] [--statistics M] [--long N] [--seed S]
                           [--stores sqlite,wire] [--mongodb URI] [--only ROW,ROW]
                           [--cache DIR] [--wire-trials N] [--wire-long N] [--runs N]
+                          [--code DIR]
     python bench/all.py --scale [the same options]
 
 Writes the journal of ``bench/journal.py`` (``--seed``; 100,000 trials x 100 statistics
@@ -44,7 +45,11 @@ every command: 1,300 statistics/s where SQLite takes 175,000, on 2 busy cores):
 unless ``--wire-trials`` / ``--wire-long`` say otherwise, it holds 2,000 trials and a
 long trial of 200,000 points (500 and 20,000 with ``--quick``), about 5 minutes to
 write, printed on its lines. A real MongoDB (``--mongodb``) gets the full sizes.
-Slow commands run once, quick ones ``--runs`` times (median).
+Slow commands run once, quick ones ``--runs`` times (median). The rows ``page``,
+``compare`` and ``ls`` give the processor time (user and system) beside the clock's: on
+cores shared with other work, the clock alone says little. ``--code DIR`` times another
+version's commands and dashboard (its ``kleio`` package in ``DIR``, for instance a ``git
+archive`` of main) on the journal this version writes.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -91,13 +97,29 @@ def row(label: str, figure: str, kleio: float, ceiling: float, unit: str, target
     )
 
 
+#: Processor seconds (user and system) of each run of each command, by its argv: on two
+#: cores shared with other work the clock alone says little.
+PROCESSOR: dict[tuple[str, ...], list[float]] = {}
+
+
+def processor(argv: list[str]) -> str:
+    """The median processor time of the runs of ``argv``, for a row's figure."""
+    return f"{statistics.median(PROCESSOR[tuple(argv)]):.3g} s of processor"
+
+
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
-    """Seconds ``argv`` took, its output to /dev/null; its error if it failed."""
+    """Seconds ``argv`` took, its output to /dev/null; its error if it failed. Its
+    processor time goes to :data:`PROCESSOR`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(
         argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    PROCESSOR.setdefault(tuple(argv), []).append(
+        after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    )
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed: {result.stderr.decode(errors='replace')}")
     return seconds
@@ -353,12 +375,18 @@ def plot_row(label, env, long_id, long, bare: Bare, cwd: Path, runs: int) -> Non
 def page_row(label, env, trials: int, bare: Bare, cwd: Path, runs: int) -> None:
     import dashboard
 
-    kleio, ceiling = paired_runs([KLEIO, "ls", "-n", "50"], bare.script("newest"), env, cwd, runs)
-    row(label, f"kleio ls -n 50 over {trials:,} trials", kleio, ceiling, "s", "<= 0.3 s")
+    argv = [KLEIO, "ls", "-n", "50"]
+    kleio, ceiling = paired_runs(argv, bare.script("newest"), env, cwd, runs)
+    row(
+        label, f"kleio ls -n 50 over {trials:,} trials ({processor(argv)})", kleio, ceiling, "s",
+        "<= 0.3 s",
+    )  # fmt: skip
     process, url, _ = dashboard.start_ui(env)
     try:
         page = f"{url}/api/trials?offset=0&limit=50"
+        used = _processor_of(process.pid)
         first = dashboard.get(page)
+        used = _processor_of(process.pid) - used
         later = statistics.median(dashboard.get(page)[0] for _ in range(max(1, runs - 1)))
     finally:
         dashboard.stop(process)
@@ -366,7 +394,7 @@ def page_row(label, env, trials: int, bare: Bare, cwd: Path, runs: int) -> None:
     row(
         label,
         f"dashboard's first trials page over {trials:,} trials, first request of a fresh "
-        f"server (next requests {later:.3f} s)",
+        f"server ({used:.3g} s of processor; next requests {later:.3f} s)",
         first[0],
         ceiling,
         "s",
@@ -374,20 +402,27 @@ def page_row(label, env, trials: int, bare: Bare, cwd: Path, runs: int) -> None:
     )
 
 
+def _processor_of(pid: int) -> float:
+    """Processor seconds (user and system) process ``pid`` has used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def compare_row(label, env, trials: int, bare: Bare, cwd: Path, runs: int) -> None:
-    kleio, ceiling = paired_runs(
-        [KLEIO, "compare", "--sort", "loss:min", "-n", "20"], bare.script("smallest"), env, cwd,
-        runs,
-    )  # fmt: skip
+    argv = [KLEIO, "compare", "--sort", "loss:min", "-n", "20"]
+    kleio, ceiling = paired_runs(argv, bare.script("smallest"), env, cwd, runs)
     row(
-        label, f"kleio compare --sort loss:min -n 20 over {trials:,} trials", kleio, ceiling,
-        "s", "<= 1 s",
+        label, f"kleio compare --sort loss:min -n 20 over {trials:,} trials ({processor(argv)})",
+        kleio, ceiling, "s", "<= 1 s",
     )  # fmt: skip
 
 
 def ls_row(label, env, trials: int, bare: Bare, cwd: Path, runs: int) -> None:
     kleio, ceiling = paired_runs([KLEIO, "ls"], bare.script("all"), env, cwd, runs)
-    row(label, f"kleio ls (all) over {trials:,} trials", kleio, ceiling, "s", "<= 1.5 s")
+    row(
+        label, f"kleio ls (all) over {trials:,} trials ({processor([KLEIO, 'ls'])})", kleio,
+        ceiling, "s", "<= 1.5 s",
+    )  # fmt: skip
 
 
 #: Imported by every Python process started with it on PYTHONPATH (``kleio``, the
@@ -665,6 +700,9 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(ROWS), help=f"rows among {', '.join(ROWS)}")
     parser.add_argument("--cache", type=Path, help="keep and reuse generated journals here")
     parser.add_argument("--runs", type=int, default=None, help="runs of a quick command (5)")
+    parser.add_argument(
+        "--code", type=Path, help="a folder holding another version's kleio package to time"
+    )
     args = parser.parse_args(argv)
     if args.runs is None:
         args.runs = 3 if args.quick else 5
@@ -704,6 +742,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         cwd, env = scratch_project(folder, without=("PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"))
+        if args.code:  # that version's commands and dashboard (the journal is this one's)
+            env["PYTHONPATH"] = str(args.code.resolve())
         if "sqlite" in stores:
             on_sqlite(args, sizes, env, cwd, folder, only)
         if "wire" in stores:

@@ -25,6 +25,8 @@ WIRE_DIFFERENCES = {
     "*.files ('File with id ... not found'); MongoDB deletes nothing and reports 0",
     "upload_date": "nx-27017 returns the uploadDate of a *.files document as ISO text; "
     "MongoDB returns the date it stored",
+    "nested_projection": "nx-27017 returns a projected nested field ({'fields.loss': 1}) "
+    "under its dotted path ('fields.loss'); MongoDB nests it ({'fields': {'loss': ...}})",
     "chunks": "nx-27017 keeps the documents of a collection named *.chunks in its own GridFS "
     "tables: a query naming one files_id finds them, but distinct() and a query over all "
     "chunks see none (so abandoned uploads cannot be listed); MongoDB sees every document",

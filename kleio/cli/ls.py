@@ -58,7 +58,7 @@ def _list(args: argparse.Namespace, context) -> int:
     # reads the fields a store keeps for listings, not the documents.
     fields = DOCUMENT_FIELDS if args.where or args.sort else LISTED_FIELDS
     trials = query_trials(
-        context.store, arguments.trial_query(args), context.settings.lease, fields
+        context.store, arguments.trial_query(args), context.settings.lease, fields, ranked=True
     )
     rows = [facts.listing() for facts in trials.facts]
     context.warn_skipped(trials.skipped)

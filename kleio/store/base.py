@@ -391,6 +391,26 @@ class Store(abc.ABC):
             raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
         return self._find_trials(query)
 
+    def count_trials(self, **filters: Any) -> int:
+        """How many trial documents :meth:`find_trials` finds with the same ``filters``
+        (``limit`` and ``fields`` aside): what a page of trials says it is one page of,
+        without reading them. One round trip; the documents are not read."""
+        filters.pop("limit", None)
+        filters.pop("fields", None)
+        where = filters.pop("where", None) or {}
+        named = [name for name in filters if name not in TrialQuery.FIELDS]
+        query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
+        unknown = sorted(set(query.where) - set(self.catalogue.indexed))
+        if unknown:
+            raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
+        return self._count_trials(query)
+
+    def _count_trials(self, query: TrialQuery) -> int:
+        """:meth:`count_trials` for one query: by default, the ids found counted."""
+        return len(
+            self._find_trials(TrialQuery(query.id_prefix, query.tags, query.where, fields=["_id"]))
+        )
+
     @abc.abstractmethod
     def _find_trials(self, query: TrialQuery) -> list[dict]:
         """:meth:`find_trials` for one query."""
@@ -574,6 +594,38 @@ class Store(abc.ABC):
         for trial in untrusted:
             found[trial] = self._recompute_summaries(trial, kind)
         return {trial: found.get(trial, {}) for trial in trials}
+
+    def read_field_summaries(self, kind: str, field: str) -> dict[str, Summary]:
+        """Every trial's summary of one field of its events of ``kind``, by trial (a
+        trial without that field left out): what sorting every trial by one statistic
+        reads, rather than each trial's every summary.
+
+        One round trip when the summaries are current; a trial whose summaries cannot be
+        trusted (see Summaries above) has them recomputed from the events, as
+        :meth:`read_summaries` does.
+        """
+        stored = self._stored_field(kind, field)
+        if stored is None:  # a backend without a read of its own: every trial's summaries
+            return {
+                trial: summaries[field]
+                for trial, summaries in self.read_summaries(
+                    sorted(self.event_trials()), kind
+                ).items()
+                if field in summaries
+            }
+        found, untrusted = stored
+        for trial in dict.fromkeys(untrusted):
+            summary = self._recompute_summaries(trial, kind).get(field)
+            if summary is None:
+                found.pop(trial, None)
+            else:
+                found[trial] = summary
+        return found
+
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]] | None:
+        """The summaries of ``field`` stored for every trial, and the trials whose
+        summaries of ``kind`` must be recomputed; None: no read of this backend's own."""
+        return None
 
     @abc.abstractmethod
     def _stored_summaries(

@@ -355,7 +355,7 @@ class MongoStore(Store):
             found = self._db.trials.find({"_id": {"$in": wanted}}).batch_size(len(wanted) + 1)
             return {document["_id"]: document for document in found}
 
-    def _find_trials(self, query: TrialQuery) -> list[dict]:
+    def _selector(self, query: TrialQuery) -> dict[str, Any]:
         selector: dict[str, Any] = {}
         if query.id_prefix:
             selector["_id"] = {"$gte": query.id_prefix, "$lt": query.id_prefix + "\U0010ffff"}
@@ -364,6 +364,15 @@ class MongoStore(Store):
         for name, value in query.where.items():
             path = self.catalogue.indexed[name]
             selector[path] = {"$in": list(value)} if one_of(value) else value
+        return selector
+
+    def _count_trials(self, query: TrialQuery) -> int:
+        # One command counted by the server, through the same indexes; no document sent.
+        with self._translated():
+            return self._db.trials.count_documents(self._selector(query))
+
+    def _find_trials(self, query: TrialQuery) -> list[dict]:
+        selector = self._selector(query)
         with self._translated():
             projection = {name: 1 for name in query.fields} if query.fields else None
             # Every document in one batch, up to the server's 16 MB a reply: each batch is a
@@ -779,6 +788,26 @@ class MongoStore(Store):
                         untrusted.append(document["trial"])
                     else:
                         found[document["trial"]] = _summaries_of(document)
+        return found, untrusted
+
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]]:
+        # One query, projected to the one field: a trial's other fields are never sent.
+        name = _field_name(field)
+        found: dict[str, Summary] = {}
+        untrusted: list[str] = []
+        with self._translated():
+            cursor = self._db.summaries.find(
+                {"kind": kind},
+                {"trial": 1, f"fields.{name}": 1, "writing": 1, "stale": 1},
+            ).batch_size(_WHOLE_BATCH)
+            for document in cursor:
+                if document.get("writing") or document.get("stale"):
+                    untrusted.append(document["trial"])
+                    continue
+                # MongoDB nests the projected field; nx-27017 names it by its path.
+                summary = (document.get("fields") or {}).get(name) or document.get(f"fields.{name}")
+                if summary is not None:
+                    found[document["trial"]] = Summary(**summary)
         return found, untrusted
 
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:

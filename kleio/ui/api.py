@@ -169,33 +169,46 @@ class Dashboard:
         from kleio.core.reading.strict_json import json_ready
 
         keys = _one(params, "keys")
-        comparison = compare_trials(
-            self.store,
-            self._query(params),
-            self.lease,
-            keys=keys.split(",") if keys else None,
-            all_configuration=_one(params, "all") in ("1", "true", "yes"),
-        )
+        every = _one(params, "all") in ("1", "true", "yes")
         offset = _number(params, "offset", 0, 0, 10**9)
         limit = _number(params, "limit", PAGE, 1, MAX_PAGE)
+        group_by = [word for word in _list(params, "group") if word]
+        query = self._query(params)
+        page = None
+        if not keys and not every and not group_by:
+            from kleio.core.reading.paging import newest_page
+
+            # The newest trials: those of the page read alone (kleio.core.reading.paging).
+            page = newest_page(self.store, query, self.lease, offset, limit)
+        if page is not None:
+            comparison, total = page
+            rows = comparison.rows
+        else:
+            comparison = compare_trials(
+                self.store,
+                query,
+                self.lease,
+                keys=keys.split(",") if keys else None,
+                all_configuration=every,
+            )
+            total, rows = len(comparison.rows), comparison.rows[offset : offset + limit]
         answer = {
-            "total": len(comparison.rows),
+            "total": total,
             "offset": offset,
             "limit": limit,
             "columns": comparison.columns,
             "configuration": comparison.configuration,
             "statistics": comparison.statistics,
             "best": json_ready(comparison.best),
-            "rows": json_ready(comparison.rows[offset : offset + limit]),
+            "rows": json_ready(rows),
         }
-        group_by = [word for word in _list(params, "group") if word]
         if group_by:  # over every row the query finds, not this page's: a group spans pages
             answer["groups"] = _groups(comparison, group_by, _list(params, "seeds"))
         if comparison.skipped:  # trials another program damaged: said, never a failure
             from kleio.core.reading.selection import describe_skipped
 
             answer["skipped"] = describe_skipped(comparison.skipped)
-        if not comparison.rows:  # why: no trial matches, or none yet (and how to make one)
+        if not total:  # why: no trial matches, or none yet (and how to make one)
             from kleio.core.reading.selection import nothing_selected
 
             answer["nothing"] = nothing_selected(self.store)

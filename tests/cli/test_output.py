@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import io
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from kleio.cli.output import Column, Display, output_rows
 
@@ -45,3 +49,40 @@ def test_json_and_csv_leave_nothing_out():
         out = io.StringIO()
         assert output_rows(out, format, COLUMNS, ROWS, Display(width=5), leave_out=["lr"]) == []
         assert "0.01" in out.getvalue()
+
+
+ZONES = [
+    datetime.timezone.utc,
+    datetime.timezone(datetime.timedelta(hours=5, minutes=30)),
+    datetime.timezone(datetime.timedelta(hours=-3)),
+    datetime.timezone(datetime.timedelta(seconds=90)),
+    datetime.timezone(datetime.timedelta(hours=14)),
+]
+
+
+@given(
+    st.lists(st.floats(-3e9, 4e10, allow_nan=False), max_size=30),
+    st.sampled_from(ZONES),
+)
+def test_times_formatted_a_minute_at_a_time_read_as_each_formatted_alone(moments, zone):
+    display = Display(zone=zone)
+    shown = display.times()
+    moments = [*moments, *(m + 1 for m in moments), *(m + 60 for m in moments)]
+    assert [shown(m) for m in moments] == [display.time(m) for m in moments]
+
+
+def test_the_times_of_trials_made_minutes_apart_are_formatted_once_a_day(monkeypatch):
+    # 100,000 trials made minutes apart: a listing formats each day once, not each time.
+    formatted = []
+    original = Display.time
+    monkeypatch.setattr(
+        Display, "time", lambda self, *args: formatted.append(args) or original(self, *args)
+    )
+    for zone in ZONES:
+        formatted.clear()
+        shown = Display(zone=zone).times()
+        moments = [1.7e9 + 300 * trial + 0.25 for trial in range(6000)]
+        texts = [shown(moment) for moment in moments]
+        assert len(formatted) <= (22 if zone.utcoffset(None).seconds % 60 == 0 else 6000)
+        assert texts == [Display(zone=zone).time(moment) for moment in moments]
+    assert Display().times()(1.7e9 + 300.25) == "2023-11-14 22:18:20"

@@ -251,6 +251,8 @@ def test_sqlite_summarises_the_events_of_a_journal_written_before_summaries(tmp_
     _old_journal(path, 1, _rows(_statistics("old", 5)))  # as Kleio 0.2 wrote it
     store = open_journal(str(path))
     store.append_events(_statistics("old", 2, start=5))  # a resumed trial logs on
+    # Sorting every trial by one statistic summarises them from the events too.
+    assert store.read_field_summaries("statistic", "loss")["old"][:3] == (7, 1.0, 1 / 7)
     loss = store.read_summaries(["old"], "statistic")["old"]["loss"]
     assert (loss.count, loss.first, loss.last) == (7, 1.0, 1 / 7)
     assert [e.data["loss"] for e in store.read_events("old")] == [1 / i for i in range(1, 8)]
@@ -378,6 +380,29 @@ def test_mongodb_blocks_events_written_before_blocks_and_distrusts_a_write_in_fl
     assert [block.count for block in store.read_blocks("a", "statistic")] == [1_000, 500, 20, 3]
     store._db.summaries.update_one({}, {"$inc": {"writing": 1}})  # a writer in flight
     assert store.read_blocks("a", "statistic") is None
+
+
+def test_sqlite_lists_the_study_of_every_trial_of_a_journal_listed_before_studies(tmp_path):
+    """A journal of schema 4 or 5 has listings without the study: opening it makes them
+    again, so that `kleio studies` counts trials from the listings alone."""
+    path = tmp_path / "kleio.db"
+    store = open_journal(str(path))
+    store.create_trial({"_id": "a1", "created": 1.5, "status": "completed", "study": "s"})
+    store.create_trial({"_id": "b2", "created": 2.5, "status": "new"})
+    store.close()
+    with sqlite3.connect(path) as connection:  # as Kleio wrote it before
+        connection.execute("UPDATE trials SET listing = json_remove(listing, '$.study')")
+        connection.execute("PRAGMA user_version = 4")
+    store = open_journal(str(path))
+    assert store.find_trials(fields=["study"]) == [
+        {"_id": "b2"},
+        {"_id": "a1", "study": "s"},
+    ]
+    store.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        (listing,) = connection.execute("SELECT listing FROM trials WHERE id = 'a1'").fetchone()
+    assert json.loads(listing)["study"] == "s"
 
 
 def test_sqlite_keeps_kleios_trials_in_the_table_every_version_made(tmp_path):
@@ -590,9 +615,11 @@ def test_mongodb_leaves_a_summary_that_keeps_changing_to_its_readers(mongo_store
     monkeypatch.setattr("kleio.store.mongodb._SUMMARY_ATTEMPTS", 0)  # every attempt lost
     assert mongo_store.append_events(_statistics("t", 3, start=2)) == 3
     assert mongo_store._db.summaries.find_one({"trial": "t"})["stale"]  # nx-27017 gives 1
-    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"][:3] == (5, 1.0, 1 / 5)
+    # Sorting every trial by one statistic recomputes it too, and keeps it.
+    assert mongo_store.read_field_summaries("statistic", "loss")["t"][:3] == (5, 1.0, 1 / 5)
     document = mongo_store._db.summaries.find_one({"trial": "t"})
     assert not document["stale"] and document["writing"] == 0  # recomputed and kept
+    assert mongo_store.read_summaries(["t"], "statistic")["t"]["loss"][:3] == (5, 1.0, 1 / 5)
 
 
 def test_mongodb_summarises_the_events_of_a_journal_written_before_summaries(mongo_store):

@@ -134,6 +134,21 @@ def test_trials_are_filtered_by_tags_status_prefix_project_and_parent(store):
     assert ids(parent="abc1") == ["abd3"]
     assert ids(id_prefix="ab", tags=["mnist"], status=["new"]) == ["abd3", "abc1"]
     assert ids(limit=2) == ["bcd4", "abd3"]
+    # Counted without reading them: as many as are found, whatever the limit.
+    for filters in (
+        {},
+        {"tags": ["cnn"]},
+        {"tags": ["cnn", "mnist"]},
+        {"tags": ["nothing"]},
+        {"status": ["completed", "broken"]},
+        {"status": "new"},
+        {"id_prefix": "abc"},
+        {"project": "q"},
+        {"parent": "abc1"},
+        {"id_prefix": "ab", "tags": ["mnist"], "status": ["new"]},
+    ):
+        assert store.count_trials(**filters) == len(ids(**filters)), filters
+    assert store.count_trials(limit=2, fields=["status"]) == 4
 
 
 def test_listing_only_some_fields_returns_those_fields(store):
@@ -488,6 +503,29 @@ def test_field_names_of_any_text_are_summarised(store):
         "$x": 2,
         "a%2Eb": 3,
         "": 4,
+    }
+
+
+def test_one_fields_summaries_of_every_trial_are_those_read_trial_by_trial(store):
+    # What sorting 100,000 trials by loss:min reads: one field of every trial's summaries.
+    store.append_events(
+        [
+            statistic("t", 1.0, 0, loss=0.9, epoch=1),
+            statistic("t", 2.0, 1, loss=0.25, epoch=2, **{"val.loss": 3, "$x": 1}),
+            statistic("u", 1.0, 0, loss=7),
+            statistic("v", 1.0, 0, epoch=1, loss="text"),
+        ]
+        + events("w", "stdout", [1.0])
+    )
+    store.append_events([Event("u", "usage", event_key(1.0, "w", 0), 1.0, {"loss": 1})])
+    summaries = store.read_summaries(["t", "u", "v", "w"], "statistic")
+    for field in ("loss", "epoch", "val.loss", "$x"):
+        assert store.read_field_summaries("statistic", field) == {
+            trial: found[field] for trial, found in summaries.items() if field in found
+        }
+    assert store.read_field_summaries("statistic", "nothing") == {}
+    assert store.read_field_summaries("usage", "loss") == {
+        "u": store.read_summaries(["u"], "usage")["u"]["loss"]
     }
 
 

@@ -34,6 +34,12 @@ LISTED_FIELDS = (
     # A trial's human name (kleio.core.model.names): shown by ls, found by name. Trials
     # named before it was listed have none: no listing lacks it wrongly.
     "name",
+    # The study a sweep saved the trial in: `kleio studies` counts every trial by it
+    # (schema 6 of SQLite journals added it to every listing).
+    "study",
+    # The ranks of a parallel execution (issue 25), each with its heartbeat: one that
+    # vanished makes the trial lost (observed_status), which ls and compare show.
+    "members",
 )
 #: The fields trials are found by, by the name a query gives them:
 #: ``store.find_trials(parent=trial_id)`` finds a trial's branches. SQLite keeps each in

@@ -87,7 +87,22 @@ def compare_trials(
     all_configuration: bool = False,
 ) -> Comparison:
     """The comparison of the trials ``query`` finds (see the module documentation)."""
-    trials = query_trials(store, query, lease)
+    # The first trials by a statistic are found without reading every trial, unless
+    # --keys names keys that resolve over every trial.
+    trials = query_trials(store, query, lease, ranked=keys is None)
+    return compared(trials, query, keys=keys, all_configuration=all_configuration)
+
+
+def compared(
+    trials: Trials,
+    query: Query,
+    *,
+    keys: Sequence[str] | None = None,
+    all_configuration: bool = False,
+) -> Comparison:
+    """The comparison of ``trials``, found by ``query`` (its orders give ``best``): its
+    columns are those of these trials alone (:mod:`kleio.core.reading.paging` compares
+    the trials of one page)."""
     trials.load_statistics()
     facts = trials.facts
     chosen = (

@@ -296,6 +296,11 @@ class Trials:
         #: The documents that could not be read, for the one warning a face gives.
         self.skipped: list[Skipped] = [] if skipped is None else skipped
         self.statistics_loaded = False
+        #: Keys already resolved over every trial selected, by their text (see
+        #: :mod:`kleio.core.reading.ranking`, which keeps fewer trials than it sorted).
+        self.known: dict[str, Key] = {}
+        #: How many trials were ranked to find these (ranking's), else None.
+        self.ranked: int | None = None
 
     def load_statistics(self) -> None:
         """Read the summaries of every trial considered (once)."""
@@ -315,6 +320,9 @@ class Trials:
 
     def resolve(self, text: str, option: str) -> Key:
         """The key ``text`` names; an unknown one is an error listing those that exist."""
+        known = self.known.get(text)
+        if known is not None:
+            return known
         name, colon, wanted = text.rpartition(":")
         if colon and wanted in AGGREGATES:
             if name in self.statistic_keys():
@@ -380,12 +388,23 @@ def query_trials(
     fields: Sequence[str] | None = DOCUMENT_FIELDS,
     named_incomplete: bool = False,
     damaged: bool = False,
+    ranked: bool = False,
 ) -> Trials:
     """The selected trials that meet every condition, in the order asked (newest first
     otherwise), at most ``limit``; ``fields`` of each document (None: all). Bad
     conditions and unknown keys raise :class:`QueryError` before anything is returned.
     ``named_incomplete`` and ``damaged``: as
-    :func:`~kleio.core.reading.selection.select_trials` takes them."""
+    :func:`~kleio.core.reading.selection.select_trials` takes them.
+
+    ``ranked``: the caller resolves no key over every trial selected but the query's own,
+    so the first trials by a statistic may be found without reading every trial
+    (:mod:`kleio.core.reading.ranking`): the same trials, in the same order."""
+    if ranked and not named_incomplete and not damaged:
+        from kleio.core.reading.ranking import ranked_trials
+
+        found = ranked_trials(store, query, lease, fields)
+        if found is not None:
+            return found
     conditions = [parse_condition(text) for text in query.where]
     orders = [parse_order(text) for text in query.sort]
     limit = query.limit

@@ -23,7 +23,7 @@ from kleio.store.base import Store
 from kleio.value import Value
 
 #: What selecting needs of each document, whatever else the caller reads.
-_NEEDED = ("status", "heartbeat", "created", INCOMPLETE)
+_NEEDED = ("status", "heartbeat", "members", "created", INCOMPLETE)
 
 
 class Selection(Value):

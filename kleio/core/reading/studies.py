@@ -70,6 +70,17 @@ def _best(
     """The best trial of a study by ``key``: ``best``, ``best_trial`` and ``best_key``.
     A key no trial of the study holds is an error when ``asked`` (the keys there are
     are named), and no best otherwise (the default key of a study logging no loss)."""
+    from kleio.core.reading.ranking import ranked_trials
+
+    # By a statistic summary (loss:min), the best is found from that summary of each
+    # trial, without reading every trial's document (kleio.core.reading.ranking).
+    order = f"-{key}" if descending else key
+    first = ranked_trials(store, Query(Selection(study=study), [], [order], 1), lease, None)
+    if first is not None:
+        value = first.facts[0].value(first.resolve(key, "--best")) if first.facts else None
+        if first.facts and not is_missing(value):
+            return {"best": value, "best_trial": first.facts[0].id, "best_key": key}
+        return {"best": None, "best_trial": None, "best_key": key}
     trials = query_trials(store, Query(Selection(study=study), [], [], None), lease)
     try:
         resolved = trials.resolve(key, "--best")

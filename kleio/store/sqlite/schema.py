@@ -16,7 +16,7 @@ from kleio.store.sqlite.documents import get_path, listing
 
 #: ``PRAGMA application_id`` of a Kleio database ("KLIO").
 APPLICATION_ID = 0x4B4C494F
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def _trials_table(catalogue: Catalogue) -> str:
@@ -243,6 +243,13 @@ def _add_listings(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
     _fill(connection, "listing = ?", lambda document: (listing(document, catalogue.listed),))
 
 
+def _relist(connection: sqlite3.Connection, catalogue: Catalogue) -> None:
+    """Version 5 to 6: every listing made again, with the fields listed since (the
+    ``study`` of each trial, which ``kleio studies`` counts trials by: read from the
+    listings, 100,000 trials are counted without parsing their documents)."""
+    _fill(connection, "listing = ?", lambda document: (listing(document, catalogue.listed),))
+
+
 #: What brings a database of each older schema version to the next one, in the
 #: transaction of the upgrade: statements, or a function of the connection and the
 #: store's catalogue.
@@ -255,6 +262,7 @@ _UPGRADES: dict[int, Any] = {
     4: EVENT_BLOCKS
     + _TAGS_BY_TRIAL
     + "INSERT OR IGNORE INTO stale_blocks SELECT DISTINCT trial, kind FROM events;",
+    5: _relist,
 }
 
 

@@ -439,8 +439,17 @@ class SQLiteStore(Store):
                 return found
         return self._whole_documents(query.fields, *clauses)
 
+    def _count_trials(self, query: TrialQuery) -> int:
+        # COUNT(*) of the rows the query's clauses find, through the same indexes.
+        where, parameters = self._clauses(
+            TrialQuery(query.id_prefix, query.tags, query.where), order=False
+        )
+        with self._reading() as connection:
+            found = connection.execute(f"SELECT count(*) FROM trials{where}", parameters)
+            return found.fetchone()[0]
+
     @staticmethod
-    def _clauses(query: TrialQuery) -> tuple[str, list]:
+    def _clauses(query: TrialQuery, order: bool = True) -> tuple[str, list]:
         """The ``WHERE``, ``ORDER BY`` and ``LIMIT`` of a query, and their parameters."""
         clauses, parameters = [], []
         if query.id_prefix:
@@ -458,6 +467,8 @@ class SQLiteStore(Store):
                 clauses.append(f'"{name}" = ?')
                 parameters.append(value)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        if not order:
+            return where, parameters
         order = " ORDER BY created DESC, id" + (" LIMIT ?" if query.limit is not None else "")
         if query.limit is not None:
             parameters.append(int(query.limit))
@@ -672,6 +683,28 @@ class SQLiteStore(Store):
                         (kind, *some),
                     )
                 ]
+        return found, untrusted
+
+    def _stored_field(self, kind: str, field: str) -> tuple[dict[str, Summary], list[str]]:
+        # One pass over the summaries, no document read; the first and last values of
+        # every trial decoded in one call (a call each took half the time of the read).
+        with self._reading() as connection:
+            rows = connection.execute(
+                "SELECT trial, count, first_key, first, last_key, last, min, max"
+                " FROM summaries WHERE kind = ? AND field = ?",
+                (kind, field),
+            ).fetchall()
+            untrusted = [
+                trial
+                for (trial,) in connection.execute(
+                    "SELECT trial FROM stale_summaries WHERE kind = ?", (kind,)
+                )
+            ]
+        values = json.loads(f"[{','.join([f'{row[3]},{row[5]}' for row in rows])}]")
+        found = {
+            trial: Summary(count, values[2 * n], values[2 * n + 1], low, high, first, last)
+            for n, (trial, count, first, _, last, _, low, high) in enumerate(rows)
+        }
         return found, untrusted
 
     def _recompute_summaries(self, trial: str, kind: str) -> dict[str, Summary]:
