@@ -7,9 +7,13 @@ lie), in a fraction of a second, rather than from its points (minutes). What is 
 is what :func:`~kleio.core.reading.series.downsample` draws of the exact points, per
 pixel: the first, the lowest, the highest and the last point, except that a pixel holds
 the blocks that start in it (the pixel of a record is that of its block's first record),
-so a pixel's points may reach into the next pixel by less than a block: a quarter of a
-pixel at most, since blocks are read only where a pixel holds 4 of them or more
-(:data:`BLOCKS_PER_PIXEL`). The lowest and highest points of a block are drawn at their
+so a pixel's points may reach into the next pixel by less than a block. Blocks are read
+where a pixel holds 4 of them or more on average (:data:`BLOCKS_PER_PIXEL`: a quarter of
+a pixel at most, however wide each block), or one or more where no block is wider than a
+pixel (less than a pixel, then). Where every block lies inside one pixel (a pixel is a
+whole number of blocks: a million points at 1,000 pixels, blocks of 1,000), the pixels
+are exactly those of :func:`~kleio.core.reading.series.downsample`, and so are the points
+drawn against ``step``. The lowest and highest points of a block are drawn at their
 record; against ``time`` or a key, at the x their place in the block gives between the
 block's first and last x (the block keeps no other x).
 
@@ -24,7 +28,8 @@ order of x; every other curve is read from its points, as before:
   block), smoothing (the average runs over every point), groups (``--group-by``);
 - blocks the store cannot vouch for (two writers at once, a write in flight: see
   :meth:`~kleio.store.base.Store.read_blocks`);
-- a range too short to hold :data:`BLOCKS_PER_PIXEL` blocks per pixel.
+- a range too short to hold :data:`BLOCKS_PER_PIXEL` blocks per pixel, or one per pixel
+  with none wider than a pixel.
 """
 
 from __future__ import annotations
@@ -37,15 +42,16 @@ from typing import Any, NamedTuple
 from kleio.codec import decode_array
 from kleio.core.model.trial import TrialDocument
 from kleio.core.model.view import lineage
-from kleio.core.reading.series import STEP, TIME
+from kleio.core.reading.series import PER_BUCKET, STEP, TIME
 from kleio.core.reading.summaries import STATISTIC
 from kleio.store.base import Block, Store
 
 #: Records from which a trial's curves are drawn from its blocks: 100,000 points are
 #: read in about a second, which its blocks (100) could not draw at 400 pixels anyway.
 BLOCKED_FROM = 100_000
-#: Blocks a pixel holds at least, on average over the range drawn, for blocks to be read:
-#: a pixel's points then reach at most a quarter of a pixel into the next.
+#: Blocks a pixel holds at least, on average over the range drawn, for blocks to be read
+#: whatever their widths: a pixel's points then reach at most a quarter of a pixel into
+#: the next. Fewer, down to one, where no block is wider than a pixel (:func:`fits_pixels`).
 BLOCKS_PER_PIXEL = 4
 
 
@@ -162,16 +168,23 @@ def blocked_columns(
 
 def blocked_pixels(parts: Sequence[_Part], buckets: int) -> list[Pixel] | None:
     """The pixels of a curve from its blocks' ``parts`` (x rising), ``buckets`` pixels
-    wide; None when the range holds fewer than :data:`BLOCKS_PER_PIXEL` blocks per pixel.
+    wide; None when the range holds fewer than :data:`BLOCKS_PER_PIXEL` blocks per pixel,
+    unless it holds one or more per pixel, none wider than a pixel (:func:`fits_pixels`),
+    and more points than :func:`~kleio.core.reading.series.downsample` would keep.
 
     A pixel holds the blocks whose first x lies in it: pixel ``i`` is x from
     ``low + i * width`` (excluded, but for the first) to ``low + (i + 1) * width``
     (included), as :func:`~kleio.core.reading.series.downsample` cuts the points.
     """
-    if buckets < 1 or len(parts) < BLOCKS_PER_PIXEL * buckets:
+    if buckets < 1 or len(parts) < buckets:
         return None
     low, high = parts[0].x0, parts[-1].x1
     width = (high - low) / buckets
+    if len(parts) < BLOCKS_PER_PIXEL * buckets and (
+        not fits_pixels(parts, width)
+        or sum(part.records for part in parts) <= PER_BUCKET * buckets  # all drawn
+    ):
+        return None
     pixels: list[Pixel] = []
     current: list[_Part] = []
     at = -1
@@ -185,6 +198,13 @@ def blocked_pixels(parts: Sequence[_Part], buckets: int) -> list[Pixel] | None:
     if current:
         pixels.append(_pixel(current))
     return pixels
+
+
+def fits_pixels(parts: Sequence[_Part], width: float) -> bool:
+    """Whether no block of ``parts`` is wider than a pixel of ``width``: then a pixel's
+    points reach into the next by less than a pixel, and the blocks may be as few as one
+    per pixel (a trial of a million points at 1,000 pixels: its 1,000 blocks)."""
+    return all(part.x1 - part.x0 <= width for part in parts)
 
 
 def pixel_of(x: float, low: float, width: float, buckets: int) -> int:
@@ -235,9 +255,14 @@ def blocked_curve(
     parts = columns.parts(x, y)
     if parts is None:
         return None
-    if least is not None and len(parts) < BLOCKS_PER_PIXEL * buckets:
-        buckets = max(least, len(parts) // BLOCKS_PER_PIXEL)
     pixels = blocked_pixels(parts, buckets)
+    if pixels is None and least is not None and len(parts) < BLOCKS_PER_PIXEL * buckets:
+        # One block per pixel where none is wider than a pixel, else four.
+        for fewer in (len(parts), len(parts) // BLOCKS_PER_PIXEL):
+            if least <= fewer < buckets:
+                pixels = blocked_pixels(parts, fewer)
+                if pixels is not None:
+                    break
     if pixels is None:
         return None
     xs = [x for pixel in pixels for _, x, _ in pixel.points]
