@@ -14,6 +14,7 @@ plain numbers (only finite numbers are drawn).
 
 from __future__ import annotations
 
+import math
 import shlex
 import threading
 import time
@@ -118,6 +119,24 @@ def _number(params: Params, name: str, default: int, low: int, high: int) -> int
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, not {text!r}") from None
     return min(max(value, low), high)
+
+
+def _x_range(params: Params) -> tuple[float, float] | None:
+    """The range of x ``x_min`` to ``x_max`` a zoom asks for (None: the whole curve)."""
+    bounds = []
+    for name, default in (("x_min", -math.inf), ("x_max", math.inf)):
+        text = _one(params, name)
+        try:
+            value = float(text) if text else default
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, not {text!r}") from None
+        if math.isnan(value):
+            raise SettingsError(f"{name} must be a number, not {text!r}")
+        bounds.append(value)
+    low, high = bounds
+    if low > high:
+        raise SettingsError(f"x_min ({low:g}) is past x_max ({high:g})")
+    return None if (low, high) == (-math.inf, math.inf) else (low, high)
 
 
 def _list(params: Params, name: str) -> list[str]:
@@ -373,6 +392,11 @@ class Dashboard:
         "style", "per_x"}], "missing"}``; ``colour`` and ``style`` are those ``kleio plot``
         draws the curve with, ``per_x`` the most values at one x (drawn as their mean).
         ``kind=usage`` draws resource samples instead of statistics.
+
+        ``x_min`` and ``x_max`` (a zoom: either or both) draw the curves over that range
+        of x alone, at ``points`` pixels over it, each curve's ``points`` counting those in
+        the range: a long trial's from the blocks that reach into it, or from its exact
+        points when the range holds too few blocks (only those are read).
         """
         from kleio.core.reading.query import Query
         from kleio.core.reading.selection import Selection
@@ -397,6 +421,7 @@ class Dashboard:
             buckets=_number(params, "points", BUCKETS, 10, MAX_BUCKETS),
             read=lambda store, document: self.columns.read(store, document, kind),
             kind=kind,
+            x_range=_x_range(params),
         )
         return {
             "x": plot.x,

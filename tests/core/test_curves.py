@@ -127,22 +127,48 @@ def test_a_short_range_of_blocks_is_drawn_from_the_points(store, monkeypatch, lo
     losses = _walk(3)
     _long_trial(store, "a" * 32, lambda i: {"loss": losses[i]})
     query = Query(Selection(ids=["a" * 32]))
-    # 120 blocks cannot fill 40 pixels with 4 each: every point is read.
-    blocked = plot_curves(store, query, 60.0, "step", ["loss"], buckets=40)
+    # 120 blocks cannot fill 200 pixels with one each: every point is read.
+    blocked = plot_curves(store, query, 60.0, "step", ["loss"], buckets=200)
     monkeypatch.setattr(curves, "BLOCKED_FROM", math.inf)
-    assert blocked == plot_curves(store, query, 60.0, "step", ["loss"], buckets=40)
+    assert blocked == plot_curves(store, query, 60.0, "step", ["loss"], buckets=200)
+
+
+@pytest.mark.parametrize("x", ["step", "time"])
+def test_one_block_per_pixel_draws_the_curve_of_the_points_without_reading_one(
+    store, monkeypatch, long_from, x
+):
+    """120 blocks of 50 points at 120 pixels (a million points at 1,000 pixels, scaled
+    down): each pixel is one whole block, so the blocks draw the curve the points draw."""
+    losses = _walk(11)
+    _long_trial(store, "a" * 32, lambda i: {"step": i, "loss": losses[i]})
+    query = Query(Selection(ids=["a" * 32]))
+    with monkeypatch.context() as patch:
+        _no_point_read(store, patch)
+        blocked = plot_curves(store, query, 60.0, x, ["loss"], buckets=120)
+    monkeypatch.setattr(curves, "BLOCKED_FROM", math.inf)
+    exact = plot_curves(store, query, 60.0, x, ["loss"], buckets=120)
+    (drawn,), (expected,) = blocked.curves, exact.curves
+    assert drawn.ys == expected.ys and drawn.points == expected.points == RECORDS
+    if x == "step":  # against time, a lowest or highest point's x is placed in its block
+        assert blocked == exact
+    # 3 blocks per pixel of 40, none wider than a pixel: read from the blocks too.
+    with monkeypatch.context() as patch:
+        patch.setattr(curves, "BLOCKED_FROM", 500)
+        _no_point_read(store, patch)
+        (curve,) = plot_curves(store, query, 60.0, x, ["loss"], buckets=40).curves
+    assert (min(curve.ys), max(curve.ys)) == (min(losses), max(losses))
 
 
 def test_blocks_too_few_for_the_buckets_draw_a_terminals_columns(store, monkeypatch, long_from):
-    """2,000 buckets asked (kleio plot in a terminal) of 120 blocks: drawn at the 30
-    columns of dots the terminal has, from the blocks; at 40, the blocks are too few."""
+    """2,000 buckets asked (kleio plot in a terminal) of 120 blocks: drawn at the 120
+    pixels the blocks fill, one each, from the blocks; at 200, the blocks are too few."""
     losses = _walk(5)
     _long_trial(store, "a" * 32, lambda i: {"loss": losses[i]})
     query = Query(Selection(ids=["a" * 32]))
     _no_point_read(store, monkeypatch)
     plot = plot_curves(store, query, 60.0, "step", ["loss"], buckets=2_000, pixels=30)
     (curve,) = plot.curves
-    assert 30 * 2 <= len(curve.xs) <= 30 * 4
+    assert 120 * 2 <= len(curve.xs) <= 120 * 4
     assert (min(curve.ys), max(curve.ys)) == (min(losses), max(losses))
     with pytest.raises(AssertionError, match="a point was read"):
-        plot_curves(store, query, 60.0, "step", ["loss"], buckets=2_000, pixels=40)
+        plot_curves(store, query, 60.0, "step", ["loss"], buckets=2_000, pixels=200)

@@ -583,6 +583,38 @@ def mongo_store(request):
     store.close()
 
 
+def test_mongodb_reads_blocks_without_counting_the_events_again(mongo_store, monkeypatch):
+    """The first read of a trial's blocks counts its events (a journal's older events, no
+    writer counted); later reads take the count from the summary, which each append adds
+    to, and count again only when that summary cannot vouch for it."""
+    monkeypatch.setattr("kleio.store.mongodb.BLOCK_EVENTS", 100)  # 1,000 in use
+    events = mongo_store._db.events
+    counts = []
+    original = type(events).count_documents
+
+    def counting(self, *args, **kwargs):
+        counts.append(args)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(events), "count_documents", counting)
+    mongo_store.append_events(_statistics("t", 150))
+    mongo_store._db.summaries.update_one({}, {"$unset": {"added": ""}})  # an older Kleio's
+    assert [b.count for b in mongo_store.read_blocks("t", "statistic")] == [100, 50]
+    assert len(counts) == 1
+    for start in range(150, 180, 10):  # small flushes (blocks made by the reader) and
+        mongo_store.append_events(_statistics("t", 10, start=start))  # events already in
+        mongo_store.append_events(_statistics("t", 5, start=start))
+        assert sum(b.count for b in mongo_store.read_blocks("t", "statistic")) == start + 10
+    mongo_store.append_events(_statistics("t", 200, start=180))  # blocks by the writer
+    assert sum(b.count for b in mongo_store.read_blocks("t", "statistic")) == 380
+    assert len(counts) == 1
+    # A summary a writer left stale (writers busy on it all along) is counted again.
+    mongo_store._db.summaries.update_one({}, {"$set": {"stale": True}})
+    mongo_store.append_events(_statistics("t", 10, start=380))
+    assert sum(b.count for b in mongo_store.read_blocks("t", "statistic")) == 390
+    assert len(counts) == 2
+
+
 def test_mongodb_trusts_no_summary_a_writer_left_half_written(mongo_store, monkeypatch):
     mongo_store.append_events(_statistics("t", 2))
     original = MongoStore._add_to_summary

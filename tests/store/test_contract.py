@@ -895,7 +895,14 @@ def test_a_curve_read_through_blocks_has_the_exact_points_min_and_max_per_pixel(
     """At random ranges (runs of blocks) and widths, each pixel of a curve drawn from the
     blocks has the first, lowest, highest and last value of the exact points whose block
     starts in it (the pixels as kleio.core.reading.curves defines them)."""
-    from kleio.core.reading.curves import BLOCKS_PER_PIXEL, BlockedColumns, blocked_pixels, pixel_of
+    from kleio.core.reading.curves import (
+        BLOCKS_PER_PIXEL,
+        BlockedColumns,
+        blocked_pixels,
+        fits_pixels,
+        pixel_of,
+    )
+    from kleio.core.reading.series import PER_BUCKET, downsample
 
     trial_id = f"t{next(_PROPERTY_TRIALS)}"
     start = 0
@@ -919,13 +926,26 @@ def test_a_curve_read_through_blocks_has_the_exact_points_min_and_max_per_pixel(
     low, high = sorted(cut)
     parts = parts[low % len(parts) : max(high % len(parts), low % len(parts)) + 1]
     pixels = blocked_pixels(parts, buckets)
-    if len(parts) < BLOCKS_PER_PIXEL * buckets:
+    first_x, last_x = parts[0].x0, parts[-1].x1
+    width = (last_x - first_x) / buckets
+    records = sum(part.records for part in parts)
+    if len(parts) < BLOCKS_PER_PIXEL * buckets and (
+        len(parts) < buckets or not fits_pixels(parts, width) or records <= PER_BUCKET * buckets
+    ):
         assert pixels is None
         return
     points = [event.data["loss"] for event in store.read_events(trial_id, ["statistic"])]
     xs = {"step": lambda r: float(r), "position": lambda r: float(r), "time": lambda r: float(r)}
-    first_x, last_x = parts[0].x0, parts[-1].x1
-    width = (last_x - first_x) / buckets
+    if all(
+        pixel_of(part.x0, first_x, width, buckets) == pixel_of(part.x1, first_x, width, buckets)
+        for part in parts
+    ):  # every pixel a whole number of blocks: the pixels and points of the exact curve
+        ranged = [float(r) for r in range(parts[0].start, parts[-1].start + parts[-1].records)]
+        exact = downsample(ranged, points[parts[0].start : parts[0].start + records], buckets)
+        drawn = [(x, y) for pixel in pixels for _, x, y in pixel.points]
+        if x != "time":  # against time, a lowest or highest x is placed in its block
+            assert [x for x, _ in drawn] == exact[0]
+        assert [y for _, y in drawn] == exact[1]
     expected: dict[int, list[int]] = {}  # pixel -> its records
     for part in parts:
         pixel = pixel_of(part.x0, first_x, width, buckets)

@@ -421,6 +421,9 @@ def test_a_branch_curve_marks_its_branch_point(journal, client):
         ({"y": "loss", "smooth": "x"}, "smooth must be a number"),
         ({"y": "loss", "smooth": "2"}, "below 1"),
         ({"y": ""}, "no statistic to draw"),
+        ({"y": "loss", "x_min": "left"}, "x_min must be a number"),
+        ({"y": "loss", "x_max": "nan"}, "x_max must be a number"),
+        ({"y": "loss", "x_min": "5", "x_max": "1"}, "x_min (5) is past x_max (1)"),
     ],
 )
 def test_a_bad_curve_request_is_a_400(journal, client, params, fragment):
@@ -476,6 +479,55 @@ def test_a_long_curve_is_downsampled_and_a_running_one_grows(journal, empty_stor
         )
         (grown,) = client.json(path)["curves"]
         assert grown["points"] == count + 1 and grown["y"][-1] == 7.0
+
+
+@pytest.mark.parametrize("x", ["step", "time"])
+def test_a_zoom_draws_its_range_from_the_blocks_or_from_its_exact_points_alone(
+    empty_store, monkeypatch, x
+):
+    """6,000 statistics in 120 blocks of 50, long from 500 records: a range of 20 blocks
+    at 20 pixels is drawn from the blocks; one of 2 blocks at 10 pixels from the exact
+    points of those blocks alone, the curve of the points in the range, as a trial read
+    whole draws it."""
+    from kleio.core.reading import curves
+
+    store, writer = empty_store, EventWriter()
+    trial = _running_trial(store, "zoom")
+    losses = [((i * 7919) % 1000) / 1000 + (i == 1_030) for i in range(6_000)]
+    for start in range(0, 6_000, 50):
+        items = [("statistic", 1000.0 + i, {"loss": losses[i]}) for i in range(start, start + 50)]
+        store.append_events(writer.events(trial, items))
+    # MongoDB makes the blocks of small appends on first read, of 50 here (1,000 in use).
+    monkeypatch.setattr("kleio.store.mongodb.BLOCK_EVENTS", 50)
+    assert len(store.read_blocks(trial, "statistic")) == 120
+    read, original = [], store.read_events
+
+    def counted(*args, **kwargs):
+        for event in original(*args, **kwargs):
+            read.append(event)
+            yield event
+
+    monkeypatch.setattr(store, "read_events", counted)
+    with serving(store) as client:
+
+        def curve(**params):
+            path = "/api/series" + _query(trials=trial, y="loss", x=x, **params)
+            (found,) = client.json(path)["curves"]
+            return found
+
+        exact = curve(points=10, x_min=1_010, x_max=1_060)
+        monkeypatch.setattr(curves, "BLOCKED_FROM", 500)
+        read.clear()
+        wide = curve(points=20, x_min=1_000, x_max=1_999)
+        assert not [e for e in read if e.kind == "statistic"]  # from the blocks
+        assert wide["points"] == 1_000 and len(wide["x"]) <= 4 * 20
+        assert (min(wide["y"]), max(wide["y"])) == (min(losses[1_000:2_000]), losses[1_030])
+        read.clear()
+        zoomed = curve(points=10, x_min=1_010, x_max=1_060)
+        statistics = [e for e in read if e.kind == "statistic"]
+        assert 0 < len(statistics) <= 2 * 50 + 1  # its two blocks (and the page's end)
+    assert zoomed == exact and exact["points"] == 51
+    assert exact["x"][0] == 1_010 and exact["x"][-1] == 1_060 and max(exact["y"]) == losses[1_030]
 
 
 def test_a_running_trials_output_follows_its_cursor(empty_store):

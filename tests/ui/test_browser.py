@@ -1198,3 +1198,67 @@ def _save_large(browser, screenshots: Path, name: str) -> Path:
     browser.save_screenshot(str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return path
+
+
+@pytest.fixture(scope="module")
+def long_dashboard(sqlite_journal, tmp_path_factory):
+    """``kleio ui`` of a journal of one trial of 200,000 statistics, written through the
+    store in batches of 100,000 (200 blocks: too few for the page's columns, so its first
+    curve is read from the points; a zoom reads the blocks of its range alone)."""
+    from kleio.core.model.catalogue import open_journal
+    from kleio.core.model.trial import TrialSpec, new_trial_document
+    from kleio.store.base import Event
+    from kleio.store.keys import event_key
+
+    address = str(tmp_path_factory.mktemp("long") / "kleio.db")
+    document = new_trial_document(TrialSpec("long", ("python", "long.py")), status="completed")
+    with open_journal(address, "kleio") as store:
+        store.create_trial(document)
+        for first in range(0, 200_000, 100_000):
+            store.append_events(
+                [
+                    Event(
+                        document["_id"],
+                        "statistic",
+                        event_key(1e9 + step, "w", step),
+                        1e9 + step,
+                        {"step": step, "loss": 1 / (step + 1) + (step == 123_456)},
+                    )
+                    for step in range(first, first + 100_000)
+                ]
+            )
+    env = {**sqlite_journal.env, "KLEIO_DB_ADDRESS": address}
+    with kleio_ui(env, sqlite_journal.project) as running:
+        yield running.url, document["_id"]
+
+
+def test_a_zoom_asks_for_its_range_and_shows_its_exact_points(browser, long_dashboard):
+    """A drag across the chart of 200,000 points zooms in; once the mouse rests the page
+    asks for that range alone, and shows every point of it when it holds few enough (the
+    spike at step 123,456 among them); a double click zooms out to the whole curve."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    url, trial = long_dashboard
+    _open(browser, f"{url}#/plot?trials={trial}&y=loss&x=step")
+    chart = "document.querySelector('#plot-chart')"
+    _wait(browser, f"Number({chart}?.dataset.points) === 200000")
+    over = browser.find_element("css selector", "#plot-chart .u-over")
+    width = over.size["width"]
+    # From 61.5% to 62.5% of the x range: about 2,000 steps, around step 123,456.
+    left, right = round(width * 0.615), round(width * 0.625)
+    ActionChains(browser).move_to_element_with_offset(
+        over, left - width // 2, 0
+    ).click_and_hold().move_by_offset(right - left, 0).release().perform()
+    _wait(browser, f"{chart}.dataset.range !== ''")
+    low, high = (
+        float(v) for v in browser.execute_script(f"return {chart}.dataset.range").split(",")
+    )
+    assert low < 123_456 < high and high - low < 5_000
+    points = int(
+        _wait(browser, f"Number({chart}.dataset.points) < 200000 && {chart}.dataset.points")
+    )
+    expected = math.floor(high) - math.ceil(low) + 1  # the steps in the range, every one
+    assert points == expected
+    assert browser.execute_script("return window.__alerts") == []
+    ActionChains(browser).double_click(over).perform()
+    _wait(browser, f"{chart}.dataset.range === '' && Number({chart}.dataset.points) === 200000")

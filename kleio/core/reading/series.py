@@ -569,6 +569,7 @@ def plot_curves(
     band: str = DEFAULT_BAND,
     kind: str = STATISTIC,
     pixels: int | None = None,
+    x_range: tuple[float, float] | None = None,
 ) -> Plot:
     """The curves of ``keys`` against ``x`` for the trials ``query`` selects (a
     :class:`~kleio.core.reading.query.Query`), in its order (that of the ids it names, unless it
@@ -597,6 +598,11 @@ def plot_curves(
     ``pixels``, the columns of dots the curves are drawn in when fewer than ``buckets``
     (a terminal), lets blocks too few for ``buckets`` draw them at fewer buckets, no
     fewer than ``pixels``.
+
+    ``x_range`` (low, high: a zoom) draws each curve from low to high alone (inclusive),
+    at ``buckets`` pixels over that range, each curve's ``points`` counting those in it; a
+    long trial's from the blocks that reach into it, or, too few, from the exact points
+    of those blocks alone (see :func:`~kleio.core.reading.curves.blocked_curve`).
     """
     from kleio.core.reading.comparison import NAME, compare_trials
     from kleio.core.reading.curves import blocked_columns
@@ -608,6 +614,8 @@ def plot_curves(
         smooth([], smoothing)  # checks the weight before reading anything
     if band not in BANDS:
         raise SeriesError(f"unknown band {band!r}: choose among {', '.join(BANDS)}")
+    if x_range is not None and group_by:
+        raise SeriesError("a range of x draws trials' curves, not groups")
     comparison = compare_trials(
         store, query, lease, keys=[], all_configuration=all_configuration or bool(group_by)
     )
@@ -670,9 +678,10 @@ def plot_curves(
     for place, row in enumerate(rows):
         columns = read_of.get(row["id"])
         for index, key in enumerate(keys):
-            drawn = _blocked(columns, x, key, buckets, pixels)
+            drawn = _blocked(columns, x, key, buckets, pixels, x_range)
             if drawn is not None:
                 xs, ys, found = drawn
+                points = found.points
             else:
                 if columns is not None and not isinstance(columns, Columns):
                     held = key in columns.columns and (x in (STEP, TIME) or x in columns.columns)
@@ -682,7 +691,12 @@ def plot_curves(
                     missing.append((row["short_id"], key))
                     continue
                 ys = smooth(found.ys, smoothing) if smoothing else found.ys
-                xs, ys = downsample(found.xs, ys, buckets) if buckets else (found.xs, ys)
+                xs, points = found.xs, found.points
+                if x_range is not None:  # a zoom: the points from low to high
+                    first = bisect_left(xs, x_range[0])
+                    end = bisect_right(xs, x_range[1], first)
+                    xs, ys, points = xs[first:end], ys[first:end], end - first
+                xs, ys = downsample(xs, ys, buckets) if buckets else (xs, ys)
             curves.append(
                 Curve(
                     row["id"],
@@ -693,7 +707,7 @@ def plot_curves(
                     list(xs),
                     list(ys),
                     found.branch_points,
-                    found.points,
+                    points,
                     *curve_style(place, index, len(keys)),
                     per_x=found.per_x,
                     trial_label=labels[row["id"]],
@@ -703,17 +717,24 @@ def plot_curves(
 
 
 def _blocked(
-    columns: Any, x: str, key: str, buckets: int | None, pixels: int | None
+    columns: Any,
+    x: str,
+    key: str,
+    buckets: int | None,
+    pixels: int | None,
+    x_range: tuple[float, float] | None = None,
 ) -> tuple[list[float], list[float], Series] | None:
     """The points drawn of ``key`` through a long trial's blocks, and its series (whose
     points are not read), when its blocks can draw it (see
     :mod:`kleio.core.reading.curves`) at ``buckets``, or at fewer, no fewer than
-    ``pixels``."""
+    ``pixels``; over ``x_range`` alone when given (a zoom, see
+    :func:`~kleio.core.reading.curves.blocked_curve`)."""
     from kleio.core.reading.curves import BlockedColumns, blocked_curve
 
     if not buckets or not isinstance(columns, BlockedColumns):
         return None
-    drawn = blocked_curve(columns, x, key, buckets, least=min(pixels or buckets, buckets))
+    least = min(pixels or buckets, buckets)
+    drawn = blocked_curve(columns, x, key, buckets, least=least, x_range=x_range)
     if drawn is None:
         return None
     xs, ys, points = drawn

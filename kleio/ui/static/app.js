@@ -16,6 +16,7 @@
   const STATUSES = ["new", "reserved", "running", "completed", "broken", "interrupted", "lost"];
   const ACTIVE = ["reserved", "running"];
   const POLL = 2000;            // ms between two reads of a running trial
+  const ZOOM_WAIT = 300;        // ms a zoom rests before its range is asked for
   const TRIALS_POLL = 5000;     // ms between two reads of a list showing running trials
   const SELECTED = "kleio-selected";
   const ZONE = "kleio-zone";
@@ -201,7 +202,18 @@
     window.addEventListener("resize", fit);
     leaving.push(() => window.removeEventListener("resize", fit));
 
-    function update(answer, log) {
+    // A zoom (a drag across the chart) is handed to options.onZoom([min, max]) once the
+    // mouse rests (ZOOM_WAIT ms), so that the page asks the server for that range's points
+    // (exact when few enough); a double click zooms out: onZoom(null).
+    let zoomTimer = null;
+    function zoomed(range) {
+      if (!options.onZoom) return;
+      clearTimeout(zoomTimer);
+      zoomTimer = setTimeout(() => options.onZoom(range), ZOOM_WAIT);
+    }
+    leaving.push(() => clearTimeout(zoomTimer));
+
+    function update(answer, log, keepScale) {
       const curves = answer.curves;
       container.dataset.points = String(curves.reduce((sum, c) => sum + c.points, 0));
       container.dataset.curves = String(curves.length);
@@ -217,7 +229,13 @@
       const now = JSON.stringify([answer.x, log, curves.map((c) => [c.label, c.colour, c.style])]);
       if (plot && now === shape) {
         plot.branchPoints = marks;
-        plot.setData(data);
+        if (keepScale) {  // a zoom's points: the range the user chose stays
+          const { min, max } = plot.scales.x;
+          plot.setData(data, false);
+          plot.setScale("x", { min, max });
+        } else {
+          plot.setData(data);
+        }
         return;
       }
       destroy();
@@ -247,6 +265,13 @@
         hooks: { draw: [drawBranchPoints] },
       }, data, container);
       plot.branchPoints = marks;
+      const drawnPlot = plot;
+      drawnPlot.over.addEventListener("mouseup", () => setTimeout(() => {
+        const { min, max } = drawnPlot.scales.x;
+        const whole = drawnPlot.data[0];
+        if (whole.length && (min > whole[0] || max < whole[whole.length - 1])) zoomed([min, max]);
+      }, 0));
+      drawnPlot.over.addEventListener("dblclick", () => zoomed(null));
     }
 
     function drawBranchPoints(u) {
@@ -1349,7 +1374,9 @@
     const smoothText = h("span", { class: "mono" }, number(parseFloat(smoothing.value)));
     const message = h("div");
     const area = h("div", { class: "chart", id: "plot-chart" });
-    const view = chart(area, { height: 420 });
+    // The range of x zoomed into (null: the whole curves), asked of the server.
+    let xRange = null;
+    const view = chart(area, { height: 420, onZoom: (range) => { xRange = range; redraw(); } });
 
     function remember() {
       const next = new URLSearchParams({ trials: trials.join(","), y: [...wanted].join(",") });
@@ -1367,6 +1394,7 @@
         const answer = await api("/api/series", {
           trials: trials.join(","), y: [...wanted].join(","), x: xChosen,
           smooth: smoothing.value, points: Math.round(Math.max(400, area.clientWidth || 1000)),
+          x_min: xRange ? xRange[0] : null, x_max: xRange ? xRange[1] : null,
         });
         xSelect.value = answer.x;
         const averaged = answer.curves.filter((c) => c.per_x > 1);
@@ -1378,7 +1406,8 @@
             ? h("p", { class: "muted", id: "averaged" }, `${[...new Set(averaged.map((c) => c.key))].join(", ")}: up to ` +
                 `${Math.max(...averaged.map((c) => c.per_x))} values at one ${answer.x}, drawn as their mean (x step draws every value)`)
             : null);
-        view.update(answer, logBox.checked);
+        view.update(answer, logBox.checked, xRange !== null);
+        area.dataset.range = xRange ? xRange.join(",") : "";
         running = answer.curves.some((c) => ACTIVE.includes(c.status));
       } catch (error) {
         clear(message, errorBox(error));
@@ -1398,7 +1427,7 @@
         h("label", {}, logBox, " log scale"),
         h("label", {}, "smoothing ", smoothing, " ", smoothText)),
       message, area);
-    xSelect.addEventListener("change", () => { xChosen = xSelect.value; redraw(); });
+    xSelect.addEventListener("change", () => { xChosen = xSelect.value; xRange = null; redraw(); });
     logBox.addEventListener("change", redraw);
     smoothing.addEventListener("input", () => { smoothText.textContent = number(parseFloat(smoothing.value)); });
     smoothing.addEventListener("change", redraw);
