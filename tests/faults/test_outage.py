@@ -88,8 +88,9 @@ def db_env(env, server):
 def order_env(db_env, server):
     """``db_env`` whose commands give up on a stopped server after 2 s, not Kleio's
     default 5 s (``serverSelectionTimeoutMS`` in the address): for the tests about what
-    fails and what works once the server is back. How soon a command fails with the
-    default is the first test's, and every test still checks it is within PROMPT."""
+    fails and what works once the server is back, and for runs during which it stops
+    (each attempt of a writer against it fails sooner). How soon a command fails with
+    the default is the first test's, and every test still checks it is within PROMPT."""
     return {**db_env, "KLEIO_DB_ADDRESS": server.uri + "?serverSelectionTimeoutMS=2000"}
 
 
@@ -258,9 +259,11 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
 
 
 def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_stops_and_restarts(
-    server, db_env, project, home
+    server, order_env, project, home
 ):
-    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
+    # Attempts of 2 s (not 5) and a patience of 2 s (not 10): the artifact logged halfway
+    # is kept on disk 4 s after the script logged it, not 10 (a run of 23 s became 17).
+    env = {**order_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
     env["KLEIO_WRITE_PATIENCE"] = str(PATIENCE)
     steps = 1000
     write_script(project, "steady.py", STEADY)
@@ -394,9 +397,13 @@ print("logged", count)
 
 
 def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
-    server, db_env, project
+    server, order_env, project
 ):
-    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    # Every step of the end of the run (the logger's last writes, kleio's replay of the
+    # spool, its end and final status) waits for the stopped server: 2 s each, not 5, and
+    # the writers' patience is 2 s, not 10. 36 s of waiting became 21.
+    env = {**order_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    env["KLEIO_WRITE_PATIENCE"] = str(PATIENCE)
     write_script(project, "counted.py", COUNTED)
     process = start_kleio(env, project, "python", "counted.py", "300")
     wait_for_a_statistic(server, trial_id_of(project, ["python", "counted.py", "300"]))
