@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from kleio.core.model import status as st
 from kleio.core.model.printed import output_bytes
 from tests.conftest import commit, git, write_script
+from tests.faults.common import wait_until
 from tests.helpers import start_kleio, text, trial_id_in, wait_for
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -421,7 +423,13 @@ def test_after_kill_9_the_trial_is_lost_then_resumable(env, project, journal, kl
         assert time.monotonic() < deadline, "the script survived kleio"
         time.sleep(0.1)
     (trial,) = journal.find_trials()
-    time.sleep(3.5)
+    # Until its last heartbeat is older than the lease (3 s), not a fixed 3.5 s.
+    wait_until(
+        lambda: st.observed_status(journal.get_trial(trial["_id"]), 3) == st.LOST,
+        timeout=15,
+        interval=0.05,
+        what="the lease to expire",
+    )
     listed = kleio("ls", **fast)
     assert f"{trial['_id'][:7]}  lost" in text(listed.stdout)
     resumed = kleio("python", "patient.py", **fast)
