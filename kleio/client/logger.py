@@ -224,6 +224,9 @@ class _Inside:
             # writer would take half of the interpreter from the loop while it runs.
             wake_at=_AHEAD // 2,
             queue=self._statistics,
+            # KLEIO_WRITE_PATIENCE, as kleio was given it: statistics and artifacts
+            # wait as long for the database as the script's output does.
+            patience=settings.write_patience,
             allowed=self._holder.holds,
             on_trouble=_say,
         )

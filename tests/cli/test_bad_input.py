@@ -87,6 +87,8 @@ def test_an_unusable_kleio_home_is_one_line(kleio, tmp_path):
     [
         ({"KLEIO_LEASE": "soon"}, "lease must be a positive number"),
         ({"KLEIO_HEARTBEAT": "30", "KLEIO_LEASE": "10"}, "longer than the heartbeat"),
+        ({"KLEIO_WRITE_PATIENCE": "-1"}, "write_patience must be a positive number"),
+        ({"KLEIO_WRITE_PATIENCE": "nan"}, "write_patience must be a positive number"),
         ({"KLEIO_DB_ADDRESS": "postgres://db/x"}, "postgres://"),
     ],
 )

@@ -10,11 +10,13 @@ refused while ``ls`` took it; ``--json`` was unrecognized by ``compare`` and ``s
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
-from tests.conftest import commit, write_script
-from tests.helpers import invoke, text, trial_id_in
+from tests.conftest import TRAIN, commit, git, write_script
+from tests.helpers import clean_environment, invoke, kleio_runner, text, trial_id_in
 
 SWEEP = """\
 import argparse
@@ -29,19 +31,40 @@ for epoch in range(1, 4):
 """
 
 
-@pytest.fixture
-def sweep(kleio, project, env):
+@pytest.fixture(scope="module")
+def made_sweep(tmp_path_factory) -> tuple[list[str], Path, Path]:
+    """The sweep's project and journal, run once for the module: two runs of kleio took
+    a second before each of the 24 tests that read it. Each test gets a copy (some change it)."""
+    folder = tmp_path_factory.mktemp("grammar")
+    home, project = folder / "kleio-home", folder / "mnist"
+    project.mkdir()
+    git(project, "init", "-q", "-b", "main")
+    (project / "train.py").write_text(TRAIN)
+    commit(project, "first")
     write_script(project, "sweep.py", SWEEP)
     commit(project)
+    kleio = kleio_runner(clean_environment(home), project)
     ids = [
         trial_id_in(kleio("run", "--tags", f"sweep;{tag}", "python", "sweep.py", "--lr", lr).stderr)
         for lr, tag in (("0.1", "low"), ("0.2", "high"))
     ]
+    return ids, home, project
+
+
+@pytest.fixture
+def sweep(made_sweep, project, home, env):
+    """Two trials of ``sweep.py`` (lr 0.1 tagged ``low``, lr 0.2 tagged ``high``) in this
+    test's project and journal, where the ``kleio`` fixture finds them: a copy of the
+    module's."""
+    ids, made_home, made_project = made_sweep
+    shutil.rmtree(project)
+    shutil.copytree(made_project, project, symlinks=True)
+    shutil.copytree(made_home, home, symlinks=True)
 
     def read(*args: str):
         return invoke(*args, env=env, cwd=project)
 
-    return ids, read
+    return list(ids), read
 
 
 def _json(result):

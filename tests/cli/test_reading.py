@@ -18,7 +18,9 @@ from pathlib import Path
 import pytest
 
 from kleio.core.model import clock
+from kleio.core.model import status as st
 from tests.conftest import TRAIN, commit, git, write_script
+from tests.faults.common import wait_until
 from tests.helpers import (
     clean_environment,
     follow,
@@ -245,7 +247,7 @@ time.sleep(float(sys.argv[2]))
 
 @pytest.mark.slow
 def test_a_trial_whose_kleio_was_killed_is_listed_as_lost_and_selected_by_status_lost(
-    env, project, kleio
+    env, project, kleio, journal
 ):
     write_script(project, "patient.py", PATIENT)
     fast = {"KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "3"}
@@ -262,7 +264,13 @@ def test_a_trial_whose_kleio_was_killed_is_listed_as_lost_and_selected_by_status
             time.sleep(0.1)
         killed.kill()  # SIGKILL: kleio cannot say anything
         killed.wait(10)
-        time.sleep(4)  # past the lease
+        # Until its last heartbeat is older than the lease (3 s), not a fixed 4 s.
+        wait_until(
+            lambda: st.observed_status(journal.get_trial(lost), 3) == st.LOST,
+            timeout=15,
+            interval=0.05,
+            what="the lease to expire",
+        )
 
         table = columns(text(kleio("ls", **fast).stdout).replace("RUN TIME", "RUN_TIME"))
         statuses = {row["ID"]: row["STATUS"] for row in table}

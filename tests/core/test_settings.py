@@ -51,6 +51,18 @@ def test_each_source_overrides_the_ones_below(tmp_path):
     )
 
 
+def test_write_patience_comes_from_the_file_or_the_environment_and_reaches_children(tmp_path):
+    none = {"XDG_CONFIG_HOME": str(tmp_path / "none")}
+    assert load_settings({}, None, none).write_patience == 10.0
+    given = write(tmp_path / "given.yaml", "write_patience: 2.5\n")
+    assert load_settings({}, given, none).write_patience == 2.5
+    from_environment = load_settings({}, given, {**none, "KLEIO_WRITE_PATIENCE": "40"})
+    assert from_environment.write_patience == 40.0
+    # The script's logger gets its settings from the environment kleio gives it.
+    child = load_settings({}, None, from_environment.environment())
+    assert child.write_patience == 40.0
+
+
 def test_kleio_config_names_the_settings_file(tmp_path):
     given = write(tmp_path / "given.yaml", "database:\n  name: viaenv\n")
     environ = {"KLEIO_CONFIG": str(given), "XDG_CONFIG_HOME": str(tmp_path / "none")}
@@ -80,6 +92,10 @@ def test_malformed_yaml_names_the_file_and_line(tmp_path):
         ("heartbeat: soon\n", "heartbeat must be a positive number"),
         ("lease: -1\n", "lease must be a positive number"),
         ("heartbeat: 30\nlease: 20\n", "must be longer than the heartbeat"),
+        ("write_patience: 0\n", "write_patience must be a positive number"),
+        ("write_patience: soon\n", "write_patience must be a positive number"),
+        ("write_patience: true\n", "write_patience must be a positive number"),
+        ("write_patience: .inf\n", "write_patience must be a positive number"),
     ],
 )
 def test_invalid_settings_are_one_line_errors(tmp_path, text, fragment):

@@ -33,6 +33,9 @@ pytestmark = pytest.mark.slow  # servers stopped for longer than the writers' pa
 DB_NAME = "outage"
 #: A command that needs the store fails at most this long after it starts.
 PROMPT = 10.0
+#: Seconds the writers retry a stopped server before they spool (KLEIO_WRITE_PATIENCE),
+#: instead of the default 10: what is spooled and replayed is the same, sooner.
+PATIENCE = 2
 
 QUICK = """\
 import sys
@@ -85,8 +88,9 @@ def db_env(env, server):
 def order_env(db_env, server):
     """``db_env`` whose commands give up on a stopped server after 2 s, not Kleio's
     default 5 s (``serverSelectionTimeoutMS`` in the address): for the tests about what
-    fails and what works once the server is back. How soon a command fails with the
-    default is the first test's, and every test still checks it is within PROMPT."""
+    fails and what works once the server is back, and for runs during which it stops
+    (each attempt of a writer against it fails sooner). How soon a command fails with
+    the default is the first test's, and every test still checks it is within PROMPT."""
     return {**db_env, "KLEIO_DB_ADDRESS": server.uri + "?serverSelectionTimeoutMS=2000"}
 
 
@@ -255,9 +259,12 @@ def test_the_database_stopping_during_the_reservation_fails_cleanly_and_leaves_i
 
 
 def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_stops_and_restarts(
-    server, db_env, project, home
+    server, order_env, project, home
 ):
-    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
+    # Attempts of 2 s (not 5) and a patience of 2 s (not 10): the artifact logged halfway
+    # is kept on disk 4 s after the script logged it, not 10 (a run of 23 s became 17).
+    env = {**order_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
+    env["KLEIO_WRITE_PATIENCE"] = str(PATIENCE)
     steps = 1000
     write_script(project, "steady.py", STEADY)
     commit(project, "steady")
@@ -269,8 +276,8 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     try:
         wait_for_a_statistic(server, trial_id_of(project, command))
         server.stop()
-        # Longer than the writers' ten seconds of patience: output and statistics go to
-        # the spool, and the artifact logged halfway is kept on disk. The server is back
+        # Longer than the writers' patience: output and statistics go to the spool, and
+        # the artifact logged halfway is kept on disk. The server is back
         # before the script ends: what the script kept, it uploads itself, and says nothing.
         wait_until(lambda: (project / "halfway").exists(), timeout=60, what="halfway")
         wait_until(
@@ -311,6 +318,73 @@ def test_a_run_keeps_all_its_output_statistics_and_artifacts_when_the_server_sto
     assert earlier in after
 
 
+UNTIL_TOLD = """\
+import os, time
+from kleio.client.logger import kleio_logger as log
+i = 0
+while not os.path.exists("stop"):
+    print(f"line {i}", flush=True)
+    log.log_statistic(i=i)
+    i += 1
+    time.sleep(0.02)
+print("stopped at", i)
+"""
+
+
+def spooled_kinds(home: Path) -> set[str]:
+    from kleio.core.running.spool import read_spool
+
+    folder = spool_folder(home)
+    return {
+        event.kind for path in pending_spools(folder) if path.suffix == ".jsonl"
+        for event in read_spool(path)
+    }  # fmt: skip
+
+
+def test_the_writers_spool_after_the_patience_they_are_given_and_replay_when_the_server_is_back(
+    server, db_env, project, home
+):
+    """KLEIO_WRITE_PATIENCE=3: the script's statistics and kleio's copy of its output are
+    spooled no sooner than 3 s after the server stopped, and well before the default 10 s."""
+    patience = 3
+    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "60"}
+    env["KLEIO_WRITE_PATIENCE"] = str(patience)
+    write_script(project, "until_told.py", UNTIL_TOLD)
+    commit(project, "until told")
+    command = ["python", "until_told.py"]
+    process = start_kleio(env, project, *command)
+    try:
+        wait_for_a_statistic(server, trial_id_of(project, command))
+        server.stop()
+        stopped = time.monotonic()
+        wait_until(
+            lambda: spooled_kinds(home) >= {"statistic", "stdout"},
+            timeout=60,
+            interval=0.05,
+            what="statistics and output spooled",
+        )
+        waited = time.monotonic() - stopped
+        (project / "stop").touch()
+        server.start()
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    errors = text(err)
+    assert patience <= waited < 9, f"spooled {waited:.1f} s after the server stopped"
+    assert process.returncode == 0, errors
+    assert "Traceback" not in errors, errors
+    count = int(text(out).splitlines()[-1].split()[-1])
+    with open_journal(server.uri, DB_NAME) as store:
+        trial_id = trial_id_in(err)
+        assert store.get_trial(trial_id)["status"] == st.COMPLETED
+        statistics = [e.data["i"] for e in store.read_events(trial_id, ["statistic"])]
+        assert statistics == list(range(count))
+        journalled = b"".join(output_bytes(e.data) for e in store.read_events(trial_id, ["stdout"]))
+        assert journalled == out
+    assert pending_spools(spool_folder(home)) == [], "spooled events were never uploaded"
+
+
 COUNTED = """\
 import sys, time
 from kleio.client.logger import kleio_logger as log
@@ -323,9 +397,13 @@ print("logged", count)
 
 
 def test_statistics_kept_while_the_database_is_down_are_uploaded_once_by_sync(
-    server, db_env, project
+    server, order_env, project
 ):
-    env = {**db_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    # Every step of the end of the run (the logger's last writes, kleio's replay of the
+    # spool, its end and final status) waits for the stopped server: 2 s each, not 5, and
+    # the writers' patience is 2 s, not 10. 36 s of waiting became 21.
+    env = {**order_env, "KLEIO_HEARTBEAT": "1", "KLEIO_LEASE": "4"}
+    env["KLEIO_WRITE_PATIENCE"] = str(PATIENCE)
     write_script(project, "counted.py", COUNTED)
     process = start_kleio(env, project, "python", "counted.py", "300")
     wait_for_a_statistic(server, trial_id_of(project, ["python", "counted.py", "300"]))

@@ -1,6 +1,7 @@
-"""The dashboard's endpoints, in this process, on SQLite and the MongoDB wire backend: the
-JSON each answers, paging, filters and sorting as ``kleio compare`` has them, curves
-downsampled, live output, downloads, and what it refuses."""
+"""The dashboard's endpoints, in this process, on SQLite (the store contract they read
+through is checked on the MongoDB wire backend in tests/store): the JSON each answers,
+paging, filters and sorting as ``kleio compare`` has them, curves downsampled, live
+output, downloads, and what it refuses."""
 
 from __future__ import annotations
 
@@ -433,19 +434,12 @@ def test_a_bad_curve_request_is_a_400(journal, client, params, fragment):
 
 
 @pytest.fixture
-def empty_store(journal, tmp_path, wire_server):
-    """A journal of its own, on the backend of ``journal``, for a test that writes."""
+def empty_store(tmp_path):
+    """A journal of its own, for a test that writes."""
     from kleio.core.model.catalogue import open_journal
-    from tests.mongo_server import unique_database_name
 
-    if journal.backend == "sqlite":
-        with open_journal(str(tmp_path / "kleio.db"), "kleio") as store:
-            yield store
-        return
-    name = unique_database_name()
-    with open_journal(wire_server.uri, name) as store:
+    with open_journal(str(tmp_path / "kleio.db"), "kleio") as store:
         yield store
-        store._db.client.drop_database(name)
 
 
 def _running_trial(store, name: str) -> str:
@@ -456,7 +450,7 @@ def _running_trial(store, name: str) -> str:
     return document["_id"]
 
 
-def test_a_long_curve_is_downsampled_and_a_running_one_grows(journal, empty_store):
+def test_a_long_curve_is_downsampled_and_a_running_one_grows(empty_store):
     count = 20_000  # two pages of the 10,000 statistics a series reads at a time
     writer = EventWriter()
     store = empty_store

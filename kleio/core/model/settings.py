@@ -16,6 +16,8 @@ A configuration file is YAML::
       name: kleio                  # KLEIO_DB_NAME
     heartbeat: 10                  # KLEIO_HEARTBEAT, seconds
     lease: 60                      # KLEIO_LEASE, seconds
+    write_patience: 10             # KLEIO_WRITE_PATIENCE, seconds a writer retries a
+                                   # database that fails before it spools
     scalars: true                  # KLEIO_SCALARS=1: kleio run --scalars (or a list of
                                    # patterns, as --scalar-pattern gives them)
     log_ranks: false               # KLEIO_LOG_RANKS=0: of a parallel launch (torchrun,
@@ -42,6 +44,7 @@ _SOURCES = {
     "db_name": ("KLEIO_DB_NAME", ("database", "name")),
     "heartbeat": ("KLEIO_HEARTBEAT", ("heartbeat",)),
     "lease": ("KLEIO_LEASE", ("lease",)),
+    "write_patience": ("KLEIO_WRITE_PATIENCE", ("write_patience",)),
     "scalars": ("KLEIO_SCALARS", ("scalars",)),
     "log_ranks": ("KLEIO_LOG_RANKS", ("log_ranks",)),
 }
@@ -50,6 +53,7 @@ _KNOWN_KEYS = {
     "database": {"address", "name"},
     "heartbeat": None,
     "lease": None,
+    "write_patience": None,
     "scalars": None,
     "log_ranks": None,
 }
@@ -60,6 +64,10 @@ _SWITCHES.update({"0": False, "false": False, "no": False, "off": False})
 
 DEFAULT_HEARTBEAT = 10.0
 DEFAULT_LEASE = 60.0
+#: Seconds a writer (the script's statistics and artifacts, the launcher's output) retries
+#: a database that fails before it spools what it holds: a flaky network or a slow shared
+#: filesystem is outlasted by waiting, a database gone for longer is not waited for.
+DEFAULT_WRITE_PATIENCE = 10.0
 
 
 class Settings(Value):
@@ -67,9 +75,20 @@ class Settings(Value):
     run reads statistics from its output with (``("default",)``: the default ones), or
     None: it does not (:mod:`kleio.core.running.scalars`, ``kleio run --scalars``).
     ``log_ranks``: every rank of a parallel launch journals what its script logs
-    (statistics, artifacts); False: rank 0 alone (see ``kleio_logger.log_ranks``)."""
+    (statistics, artifacts); False: rank 0 alone (see ``kleio_logger.log_ranks``).
+    ``write_patience``: seconds a writer retries a failing database before it spools
+    (:class:`kleio.core.running.sink.EventSink`)."""
 
-    FIELDS = ("home", "db_address", "db_name", "heartbeat", "lease", "scalars", "log_ranks")
+    FIELDS = (
+        "home",
+        "db_address",
+        "db_name",
+        "heartbeat",
+        "lease",
+        "scalars",
+        "log_ranks",
+        "write_patience",
+    )
 
     def __init__(
         self,
@@ -80,10 +99,12 @@ class Settings(Value):
         lease: float,
         scalars: tuple[str, ...] | None = None,
         log_ranks: bool = True,
+        write_patience: float = DEFAULT_WRITE_PATIENCE,
     ):
         self.home, self.db_address, self.db_name = home, db_address, db_name
         self.heartbeat, self.lease, self.scalars = heartbeat, lease, scalars
         self.log_ranks = log_ranks
+        self.write_patience = write_patience
 
     def environment(self) -> dict[str, str]:
         """The ``KLEIO_*`` variables that give a child process these same settings."""
@@ -95,6 +116,7 @@ class Settings(Value):
             "KLEIO_LEASE": f"{self.lease:g}",
             "KLEIO_SCALARS": _scalars_text(self.scalars),
             "KLEIO_LOG_RANKS": "1" if self.log_ranks else "0",
+            "KLEIO_WRITE_PATIENCE": f"{self.write_patience:g}",
         }
 
 
@@ -268,6 +290,11 @@ def load_settings(
         raise SettingsError(
             f"the lease ({lease:g} s) must be longer than the heartbeat ({heartbeat:g} s)"
         )
+    write_patience = _seconds(
+        "write_patience",
+        values.get("write_patience", DEFAULT_WRITE_PATIENCE),
+        origins.get("write_patience", "default"),
+    )
     address = str(values.get("db_address") or "").strip()
     if not address:
         address = str(home / "kleio.db")
@@ -288,4 +315,5 @@ def load_settings(
         lease=lease,
         scalars=scalars,
         log_ranks=log_ranks,
+        write_patience=write_patience,
     )

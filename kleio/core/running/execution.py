@@ -564,6 +564,7 @@ class _Execution:
             wake_at=1,
             batch=OUTPUT_BATCH,
             limit=OUTPUT_LIMIT,
+            patience=runner.settings.write_patience,
             on_trouble=runner.notify,
         )
         self.started = clock.now()

@@ -8,10 +8,10 @@ after an uncertain failure is never duplicated. What can go wrong, and what the 
 does about it:
 
 The store does not answer (:class:`StoreUnavailable`: unreachable, locked, disk full)
-    The batch is retried with backoff; once it has failed for ``patience`` seconds (or
-    sooner when ``limit`` events wait), the pending events go to a spool file under
-    ``$KLEIO_HOME/spool/`` and the sink keeps trying; the spool is replayed as soon as
-    the store answers again, or later by ``kleio sync``.
+    The batch is retried with backoff; once it has failed for ``patience`` seconds (the
+    ``write_patience`` setting; or sooner when ``limit`` events wait), the pending
+    events go to a spool file under ``$KLEIO_HOME/spool/`` and the sink keeps trying;
+    the spool is replayed as soon as the store answers again, or later by ``kleio sync``.
 Neither the store nor the spool takes the events (a full disk under both)
     The sink holds them in memory, at most ``limit`` events, and keeps trying both;
     producers are no longer held back (:meth:`wait_below` returns at once) and events
