@@ -382,14 +382,7 @@ class Store(abc.ABC):
         status=["new", "running"])``). A filter by a field the store's catalogue does not
         index raises ValueError: it would read every document.
         """
-        if query is None:
-            where = filters.pop("where", None) or {}
-            named = [name for name in filters if name not in TrialQuery.FIELDS]
-            query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
-        unknown = sorted(set(query.where) - set(self.catalogue.indexed))
-        if unknown:
-            raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
-        return self._find_trials(query)
+        return self._find_trials(query if query is not None else self._query_of(filters))
 
     def count_trials(self, **filters: Any) -> int:
         """How many trial documents :meth:`find_trials` finds with the same ``filters``
@@ -397,13 +390,18 @@ class Store(abc.ABC):
         without reading them. One round trip; the documents are not read."""
         filters.pop("limit", None)
         filters.pop("fields", None)
+        return self._count_trials(self._query_of(filters))
+
+    def _query_of(self, filters: dict[str, Any]) -> "TrialQuery":
+        """The query ``filters`` make: the fields of a :class:`TrialQuery`, and the names
+        of indexed fields for its ``where``; ValueError for a field not indexed."""
         where = filters.pop("where", None) or {}
         named = [name for name in filters if name not in TrialQuery.FIELDS]
         query = TrialQuery(where={**where, **{n: filters.pop(n) for n in named}}, **filters)
         unknown = sorted(set(query.where) - set(self.catalogue.indexed))
         if unknown:
             raise ValueError(f"not an indexed field of this store: {', '.join(unknown)}")
-        return self._count_trials(query)
+        return query
 
     def _count_trials(self, query: TrialQuery) -> int:
         """:meth:`count_trials` for one query: by default, the ids found counted."""
