@@ -59,23 +59,13 @@ sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 
 import inprocess  # noqa: E402 - bench/ is this script's folder
 import roundtrips  # noqa: E402
-from common import scratch_project  # noqa: E402
+from common import row, scratch_project  # noqa: E402
 from memory import peak  # noqa: E402
 from reading import SEEDS, fill_sweep, realistic_document  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PYTHON = sys.executable
 PRINTER = "for i in range({lines}):\n    print(i)\n"
-
-
-def row(label: str, figure: str, kleio: float, ceiling: float, unit: str, target: str) -> None:
-    """One line: Kleio's figure and the ceiling, their ratio, the target."""
-    ratio = kleio / ceiling if ceiling else float("inf")
-    print(
-        f"[{label}] {figure}: kleio {kleio:,.3g} {unit}, ceiling {ceiling:,.3g} {unit}, "
-        f"ratio {ratio:.2f} (target {target})",
-        flush=True,
-    )
 
 
 def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:

@@ -38,3 +38,13 @@ def each_store(
 
         with mongodb_or_wire(Path(folder), mongodb) as (label, address):
             yield label, {**env, "KLEIO_DB_ADDRESS": address, "KLEIO_DB_NAME": "bench"}
+
+
+def row(label: str, figure: str, kleio: float, ceiling: float, unit: str, target: str) -> None:
+    """One line: Kleio's figure and the ceiling, their ratio, the target."""
+    ratio = kleio / ceiling if ceiling else float("inf")
+    print(
+        f"[{label}] {figure}: kleio {kleio:,.3g} {unit}, ceiling {ceiling:,.3g} {unit}, "
+        f"ratio {ratio:.2f} (target {target})",
+        flush=True,
+    )

@@ -3,8 +3,8 @@ one trial of N statistics of 3 keys (step, loss, acc), beside the size of the jo
 
     python bench/curves.py [--points 1000000,10000000] [--folder DIR] [--keep]
 
-Each journal is written through the store in batches of 100,000 statistics (one trial,
-``step`` rising, ``loss`` and ``acc`` random walks from seed 26). Rows:
+Each journal is bench/journal.py's long trial (``step`` rising, ``loss`` and ``acc``
+random walks from seed 26), written through the store in its batches. Rows:
 
 - write: statistics per second through ``append_events`` (rows, summaries and blocks);
 - size: bytes on disk per million statistics;
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -29,38 +28,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reading import realistic_document  # noqa: E402
-
-BATCH = 100_000
+import journal  # noqa: E402
 
 
 def build(path: Path, points: int) -> tuple[str, float]:
-    """A journal at ``path`` of one trial of ``points`` statistics; its id and the
-    statistics written per second."""
+    """A journal at ``path`` of one trial of ``points`` statistics (bench/journal.py's
+    long trial, seed 26); its id and the statistics written per second."""
     from kleio.core.model.catalogue import open_journal
-    from kleio.store.base import Event
-    from kleio.store.keys import event_key
 
     store = open_journal(f"sqlite:///{path}", "kleio")
-    document = realistic_document(points)
-    trial = document["_id"]
+    document, batches = journal.long_trial(26, journal.Sizes(0, 0, points))
     store.create_trial(document)
-    rng = random.Random(26)
-    loss, acc, start = 5.0, 0.1, 1.7e9
     spent = 0.0
-    for first in range(0, points, BATCH):
-        events = []
-        for step in range(first, min(first + BATCH, points)):
-            loss = abs(loss + rng.gauss(0, 0.01))
-            acc = min(1.0, max(0.0, acc + rng.gauss(0, 0.001)))
-            seconds = start + step * 1e-3
-            data = {"step": step, "loss": loss, "acc": acc}
-            events.append(Event(trial, "statistic", event_key(seconds, "w", step), seconds, data))
+    for events in batches:
         began = time.perf_counter()
         store.append_events(events)
         spent += time.perf_counter() - began
     store.close()
-    return trial, points / spent
+    return document["_id"], points / spent
 
 
 def dashboard_first(path: Path, trial: str) -> float:

@@ -72,7 +72,7 @@ sys.path.insert(0, str(ROOT))  # the repository's `tests` package
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import journal  # noqa: E402 - bench/ is this script's folder
-from common import scratch_project  # noqa: E402
+from common import row, scratch_project  # noqa: E402
 
 KLEIO = shutil.which("kleio", path=str(Path(sys.executable).parent)) or "kleio"
 PYTHON = sys.executable
@@ -85,16 +85,6 @@ SLOW = 5.0
 #: The wire stand-in's default sizes (full, quick): see the module documentation.
 WIRE = journal.Sizes(2_000, 100, 200_000)
 WIRE_QUICK = journal.Sizes(500, 100, 20_000)
-
-
-def row(label: str, figure: str, kleio: float, ceiling: float, unit: str, target: str) -> None:
-    """One line, as bench/all.py prints them: the figure, the ceiling, ratio, target."""
-    ratio = kleio / ceiling if ceiling else float("inf")
-    print(
-        f"[{label}] {figure}: kleio {kleio:,.3g} {unit}, ceiling {ceiling:,.3g} {unit}, "
-        f"ratio {ratio:.2f} (target {target})",
-        flush=True,
-    )
 
 
 #: Processor seconds (user and system) of each run of each command, by its argv: on two

@@ -33,7 +33,8 @@ def _number(value) -> bool:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-def _expected(datas: list, times: list[float]) -> dict:
+def expected_block(datas: list, times: list[float]) -> dict:
+    """What a block of events of these data and times must say, worked out one by one."""
     records = [(data, time) for data, time in zip(datas, times, strict=True) if type(data) is dict]
     fields = {}
     for name in dict.fromkeys(name for data, _ in records for name in data):
@@ -74,5 +75,5 @@ def test_a_block_summarises_the_numbers_of_its_records(pairs):
         for index, (data, time) in enumerate(zip(datas, times, strict=True))
     ]
     summary = json.loads(block_summary(events))
-    expected = _expected(datas, times)
+    expected = expected_block(datas, times)
     assert summary == json.loads(json.dumps(expected))

@@ -33,6 +33,7 @@ from kleio.store.keys import event_key
 from kleio.store.summaries import summarise_events
 from tests.conftest import examples
 from tests.mongo_server import WIRE_DIFFERENCES
+from tests.store.test_blocks import expected_block
 
 SPAWN = multiprocessing.get_context("spawn")
 #: Events per page in the tests of paging: two pages of 100 test what two pages of the
@@ -778,31 +779,7 @@ def _statistics(trial_id: str, values, start: int = 0, writer: str = "w0") -> li
 
 def _exact_block(events: list[Event]) -> dict:
     """What a block of ``events`` must say, worked out from the events one by one."""
-    fields: dict = {}
-    datas = [event.data for event in events if type(event.data) is dict]
-    for name in dict.fromkeys(name for data in datas for name in data):
-        held = [
-            (offset, data[name])
-            for offset, data in enumerate(datas)
-            if type(data.get(name)) in (int, float) and math.isfinite(data[name])
-        ]
-        if not held:
-            continue
-        values = [value for _, value in held]
-        low, high = min(values), max(values)
-        fields[name] = [
-            len(held),
-            values[0],
-            values[-1],
-            low,
-            held[values.index(low)][0],
-            high,
-            held[values.index(high)][0],
-            int(all(a < b for a, b in zip(values, values[1:], strict=False))),
-        ]
-    times = [event.time for event in events]
-    rising = int(all(a < b for a, b in zip(times, times[1:], strict=False)))
-    return {"r": len(datas), "t": [times[0], times[-1], rising], "f": fields}
+    return expected_block([event.data for event in events], [event.time for event in events])
 
 
 def _checked_blocks(store, trial_id: str) -> list:
