@@ -31,7 +31,7 @@ from kleio.core.model import clock
 from kleio.core.model.catalogue import LISTED_FIELDS
 from kleio.core.reading.comparison import Comparison, compared
 from kleio.core.reading.query import DOCUMENT_FIELDS, Query, TrialFacts, Trials
-from kleio.core.reading.ranking import _readable
+from kleio.core.reading.ranking import readable_first
 from kleio.core.reading.selection import Skipped, select_trials
 from kleio.store.base import Store
 
@@ -64,7 +64,7 @@ def newest_page(
         asked *= 2
     now = clock.now()
     pool = [TrialFacts(document, status, now) for document, status in selected]
-    kept = _readable(store, pool, wanted, DOCUMENT_FIELDS, skipped)
+    kept = readable_first(store, pool, wanted, DOCUMENT_FIELDS, skipped)
     # Every trial selected was read (a journal of fewer trials than the page asks): the
     # total is theirs, exact; else the store counts the trials the selection finds.
     ended = len(selected) + len(skipped) < asked and len(pool) <= wanted

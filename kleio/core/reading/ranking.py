@@ -88,7 +88,7 @@ def ranked_trials(
     ranked = pool
     for key, descending in reversed(keys):
         ranked = _sorted(ranked, key, descending)
-    kept = _readable(store, ranked, query.limit, fields, skipped)
+    kept = readable_first(store, ranked, query.limit, fields, skipped)
     for facts, statistics in zip(kept, _statistics(store, kept), strict=True):
         facts.statistics = statistics
     trials = Trials(store, kept, _pool=kept, skipped=skipped)
@@ -121,7 +121,7 @@ def _sorted(facts: list[TrialFacts], key: Key, descending: bool) -> list[TrialFa
     return [f for _, f in present] + absent
 
 
-def _readable(
+def readable_first(
     store: Store,
     ranked: list[TrialFacts],
     limit: int,
